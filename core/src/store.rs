@@ -1,0 +1,169 @@
+//! The `DiskStore` trait: the one interface between kvtier and a persistent key-value store.
+
+use std::fmt;
+use std::path::Path;
+
+/// Logical database number (Redis `SELECT` index).
+pub type DbIndex = u32;
+
+/// One mutation inside a [`DiskStore::write`] batch.
+#[derive(Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Create or replace `key` in `db` with `value`.
+    Put {
+        db: DbIndex,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Remove `key` from `db`; removing an absent key is not an error.
+    Delete { db: DbIndex, key: Vec<u8> },
+}
+
+impl WriteOp {
+    pub fn db(&self) -> DbIndex {
+        match self {
+            WriteOp::Put { db, .. } | WriteOp::Delete { db, .. } => *db,
+        }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        match self {
+            WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => key,
+        }
+    }
+}
+
+impl fmt::Debug for WriteOp {
+    // Values can be megabytes; a debug print shows sizes only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteOp::Put { db, key, value } => write!(
+                f,
+                "Put(db={db}, key={:?}, {} bytes)",
+                String::from_utf8_lossy(&key[..key.len().min(64)]),
+                value.len()
+            ),
+            WriteOp::Delete { db, key } => write!(
+                f,
+                "Delete(db={db}, key={:?})",
+                String::from_utf8_lossy(&key[..key.len().min(64)])
+            ),
+        }
+    }
+}
+
+/// One page of a [`DiskStore::scan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanPage {
+    /// Keys of this page, in the backend's scan order (not necessarily byte order).
+    pub keys: Vec<Vec<u8>>,
+    /// Cursor for the next page, or `None` when the scan is complete.
+    pub next: Option<Vec<u8>>,
+}
+
+/// What went wrong in a backend. The IO scheduler acts on the kind: `Io`/`Backend` are retried
+/// with backoff, `NoSpace` refuses further writes until a save succeeds, `Corruption` is reported
+/// for the key and never turned into a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt record: {0}")]
+    Corruption(String),
+    #[error("no space left on the storage device")]
+    NoSpace,
+    #[error("operation not supported by this backend")]
+    Unsupported,
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("backend error: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Maps an `io::Error` to its kind, so that ENOSPC/EDQUOT become [`StoreError::NoSpace`].
+    pub fn from_io(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                StoreError::NoSpace
+            }
+            _ => StoreError::Io(e),
+        }
+    }
+
+    /// Whether retrying the same operation later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io(_) | StoreError::NoSpace | StoreError::Backend(_)
+        )
+    }
+}
+
+/// A persistent, byte-oriented key-value store partitioned into numbered databases.
+///
+/// kvtier calls it only from its IO worker threads, possibly several at once, so every method
+/// takes `&self` and implementations do their own synchronisation.
+///
+/// # Contract
+/// - **Keys** are arbitrary byte strings, including the empty string, NUL bytes, `/`, `.` and
+///   `..`, up to at least 1 MiB. **Values** are arbitrary bytes up to at least 512 MiB (kvtier
+///   writes at most `proto-max-bulk-len` plus a small header). Databases are isolated: the same
+///   key in two DBs names two records.
+/// - **`get`** of a key that was never written, or was deleted, is `Ok(None)`; an empty value is
+///   `Ok(Some(vec![]))`, distinct from absence. A damaged record is `Err(Corruption)`, never a
+///   different or truncated value.
+/// - **`write`** applies the batch in order; when a batch names the same key twice, the last op
+///   wins. Once `write` returns `Ok`, every later `get`/`scan` from any thread sees the batch.
+///   Backends state in [`DiskStore::atomic_batches`] whether a crash can expose part of a batch.
+/// - **Durability**: everything written by a `write` that returned `Ok` before a `sync` that
+///   returned `Ok` survives a crash (kill -9 or power loss, given honest disk flushes). Writes not
+///   yet covered by a `sync` may or may not survive, but each key is then either its old or its
+///   new value, never a torn mix.
+/// - **`scan`** walks one DB in pages of at most `limit` keys, starting from the empty cursor and
+///   continuing with `ScanPage::next` until it is `None`. Without concurrent writes it returns
+///   every key exactly once. With concurrent writes, every key present for the whole scan is
+///   returned at least once, and a cursor stays valid whatever is written meanwhile. Order is the
+///   backend's own and opaque to callers.
+/// - **`clear`** removes every key of one DB (`Some(db)`) or of all DBs (`None`); it is durable
+///   once it returns.
+pub trait DiskStore: Send + Sync + fmt::Debug + 'static {
+    /// Reads one key.
+    fn get(&self, db: DbIndex, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Applies a batch of puts and deletes (see the contract above).
+    fn write(&self, batch: &[WriteOp]) -> Result<(), StoreError>;
+
+    /// Makes every completed `write` durable.
+    fn sync(&self) -> Result<(), StoreError>;
+
+    /// Returns the page of keys after `cursor` (empty cursor = start).
+    fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError>;
+
+    /// Removes all keys of one DB, or of all DBs, durably.
+    fn clear(&self, db: Option<DbIndex>) -> Result<(), StoreError>;
+
+    /// Number of keys in `db`, if the backend can tell cheaply (without a full scan).
+    fn approximate_len(&self, _db: DbIndex) -> Option<u64> {
+        None
+    }
+
+    /// Writes a consistent copy of the whole store into `dest` (which must not exist).
+    fn checkpoint(&self, _dest: &Path) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported)
+    }
+
+    /// Whether a crash can never expose part of one `write` batch.
+    fn atomic_batches(&self) -> bool {
+        false
+    }
+
+    /// Bytes of memory the backend itself holds (caches, memtables), if known.
+    fn memory_usage(&self) -> Option<u64> {
+        None
+    }
+
+    /// Short backend name, as used in the `backend` setting.
+    fn name(&self) -> &'static str;
+}

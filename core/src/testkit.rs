@@ -1,0 +1,379 @@
+//! Conformance kit: the behaviour every [`DiskStore`] must show, as public test functions.
+//!
+//! A backend crate runs all of them with one line in a test file:
+//! ```ignore
+//! kvtier_core::conformance_tests!(|dir: &std::path::Path| MyStore::open(dir));
+//! ```
+//! The closure opens (or reopens) a store in `dir` and returns `Result<S, StoreError>`.
+
+use crate::store::{DbIndex, DiskStore, StoreError, WriteOp};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+
+/// Opens a store in a directory; called again on the same directory to test reopening.
+pub type Opener<'a> = &'a dyn Fn(&Path) -> Result<Box<dyn DiskStore>, StoreError>;
+
+fn put(db: DbIndex, key: &[u8], value: &[u8]) -> WriteOp {
+    WriteOp::Put {
+        db,
+        key: key.to_vec(),
+        value: value.to_vec(),
+    }
+}
+
+fn del(db: DbIndex, key: &[u8]) -> WriteOp {
+    WriteOp::Delete {
+        db,
+        key: key.to_vec(),
+    }
+}
+
+fn fresh(open: Opener) -> (tempfile::TempDir, Box<dyn DiskStore>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path()).expect("open a store in an empty directory");
+    (dir, store)
+}
+
+/// Scans a whole DB with pages of `limit` keys, returning keys in the order seen.
+pub fn scan_all(store: &dyn DiskStore, db: DbIndex, limit: usize) -> Vec<Vec<u8>> {
+    let mut cursor = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        let page = store.scan(db, &cursor, limit).expect("scan");
+        assert!(
+            page.keys.len() <= limit,
+            "scan returned {} keys for limit {limit}",
+            page.keys.len()
+        );
+        out.extend(page.keys);
+        match page.next {
+            Some(next) => cursor = next,
+            None => return out,
+        }
+    }
+}
+
+pub fn round_trip(open: Opener) {
+    let (_d, s) = fresh(open);
+    assert_eq!(s.get(0, b"missing").unwrap(), None);
+    s.write(&[put(0, b"k", b"v")]).unwrap();
+    assert_eq!(s.get(0, b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    s.sync().unwrap();
+    assert_eq!(s.get(0, b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(!s.name().is_empty());
+}
+
+pub fn binary_keys_and_values(open: Opener) {
+    let (_d, s) = fresh(open);
+    let big_key = vec![b'k'; 1 << 20];
+    let key_250: Vec<u8> = (0..250u32).map(|i| (i % 251) as u8).collect();
+    let big_value: Vec<u8> = (0..16u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let cases: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"".to_vec(), b"empty key".to_vec()),
+        (b"empty value".to_vec(), b"".to_vec()),
+        (b"nul\0in\0key".to_vec(), b"nul\0in\0value".to_vec()),
+        (b"/".to_vec(), b"slash".to_vec()),
+        (b"/etc/passwd".to_vec(), b"absolute".to_vec()),
+        (b"..".to_vec(), b"dotdot".to_vec()),
+        (b".".to_vec(), b"dot".to_vec()),
+        (b"../../escape".to_vec(), b"escape".to_vec()),
+        (b"a/b".to_vec(), b"a-slash-b".to_vec()),
+        (b"a_b".to_vec(), b"a-underscore-b".to_vec()),
+        (b"A".to_vec(), b"upper".to_vec()),
+        (b"a".to_vec(), b"lower".to_vec()),
+        (vec![0xff, 0xfe, 0x00, 0x80], b"non-utf8".to_vec()),
+        (key_250.clone(), b"250".to_vec()),
+        (big_key.clone(), b"1MiB key".to_vec()),
+        (b"16MiB value".to_vec(), big_value.clone()),
+    ];
+    let batch: Vec<WriteOp> = cases.iter().map(|(k, v)| put(0, k, v)).collect();
+    s.write(&batch).unwrap();
+    s.sync().unwrap();
+    for (k, v) in &cases {
+        let got = s.get(0, k).unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some(&v[..]),
+            "key of {} bytes starting {:?}",
+            k.len(),
+            &k[..k.len().min(16)]
+        );
+    }
+    // Empty value is present, not absent.
+    assert_eq!(s.get(0, b"empty value").unwrap(), Some(vec![]));
+    let scanned: HashSet<Vec<u8>> = scan_all(&*s, 0, 5).into_iter().collect();
+    let expected: HashSet<Vec<u8>> = cases.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(
+        scanned, expected,
+        "scan must return every binary key as written"
+    );
+}
+
+pub fn overwrite(open: Opener) {
+    let (_d, s) = fresh(open);
+    s.write(&[put(0, b"k", b"first, longer value")]).unwrap();
+    s.write(&[put(0, b"k", b"second")]).unwrap();
+    assert_eq!(s.get(0, b"k").unwrap().as_deref(), Some(&b"second"[..]));
+    s.write(&[put(0, b"k", b"")]).unwrap();
+    assert_eq!(s.get(0, b"k").unwrap(), Some(vec![]));
+    assert_eq!(scan_all(&*s, 0, 10).len(), 1);
+}
+
+pub fn delete_present_and_absent(open: Opener) {
+    let (_d, s) = fresh(open);
+    s.write(&[put(0, b"k", b"v"), put(0, b"other", b"o")])
+        .unwrap();
+    s.write(&[del(0, b"k")]).unwrap();
+    assert_eq!(s.get(0, b"k").unwrap(), None);
+    s.write(&[del(0, b"never-existed")]).unwrap();
+    s.write(&[del(0, b"k")]).unwrap();
+    assert_eq!(s.get(0, b"other").unwrap().as_deref(), Some(&b"o"[..]));
+    assert_eq!(scan_all(&*s, 0, 10), vec![b"other".to_vec()]);
+}
+
+pub fn batch_last_wins(open: Opener) {
+    let (_d, s) = fresh(open);
+    s.write(&[
+        put(0, b"a", b"1"),
+        put(0, b"a", b"2"),
+        put(0, b"b", b"1"),
+        del(0, b"b"),
+        del(0, b"c"),
+        put(0, b"c", b"3"),
+        put(0, b"d", b"1"),
+        del(0, b"d"),
+        put(0, b"d", b"4"),
+    ])
+    .unwrap();
+    assert_eq!(s.get(0, b"a").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(s.get(0, b"b").unwrap(), None);
+    assert_eq!(s.get(0, b"c").unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(s.get(0, b"d").unwrap().as_deref(), Some(&b"4"[..]));
+    let keys: BTreeSet<Vec<u8>> = scan_all(&*s, 0, 2).into_iter().collect();
+    assert_eq!(
+        keys,
+        [b"a".to_vec(), b"c".to_vec(), b"d".to_vec()]
+            .into_iter()
+            .collect()
+    );
+}
+
+pub fn db_isolation(open: Opener) {
+    let (_d, s) = fresh(open);
+    s.write(&[
+        put(0, b"k", b"zero"),
+        put(1, b"k", b"one"),
+        put(15, b"only15", b"x"),
+    ])
+    .unwrap();
+    assert_eq!(s.get(0, b"k").unwrap().as_deref(), Some(&b"zero"[..]));
+    assert_eq!(s.get(1, b"k").unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(s.get(2, b"k").unwrap(), None);
+    assert_eq!(s.get(0, b"only15").unwrap(), None);
+    s.write(&[del(1, b"k")]).unwrap();
+    assert_eq!(s.get(0, b"k").unwrap().as_deref(), Some(&b"zero"[..]));
+    assert_eq!(scan_all(&*s, 0, 10), vec![b"k".to_vec()]);
+    assert!(scan_all(&*s, 1, 10).is_empty());
+    assert_eq!(scan_all(&*s, 15, 10), vec![b"only15".to_vec()]);
+}
+
+pub fn scan_exactly_once(open: Opener) {
+    let (_d, s) = fresh(open);
+    assert!(scan_all(&*s, 0, 10).is_empty());
+    let n = 1000;
+    let batch: Vec<WriteOp> = (0..n)
+        .map(|i| put(0, format!("key:{i}").as_bytes(), b"v"))
+        .collect();
+    s.write(&batch).unwrap();
+    for limit in [1, 7, 100, 5000] {
+        let keys = scan_all(&*s, 0, limit);
+        assert_eq!(keys.len(), n, "limit {limit}: duplicates or missing keys");
+        let set: HashSet<_> = keys.iter().collect();
+        assert_eq!(set.len(), n, "limit {limit}: a key was returned twice");
+    }
+}
+
+pub fn scan_during_concurrent_writes(open: Opener) {
+    let (_d, s) = fresh(open);
+    let s: Arc<dyn DiskStore> = Arc::from(s);
+    let stable: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("stable:{i}").into_bytes())
+        .collect();
+    let batch: Vec<WriteOp> = stable.iter().map(|k| put(0, k, b"s")).collect();
+    s.write(&batch).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) && i < 2000 {
+                    let k = format!("churn:{t}:{}", i % 50).into_bytes();
+                    let op = if i % 3 == 2 {
+                        del(0, &k)
+                    } else {
+                        put(0, &k, b"c")
+                    };
+                    s.write(&[op, put(0, b"stable:7", b"rewritten")]).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        let seen: HashSet<Vec<u8>> = scan_all(&*s, 0, 17).into_iter().collect();
+        for k in &stable {
+            assert!(
+                seen.contains(k),
+                "key {:?} present for the whole scan was missed",
+                String::from_utf8_lossy(k)
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+}
+
+pub fn clear_one_and_all(open: Opener) {
+    let (_d, s) = fresh(open);
+    s.write(&[put(0, b"a", b"1"), put(1, b"b", b"2"), put(2, b"c", b"3")])
+        .unwrap();
+    s.clear(Some(1)).unwrap();
+    assert_eq!(s.get(1, b"b").unwrap(), None);
+    assert!(scan_all(&*s, 1, 10).is_empty());
+    assert_eq!(s.get(0, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    // A cleared DB is usable again.
+    s.write(&[put(1, b"b2", b"x")]).unwrap();
+    assert_eq!(s.get(1, b"b2").unwrap().as_deref(), Some(&b"x"[..]));
+    s.clear(None).unwrap();
+    for db in 0..3 {
+        assert!(scan_all(&*s, db, 10).is_empty(), "db {db} not cleared");
+    }
+    assert_eq!(s.get(0, b"a").unwrap(), None);
+    s.write(&[put(0, b"again", b"y")]).unwrap();
+    assert_eq!(s.get(0, b"again").unwrap().as_deref(), Some(&b"y"[..]));
+}
+
+pub fn reopen_persistence(open: Opener) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path()).unwrap();
+        s.write(&[
+            put(0, b"kept", b"v1"),
+            put(3, b"db3", b"v3"),
+            put(0, b"gone", b"x"),
+        ])
+        .unwrap();
+        s.write(&[del(0, b"gone"), put(0, b"kept", b"v2")]).unwrap();
+        s.sync().unwrap();
+    }
+    let s = open(dir.path()).expect("reopen");
+    assert_eq!(s.get(0, b"kept").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(s.get(3, b"db3").unwrap().as_deref(), Some(&b"v3"[..]));
+    assert_eq!(s.get(0, b"gone").unwrap(), None);
+    assert_eq!(scan_all(&*s, 0, 10), vec![b"kept".to_vec()]);
+    s.clear(Some(3)).unwrap();
+    drop(s);
+    let s = open(dir.path()).expect("second reopen");
+    assert_eq!(s.get(3, b"db3").unwrap(), None, "clear must be durable");
+}
+
+pub fn concurrent_threads(open: Opener) {
+    let (_d, s) = fresh(open);
+    let s: Arc<dyn DiskStore> = Arc::from(s);
+    let threads = 8;
+    let per_thread = 40;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..per_thread {
+                    let own = format!("own:{t}:{i}").into_bytes();
+                    let shared = format!("shared:{}", i % 4).into_bytes();
+                    // Shared values are self-describing so a torn mix is detectable.
+                    let sv = format!("t{t}i{i}:").repeat(50).into_bytes();
+                    s.write(&[put(0, &own, &own), put(0, &shared, &sv)])
+                        .unwrap();
+                    assert_eq!(s.get(0, &own).unwrap().as_deref(), Some(&own[..]));
+                    if i % 5 == 0 {
+                        s.sync().unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut expected = BTreeMap::new();
+    for t in 0..threads {
+        for i in 0..per_thread {
+            let own = format!("own:{t}:{i}").into_bytes();
+            expected.insert(own.clone(), own);
+        }
+    }
+    for (k, v) in &expected {
+        assert_eq!(s.get(0, k).unwrap().as_ref(), Some(v));
+    }
+    for i in 0..4 {
+        let v = s
+            .get(0, format!("shared:{i}").as_bytes())
+            .unwrap()
+            .expect("shared key");
+        let text = String::from_utf8(v).expect("utf8");
+        let unit = &text[..text.find(':').unwrap() + 1];
+        assert_eq!(text, unit.repeat(50), "shared value is a mix of two writes");
+    }
+    assert_eq!(scan_all(&*s, 0, 64).len(), expected.len() + 4);
+}
+
+pub fn open_on_a_file_fails(open: Opener) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    let r = open(&file.join("sub"));
+    assert!(r.is_err(), "opening a store below a regular file must fail");
+}
+
+/// Runs every conformance test for the store opened by `$open` (a closure `|dir: &Path| ...`
+/// returning `Result<S, StoreError>` where `S: DiskStore`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:expr) => {
+        mod kvtier_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            fn opener(
+                dir: &::std::path::Path,
+            ) -> ::std::result::Result<
+                ::std::boxed::Box<dyn $crate::store::DiskStore>,
+                $crate::store::StoreError,
+            > {
+                let open = $open;
+                open(dir).map(|s| ::std::boxed::Box::new(s) as ::std::boxed::Box<dyn $crate::store::DiskStore>)
+            }
+            $crate::conformance_tests!(@each opener;
+                round_trip, binary_keys_and_values, overwrite, delete_present_and_absent,
+                batch_last_wins, db_isolation, scan_exactly_once, scan_during_concurrent_writes,
+                clear_one_and_all, reopen_persistence, concurrent_threads, open_on_a_file_fails);
+        }
+    };
+    (@each $opener:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::$name(&$opener);
+            }
+        )*
+    };
+}
