@@ -5,10 +5,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod encoding;
+pub mod engine;
+pub mod negcache;
 pub mod store;
+pub mod value;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use cache::{Db, Keyspace, Residency};
+pub use engine::{Engine, EngineConfig, Event};
 pub use store::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
+pub use value::CacheValue;

@@ -1,1 +1,353 @@
-//! Helpers for black-box tests.
+//! Black-box test harness: starts the real `kvtier-server` binary on a free port with a fresh
+//! data directory and talks RESP to it over TCP.
+//!
+//! The backend comes from `KVTIER_TEST_BACKEND` (default `fs`), so the same tests run against
+//! every backend.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A decoded RESP2/RESP3 reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    NilArray,
+    Array(Vec<Resp>),
+    Map(Vec<(Resp, Resp)>),
+    Set(Vec<Resp>),
+    Double(String),
+    Bool(bool),
+    Push(Vec<Resp>),
+    Verbatim(String),
+}
+
+impl Resp {
+    pub fn bulk(s: &str) -> Resp {
+        Resp::Bulk(s.as_bytes().to_vec())
+    }
+    pub fn ok() -> Resp {
+        Resp::Simple("OK".into())
+    }
+    pub fn err(s: &str) -> Resp {
+        Resp::Error(s.into())
+    }
+    /// An array of bulk strings.
+    pub fn bulks(items: &[&str]) -> Resp {
+        Resp::Array(items.iter().map(|s| Resp::bulk(s)).collect())
+    }
+    pub fn as_str(&self) -> String {
+        match self {
+            Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            Resp::Simple(s) | Resp::Error(s) | Resp::Double(s) | Resp::Verbatim(s) => s.clone(),
+            Resp::Int(n) => n.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+    pub fn as_int(&self) -> i64 {
+        match self {
+            Resp::Int(n) => *n,
+            other => panic!("expected an integer reply, got {other:?}"),
+        }
+    }
+    /// The items of an array/set, sorted (for replies whose order is unspecified).
+    pub fn sorted(&self) -> Vec<Resp> {
+        let mut v = match self {
+            Resp::Array(v) | Resp::Set(v) => v.clone(),
+            other => panic!("expected an array, got {other:?}"),
+        };
+        v.sort_by_key(|r| format!("{r:?}"));
+        v
+    }
+}
+
+/// The path of the server binary built by cargo next to this test executable.
+pub fn server_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("KVTIER_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test-binary> → target/<profile>/kvtier-server
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("kvtier-server");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build -p kvtier-server` first (the README's test command does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn test_backend() -> String {
+    std::env::var("KVTIER_TEST_BACKEND").unwrap_or_else(|_| "fs".into())
+}
+
+/// A running server; killed (SIGKILL) on drop unless shut down.
+pub struct Server {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+    pub args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory and extra `--name value` arguments.
+    pub fn start(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut s = Server::start_in(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on an existing data directory (for restart tests).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--backend".into(),
+            test_backend(),
+            "--io-threads".into(),
+            "2".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(server_binary())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kvtier-server");
+        let mut s = Server {
+            port,
+            dir: dir.to_path_buf(),
+            child: Some(child),
+            _tmp: None,
+            args,
+        };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut e) = c.stderr.take() {
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    panic!("kvtier-server exited early ({status}): {err}");
+                }
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "kvtier-server did not start listening on port {}",
+            self.port
+        );
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    /// kill -9, for crash tests.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SHUTDOWN and waits for the process to exit; returns its exit success.
+    pub fn shutdown(&mut self) -> bool {
+        let mut c = self.client();
+        c.send(&["SHUTDOWN"]);
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("server did not exit after SHUTDOWN");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Takes the child process (e.g. to send it a signal); the caller then owns its lifetime.
+    pub fn take_child(&mut self) -> Child {
+        self.child.take().expect("running")
+    }
+
+    /// Keeps the data directory alive beyond this server (for restarts).
+    pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A minimal RESP client that keeps replies' exact types.
+pub struct Client {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        Client { stream, reader }
+    }
+
+    pub fn send(&mut self, args: &[&str]) {
+        let b: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_bytes(&b);
+    }
+
+    pub fn send_bytes(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&out).expect("write");
+    }
+
+    pub fn send_raw(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).expect("write");
+    }
+
+    /// Sends a command and reads its reply.
+    pub fn cmd(&mut self, args: &[&str]) -> Resp {
+        self.send(args);
+        self.read()
+    }
+
+    pub fn cmd_bytes(&mut self, args: &[&[u8]]) -> Resp {
+        self.send_bytes(args);
+        self.read()
+    }
+
+    pub fn read(&mut self) -> Resp {
+        read_resp(&mut self.reader).expect("read reply")
+    }
+
+    /// Reads raw bytes until the server closes the connection (or the timeout).
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = self.reader.read_to_end(&mut out);
+        out
+    }
+
+    pub fn set_timeout(&mut self, d: Duration) {
+        self.stream.set_read_timeout(Some(d)).expect("timeout");
+    }
+}
+
+fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// Reads one reply from a buffered reader.
+pub fn read_resp(r: &mut impl BufRead) -> std::io::Result<Resp> {
+    let line = read_line(r)?;
+    let (t, rest) = line.split_at(1);
+    let n = || rest.parse::<i64>().unwrap_or(-1);
+    Ok(match t {
+        "+" => Resp::Simple(rest.into()),
+        "-" => Resp::Error(rest.into()),
+        ":" => Resp::Int(n()),
+        "$" if n() < 0 => Resp::Nil,
+        "$" | "=" => {
+            let mut buf = vec![0u8; n() as usize + 2];
+            r.read_exact(&mut buf)?;
+            buf.truncate(n() as usize);
+            if t == "=" {
+                Resp::Verbatim(String::from_utf8_lossy(&buf[4..]).into_owned())
+            } else {
+                Resp::Bulk(buf)
+            }
+        }
+        "*" if n() < 0 => Resp::NilArray,
+        "*" | "~" | ">" => {
+            let items = (0..n())
+                .map(|_| read_resp(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            match t {
+                "*" => Resp::Array(items),
+                "~" => Resp::Set(items),
+                _ => Resp::Push(items),
+            }
+        }
+        "%" => {
+            let mut pairs = Vec::new();
+            for _ in 0..n() {
+                let k = read_resp(r)?;
+                pairs.push((k, read_resp(r)?));
+            }
+            Resp::Map(pairs)
+        }
+        "_" => Resp::Nil,
+        "," => Resp::Double(rest.into()),
+        "#" => Resp::Bool(rest == "t"),
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unknown reply line {line:?}"),
+            ))
+        }
+    })
+}
+
+/// Asserts that a reply is an error starting with `prefix`.
+#[track_caller]
+pub fn assert_err(r: &Resp, prefix: &str) {
+    match r {
+        Resp::Error(e) if e.starts_with(prefix) => {}
+        other => panic!("expected an error starting with {prefix:?}, got {other:?}"),
+    }
+}

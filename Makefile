@@ -1,0 +1,21 @@
+# The two commands: `make run` and `make test`. Both install missing system packages first.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/kvtier-target
+
+.PHONY: run test build setup bench
+
+setup:
+	./scripts/setup.sh
+
+build: setup
+	cargo build --release -p kvtier-server
+
+run: build
+	$(CARGO_TARGET_DIR)/release/kvtier-server $(ARGS)
+
+# Builds the server binary first: the black-box tests in tests/ start it.
+test: setup
+	cargo build --workspace --bins
+	cargo test --workspace
+
+bench: setup
+	cargo bench -p kvtier-fs --bench fs_rates

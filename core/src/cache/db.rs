@@ -1,0 +1,208 @@
+//! The command-facing view of one database: every read and write a command makes goes through
+//! here, so the cache can keep versions, dirty flags, LRU and expiry right.
+//!
+//! A command only runs once all of its keys are resident or known absent (the server parks it
+//! otherwise), so a key with no entry here is absent.
+
+use super::{Entry, Keyspace};
+use crate::store::DbIndex;
+use crate::value::CacheValue;
+use std::sync::Arc;
+
+pub struct Db<'a, V> {
+    ks: &'a mut Keyspace<V>,
+    db: DbIndex,
+    now_ms: i64,
+}
+
+impl<'a, V: CacheValue> Db<'a, V> {
+    pub(super) fn new(ks: &'a mut Keyspace<V>, db: DbIndex, now_ms: i64) -> Self {
+        Db { ks, db, now_ms }
+    }
+
+    pub fn index(&self) -> DbIndex {
+        self.db
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// Whether the key holds a live value; deletes it (a dirty tombstone) if it has expired.
+    fn live(&mut self, key: &[u8]) -> bool {
+        let now = self.now_ms;
+        let map = &mut self.ks.dbs[self.db as usize];
+        let expired = match map.get(key) {
+            None => return false,
+            Some(Entry { value: None, .. }) => return false,
+            Some(e) => e.expire_at.is_some_and(|t| t <= now),
+        };
+        if expired {
+            self.ks.stats.expired_keys += 1;
+            self.tombstone(key);
+            return false;
+        }
+        true
+    }
+
+    fn tombstone(&mut self, key: &[u8]) {
+        let e = self.ks.dbs[self.db as usize]
+            .get_mut(key)
+            .expect("tombstone of a resident key");
+        e.value = None;
+        e.expire_at = None;
+        self.ks.mark_dirty(self.db, key);
+    }
+
+    /// Reads a value (refreshing its LRU clock), or `None` if absent or expired.
+    pub fn get(&mut self, key: &[u8]) -> Option<&V> {
+        if !self.live(key) {
+            self.ks.stats.misses += 1;
+            return None;
+        }
+        self.ks.stats.hits += 1;
+        let clock = self.ks.tick_clock();
+        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        e.lru = clock;
+        e.value.as_deref()
+    }
+
+    pub fn contains(&mut self, key: &[u8]) -> bool {
+        self.live(key)
+    }
+
+    /// Mutable access; the key becomes dirty. A value shared with an in-flight save is copied
+    /// first (copy-on-write), so the save writes the snapshot it was given.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        if !self.live(key) {
+            return None;
+        }
+        self.ks.mark_dirty(self.db, key);
+        let clock = self.ks.tick_clock();
+        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        e.lru = clock;
+        e.value.as_mut().map(Arc::make_mut)
+    }
+
+    /// Returns the value, creating it with `make` if absent; the key becomes dirty.
+    pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
+        if !self.live(key) {
+            self.put(key, make(), None);
+        }
+        self.get_mut(key).expect("just inserted")
+    }
+
+    /// Sets a value and clears any TTL (Redis SET semantics).
+    pub fn insert(&mut self, key: &[u8], value: V) {
+        self.put(key, value, None);
+    }
+
+    /// Sets a value with an absolute expire time (Unix ms), or none.
+    pub fn insert_with_expire(&mut self, key: &[u8], value: V, expire_at: Option<i64>) {
+        self.put(key, value, expire_at);
+    }
+
+    /// Sets a value keeping the key's current TTL, if any.
+    pub fn insert_keep_ttl(&mut self, key: &[u8], value: V) {
+        let ttl = self.expire_at(key);
+        self.put(key, value, ttl);
+    }
+
+    fn put(&mut self, key: &[u8], value: V, expire_at: Option<i64>) {
+        let clock = self.ks.tick_clock();
+        let map = &mut self.ks.dbs[self.db as usize];
+        match map.get_mut(key) {
+            Some(e) => {
+                e.value = Some(Arc::new(value));
+                e.expire_at = expire_at;
+                e.lru = clock;
+            }
+            None => {
+                self.ks.negcache.remove(self.db, key);
+                self.ks.dbs[self.db as usize].insert(
+                    key.to_vec(),
+                    Entry {
+                        value: Some(Arc::new(value)),
+                        expire_at,
+                        lru: clock,
+                        version: 0,
+                        dirty: false,
+                        saving: false,
+                        group: 0,
+                    },
+                );
+            }
+        }
+        self.ks.mark_dirty(self.db, key);
+    }
+
+    /// Deletes a key, returning its value if it was live.
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        if !self.live(key) {
+            return None;
+        }
+        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        let old = e.value.take();
+        e.expire_at = None;
+        self.ks.mark_dirty(self.db, key);
+        old.map(|v| Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
+    /// Absolute expire time (Unix ms) of a live key.
+    pub fn expire_at(&mut self, key: &[u8]) -> Option<i64> {
+        if !self.live(key) {
+            return None;
+        }
+        self.ks.dbs[self.db as usize].get(key)?.expire_at
+    }
+
+    /// Sets or clears the TTL of a live key; `false` if the key is absent. An expire time in the
+    /// past deletes the key, as in Redis.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<i64>) -> bool {
+        if !self.live(key) {
+            return false;
+        }
+        if expire_at.is_some_and(|t| t <= self.now_ms) {
+            self.remove(key);
+            return true;
+        }
+        if let Some(e) = self.ks.dbs[self.db as usize].get_mut(key) {
+            e.expire_at = expire_at;
+        }
+        self.ks.mark_dirty(self.db, key);
+        true
+    }
+
+    /// Marks a key as modified for WATCH without changing it.
+    pub fn touch(&mut self, key: &[u8]) {
+        self.ks.record_touch(self.db, key);
+    }
+
+    /// Live resident keys (not tombstones, not expired). With a disk store behind, keyspace-wide
+    /// commands combine this with a store scan.
+    pub fn resident_keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let now = self.now_ms;
+        self.ks.dbs[self.db as usize]
+            .iter()
+            .filter(move |(_, e)| e.value.is_some() && e.expire_at.is_none_or(|t| t > now))
+            .map(|(k, _)| k.as_slice())
+    }
+
+    /// Whether a key is in memory as a tombstone or a value (expired or not).
+    pub fn is_resident(&self, key: &[u8]) -> bool {
+        self.ks.dbs[self.db as usize].contains_key(key)
+    }
+
+    /// A random live resident key.
+    pub fn random_resident_key(&mut self) -> Option<Vec<u8>> {
+        let n = self.ks.dbs[self.db as usize].len();
+        for _ in 0..100.min(n * 2) {
+            let i = (self.ks.rand() % n as u64) as usize;
+            let key = self.ks.dbs[self.db as usize].get_index(i)?.0.clone();
+            if self.live(&key) {
+                return Some(key);
+            }
+        }
+        self.resident_keys().next().map(<[u8]>::to_vec)
+    }
+}

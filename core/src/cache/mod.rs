@@ -1,0 +1,274 @@
+//! The object cache: the part of the keyspace that is in RAM, with the bookkeeping the IO
+//! scheduler needs (dirty flags, versions, save groups) and approximate-LRU eviction.
+//!
+//! An entry is one of
+//! - a **value** (`Some`), clean (equal to disk) or dirty (newer than disk);
+//! - a **tombstone** (`None`, always dirty): deleted in memory, delete not yet on disk. It answers
+//!   "absent" without a disk read, which closes the seed's DEL-then-GET stale-read race.
+//!
+//! A key with no entry is either known absent ([`NegCache`]) or unknown, and must be loaded
+//! before a command may look at it.
+
+mod db;
+mod groups;
+
+pub use db::Db;
+pub(crate) use groups::Groups;
+
+use crate::negcache::NegCache;
+use crate::store::DbIndex;
+use crate::value::CacheValue;
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry<V> {
+    pub value: Option<Arc<V>>,
+    pub expire_at: Option<i64>,
+    pub lru: u64,
+    /// Bumped on every change; a save completion for an older version leaves the key dirty.
+    pub version: u64,
+    pub dirty: bool,
+    /// SAVE_IN_PROGRESS: an IO worker holds a snapshot of this entry.
+    pub saving: bool,
+    /// Save group of a dirty entry (keys that must reach disk in one batch); 0 when clean.
+    pub group: u64,
+}
+
+/// Where a key is, from the point of view of a command that wants to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Residency {
+    /// In memory (as a value or a tombstone): commands may run.
+    Resident,
+    /// Known absent on disk: commands may run and see no key.
+    KnownAbsent,
+    /// Must be loaded first.
+    Unknown,
+}
+
+/// Counters shown in INFO.
+#[derive(Debug, Default, Clone)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+}
+
+#[derive(Debug)]
+pub struct Keyspace<V> {
+    pub(crate) dbs: Vec<IndexMap<Vec<u8>, Entry<V>>>,
+    pub negcache: NegCache,
+    pub(crate) groups: Groups,
+    pub stats: CacheStats,
+    clock: u64,
+    version: u64,
+    rng: u64,
+    /// Keys changed since the last `take_touched`, recorded only while someone needs them
+    /// (WATCH, blocked clients).
+    touched: Option<Vec<(DbIndex, Vec<u8>)>>,
+}
+
+impl<V: CacheValue> Keyspace<V> {
+    pub fn new(databases: usize, negcache_entries: usize) -> Self {
+        Keyspace {
+            dbs: (0..databases).map(|_| IndexMap::new()).collect(),
+            negcache: NegCache::new(negcache_entries),
+            groups: Groups::default(),
+            stats: CacheStats::default(),
+            clock: 0,
+            version: 0,
+            rng: 0x2545_f491_4f6c_dd1d,
+            touched: None,
+        }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// A view of one DB for a command running at `now_ms` (Unix milliseconds).
+    pub fn db(&mut self, db: DbIndex, now_ms: i64) -> Db<'_, V> {
+        Db::new(self, db, now_ms)
+    }
+
+    pub fn residency(&mut self, db: DbIndex, key: &[u8]) -> Residency {
+        if self.dbs[db as usize].contains_key(key) {
+            Residency::Resident
+        } else if self.negcache.contains(db, key) {
+            Residency::KnownAbsent
+        } else {
+            Residency::Unknown
+        }
+    }
+
+    /// Starts recording changed keys (for WATCH and blocking commands); `false` stops it.
+    pub fn track_touched(&mut self, on: bool) {
+        match (on, self.touched.is_some()) {
+            (true, false) => self.touched = Some(Vec::new()),
+            (false, true) => self.touched = None,
+            _ => {}
+        }
+    }
+
+    /// Returns and forgets the keys changed since the last call.
+    pub fn take_touched(&mut self) -> Vec<(DbIndex, Vec<u8>)> {
+        self.touched
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Opens a save group: every key changed until [`Keyspace::end_group`] reaches disk in the
+    /// same backend batch (one command, or one EXEC).
+    pub fn begin_group(&mut self) {
+        self.groups.begin();
+    }
+
+    pub fn end_group(&mut self) {
+        self.groups.end();
+    }
+
+    /// Number of entries resident in memory in `db` (values and tombstones).
+    pub fn resident_len(&self, db: DbIndex) -> usize {
+        self.dbs[db as usize].len()
+    }
+
+    /// Number of dirty entries across all DBs.
+    pub fn dirty_len(&self) -> usize {
+        self.groups.dirty_keys()
+    }
+
+    pub(crate) fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    pub(crate) fn tick_clock(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    pub(crate) fn rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    pub(crate) fn record_touch(&mut self, db: DbIndex, key: &[u8]) {
+        if let Some(t) = self.touched.as_mut() {
+            t.push((db, key.to_vec()));
+        }
+    }
+
+    /// Marks an entry changed: new version, dirty, in the current save group.
+    pub(crate) fn mark_dirty(&mut self, db: DbIndex, key: &[u8]) {
+        let version = self.next_version();
+        let entry = self.dbs[db as usize]
+            .get_mut(key)
+            .expect("mark_dirty of a resident key");
+        entry.version = version;
+        let old_group = entry.group;
+        let was_dirty = entry.dirty;
+        entry.dirty = true;
+        let (group, moved) = self.groups.join(db, key, old_group, was_dirty);
+        entry.group = group;
+        for (d, k) in moved {
+            if let Some(e) = self.dbs[d as usize].get_mut(&k) {
+                e.group = group;
+            }
+        }
+        self.record_touch(db, key);
+    }
+
+    /// Removes every resident entry of one DB (or all) without saving anything; the caller
+    /// clears the disk store too.
+    pub fn clear(&mut self, db: Option<DbIndex>) {
+        let dbs: Vec<usize> = match db {
+            Some(d) => vec![d as usize],
+            None => (0..self.dbs.len()).collect(),
+        };
+        for d in dbs {
+            let map = std::mem::take(&mut self.dbs[d]);
+            for (k, e) in map {
+                if e.dirty {
+                    self.groups.forget(d as DbIndex, &k, e.group);
+                }
+            }
+        }
+        self.negcache.clear(db);
+    }
+
+    /// Active expiry: samples up to `samples` resident entries per DB and deletes the expired
+    /// ones (as tombstones, so the delete reaches disk). Returns how many expired.
+    pub fn active_expire(&mut self, now_ms: i64, samples: usize) -> usize {
+        let mut expired = Vec::new();
+        for d in 0..self.dbs.len() {
+            let n = self.dbs[d].len();
+            if n == 0 {
+                continue;
+            }
+            for _ in 0..samples.min(n) {
+                let i = (self.rand() % n as u64) as usize;
+                if let Some((k, e)) = self.dbs[d].get_index(i) {
+                    if e.value.is_some() && e.expire_at.is_some_and(|t| t <= now_ms) {
+                        expired.push((d as DbIndex, k.clone()));
+                    }
+                }
+            }
+        }
+        let count = expired.len();
+        for (d, k) in expired {
+            // `contains` turns an expired entry into a tombstone and counts it.
+            self.db(d, now_ms).contains(&k);
+        }
+        count
+    }
+
+    /// Evicts clean entries by sampled approximate LRU until `bytes` were freed (as estimated by
+    /// `mem_size`) or nothing evictable is found. Returns the bytes freed.
+    pub fn evict(&mut self, bytes: usize, samples: usize) -> usize {
+        let mut freed = 0;
+        let mut misses = 0;
+        while freed < bytes && misses < 8 {
+            match self.pick_victim(samples.max(1)) {
+                Some((d, i)) => {
+                    let (key, e) = self.dbs[d].swap_remove_index(i).expect("sampled index");
+                    freed += key.len() + e.value.as_ref().map_or(0, |v| v.mem_size()) + 64;
+                    self.stats.evicted_keys += 1;
+                    misses = 0;
+                }
+                None => misses += 1,
+            }
+        }
+        freed
+    }
+
+    fn pick_victim(&mut self, samples: usize) -> Option<(usize, usize)> {
+        let total: usize = self.dbs.iter().map(|m| m.len()).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut best: Option<(usize, usize, u64)> = None;
+        for _ in 0..samples {
+            let mut idx = (self.rand() % total as u64) as usize;
+            let mut d = 0;
+            while idx >= self.dbs[d].len() {
+                idx -= self.dbs[d].len();
+                d += 1;
+            }
+            let (_, e) = self.dbs[d].get_index(idx).expect("index in range");
+            if e.dirty || e.saving || e.value.is_none() {
+                continue;
+            }
+            if best.is_none_or(|(_, _, lru)| e.lru < lru) {
+                best = Some((d, idx, e.lru));
+            }
+        }
+        best.map(|(d, i, _)| (d, i))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,694 @@
+//! The diskstore engine: the object cache ([`Keyspace`]) plus the per-key IO scheduler that
+//! moves keys between it and a [`DiskStore`].
+//!
+//! Everything here runs on the owner thread except [`worker`]. The owner asks for keys
+//! ([`Engine::ensure`]), runs commands on resident data, and calls [`Engine::poll`] when the
+//! worker notification fires and [`Engine::tick`] periodically; `poll` returns [`Event`]s that
+//! say which parked work may continue.
+//!
+//! Per-key IO flags: LOAD (queued) and LOAD_IN_PROGRESS live in `loads`; SAVE is "dirty and in
+//! a save group", SAVE_IN_PROGRESS is `Entry::saving`. A key is never in two saves at once, so
+//! saves of one key reach the store in order.
+
+mod worker;
+
+pub use worker::Notify;
+
+use crate::cache::{Entry, Keyspace, Residency};
+use crate::store::{DbIndex, DiskStore, ScanPage, StoreError};
+use crate::value::CacheValue;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use worker::{Completion, Job, Loaded, SaveItem};
+
+/// Engine settings (the server maps its config onto these).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub databases: usize,
+    pub io_threads: usize,
+    /// How long a dirty key waits before it is saved, coalescing repeated writes.
+    pub flush_delay: Duration,
+    /// Most keys in one backend batch (a save group is never split).
+    pub max_batch_keys: usize,
+    /// Most loads in flight at once.
+    pub max_inflight_loads: usize,
+    pub negcache_entries: usize,
+    pub maxmemory_samples: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            databases: 16,
+            io_threads: 4,
+            flush_delay: Duration::from_secs(1),
+            max_batch_keys: 1024,
+            max_inflight_loads: 64,
+            negcache_entries: 100_000,
+            maxmemory_samples: 5,
+        }
+    }
+}
+
+/// What the owner thread learns from [`Engine::poll`].
+#[derive(Debug)]
+pub enum Event {
+    /// A load finished: the key is now resident or known absent (or must be asked for again).
+    KeyReady { db: DbIndex, key: Vec<u8> },
+    /// A load failed; commands waiting for the key should fail with this message.
+    KeyFailed {
+        db: DbIndex,
+        key: Vec<u8>,
+        error: String,
+    },
+    /// Everything dirty at the time of [`Engine::barrier`] is durable (or a save failed).
+    BarrierDone {
+        token: u64,
+        result: Result<(), String>,
+    },
+    ScanDone {
+        token: u64,
+        result: Result<ScanPage, String>,
+    },
+    ClearDone {
+        token: u64,
+        result: Result<(), String>,
+    },
+}
+
+/// Counters for INFO's `# Diskstore` section.
+#[derive(Debug, Default, Clone)]
+pub struct EngineStats {
+    pub disk_loads: u64,
+    pub disk_load_misses: u64,
+    pub keys_saved: u64,
+    pub save_batches: u64,
+    pub save_errors: u64,
+    pub load_errors: u64,
+    pub corrupt_records: u64,
+    pub expired_on_load: u64,
+    pub last_save_error: Option<String>,
+    pub last_save_ok_unix: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadFlag {
+    Queued,
+    InProgress,
+}
+
+struct Barrier {
+    token: u64,
+    bound: u64,
+    failed: Option<String>,
+}
+
+struct PendingClear {
+    token: u64,
+    db: Option<DbIndex>,
+    dispatched: bool,
+}
+
+pub struct Engine<V: CacheValue> {
+    pub ks: Keyspace<V>,
+    pub stats: EngineStats,
+    cfg: EngineConfig,
+    store: Arc<dyn DiskStore>,
+    jobs: Option<Sender<Job<V>>>,
+    done: Receiver<Completion<V>>,
+    workers: Vec<JoinHandle<()>>,
+    loads: HashMap<(DbIndex, Vec<u8>), LoadFlag>,
+    load_queue: VecDeque<(DbIndex, Vec<u8>)>,
+    loads_in_flight: usize,
+    /// Save jobs in flight, keyed by the smallest group id they carry.
+    saves_in_flight: BTreeMap<u64, usize>,
+    other_in_flight: usize,
+    /// Bumped by FLUSHDB/FLUSHALL so a load that raced a clear is discarded.
+    epochs: Vec<u64>,
+    barriers: Vec<Barrier>,
+    clears: VecDeque<PendingClear>,
+    pending_events: Vec<Event>,
+    backoff: Duration,
+    /// Set while memory is full of dirty data: save everything now.
+    pressure: bool,
+}
+
+impl<V: CacheValue> Engine<V> {
+    /// Starts the IO workers over `store`. `notify` is called (from a worker) after each
+    /// completion, to wake the owner's event loop.
+    pub fn new(store: Arc<dyn DiskStore>, cfg: EngineConfig, notify: Notify) -> Self {
+        let (jobs_tx, jobs_rx) = unbounded::<Job<V>>();
+        let (done_tx, done_rx) = unbounded();
+        let workers = (0..cfg.io_threads.max(1))
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let jobs = jobs_rx.clone();
+                let done = done_tx.clone();
+                let notify = Arc::clone(&notify);
+                std::thread::Builder::new()
+                    .name(format!("kvtier-io-{i}"))
+                    .spawn(move || worker::run(store, jobs, done, notify))
+                    .expect("spawn IO worker")
+            })
+            .collect();
+        Engine {
+            ks: Keyspace::new(cfg.databases, cfg.negcache_entries),
+            stats: EngineStats::default(),
+            store,
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            workers,
+            loads: HashMap::new(),
+            load_queue: VecDeque::new(),
+            loads_in_flight: 0,
+            saves_in_flight: BTreeMap::new(),
+            other_in_flight: 0,
+            epochs: vec![0; cfg.databases],
+            barriers: Vec::new(),
+            clears: VecDeque::new(),
+            pending_events: Vec::new(),
+            backoff: Duration::from_millis(100),
+            pressure: false,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn set_flush_delay(&mut self, d: Duration) {
+        self.cfg.flush_delay = d;
+    }
+
+    pub fn set_maxmemory_samples(&mut self, n: usize) {
+        self.cfg.maxmemory_samples = n.max(1);
+    }
+
+    pub fn store(&self) -> &Arc<dyn DiskStore> {
+        &self.store
+    }
+
+    fn send(&self, job: Job<V>) {
+        if let Some(tx) = &self.jobs {
+            // Workers only stop when `jobs` is dropped, so a send cannot fail before shutdown.
+            let _ = tx.send(job);
+        }
+    }
+
+    fn clearing(&self, db: DbIndex) -> bool {
+        self.clears.iter().any(|c| c.db.is_none_or(|d| d == db))
+    }
+
+    /// Makes sure `key` can be used by a command: returns `Resident`/`KnownAbsent` when it can
+    /// run now, `Unknown` after queueing a load (the caller parks until a [`Event::KeyReady`]).
+    pub fn ensure(&mut self, db: DbIndex, key: &[u8]) -> Residency {
+        match self.ks.residency(db, key) {
+            Residency::Unknown if self.clearing(db) => Residency::KnownAbsent,
+            Residency::Unknown => {
+                let k = (db, key.to_vec());
+                if !self.loads.contains_key(&k) {
+                    self.loads.insert(k.clone(), LoadFlag::Queued);
+                    self.load_queue.push_back(k);
+                    self.dispatch_loads();
+                }
+                Residency::Unknown
+            }
+            r => r,
+        }
+    }
+
+    /// Whether a load for the key is queued or in progress.
+    pub fn is_loading(&self, db: DbIndex, key: &[u8]) -> bool {
+        self.loads.contains_key(&(db, key.to_vec()))
+    }
+
+    /// Asks for a point in time: [`Event::BarrierDone`] with `token` is returned once every change
+    /// made before this call is durable. New writes meanwhile do not delay it.
+    pub fn barrier(&mut self, token: u64) {
+        let bound = self.ks.groups.last_id();
+        self.barriers.push(Barrier {
+            token,
+            bound,
+            failed: None,
+        });
+        self.dispatch_saves(Instant::now());
+        self.check_barriers();
+    }
+
+    /// Starts a scan of the store (callers usually put a barrier first).
+    pub fn scan(&mut self, token: u64, db: DbIndex, cursor: Vec<u8>, limit: usize) {
+        self.other_in_flight += 1;
+        self.send(Job::Scan {
+            id: token,
+            db,
+            cursor,
+            limit,
+        });
+    }
+
+    /// FLUSHDB / FLUSHALL: empties memory now and the store once no save is in flight. Until
+    /// then, keys of the cleared DBs read as absent.
+    pub fn clear(&mut self, token: u64, db: Option<DbIndex>) {
+        self.ks.clear(db);
+        // Loads of cleared keys that are still queued are answered "absent" by `ensure` now.
+        self.load_queue.retain(|(d, _)| db.is_some_and(|c| c != *d));
+        self.loads
+            .retain(|(d, _), f| *f == LoadFlag::InProgress || db.is_some_and(|c| c != *d));
+        match db {
+            Some(d) => self.epochs[d as usize] += 1,
+            None => self.epochs.iter_mut().for_each(|e| *e += 1),
+        }
+        self.clears.push_back(PendingClear {
+            token,
+            db,
+            dispatched: false,
+        });
+        self.dispatch_clear();
+    }
+
+    fn dispatch_clear(&mut self) {
+        if !self.saves_in_flight.is_empty() {
+            return;
+        }
+        if let Some(c) = self.clears.front_mut() {
+            if !c.dispatched {
+                c.dispatched = true;
+                let db = c.db;
+                self.other_in_flight += 1;
+                self.send(Job::Clear { db });
+            }
+        }
+    }
+
+    fn dispatch_loads(&mut self) {
+        while self.loads_in_flight < self.cfg.max_inflight_loads {
+            let Some((db, key)) = self.load_queue.pop_front() else {
+                break;
+            };
+            match self.loads.get_mut(&(db, key.clone())) {
+                Some(f @ LoadFlag::Queued) => *f = LoadFlag::InProgress,
+                _ => continue,
+            }
+            self.loads_in_flight += 1;
+            self.send(Job::Load {
+                db,
+                key,
+                epoch: self.epochs[db as usize],
+                now_ms: now_ms(),
+            });
+        }
+    }
+
+    /// Sends due save groups to the workers, batched up to `max_batch_keys`.
+    fn dispatch_saves(&mut self, now: Instant) {
+        if !self.clears.is_empty() {
+            return;
+        }
+        let max_jobs = self.cfg.io_threads.max(1);
+        let force_bound = self.barriers.iter().map(|b| b.bound).max().unwrap_or(0);
+        let mut deferred = Vec::new();
+        while self.saves_in_flight.values().sum::<usize>() < max_jobs {
+            let mut groups = Vec::new();
+            let mut items = Vec::new();
+            while items.len() < self.cfg.max_batch_keys {
+                let Some(&id) = self.ks.groups.queue.front() else {
+                    break;
+                };
+                let Some(g) = self.ks.groups.groups.get(&id) else {
+                    self.ks.groups.queue.pop_front();
+                    continue;
+                };
+                let forced = self.pressure || id <= force_bound;
+                // A group that failed waits for its backoff; others for the flush delay.
+                match g.retry_at {
+                    Some(t) if t > now => {
+                        deferred.push(self.ks.groups.queue.pop_front().expect("front"));
+                        continue;
+                    }
+                    Some(_) => {}
+                    None if !forced && g.since + self.cfg.flush_delay > now => break,
+                    None => {}
+                }
+                let busy = g
+                    .keys
+                    .iter()
+                    .any(|(d, k)| self.ks.dbs[*d as usize].get(k).is_some_and(|e| e.saving));
+                if busy {
+                    deferred.push(self.ks.groups.queue.pop_front().expect("front"));
+                    continue;
+                }
+                self.ks.groups.queue.pop_front();
+                let g = self.ks.groups.take(id).expect("group exists");
+                for (d, k) in g.keys {
+                    if let Some(e) = self.ks.dbs[d as usize].get_mut(&k) {
+                        if e.dirty && !e.saving {
+                            e.saving = true;
+                            e.group = 0;
+                            items.push(SaveItem {
+                                db: d,
+                                key: k,
+                                version: e.version,
+                                value: e.value.clone(),
+                                expire_at: e.expire_at,
+                            });
+                        }
+                    }
+                }
+                groups.push(id);
+            }
+            if groups.is_empty() {
+                break;
+            }
+            let min = *groups.iter().min().expect("non-empty");
+            *self.saves_in_flight.entry(min).or_insert(0) += 1;
+            if items.is_empty() {
+                // Every key of these groups was already clean (e.g. flushed); nothing to write.
+                self.finish_save(min, Vec::new(), groups, Ok(()));
+                continue;
+            }
+            self.send(Job::Save { groups, items });
+        }
+        // Deferred groups go back in front, in their original order.
+        for id in deferred.into_iter().rev() {
+            self.ks.groups.queue.push_front(id);
+        }
+    }
+
+    /// Periodic work: saves that became due, loads waiting for a slot.
+    pub fn tick(&mut self) {
+        self.dispatch_loads();
+        self.dispatch_saves(Instant::now());
+        self.check_barriers();
+    }
+
+    /// Applies the memory limit, given the bytes in use now. Evicts clean keys; when that is not
+    /// enough, every dirty key is saved at once. Returns `true` while memory is still over the
+    /// limit (write commands that grow memory should then be refused).
+    pub fn enforce_memory(&mut self, used: usize, maxmemory: usize) -> bool {
+        if maxmemory == 0 || used <= maxmemory {
+            self.pressure = false;
+            return false;
+        }
+        let need = used - maxmemory;
+        let freed = self.ks.evict(need, self.cfg.maxmemory_samples);
+        if freed < need {
+            if !self.pressure {
+                log::debug!("memory full of dirty data: saving all dirty keys now");
+            }
+            self.pressure = true;
+            self.dispatch_saves(Instant::now());
+            return true;
+        }
+        false
+    }
+
+    /// Drains worker completions and returns what parked work may continue.
+    pub fn poll(&mut self) -> Vec<Event> {
+        while let Ok(c) = self.done.try_recv() {
+            match c {
+                Completion::Load {
+                    db,
+                    key,
+                    epoch,
+                    result,
+                } => self.finish_load(db, key, epoch, result),
+                Completion::Save {
+                    groups,
+                    items,
+                    result,
+                } => {
+                    let min = *groups.iter().min().expect("non-empty");
+                    self.finish_save(min, items, groups, result);
+                }
+                Completion::Scan { id, result } => {
+                    self.other_in_flight -= 1;
+                    self.pending_events.push(Event::ScanDone {
+                        token: id,
+                        result: result.map_err(|e| e.to_string()),
+                    });
+                }
+                Completion::Clear { result } => {
+                    self.other_in_flight -= 1;
+                    let c = self.clears.pop_front().expect("a clear was in flight");
+                    if let Err(e) = &result {
+                        log::error!("clearing the store failed: {e}");
+                    }
+                    self.pending_events.push(Event::ClearDone {
+                        token: c.token,
+                        result: result.map_err(|e| e.to_string()),
+                    });
+                    self.dispatch_clear();
+                }
+            }
+        }
+        self.dispatch_loads();
+        self.dispatch_clear();
+        self.dispatch_saves(Instant::now());
+        self.check_barriers();
+        std::mem::take(&mut self.pending_events)
+    }
+
+    fn finish_load(
+        &mut self,
+        db: DbIndex,
+        key: Vec<u8>,
+        epoch: u64,
+        result: Result<Loaded<V>, StoreError>,
+    ) {
+        self.loads_in_flight -= 1;
+        self.loads.remove(&(db, key.clone()));
+        let map = &mut self.ks.dbs[db as usize];
+        // A key written or deleted in memory while it loaded keeps its newer state; a load that
+        // raced a FLUSHDB read data that no longer exists.
+        if epoch != self.epochs[db as usize] || map.contains_key(&key) {
+            self.pending_events.push(Event::KeyReady { db, key });
+            return;
+        }
+        match result {
+            Ok(Loaded::Value(v, expire_at)) => {
+                self.stats.disk_loads += 1;
+                map.insert(
+                    key.clone(),
+                    Entry {
+                        value: Some(Arc::new(v)),
+                        expire_at,
+                        lru: 0,
+                        version: 0,
+                        dirty: false,
+                        saving: false,
+                        group: 0,
+                    },
+                );
+            }
+            Ok(Loaded::Absent) => {
+                self.stats.disk_load_misses += 1;
+                self.ks.negcache.insert(db, key.clone());
+            }
+            Ok(Loaded::Expired) => {
+                // Never served; a tombstone deletes it from disk with the next save.
+                self.stats.expired_on_load += 1;
+                self.ks.stats.expired_keys += 1;
+                map.insert(
+                    key.clone(),
+                    Entry {
+                        value: None,
+                        expire_at: None,
+                        lru: 0,
+                        version: 0,
+                        dirty: false,
+                        saving: false,
+                        group: 0,
+                    },
+                );
+                self.ks.mark_dirty(db, &key);
+            }
+            Err(e) => {
+                self.stats.load_errors += 1;
+                if matches!(e, StoreError::Corruption(_)) {
+                    self.stats.corrupt_records += 1;
+                }
+                log::error!(
+                    "loading key {:?} of db {db} failed: {e}",
+                    String::from_utf8_lossy(&key[..key.len().min(64)])
+                );
+                self.pending_events.push(Event::KeyFailed {
+                    db,
+                    key,
+                    error: e.to_string(),
+                });
+                return;
+            }
+        }
+        self.pending_events.push(Event::KeyReady { db, key });
+    }
+
+    fn finish_save(
+        &mut self,
+        min_group: u64,
+        items: Vec<(DbIndex, Vec<u8>, u64)>,
+        _groups: Vec<u64>,
+        result: Result<(), StoreError>,
+    ) {
+        if let Some(n) = self.saves_in_flight.get_mut(&min_group) {
+            *n -= 1;
+            if *n == 0 {
+                self.saves_in_flight.remove(&min_group);
+            }
+        }
+        match &result {
+            Ok(()) => {
+                self.stats.save_batches += 1;
+                self.stats.keys_saved += items.len() as u64;
+                self.stats.last_save_ok_unix = now_ms() / 1000;
+                self.backoff = Duration::from_millis(100);
+                for (db, key, version) in items {
+                    let map = &mut self.ks.dbs[db as usize];
+                    let Some(e) = map.get_mut(&key) else { continue };
+                    e.saving = false;
+                    if e.version == version {
+                        e.dirty = false;
+                        self.ks.groups.cleaned();
+                        if e.value.is_none() {
+                            map.swap_remove(&key);
+                            self.ks.negcache.insert(db, key);
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                self.stats.save_errors += 1;
+                self.stats.last_save_error = Some(err.to_string());
+                log::error!(
+                    "saving {} keys failed: {err}; retrying in {:?}",
+                    items.len(),
+                    self.backoff
+                );
+                for b in &mut self.barriers {
+                    if b.bound >= min_group {
+                        b.failed = Some(err.to_string());
+                    }
+                }
+                // The keys stay dirty and go back into one group under the old (smallest) id,
+                // merged with any newer group they joined meanwhile.
+                let retry_at = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
+                let mut keys = Vec::new();
+                for (db, key, _) in items {
+                    let Some(e) = self.ks.dbs[db as usize].get_mut(&key) else {
+                        continue;
+                    };
+                    e.saving = false;
+                    let newer = std::mem::replace(&mut e.group, min_group);
+                    if newer != 0 && newer != min_group {
+                        for (d, k) in self.ks.groups.merge_into_restored(newer) {
+                            if let Some(e) = self.ks.dbs[d as usize].get_mut(&k) {
+                                e.group = min_group;
+                            }
+                            keys.push((d, k));
+                        }
+                    }
+                    keys.push((db, key));
+                }
+                if !keys.is_empty() {
+                    self.ks.groups.restore(min_group, keys, retry_at);
+                }
+            }
+        }
+    }
+
+    fn check_barriers(&mut self) {
+        if self.barriers.is_empty() {
+            return;
+        }
+        let pending_min = [
+            self.ks.groups.min_pending(),
+            self.saves_in_flight.keys().next().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let events = &mut self.pending_events;
+        self.barriers.retain_mut(|b| {
+            let covered = pending_min.is_none_or(|m| m > b.bound);
+            if covered || b.failed.is_some() {
+                events.push(Event::BarrierDone {
+                    token: b.token,
+                    result: match b.failed.take() {
+                        Some(e) => Err(e),
+                        None => Ok(()),
+                    },
+                });
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// IO operations queued or running (for INFO).
+    pub fn io_stats(&self) -> IoStats {
+        IoStats {
+            queued_loads: self.load_queue.len(),
+            loads_in_flight: self.loads_in_flight,
+            saves_in_flight: self.saves_in_flight.values().sum(),
+            pending_groups: self.ks.groups.groups.len(),
+            dirty_keys: self.ks.dirty_len(),
+            oldest_dirty_age: self
+                .ks
+                .groups
+                .groups
+                .values()
+                .map(|g| g.since.elapsed())
+                .max()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether any IO is queued or running.
+    pub fn busy(&self) -> bool {
+        self.loads_in_flight > 0
+            || !self.saves_in_flight.is_empty()
+            || self.other_in_flight > 0
+            || !self.ks.groups.groups.is_empty()
+            || !self.clears.is_empty()
+    }
+
+    /// Stops the workers after the jobs already sent. Call after a final barrier completed.
+    pub fn shutdown(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl<V: CacheValue> Drop for Engine<V> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IoStats {
+    pub queued_loads: usize,
+    pub loads_in_flight: usize,
+    pub saves_in_flight: usize,
+    pub pending_groups: usize,
+    pub dirty_keys: usize,
+    pub oldest_dirty_age: Duration,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! IO worker threads: the only place that touches the disk store. They serialize values for
+//! saves and decode records for loads, so the owner thread never pays for either.
+
+use crate::encoding;
+use crate::store::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
+use crate::value::CacheValue;
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::Arc;
+
+/// Wakes the owner thread's event loop after a completion was sent.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+pub(crate) struct SaveItem<V> {
+    pub db: DbIndex,
+    pub key: Vec<u8>,
+    pub version: u64,
+    /// `None` deletes the key.
+    pub value: Option<Arc<V>>,
+    pub expire_at: Option<i64>,
+}
+
+pub(crate) enum Job<V> {
+    Load {
+        db: DbIndex,
+        key: Vec<u8>,
+        epoch: u64,
+        now_ms: i64,
+    },
+    Save {
+        groups: Vec<u64>,
+        items: Vec<SaveItem<V>>,
+    },
+    Scan {
+        id: u64,
+        db: DbIndex,
+        cursor: Vec<u8>,
+        limit: usize,
+    },
+    Clear {
+        db: Option<DbIndex>,
+    },
+}
+
+/// What a load found on disk.
+pub(crate) enum Loaded<V> {
+    Value(V, Option<i64>),
+    Absent,
+    /// Present on disk but past its expire time: never served, deleted by the owner.
+    Expired,
+}
+
+pub(crate) enum Completion<V> {
+    Load {
+        db: DbIndex,
+        key: Vec<u8>,
+        epoch: u64,
+        result: Result<Loaded<V>, StoreError>,
+    },
+    Save {
+        groups: Vec<u64>,
+        items: Vec<(DbIndex, Vec<u8>, u64)>,
+        result: Result<(), StoreError>,
+    },
+    Scan {
+        id: u64,
+        result: Result<ScanPage, StoreError>,
+    },
+    Clear {
+        result: Result<(), StoreError>,
+    },
+}
+
+pub(crate) fn run<V: CacheValue>(
+    store: Arc<dyn DiskStore>,
+    jobs: Receiver<Job<V>>,
+    done: Sender<Completion<V>>,
+    notify: Notify,
+) {
+    for job in jobs {
+        let completion = match job {
+            Job::Load {
+                db,
+                key,
+                epoch,
+                now_ms,
+            } => {
+                let result = load::<V>(&*store, db, &key, now_ms);
+                Completion::Load {
+                    db,
+                    key,
+                    epoch,
+                    result,
+                }
+            }
+            Job::Save { groups, items } => save(&*store, groups, items),
+            Job::Scan {
+                id,
+                db,
+                cursor,
+                limit,
+            } => Completion::Scan {
+                id,
+                result: store.scan(db, &cursor, limit),
+            },
+            Job::Clear { db } => Completion::Clear {
+                result: store.clear(db),
+            },
+        };
+        if done.send(completion).is_err() {
+            return;
+        }
+        notify();
+    }
+}
+
+fn load<V: CacheValue>(
+    store: &dyn DiskStore,
+    db: DbIndex,
+    key: &[u8],
+    now_ms: i64,
+) -> Result<Loaded<V>, StoreError> {
+    let Some(bytes) = store.get(db, key)? else {
+        return Ok(Loaded::Absent);
+    };
+    let rec = encoding::decode(&bytes)?;
+    if rec.is_expired(now_ms) {
+        return Ok(Loaded::Expired);
+    }
+    let value = V::decode_payload(rec.type_tag, rec.payload)?;
+    Ok(Loaded::Value(value, rec.expire_at_ms))
+}
+
+fn save<V: CacheValue>(
+    store: &dyn DiskStore,
+    groups: Vec<u64>,
+    items: Vec<SaveItem<V>>,
+) -> Completion<V> {
+    let ops: Vec<WriteOp> = items
+        .iter()
+        .map(|it| match &it.value {
+            Some(v) => {
+                let mut value = Vec::with_capacity(v.mem_size() + 16);
+                encoding::encode_with(v.type_tag(), it.expire_at, &mut value, |out| {
+                    v.encode_payload(out)
+                });
+                WriteOp::Put {
+                    db: it.db,
+                    key: it.key.clone(),
+                    value,
+                }
+            }
+            None => WriteOp::Delete {
+                db: it.db,
+                key: it.key.clone(),
+            },
+        })
+        .collect();
+    let result = store.write(&ops).and_then(|()| store.sync());
+    Completion::Save {
+        groups,
+        items: items
+            .into_iter()
+            .map(|it| (it.db, it.key, it.version))
+            .collect(),
+        result,
+    }
+}

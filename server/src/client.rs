@@ -1,0 +1,58 @@
+//! Per-connection state that command handlers can see and change.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+#[derive(Debug)]
+pub struct ClientState {
+    pub id: u64,
+    pub db: u32,
+    pub name: Option<Vec<u8>>,
+    pub authenticated: bool,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub last_interaction: Instant,
+    pub last_cmd: String,
+    /// Commands queued by MULTI; `None` outside a transaction.
+    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    /// A queued command was rejected: EXEC must fail with EXECABORT.
+    pub multi_error: bool,
+    pub watched: Vec<(u32, Vec<u8>)>,
+    /// A watched key was touched: EXEC must return a null array.
+    pub watch_dirty: bool,
+    pub channels: HashSet<Vec<u8>>,
+    pub patterns: HashSet<Vec<u8>>,
+    /// Keys a blocking command waits on (with their DB), and its deadline.
+    pub blocked_on: Vec<(u32, Vec<u8>)>,
+    pub block_deadline: Option<Instant>,
+}
+
+impl ClientState {
+    pub fn new(id: u64, addr: String, laddr: String, authenticated: bool) -> Self {
+        let now = Instant::now();
+        ClientState {
+            id,
+            db: 0,
+            name: None,
+            authenticated,
+            addr,
+            laddr,
+            created: now,
+            last_interaction: now,
+            last_cmd: "NULL".into(),
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            watch_dirty: false,
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            blocked_on: Vec::new(),
+            block_deadline: None,
+        }
+    }
+
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+}

@@ -1,0 +1,5 @@
+//! hashes commands (being implemented).
+
+use super::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,419 @@
+//! Generic key commands. Keyspace-wide ones (KEYS, SCAN, DBSIZE, RANDOMKEY) merge a scan of the
+//! disk store with the cache, see [`keyspace_keys`].
+
+use super::flags::*;
+use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use crate::glob::glob_match;
+use crate::util::parse_i64;
+use crate::value::Value;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("del", -2, WRITE, ALL_KEYS, del),
+    cmd("unlink", -2, WRITE | FAST, ALL_KEYS, del),
+    cmd("exists", -2, READONLY | FAST, ALL_KEYS, exists),
+    cmd("type", 2, READONLY | FAST, KEY1, type_),
+    cmd("rename", 3, WRITE, KeySpec::Range(1, 2, 1), rename),
+    cmd(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        KeySpec::Range(1, 2, 1),
+        renamenx,
+    ),
+    cmd("expire", -3, WRITE | FAST, KEY1, expire),
+    cmd("pexpire", -3, WRITE | FAST, KEY1, pexpire),
+    cmd("expireat", -3, WRITE | FAST, KEY1, expireat),
+    cmd("pexpireat", -3, WRITE | FAST, KEY1, pexpireat),
+    cmd("ttl", 2, READONLY | FAST, KEY1, ttl),
+    cmd("pttl", 2, READONLY | FAST, KEY1, pttl),
+    cmd("expiretime", 2, READONLY | FAST, KEY1, expiretime),
+    cmd("pexpiretime", 2, READONLY | FAST, KEY1, pexpiretime),
+    cmd("persist", 2, WRITE | FAST, KEY1, persist),
+    // MOVE and COPY … DB also need the key in the target DB; the server adds it.
+    cmd("move", 3, WRITE | FAST, KEY1, move_),
+    cmd("copy", -3, WRITE | DENYOOM, KeySpec::Range(1, 2, 1), copy),
+    cmd("touch", -2, READONLY | FAST, ALL_KEYS, exists),
+    cmd("keys", 2, READONLY, KeySpec::None, keys),
+    cmd("scan", -2, READONLY, KeySpec::None, scan),
+    cmd("randomkey", 1, READONLY, KeySpec::None, randomkey),
+    cmd("dbsize", 1, READONLY | FAST, KeySpec::None, dbsize),
+];
+
+fn del(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.db();
+    let n = args[1..].iter().filter(|k| db.remove(k).is_some()).count();
+    ctx.out.int(n as i64);
+}
+
+fn exists(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.db();
+    let n = args[1..].iter().filter(|k| db.contains(k)).count();
+    ctx.out.int(n as i64);
+}
+
+fn type_(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let name = ctx.db().get(&args[1]).map_or("none", Value::type_name);
+    ctx.out.simple(name);
+}
+
+fn rename_common(ctx: &mut Ctx, args: &[Vec<u8>], nx: bool) {
+    let mut db = ctx.db();
+    let ttl = db.expire_at(&args[1]);
+    let Some(v) = db.get(&args[1]).cloned() else {
+        return ctx.out.err_no_key();
+    };
+    if args[1] == args[2] {
+        return if nx { ctx.out.int(0) } else { ctx.out.ok() };
+    }
+    if nx && db.contains(&args[2]) {
+        return ctx.out.int(0);
+    }
+    db.remove(&args[1]);
+    db.insert_with_expire(&args[2], v, ttl);
+    if nx {
+        ctx.out.int(1)
+    } else {
+        ctx.out.ok()
+    }
+}
+
+fn rename(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    rename_common(ctx, args, false);
+}
+
+fn renamenx(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    rename_common(ctx, args, true);
+}
+
+fn expire_generic(ctx: &mut Ctx, args: &[Vec<u8>], unit_ms: i64, absolute: bool) {
+    let Some(n) = parse_i64(&args[2]) else {
+        return ctx.out.err_not_int();
+    };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for a in &args[3..] {
+        match a.to_ascii_lowercase().as_slice() {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            _ => {
+                return ctx.out.error(&format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(a)
+                ))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return ctx
+            .out
+            .error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return ctx
+            .out
+            .error("ERR GT and LT options at the same time are not compatible");
+    }
+    let name = String::from_utf8_lossy(&args[0]).to_lowercase();
+    let Some(ms) = n.checked_mul(unit_ms) else {
+        return ctx
+            .out
+            .error(&format!("ERR invalid expire time in '{name}' command"));
+    };
+    let when = if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(ctx.now_ms)
+    };
+    let Some(when) = when else {
+        return ctx
+            .out
+            .error(&format!("ERR invalid expire time in '{name}' command"));
+    };
+    let mut db = ctx.db();
+    if !db.contains(&args[1]) {
+        return ctx.out.int(0);
+    }
+    let current = db.expire_at(&args[1]);
+    let allowed = match current {
+        None => !(xx || gt),
+        Some(c) => !nx && (!gt || when > c) && (!lt || when < c),
+    };
+    // LT with no current TTL: a TTL is always "less than" infinity.
+    let allowed = allowed || (lt && current.is_none() && !xx);
+    if !allowed {
+        return ctx.out.int(0);
+    }
+    db.set_expire(&args[1], Some(when));
+    ctx.out.int(1);
+}
+
+fn expire(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    expire_generic(ctx, args, 1000, false);
+}
+fn pexpire(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    expire_generic(ctx, args, 1, false);
+}
+fn expireat(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    expire_generic(ctx, args, 1000, true);
+}
+fn pexpireat(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    expire_generic(ctx, args, 1, true);
+}
+
+fn ttl_generic(ctx: &mut Ctx, args: &[Vec<u8>], div: i64, absolute: bool) {
+    let now = ctx.now_ms;
+    let mut db = ctx.db();
+    if !db.contains(&args[1]) {
+        return ctx.out.int(-2);
+    }
+    match db.expire_at(&args[1]) {
+        None => ctx.out.int(-1),
+        Some(t) if absolute => ctx.out.int(t / div),
+        // Redis rounds the remaining time to the nearest unit.
+        Some(t) => ctx.out.int(((t - now).max(0) + div / 2) / div),
+    }
+}
+
+fn ttl(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    ttl_generic(ctx, args, 1000, false);
+}
+fn pttl(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    ttl_generic(ctx, args, 1, false);
+}
+fn expiretime(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    ttl_generic(ctx, args, 1000, true);
+}
+fn pexpiretime(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    ttl_generic(ctx, args, 1, true);
+}
+
+fn persist(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.db();
+    if db.expire_at(&args[1]).is_some() {
+        db.set_expire(&args[1], None);
+        ctx.out.int(1);
+    } else {
+        ctx.out.int(0);
+    }
+}
+
+/// Parses a DB index argument, replying with Redis's error when invalid.
+pub fn parse_db(ctx: &mut Ctx, arg: &[u8]) -> Option<u32> {
+    let databases = ctx.engine.ks.databases() as i64;
+    match parse_i64(arg) {
+        Some(n) if (0..databases).contains(&n) => Some(n as u32),
+        Some(_) => {
+            ctx.out.error("ERR DB index is out of range");
+            None
+        }
+        None => {
+            ctx.out.err_not_int();
+            None
+        }
+    }
+}
+
+fn move_(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(target) = parse_db(ctx, &args[2]) else {
+        return;
+    };
+    if target == ctx.client.db {
+        return ctx
+            .out
+            .error("ERR source and destination objects are the same");
+    }
+    let mut src = ctx.db();
+    let ttl = src.expire_at(&args[1]);
+    let Some(v) = src.get(&args[1]).cloned() else {
+        return ctx.out.int(0);
+    };
+    if ctx.db_at(target).contains(&args[1]) {
+        return ctx.out.int(0);
+    }
+    ctx.db().remove(&args[1]);
+    ctx.db_at(target).insert_with_expire(&args[1], v, ttl);
+    ctx.out.int(1);
+}
+
+/// The target DB of `COPY src dst [DB n] [REPLACE]`, if any (for key loading).
+pub fn copy_target_db(args: &[Vec<u8>]) -> Option<u32> {
+    let i = args
+        .iter()
+        .skip(3)
+        .position(|a| a.eq_ignore_ascii_case(b"db"))?;
+    args.get(i + 4)
+        .and_then(|a| parse_i64(a))
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut target = ctx.client.db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"replace" => replace = true,
+            b"db" if i + 1 < args.len() => {
+                let Some(t) = parse_db(ctx, &args[i + 1]) else {
+                    return;
+                };
+                target = t;
+                i += 1;
+            }
+            _ => return ctx.out.err_syntax(),
+        }
+        i += 1;
+    }
+    if target == ctx.client.db && args[1] == args[2] {
+        return ctx
+            .out
+            .error("ERR source and destination objects are the same");
+    }
+    let mut src = ctx.db();
+    let ttl = src.expire_at(&args[1]);
+    let Some(v) = src.get(&args[1]).cloned() else {
+        return ctx.out.int(0);
+    };
+    let mut dst = ctx.db_at(target);
+    if dst.contains(&args[2]) && !replace {
+        return ctx.out.int(0);
+    }
+    dst.insert_with_expire(&args[2], v, ttl);
+    ctx.out.int(1);
+}
+
+/// Every live key of the client's DB: the store's keys plus resident ones, minus keys deleted in
+/// memory whose delete has not reached disk yet. Runs a full store scan on the owner thread:
+/// O(keys on disk), like KEYS in Redis; a store error is replied and `None` returned.
+pub fn keyspace_keys(ctx: &mut Ctx) -> Option<Vec<Vec<u8>>> {
+    let db_index = ctx.client.db;
+    let store = std::sync::Arc::clone(ctx.engine.store());
+    let mut cursor = Vec::new();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    loop {
+        match store.scan(db_index, &cursor, 1024) {
+            Ok(page) => {
+                keys.extend(page.keys);
+                match page.next {
+                    Some(n) => cursor = n,
+                    None => break,
+                }
+            }
+            Err(e) => {
+                ctx.out.error(&format!("ERR disk store scan failed: {e}"));
+                return None;
+            }
+        }
+    }
+    let db = ctx.db();
+    // Disk keys that are resident are judged by memory (newer); the rest are live on disk.
+    let mut out: Vec<Vec<u8>> = keys.into_iter().filter(|k| !db.is_resident(k)).collect();
+    out.extend(db.resident_keys().map(<[u8]>::to_vec));
+    Some(out)
+}
+
+fn keys(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(all) = keyspace_keys(ctx) else {
+        return;
+    };
+    let matched: Vec<&Vec<u8>> = all
+        .iter()
+        .filter(|k| glob_match(&args[1], k, false))
+        .collect();
+    ctx.out.array(matched.len());
+    for k in matched {
+        ctx.out.bulk(k);
+    }
+}
+
+fn dbsize(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    if let Some(all) = keyspace_keys(ctx) {
+        ctx.out.int(all.len() as i64);
+    }
+}
+
+fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    let Some(all) = keyspace_keys(ctx) else {
+        return;
+    };
+    if all.is_empty() {
+        return ctx.out.null();
+    }
+    let i = rand::random_range(0..all.len());
+    ctx.out.bulk(&all[i]);
+}
+
+/// Position of a key in the SCAN order: a stable 63-bit hash, never 0 (0 ends a scan).
+fn scan_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h >> 1).max(1)
+}
+
+/// SCAN cursors are positions in hash order, so a key present for the whole iteration is
+/// returned whatever is added or removed meanwhile.
+fn scan(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let cursor = match std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(c) => c,
+        None => return ctx.out.error("ERR invalid cursor"),
+    };
+    let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
+    let mut i = 2;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return ctx.out.err_syntax();
+        }
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"match" => pattern = Some(args[i + 1].clone()),
+            b"count" => match parse_i64(&args[i + 1]) {
+                Some(n) if n >= 1 => count = n as usize,
+                Some(_) => return ctx.out.err_syntax(),
+                None => return ctx.out.err_not_int(),
+            },
+            b"type" => type_filter = Some(String::from_utf8_lossy(&args[i + 1]).to_lowercase()),
+            _ => return ctx.out.err_syntax(),
+        }
+        i += 2;
+    }
+    let Some(all) = keyspace_keys(ctx) else {
+        return;
+    };
+    let mut hashed: Vec<(u64, Vec<u8>)> = all
+        .into_iter()
+        .map(|k| (scan_hash(&k), k))
+        .filter(|(h, _)| *h >= cursor)
+        .collect();
+    hashed.sort();
+    let mut end = count.min(hashed.len());
+    // Keys sharing a hash go in the same page, so the next cursor skips none of them.
+    while end > 0 && end < hashed.len() && hashed[end].0 == hashed[end - 1].0 {
+        end += 1;
+    }
+    let next = hashed.get(end).map_or(0, |(h, _)| *h);
+    let mut page = Vec::new();
+    for (_, k) in &hashed[..end] {
+        if pattern.as_ref().is_some_and(|p| !glob_match(p, k, false)) {
+            continue;
+        }
+        if let Some(t) = &type_filter {
+            let ty = ctx.db().get(k).map(Value::type_name);
+            if ty.is_some_and(|ty| ty != t) {
+                continue;
+            }
+        }
+        page.push(k.clone());
+    }
+    ctx.out.array(2);
+    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.array(page.len());
+    for k in &page {
+        ctx.out.bulk(k);
+    }
+}

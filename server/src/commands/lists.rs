@@ -1,0 +1,5 @@
+//! lists commands (being implemented).
+
+use super::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

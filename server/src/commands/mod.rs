@@ -1,0 +1,222 @@
+//! The command table and what a command handler sees ([`Ctx`]).
+//!
+//! Every family lives in its own file and exports `COMMANDS`, a slice of [`CommandSpec`]. The
+//! server looks a request up here, checks arity, makes sure the command's keys are in memory
+//! (parking the client otherwise), and then calls the handler, which runs without blocking.
+
+pub mod connection;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
+pub mod server_cmds;
+pub mod sets;
+pub mod strings;
+pub mod transactions;
+pub mod zsets;
+
+use crate::client::ClientState;
+use crate::reply::Reply;
+use crate::shared::Shared;
+use crate::value::Value;
+use kvtier_core::{Db, Engine};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub type Handler = fn(&mut Ctx, &[Vec<u8>]);
+
+/// Command flags (bit set).
+pub mod flags {
+    /// Changes data: saved to disk, refused when memory is full (with DENYOOM).
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory: refused with -OOM while memory is over the limit.
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    /// Allowed while a RESP2 client is subscribed.
+    pub const PUBSUB: u32 = 1 << 4;
+    /// Runs immediately inside MULTI instead of being queued (EXEC, DISCARD, MULTI, WATCH…).
+    pub const NO_QUEUE: u32 = 1 << 5;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    /// Not allowed inside MULTI (WATCH).
+    pub const NO_MULTI: u32 = 1 << 8;
+}
+
+/// Where a command's keys are, for loading them before it runs.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySpec {
+    None,
+    /// first, last (negative counts from the end), step — as in Redis's command table.
+    Range(i32, i32, usize),
+    /// `numkeys` at this index, keys right after it (SINTERCARD, ZUNION…).
+    Numkeys(usize),
+    /// A destination key at 1, `numkeys` at 2, keys after it (ZUNIONSTORE, ZINTERSTORE…).
+    DestNumkeys,
+}
+
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// Redis arity: positive = exact, negative = at least.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeySpec,
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Key arguments of a request (already arity-checked).
+    pub fn key_args<'a>(&self, args: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
+        let n = args.len() as i32;
+        match self.keys {
+            KeySpec::None => Vec::new(),
+            KeySpec::Range(first, last, step) => {
+                let last = if last < 0 { n + last } else { last.min(n - 1) };
+                (first..=last)
+                    .step_by(step.max(1))
+                    .filter(|&i| i >= 1 && i < n)
+                    .map(|i| args[i as usize].as_slice())
+                    .collect()
+            }
+            KeySpec::Numkeys(at) => numkeys(args, at),
+            KeySpec::DestNumkeys => {
+                let mut v = vec![args[1].as_slice()];
+                v.extend(numkeys(args, 2));
+                v
+            }
+        }
+    }
+}
+
+fn numkeys(args: &[Vec<u8>], at: usize) -> Vec<&[u8]> {
+    let Some(n) = args.get(at).and_then(|a| crate::util::parse_i64(a)) else {
+        return Vec::new();
+    };
+    if n < 0 {
+        return Vec::new();
+    }
+    args.iter()
+        .skip(at + 1)
+        .take(n as usize)
+        .map(Vec::as_slice)
+        .collect()
+}
+
+/// What the server loop must do after a handler returns (beyond sending its reply).
+#[derive(Debug, Default)]
+pub enum Action {
+    #[default]
+    None,
+    /// Close the connection once the reply is written (QUIT).
+    Close,
+    /// Wait until everything dirty is durable, then reply (SAVE, SHUTDOWN, keyspace reads).
+    Barrier(BarrierThen),
+    /// Clear one DB or all, then reply +OK.
+    Clear(Option<u32>),
+    /// Block on list keys (BLPOP…) for up to `timeout_ms` (0 = forever).
+    Block { timeout_ms: u64 },
+    /// Sleep the whole server (DEBUG SLEEP), as Redis does.
+    Sleep(std::time::Duration),
+}
+
+/// What happens when a barrier completes.
+#[derive(Debug)]
+pub enum BarrierThen {
+    /// Reply +OK (SAVE) or record completion (BGSAVE, already replied).
+    Save { reply: bool },
+    /// Flush, then exit.
+    Shutdown,
+}
+
+pub struct Ctx<'a> {
+    pub engine: &'a mut Engine<Value>,
+    pub client: &'a mut ClientState,
+    pub out: &'a mut Reply,
+    pub shared: &'a mut Shared,
+    pub now_ms: i64,
+    pub action: Action,
+}
+
+impl Ctx<'_> {
+    /// The client's selected DB.
+    pub fn db(&mut self) -> Db<'_, Value> {
+        self.engine.ks.db(self.client.db, self.now_ms)
+    }
+
+    /// Another DB (MOVE, COPY … DB).
+    pub fn db_at(&mut self, index: u32) -> Db<'_, Value> {
+        self.engine.ks.db(index, self.now_ms)
+    }
+}
+
+/// Replies with the standard wrong-arity error.
+pub fn err_arity(out: &mut Reply, name: &[u8]) {
+    out.error(&format!(
+        "ERR wrong number of arguments for '{}' command",
+        String::from_utf8_lossy(name).to_lowercase()
+    ));
+}
+
+fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
+    [
+        connection::COMMANDS,
+        server_cmds::COMMANDS,
+        keys::COMMANDS,
+        strings::COMMANDS,
+        lists::COMMANDS,
+        hashes::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        transactions::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Looks a command up by name (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| all_families().map(|c| (c.name, c)).collect());
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&lower[..name.len()])
+        .ok()
+        .and_then(|n| table.get(n).copied())
+}
+
+/// Every command, for COMMAND / COMMAND COUNT.
+pub fn all() -> Vec<&'static CommandSpec> {
+    all_families().collect()
+}
+
+/// Shorthand for building a table entry.
+pub const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: KeySpec,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys,
+        handler,
+    }
+}
+
+/// Key spec of a command whose only key is its first argument.
+pub const KEY1: KeySpec = KeySpec::Range(1, 1, 1);
+/// Every argument from the first on is a key.
+pub const ALL_KEYS: KeySpec = KeySpec::Range(1, -1, 1);

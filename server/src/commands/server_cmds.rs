@@ -1,0 +1,263 @@
+//! Server commands: INFO CONFIG FLUSHDB FLUSHALL TIME COMMAND DEBUG SHUTDOWN SAVE BGSAVE LASTSAVE.
+
+use super::flags::*;
+use super::{cmd, Action, BarrierThen, CommandSpec, Ctx, KeySpec};
+use std::fmt::Write as _;
+
+const NONE: KeySpec = KeySpec::None;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("info", -1, 0, NONE, info),
+    cmd("config", -2, ADMIN, NONE, config),
+    cmd("flushdb", -1, WRITE, NONE, flushdb),
+    cmd("flushall", -1, WRITE, NONE, flushall),
+    cmd("time", 1, FAST, NONE, time),
+    cmd("command", -1, 0, NONE, command),
+    cmd("debug", -2, ADMIN, NONE, debug),
+    cmd("shutdown", -1, ADMIN | NO_QUEUE, NONE, shutdown),
+    cmd("save", 1, ADMIN | NO_QUEUE, NONE, save),
+    cmd("bgsave", -1, ADMIN, NONE, bgsave),
+    cmd("lastsave", 1, FAST, NONE, lastsave),
+];
+
+fn info(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let sections: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_lowercase())
+        .collect();
+    let text = crate::info::render(ctx, &sections);
+    ctx.out.verbatim(&text);
+}
+
+fn config(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"get" if args.len() >= 3 => {
+            let mut pairs: Vec<(&'static str, String)> = Vec::new();
+            for pat in &args[2..] {
+                for (k, v) in ctx.shared.config.matching(pat) {
+                    if !pairs.iter().any(|(pk, _)| *pk == k) {
+                        pairs.push((k, v.to_string()));
+                    }
+                }
+            }
+            ctx.out.map(pairs.len());
+            for (k, v) in pairs {
+                ctx.out.bulk(k.as_bytes());
+                ctx.out.bulk(v.as_bytes());
+            }
+        }
+        b"set" if args.len() >= 4 && args.len().is_multiple_of(2) => {
+            let mut next = ctx.shared.config.clone();
+            for pair in args[2..].chunks(2) {
+                let name = String::from_utf8_lossy(&pair[0]).to_string();
+                let value = String::from_utf8_lossy(&pair[1]).to_string();
+                if let Err(e) = next.set(&name, &value, true) {
+                    return ctx.out.error(&format!("ERR {e}"));
+                }
+            }
+            ctx.shared.config = next;
+            crate::server::apply_config(ctx.engine, ctx.shared);
+            ctx.out.ok();
+        }
+        b"resetstat" if args.len() == 2 => {
+            ctx.shared.command_stats.clear();
+            ctx.shared.error_stats.clear();
+            ctx.shared.total_error_replies = 0;
+            ctx.shared.total_commands = 0;
+            ctx.shared.total_connections = 0;
+            ctx.engine.stats = Default::default();
+            ctx.engine.ks.stats = Default::default();
+            ctx.out.ok();
+        }
+        b"rewrite" if args.len() == 2 => match ctx.shared.config.rewrite() {
+            Ok(()) => ctx.out.ok(),
+            Err(e) => ctx.out.error(&format!("ERR {e}")),
+        },
+        _ => ctx.out.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+fn flush_args_ok(ctx: &mut Ctx, args: &[Vec<u8>]) -> bool {
+    match args.len() {
+        1 => true,
+        2 if args[1].eq_ignore_ascii_case(b"sync") || args[1].eq_ignore_ascii_case(b"async") => {
+            true
+        }
+        _ => {
+            ctx.out.err_syntax();
+            false
+        }
+    }
+}
+
+fn flushdb(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if flush_args_ok(ctx, args) {
+        ctx.action = Action::Clear(Some(ctx.client.db));
+    }
+}
+
+fn flushall(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if flush_args_ok(ctx, args) {
+        ctx.action = Action::Clear(None);
+    }
+}
+
+fn time(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk(now.as_secs().to_string().as_bytes());
+    ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
+}
+
+fn flag_names(c: &super::CommandSpec) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    for (bit, name) in [
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NO_AUTH, "no_auth"),
+        (FAST, "fast"),
+    ] {
+        if c.has(bit) {
+            v.push(name);
+        }
+    }
+    v
+}
+
+fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
+    let (first, last, step) = match c.keys {
+        KeySpec::None => (0, 0, 0),
+        KeySpec::Range(f, l, s) => (f as i64, l as i64, s as i64),
+        KeySpec::Numkeys(_) | KeySpec::DestNumkeys => (0, 0, 0),
+    };
+    ctx.out.array(10);
+    ctx.out.bulk(c.name.as_bytes());
+    ctx.out.int(c.arity as i64);
+    let flags = flag_names(c);
+    ctx.out.set(flags.len());
+    for f in flags {
+        ctx.out.simple(f);
+    }
+    ctx.out.int(first);
+    ctx.out.int(last);
+    ctx.out.int(step);
+    for _ in 0..4 {
+        ctx.out.array(0);
+    }
+}
+
+fn command(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let all = super::all();
+    let sub = args.get(1).map(|a| a.to_ascii_lowercase());
+    match sub.as_deref() {
+        None => {
+            ctx.out.array(all.len());
+            for c in all {
+                command_info(ctx, c);
+            }
+        }
+        Some(b"count") => ctx.out.int(all.len() as i64),
+        Some(b"info") => {
+            ctx.out.array(args.len() - 2);
+            for name in &args[2..] {
+                match super::lookup(name) {
+                    Some(c) => command_info(ctx, c),
+                    None => ctx.out.null_array(),
+                }
+            }
+        }
+        Some(b"docs") => {
+            // Minimal: an empty map; clients use it for help text only.
+            ctx.out.map(0);
+        }
+        Some(b"list") => {
+            ctx.out.array(all.len());
+            for c in all {
+                ctx.out.bulk(c.name.as_bytes());
+            }
+        }
+        Some(b"getkeys") if args.len() >= 3 => match super::lookup(&args[2]) {
+            Some(c) => {
+                let keys = c.key_args(&args[2..]);
+                if keys.is_empty() {
+                    return ctx.out.error("ERR The command has no key arguments");
+                }
+                ctx.out.array(keys.len());
+                for k in keys {
+                    ctx.out.bulk(k);
+                }
+            }
+            None => ctx.out.error("ERR Invalid command specified"),
+        },
+        _ => ctx.out.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+fn debug(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"sleep" if args.len() == 3 => {
+            let secs = crate::util::parse_f64(&args[2]).unwrap_or(0.0).max(0.0);
+            ctx.action = Action::Sleep(std::time::Duration::from_secs_f64(secs));
+            ctx.out.ok();
+        }
+        b"set-active-expire" if args.len() == 3 => ctx.out.ok(),
+        b"jmap" => ctx.out.ok(),
+        _ => ctx.out.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+fn shutdown(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    for a in &args[1..] {
+        match a.to_ascii_lowercase().as_slice() {
+            b"save" | b"nosave" | b"now" | b"force" => {}
+            _ => return ctx.out.err_syntax(),
+        }
+    }
+    // NOSAVE is not honoured: the disk is the database, so dirty data is always written.
+    ctx.action = Action::Barrier(BarrierThen::Shutdown);
+}
+
+fn save(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    ctx.action = Action::Barrier(BarrierThen::Save { reply: true });
+}
+
+fn bgsave(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if args.len() > 2 || (args.len() == 2 && !args[1].eq_ignore_ascii_case(b"schedule")) {
+        return ctx.out.err_syntax();
+    }
+    if ctx.shared.bgsave_in_progress {
+        return ctx.out.error("ERR Background save already in progress");
+    }
+    ctx.shared.bgsave_in_progress = true;
+    ctx.out.simple("Background saving started");
+    ctx.action = Action::Barrier(BarrierThen::Save { reply: false });
+}
+
+fn lastsave(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    ctx.out.int(ctx.shared.last_save_unix);
+}
+
+/// `key:value` lines for INFO, one section.
+pub fn section(out: &mut String, title: &str, lines: &[(&str, String)]) {
+    let _ = writeln!(out, "# {title}\r");
+    for (k, v) in lines {
+        let _ = writeln!(out, "{k}:{v}\r");
+    }
+    out.push_str("\r\n");
+}

@@ -1,0 +1,5 @@
+//! sets commands (being implemented).
+
+use super::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

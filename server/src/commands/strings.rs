@@ -1,0 +1,440 @@
+//! String commands.
+
+use super::flags::*;
+use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use crate::util::{fmt_incr_float, parse_f64, parse_i64};
+use crate::value::Value;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("get", 2, READONLY | FAST, KEY1, get),
+    cmd("set", -3, WRITE | DENYOOM, KEY1, set),
+    cmd("setnx", 3, WRITE | DENYOOM | FAST, KEY1, setnx),
+    cmd("setex", 4, WRITE | DENYOOM, KEY1, setex),
+    cmd("psetex", 4, WRITE | DENYOOM, KEY1, psetex),
+    cmd("getset", 3, WRITE | DENYOOM | FAST, KEY1, getset),
+    cmd("getdel", 2, WRITE | FAST, KEY1, getdel),
+    cmd("getex", -2, WRITE | FAST, KEY1, getex),
+    cmd("mget", -2, READONLY | FAST, KeySpec::Range(1, -1, 1), mget),
+    cmd("mset", -3, WRITE | DENYOOM, KeySpec::Range(1, -1, 2), mset),
+    cmd(
+        "msetnx",
+        -3,
+        WRITE | DENYOOM,
+        KeySpec::Range(1, -1, 2),
+        msetnx,
+    ),
+    cmd("append", 3, WRITE | DENYOOM | FAST, KEY1, append),
+    cmd("strlen", 2, READONLY | FAST, KEY1, strlen),
+    cmd("incr", 2, WRITE | DENYOOM | FAST, KEY1, incr),
+    cmd("decr", 2, WRITE | DENYOOM | FAST, KEY1, decr),
+    cmd("incrby", 3, WRITE | DENYOOM | FAST, KEY1, incrby),
+    cmd("decrby", 3, WRITE | DENYOOM | FAST, KEY1, decrby),
+    cmd("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, incrbyfloat),
+    cmd("getrange", 4, READONLY, KEY1, getrange),
+    cmd("substr", 4, READONLY, KEY1, getrange),
+    cmd("setrange", 4, WRITE | DENYOOM, KEY1, setrange),
+];
+
+/// Largest string SETRANGE/APPEND may build (Redis's proto-max-bulk-len default).
+const MAX_STRING: usize = 512 * 1024 * 1024;
+
+/// Reads a string value: `Ok(None)` absent, `Err(())` wrong type (already replied).
+fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    match ctx.db().get(key) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s.clone())),
+        Some(_) => {
+            ctx.out.err_wrongtype();
+            Err(())
+        }
+    }
+}
+
+fn get(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.db();
+    match db.get(&args[1]) {
+        None => ctx.out.null(),
+        Some(Value::Str(s)) => {
+            let s = s.clone();
+            ctx.out.bulk(&s)
+        }
+        Some(_) => ctx.out.err_wrongtype(),
+    }
+}
+
+/// Parses an expire argument (`EX`/`PX`/`EXAT`/`PXAT` value) into absolute Unix ms, with
+/// Redis's error for non-positive or overflowing times. `name` is the command for the message.
+pub fn parse_expire(ctx: &mut Ctx, unit: &[u8], value: &[u8], name: &str) -> Result<i64, ()> {
+    let Some(n) = parse_i64(value) else {
+        ctx.out.err_not_int();
+        return Err(());
+    };
+    let u = unit.to_ascii_lowercase();
+    let invalid = |ctx: &mut Ctx| {
+        ctx.out
+            .error(&format!("ERR invalid expire time in '{name}' command"));
+        Err(())
+    };
+    if n <= 0 {
+        return invalid(ctx);
+    }
+    let ms = match u.as_slice() {
+        b"ex" | b"exat" => match n.checked_mul(1000) {
+            Some(v) => v,
+            None => return invalid(ctx),
+        },
+        _ => n,
+    };
+    let abs = match u.as_slice() {
+        b"ex" | b"px" => ms.checked_add(ctx.now_ms),
+        _ => Some(ms),
+    };
+    match abs {
+        Some(t) => Ok(t),
+        None => invalid(ctx),
+    }
+}
+
+fn set(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut nx, mut xx, mut get_old, mut keepttl) = (false, false, false, false);
+    let mut expire: Option<i64> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let a = args[i].to_ascii_lowercase();
+        match a.as_slice() {
+            b"nx" if !xx => nx = true,
+            b"xx" if !nx => xx = true,
+            b"get" => get_old = true,
+            b"keepttl" if expire.is_none() => keepttl = true,
+            b"ex" | b"px" | b"exat" | b"pxat"
+                if expire.is_none() && !keepttl && i + 1 < args.len() =>
+            {
+                match parse_expire(ctx, &a, &args[i + 1], "set") {
+                    Ok(t) => expire = Some(t),
+                    Err(()) => return,
+                }
+                i += 1;
+            }
+            _ => return ctx.out.err_syntax(),
+        }
+        i += 1;
+    }
+    let key = &args[1];
+    let old = if get_old {
+        match read_str(ctx, key) {
+            Ok(v) => Some(v),
+            Err(()) => return,
+        }
+    } else {
+        None
+    };
+    let exists = ctx.db().contains(key);
+    if (nx && exists) || (xx && !exists) {
+        return match old {
+            Some(Some(v)) => ctx.out.bulk(&v),
+            _ => ctx.out.null(),
+        };
+    }
+    let mut db = ctx.db();
+    let value = Value::Str(args[2].clone());
+    if keepttl {
+        db.insert_keep_ttl(key, value);
+    } else {
+        db.insert_with_expire(key, value, expire);
+    }
+    match old {
+        Some(Some(v)) => ctx.out.bulk(&v),
+        Some(None) => ctx.out.null(),
+        None => ctx.out.ok(),
+    }
+}
+
+fn setnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.db();
+    if db.contains(&args[1]) {
+        ctx.out.int(0);
+    } else {
+        db.insert(&args[1], Value::Str(args[2].clone()));
+        ctx.out.int(1);
+    }
+}
+
+fn setex_common(ctx: &mut Ctx, args: &[Vec<u8>], unit: &[u8], name: &str) {
+    let Ok(t) = parse_expire(ctx, unit, &args[2], name) else {
+        return;
+    };
+    ctx.db()
+        .insert_with_expire(&args[1], Value::Str(args[3].clone()), Some(t));
+    ctx.out.ok();
+}
+
+fn setex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    setex_common(ctx, args, b"ex", "setex");
+}
+
+fn psetex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    setex_common(ctx, args, b"px", "psetex");
+}
+
+fn getset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Ok(old) = read_str(ctx, &args[1]) else {
+        return;
+    };
+    ctx.db().insert(&args[1], Value::Str(args[2].clone()));
+    match old {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
+}
+
+fn getdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Ok(old) = read_str(ctx, &args[1]) else {
+        return;
+    };
+    match old {
+        Some(v) => {
+            ctx.db().remove(&args[1]);
+            ctx.out.bulk(&v)
+        }
+        None => ctx.out.null(),
+    }
+}
+
+fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut expire: Option<Option<i64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = args[i].to_ascii_lowercase();
+        match a.as_slice() {
+            b"persist" if expire.is_none() => expire = Some(None),
+            b"ex" | b"px" | b"exat" | b"pxat" if expire.is_none() && i + 1 < args.len() => {
+                match parse_expire(ctx, &a, &args[i + 1], "getex") {
+                    Ok(t) => expire = Some(Some(t)),
+                    Err(()) => return,
+                }
+                i += 1;
+            }
+            _ => return ctx.out.err_syntax(),
+        }
+        i += 1;
+    }
+    let Ok(v) = read_str(ctx, &args[1]) else {
+        return;
+    };
+    let Some(v) = v else {
+        return ctx.out.null();
+    };
+    if let Some(e) = expire {
+        ctx.db().set_expire(&args[1], e);
+    }
+    ctx.out.bulk(&v);
+}
+
+fn mget(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    ctx.out.array(args.len() - 1);
+    for k in &args[1..] {
+        match ctx.engine.ks.db(ctx.client.db, ctx.now_ms).get(k) {
+            Some(Value::Str(s)) => ctx.out.bulk(s),
+            _ => ctx.out.null(),
+        }
+    }
+}
+
+fn mset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if args.len().is_multiple_of(2) {
+        return super::err_arity(ctx.out, &args[0]);
+    }
+    let mut db = ctx.db();
+    for pair in args[1..].chunks(2) {
+        db.insert(&pair[0], Value::Str(pair[1].clone()));
+    }
+    ctx.out.ok();
+}
+
+fn msetnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if args.len().is_multiple_of(2) {
+        return super::err_arity(ctx.out, &args[0]);
+    }
+    let mut db = ctx.db();
+    if args[1..].chunks(2).any(|p| db.contains(&p[0])) {
+        return ctx.out.int(0);
+    }
+    for pair in args[1..].chunks(2) {
+        db.insert(&pair[0], Value::Str(pair[1].clone()));
+    }
+    ctx.out.int(1);
+}
+
+fn append(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.db();
+    match db.get(&args[1]) {
+        None => {
+            db.insert(&args[1], Value::Str(args[2].clone()));
+            ctx.out.int(args[2].len() as i64);
+        }
+        Some(Value::Str(s)) => {
+            if s.len() + args[2].len() > MAX_STRING {
+                return ctx
+                    .out
+                    .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+            }
+            let Some(Value::Str(s)) = db.get_mut(&args[1]) else {
+                unreachable!("checked above")
+            };
+            s.extend_from_slice(&args[2]);
+            let len = s.len() as i64;
+            ctx.out.int(len);
+        }
+        Some(_) => ctx.out.err_wrongtype(),
+    }
+}
+
+fn strlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    match ctx.db().get(&args[1]) {
+        None => ctx.out.int(0),
+        Some(Value::Str(s)) => {
+            let n = s.len() as i64;
+            ctx.out.int(n)
+        }
+        Some(_) => ctx.out.err_wrongtype(),
+    }
+}
+
+fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) {
+    let mut db = ctx.db();
+    let current = match db.get(key) {
+        None => 0,
+        Some(Value::Str(s)) => match parse_i64(s) {
+            Some(n) => n,
+            None => return ctx.out.err_not_int(),
+        },
+        Some(_) => return ctx.out.err_wrongtype(),
+    };
+    let Some(n) = current.checked_add(delta) else {
+        return ctx.out.error("ERR increment or decrement would overflow");
+    };
+    let mut b = itoa::Buffer::new();
+    let text = b.format(n).as_bytes().to_vec();
+    match db.get_mut(key) {
+        Some(Value::Str(s)) => *s = text,
+        _ => db.insert(key, Value::Str(text)),
+    }
+    ctx.out.int(n);
+}
+
+fn incr(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    incr_by(ctx, &args[1], 1);
+}
+
+fn decr(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    incr_by(ctx, &args[1], -1);
+}
+
+fn incrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    match parse_i64(&args[2]) {
+        Some(d) => incr_by(ctx, &args[1], d),
+        None => ctx.out.err_not_int(),
+    }
+}
+
+fn decrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    match parse_i64(&args[2]) {
+        Some(i64::MIN) => ctx.out.error("ERR decrement would overflow"),
+        Some(d) => incr_by(ctx, &args[1], -d),
+        None => ctx.out.err_not_int(),
+    }
+}
+
+fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(delta) = parse_f64(&args[2]) else {
+        return ctx.out.err_not_float();
+    };
+    let mut db = ctx.db();
+    let current = match db.get(&args[1]) {
+        None => 0.0,
+        Some(Value::Str(s)) => match parse_f64(s) {
+            Some(n) => n,
+            None => return ctx.out.err_not_float(),
+        },
+        Some(_) => return ctx.out.err_wrongtype(),
+    };
+    let n = current + delta;
+    if !n.is_finite() {
+        return ctx.out.error("ERR increment would produce NaN or Infinity");
+    }
+    let text = fmt_incr_float(n).into_bytes();
+    db.insert_keep_ttl(&args[1], Value::Str(text.clone()));
+    ctx.out.bulk(&text);
+}
+
+/// Converts Redis start/end indexes (negative from the end) into a byte range of `len`.
+pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if e < 0 {
+        e = 0;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    if s > e || len == 0 {
+        return None;
+    }
+    Some((s as usize, e as usize))
+}
+
+fn getrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (Some(start), Some(end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
+        return ctx.out.err_not_int();
+    };
+    let Ok(v) = read_str(ctx, &args[1]) else {
+        return;
+    };
+    let v = v.unwrap_or_default();
+    if start < 0 && end < 0 && start > end {
+        return ctx.out.bulk(b"");
+    }
+    match clamp_range(start, end, v.len()) {
+        Some((s, e)) => ctx.out.bulk(&v[s..=e]),
+        None => ctx.out.bulk(b""),
+    }
+}
+
+fn setrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(offset) = parse_i64(&args[2]) else {
+        return ctx.out.err_not_int();
+    };
+    if offset < 0 {
+        return ctx.out.error("ERR offset is out of range");
+    }
+    let value = &args[3];
+    let Ok(current) = read_str(ctx, &args[1]) else {
+        return;
+    };
+    let offset = offset as usize;
+    if !value.is_empty() && offset + value.len() > MAX_STRING {
+        return ctx
+            .out
+            .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    let mut db = ctx.db();
+    match current {
+        None if value.is_empty() => return ctx.out.int(0),
+        None => db.insert(&args[1], Value::Str(Vec::new())),
+        Some(s) if value.is_empty() => return ctx.out.int(s.len() as i64),
+        Some(_) => {}
+    }
+    let Some(Value::Str(s)) = db.get_mut(&args[1]) else {
+        unreachable!("string ensured above")
+    };
+    if s.len() < offset + value.len() {
+        s.resize(offset + value.len(), 0);
+    }
+    s[offset..offset + value.len()].copy_from_slice(value);
+    let len = s.len() as i64;
+    ctx.out.int(len);
+}

@@ -1,0 +1,59 @@
+//! MULTI EXEC DISCARD WATCH UNWATCH. Queueing and EXEC itself are done by the server loop (it
+//! owns the other clients' WATCH state and runs queued commands); these handlers cover the rest.
+
+use super::flags::*;
+use super::{cmd, CommandSpec, Ctx, KeySpec};
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("multi", 1, FAST | NO_QUEUE, KeySpec::None, multi),
+    // EXEC is intercepted by the server loop; this handler only runs outside MULTI.
+    cmd("exec", 1, NO_QUEUE, KeySpec::None, exec_without_multi),
+    cmd("discard", 1, FAST | NO_QUEUE, KeySpec::None, discard),
+    cmd(
+        "watch",
+        -2,
+        FAST | NO_QUEUE | NO_MULTI,
+        KeySpec::Range(1, -1, 1),
+        watch,
+    ),
+    cmd("unwatch", 1, FAST | NO_QUEUE, KeySpec::None, unwatch),
+];
+
+fn multi(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    if ctx.client.multi.is_some() {
+        return ctx.out.error("ERR MULTI calls can not be nested");
+    }
+    ctx.client.multi = Some(Vec::new());
+    ctx.client.multi_error = false;
+    ctx.out.ok();
+}
+
+fn exec_without_multi(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    ctx.out.error("ERR EXEC without MULTI");
+}
+
+fn discard(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    if ctx.client.multi.take().is_none() {
+        return ctx.out.error("ERR DISCARD without MULTI");
+    }
+    ctx.client.multi_error = false;
+    ctx.client.watched.clear();
+    ctx.client.watch_dirty = false;
+    ctx.out.ok();
+}
+
+fn watch(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    for k in &args[1..] {
+        let entry = (ctx.client.db, k.clone());
+        if !ctx.client.watched.contains(&entry) {
+            ctx.client.watched.push(entry);
+        }
+    }
+    ctx.out.ok();
+}
+
+fn unwatch(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    ctx.client.watched.clear();
+    ctx.client.watch_dirty = false;
+    ctx.out.ok();
+}

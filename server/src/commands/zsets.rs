@@ -1,0 +1,5 @@
+//! zsets commands (being implemented).
+
+use super::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,79 @@
+//! One client connection: socket, buffers, parser and what it is waiting for.
+
+use crate::client::ClientState;
+use crate::reply::Reply;
+use crate::resp::Parser;
+use mio::net::TcpStream;
+
+pub struct Conn {
+    pub sock: TcpStream,
+    pub state: ClientState,
+    pub out: Reply,
+    /// Bytes of `out.buf` already written to the socket.
+    pub written: usize,
+    pub inbuf: Vec<u8>,
+    pub inpos: usize,
+    pub parser: Parser,
+    /// A command parked until its keys are loaded.
+    pub pending: Option<Vec<Vec<u8>>>,
+    /// Keys of `pending` still loading.
+    pub waiting_keys: usize,
+    /// Waiting for a barrier or a clear to complete.
+    pub waiting_io: bool,
+    pub close_after_write: bool,
+    pub writable_interest: bool,
+}
+
+impl Conn {
+    pub fn new(sock: TcpStream, state: ClientState) -> Self {
+        Conn {
+            sock,
+            state,
+            out: Reply::default(),
+            written: 0,
+            inbuf: Vec::with_capacity(16 * 1024),
+            inpos: 0,
+            parser: Parser::default(),
+            pending: None,
+            waiting_keys: 0,
+            waiting_io: false,
+            close_after_write: false,
+            writable_interest: false,
+        }
+    }
+
+    /// Whether the client is waiting for disk work and must not run more commands yet.
+    pub fn is_waiting(&self) -> bool {
+        self.pending.is_some() || self.waiting_io
+    }
+
+    /// Drops consumed input so the buffer does not grow with pipelined traffic.
+    pub fn compact_input(&mut self) {
+        if self.inpos > 0 {
+            self.inbuf.drain(..self.inpos);
+            self.inpos = 0;
+        }
+    }
+
+    pub fn client_list_line(&self, now: std::time::Instant) -> String {
+        let s = &self.state;
+        format!(
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} multi={} qbuf={} obl={} resp={} cmd={}",
+            s.id,
+            s.addr,
+            s.laddr,
+            s.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            now.duration_since(s.created).as_secs(),
+            now.duration_since(s.last_interaction).as_secs(),
+            if s.multi.is_some() { "x" } else if self.pending.is_some() { "b" } else { "N" },
+            s.db,
+            s.channels.len(),
+            s.patterns.len(),
+            s.multi.as_ref().map_or(-1, |m| m.len() as i64),
+            self.inbuf.len() - self.inpos,
+            self.out.buf.len() - self.written,
+            if self.out.resp3 { 3 } else { 2 },
+            s.last_cmd
+        )
+    }
+}

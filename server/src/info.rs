@@ -1,0 +1,328 @@
+//! INFO in Redis's format, plus kvtier's `# Diskstore` section.
+
+use crate::commands::server_cmds::section;
+use crate::commands::Ctx;
+
+const ALL: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "diskstore",
+    "commandstats",
+    "errorstats",
+    "keyspace",
+];
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "diskstore",
+    "errorstats",
+    "keyspace",
+];
+
+pub fn render(ctx: &mut Ctx, asked: &[String]) -> String {
+    let wanted: Vec<&str> = if asked.is_empty() || asked.iter().any(|a| a == "default") {
+        DEFAULT.to_vec()
+    } else if asked.iter().any(|a| a == "all" || a == "everything") {
+        ALL.to_vec()
+    } else {
+        ALL.iter()
+            .copied()
+            .filter(|s| asked.iter().any(|a| a == s))
+            .collect()
+    };
+    let mut out = String::new();
+    for s in wanted {
+        match s {
+            "server" => server(ctx, &mut out),
+            "clients" => clients(ctx, &mut out),
+            "memory" => memory(ctx, &mut out),
+            "persistence" => persistence(ctx, &mut out),
+            "stats" => stats(ctx, &mut out),
+            "diskstore" => diskstore(ctx, &mut out),
+            "commandstats" => commandstats(ctx, &mut out),
+            "errorstats" => errorstats(ctx, &mut out),
+            "keyspace" => keyspace(ctx, &mut out),
+            _ => {}
+        }
+    }
+    while out.ends_with("\r\n\r\n") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+fn server(ctx: &mut Ctx, out: &mut String) {
+    let up = ctx.shared.started.elapsed().as_secs();
+    section(
+        out,
+        "Server",
+        &[
+            ("redis_version", crate::REDIS_VERSION.into()),
+            ("kvtier_version", env!("CARGO_PKG_VERSION").into()),
+            ("redis_mode", "standalone".into()),
+            ("os", std::env::consts::OS.into()),
+            ("arch_bits", "64".into()),
+            ("process_id", std::process::id().to_string()),
+            (
+                "tcp_port",
+                ctx.shared.config.get("port").unwrap_or("").into(),
+            ),
+            ("uptime_in_seconds", up.to_string()),
+            ("uptime_in_days", (up / 86400).to_string()),
+            ("hz", ctx.shared.config.get("hz").unwrap_or("10").into()),
+            (
+                "executable",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "config_file",
+                ctx.shared
+                    .config
+                    .file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+        ],
+    );
+}
+
+fn clients(ctx: &mut Ctx, out: &mut String) {
+    section(
+        out,
+        "Clients",
+        &[
+            (
+                "connected_clients",
+                ctx.shared.connected_clients.to_string(),
+            ),
+            (
+                "maxclients",
+                ctx.shared.config.get("maxclients").unwrap_or("").into(),
+            ),
+            ("blocked_clients", ctx.shared.blocked_clients.to_string()),
+            ("parked_clients", ctx.shared.parked_clients.to_string()),
+        ],
+    );
+}
+
+fn human(n: u64) -> String {
+    let units = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", units[i])
+    }
+}
+
+fn memory(ctx: &mut Ctx, out: &mut String) {
+    let used = ctx.shared.used_memory as u64;
+    let maxmemory = ctx.shared.config.get_u64("maxmemory");
+    let backend = ctx.engine.store().memory_usage().unwrap_or(0);
+    section(
+        out,
+        "Memory",
+        &[
+            ("used_memory", used.to_string()),
+            ("used_memory_human", human(used)),
+            ("used_memory_peak", ctx.shared.used_memory_peak.to_string()),
+            (
+                "used_memory_peak_human",
+                human(ctx.shared.used_memory_peak as u64),
+            ),
+            ("maxmemory", maxmemory.to_string()),
+            ("maxmemory_human", human(maxmemory)),
+            (
+                "maxmemory_policy",
+                ctx.shared
+                    .config
+                    .get("maxmemory-policy")
+                    .unwrap_or("")
+                    .into(),
+            ),
+            ("backend_memory", backend.to_string()),
+            ("backend_memory_human", human(backend)),
+        ],
+    );
+}
+
+fn persistence(ctx: &mut Ctx, out: &mut String) {
+    let s = &ctx.engine.stats;
+    section(
+        out,
+        "Persistence",
+        &[
+            ("loading", "0".into()),
+            (
+                "rdb_changes_since_last_save",
+                ctx.engine.ks.dirty_len().to_string(),
+            ),
+            (
+                "rdb_bgsave_in_progress",
+                (ctx.shared.bgsave_in_progress as u8).to_string(),
+            ),
+            ("rdb_last_save_time", ctx.shared.last_save_unix.to_string()),
+            (
+                "rdb_last_bgsave_status",
+                if ctx.shared.last_bgsave_ok {
+                    "ok"
+                } else {
+                    "err"
+                }
+                .into(),
+            ),
+            ("aof_enabled", "0".into()),
+            (
+                "diskstore_last_save_error",
+                s.last_save_error.clone().unwrap_or_default(),
+            ),
+        ],
+    );
+}
+
+fn stats(ctx: &mut Ctx, out: &mut String) {
+    let ks = &ctx.engine.ks.stats;
+    section(
+        out,
+        "Stats",
+        &[
+            (
+                "total_connections_received",
+                ctx.shared.total_connections.to_string(),
+            ),
+            (
+                "total_commands_processed",
+                ctx.shared.total_commands.to_string(),
+            ),
+            (
+                "rejected_connections",
+                ctx.shared.rejected_connections.to_string(),
+            ),
+            ("expired_keys", ks.expired_keys.to_string()),
+            ("evicted_keys", ks.evicted_keys.to_string()),
+            ("keyspace_hits", ks.hits.to_string()),
+            ("keyspace_misses", ks.misses.to_string()),
+            (
+                "total_error_replies",
+                ctx.shared.total_error_replies.to_string(),
+            ),
+        ],
+    );
+}
+
+fn diskstore(ctx: &mut Ctx, out: &mut String) {
+    let io = ctx.engine.io_stats();
+    let s = ctx.engine.stats.clone();
+    let ks = &ctx.engine.ks;
+    section(
+        out,
+        "Diskstore",
+        &[
+            ("backend", ctx.engine.store().name().into()),
+            (
+                "atomic_batches",
+                (ctx.engine.store().atomic_batches() as u8).to_string(),
+            ),
+            ("io_threads", ctx.engine.config().io_threads.to_string()),
+            (
+                "cache_flush_delay_ms",
+                ctx.engine.config().flush_delay.as_millis().to_string(),
+            ),
+            ("queued_loads", io.queued_loads.to_string()),
+            ("loads_in_flight", io.loads_in_flight.to_string()),
+            ("saves_in_flight", io.saves_in_flight.to_string()),
+            ("pending_save_groups", io.pending_groups.to_string()),
+            ("dirty_keys", io.dirty_keys.to_string()),
+            (
+                "oldest_dirty_age_ms",
+                io.oldest_dirty_age.as_millis().to_string(),
+            ),
+            ("cache_hits", ks.stats.hits.to_string()),
+            ("cache_misses", ks.stats.misses.to_string()),
+            ("disk_loads", s.disk_loads.to_string()),
+            ("disk_load_misses", s.disk_load_misses.to_string()),
+            ("keys_saved", s.keys_saved.to_string()),
+            ("save_batches", s.save_batches.to_string()),
+            ("negcache_entries", ks.negcache.len().to_string()),
+            ("negcache_hits", ks.negcache.hits.to_string()),
+            ("evicted_keys", ks.stats.evicted_keys.to_string()),
+            ("expired_on_load", s.expired_on_load.to_string()),
+            ("save_errors", s.save_errors.to_string()),
+            ("load_errors", s.load_errors.to_string()),
+            ("corrupt_records", s.corrupt_records.to_string()),
+            (
+                "backend_errors",
+                (s.save_errors + s.load_errors).to_string(),
+            ),
+            ("memory_over_limit", (ctx.shared.oom as u8).to_string()),
+        ],
+    );
+}
+
+fn commandstats(ctx: &mut Ctx, out: &mut String) {
+    let mut names: Vec<_> = ctx.shared.command_stats.iter().collect();
+    names.sort_by_key(|(n, _)| *n);
+    let lines: Vec<(String, String)> = names
+        .into_iter()
+        .map(|(n, s)| {
+            (
+                format!("cmdstat_{n}"),
+                format!(
+                    "calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                    s.calls,
+                    s.usec,
+                    if s.calls > 0 {
+                        s.usec as f64 / s.calls as f64
+                    } else {
+                        0.0
+                    },
+                    s.rejected_calls,
+                    s.failed_calls
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String)> = lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    section(out, "Commandstats", &refs);
+}
+
+fn errorstats(ctx: &mut Ctx, out: &mut String) {
+    let mut errs: Vec<_> = ctx.shared.error_stats.iter().collect();
+    errs.sort();
+    let lines: Vec<(String, String)> = errs
+        .into_iter()
+        .map(|(e, n)| (format!("errorstat_{e}"), format!("count={n}")))
+        .collect();
+    let refs: Vec<(&str, String)> = lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    section(out, "Errorstats", &refs);
+}
+
+fn keyspace(ctx: &mut Ctx, out: &mut String) {
+    // Resident keys only: counting keys on disk needs a full scan (use DBSIZE for that).
+    let mut lines = Vec::new();
+    for db in 0..ctx.engine.ks.databases() as u32 {
+        let n = ctx.engine.ks.db(db, ctx.now_ms).resident_keys().count();
+        if n > 0 {
+            lines.push((
+                format!("db{db}"),
+                format!("keys={n},expires=0,avg_ttl=0,cached=1"),
+            ));
+        }
+    }
+    let refs: Vec<(&str, String)> = lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    section(out, "Keyspace", &refs);
+}

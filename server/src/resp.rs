@@ -1,0 +1,306 @@
+//! Incremental RESP request parser: multibulk (`*N\r\n$len\r\n…`) and inline commands, with
+//! Redis's limits and error texts. Lengths are checked before anything is allocated.
+
+use memchr::memchr;
+
+/// Longest inline request, and longest `*N` / `$N` header line (Redis's PROTO_INLINE_MAX_SIZE).
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Most arguments in one multibulk request.
+pub const MULTIBULK_MAX: i64 = 1024 * 1024;
+
+/// A protocol error: the client gets `-ERR Protocol error: <msg>` and is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtoError(pub String);
+
+/// Parser state kept between reads (a multibulk request may span many reads).
+#[derive(Debug, Default)]
+pub struct Parser {
+    args: Vec<Vec<u8>>,
+    /// Arguments still expected in the current multibulk request; 0 = between requests.
+    pending: usize,
+    /// Length of the bulk string being read, once its `$len` line was seen.
+    bulk_len: Option<usize>,
+}
+
+impl Parser {
+    /// Parses one request from `buf[*pos..]`, advancing `pos` past what it consumed. Returns
+    /// `Ok(None)` when more bytes are needed, `Ok(Some(args))` for a request (possibly empty,
+    /// which callers skip).
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+        max_bulk: usize,
+    ) -> Result<Option<Vec<Vec<u8>>>, ProtoError> {
+        if self.pending == 0 {
+            let Some(&first) = buf.get(*pos) else {
+                return Ok(None);
+            };
+            if first != b'*' {
+                return parse_inline(buf, pos);
+            }
+            let Some((n, next)) = read_line_int(buf, *pos + 1, "too big mbulk count string")?
+            else {
+                return Ok(None);
+            };
+            let n = n.ok_or_else(|| ProtoError::new("invalid multibulk length"))?;
+            if n > MULTIBULK_MAX {
+                return Err(ProtoError::new("invalid multibulk length"));
+            }
+            *pos = next;
+            if n <= 0 {
+                return Ok(Some(Vec::new()));
+            }
+            self.pending = n as usize;
+            self.args = Vec::with_capacity((n as usize).min(1024));
+        }
+        while self.pending > 0 {
+            let len = match self.bulk_len {
+                Some(l) => l,
+                None => {
+                    let Some(&c) = buf.get(*pos) else {
+                        return Ok(None);
+                    };
+                    if c != b'$' {
+                        return Err(ProtoError(format!("expected '$', got '{}'", c as char)));
+                    }
+                    let Some((n, next)) =
+                        read_line_int(buf, *pos + 1, "too big bulk count string")?
+                    else {
+                        return Ok(None);
+                    };
+                    let n = n.ok_or_else(|| ProtoError::new("invalid bulk length"))?;
+                    if n < 0 || n as u64 > max_bulk as u64 {
+                        return Err(ProtoError::new("invalid bulk length"));
+                    }
+                    *pos = next;
+                    self.bulk_len = Some(n as usize);
+                    n as usize
+                }
+            };
+            if buf.len() - *pos < len + 2 {
+                return Ok(None);
+            }
+            self.args.push(buf[*pos..*pos + len].to_vec());
+            // Redis skips the two bytes after the payload without checking them.
+            *pos += len + 2;
+            self.bulk_len = None;
+            self.pending -= 1;
+        }
+        Ok(Some(std::mem::take(&mut self.args)))
+    }
+}
+
+impl ProtoError {
+    fn new(msg: &str) -> Self {
+        ProtoError(msg.to_string())
+    }
+}
+
+/// Reads a `\r\n`-terminated integer starting at `start`. `Ok(None)`: incomplete line.
+/// `Ok(Some((None, _)))`: not a valid integer.
+#[allow(clippy::type_complexity)]
+fn read_line_int(
+    buf: &[u8],
+    start: usize,
+    too_big: &'static str,
+) -> Result<Option<(Option<i64>, usize)>, ProtoError> {
+    let rest = &buf[start.min(buf.len())..];
+    let Some(nl) = memchr(b'\r', rest) else {
+        if rest.len() > INLINE_MAX {
+            return Err(ProtoError::new(too_big));
+        }
+        return Ok(None);
+    };
+    if nl > INLINE_MAX {
+        return Err(ProtoError::new(too_big));
+    }
+    if rest.len() < nl + 2 {
+        return Ok(None);
+    }
+    let n = crate::util::parse_i64(&rest[..nl]);
+    Ok(Some((n, start + nl + 2)))
+}
+
+fn parse_inline(buf: &[u8], pos: &mut usize) -> Result<Option<Vec<Vec<u8>>>, ProtoError> {
+    let rest = &buf[*pos..];
+    let Some(nl) = memchr(b'\n', rest) else {
+        if rest.len() > INLINE_MAX {
+            return Err(ProtoError::new("too big inline request"));
+        }
+        return Ok(None);
+    };
+    if nl > INLINE_MAX {
+        return Err(ProtoError::new("too big inline request"));
+    }
+    let mut line = &rest[..nl];
+    if line.last() == Some(&b'\r') {
+        line = &line[..line.len() - 1];
+    }
+    let args = split_args(line).ok_or_else(|| ProtoError::new("unbalanced quotes in request"))?;
+    *pos += nl + 1;
+    Ok(Some(args))
+}
+
+/// Splits an inline request like Redis's `sdssplitargs`: whitespace-separated words, `"…"` with
+/// C escapes (`\n`, `\xHH`, …) and `'…'` with `\'`. `None` on unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let (mut in_dq, mut in_sq) = (false, false);
+        loop {
+            if in_dq {
+                if i >= n {
+                    return None;
+                }
+                if line[i] == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && line[i + 2].is_ascii_hexdigit()
+                    && line[i + 3].is_ascii_hexdigit()
+                {
+                    let h = std::str::from_utf8(&line[i + 2..i + 4]).ok()?;
+                    cur.push(u8::from_str_radix(h, 16).ok()?);
+                    i += 3;
+                } else if line[i] == b'\\' && i + 1 < n {
+                    i += 1;
+                    cur.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        c => c,
+                    });
+                } else if line[i] == b'"' {
+                    // A closing quote must be followed by a space or the end.
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(line[i]);
+                }
+            } else if in_sq {
+                if i >= n {
+                    return None;
+                }
+                if line[i] == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                    i += 1;
+                    cur.push(b'\'');
+                } else if line[i] == b'\'' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(line[i]);
+                }
+            } else {
+                if i >= n {
+                    break;
+                }
+                match line[i] {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    c => cur.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(cur);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtoError> {
+        let mut p = Parser::default();
+        let mut pos = 0;
+        let mut out = Vec::new();
+        while let Some(a) = p.parse(input, &mut pos, 512 << 20)? {
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn multibulk_and_inline() {
+        let r = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nset a \"b c\"\r\n").unwrap();
+        assert_eq!(r[0], vec![b"GET".to_vec(), b"k".to_vec()]);
+        assert_eq!(r[1], vec![b"PING".to_vec()]);
+        assert_eq!(r[2], vec![b"set".to_vec(), b"a".to_vec(), b"b c".to_vec()]);
+    }
+
+    #[test]
+    fn byte_at_a_time() {
+        let input = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
+        let mut p = Parser::default();
+        let mut got = None;
+        let mut buf = Vec::new();
+        let mut pos = 0;
+        for &b in input.iter() {
+            buf.push(b);
+            if let Some(a) = p.parse(&buf, &mut pos, 1 << 20).unwrap() {
+                got = Some(a);
+            }
+        }
+        assert_eq!(got.unwrap()[2], b"hello".to_vec());
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse_all(b"*1\r\n$-5\r\n").unwrap_err().0,
+            "invalid bulk length"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\n$600000000\r\n").unwrap_err().0,
+            "invalid bulk length"
+        );
+        assert_eq!(
+            parse_all(b"*abc\r\n").unwrap_err().0,
+            "invalid multibulk length"
+        );
+        assert_eq!(
+            parse_all(b"*9999999\r\n").unwrap_err().0,
+            "invalid multibulk length"
+        );
+        assert_eq!(
+            parse_all(b"*1\r\nx\r\n").unwrap_err().0,
+            "expected '$', got 'x'"
+        );
+        assert_eq!(
+            parse_all(b"set \"a\r\n").unwrap_err().0,
+            "unbalanced quotes in request"
+        );
+        assert_eq!(
+            parse_all(&vec![b'a'; 70000]).unwrap_err().0,
+            "too big inline request"
+        );
+    }
+
+    #[test]
+    fn split_args_escapes() {
+        assert_eq!(
+            split_args(b"a \"\\x41\\n\" 'it\\'s'").unwrap(),
+            vec![b"a".to_vec(), b"A\n".to_vec(), b"it's".to_vec()]
+        );
+        assert!(split_args(b"\"a\"b").is_none());
+        assert_eq!(split_args(b"   ").unwrap(), Vec::<Vec<u8>>::new());
+    }
+}

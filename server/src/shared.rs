@@ -1,0 +1,75 @@
+//! Server-wide state that handlers may read or change: configuration, statistics, and facts
+//! about other clients that some commands report.
+
+use crate::config::Config;
+use std::collections::HashMap;
+use std::time::Instant;
+
+#[derive(Debug, Default, Clone)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub started: Instant,
+    pub total_connections: u64,
+    pub total_commands: u64,
+    pub rejected_connections: u64,
+    pub connected_clients: usize,
+    pub blocked_clients: usize,
+    pub parked_clients: usize,
+    pub command_stats: HashMap<&'static str, CommandStat>,
+    pub error_stats: HashMap<String, u64>,
+    pub total_error_replies: u64,
+    pub last_save_unix: i64,
+    pub bgsave_in_progress: bool,
+    pub last_bgsave_ok: bool,
+    pub used_memory: usize,
+    pub used_memory_peak: usize,
+    /// Memory is over `maxmemory` even after evicting every clean key.
+    pub oom: bool,
+    /// Lines for CLIENT LIST, refreshed by the server before a handler that needs them.
+    pub client_list: Vec<String>,
+    /// Client ids CLIENT KILL asked to close.
+    pub kill_requests: Vec<u64>,
+    pub pubsub: crate::pubsub::PubSub,
+    pub next_token: u64,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Self {
+        Shared {
+            config,
+            started: Instant::now(),
+            total_connections: 0,
+            total_commands: 0,
+            rejected_connections: 0,
+            connected_clients: 0,
+            blocked_clients: 0,
+            parked_clients: 0,
+            command_stats: HashMap::new(),
+            error_stats: HashMap::new(),
+            total_error_replies: 0,
+            last_save_unix: kvtier_core::engine::now_ms() / 1000,
+            bgsave_in_progress: false,
+            last_bgsave_ok: true,
+            used_memory: 0,
+            used_memory_peak: 0,
+            oom: false,
+            client_list: Vec::new(),
+            kill_requests: Vec::new(),
+            pubsub: Default::default(),
+            next_token: 1,
+        }
+    }
+
+    pub fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+}

@@ -1,0 +1,202 @@
+//! Redis values as kvtier keeps them in the cache, and their on-disk payloads.
+
+use crate::zset::ZSet;
+use kvtier_core::{CacheValue, StoreError};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(Vec<u8>),
+    List(VecDeque<Vec<u8>>),
+    Hash(HashMap<Vec<u8>, Vec<u8>>),
+    Set(HashSet<Vec<u8>>),
+    ZSet(ZSet),
+}
+
+const TAG_STR: u8 = 0;
+const TAG_LIST: u8 = 1;
+const TAG_HASH: u8 = 2;
+const TAG_SET: u8 = 3;
+const TAG_ZSET: u8 = 4;
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.0.len() < n {
+            return Err(StoreError::Corruption("value payload truncated".into()));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
+        let n = self.u32()? as usize;
+        Ok(self.take(n)?.to_vec())
+    }
+    fn f64(&mut self) -> Result<f64, StoreError> {
+        Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+    fn count(&mut self) -> Result<usize, StoreError> {
+        let n = self.u32()? as usize;
+        // Every element takes at least 4 bytes: reject counts the payload cannot hold.
+        if n > self.0.len() / 4 {
+            return Err(StoreError::Corruption(
+                "value element count out of range".into(),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl CacheValue for Value {
+    fn mem_size(&self) -> usize {
+        const ELEM: usize = 32;
+        match self {
+            Value::Str(s) => s.capacity(),
+            Value::List(l) => l.iter().map(|e| e.capacity() + ELEM).sum(),
+            Value::Hash(h) => h
+                .iter()
+                .map(|(k, v)| k.capacity() + v.capacity() + 2 * ELEM)
+                .sum(),
+            Value::Set(s) => s.iter().map(|m| m.capacity() + ELEM).sum(),
+            Value::ZSet(z) => z.mem_size(),
+        }
+    }
+
+    fn type_tag(&self) -> u8 {
+        match self {
+            Value::Str(_) => TAG_STR,
+            Value::List(_) => TAG_LIST,
+            Value::Hash(_) => TAG_HASH,
+            Value::Set(_) => TAG_SET,
+            Value::ZSet(_) => TAG_ZSET,
+        }
+    }
+
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Str(s) => out.extend_from_slice(s),
+            Value::List(l) => {
+                out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+                l.iter().for_each(|e| put_bytes(out, e));
+            }
+            Value::Hash(h) => {
+                out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+                for (k, v) in h {
+                    put_bytes(out, k);
+                    put_bytes(out, v);
+                }
+            }
+            Value::Set(s) => {
+                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                s.iter().for_each(|m| put_bytes(out, m));
+            }
+            Value::ZSet(z) => {
+                out.extend_from_slice(&(z.len() as u32).to_le_bytes());
+                for (m, score) in z.iter() {
+                    out.extend_from_slice(&score.to_le_bytes());
+                    put_bytes(out, m);
+                }
+            }
+        }
+    }
+
+    fn decode_payload(tag: u8, payload: &[u8]) -> Result<Self, StoreError> {
+        let mut r = Reader(payload);
+        let v = match tag {
+            TAG_STR => return Ok(Value::Str(payload.to_vec())),
+            TAG_LIST => {
+                let n = r.count()?;
+                let mut l = VecDeque::with_capacity(n);
+                for _ in 0..n {
+                    l.push_back(r.bytes()?);
+                }
+                Value::List(l)
+            }
+            TAG_HASH => {
+                let n = r.count()?;
+                let mut h = HashMap::with_capacity(n);
+                for _ in 0..n {
+                    let k = r.bytes()?;
+                    h.insert(k, r.bytes()?);
+                }
+                Value::Hash(h)
+            }
+            TAG_SET => {
+                let n = r.count()?;
+                let mut s = HashSet::with_capacity(n);
+                for _ in 0..n {
+                    s.insert(r.bytes()?);
+                }
+                Value::Set(s)
+            }
+            TAG_ZSET => {
+                let n = r.count()?;
+                let mut z = ZSet::default();
+                for _ in 0..n {
+                    let score = r.f64()?;
+                    z.insert(r.bytes()?, score);
+                }
+                Value::ZSet(z)
+            }
+            t => {
+                return Err(StoreError::Corruption(format!(
+                    "unknown value type tag {t}"
+                )))
+            }
+        };
+        if !r.0.is_empty() {
+            return Err(StoreError::Corruption("trailing bytes after value".into()));
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_round_trips() {
+        let mut z = ZSet::default();
+        z.insert(b"a".to_vec(), 1.5);
+        z.insert(b"b".to_vec(), -2.0);
+        let values = vec![
+            Value::Str(b"hello\0".to_vec()),
+            Value::List(vec![b"x".to_vec(), b"".to_vec()].into()),
+            Value::Hash([(b"f".to_vec(), b"v".to_vec())].into_iter().collect()),
+            Value::Set([b"m".to_vec(), b"n".to_vec()].into_iter().collect()),
+            Value::ZSet(z),
+        ];
+        for v in values {
+            let mut out = Vec::new();
+            v.encode_payload(&mut out);
+            assert_eq!(Value::decode_payload(v.type_tag(), &out).unwrap(), v);
+            if !out.is_empty() && v.type_tag() != TAG_STR {
+                assert!(Value::decode_payload(v.type_tag(), &out[..out.len() - 1]).is_err());
+            }
+        }
+    }
+}
