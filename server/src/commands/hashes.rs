@@ -1,5 +1,462 @@
-//! hashes commands (being implemented).
+//! Hash commands.
 
-use super::CommandSpec;
+use super::flags::*;
+use super::{cmd, CommandSpec, Ctx, KEY1};
+use crate::glob::glob_match;
+use crate::reply::Reply;
+use crate::util::{fmt_incr_float, parse_f64, parse_i64};
+use crate::value::Value;
+use kvtier_core::Db;
+use rand::Rng;
+use std::collections::HashMap;
 
-pub const COMMANDS: &[CommandSpec] = &[];
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("hset", -4, WRITE | DENYOOM | FAST, KEY1, hset),
+    cmd("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, hsetnx),
+    cmd("hget", 3, READONLY | FAST, KEY1, hget),
+    cmd("hmset", -4, WRITE | DENYOOM | FAST, KEY1, hmset),
+    cmd("hmget", -3, READONLY | FAST, KEY1, hmget),
+    cmd("hdel", -3, WRITE | FAST, KEY1, hdel),
+    cmd("hlen", 2, READONLY | FAST, KEY1, hlen),
+    cmd("hstrlen", 3, READONLY | FAST, KEY1, hstrlen),
+    cmd("hexists", 3, READONLY | FAST, KEY1, hexists),
+    cmd("hkeys", 2, READONLY, KEY1, hkeys),
+    cmd("hvals", 2, READONLY, KEY1, hvals),
+    cmd("hgetall", 2, READONLY, KEY1, hgetall),
+    cmd("hincrby", 4, WRITE | DENYOOM | FAST, KEY1, hincrby),
+    cmd(
+        "hincrbyfloat",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        hincrbyfloat,
+    ),
+    cmd("hscan", -3, READONLY, KEY1, hscan),
+    cmd("hrandfield", -2, READONLY, KEY1, hrandfield),
+];
+
+type Hash = HashMap<Vec<u8>, Vec<u8>>;
+/// A field and its value, borrowed from a hash.
+type Entry<'h> = (&'h Vec<u8>, &'h Vec<u8>);
+
+/// Hashes up to this many fields, none longer than [`SMALL_HASH_VALUE`], are what Redis keeps
+/// as a listpack (its default `hash-max-listpack-*`): HSCAN returns them whole in one page.
+const SMALL_HASH_ENTRIES: usize = 128;
+const SMALL_HASH_VALUE: usize = 64;
+
+/// HSCAN's default COUNT.
+const SCAN_COUNT: usize = 10;
+
+/// The client's DB and its reply buffer, borrowed side by side so a handler can write a reply
+/// straight from a value it is looking at.
+fn db_out<'a>(ctx: &'a mut Ctx<'_>) -> (Db<'a, Value>, &'a mut Reply) {
+    (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), &mut *ctx.out)
+}
+
+/// Reads the hash at `key`: `Ok(None)` absent, `Err(())` wrong type (already replied).
+fn read_hash<'d>(
+    db: &'d mut Db<Value>,
+    out: &mut Reply,
+    key: &[u8],
+) -> Result<Option<&'d Hash>, ()> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(_) => {
+            out.err_wrongtype();
+            Err(())
+        }
+    }
+}
+
+/// The hash at `key` for changing it, created if absent; the caller has checked its type.
+fn hash_mut<'d>(db: &'d mut Db<Value>, key: &[u8]) -> &'d mut Hash {
+    match db.get_or_insert_with(key, || Value::Hash(HashMap::new())) {
+        Value::Hash(h) => h,
+        _ => unreachable!("type checked by the caller"),
+    }
+}
+
+/// Sets the field/value pairs of HSET/HMSET; the number of new fields, or `None` on error
+/// (already replied).
+fn set_pairs(ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<i64> {
+    if !args.len().is_multiple_of(2) {
+        super::err_arity(ctx.out, &args[0]);
+        return None;
+    }
+    let (mut db, out) = db_out(ctx);
+    read_hash(&mut db, out, &args[1]).ok()?;
+    let h = hash_mut(&mut db, &args[1]);
+    let mut added = 0;
+    for pair in args[2..].chunks(2) {
+        added += h.insert(pair[0].clone(), pair[1].clone()).is_none() as i64;
+    }
+    Some(added)
+}
+
+fn hset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if let Some(n) = set_pairs(ctx, args) {
+        ctx.out.int(n);
+    }
+}
+
+fn hmset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if set_pairs(ctx, args).is_some() {
+        ctx.out.ok();
+    }
+}
+
+fn hsetnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    match read_hash(&mut db, out, &args[1]) {
+        Err(()) => {}
+        Ok(Some(h)) if h.contains_key(&args[2]) => out.int(0),
+        Ok(_) => {
+            hash_mut(&mut db, &args[1]).insert(args[2].clone(), args[3].clone());
+            out.int(1);
+        }
+    }
+}
+
+fn hget(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    match read_hash(&mut db, out, &args[1]) {
+        Err(()) => {}
+        Ok(h) => match h.and_then(|h| h.get(&args[2])) {
+            Some(v) => out.bulk(v),
+            None => out.null(),
+        },
+    }
+}
+
+fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    let Ok(h) = read_hash(&mut db, out, &args[1]) else {
+        return;
+    };
+    out.array(args.len() - 2);
+    for f in &args[2..] {
+        match h.and_then(|h| h.get(f)) {
+            Some(v) => out.bulk(v),
+            None => out.null(),
+        }
+    }
+}
+
+fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    let key = &args[1];
+    match read_hash(&mut db, out, key) {
+        Err(()) => return,
+        Ok(Some(h)) if args[2..].iter().any(|f| h.contains_key(f)) => {}
+        Ok(_) => return out.int(0),
+    }
+    let h = hash_mut(&mut db, key);
+    let removed = args[2..].iter().filter(|f| h.remove(*f).is_some()).count();
+    if h.is_empty() {
+        db.remove(key);
+    }
+    out.int(removed as i64);
+}
+
+fn hlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
+        out.int(h.map_or(0, HashMap::len) as i64);
+    }
+}
+
+fn hstrlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
+        out.int(h.and_then(|h| h.get(&args[2])).map_or(0, Vec::len) as i64);
+    }
+}
+
+fn hexists(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
+        out.int(h.is_some_and(|h| h.contains_key(&args[2])) as i64);
+    }
+}
+
+fn hkeys(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
+        match h {
+            Some(h) => out.bulks(h.keys().map(Vec::as_slice)),
+            None => out.array(0),
+        }
+    }
+}
+
+fn hvals(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
+        match h {
+            Some(h) => out.bulks(h.values().map(Vec::as_slice)),
+            None => out.array(0),
+        }
+    }
+}
+
+fn hgetall(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = db_out(ctx);
+    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
+        let h = h.map(|h| h.iter());
+        out.map(h.as_ref().map_or(0, |i| i.len()));
+        for (k, v) in h.into_iter().flatten() {
+            out.bulk(k);
+            out.bulk(v);
+        }
+    }
+}
+
+fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(delta) = parse_i64(&args[3]) else {
+        return ctx.out.err_not_int();
+    };
+    let (mut db, out) = db_out(ctx);
+    let current = match read_hash(&mut db, out, &args[1]) {
+        Err(()) => return,
+        Ok(h) => match h.and_then(|h| h.get(&args[2])) {
+            None => 0,
+            Some(v) => match parse_i64(v) {
+                Some(n) => n,
+                None => return out.error("ERR hash value is not an integer"),
+            },
+        },
+    };
+    let Some(n) = current.checked_add(delta) else {
+        return out.error("ERR increment or decrement would overflow");
+    };
+    let mut b = itoa::Buffer::new();
+    hash_mut(&mut db, &args[1]).insert(args[2].clone(), b.format(n).as_bytes().to_vec());
+    out.int(n);
+}
+
+fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(delta) = parse_f64(&args[3]) else {
+        return ctx.out.err_not_float();
+    };
+    if !delta.is_finite() {
+        return ctx.out.error("ERR value is NaN or Infinity");
+    }
+    let (mut db, out) = db_out(ctx);
+    let current = match read_hash(&mut db, out, &args[1]) {
+        Err(()) => return,
+        Ok(h) => match h.and_then(|h| h.get(&args[2])) {
+            None => 0.0,
+            Some(v) => match parse_f64(v) {
+                Some(n) => n,
+                None => return out.error("ERR hash value is not a float"),
+            },
+        },
+    };
+    let n = current + delta;
+    if !n.is_finite() {
+        return out.error("ERR increment would produce NaN or Infinity");
+    }
+    let text = fmt_incr_float(n).into_bytes();
+    out.bulk(&text);
+    hash_mut(&mut db, &args[1]).insert(args[2].clone(), text);
+}
+
+/// Parses a SCAN cursor as Redis does (`strtoull`: an optional sign, digits, no spaces; a
+/// negative number wraps around).
+fn parse_cursor(b: &[u8]) -> Option<u64> {
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        // strtoull converts nothing: "" reads as 0, a lone sign is rejected.
+        return b.is_empty().then_some(0);
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// Where a field sits in HSCAN's order: a fixed hash of its name (FNV-1a, then a 64-bit
+/// finalizer to spread it), never 0 since cursor 0 means "start"/"done". Iterating in this
+/// order makes a cursor a position that survives fields being added or removed between calls,
+/// so every field present for the whole scan is returned (fields with equal positions are
+/// always returned together).
+fn scan_pos(field: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in field {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h.max(1)
+}
+
+fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(cursor) = parse_cursor(&args[2]) else {
+        return ctx.out.error("ERR invalid cursor");
+    };
+    let (mut db, out) = db_out(ctx);
+    let h = match read_hash(&mut db, out, &args[1]) {
+        Err(()) => return,
+        Ok(None) => {
+            out.array(2);
+            out.bulk(b"0");
+            return out.array(0);
+        }
+        Ok(Some(h)) => h,
+    };
+    let mut count = SCAN_COUNT;
+    let mut pattern: Option<&[u8]> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return out.err_syntax();
+        };
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"count" => match parse_i64(value) {
+                None => return out.err_not_int(),
+                Some(n) if n < 1 => return out.err_syntax(),
+                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
+            },
+            b"match" => pattern = (value.as_slice() != b"*").then_some(value.as_slice()),
+            _ => return out.err_syntax(),
+        }
+        i += 2;
+    }
+    let small = h.len() <= SMALL_HASH_ENTRIES
+        && h.iter()
+            .all(|(k, v)| k.len() <= SMALL_HASH_VALUE && v.len() <= SMALL_HASH_VALUE);
+    let (mut page, next): (Vec<Entry>, u64) = if small {
+        (h.iter().collect(), 0)
+    } else {
+        let mut rest: Vec<(u64, &Vec<u8>, &Vec<u8>)> = h
+            .iter()
+            .map(|(k, v)| (scan_pos(k), k, v))
+            .filter(|e| e.0 >= cursor)
+            .collect();
+        let by_pos = |a: &(u64, &Vec<u8>, &Vec<u8>), b: &(u64, &Vec<u8>, &Vec<u8>)| {
+            a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
+        };
+        let mut next = 0;
+        if rest.len() > count {
+            // The first `count` in scan order go first, and `rest[count]` is the next one.
+            rest.select_nth_unstable_by(count, by_pos);
+            let boundary = rest[count].0;
+            if rest[..count].iter().any(|e| e.0 < boundary) {
+                // Never split fields sharing a position: they all go in the next page.
+                rest.truncate(count);
+                rest.retain(|e| e.0 < boundary);
+                next = boundary;
+            } else {
+                // More fields share the first position than COUNT: return them all.
+                next = rest
+                    .iter()
+                    .map(|e| e.0)
+                    .filter(|&p| p > boundary)
+                    .min()
+                    .unwrap_or(0);
+                rest.retain(|e| e.0 == boundary);
+            }
+        }
+        rest.sort_unstable_by(by_pos);
+        (rest.into_iter().map(|(_, k, v)| (k, v)).collect(), next)
+    };
+    if let Some(p) = pattern {
+        page.retain(|(k, _)| glob_match(p, k, false));
+    }
+    out.array(2);
+    let mut b = itoa::Buffer::new();
+    out.bulk(b.format(next).as_bytes());
+    out.array(page.len() * 2);
+    for (k, v) in page {
+        out.bulk(k);
+        out.bulk(v);
+    }
+}
+
+fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut count: Option<i64> = None;
+    let mut withvalues = false;
+    if let Some(a) = args.get(2) {
+        let n = match parse_i64(a) {
+            None => return ctx.out.err_not_int(),
+            Some(i64::MIN) => {
+                return ctx.out.error(
+                    "ERR value is out of range, value must between -9223372036854775807 and \
+                     9223372036854775807",
+                )
+            }
+            Some(n) => n,
+        };
+        if args.len() > 4 || (args.len() == 4 && !args[3].eq_ignore_ascii_case(b"withvalues")) {
+            return ctx.out.err_syntax();
+        }
+        if args.len() == 4 {
+            withvalues = true;
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+                return ctx.out.error("ERR value is out of range");
+            }
+        }
+        count = Some(n);
+    }
+    let (mut db, out) = db_out(ctx);
+    let h = match read_hash(&mut db, out, &args[1]) {
+        Err(()) => return,
+        Ok(None) if count.is_some() => return out.array(0),
+        Ok(None) => return out.null(),
+        Ok(Some(h)) => h,
+    };
+    let entries: Vec<Entry> = h.iter().collect();
+    let mut rng = rand::rng();
+    let Some(n) = count else {
+        let (k, _) = entries[rng.random_range(0..entries.len())];
+        return out.bulk(k);
+    };
+    let emit = |out: &mut Reply, (k, v): Entry| {
+        if withvalues && out.resp3 {
+            out.array(2);
+        }
+        out.bulk(k);
+        if withvalues {
+            out.bulk(v);
+        }
+    };
+    let reply_len = |out: &mut Reply, picks: usize| {
+        out.array(if withvalues && !out.resp3 {
+            picks * 2
+        } else {
+            picks
+        })
+    };
+    if n >= 0 {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n >= entries.len() {
+            reply_len(out, entries.len());
+            entries.into_iter().for_each(|e| emit(out, e));
+        } else {
+            reply_len(out, n);
+            for i in rand::seq::index::sample(&mut rng, entries.len(), n) {
+                emit(out, entries[i]);
+            }
+        }
+    } else {
+        // Negative: that many picks, repeats allowed.
+        let n = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+        reply_len(out, n);
+        for _ in 0..n {
+            emit(out, entries[rng.random_range(0..entries.len())]);
+        }
+    }
+}
