@@ -26,6 +26,8 @@ pub struct ClientState {
     /// Keys a blocking command waits on (with their DB), and its deadline.
     pub blocked_on: Vec<(u32, Vec<u8>)>,
     pub block_deadline: Option<Instant>,
+    /// Set while EXEC runs the queued commands (blocking commands must not block then).
+    pub in_exec: bool,
 }
 
 impl ClientState {
@@ -49,6 +51,7 @@ impl ClientState {
             patterns: HashSet::new(),
             blocked_on: Vec::new(),
             block_deadline: None,
+            in_exec: false,
         }
     }
 

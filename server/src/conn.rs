@@ -22,6 +22,8 @@ pub struct Conn {
     pub waiting_io: bool,
     pub close_after_write: bool,
     pub writable_interest: bool,
+    /// A blocking command (BLPOP…) waiting for its keys to change.
+    pub blocked: Option<Vec<Vec<u8>>>,
 }
 
 impl Conn {
@@ -39,12 +41,13 @@ impl Conn {
             waiting_io: false,
             close_after_write: false,
             writable_interest: false,
+            blocked: None,
         }
     }
 
     /// Whether the client is waiting for disk work and must not run more commands yet.
     pub fn is_waiting(&self) -> bool {
-        self.pending.is_some() || self.waiting_io
+        self.pending.is_some() || self.waiting_io || self.blocked.is_some()
     }
 
     /// Drops consumed input so the buffer does not grow with pipelined traffic.

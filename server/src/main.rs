@@ -1,8 +1,6 @@
 //! kvtier-server: a Redis-protocol server whose RAM is a bounded cache over a disk store.
 
 #![forbid(unsafe_code)]
-// Interim: list, hash, set and zset commands are not wired in yet.
-#![allow(dead_code)]
 
 mod backend;
 mod client;

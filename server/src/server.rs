@@ -50,6 +50,8 @@ pub struct Server {
     /// Barrier / clear token → (client token or None for a signal, what to do).
     io_waiters: HashMap<u64, (Option<usize>, IoThen)>,
     to_flush: Vec<usize>,
+    /// Client id → connection token (pub/sub delivery, CLIENT KILL).
+    ids: HashMap<u64, usize>,
     exit: bool,
 }
 
@@ -90,6 +92,7 @@ impl Server {
             parked: HashMap::new(),
             io_waiters: HashMap::new(),
             to_flush: Vec::new(),
+            ids: HashMap::new(),
             exit: false,
         })
     }
@@ -181,6 +184,7 @@ impl Server {
             let id = self.next_client_id;
             self.next_client_id += 1;
             let state = ClientState::new(id, addr.to_string(), laddr, authed);
+            self.ids.insert(id, token);
             self.conns.insert(token, Conn::new(sock, state));
             self.shared.total_connections += 1;
             self.shared.connected_clients = self.conns.len();
@@ -411,6 +415,9 @@ impl Server {
                 Some(spec.name),
             );
         }
+        if spec.name == "info" {
+            self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
+        }
         if spec.name == "client" {
             let now = Instant::now();
             self.shared.client_list = self
@@ -452,10 +459,10 @@ impl Server {
         if let Some(e) = err_text {
             self.count_error(&e, Some(spec.name), false);
         }
-        self.perform(t, action);
+        self.perform(t, action, args);
     }
 
-    fn perform(&mut self, t: usize, action: Action) {
+    fn perform(&mut self, t: usize, action: Action, args: &[Vec<u8>]) {
         match action {
             Action::None => {}
             Action::Close => {
@@ -491,7 +498,13 @@ impl Server {
                     }
                 }
             }
-            Action::Block { .. } => {}
+            Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
+            Action::Publish { channel, message } => {
+                let n = self.publish(&channel, &message);
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.out.int(n as i64);
+                }
+            }
         }
     }
 
@@ -524,6 +537,7 @@ impl Server {
             );
         }
         conn.out.array(queued.len());
+        conn.state.in_exec = true;
         // One save group for the whole transaction: it reaches disk in one batch.
         self.engine.ks.begin_group();
         let oom = std::mem::replace(&mut self.shared.oom, false);
@@ -559,11 +573,73 @@ impl Server {
                         c.out.ok();
                     }
                 }
-                a => self.perform(t, a),
+                a => self.perform(t, a, q),
             }
         }
         self.shared.oom = oom;
         self.engine.ks.end_group();
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.state.in_exec = false;
+        }
+    }
+
+    /// Sends a message to every subscriber of `channel`; returns how many received it.
+    fn publish(&mut self, channel: &[u8], message: &[u8]) -> usize {
+        let receivers = self.shared.pubsub.receivers(channel);
+        for (id, pattern) in &receivers {
+            let Some(&t) = self.ids.get(id) else { continue };
+            let Some(c) = self.conns.get_mut(&t) else { continue };
+            match pattern {
+                Some(p) => {
+                    c.out.push(4);
+                    c.out.bulk(b"pmessage");
+                    c.out.bulk(p);
+                }
+                None => {
+                    c.out.push(3);
+                    c.out.bulk(b"message");
+                }
+            }
+            c.out.bulk(channel);
+            c.out.bulk(message);
+            self.to_flush.push(t);
+        }
+        receivers.len()
+    }
+
+    /// Parks a client in a blocking command until one of its keys changes or the timeout.
+    fn block(&mut self, t: usize, args: &[Vec<u8>], timeout_ms: u64) {
+        let db = self.conns[&t].state.db;
+        let keys = self.keys_of(db, args);
+        let Some(c) = self.conns.get_mut(&t) else { return };
+        c.state.blocked_on = keys;
+        c.state.block_deadline =
+            (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+        c.blocked = Some(args.to_vec());
+        self.engine.ks.track_touched(true);
+        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
+    }
+
+    /// Re-runs blocked commands whose keys were touched.
+    fn wake_blocked(&mut self, touched: &[(u32, Vec<u8>)]) {
+        let ready: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.blocked.is_some() && c.state.blocked_on.iter().any(|k| touched.contains(k))
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for t in ready {
+            let Some(c) = self.conns.get_mut(&t) else { continue };
+            let Some(args) = c.blocked.take() else { continue };
+            c.state.blocked_on.clear();
+            c.state.block_deadline = None;
+            c.pending = Some(args);
+            self.try_run(t);
+            self.process_input(t);
+        }
+        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
     }
 
     /// Marks watchers of touched keys dirty.
@@ -578,8 +654,14 @@ impl Server {
                 }
             }
         }
-        let watching = self.conns.values().any(|c| !c.state.watched.is_empty());
-        self.engine.ks.track_touched(watching);
+        if !touched.is_empty() && self.conns.values().any(|c| c.blocked.is_some()) {
+            self.wake_blocked(&touched);
+        }
+        let tracking = self
+            .conns
+            .values()
+            .any(|c| !c.state.watched.is_empty() || c.blocked.is_some());
+        self.engine.ks.track_touched(tracking);
     }
 
     fn on_io_events(&mut self) {
@@ -711,6 +793,26 @@ impl Server {
                 self.close(t);
             }
         }
+        let expired: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.blocked.is_some() && c.state.block_deadline.is_some_and(|d| d <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in expired {
+            let Some(c) = self.conns.get_mut(&t) else { continue };
+            let args = c.blocked.take().unwrap_or_default();
+            c.state.blocked_on.clear();
+            c.state.block_deadline = None;
+            if args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"blmove")) {
+                c.out.null();
+            } else {
+                c.out.null_array();
+            }
+            self.to_flush.push(t);
+            self.process_input(t);
+        }
+        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
         for id in std::mem::take(&mut self.shared.kill_requests) {
             if let Some(t) = self
                 .conns
@@ -789,6 +891,10 @@ impl Server {
     fn close(&mut self, t: usize) {
         if let Some(mut c) = self.conns.remove(&t) {
             let _ = self.poll.registry().deregister(&mut c.sock);
+            self.ids.remove(&c.state.id);
+            let channels: Vec<Vec<u8>> = c.state.channels.drain().collect();
+            let patterns: Vec<Vec<u8>> = c.state.patterns.drain().collect();
+            self.shared.pubsub.forget(c.state.id, &channels, &patterns);
             if c.pending.is_some() {
                 self.unpark(t);
             }

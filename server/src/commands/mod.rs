@@ -4,10 +4,12 @@
 //! server looks a request up here, checks arity, makes sure the command's keys are in memory
 //! (parking the client otherwise), and then calls the handler, which runs without blocking.
 
+pub mod blocking;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
 pub mod strings;
@@ -118,8 +120,11 @@ pub enum Action {
     Barrier(BarrierThen),
     /// Clear one DB or all, then reply +OK.
     Clear(Option<u32>),
-    /// Block on list keys (BLPOP…) for up to `timeout_ms` (0 = forever).
+    /// Block on the command's keys (BLPOP…) for up to `timeout_ms` (0 = forever); the command
+    /// runs again when one of them changes.
     Block { timeout_ms: u64 },
+    /// Deliver a message to subscribers, then reply with their number.
+    Publish { channel: Vec<u8>, message: Vec<u8> },
     /// Sleep the whole server (DEBUG SLEEP), as Redis does.
     Sleep(std::time::Duration),
 }
@@ -173,6 +178,8 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         sets::COMMANDS,
         zsets::COMMANDS,
         transactions::COMMANDS,
+        pubsub::COMMANDS,
+        blocking::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,123 @@
+//! SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB. Delivery to other clients is
+//! done by the server loop ([`Action::Publish`]).
+
+use super::flags::*;
+use super::{cmd, Action, CommandSpec, Ctx, KeySpec};
+use crate::glob::glob_match;
+
+const NONE: KeySpec = KeySpec::None;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("subscribe", -2, PUBSUB, NONE, subscribe),
+    cmd("unsubscribe", -1, PUBSUB, NONE, unsubscribe),
+    cmd("psubscribe", -2, PUBSUB, NONE, psubscribe),
+    cmd("punsubscribe", -1, PUBSUB, NONE, punsubscribe),
+    cmd("publish", 3, FAST, NONE, publish),
+    cmd("pubsub", -2, 0, NONE, pubsub),
+];
+
+fn sub_reply(ctx: &mut Ctx, kind: &str, name: Option<&[u8]>) {
+    ctx.out.push(3);
+    ctx.out.bulk(kind.as_bytes());
+    match name {
+        Some(n) => ctx.out.bulk(n),
+        None => ctx.out.null(),
+    }
+    ctx.out.int(ctx.client.subscriptions() as i64);
+}
+
+fn subscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
+    let id = ctx.client.id;
+    for name in &args[1..] {
+        let (set, reg) = if pattern {
+            (&mut ctx.client.patterns, &mut ctx.shared.pubsub.patterns)
+        } else {
+            (&mut ctx.client.channels, &mut ctx.shared.pubsub.channels)
+        };
+        set.insert(name.clone());
+        reg.entry(name.clone()).or_default().insert(id);
+        sub_reply(ctx, if pattern { "psubscribe" } else { "subscribe" }, Some(name));
+    }
+}
+
+fn unsubscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
+    let kind = if pattern { "punsubscribe" } else { "unsubscribe" };
+    let names: Vec<Vec<u8>> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else if pattern {
+        ctx.client.patterns.iter().cloned().collect()
+    } else {
+        ctx.client.channels.iter().cloned().collect()
+    };
+    if names.is_empty() {
+        return sub_reply(ctx, kind, None);
+    }
+    let id = ctx.client.id;
+    for name in names {
+        if pattern {
+            ctx.client.patterns.remove(&name);
+            ctx.shared.pubsub.forget(id, &[], std::slice::from_ref(&name));
+        } else {
+            ctx.client.channels.remove(&name);
+            ctx.shared.pubsub.forget(id, std::slice::from_ref(&name), &[]);
+        }
+        sub_reply(ctx, kind, Some(&name));
+    }
+}
+
+fn subscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    subscribe_generic(ctx, args, false);
+}
+fn psubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    subscribe_generic(ctx, args, true);
+}
+fn unsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    unsubscribe_generic(ctx, args, false);
+}
+fn punsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    unsubscribe_generic(ctx, args, true);
+}
+
+fn publish(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    ctx.action = Action::Publish {
+        channel: args[1].clone(),
+        message: args[2].clone(),
+    };
+}
+
+fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let sub = args[1].to_ascii_lowercase();
+    match (sub.as_slice(), args.len()) {
+        (b"channels", 2 | 3) => {
+            let mut names: Vec<&Vec<u8>> = ctx
+                .shared
+                .pubsub
+                .channels
+                .keys()
+                .filter(|c| args.get(2).is_none_or(|p| glob_match(p, c, false)))
+                .collect();
+            names.sort();
+            let names: Vec<Vec<u8>> = names.into_iter().cloned().collect();
+            ctx.out.array(names.len());
+            for n in &names {
+                ctx.out.bulk(n);
+            }
+        }
+        (b"numsub", _) => {
+            ctx.out.map(args.len() - 2);
+            for c in &args[2..] {
+                let n = ctx.shared.pubsub.channels.get(c).map_or(0, |s| s.len());
+                ctx.out.bulk(c);
+                ctx.out.int(n as i64);
+            }
+        }
+        (b"numpat", 2) => {
+            let n = ctx.shared.pubsub.patterns.len();
+            ctx.out.int(n as i64)
+        }
+        _ => ctx.out.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
