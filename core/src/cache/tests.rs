@@ -1,1 +1,67 @@
+//! Cache bookkeeping: save groups and their merging.
 
+use super::Keyspace;
+use crate::store::StoreError;
+use crate::value::CacheValue;
+
+#[derive(Debug, Clone, PartialEq)]
+struct V(u8);
+
+impl CacheValue for V {
+    fn mem_size(&self) -> usize {
+        1
+    }
+    fn type_tag(&self) -> u8 {
+        0
+    }
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        out.push(self.0);
+    }
+    fn decode_payload(_: u8, p: &[u8]) -> Result<Self, StoreError> {
+        Ok(V(p[0]))
+    }
+}
+
+#[test]
+fn a_command_touching_keys_of_two_groups_merges_them_into_the_older() {
+    let mut ks: Keyspace<V> = Keyspace::new(2, 10);
+    ks.db(0, 0).insert(b"a", V(1));
+    ks.db(1, 0).insert(b"b", V(2));
+    assert_eq!(ks.groups.groups.len(), 2);
+    let oldest = ks.groups.min_pending().unwrap();
+    ks.begin_group();
+    ks.db(1, 0).insert(b"b", V(3));
+    ks.db(0, 0).insert(b"a", V(4));
+    ks.db(0, 0).insert(b"c", V(5));
+    ks.end_group();
+    assert_eq!(ks.groups.groups.len(), 1, "one batch for all three keys");
+    let g = &ks.groups.groups[&oldest];
+    assert_eq!(g.keys.len(), 3);
+    assert_eq!(ks.dirty_len(), 3);
+    for (d, k) in [(0, &b"a"[..]), (1, b"b"), (0, b"c")] {
+        assert_eq!(ks.dbs[d].get(k).unwrap().group, oldest);
+    }
+}
+
+#[test]
+fn deletes_are_tombstones_until_saved() {
+    let mut ks: Keyspace<V> = Keyspace::new(1, 10);
+    ks.db(0, 0).insert(b"k", V(1));
+    assert_eq!(ks.db(0, 0).remove(b"k"), Some(V(1)));
+    assert!(ks.db(0, 0).is_resident(b"k"));
+    assert_eq!(ks.db(0, 0).get(b"k"), None);
+    assert_eq!(ks.residency(0, b"k"), super::Residency::Resident);
+    // A tombstone is dirty: never evicted before its delete is saved.
+    assert_eq!(ks.evict(usize::MAX, 5), 0);
+}
+
+#[test]
+fn expired_values_read_as_absent_and_become_tombstones() {
+    let mut ks: Keyspace<V> = Keyspace::new(1, 10);
+    ks.db(0, 1000).insert_with_expire(b"k", V(1), Some(1500));
+    assert_eq!(ks.db(0, 1499).get(b"k"), Some(&V(1)));
+    assert_eq!(ks.db(0, 1500).get(b"k"), None);
+    assert_eq!(ks.stats.expired_keys, 1);
+    ks.db(0, 0).insert_with_expire(b"j", V(1), Some(10));
+    assert_eq!(ks.active_expire(20, 10), 1);
+}

@@ -98,7 +98,15 @@ pub struct EngineStats {
 enum LoadFlag {
     Queued,
     InProgress,
+    /// A background expiry probe nobody waits for: a live value read by it is dropped, not
+    /// cached (so the sweep does not flood the cache); an expired one is deleted.
+    Probe,
 }
+
+/// Token of the engine's own scans for the expired-key sweep.
+const SWEEP_TOKEN: u64 = u64::MAX;
+/// Keys of the store probed for expiry per tick: bounds the sweep's disk reads.
+const SWEEP_KEYS_PER_TICK: usize = 32;
 
 struct Barrier {
     token: u64,
@@ -134,6 +142,8 @@ pub struct Engine<V: CacheValue> {
     backoff: Duration,
     /// Set while memory is full of dirty data: save everything now.
     pressure: bool,
+    /// Expired-key sweep position: DB and store cursor; `true` while its scan is in flight.
+    sweep: (DbIndex, Vec<u8>, bool),
 }
 
 impl<V: CacheValue> Engine<V> {
@@ -172,6 +182,7 @@ impl<V: CacheValue> Engine<V> {
             pending_events: Vec::new(),
             backoff: Duration::from_millis(100),
             pressure: false,
+            sweep: (0, Vec::new(), false),
             cfg,
         }
     }
@@ -210,10 +221,15 @@ impl<V: CacheValue> Engine<V> {
             Residency::Unknown if self.clearing(db) => Residency::KnownAbsent,
             Residency::Unknown => {
                 let k = (db, key.to_vec());
-                if !self.loads.contains_key(&k) {
-                    self.loads.insert(k.clone(), LoadFlag::Queued);
-                    self.load_queue.push_back(k);
-                    self.dispatch_loads();
+                match self.loads.get_mut(&k) {
+                    // Someone waits for it now: keep what the probe reads.
+                    Some(f @ LoadFlag::Probe) => *f = LoadFlag::InProgress,
+                    Some(_) => {}
+                    None => {
+                        self.loads.insert(k.clone(), LoadFlag::Queued);
+                        self.load_queue.push_back(k);
+                        self.dispatch_loads();
+                    }
                 }
                 Residency::Unknown
             }
@@ -378,8 +394,57 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
-    /// Periodic work: saves that became due, loads waiting for a slot.
+    /// Background sweep of expired keys on disk: scans a page of the store and probes the keys
+    /// that are not in memory; expired ones are deleted like any tombstone. Runs only when no
+    /// client load waits, a page at a time.
+    fn sweep_expired(&mut self) {
+        if self.sweep.2 || !self.load_queue.is_empty() || !self.clears.is_empty() {
+            return;
+        }
+        if self.loads_in_flight * 2 > self.cfg.max_inflight_loads {
+            return;
+        }
+        self.sweep.2 = true;
+        let (db, cursor) = (self.sweep.0, self.sweep.1.clone());
+        self.scan(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK);
+    }
+
+    fn sweep_page(&mut self, result: Result<ScanPage, StoreError>) {
+        self.sweep.2 = false;
+        let page = match result {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("expired-key sweep: scan failed: {e}");
+                return;
+            }
+        };
+        let db = self.sweep.0;
+        for key in page.keys {
+            let k = (db, key);
+            if self.ks.dbs[db as usize].contains_key(&k.1) || self.loads.contains_key(&k) {
+                continue;
+            }
+            self.loads.insert(k.clone(), LoadFlag::Probe);
+            self.loads_in_flight += 1;
+            self.send(Job::Load {
+                db,
+                key: k.1,
+                epoch: self.epochs[db as usize],
+                now_ms: now_ms(),
+            });
+        }
+        match page.next {
+            Some(c) => self.sweep.1 = c,
+            None => {
+                self.sweep.0 = (db + 1) % self.cfg.databases as DbIndex;
+                self.sweep.1 = Vec::new();
+            }
+        }
+    }
+
+    /// Periodic work: saves that became due, loads waiting for a slot, the expiry sweep.
     pub fn tick(&mut self) {
+        self.sweep_expired();
         self.dispatch_loads();
         self.dispatch_saves(Instant::now());
         self.check_barriers();
@@ -424,6 +489,10 @@ impl<V: CacheValue> Engine<V> {
                     let min = *groups.iter().min().expect("non-empty");
                     self.finish_save(min, items, groups, result);
                 }
+                Completion::Scan { id, result } if id == SWEEP_TOKEN => {
+                    self.other_in_flight -= 1;
+                    self.sweep_page(result);
+                }
                 Completion::Scan { id, result } => {
                     self.other_in_flight -= 1;
                     self.pending_events.push(Event::ScanDone {
@@ -460,7 +529,10 @@ impl<V: CacheValue> Engine<V> {
         result: Result<Loaded<V>, StoreError>,
     ) {
         self.loads_in_flight -= 1;
-        self.loads.remove(&(db, key.clone()));
+        let probe = self.loads.remove(&(db, key.clone())) == Some(LoadFlag::Probe);
+        if probe && matches!(result, Ok(Loaded::Value(..)) | Ok(Loaded::Absent)) {
+            return;
+        }
         let map = &mut self.ks.dbs[db as usize];
         // A key written or deleted in memory while it loaded keeps its newer state; a load that
         // raced a FLUSHDB read data that no longer exists.
