@@ -1,0 +1,373 @@
+//! kvtier-rocksdb: a [`DiskStore`] on [RocksDB](https://rocksdb.org) through the `rocksdb` crate.
+//!
+//! ```text
+//! dir/                  one RocksDB database, default column family only
+//!   key layout          b'd' ++ DB index (4 bytes, big-endian) ++ key
+//! ```
+//! The leading tag byte gives every DB, and all DBs together, a finite key range
+//! (`d<db>` .. `d<db+1>`, and `d` .. `e`), which `clear` deletes with one range tombstone.
+//!
+//! Guarantees (see the `DiskStore` contract):
+//! - **Atomic batches, across DBs too.** A `write` is one RocksDB `WriteBatch` (all DBs share one
+//!   column family), written to the WAL as one checksummed record: after a crash it is there
+//!   entirely or not at all, so [`DiskStore::atomic_batches`] is `true`. In a batch that names
+//!   a key twice the last op wins.
+//! - **Durability.** `write` goes through the WAL without fsync: once it returns it survives a
+//!   crash of the process (kill -9), not necessarily a power loss. `sync` is `FlushWAL(sync =
+//!   true)`, which fsyncs the WAL: every `write` that returned before it survives a power loss.
+//! - **`clear`** writes one range tombstone with a synced WAL write, so it is atomic and durable
+//!   when it returns; SST files lying wholly inside the cleared range are then deleted at once,
+//!   the rest of the space comes back through compaction.
+//! - **`scan`** walks one DB in byte order of the keys. The cursor is opaque: a tag byte followed
+//!   by the last key returned; the next page starts strictly after that key, so a key present for
+//!   the whole scan is returned exactly once whatever is written meanwhile.
+//! - **`checkpoint`** is a RocksDB checkpoint (hard links to the SST files plus a consistent WAL
+//!   and MANIFEST); the directory it makes opens with [`RocksStore::open`].
+//! - Opening replays the WAL only; it does not read the keys.
+
+#![forbid(unsafe_code)]
+
+use kvtier_core::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
+use rocksdb::checkpoint::Checkpoint;
+use rocksdb::{
+    properties, BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBatch,
+    WriteOptions, DB,
+};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// First byte of every data key.
+const DATA_TAG: u8 = b'd';
+/// Length of the `tag ++ db` prefix of a data key.
+const PREFIX_LEN: usize = 5;
+/// First byte of every non-empty scan cursor. The empty cursor means "from the start", and the
+/// empty key is a valid key, so a cursor cannot be the bare last key.
+const CURSOR_TAG: u8 = 0x01;
+
+/// Tuning of a [`RocksStore`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RocksOptions {
+    /// Capacity of the LRU block cache, which also holds index and filter blocks.
+    pub block_cache_bytes: usize,
+    /// Size of one memtable (`write_buffer_size`).
+    pub write_buffer_bytes: usize,
+    /// Bits per key of the bloom filter on whole keys; `0.0` disables the filter.
+    pub bloom_bits_per_key: f64,
+    /// LZ4 for upper levels and Zstd for the bottommost level when `true`; no compression when
+    /// `false`.
+    pub compression: bool,
+}
+
+impl Default for RocksOptions {
+    /// 64 MiB block cache, 16 MiB write buffer, 10 bloom bits per key, compression on.
+    fn default() -> Self {
+        RocksOptions {
+            block_cache_bytes: 64 << 20,
+            write_buffer_bytes: 16 << 20,
+            bloom_bits_per_key: 10.0,
+            compression: true,
+        }
+    }
+}
+
+/// The RocksDB store. Open it with [`RocksStore::open`] or [`RocksStore::open_with`].
+pub struct RocksStore {
+    db: DB,
+    cache: Cache,
+    path: PathBuf,
+    options: RocksOptions,
+}
+
+impl fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a RocksDB error to its kind. RocksDB reports errors as text (`"IO error: …"`); an IO
+/// error saying the device is full becomes `NoSpace` through [`StoreError::from_io`].
+fn map_err(e: rocksdb::Error) -> StoreError {
+    use rocksdb::ErrorKind as K;
+    match e.kind() {
+        K::Corruption => StoreError::Corruption(e.into_string()),
+        K::IOError => {
+            let msg = e.into_string();
+            let kind = if msg.contains("No space left on device") {
+                std::io::ErrorKind::StorageFull
+            } else if msg.contains("Disk quota exceeded") {
+                std::io::ErrorKind::QuotaExceeded
+            } else if msg.contains("Not a directory") {
+                std::io::ErrorKind::NotADirectory
+            } else if msg.contains("No such file or directory") {
+                std::io::ErrorKind::NotFound
+            } else if msg.contains("Permission denied") {
+                std::io::ErrorKind::PermissionDenied
+            } else {
+                std::io::ErrorKind::Other
+            };
+            StoreError::from_io(std::io::Error::new(kind, msg))
+        }
+        K::InvalidArgument => StoreError::InvalidArgument(e.into_string()),
+        _ => StoreError::Backend(Box::new(e)),
+    }
+}
+
+fn db_prefix(db: DbIndex) -> [u8; PREFIX_LEN] {
+    let [a, b, c, d] = db.to_be_bytes();
+    [DATA_TAG, a, b, c, d]
+}
+
+/// `[start, end)` of the stored keys of `db`.
+fn db_range(db: DbIndex) -> (Vec<u8>, Vec<u8>) {
+    let start = db_prefix(db).to_vec();
+    let end = match db.checked_add(1) {
+        Some(next) => db_prefix(next).to_vec(),
+        None => vec![DATA_TAG + 1],
+    };
+    (start, end)
+}
+
+/// `[start, end)` of the stored keys of every DB.
+fn all_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![DATA_TAG], vec![DATA_TAG + 1])
+}
+
+fn stored_key(db: DbIndex, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(PREFIX_LEN + key.len());
+    k.extend_from_slice(&db_prefix(db));
+    k.extend_from_slice(key);
+    k
+}
+
+fn encode_cursor(last_key: &[u8]) -> Vec<u8> {
+    let mut c = Vec::with_capacity(last_key.len() + 1);
+    c.push(CURSOR_TAG);
+    c.extend_from_slice(last_key);
+    c
+}
+
+/// `None` = start of the DB; `Some(key)` = continue strictly after `key`.
+fn decode_cursor(cursor: &[u8]) -> Result<Option<&[u8]>, StoreError> {
+    match cursor.split_first() {
+        None => Ok(None),
+        Some((&CURSOR_TAG, key)) => Ok(Some(key)),
+        Some(_) => Err(StoreError::InvalidArgument(
+            "not a scan cursor of the rocksdb backend".into(),
+        )),
+    }
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) a store in `dir` with [`RocksOptions::default`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(dir, RocksOptions::default())
+    }
+
+    /// Opens (creating if needed) a store in `dir`. Fails if another process (or another
+    /// `RocksStore` in this process) has it open.
+    pub fn open_with(dir: impl AsRef<Path>, options: RocksOptions) -> Result<Self, StoreError> {
+        let path = dir.as_ref().to_path_buf();
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        if options.bloom_bits_per_key > 0.0 {
+            table.set_bloom_filter(options.bloom_bits_per_key, false);
+        }
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.set_block_based_table_factory(&table);
+        opts.set_write_buffer_size(options.write_buffer_bytes);
+        if options.compression {
+            opts.set_compression_type(DBCompressionType::Lz4);
+            opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+        } else {
+            opts.set_compression_type(DBCompressionType::None);
+            opts.set_bottommost_compression_type(DBCompressionType::None);
+        }
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        opts.increase_parallelism(i32::try_from(parallelism).unwrap_or(i32::MAX));
+        let db = DB::open(&opts, &path).map_err(map_err)?;
+        log::debug!("rocksdb: opened {}", path.display());
+        Ok(RocksStore {
+            db,
+            cache,
+            path,
+            options,
+        })
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &RocksOptions {
+        &self.options
+    }
+
+    /// An integer RocksDB property (e.g. `"rocksdb.block-cache-capacity"`), for diagnostics.
+    pub fn property(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.db.property_int_value(name).map_err(map_err)
+    }
+
+    /// Deletes `[start, end)` with a synced write, then drops the SST files wholly inside it.
+    fn delete_range_durably(&self, start: &[u8], end: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range(start, end);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(map_err)?;
+        // Only reclaims space early; the range tombstone above already hides every key.
+        if let Err(e) = self.db.delete_file_in_range(start, end) {
+            log::warn!("rocksdb: could not drop the files of a cleared range: {e}");
+        }
+        Ok(())
+    }
+}
+
+impl DiskStore for RocksStore {
+    fn get(&self, db: DbIndex, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self.db.get_pinned(stored_key(db, key)).map_err(map_err)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    /// One `WriteBatch` through the WAL (no fsync): atomic, survives kill -9 at once and power
+    /// loss after the next `sync`.
+    fn write(&self, batch: &[WriteOp]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut wb = WriteBatch::default();
+        for op in batch {
+            match op {
+                WriteOp::Put { db, key, value } => wb.put(stored_key(*db, key), value),
+                WriteOp::Delete { db, key } => wb.delete(stored_key(*db, key)),
+            }
+        }
+        self.db.write(wb).map_err(map_err)
+    }
+
+    /// `FlushWAL(sync = true)`: fsyncs the WAL.
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true).map_err(map_err)
+    }
+
+    fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError> {
+        let after = decode_cursor(cursor)?;
+        let (start, end) = db_range(db);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end);
+        // A keyspace walk should not push the working set out of the block cache.
+        ro.fill_cache(false);
+        let mut it = self.db.raw_iterator_opt(ro);
+        match after {
+            None => it.seek(&start),
+            Some(last) => {
+                // `last ++ 0x00` is the smallest key strictly greater than `last`.
+                let mut from = stored_key(db, last);
+                from.push(0);
+                it.seek(&from);
+            }
+        }
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(limit.min(1024));
+        while let Some(stored) = it.key() {
+            if keys.len() == limit {
+                // There is at least one more key after this page.
+                let next = match keys.last() {
+                    Some(last) => encode_cursor(last),
+                    None => cursor.to_vec(),
+                };
+                return Ok(ScanPage {
+                    keys,
+                    next: Some(next),
+                });
+            }
+            keys.push(stored[PREFIX_LEN..].to_vec());
+            it.next();
+        }
+        it.status().map_err(map_err)?;
+        Ok(ScanPage { keys, next: None })
+    }
+
+    /// One range tombstone over the DB (or all DBs), written with a synced WAL write.
+    fn clear(&self, db: Option<DbIndex>) -> Result<(), StoreError> {
+        let (start, end) = match db {
+            Some(db) => db_range(db),
+            None => all_range(),
+        };
+        self.delete_range_durably(&start, &end)
+    }
+
+    /// A RocksDB checkpoint in `dest` (which must not exist).
+    fn checkpoint(&self, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::InvalidArgument(format!(
+                "checkpoint destination {} already exists",
+                dest.display()
+            )));
+        }
+        Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(dest))
+            .map_err(map_err)
+    }
+
+    fn atomic_batches(&self) -> bool {
+        true
+    }
+
+    /// Block cache usage (data, index and filter blocks) plus the size of all memtables plus
+    /// table-reader memory outside the cache.
+    fn memory_usage(&self) -> Option<u64> {
+        let prop = |name: &rocksdb::properties::PropName| {
+            self.db.property_int_value(name).ok().flatten().unwrap_or(0)
+        };
+        let cache = u64::try_from(self.cache.get_usage()).unwrap_or(u64::MAX);
+        Some(
+            cache
+                .saturating_add(prop(properties::CUR_SIZE_ALL_MEM_TABLES))
+                .saturating_add(prop(properties::ESTIMATE_TABLE_READERS_MEM)),
+        )
+    }
+
+    fn name(&self) -> &'static str {
+        "rocksdb"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_exactly_one_db() {
+        for db in [0, 1, 255, 256, DbIndex::MAX - 1, DbIndex::MAX] {
+            let (start, end) = db_range(db);
+            let lowest = stored_key(db, b"");
+            let high = stored_key(db, &[0xff; 64]);
+            assert!(
+                start.as_slice() <= lowest.as_slice() && high < end,
+                "db {db}"
+            );
+            if let Some(next) = db.checked_add(1) {
+                assert!(
+                    stored_key(next, b"").as_slice() >= end.as_slice(),
+                    "db {db}"
+                );
+            }
+            let (all_start, all_end) = all_range();
+            assert!(all_start <= start && end <= all_end, "db {db}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        assert_eq!(decode_cursor(b"").unwrap(), None);
+        assert_eq!(decode_cursor(&encode_cursor(b"")).unwrap(), Some(&b""[..]));
+        assert_eq!(
+            decode_cursor(&encode_cursor(b"k")).unwrap(),
+            Some(&b"k"[..])
+        );
+        assert!(decode_cursor(b"\x02k").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! Behaviour of the RocksDB backend beyond the conformance kit.
+
+use kvtier_core::testkit::scan_all;
+use kvtier_core::{DbIndex, DiskStore, StoreError, WriteOp};
+use kvtier_rocksdb::{RocksOptions, RocksStore};
+use std::path::Path;
+
+fn put(db: DbIndex, key: &[u8], value: &[u8]) -> WriteOp {
+    WriteOp::Put {
+        db,
+        key: key.to_vec(),
+        value: value.to_vec(),
+    }
+}
+
+/// The text of the newest OPTIONS file RocksDB wrote into `dir`.
+fn options_file(dir: &Path) -> String {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("OPTIONS-"))
+        .collect();
+    names.sort_by_key(|n| n["OPTIONS-".len()..].parse::<u64>().unwrap_or(0));
+    std::fs::read_to_string(dir.join(names.last().expect("an OPTIONS file"))).unwrap()
+}
+
+#[test]
+fn defaults() {
+    let d = RocksOptions::default();
+    assert_eq!(d.block_cache_bytes, 64 << 20);
+    assert_eq!(d.write_buffer_bytes, 16 << 20);
+    assert_eq!(d.bloom_bits_per_key, 10.0);
+    assert!(d.compression);
+    let dir = tempfile::tempdir().unwrap();
+    let s = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(s.options(), &d);
+    let text = options_file(dir.path());
+    assert!(text.contains("compression=kLZ4Compression"), "{text}");
+    assert!(text.contains("bottommost_compression=kZSTD"), "{text}");
+    assert!(text.contains("filter_policy=bloomfilter"), "{text}");
+}
+
+#[test]
+fn options_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = RocksOptions {
+        block_cache_bytes: 3 << 20,
+        write_buffer_bytes: 5 << 20,
+        bloom_bits_per_key: 0.0,
+        compression: false,
+    };
+    let s = RocksStore::open_with(dir.path(), options.clone()).unwrap();
+    assert_eq!(s.options(), &options);
+    assert_eq!(
+        s.property("rocksdb.block-cache-capacity").unwrap(),
+        Some(3 << 20)
+    );
+    let text = options_file(dir.path());
+    assert!(
+        text.contains(&format!("write_buffer_size={}", 5 << 20)),
+        "{text}"
+    );
+    assert!(text.contains("compression=kNoCompression"), "{text}");
+    assert!(text.contains("filter_policy=nullptr"), "{text}");
+    assert_eq!(s.name(), "rocksdb");
+    assert!(s.atomic_batches());
+}
+
+#[test]
+fn memory_usage_counts_memtables() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RocksStore::open(dir.path()).unwrap();
+    let before = s.memory_usage().unwrap();
+    let value = vec![7u8; 1 << 20];
+    let batch: Vec<WriteOp> = (0..4u32)
+        .map(|i| put(0, &i.to_be_bytes(), &value))
+        .collect();
+    s.write(&batch).unwrap();
+    let after = s.memory_usage().unwrap();
+    assert!(after >= before + (4 << 20), "{before} -> {after}");
+}
+
+#[test]
+fn checkpoint_reopens_with_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RocksStore::open(dir.path().join("live")).unwrap();
+    let batch: Vec<WriteOp> = (0..3000u32)
+        .map(|i| put(i % 3, format!("k{i}").as_bytes(), &i.to_be_bytes()))
+        .collect();
+    s.write(&batch).unwrap();
+    s.clear(Some(2)).unwrap();
+    let dest = dir.path().join("copy");
+    s.checkpoint(&dest).unwrap();
+    assert!(
+        matches!(s.checkpoint(&dest), Err(StoreError::InvalidArgument(_))),
+        "destination must not exist"
+    );
+    s.write(&[put(0, b"after", b"x")]).unwrap();
+    let c = RocksStore::open(&dest).unwrap();
+    assert_eq!(scan_all(&c, 0, 100).len(), 1000);
+    assert_eq!(scan_all(&c, 1, 1000).len(), 1000);
+    assert!(scan_all(&c, 2, 100).is_empty());
+    assert_eq!(c.get(1, b"k1").unwrap(), Some(1u32.to_be_bytes().to_vec()));
+    assert_eq!(c.get(0, b"after").unwrap(), None);
+    assert_eq!(s.get(0, b"after").unwrap().as_deref(), Some(&b"x"[..]));
+}
+
+#[test]
+fn reopen_after_drop_without_sync() {
+    // Writes go through the WAL, so a closed (or killed) process keeps them without `sync`.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        s.write(&[put(0, b"a", b"0"), put(9, b"a", b"9")]).unwrap();
+    }
+    let s = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(s.get(0, b"a").unwrap().as_deref(), Some(&b"0"[..]));
+    assert_eq!(s.get(9, b"a").unwrap().as_deref(), Some(&b"9"[..]));
+}
+
+#[test]
+fn second_open_of_the_same_directory_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let _s = RocksStore::open(dir.path()).unwrap();
+    assert!(RocksStore::open(dir.path()).is_err());
+}
+
+#[test]
+fn extreme_db_indexes_are_isolated_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RocksStore::open(dir.path()).unwrap();
+    let dbs = [0, 255, 256, DbIndex::MAX - 1, DbIndex::MAX];
+    let batch: Vec<WriteOp> = dbs.iter().map(|&db| put(db, &[0xff; 8], b"v")).collect();
+    s.write(&batch).unwrap();
+    s.clear(Some(DbIndex::MAX)).unwrap();
+    assert_eq!(s.get(DbIndex::MAX, &[0xff; 8]).unwrap(), None);
+    for db in &dbs[..4] {
+        assert_eq!(scan_all(&s, *db, 1), vec![vec![0xff; 8]], "db {db}");
+    }
+    s.clear(None).unwrap();
+    for db in dbs {
+        assert!(scan_all(&s, db, 1).is_empty(), "db {db}");
+    }
+}
+
+#[test]
+fn scan_is_in_key_order_and_handles_the_empty_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RocksStore::open(dir.path()).unwrap();
+    let keys: Vec<&[u8]> = vec![b"", b"\0", b"\0\0", b"a", b"ab", b"b", b"\xff"];
+    let batch: Vec<WriteOp> = keys.iter().rev().map(|k| put(2, k, b"v")).collect();
+    s.write(&batch).unwrap();
+    s.write(&[put(1, b"zz", b"other db"), put(3, b"", b"other db")])
+        .unwrap();
+    for limit in [1, 2, 7, 8] {
+        let got = scan_all(&s, 2, limit);
+        let want: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        assert_eq!(got, want, "limit {limit}");
+    }
+    assert!(matches!(
+        s.scan(2, b"not a cursor", 10),
+        Err(StoreError::InvalidArgument(_))
+    ));
+}

@@ -1,0 +1,3 @@
+use kvtier_sled::SledStore;
+
+kvtier_core::conformance_tests!(|dir: &std::path::Path| SledStore::open(dir));
