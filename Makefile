@@ -12,10 +12,13 @@ build: setup
 run: build
 	$(CARGO_TARGET_DIR)/release/kvtier-server $(ARGS)
 
-# Builds the server binary first: the black-box tests in tests/ start it.
+# Builds the server binary first: the black-box tests in tests/ start it. The black-box suite
+# then runs again against the other two backends (KVTIER_TEST_BACKEND), a matrix over one suite.
 test: setup
 	cargo build --workspace --bins
 	cargo test --workspace
+	KVTIER_TEST_BACKEND=sled cargo test -p kvtier-tests
+	KVTIER_TEST_BACKEND=rocksdb cargo test -p kvtier-tests
 
 bench: setup
 	cargo bench -p kvtier-fs --bench fs_rates

@@ -9,7 +9,7 @@ use std::sync::Arc;
 const MARKER: &str = "KVTIER_BACKEND";
 
 /// Backends compiled into this binary.
-pub const BACKENDS: &[&str] = &["fs"];
+pub const BACKENDS: &[&str] = &["fs", "sled", "rocksdb"];
 
 pub fn open_backend(
     kind: &str,
@@ -54,9 +54,28 @@ pub fn open_backend(
         Err(e) => return Err(format!("can't read {}: {e}", marker.display())),
     }
     let store_dir = dir.join(kind);
-    let _ = config;
     let store: Arc<dyn DiskStore> = match kind {
         "fs" => Arc::new(kvtier_fs::FsStore::open(&store_dir).map_err(err)?),
+        "sled" => Arc::new(
+            kvtier_sled::SledStore::open_with(
+                &store_dir,
+                kvtier_sled::SledOptions {
+                    cache_capacity_bytes: config.get_u64("sled-cache-capacity"),
+                },
+            )
+            .map_err(err)?,
+        ),
+        "rocksdb" => Arc::new(
+            kvtier_rocksdb::RocksStore::open_with(
+                &store_dir,
+                kvtier_rocksdb::RocksOptions {
+                    block_cache_bytes: config.get_u64("rocksdb-block-cache-size") as usize,
+                    write_buffer_bytes: config.get_u64("rocksdb-write-buffer-size") as usize,
+                    ..Default::default()
+                },
+            )
+            .map_err(err)?,
+        ),
         _ => unreachable!("checked above"),
     };
     Ok(store)

@@ -588,7 +588,9 @@ impl Server {
         let receivers = self.shared.pubsub.receivers(channel);
         for (id, pattern) in &receivers {
             let Some(&t) = self.ids.get(id) else { continue };
-            let Some(c) = self.conns.get_mut(&t) else { continue };
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
             match pattern {
                 Some(p) => {
                     c.out.push(4);
@@ -611,7 +613,9 @@ impl Server {
     fn block(&mut self, t: usize, args: &[Vec<u8>], timeout_ms: u64) {
         let db = self.conns[&t].state.db;
         let keys = self.keys_of(db, args);
-        let Some(c) = self.conns.get_mut(&t) else { return };
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
         c.state.blocked_on = keys;
         c.state.block_deadline =
             (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
@@ -631,8 +635,12 @@ impl Server {
             .map(|(t, _)| *t)
             .collect();
         for t in ready {
-            let Some(c) = self.conns.get_mut(&t) else { continue };
-            let Some(args) = c.blocked.take() else { continue };
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            let Some(args) = c.blocked.take() else {
+                continue;
+            };
             c.state.blocked_on.clear();
             c.state.block_deadline = None;
             c.pending = Some(args);
@@ -796,15 +804,22 @@ impl Server {
         let expired: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.blocked.is_some() && c.state.block_deadline.is_some_and(|d| d <= now))
+            .filter(|(_, c)| {
+                c.blocked.is_some() && c.state.block_deadline.is_some_and(|d| d <= now)
+            })
             .map(|(t, _)| *t)
             .collect();
         for t in expired {
-            let Some(c) = self.conns.get_mut(&t) else { continue };
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
             let args = c.blocked.take().unwrap_or_default();
             c.state.blocked_on.clear();
             c.state.block_deadline = None;
-            if args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"blmove")) {
+            if args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"blmove"))
+            {
                 c.out.null();
             } else {
                 c.out.null_array();
@@ -829,7 +844,16 @@ impl Server {
     }
 
     fn enforce_memory(&mut self) {
-        let used = allocated();
+        // sled's cache lives in this process's Rust heap; `maxmemory` bounds kvtier's own cache,
+        // and the backend's memory is bounded by its own setting (both shown in INFO memory).
+        // RocksDB allocates through the C++ allocator, outside jemalloc's count.
+        let store = self.engine.store();
+        let backend_heap = if store.name() == "sled" {
+            store.memory_usage().unwrap_or(0) as usize
+        } else {
+            0
+        };
+        let used = allocated().saturating_sub(backend_heap);
         self.shared.used_memory = used;
         self.shared.used_memory_peak = self.shared.used_memory_peak.max(used);
         let maxmemory = self.shared.config.get_u64("maxmemory") as usize;

@@ -194,3 +194,36 @@ fn data_dir_of_another_backend_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("fs, sled, rocksdb"));
 }
+
+#[test]
+fn a_directory_written_by_one_backend_is_refused_by_the_others() {
+    let mut s = Server::start(&[]);
+    let tmp = s.take_tmp();
+    let dir = s.dir.clone();
+    s.client().cmd(&["SET", "k", "v"]);
+    assert!(s.shutdown());
+    let mine = kvtier_tests::test_backend();
+    for other in ["fs", "sled", "rocksdb"].into_iter().filter(|b| *b != mine) {
+        let out = std::process::Command::new(kvtier_tests::server_binary())
+            .args([
+                "--port",
+                &kvtier_tests::free_port().to_string(),
+                "--backend",
+                other,
+                "--dir",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{other} opened a {mine} directory");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("was written by the '{mine}' backend")),
+            "{err}"
+        );
+    }
+    // The rightful backend still has the data.
+    let s2 = Server::start_in(&dir, &[]);
+    assert_eq!(s2.client().cmd(&["GET", "k"]), Resp::bulk("v"));
+    drop(tmp);
+}
