@@ -377,7 +377,11 @@ impl Server {
 
     /// Runs the client's pending command if all its keys are available; parks it otherwise.
     fn try_run(&mut self, t: usize) {
-        let args = self.conns[&t].pending.clone().expect("pending command");
+        let args = self
+            .conns
+            .get_mut(&t)
+            .and_then(|c| c.pending.take())
+            .expect("pending command");
         let keys = self.needed_keys(t, &args);
         let mut missing = 0;
         for (db, key) in keys {
@@ -390,12 +394,13 @@ impl Server {
             }
         }
         if missing > 0 {
-            self.conns.get_mut(&t).expect("live").waiting_keys = missing;
+            let conn = self.conns.get_mut(&t).expect("live");
+            conn.pending = Some(args);
+            conn.waiting_keys = missing;
             self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
             return;
         }
         let conn = self.conns.get_mut(&t).expect("live");
-        conn.pending = None;
         conn.waiting_keys = 0;
         if args[0].eq_ignore_ascii_case(b"exec") && conn.state.multi.is_some() {
             self.exec(t);
@@ -414,6 +419,9 @@ impl Server {
                 "OOM command not allowed when used memory > 'maxmemory'.",
                 Some(spec.name),
             );
+        }
+        if spec.name == "watch" {
+            self.engine.ks.track_touched(true);
         }
         if spec.name == "info" {
             self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
@@ -653,7 +661,11 @@ impl Server {
     /// Marks watchers of touched keys dirty.
     fn after_command(&mut self) {
         let touched = self.engine.ks.take_touched();
-        if !touched.is_empty() {
+        // Tracking is only on while someone watches or blocks; nothing touched, nothing to do.
+        if touched.is_empty() {
+            return;
+        }
+        {
             for c in self.conns.values_mut() {
                 if !c.state.watched.is_empty()
                     && c.state.watched.iter().any(|w| touched.contains(w))
