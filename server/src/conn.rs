@@ -24,6 +24,8 @@ pub struct Conn {
     pub writable_interest: bool,
     /// A blocking command (BLPOP…) waiting for its keys to change.
     pub blocked: Option<Vec<Vec<u8>>>,
+    /// Since when a write has been held back because memory is full of dirty data.
+    pub mem_wait_since: Option<std::time::Instant>,
 }
 
 impl Conn {
@@ -42,6 +44,7 @@ impl Conn {
             close_after_write: false,
             writable_interest: false,
             blocked: None,
+            mem_wait_since: None,
         }
     }
 

@@ -269,6 +269,7 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
                 (s.save_errors + s.load_errors).to_string(),
             ),
             ("memory_over_limit", (ctx.shared.oom as u8).to_string()),
+            ("writers_delayed", ctx.shared.delayed_writers.to_string()),
         ],
     );
 }

@@ -24,6 +24,14 @@ pub fn apply_config(engine: &mut Engine<Value>, shared: &mut Shared) {
     let c = &shared.config;
     engine.set_flush_delay(Duration::from_secs(c.get_u64("cache-flush-delay")));
     engine.set_maxmemory_samples(c.get_u64("maxmemory-samples") as usize);
+    // Saves in flight hold serialized copies of their values: keep a batch small next to the
+    // cache so they cannot blow the memory limit.
+    let maxmemory = c.get_u64("maxmemory") as usize;
+    engine.set_max_batch_bytes(if maxmemory == 0 {
+        8 << 20
+    } else {
+        (maxmemory / 16).clamp(64 << 10, 8 << 20)
+    });
     engine
         .ks
         .negcache
@@ -52,6 +60,8 @@ pub struct Server {
     to_flush: Vec<usize>,
     /// Client id → connection token (pub/sub delivery, CLIENT KILL).
     ids: HashMap<u64, usize>,
+    /// Clients whose write waits for memory to be freed by saves and eviction.
+    mem_waiters: Vec<usize>,
     exit: bool,
 }
 
@@ -93,6 +103,7 @@ impl Server {
             io_waiters: HashMap::new(),
             to_flush: Vec::new(),
             ids: HashMap::new(),
+            mem_waiters: Vec::new(),
             exit: false,
         })
     }
@@ -402,12 +413,74 @@ impl Server {
         }
         let conn = self.conns.get_mut(&t).expect("live");
         conn.waiting_keys = 0;
+        if self.shared.mem_delay
+            && conn.mem_wait_since.is_none()
+            && Self::grows_memory(&conn.state, &args)
+        {
+            // Backpressure: hold the writer while saves make room (see enforce_memory).
+            conn.pending = Some(args);
+            conn.mem_wait_since = Some(Instant::now());
+            self.mem_waiters.push(t);
+            self.shared.delayed_writers = self.mem_waiters.len();
+            return;
+        }
+        conn.mem_wait_since = None;
         if args[0].eq_ignore_ascii_case(b"exec") && conn.state.multi.is_some() {
             self.exec(t);
         } else {
             self.execute(t, &args);
         }
         self.after_command();
+    }
+
+    /// Whether a request may grow memory (DENYOOM, or an EXEC queuing such a command).
+    fn grows_memory(state: &ClientState, args: &[Vec<u8>]) -> bool {
+        let denyoom =
+            |a: &[Vec<u8>]| commands::lookup(&a[0]).is_some_and(|s| s.has(flags::DENYOOM));
+        if args[0].eq_ignore_ascii_case(b"exec") {
+            return state
+                .multi
+                .as_ref()
+                .is_some_and(|q| q.iter().any(|c| denyoom(c)));
+        }
+        denyoom(args)
+    }
+
+    /// Runs writers held for memory: all of them once memory is back under the limit or past
+    /// the hard limit (they then get -OOM), and any held for over a second (-OOM too).
+    fn release_mem_waiters(&mut self) {
+        if self.mem_waiters.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let all = !self.shared.mem_delay;
+        let waiters = std::mem::take(&mut self.mem_waiters);
+        for t in waiters {
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            let late = c
+                .mem_wait_since
+                .is_some_and(|s| now.duration_since(s) >= Duration::from_secs(1));
+            if !(all || late) {
+                self.mem_waiters.push(t);
+                continue;
+            }
+            if late && self.shared.mem_delay {
+                c.pending = None;
+                c.mem_wait_since = None;
+                c.state.multi = None;
+                self.reply_error(
+                    t,
+                    "OOM command not allowed when used memory > 'maxmemory'.",
+                    None,
+                );
+            } else {
+                self.try_run(t);
+            }
+            self.process_input(t);
+        }
+        self.shared.delayed_writers = self.mem_waiters.len();
     }
 
     /// Executes one command (keys already resident) and performs its action.
@@ -869,7 +942,12 @@ impl Server {
         self.shared.used_memory = used;
         self.shared.used_memory_peak = self.shared.used_memory_peak.max(used);
         let maxmemory = self.shared.config.get_u64("maxmemory") as usize;
-        self.shared.oom = self.engine.enforce_memory(used, maxmemory);
+        let over = self.engine.enforce_memory(used, maxmemory);
+        // Between maxmemory and the hard limit writers wait; past it they are refused.
+        let hard = maxmemory + (maxmemory / 8).max(1 << 20);
+        self.shared.oom = over && used > hard;
+        self.shared.mem_delay = over && !self.shared.oom;
+        self.release_mem_waiters();
     }
 
     fn flush_all(&mut self) {
@@ -934,6 +1012,7 @@ impl Server {
             if c.pending.is_some() {
                 self.unpark(t);
             }
+            self.mem_waiters.retain(|&x| x != t);
         }
         self.shared.connected_clients = self.conns.len();
         self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();

@@ -33,6 +33,10 @@ pub struct Shared {
     pub used_memory_peak: usize,
     /// Memory is over `maxmemory` even after evicting every clean key.
     pub oom: bool,
+    /// Memory is over `maxmemory` but under the hard limit: writers wait instead of failing.
+    pub mem_delay: bool,
+    /// Clients whose write waits for memory (shown in INFO).
+    pub delayed_writers: usize,
     /// Lines for CLIENT LIST, refreshed by the server before a handler that needs them.
     pub client_list: Vec<String>,
     /// Client ids CLIENT KILL asked to close.
@@ -61,6 +65,8 @@ impl Shared {
             used_memory: 0,
             used_memory_peak: 0,
             oom: false,
+            mem_delay: false,
+            delayed_writers: 0,
             client_list: Vec::new(),
             kill_requests: Vec::new(),
             pubsub: Default::default(),

@@ -227,3 +227,41 @@ fn a_directory_written_by_one_backend_is_refused_by_the_others() {
     assert_eq!(s2.client().cmd(&["GET", "k"]), Resp::bulk("v"));
     drop(tmp);
 }
+
+#[test]
+fn writes_faster_than_the_flush_delay_are_held_back_not_lost() {
+    // A minute of flush delay: only memory pressure can push these saves out.
+    let s = Server::start(&["--maxmemory", "6mb", "--cache-flush-delay", "60"]);
+    let mut c = s.client();
+    let mut accepted = Vec::new();
+    for i in 0..2500 {
+        match c.cmd(&["SET", &format!("p:{i}"), &value_for(i, 10_000)]) {
+            Resp::Simple(ok) if ok == "OK" => accepted.push(i),
+            Resp::Error(e) if e.starts_with("OOM ") => {}
+            other => panic!("unexpected reply {other:?}"),
+        }
+        if i % 500 == 0 {
+            let used = info_field(&mut c, "used_memory");
+            // 6 MB of cache + 1 MB of hard-limit slack + serialized saves in flight.
+            assert!(
+                used < 10 * 1024 * 1024,
+                "used_memory {used} beyond the bound"
+            );
+        }
+    }
+    assert!(
+        accepted.len() > 2000,
+        "only {} of 2500 writes accepted",
+        accepted.len()
+    );
+    assert!(
+        info_field(&mut c, "keys_saved") > 0,
+        "pressure did not push saves"
+    );
+    for &i in accepted.iter().step_by(37) {
+        assert_eq!(
+            c.cmd(&["GET", &format!("p:{i}")]),
+            Resp::bulk(&value_for(i, 10_000))
+        );
+    }
+}

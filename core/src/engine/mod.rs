@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub flush_delay: Duration,
     /// Most keys in one backend batch (a save group is never split).
     pub max_batch_keys: usize,
+    /// Most value bytes in one batch: a batch is serialized whole on a worker (and the fs
+    /// backend journals it), so this bounds the memory saves take beyond the cache.
+    pub max_batch_bytes: usize,
     /// Most loads in flight at once.
     pub max_inflight_loads: usize,
     pub negcache_entries: usize,
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             io_threads: 4,
             flush_delay: Duration::from_secs(1),
             max_batch_keys: 1024,
+            max_batch_bytes: 8 << 20,
             max_inflight_loads: 64,
             negcache_entries: 100_000,
             maxmemory_samples: 5,
@@ -195,6 +199,10 @@ impl<V: CacheValue> Engine<V> {
         self.cfg.flush_delay = d;
     }
 
+    pub fn set_max_batch_bytes(&mut self, n: usize) {
+        self.cfg.max_batch_bytes = n.max(1);
+    }
+
     pub fn set_maxmemory_samples(&mut self, n: usize) {
         self.cfg.maxmemory_samples = n.max(1);
     }
@@ -330,7 +338,8 @@ impl<V: CacheValue> Engine<V> {
         while self.saves_in_flight.values().sum::<usize>() < max_jobs {
             let mut groups = Vec::new();
             let mut items = Vec::new();
-            while items.len() < self.cfg.max_batch_keys {
+            let mut bytes = 0usize;
+            while items.len() < self.cfg.max_batch_keys && bytes < self.cfg.max_batch_bytes {
                 let Some(&id) = self.ks.groups.queue.front() else {
                     break;
                 };
@@ -364,6 +373,7 @@ impl<V: CacheValue> Engine<V> {
                         if e.dirty && !e.saving {
                             e.saving = true;
                             e.group = 0;
+                            bytes += k.len() + e.value.as_ref().map_or(0, |v| v.mem_size());
                             items.push(SaveItem {
                                 db: d,
                                 key: k,
