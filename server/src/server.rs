@@ -987,6 +987,14 @@ impl Server {
                 return self.close(t);
             }
         }
+        // A client that does not read its replies (a slow subscriber, a stuck pipeline) is
+        // disconnected rather than allowed to hold unbounded memory, as Redis does.
+        let pending = c.out.buf.len() - c.written;
+        let limit = if c.state.subscriptions() > 0 { 32 << 20 } else { 1 << 30 };
+        if pending > limit {
+            log::warn!("closing client {}: output buffer over {limit} bytes", c.state.id);
+            return self.close(t);
+        }
         let want_write = c.written < c.out.buf.len();
         if want_write != c.writable_interest {
             let interest = if want_write {

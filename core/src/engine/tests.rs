@@ -99,7 +99,9 @@ impl DiskStore for GateStore {
             .take(limit)
             .map(|(_, k)| k.clone())
             .collect();
-        let next = (keys.len() == limit).then(|| keys.last().cloned()).flatten();
+        let next = (keys.len() == limit)
+            .then(|| keys.last().cloned())
+            .flatten();
         Ok(ScanPage { keys, next })
     }
     fn clear(&self, _: Option<DbIndex>) -> Result<(), StoreError> {
@@ -324,8 +326,14 @@ fn the_sweep_deletes_expired_keys_nobody_reads() {
     let store = Arc::new(GateStore::default());
     {
         let mut d = store.data.lock().unwrap();
-        d.insert((0, b"dead".to_vec()), crate::encoding::encode(0, Some(1), b"x"));
-        d.insert((0, b"alive".to_vec()), crate::encoding::encode(0, None, b"y"));
+        d.insert(
+            (0, b"dead".to_vec()),
+            crate::encoding::encode(0, Some(1), b"x"),
+        );
+        d.insert(
+            (0, b"alive".to_vec()),
+            crate::encoding::encode(0, None, b"y"),
+        );
     }
     let mut e = engine(Arc::clone(&store));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -338,7 +346,10 @@ fn the_sweep_deletes_expired_keys_nobody_reads() {
     }
     let d = store.data.lock().unwrap();
     assert!(d.contains_key(&(0, b"alive".to_vec())));
-    assert!(!d.contains_key(&(0, b"dead".to_vec())), "expired key not reclaimed");
+    assert!(
+        !d.contains_key(&(0, b"dead".to_vec())),
+        "expired key not reclaimed"
+    );
     drop(d);
     // The live key was probed but not cached.
     assert!(!e.ks.db(0, 0).is_resident(b"alive"));
