@@ -191,6 +191,10 @@ fn next_up(x: f64) -> f64 {
     f64::from_bits(if x > 0.0 { b + 1 } else { b - 1 })
 }
 
+fn entry((s, m): &(Score, Vec<u8>)) -> (&[u8], f64) {
+    (m.as_slice(), s.0)
+}
+
 impl ZSet {
     /// Members with ranks `start..=end` (already clamped to the set), ascending or from the top.
     pub fn range_by_rank(&self, start: usize, end: usize, rev: bool) -> RangeIter<'_> {
@@ -207,9 +211,6 @@ impl ZSet {
         if r.is_empty() {
             return Box::new(std::iter::empty());
         }
-        fn map(e: &(Score, Vec<u8>)) -> (&[u8], f64) {
-            (e.1.as_slice(), e.0 .0)
-        }
         if rev {
             let upper = if r.max == f64::INFINITY {
                 Bound::Unbounded
@@ -220,7 +221,7 @@ impl ZSet {
                 self.order
                     .range((Bound::Unbounded, upper))
                     .rev()
-                    .map(map)
+                    .map(entry)
                     .skip_while(move |&(_, s)| !r.lte_max(s))
                     .take_while(move |&(_, s)| r.gte_min(s)),
             )
@@ -233,31 +234,48 @@ impl ZSet {
             Box::new(
                 self.order
                     .range((lower, Bound::Unbounded))
-                    .map(map)
+                    .map(entry)
                     .skip_while(move |&(_, s)| !r.gte_min(s))
                     .take_while(move |&(_, s)| r.lte_max(s)),
             )
         }
     }
 
-    /// Members in the lex range `r` (meaningful when all scores are equal, as in Redis).
+    /// Members in the lex range `r`, ascending or descending. Lex ranges are meant for sets
+    /// whose scores are all equal; with mixed scores this gives what Redis gives for small sets.
     pub fn range_by_lex<'a>(&'a self, r: &'a LexRange, rev: bool) -> RangeIter<'a> {
-        if r.is_empty() {
+        Box::new(self.range_by_lex_from(r, rev).take_while(move |&(m, _)| {
+            if rev {
+                r.gte_min(m)
+            } else {
+                r.lte_max(m)
+            }
+        }))
+    }
+
+    /// From the first member in the lex range (the last with `rev`) to the end of the set,
+    /// unbounded at the far end: ZRANGE applies LIMIT's offset before checking it.
+    pub fn range_by_lex_from<'a>(&'a self, r: &'a LexRange, rev: bool) -> RangeIter<'a> {
+        // As Redis: nothing if the last member is below min or the first above max.
+        let in_range = match (self.order.first(), self.order.last()) {
+            (Some((_, first)), Some((_, last))) => r.gte_min(last) && r.lte_max(first),
+            _ => false,
+        };
+        if r.is_empty() || !in_range {
             return Box::new(std::iter::empty());
         }
-        if rev {
-            Box::new(
-                self.iter()
-                    .rev()
-                    .skip_while(move |&(m, _)| !r.lte_max(m))
-                    .take_while(move |&(m, _)| r.gte_min(m)),
-            )
+        // The first member on the near side of the range; if it is past the far end, nothing.
+        let near = move |m: &[u8]| if rev { r.lte_max(m) } else { r.gte_min(m) };
+        let far = move |m: &[u8]| if rev { r.gte_min(m) } else { r.lte_max(m) };
+        let it: RangeIter<'a> = if rev {
+            Box::new(self.iter().rev())
         } else {
-            Box::new(
-                self.iter()
-                    .skip_while(move |&(m, _)| !r.gte_min(m))
-                    .take_while(move |&(m, _)| r.lte_max(m)),
-            )
+            Box::new(self.iter())
+        };
+        let mut it = it.skip_while(move |&(m, _)| !near(m)).peekable();
+        match it.peek() {
+            Some(&(m, _)) if far(m) => Box::new(it),
+            _ => Box::new(std::iter::empty()),
         }
     }
 
@@ -270,5 +288,90 @@ impl ZSet {
         };
         self.scores.remove(&m);
         Some((m, s.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zset(items: &[(&str, f64)]) -> ZSet {
+        let mut z = ZSet::default();
+        for (m, s) in items {
+            z.insert(m.as_bytes().to_vec(), *s);
+        }
+        z
+    }
+
+    fn names(it: RangeIter<'_>) -> Vec<String> {
+        it.map(|(m, _)| String::from_utf8_lossy(m).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn score_ranges() {
+        let z = zset(&[("a", 1.0), ("b", 2.0), ("c", 2.0), ("d", 3.0), ("z", 0.0)]);
+        let r = |min, minex, max, maxex| ScoreRange {
+            min,
+            max,
+            minex,
+            maxex,
+        };
+        assert_eq!(
+            names(z.range_by_score(r(1.0, true, 3.0, false), false)),
+            ["b", "c", "d"]
+        );
+        assert_eq!(
+            names(z.range_by_score(r(2.0, false, 2.0, false), true)),
+            ["c", "b"]
+        );
+        assert_eq!(
+            names(z.range_by_score(r(2.0, true, 2.0, false), false)),
+            Vec::<String>::new()
+        );
+        let all = r(f64::NEG_INFINITY, false, f64::INFINITY, false);
+        assert_eq!(
+            names(z.range_by_score(all, true)),
+            ["d", "c", "b", "a", "z"]
+        );
+        // -0 and 0 are the same score.
+        assert_eq!(
+            names(z.range_by_score(r(-0.0, false, 0.0, false), false)),
+            ["z"]
+        );
+        assert_eq!(
+            names(z.range_by_score(r(-0.0, false, -0.0, false), true)),
+            ["z"]
+        );
+        assert_eq!(
+            names(z.range_by_score(r(0.0, true, 1.0, true), false)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn lex_ranges_and_pops() {
+        let mut z = zset(&[("a", 0.0), ("b", 0.0), ("c", 0.0), ("d", 0.0)]);
+        let lex = |min: &str, max: &str| LexRange {
+            min: LexBound::parse(min.as_bytes()).unwrap(),
+            max: LexBound::parse(max.as_bytes()).unwrap(),
+        };
+        assert_eq!(names(z.range_by_lex(&lex("(a", "[c"), false)), ["b", "c"]);
+        assert_eq!(names(z.range_by_lex(&lex("-", "(c"), true)), ["b", "a"]);
+        assert_eq!(
+            names(z.range_by_lex(&lex("+", "-"), false)),
+            Vec::<String>::new()
+        );
+        assert_eq!(names(z.range_by_lex(&lex("[b", "[b"), false)), ["b"]);
+        assert_eq!(
+            names(z.range_by_lex_from(&lex("[b", "[b"), false)),
+            ["b", "c", "d"]
+        );
+        assert!(LexBound::parse(b"b").is_none());
+        assert!(LexBound::parse(b"+b").is_none());
+        assert_eq!(z.pop(false), Some((b"a".to_vec(), 0.0)));
+        assert_eq!(z.pop(true), Some((b"d".to_vec(), 0.0)));
+        assert_eq!((z.len(), z.score(b"a")), (2, None));
+        assert_eq!(names(z.range_by_rank(0, 1, true)), ["c", "b"]);
     }
 }

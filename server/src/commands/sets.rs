@@ -1,5 +1,553 @@
-//! sets commands (being implemented).
+//! Set commands.
 
-use super::CommandSpec;
+use super::flags::*;
+use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use crate::glob::glob_match;
+use crate::reply::Reply;
+use crate::util::parse_i64;
+use crate::value::Value;
+use kvtier_core::Db;
+use rand::seq::IteratorRandom;
+use rand::Rng;
+use std::collections::HashSet;
 
-pub const COMMANDS: &[CommandSpec] = &[];
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("sadd", -3, WRITE | DENYOOM | FAST, KEY1, sadd),
+    cmd("srem", -3, WRITE | FAST, KEY1, srem),
+    cmd("smembers", 2, READONLY, KEY1, smembers),
+    cmd("sismember", 3, READONLY | FAST, KEY1, sismember),
+    cmd("smismember", -3, READONLY | FAST, KEY1, smismember),
+    cmd("scard", 2, READONLY | FAST, KEY1, scard),
+    cmd("spop", -2, WRITE | FAST, KEY1, spop),
+    cmd("srandmember", -2, READONLY, KEY1, srandmember),
+    cmd("smove", 4, WRITE | FAST, KeySpec::Range(1, 2, 1), smove),
+    cmd("sinter", -2, READONLY, ALL_KEYS, sinter),
+    cmd("sunion", -2, READONLY, ALL_KEYS, sunion),
+    cmd("sdiff", -2, READONLY, ALL_KEYS, sdiff),
+    cmd("sinterstore", -3, WRITE | DENYOOM, ALL_KEYS, sinterstore),
+    cmd("sunionstore", -3, WRITE | DENYOOM, ALL_KEYS, sunionstore),
+    cmd("sdiffstore", -3, WRITE | DENYOOM, ALL_KEYS, sdiffstore),
+    cmd("sintercard", -3, READONLY, KeySpec::Numkeys(1), sintercard),
+    cmd("sscan", -3, READONLY, KEY1, sscan),
+];
+
+/// The selected DB and the reply buffer at once, for replies built from borrowed values.
+pub(crate) fn split<'c>(ctx: &'c mut Ctx) -> (Db<'c, Value>, &'c mut Reply) {
+    (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), ctx.out)
+}
+
+/// Reads a set: `Ok(None)` absent, `Err(())` wrong type (already replied).
+fn with_set<R>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    f: impl FnOnce(&HashSet<Vec<u8>>) -> R,
+) -> Result<Option<R>, ()> {
+    match ctx.db().get(key) {
+        None => Ok(None),
+        Some(Value::Set(s)) => Ok(Some(f(s))),
+        Some(_) => {
+            ctx.out.err_wrongtype();
+            Err(())
+        }
+    }
+}
+
+fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let key = &args[1];
+    let members = &args[2..];
+    let Ok(missing) = with_set(ctx, key, |s| members.iter().any(|m| !s.contains(m))) else {
+        return;
+    };
+    let mut db = ctx.db();
+    let added = match missing {
+        None => {
+            let set: HashSet<Vec<u8>> = members.iter().cloned().collect();
+            let n = set.len();
+            db.insert(key, Value::Set(set));
+            n
+        }
+        Some(false) => 0,
+        Some(true) => {
+            let Some(Value::Set(s)) = db.get_mut(key) else {
+                unreachable!("checked above")
+            };
+            members.iter().filter(|m| s.insert(m.to_vec())).count()
+        }
+    };
+    ctx.out.int(added as i64);
+}
+
+fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let key = &args[1];
+    let members = &args[2..];
+    let Ok(present) = with_set(ctx, key, |s| members.iter().any(|m| s.contains(m))) else {
+        return;
+    };
+    if present != Some(true) {
+        return ctx.out.int(0);
+    }
+    let mut db = ctx.db();
+    let Some(Value::Set(s)) = db.get_mut(key) else {
+        unreachable!("checked above")
+    };
+    let removed = members.iter().filter(|m| s.remove(m.as_slice())).count();
+    if s.is_empty() {
+        db.remove(key);
+    }
+    ctx.out.int(removed as i64);
+}
+
+fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut db, out) = split(ctx);
+    match db.get(&args[1]) {
+        None => out.set(0),
+        Some(Value::Set(s)) => {
+            out.set(s.len());
+            s.iter().for_each(|m| out.bulk(m));
+        }
+        Some(_) => out.err_wrongtype(),
+    }
+}
+
+fn sismember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if let Ok(found) = with_set(ctx, &args[1], |s| s.contains(&args[2])) {
+        ctx.out.int(found.unwrap_or(false) as i64);
+    }
+}
+
+fn smismember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let members = &args[2..];
+    let Ok(found) = with_set(ctx, &args[1], |s| {
+        members.iter().map(|m| s.contains(m)).collect::<Vec<_>>()
+    }) else {
+        return;
+    };
+    ctx.out.array(members.len());
+    for f in found.unwrap_or_else(|| vec![false; members.len()]) {
+        ctx.out.int(f as i64);
+    }
+}
+
+fn scard(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if let Ok(n) = with_set(ctx, &args[1], HashSet::len) {
+        ctx.out.int(n.unwrap_or(0) as i64);
+    }
+}
+
+fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let count = match args.len() {
+        2 => None,
+        3 => match parse_i64(&args[2]) {
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return ctx.out.error("ERR value is out of range, must be positive"),
+        },
+        _ => return ctx.out.err_syntax(),
+    };
+    let key = &args[1];
+    let Ok(len) = with_set(ctx, key, HashSet::len) else {
+        return;
+    };
+    let len = len.unwrap_or(0);
+    let Some(count) = count else {
+        if len == 0 {
+            return ctx.out.null();
+        }
+        let mut db = ctx.db();
+        let Some(Value::Set(s)) = db.get_mut(key) else {
+            unreachable!("checked above")
+        };
+        let m = s
+            .iter()
+            .choose(&mut rand::rng())
+            .cloned()
+            .expect("non-empty");
+        s.remove(&m);
+        if s.is_empty() {
+            db.remove(key);
+        }
+        return ctx.out.bulk(&m);
+    };
+    if count == 0 || len == 0 {
+        return ctx.out.set(0);
+    }
+    let popped: Vec<Vec<u8>> = if count >= len {
+        match ctx.db().remove(key) {
+            Some(Value::Set(s)) => s.into_iter().collect(),
+            _ => unreachable!("checked above"),
+        }
+    } else {
+        let mut db = ctx.db();
+        let Some(Value::Set(s)) = db.get_mut(key) else {
+            unreachable!("checked above")
+        };
+        let picked: Vec<Vec<u8>> = s
+            .iter()
+            .choose_multiple(&mut rand::rng(), count)
+            .into_iter()
+            .cloned()
+            .collect();
+        for m in &picked {
+            s.remove(m);
+        }
+        picked
+    };
+    ctx.out.set(popped.len());
+    popped.iter().for_each(|m| ctx.out.bulk(m));
+}
+
+fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let count = match args.len() {
+        2 => None,
+        3 => match parse_i64(&args[2]) {
+            Some(i64::MIN) => {
+                return ctx.out.error(
+                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+                )
+            }
+            Some(n) => Some(n),
+            None => return ctx.out.err_not_int(),
+        },
+        _ => return ctx.out.err_syntax(),
+    };
+    let (mut db, out) = split(ctx);
+    let set = match db.get(&args[1]) {
+        None => None,
+        Some(Value::Set(s)) => Some(s),
+        Some(_) => return out.err_wrongtype(),
+    };
+    let mut rng = rand::rng();
+    let Some(count) = count else {
+        return match set.and_then(|s| s.iter().choose(&mut rng)) {
+            Some(m) => out.bulk(m),
+            None => out.null(),
+        };
+    };
+    let Some(set) = set.filter(|s| count != 0 && !s.is_empty()) else {
+        return out.array(0);
+    };
+    if count < 0 {
+        // With repetitions: `-count` independent draws.
+        let members: Vec<&Vec<u8>> = set.iter().collect();
+        let n = count.unsigned_abs() as usize;
+        out.array(n);
+        for _ in 0..n {
+            out.bulk(members[rng.random_range(0..members.len())]);
+        }
+    } else if count as usize >= set.len() {
+        out.array(set.len());
+        set.iter().for_each(|m| out.bulk(m));
+    } else {
+        let picked = set.iter().choose_multiple(&mut rng, count as usize);
+        out.array(picked.len());
+        picked.iter().for_each(|m| out.bulk(m));
+    }
+}
+
+fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (src, dst, member) = (&args[1], &args[2], &args[3]);
+    let Ok(has) = with_set(ctx, src, |s| s.contains(member)) else {
+        return;
+    };
+    let Some(has) = has else {
+        return ctx.out.int(0);
+    };
+    if with_set(ctx, dst, |_| ()).is_err() {
+        return;
+    }
+    if !has || src == dst {
+        return ctx.out.int(has as i64);
+    }
+    let mut db = ctx.db();
+    let Some(Value::Set(s)) = db.get_mut(src) else {
+        unreachable!("checked above")
+    };
+    s.remove(member);
+    if s.is_empty() {
+        db.remove(src);
+    }
+    let Value::Set(d) = db.get_or_insert_with(dst, || Value::Set(HashSet::new())) else {
+        unreachable!("checked above")
+    };
+    d.insert(member.clone());
+    ctx.out.int(1);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum SetOp {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// Computes a set operation over `keys`; `Err(())` if one holds another type (already replied).
+fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>, ()> {
+    // Type-check every key first, as Redis does, and find the sizes.
+    let mut sizes = Vec::with_capacity(keys.len());
+    for k in keys {
+        sizes.push(with_set(ctx, k, HashSet::len)?);
+    }
+    let mut db = ctx.db();
+    let mut result = HashSet::new();
+    match op {
+        SetOp::Inter => {
+            if sizes.iter().any(Option::is_none) {
+                return Ok(result);
+            }
+            // Start from the smallest set; the result is never bigger.
+            let (first, _) = sizes
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, n)| **n)
+                .expect("at least one key");
+            if let Some(Value::Set(s)) = db.get(&keys[first]) {
+                result = s.clone();
+            }
+            for (i, k) in keys.iter().enumerate() {
+                if i == first || result.is_empty() {
+                    continue;
+                }
+                if let Some(Value::Set(s)) = db.get(k) {
+                    result.retain(|m| s.contains(m));
+                }
+            }
+        }
+        SetOp::Union => {
+            for k in keys {
+                if let Some(Value::Set(s)) = db.get(k) {
+                    result.extend(s.iter().cloned());
+                }
+            }
+        }
+        SetOp::Diff => {
+            if let Some(Value::Set(s)) = db.get(&keys[0]) {
+                result = s.clone();
+            }
+            for k in &keys[1..] {
+                if result.is_empty() {
+                    break;
+                }
+                if let Some(Value::Set(s)) = db.get(k) {
+                    result.retain(|m| !s.contains(m));
+                }
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn set_op_reply(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) {
+    if let Ok(result) = set_op(ctx, &args[1..], op) {
+        ctx.out.set(result.len());
+        result.iter().for_each(|m| ctx.out.bulk(m));
+    }
+}
+
+fn set_op_store(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) {
+    let Ok(result) = set_op(ctx, &args[2..], op) else {
+        return;
+    };
+    let n = result.len();
+    let mut db = ctx.db();
+    if n == 0 {
+        db.remove(&args[1]);
+    } else {
+        db.insert(&args[1], Value::Set(result));
+    }
+    ctx.out.int(n as i64);
+}
+
+fn sinter(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    set_op_reply(ctx, args, SetOp::Inter);
+}
+
+fn sunion(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    set_op_reply(ctx, args, SetOp::Union);
+}
+
+fn sdiff(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    set_op_reply(ctx, args, SetOp::Diff);
+}
+
+fn sinterstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    set_op_store(ctx, args, SetOp::Inter);
+}
+
+fn sunionstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    set_op_store(ctx, args, SetOp::Union);
+}
+
+fn sdiffstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    set_op_store(ctx, args, SetOp::Diff);
+}
+
+fn sintercard(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let numkeys = match parse_i64(&args[1]) {
+        Some(n) if n > 0 => n as usize,
+        _ => return ctx.out.error("ERR numkeys should be greater than 0"),
+    };
+    if numkeys > args.len() - 2 {
+        return ctx
+            .out
+            .error("ERR Number of keys can't be greater than number of args");
+    }
+    let keys = &args[2..2 + numkeys];
+    let mut limit = 0usize;
+    let mut i = 2 + numkeys;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"limit") && i + 1 < args.len() {
+            match parse_i64(&args[i + 1]) {
+                Some(n) if n >= 0 => limit = n as usize,
+                _ => return ctx.out.error("ERR LIMIT can't be negative"),
+            }
+            i += 2;
+        } else {
+            return ctx.out.err_syntax();
+        }
+    }
+    let Ok(result) = set_op(ctx, keys, SetOp::Inter) else {
+        return;
+    };
+    let n = if limit == 0 {
+        result.len()
+    } else {
+        result.len().min(limit)
+    };
+    ctx.out.int(n as i64);
+}
+
+/// Parses a SCAN cursor as Redis's `strtoul` check does; `None` is `ERR invalid cursor`.
+pub(crate) fn parse_cursor(b: &[u8]) -> Option<u64> {
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        // strtoul converts nothing: fine for "", an error for a lone sign.
+        return b.is_empty().then_some(0);
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// SSCAN/ZSCAN options: MATCH pattern and COUNT. `Err(())` when already replied.
+pub(crate) fn parse_scan_opts(
+    out: &mut Reply,
+    args: &[Vec<u8>],
+) -> Result<(Option<Vec<u8>>, usize), ()> {
+    let (mut pattern, mut count) = (None, 10usize);
+    let mut i = 0;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if args[i].eq_ignore_ascii_case(b"count") && more {
+            match parse_i64(&args[i + 1]) {
+                None => {
+                    out.err_not_int();
+                    return Err(());
+                }
+                Some(n) if n < 1 => {
+                    out.err_syntax();
+                    return Err(());
+                }
+                Some(n) => count = n as usize,
+            }
+        } else if args[i].eq_ignore_ascii_case(b"match") && more {
+            let p = &args[i + 1];
+            pattern = (p.as_slice() != b"*").then(|| p.clone());
+        } else {
+            out.err_syntax();
+            return Err(());
+        }
+        i += 2;
+    }
+    Ok((pattern, count))
+}
+
+/// Collections this small are returned in one SCAN call with cursor 0, as Redis does for its
+/// compact encodings.
+const SCAN_ALL_AT_ONCE: usize = 128;
+
+/// Position of a member in SCAN order: a fixed hash (FNV-1a), never 0 (cursor 0 is the start).
+fn scan_key(m: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in m {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
+}
+
+/// Picks the next SCAN batch of a collection of `len` items, in hash order from `cursor`:
+/// every member present for the whole iteration is returned at least once however the
+/// collection changes in between. Returns the next cursor (0 = done) and the batch. Each call
+/// costs O(len), so big collections hand out at least 1/256 of their items per call.
+pub(crate) fn scan_batch<'a, T>(
+    items: impl Iterator<Item = (&'a [u8], T)>,
+    len: usize,
+    cursor: u64,
+    count: usize,
+) -> (u64, Vec<(&'a [u8], T)>) {
+    if len <= SCAN_ALL_AT_ONCE {
+        return (0, items.collect());
+    }
+    let mut cands: Vec<(u64, (&'a [u8], T))> = items
+        .map(|it| (scan_key(it.0), it))
+        .filter(|(k, _)| *k >= cursor)
+        .collect();
+    let batch = count.max(len / 256);
+    if cands.len() <= batch {
+        return (0, cands.into_iter().map(|(_, it)| it).collect());
+    }
+    cands.select_nth_unstable_by_key(batch, |(k, _)| *k);
+    let mut next = cands[batch].0;
+    let mut take = batch;
+    if cands[..batch].iter().all(|(k, _)| *k == next) {
+        // Hash collisions filled the batch: take the whole group so the cursor moves on.
+        cands.sort_unstable_by_key(|(k, _)| *k);
+        take = cands.partition_point(|(k, _)| *k <= next);
+        next = cands.get(take).map_or(0, |(k, _)| *k);
+    }
+    cands.truncate(take);
+    (next, cands.into_iter().map(|(_, it)| it).collect())
+}
+
+/// Writes a SCAN reply: the cursor, then the items.
+pub(crate) fn scan_reply(out: &mut Reply, cursor: u64, items: &[Vec<u8>]) {
+    out.array(2);
+    out.bulk_str(&cursor.to_string());
+    out.array(items.len());
+    items.iter().for_each(|i| out.bulk(i));
+}
+
+fn sscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(cursor) = parse_cursor(&args[2]) else {
+        return ctx.out.error("ERR invalid cursor");
+    };
+    let (mut db, out) = split(ctx);
+    let set = match db.get(&args[1]) {
+        None => return scan_reply(out, 0, &[]),
+        Some(Value::Set(s)) => s,
+        Some(_) => return out.err_wrongtype(),
+    };
+    let Ok((pattern, count)) = parse_scan_opts(out, &args[3..]) else {
+        return;
+    };
+    let (next, batch) = scan_batch(
+        set.iter().map(|m| (m.as_slice(), ())),
+        set.len(),
+        cursor,
+        count,
+    );
+    let items: Vec<Vec<u8>> = batch
+        .into_iter()
+        .filter(|(m, _)| pattern.as_ref().is_none_or(|p| glob_match(p, m, false)))
+        .map(|(m, _)| m.to_vec())
+        .collect();
+    scan_reply(out, next, &items);
+}

@@ -1,5 +1,951 @@
-//! zsets commands (being implemented).
+//! Sorted set commands.
 
-use super::CommandSpec;
+use super::flags::*;
+use super::sets::{parse_cursor, parse_scan_opts, scan_batch, scan_reply, split};
+use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use crate::glob::glob_match;
+use crate::reply::Reply;
+use crate::util::{fmt_double, parse_f64, parse_i64};
+use crate::value::Value;
+use crate::zset::{LexBound, LexRange, ScoreRange, ZSet};
+use std::collections::HashMap;
 
-pub const COMMANDS: &[CommandSpec] = &[];
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("zadd", -4, WRITE | DENYOOM | FAST, KEY1, zadd),
+    cmd("zrem", -3, WRITE | FAST, KEY1, zrem),
+    cmd("zcard", 2, READONLY | FAST, KEY1, zcard),
+    cmd("zscore", 3, READONLY | FAST, KEY1, zscore),
+    cmd("zmscore", -3, READONLY | FAST, KEY1, zmscore),
+    cmd("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, zincrby),
+    cmd("zrank", 3, READONLY | FAST, KEY1, zrank),
+    cmd("zrevrank", 3, READONLY | FAST, KEY1, zrevrank),
+    cmd("zrange", -4, READONLY, KEY1, zrange),
+    cmd("zrangebyscore", -4, READONLY, KEY1, zrangebyscore),
+    cmd("zrevrangebyscore", -4, READONLY, KEY1, zrevrangebyscore),
+    cmd("zrangebylex", -4, READONLY, KEY1, zrangebylex),
+    cmd("zrevrangebylex", -4, READONLY, KEY1, zrevrangebylex),
+    cmd("zrevrange", -4, READONLY, KEY1, zrevrange),
+    cmd("zcount", 4, READONLY | FAST, KEY1, zcount),
+    cmd("zlexcount", 4, READONLY | FAST, KEY1, zlexcount),
+    cmd("zpopmin", -2, WRITE | FAST, KEY1, zpopmin),
+    cmd("zpopmax", -2, WRITE | FAST, KEY1, zpopmax),
+    cmd("zremrangebyrank", 4, WRITE, KEY1, zremrangebyrank),
+    cmd("zremrangebyscore", 4, WRITE, KEY1, zremrangebyscore),
+    cmd("zremrangebylex", 4, WRITE, KEY1, zremrangebylex),
+    cmd(
+        "zunionstore",
+        -4,
+        WRITE | DENYOOM,
+        KeySpec::DestNumkeys,
+        zunionstore,
+    ),
+    cmd(
+        "zinterstore",
+        -4,
+        WRITE | DENYOOM,
+        KeySpec::DestNumkeys,
+        zinterstore,
+    ),
+    cmd("zscan", -3, READONLY, KEY1, zscan),
+];
+
+const ERR_NAN: &str = "ERR resulting score is not a number (NaN)";
+const ERR_NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
+const ERR_LEX_RANGE: &str = "ERR min or max not valid string range item";
+
+// ---- number parsing (C `strtod` as Redis uses it) ----
+
+/// A hexadecimal float as `strtod` reads it (`0x1A`, `-0x1.8p3`).
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (neg, s) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
+    let (mant, exp) = match s.find(['p', 'P']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0.0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let e: i32 = e
+            .parse()
+            .unwrap_or(if e.starts_with('-') { -10_000 } else { 10_000 });
+        v *= 2f64.powi(e.clamp(-10_000, 10_000));
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Any float `strtod` would read in full (decimal, hex, inf), overflow allowed.
+fn strtod_full(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.contains(['x', 'X']) {
+        parse_hex_float(s)
+    } else {
+        parse_f64(b)
+    }
+}
+
+/// A score argument as Redis's `getDoubleFromObject` accepts it: no spaces, no NaN, no
+/// overflow or underflow to zero. `None` means `ERR value is not a valid float`.
+fn parse_score(b: &[u8]) -> Option<f64> {
+    if b.first().is_none_or(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let v = strtod_full(b)?;
+    let lower = b.to_ascii_lowercase();
+    let digits = lower
+        .strip_prefix(b"-")
+        .or_else(|| lower.strip_prefix(b"+"));
+    let digits = digits.unwrap_or(&lower);
+    if v.is_infinite() && !digits.starts_with(b"inf") {
+        return None; // ERANGE overflow
+    }
+    if v == 0.0 && !lower.contains(&b'x') {
+        let mantissa = digits.split(|&c| c == b'e').next().unwrap_or_default();
+        if mantissa.iter().any(|c| (b'1'..=b'9').contains(c)) {
+            return None; // ERANGE underflow
+        }
+    }
+    Some(v)
+}
+
+/// A range bound number as `zslParseRange` reads it: leading spaces allowed, "" is 0.
+fn parse_range_num(b: &[u8]) -> Option<f64> {
+    if b.is_empty() {
+        return Some(0.0);
+    }
+    let start = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
+    strtod_full(&b[start..])
+}
+
+fn parse_score_bound(b: &[u8]) -> Option<(f64, bool)> {
+    match b.strip_prefix(b"(") {
+        Some(rest) => Some((parse_range_num(rest)?, true)),
+        None => Some((parse_range_num(b)?, false)),
+    }
+}
+
+fn parse_score_range(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
+    let (min, minex) = parse_score_bound(min)?;
+    let (max, maxex) = parse_score_bound(max)?;
+    Some(ScoreRange {
+        min,
+        max,
+        minex,
+        maxex,
+    })
+}
+
+fn parse_lex_range(min: &[u8], max: &[u8]) -> Option<LexRange> {
+    Some(LexRange {
+        min: LexBound::parse(min)?,
+        max: LexBound::parse(max)?,
+    })
+}
+
+// ---- helpers ----
+
+/// Reads a sorted set: `Ok(None)` absent, `Err(())` wrong type (already replied).
+fn with_zset<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&ZSet) -> R) -> Result<Option<R>, ()> {
+    match ctx.db().get(key) {
+        None => Ok(None),
+        Some(Value::ZSet(z)) => Ok(Some(f(z))),
+        Some(_) => {
+            ctx.out.err_wrongtype();
+            Err(())
+        }
+    }
+}
+
+/// Changes an existing sorted set, deleting the key if it ends up empty.
+fn modify_zset<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut ZSet) -> R) -> R {
+    let mut db = ctx.db();
+    let Some(Value::ZSet(z)) = db.get_mut(key) else {
+        unreachable!("caller checked the key holds a sorted set")
+    };
+    let r = f(z);
+    if z.is_empty() {
+        db.remove(key);
+    }
+    r
+}
+
+/// Writes members with optional scores: a flat array in RESP2, and with scores in RESP3 an
+/// array of [member, score] pairs (`nested`), as Redis 7 does.
+fn write_entries(out: &mut Reply, items: &[(&[u8], f64)], withscores: bool, nested: bool) {
+    if !withscores {
+        out.array(items.len());
+        items.iter().for_each(|(m, _)| out.bulk(m));
+    } else if nested && out.resp3 {
+        out.array(items.len());
+        for (m, s) in items {
+            out.array(2);
+            out.bulk(m);
+            out.double(*s);
+        }
+    } else {
+        out.array(items.len() * 2);
+        for (m, s) in items {
+            out.bulk(m);
+            out.double(*s);
+        }
+    }
+}
+
+/// Clamps Redis rank indexes to `0..len`; `None` if the range is empty.
+fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut start = if start < 0 { len + start } else { start };
+    let mut end = if end < 0 { len + end } else { end };
+    start = start.max(0);
+    if start > end || start >= len {
+        return None;
+    }
+    end = end.min(len - 1);
+    Some((start as usize, end as usize))
+}
+
+// ---- ZADD / ZINCRBY ----
+
+#[derive(Default, Clone, Copy)]
+struct ZaddOpts {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+#[derive(Default)]
+struct ZaddTally {
+    added: usize,
+    updated: usize,
+    processed: usize,
+    score: f64,
+}
+
+/// What adding `score` does to a member whose current score is `cur`: `Ok(None)` nothing,
+/// `Ok(Some(new))` it gets `new`, `Err(())` the increment makes NaN.
+fn zadd_plan(cur: Option<f64>, score: f64, o: ZaddOpts) -> Result<Option<f64>, ()> {
+    match cur {
+        Some(_) if o.nx => Ok(None),
+        Some(c) => {
+            let s = if o.incr { score + c } else { score };
+            if s.is_nan() {
+                return Err(());
+            }
+            if (o.lt && s >= c) || (o.gt && s <= c) {
+                return Ok(None);
+            }
+            Ok(Some(s))
+        }
+        None if o.xx => Ok(None),
+        None => Ok(Some(score)),
+    }
+}
+
+fn tally(t: &mut ZaddTally, cur: Option<f64>, new: Option<f64>) {
+    if let Some(s) = new {
+        t.processed += 1;
+        t.score = s;
+        match cur {
+            None => t.added += 1,
+            Some(c) if c != s => t.updated += 1,
+            Some(_) => {}
+        }
+    }
+}
+
+/// Shared by ZADD and ZINCRBY; the reply is the caller's.
+fn zadd_common(
+    ctx: &mut Ctx,
+    key: &[u8],
+    pairs: &[(f64, &[u8])],
+    o: ZaddOpts,
+) -> Result<ZaddTally, ()> {
+    // Dry run against the current scores: if nothing would change, nothing is written.
+    let plan = with_zset(ctx, key, |z| -> Result<ZaddTally, ()> {
+        let mut t = ZaddTally::default();
+        for &(score, m) in pairs {
+            let cur = z.score(m);
+            tally(&mut t, cur, zadd_plan(cur, score, o)?);
+        }
+        Ok(t)
+    })?;
+    let exists = plan.is_some();
+    let plan = match plan {
+        Some(Err(())) => {
+            ctx.out.error(ERR_NAN);
+            return Err(());
+        }
+        Some(Ok(t)) => t,
+        None if o.xx => return Ok(ZaddTally::default()),
+        None => ZaddTally {
+            added: 1, // a new key always gains members
+            ..ZaddTally::default()
+        },
+    };
+    if plan.added == 0 && plan.updated == 0 {
+        return Ok(plan);
+    }
+    let mut db = ctx.db();
+    if !exists {
+        db.insert(key, Value::ZSet(ZSet::default()));
+    }
+    let Some(Value::ZSet(z)) = db.get_mut(key) else {
+        unreachable!("checked above")
+    };
+    let mut t = ZaddTally::default();
+    for &(score, m) in pairs {
+        let cur = z.score(m);
+        let new = zadd_plan(cur, score, o).unwrap_or(None);
+        if let Some(s) = new {
+            z.insert(m.to_vec(), s);
+        }
+        tally(&mut t, cur, new);
+    }
+    Ok(t)
+}
+
+fn zadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut o = ZaddOpts::default();
+    let mut i = 2;
+    while i < args.len() {
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"nx" => o.nx = true,
+            b"xx" => o.xx = true,
+            b"gt" => o.gt = true,
+            b"lt" => o.lt = true,
+            b"ch" => o.ch = true,
+            b"incr" => o.incr = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let elements = args.len() - i;
+    if elements == 0 || !elements.is_multiple_of(2) {
+        return ctx.out.err_syntax();
+    }
+    if o.nx && o.xx {
+        return ctx
+            .out
+            .error("ERR XX and NX options at the same time are not compatible");
+    }
+    if (o.gt || o.lt) && (o.nx || (o.gt && o.lt)) {
+        return ctx
+            .out
+            .error("ERR GT, LT, and/or NX options at the same time are not compatible");
+    }
+    if o.incr && elements > 2 {
+        return ctx
+            .out
+            .error("ERR INCR option supports a single increment-element pair");
+    }
+    let mut pairs = Vec::with_capacity(elements / 2);
+    for p in args[i..].chunks(2) {
+        let Some(score) = parse_score(&p[0]) else {
+            return ctx.out.err_not_float();
+        };
+        pairs.push((score, p[1].as_slice()));
+    }
+    let Ok(t) = zadd_common(ctx, &args[1], &pairs, o) else {
+        return;
+    };
+    if o.incr {
+        if t.processed > 0 {
+            ctx.out.double(t.score)
+        } else {
+            ctx.out.null()
+        }
+    } else {
+        let n = t.added + if o.ch { t.updated } else { 0 };
+        ctx.out.int(n as i64)
+    }
+}
+
+fn zincrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(incr) = parse_score(&args[2]) else {
+        return ctx.out.err_not_float();
+    };
+    let o = ZaddOpts {
+        incr: true,
+        ..ZaddOpts::default()
+    };
+    if let Ok(t) = zadd_common(ctx, &args[1], &[(incr, &args[3])], o) {
+        ctx.out.double(t.score);
+    }
+}
+
+// ---- simple reads and removals ----
+
+fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let members = &args[2..];
+    let Ok(present) = with_zset(ctx, &args[1], |z| {
+        members.iter().any(|m| z.score(m).is_some())
+    }) else {
+        return;
+    };
+    if present != Some(true) {
+        return ctx.out.int(0);
+    }
+    let n = modify_zset(ctx, &args[1], |z| {
+        members.iter().filter(|m| z.remove(m).is_some()).count()
+    });
+    ctx.out.int(n as i64);
+}
+
+fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if let Ok(n) = with_zset(ctx, &args[1], ZSet::len) {
+        ctx.out.int(n.unwrap_or(0) as i64);
+    }
+}
+
+fn zscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if let Ok(s) = with_zset(ctx, &args[1], |z| z.score(&args[2])) {
+        match s.flatten() {
+            Some(s) => ctx.out.double(s),
+            None => ctx.out.null(),
+        }
+    }
+}
+
+fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let members = &args[2..];
+    let Ok(scores) = with_zset(ctx, &args[1], |z| {
+        members.iter().map(|m| z.score(m)).collect::<Vec<_>>()
+    }) else {
+        return;
+    };
+    let scores = scores.unwrap_or_else(|| vec![None; members.len()]);
+    ctx.out.array(scores.len());
+    for s in scores {
+        match s {
+            Some(s) => ctx.out.double(s),
+            None => ctx.out.null(),
+        }
+    }
+}
+
+fn zrank_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) {
+    let Ok(r) = with_zset(ctx, &args[1], |z| {
+        z.rank(&args[2])
+            .map(|r| if rev { z.len() - 1 - r } else { r })
+    }) else {
+        return;
+    };
+    match r.flatten() {
+        Some(r) => ctx.out.int(r as i64),
+        None => ctx.out.null(),
+    }
+}
+
+fn zrank(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrank_common(ctx, args, false);
+}
+
+fn zrevrank(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrank_common(ctx, args, true);
+}
+
+// ---- ranges ----
+
+#[derive(Clone, Copy, PartialEq)]
+enum RangeBy {
+    Rank,
+    Score,
+    Lex,
+}
+
+enum Range {
+    Rank(i64, i64),
+    Score(ScoreRange),
+    Lex(LexRange),
+}
+
+/// Parses the range of a ZRANGE-family command, replying with Redis's error if invalid.
+fn parse_range(out: &mut Reply, by: RangeBy, min: &[u8], max: &[u8]) -> Option<Range> {
+    let r = match by {
+        RangeBy::Rank => match (parse_i64(min), parse_i64(max)) {
+            (Some(a), Some(b)) => Some(Range::Rank(a, b)),
+            _ => {
+                out.err_not_int();
+                None
+            }
+        },
+        RangeBy::Score => parse_score_range(min, max).map(Range::Score),
+        RangeBy::Lex => parse_lex_range(min, max).map(Range::Lex),
+    };
+    if r.is_none() {
+        match by {
+            RangeBy::Rank => {}
+            RangeBy::Score => out.error(ERR_NOT_FLOAT_RANGE),
+            RangeBy::Lex => out.error(ERR_LEX_RANGE),
+        }
+    }
+    r
+}
+
+/// The members of `z` in a range, ascending or descending, after `offset` and up to `limit`
+/// (negative = no limit; a negative offset selects nothing, as in Redis).
+fn collect_range<'a>(
+    z: &'a ZSet,
+    range: &'a Range,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> Vec<(&'a [u8], f64)> {
+    let take = if limit < 0 {
+        usize::MAX
+    } else {
+        limit as usize
+    };
+    let it = match range {
+        // LIMIT does not apply to ranks (ZRANGE accepts only `LIMIT <any> -1` with them).
+        Range::Rank(start, end) => {
+            return match clamp_ranks(*start, *end, z.len()) {
+                Some((s, e)) => z.range_by_rank(s, e, rev).collect(),
+                None => Vec::new(),
+            }
+        }
+        Range::Score(r) => z.range_by_score(*r, rev),
+        Range::Lex(r) => {
+            // Redis skips the offset before checking the far end of the range, which shows
+            // when scores differ.
+            if offset < 0 {
+                return Vec::new();
+            }
+            let far_end = move |m: &[u8]| if rev { r.gte_min(m) } else { r.lte_max(m) };
+            return z
+                .range_by_lex_from(r, rev)
+                .skip(offset as usize)
+                .take_while(|(m, _)| far_end(m))
+                .take(take)
+                .collect();
+        }
+    };
+    if offset < 0 {
+        return Vec::new();
+    }
+    it.skip(offset as usize).take(take).collect()
+}
+
+/// ZRANGE and its older forms, which preset the range type and direction.
+fn zrange_generic(ctx: &mut Ctx, args: &[Vec<u8>], by: Option<RangeBy>, rev: Option<bool>) {
+    let (mut by, mut rev) = (by, rev);
+    let mut withscores = false;
+    let (mut offset, mut limit) = (0i64, -1i64);
+    let mut i = 4;
+    while i < args.len() {
+        let a = args[i].to_ascii_lowercase();
+        let left = args.len() - i - 1;
+        match a.as_slice() {
+            b"withscores" => withscores = true,
+            b"limit" if left >= 2 => {
+                match (parse_i64(&args[i + 1]), parse_i64(&args[i + 2])) {
+                    (Some(o), Some(l)) => (offset, limit) = (o, l),
+                    _ => return ctx.out.err_not_int(),
+                }
+                i += 2;
+            }
+            b"rev" if rev.is_none() => rev = Some(true),
+            b"bylex" if by.is_none() => by = Some(RangeBy::Lex),
+            b"byscore" if by.is_none() => by = Some(RangeBy::Score),
+            _ => return ctx.out.err_syntax(),
+        }
+        i += 1;
+    }
+    let by = by.unwrap_or(RangeBy::Rank);
+    let rev = rev.unwrap_or(false);
+    if limit != -1 && by == RangeBy::Rank {
+        return ctx.out.error(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        );
+    }
+    if withscores && by == RangeBy::Lex {
+        return ctx
+            .out
+            .error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    }
+    // Reversed score and lex ranges are given as max, min.
+    let (min, max) = if rev && by != RangeBy::Rank {
+        (&args[3], &args[2])
+    } else {
+        (&args[2], &args[3])
+    };
+    let Some(range) = parse_range(ctx.out, by, min, max) else {
+        return;
+    };
+    let (mut db, out) = split(ctx);
+    match db.get(&args[1]) {
+        None => out.array(0),
+        Some(Value::ZSet(z)) => {
+            let items = collect_range(z, &range, rev, offset, limit);
+            write_entries(out, &items, withscores, true);
+        }
+        Some(_) => out.err_wrongtype(),
+    }
+}
+
+fn zrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrange_generic(ctx, args, None, None);
+}
+
+fn zrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrange_generic(ctx, args, Some(RangeBy::Score), Some(false));
+}
+
+fn zrevrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrange_generic(ctx, args, Some(RangeBy::Score), Some(true));
+}
+
+fn zrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrange_generic(ctx, args, Some(RangeBy::Lex), Some(false));
+}
+
+fn zrevrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrange_generic(ctx, args, Some(RangeBy::Lex), Some(true));
+}
+
+fn zrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrange_generic(ctx, args, Some(RangeBy::Rank), Some(true));
+}
+
+fn zcount_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) {
+    let Some(range) = parse_range(ctx.out, by, &args[2], &args[3]) else {
+        return;
+    };
+    if let Ok(n) = with_zset(ctx, &args[1], |z| match &range {
+        Range::Score(r) => z.range_by_score(*r, false).count(),
+        Range::Lex(r) => z.range_by_lex(r, false).count(),
+        Range::Rank(..) => unreachable!("counts are by score or lex"),
+    }) {
+        ctx.out.int(n.unwrap_or(0) as i64);
+    }
+}
+
+fn zcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zcount_common(ctx, args, RangeBy::Score);
+}
+
+fn zlexcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zcount_common(ctx, args, RangeBy::Lex);
+}
+
+fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) {
+    let Some(range) = parse_range(ctx.out, by, &args[2], &args[3]) else {
+        return;
+    };
+    let Ok(doomed) = with_zset(ctx, &args[1], |z| {
+        collect_range(z, &range, false, 0, -1)
+            .into_iter()
+            .map(|(m, _)| m.to_vec())
+            .collect::<Vec<_>>()
+    }) else {
+        return;
+    };
+    let doomed = doomed.unwrap_or_default();
+    if !doomed.is_empty() {
+        modify_zset(ctx, &args[1], |z| {
+            doomed.iter().for_each(|m| {
+                z.remove(m);
+            })
+        });
+    }
+    ctx.out.int(doomed.len() as i64);
+}
+
+fn zremrangebyrank(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zremrange_common(ctx, args, RangeBy::Rank);
+}
+
+fn zremrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zremrange_common(ctx, args, RangeBy::Score);
+}
+
+fn zremrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zremrange_common(ctx, args, RangeBy::Lex);
+}
+
+// ---- ZPOPMIN / ZPOPMAX ----
+
+fn zpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) {
+    let count = match args.len() {
+        2 => None,
+        3 => match parse_i64(&args[2]) {
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return ctx.out.error("ERR value is out of range, must be positive"),
+        },
+        _ => return ctx.out.err_syntax(),
+    };
+    let Ok(len) = with_zset(ctx, &args[1], ZSet::len) else {
+        return;
+    };
+    let n = count.unwrap_or(1).min(len.unwrap_or(0));
+    if n == 0 {
+        return ctx.out.array(0);
+    }
+    let popped = modify_zset(ctx, &args[1], |z| {
+        (0..n).filter_map(|_| z.pop(max)).collect::<Vec<_>>()
+    });
+    let items: Vec<(&[u8], f64)> = popped.iter().map(|(m, s)| (m.as_slice(), *s)).collect();
+    write_entries(ctx.out, &items, true, count.is_some());
+}
+
+fn zpopmin(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zpop(ctx, args, false);
+}
+
+fn zpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zpop(ctx, args, true);
+}
+
+// ---- ZUNIONSTORE / ZINTERSTORE ----
+
+#[derive(Clone, Copy)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    fn apply(self, target: &mut f64, v: f64) {
+        match self {
+            Aggregate::Sum => {
+                *target += v;
+                // inf + -inf: Redis makes it 0.
+                if target.is_nan() {
+                    *target = 0.0;
+                }
+            }
+            // NaN (inf * 0 weights) never wins.
+            Aggregate::Min if v < *target => *target = v,
+            Aggregate::Max if v > *target => *target = v,
+            Aggregate::Min | Aggregate::Max => {}
+        }
+    }
+}
+
+fn weighted(score: f64, weight: f64) -> f64 {
+    let v = score * weight;
+    if v.is_nan() {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// Calls `f` with each (member, score) of a sorted set or set (members of a set score 1).
+fn for_each_scored(v: Option<&Value>, mut f: impl FnMut(&[u8], f64)) {
+    match v {
+        Some(Value::ZSet(z)) => z.iter().for_each(|(m, s)| f(m, s)),
+        Some(Value::Set(s)) => s.iter().for_each(|m| f(m, 1.0)),
+        _ => {}
+    }
+}
+
+fn score_in(v: Option<&Value>, m: &[u8]) -> Option<f64> {
+    match v {
+        Some(Value::ZSet(z)) => z.score(m),
+        Some(Value::Set(s)) => s.contains(m).then_some(1.0),
+        _ => None,
+    }
+}
+
+fn zstore(ctx: &mut Ctx, args: &[Vec<u8>], inter: bool) {
+    let Some(numkeys) = parse_i64(&args[2]) else {
+        return ctx.out.err_not_int();
+    };
+    if numkeys < 1 {
+        let name = String::from_utf8_lossy(&args[0]).to_lowercase();
+        return ctx.out.error(&format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        ));
+    }
+    if numkeys > (args.len() - 3) as i64 {
+        return ctx.out.err_syntax();
+    }
+    let n = numkeys as usize;
+    let keys = &args[3..3 + n];
+    // Every source must be a sorted set or a set; this is checked before the options.
+    let mut sizes = Vec::with_capacity(n);
+    for k in keys {
+        match ctx.db().get(k) {
+            None => sizes.push(0),
+            Some(Value::ZSet(z)) => sizes.push(z.len()),
+            Some(Value::Set(s)) => sizes.push(s.len()),
+            Some(_) => return ctx.out.err_wrongtype(),
+        }
+    }
+    let mut weights = vec![1.0; n];
+    let mut agg = Aggregate::Sum;
+    let mut j = 3 + n;
+    while j < args.len() {
+        let remaining = args.len() - j;
+        if remaining > n && args[j].eq_ignore_ascii_case(b"weights") {
+            for (w, a) in weights.iter_mut().zip(&args[j + 1..]) {
+                match parse_score(a) {
+                    Some(v) => *w = v,
+                    None => return ctx.out.error("ERR weight value is not a float"),
+                }
+            }
+            j += n + 1;
+        } else if remaining >= 2 && args[j].eq_ignore_ascii_case(b"aggregate") {
+            agg = match args[j + 1].to_ascii_lowercase().as_slice() {
+                b"sum" => Aggregate::Sum,
+                b"min" => Aggregate::Min,
+                b"max" => Aggregate::Max,
+                _ => return ctx.out.err_syntax(),
+            };
+            j += 2;
+        } else {
+            return ctx.out.err_syntax();
+        }
+    }
+    // Smallest sources first, as Redis orders them (it matters for float sums).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| sizes[i]);
+    let mut acc: HashMap<Vec<u8>, f64> = HashMap::new();
+    let mut db = ctx.db();
+    if inter {
+        if sizes[order[0]] > 0 {
+            let first = order[0];
+            for_each_scored(db.get(&keys[first]), |m, s| {
+                acc.insert(m.to_vec(), weighted(s, weights[first]));
+            });
+            for &i in &order[1..] {
+                if acc.is_empty() {
+                    break;
+                }
+                let src = db.get(&keys[i]);
+                acc.retain(|m, v| match score_in(src, m) {
+                    Some(s) => {
+                        // Unlike the first source's, a NaN here (inf * 0) is left for
+                        // the aggregate to deal with, as in Redis.
+                        agg.apply(v, s * weights[i]);
+                        true
+                    }
+                    None => false,
+                });
+            }
+        }
+    } else {
+        for &i in &order {
+            for_each_scored(db.get(&keys[i]), |m, s| {
+                let v = weighted(s, weights[i]);
+                match acc.get_mut(m) {
+                    Some(t) => agg.apply(t, v),
+                    None => {
+                        acc.insert(m.to_vec(), v);
+                    }
+                }
+            });
+        }
+    }
+    let len = acc.len();
+    if len == 0 {
+        db.remove(&args[1]);
+    } else {
+        let mut z = ZSet::default();
+        for (m, s) in acc {
+            z.insert(m, s);
+        }
+        db.insert(&args[1], Value::ZSet(z));
+    }
+    ctx.out.int(len as i64);
+}
+
+fn zunionstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zstore(ctx, args, false);
+}
+
+fn zinterstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zstore(ctx, args, true);
+}
+
+// ---- ZSCAN ----
+
+fn zscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(cursor) = parse_cursor(&args[2]) else {
+        return ctx.out.error("ERR invalid cursor");
+    };
+    let (mut db, out) = split(ctx);
+    let z = match db.get(&args[1]) {
+        None => return scan_reply(out, 0, &[]),
+        Some(Value::ZSet(z)) => z,
+        Some(_) => return out.err_wrongtype(),
+    };
+    let Ok((pattern, count)) = parse_scan_opts(out, &args[3..]) else {
+        return;
+    };
+    let (next, batch) = scan_batch(z.iter(), z.len(), cursor, count);
+    let mut items = Vec::with_capacity(batch.len() * 2);
+    for (m, s) in batch {
+        if pattern.as_ref().is_none_or(|p| glob_match(p, m, false)) {
+            items.push(m.to_vec());
+            items.push(fmt_double(s).into_bytes());
+        }
+    }
+    scan_reply(out, next, &items);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_parse_like_strtod() {
+        assert_eq!(parse_score(b"1.5"), Some(1.5));
+        assert_eq!(parse_score(b"0x10"), Some(16.0));
+        assert_eq!(parse_score(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b"0e5"), Some(0.0));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"1e400",
+            b"1e-400",
+            b"0x",
+            b"abc",
+        ] {
+            assert_eq!(parse_score(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_range_num(b""), Some(0.0));
+        assert_eq!(parse_range_num(b" 2"), Some(2.0));
+        assert_eq!(parse_range_num(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_range_num(b" "), None);
+        assert_eq!(parse_score_bound(b"("), Some((0.0, true)));
+    }
+
+    #[test]
+    fn rank_clamping() {
+        assert_eq!(clamp_ranks(0, -1, 5), Some((0, 4)));
+        assert_eq!(clamp_ranks(-100, 100, 5), Some((0, 4)));
+        assert_eq!(clamp_ranks(3, 2, 5), None);
+        assert_eq!(clamp_ranks(5, 10, 5), None);
+        assert_eq!(clamp_ranks(0, -1, 0), None);
+    }
+}
