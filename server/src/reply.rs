@@ -51,11 +51,6 @@ impl Reply {
         self.bulk(s.as_bytes());
     }
 
-    pub fn bulk_int(&mut self, n: i64) {
-        let mut b = itoa::Buffer::new();
-        self.bulk(b.format(n).as_bytes());
-    }
-
     /// Null bulk string (`$-1` / `_`).
     pub fn null(&mut self) {
         if self.resp3 {
@@ -112,15 +107,6 @@ impl Reply {
             self.line(b',', s.as_bytes());
         } else {
             self.bulk(crate::util::fmt_double(d).as_bytes());
-        }
-    }
-
-    pub fn boolean(&mut self, b: bool) {
-        if self.resp3 {
-            self.buf
-                .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
-        } else {
-            self.int(b as i64);
         }
     }
 

@@ -2,7 +2,7 @@
 //! disk, transactions, barriers and periodic work. The keyspace is touched only here.
 
 use crate::client::ClientState;
-use crate::commands::{self, flags, Action, BarrierThen, Ctx};
+use crate::commands::{self, flags, Action, BarrierThen, CommandSpec, Ctx};
 use crate::conn::Conn;
 use crate::shared::Shared;
 use crate::value::Value;
@@ -351,7 +351,17 @@ impl Server {
         if spec.name == "exec" {
             let mut keys = Vec::new();
             if let Some(queued) = &conn.state.multi {
+                // A SELECT queued in the transaction changes the DB of the commands after it.
+                let mut db = db;
+                let databases = self.engine.ks.databases() as i64;
                 for q in queued {
+                    if q[0].eq_ignore_ascii_case(b"select") && q.len() == 2 {
+                        if let Some(n) =
+                            crate::util::parse_i64(&q[1]).filter(|n| (0..databases).contains(n))
+                        {
+                            db = n as u32;
+                        }
+                    }
                     keys.extend(self.keys_of(db, q));
                 }
             }
@@ -483,6 +493,21 @@ impl Server {
         self.shared.delayed_writers = self.mem_waiters.len();
     }
 
+    /// Runs a handler for client `t` and returns what it asks the loop to do.
+    fn call(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+        let conn = self.conns.get_mut(&t).expect("live");
+        let mut ctx = Ctx {
+            engine: &mut self.engine,
+            client: &mut conn.state,
+            out: &mut conn.out,
+            shared: &mut self.shared,
+            now_ms: kvtier_core::engine::now_ms(),
+            action: Action::None,
+        };
+        (spec.handler)(&mut ctx, args);
+        ctx.action
+    }
+
     /// Executes one command (keys already resident) and performs its action.
     fn execute(&mut self, t: usize, args: &[Vec<u8>]) {
         let spec = commands::lookup(&args[0]).expect("looked up before");
@@ -512,17 +537,9 @@ impl Server {
         let before = conn.out.buf.len();
         let start = Instant::now();
         self.engine.ks.begin_group();
-        let mut ctx = Ctx {
-            engine: &mut self.engine,
-            client: &mut conn.state,
-            out: &mut conn.out,
-            shared: &mut self.shared,
-            now_ms: kvtier_core::engine::now_ms(),
-            action: Action::None,
-        };
-        (spec.handler)(&mut ctx, args);
-        let action = std::mem::take(&mut ctx.action);
+        let action = self.call(t, spec, args);
         self.engine.ks.end_group();
+        let conn = self.conns.get_mut(&t).expect("live");
         let failed = conn.out.buf.get(before) == Some(&b'-');
         let err_text = if failed {
             let end = conn.out.buf[before..]
@@ -624,17 +641,7 @@ impl Server {
         let oom = std::mem::replace(&mut self.shared.oom, false);
         for q in &queued {
             let spec = commands::lookup(&q[0]).expect("checked at queue time");
-            let conn = self.conns.get_mut(&t).expect("live");
-            let mut ctx = Ctx {
-                engine: &mut self.engine,
-                client: &mut conn.state,
-                out: &mut conn.out,
-                shared: &mut self.shared,
-                now_ms: kvtier_core::engine::now_ms(),
-                action: Action::None,
-            };
-            (spec.handler)(&mut ctx, q);
-            let action = std::mem::take(&mut ctx.action);
+            let action = self.call(t, spec, q);
             self.shared
                 .command_stats
                 .entry(spec.name)
@@ -929,9 +936,10 @@ impl Server {
     }
 
     fn enforce_memory(&mut self) {
-        // sled's cache lives in this process's Rust heap; `maxmemory` bounds kvtier's own cache,
-        // and the backend's memory is bounded by its own setting (both shown in INFO memory).
-        // RocksDB allocates through the C++ allocator, outside jemalloc's count.
+        // sled allocates from this process's heap too; jemalloc cannot tell its share from the
+        // cache's, so its configured cache size is subtracted as an estimate (sled's real use
+        // differs: 30-70 MB were seen). RocksDB allocates through the C++ allocator, outside
+        // this count, and is bounded by its own settings.
         let store = self.engine.store();
         let backend_heap = if store.name() == "sled" {
             store.memory_usage().unwrap_or(0) as usize
@@ -990,9 +998,16 @@ impl Server {
         // A client that does not read its replies (a slow subscriber, a stuck pipeline) is
         // disconnected rather than allowed to hold unbounded memory, as Redis does.
         let pending = c.out.buf.len() - c.written;
-        let limit = if c.state.subscriptions() > 0 { 32 << 20 } else { 1 << 30 };
+        let limit = if c.state.subscriptions() > 0 {
+            32 << 20
+        } else {
+            1 << 30
+        };
         if pending > limit {
-            log::warn!("closing client {}: output buffer over {limit} bytes", c.state.id);
+            log::warn!(
+                "closing client {}: output buffer over {limit} bytes",
+                c.state.id
+            );
             return self.close(t);
         }
         let want_write = c.written < c.out.buf.len();

@@ -230,6 +230,12 @@ fn a_directory_written_by_one_backend_is_refused_by_the_others() {
 
 #[test]
 fn writes_faster_than_the_flush_delay_are_held_back_not_lost() {
+    if kvtier_tests::test_backend() == "sled" {
+        // sled's own heap (tens of MB) cannot be told apart from the cache, so a 6 MB bound
+        // is not meaningful there (docs/backends.md).
+        eprintln!("skipped for sled: its memory bound is approximate");
+        return;
+    }
     // A minute of flush delay: only memory pressure can push these saves out.
     let s = Server::start(&["--maxmemory", "6mb", "--cache-flush-delay", "60"]);
     let mut c = s.client();

@@ -16,10 +16,9 @@
 //!   dirty data: the command is retried until it runs (for at most 10 s).
 //! * Replies whose order is unspecified (HGETALL, SMEMBERS) are sorted; TTL only compares
 //!   "no key" / "no expiry" / "has an expiry".
-//! * SELECT inside MULTI is left out by default (a server bug, see `select_in_multi`).
 //!
 //! Knobs: `KVTIER_MODEL_SEEDS` (comma-separated seeds for every variant), `KVTIER_MODEL_STEPS`
-//! (steps per seed), `KVTIER_MODEL_SELECT_IN_MULTI=1`. On a failure the seed, the variant and
+//! (steps per seed), `KVTIER_MODEL_SELECT_IN_MULTI=0`. On a failure the seed, the variant and
 //! the last commands with their replies are printed.
 
 use kvtier_tests::{Client, Resp, Server};
@@ -517,13 +516,11 @@ const MIX: &[(&str, u32)] = &[
     ("SMEMBERS", 3),
 ];
 
-/// Whether MULTI blocks may contain SELECT. Off by default because of a server bug: EXEC
-/// loads the queued commands' keys in the DB that is selected when EXEC runs, not in the DB a
-/// SELECT queued before them picks, so those commands see cold keys as missing (reads return
-/// nil, writes replace the value on disk). `KVTIER_MODEL_SELECT_IN_MULTI=1` turns it back on;
-/// `select_inside_multi_sees_cold_keys` below is the small reproduction.
+/// Whether MULTI blocks may contain SELECT (on unless `KVTIER_MODEL_SELECT_IN_MULTI=0`). This
+/// found a bug, since fixed: EXEC loaded the queued commands' keys in the DB selected when EXEC
+/// ran, not the DB a queued SELECT picked; `select_inside_multi_sees_cold_keys` reproduces it.
 fn select_in_multi() -> bool {
-    std::env::var("KVTIER_MODEL_SELECT_IN_MULTI").is_ok_and(|v| v == "1")
+    std::env::var("KVTIER_MODEL_SELECT_IN_MULTI").map_or(true, |v| v != "0")
 }
 
 fn gen_command(rng: &mut StdRng, in_multi: bool) -> Vec<String> {
@@ -1184,7 +1181,6 @@ fn model_tiny_cache_one_second_flush_delay() {
 /// DB selected when EXEC runs, so after a queued SELECT the following commands see the other
 /// DB's cold keys as missing. A read returns nil; a write replaces the value on disk (data loss).
 #[test]
-#[ignore = "server bug: EXEC ignores a queued SELECT when it loads cold keys"]
 fn select_inside_multi_sees_cold_keys() {
     let args = ["--cache-flush-delay", "0"];
     let mut s = Server::start(&args);

@@ -9,7 +9,13 @@ use crate::value::Value;
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("blpop", -3, WRITE, KeySpec::Range(1, -2, 1), blpop),
     cmd("brpop", -3, WRITE, KeySpec::Range(1, -2, 1), brpop),
-    cmd("blmove", 6, WRITE | DENYOOM, KeySpec::Range(1, 2, 1), blmove),
+    cmd(
+        "blmove",
+        6,
+        WRITE | DENYOOM,
+        KeySpec::Range(1, 2, 1),
+        blmove,
+    ),
 ];
 
 /// Parses a timeout in seconds (a float) into milliseconds; replies the Redis error if invalid.
@@ -27,8 +33,11 @@ fn parse_timeout(ctx: &mut Ctx, arg: &[u8]) -> Option<u64> {
     }
 }
 
+/// A popped element and the key it came from.
+type Popped = (Vec<u8>, Vec<u8>);
+
 /// Pops from the first non-empty list among `keys`; `Err` after a WRONGTYPE reply.
-fn pop_first(ctx: &mut Ctx, keys: &[Vec<u8>], left: bool) -> Result<Option<(Vec<u8>, Vec<u8>)>, ()> {
+fn pop_first(ctx: &mut Ctx, keys: &[Vec<u8>], left: bool) -> Result<Option<Popped>, ()> {
     let mut db = ctx.db();
     for k in keys {
         match db.get(k) {
@@ -64,7 +73,11 @@ fn bpop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) {
             ctx.out.bulk(&v);
         }
         Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
-        Ok(None) => ctx.action = Action::Block { timeout_ms: timeout },
+        Ok(None) => {
+            ctx.action = Action::Block {
+                timeout_ms: timeout,
+            }
+        }
     }
 }
 
@@ -114,6 +127,10 @@ fn blmove(ctx: &mut Ctx, args: &[Vec<u8>]) {
             ctx.out.bulk(&v);
         }
         Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null(),
-        Ok(None) => ctx.action = Action::Block { timeout_ms: timeout },
+        Ok(None) => {
+            ctx.action = Action::Block {
+                timeout_ms: timeout,
+            }
+        }
     }
 }
