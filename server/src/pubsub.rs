@@ -11,7 +11,10 @@ pub struct PubSub {
 impl PubSub {
     /// Removes a client from every channel and pattern (on disconnect or RESET).
     pub fn forget(&mut self, id: u64, channels: &[Vec<u8>], patterns: &[Vec<u8>]) {
-        for (map, names) in [(&mut self.channels, channels), (&mut self.patterns, patterns)] {
+        for (map, names) in [
+            (&mut self.channels, channels),
+            (&mut self.patterns, patterns),
+        ] {
             for n in names {
                 if let Some(set) = map.get_mut(n) {
                     set.remove(&id);

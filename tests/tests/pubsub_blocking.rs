@@ -14,15 +14,27 @@ fn publish_subscribe_resp2_and_resp3() {
     let mut pubc = s.client();
     assert_eq!(
         sub.cmd(&["SUBSCRIBE", "news", "sport"]),
-        Resp::Array(vec![Resp::bulk("subscribe"), Resp::bulk("news"), Resp::Int(1)])
+        Resp::Array(vec![
+            Resp::bulk("subscribe"),
+            Resp::bulk("news"),
+            Resp::Int(1)
+        ])
     );
     assert_eq!(
         sub.read(),
-        Resp::Array(vec![Resp::bulk("subscribe"), Resp::bulk("sport"), Resp::Int(2)])
+        Resp::Array(vec![
+            Resp::bulk("subscribe"),
+            Resp::bulk("sport"),
+            Resp::Int(2)
+        ])
     );
     assert_eq!(
         sub.cmd(&["PSUBSCRIBE", "n*"]),
-        Resp::Array(vec![Resp::bulk("psubscribe"), Resp::bulk("n*"), Resp::Int(3)])
+        Resp::Array(vec![
+            Resp::bulk("psubscribe"),
+            Resp::bulk("n*"),
+            Resp::Int(3)
+        ])
     );
     assert_eq!(pubc.cmd(&["PUBLISH", "news", "hello"]), Resp::Int(2));
     assert_eq!(sub.read(), push(&["message", "news", "hello"]));
@@ -32,7 +44,12 @@ fn publish_subscribe_resp2_and_resp3() {
     assert_eq!(pubc.cmd(&["PUBSUB", "CHANNELS"]), push(&["news", "sport"]));
     assert_eq!(
         pubc.cmd(&["PUBSUB", "NUMSUB", "news", "zzz"]),
-        Resp::Array(vec![Resp::bulk("news"), Resp::Int(1), Resp::bulk("zzz"), Resp::Int(0)])
+        Resp::Array(vec![
+            Resp::bulk("news"),
+            Resp::Int(1),
+            Resp::bulk("zzz"),
+            Resp::Int(0)
+        ])
     );
     assert_eq!(pubc.cmd(&["PUBSUB", "NUMPAT"]), Resp::Int(1));
     // A subscribed RESP2 client may only use pub/sub commands.
@@ -40,20 +57,32 @@ fn publish_subscribe_resp2_and_resp3() {
     assert_eq!(sub.cmd(&["PING"]), push(&["pong", ""]));
     assert_eq!(
         sub.cmd(&["UNSUBSCRIBE", "news"]),
-        Resp::Array(vec![Resp::bulk("unsubscribe"), Resp::bulk("news"), Resp::Int(2)])
+        Resp::Array(vec![
+            Resp::bulk("unsubscribe"),
+            Resp::bulk("news"),
+            Resp::Int(2)
+        ])
     );
     // RESP3: pushes are push frames and other commands still work.
     let mut sub3 = s.client();
     sub3.cmd(&["HELLO", "3"]);
     assert_eq!(
         sub3.cmd(&["SUBSCRIBE", "c3"]),
-        Resp::Push(vec![Resp::bulk("subscribe"), Resp::bulk("c3"), Resp::Int(1)])
+        Resp::Push(vec![
+            Resp::bulk("subscribe"),
+            Resp::bulk("c3"),
+            Resp::Int(1)
+        ])
     );
     assert_eq!(sub3.cmd(&["SET", "k", "v"]), Resp::ok());
     pubc.cmd(&["PUBLISH", "c3", "m"]);
     assert_eq!(
         sub3.read(),
-        Resp::Push(vec![Resp::bulk("message"), Resp::bulk("c3"), Resp::bulk("m")])
+        Resp::Push(vec![
+            Resp::bulk("message"),
+            Resp::bulk("c3"),
+            Resp::bulk("m")
+        ])
     );
     drop(sub3);
     std::thread::sleep(Duration::from_millis(100));
@@ -85,7 +114,10 @@ fn blocking_pops() {
     assert_eq!(a.read(), Resp::bulk("m"));
     assert_eq!(b.cmd(&["LRANGE", "dst", "0", "-1"]), push(&["m"]));
     // Errors and MULTI.
-    assert_eq!(a.cmd(&["BLPOP", "q", "-1"]), Resp::err("ERR timeout is negative"));
+    assert_eq!(
+        a.cmd(&["BLPOP", "q", "-1"]),
+        Resp::err("ERR timeout is negative")
+    );
     assert_eq!(
         a.cmd(&["BLPOP", "q", "abc"]),
         Resp::err("ERR timeout is not a float or out of range")

@@ -229,7 +229,9 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
 fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     let channels: Vec<Vec<u8>> = ctx.client.channels.drain().collect();
     let patterns: Vec<Vec<u8>> = ctx.client.patterns.drain().collect();
-    ctx.shared.pubsub.forget(ctx.client.id, &channels, &patterns);
+    ctx.shared
+        .pubsub
+        .forget(ctx.client.id, &channels, &patterns);
     ctx.client.db = 0;
     ctx.client.multi = None;
     ctx.client.multi_error = false;

@@ -36,12 +36,20 @@ fn subscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
         };
         set.insert(name.clone());
         reg.entry(name.clone()).or_default().insert(id);
-        sub_reply(ctx, if pattern { "psubscribe" } else { "subscribe" }, Some(name));
+        sub_reply(
+            ctx,
+            if pattern { "psubscribe" } else { "subscribe" },
+            Some(name),
+        );
     }
 }
 
 fn unsubscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
-    let kind = if pattern { "punsubscribe" } else { "unsubscribe" };
+    let kind = if pattern {
+        "punsubscribe"
+    } else {
+        "unsubscribe"
+    };
     let names: Vec<Vec<u8>> = if args.len() > 1 {
         args[1..].to_vec()
     } else if pattern {
@@ -56,10 +64,14 @@ fn unsubscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
     for name in names {
         if pattern {
             ctx.client.patterns.remove(&name);
-            ctx.shared.pubsub.forget(id, &[], std::slice::from_ref(&name));
+            ctx.shared
+                .pubsub
+                .forget(id, &[], std::slice::from_ref(&name));
         } else {
             ctx.client.channels.remove(&name);
-            ctx.shared.pubsub.forget(id, std::slice::from_ref(&name), &[]);
+            ctx.shared
+                .pubsub
+                .forget(id, std::slice::from_ref(&name), &[]);
         }
         sub_reply(ctx, kind, Some(&name));
     }
