@@ -19,6 +19,7 @@ test: setup
 	cargo test --workspace
 	KVTIER_TEST_BACKEND=sled cargo test -p kvtier-tests
 	KVTIER_TEST_BACKEND=rocksdb cargo test -p kvtier-tests
+	./scripts/test-python.sh
 
 bench: setup
 	cargo bench -p kvtier-fs --bench fs_rates
