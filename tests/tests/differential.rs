@@ -698,25 +698,17 @@ impl Gen {
                 if self.chance(0.2) {
                     opts.push(vec![s("GET")]);
                 }
-                // Known bug: with an invalid expire time *and* a syntax error, kvtier answers
-                // "ERR invalid expire time in 'set' command"; Redis parses every option first
-                // and answers "ERR syntax error".
-                let bad_expire = opts.iter().any(|o| {
-                    o.len() == 2 && !o[1].parse::<i64>().is_ok_and(|n| n > 0 && n < 1 << 40)
-                });
-                if self.chance(0.03) && (self.known_bugs || !bad_expire) {
+                // An invalid expire time together with a syntax error: Redis parses every
+                // option first and answers "ERR syntax error" (kvtier once did not).
+                if self.chance(0.03) {
                     // Conflicting or unknown options: syntax errors.
                     let bad = self.pick(&["NX", "XX", "KEEPTTL", "BOGUS", "EX"]);
-                    // Known bug: Redis 7.0 accepts a repeated option ("EX 100 EX 200": the last
-                    // wins; "NX NX"); kvtier answers "ERR syntax error".
-                    let repeated = opts.iter().any(|o| o[0] == bad);
-                    if !repeated || self.known_bugs {
-                        opts.push(if bad == "EX" {
-                            vec![s("EX"), s("100")]
-                        } else {
-                            vec![s(bad)]
-                        });
-                    }
+                    // Redis 7.0 accepts a repeated option ("EX 100 EX 200": the last wins).
+                    opts.push(if bad == "EX" {
+                        vec![s("EX"), s("100")]
+                    } else {
+                        vec![s(bad)]
+                    });
                 }
                 opts.shuffle(&mut self.rng);
                 a.extend(opts.into_iter().flatten());
@@ -732,13 +724,7 @@ impl Gen {
             }
             "incrbyfloat" => {
                 a.push(self.key(STRING_KEYS));
-                let mut incr = s(self.pick(FLOAT_ARGS));
-                // Known bug: INCRBYFLOAT on a key of another type with a non-number increment
-                // answers "ERR value is not a valid float"; Redis checks the type first (WRONGTYPE).
-                if incr == "abc" && !self.known_bugs {
-                    incr = s("1.5");
-                }
-                a.push(incr);
+                a.push(s(self.pick(FLOAT_ARGS)));
                 norm = Norm::Float;
             }
             "getrange" => {
@@ -771,14 +757,7 @@ impl Gen {
                 a.push(self.key(STRING_KEYS));
                 match self.rng.random_range(0..6) {
                     0 => {
-                        let mut secs = self.expire_secs();
-                        // Known bug: kvtier checks GETEX's expire time before the key; Redis
-                        // answers nil (no key) or WRONGTYPE first, then "invalid expire time".
-                        if !self.known_bugs
-                            && !secs.parse::<i64>().is_ok_and(|n| n > 0 && n < 1 << 40)
-                        {
-                            secs = s("1000");
-                        }
+                        let secs = self.expire_secs();
                         a.extend([s("EX"), secs]);
                     }
                     1 => a.push(s("PERSIST")),
@@ -821,16 +800,6 @@ impl Gen {
                     if self.chance(0.05) {
                         a.push(s(self.pick(&["NX", "XX", "GT", "LT"])));
                     }
-                }
-                // Known bug: kvtier parses the time before the options; Redis checks the
-                // options first ("ERR Unsupported option BOGUS", "ERR NX and XX, GT or LT
-                // options at the same time are not compatible", …), then the time.
-                let bad_opts = a.len() > 4 || a.iter().any(|x| x == "BOGUS");
-                if bad_opts
-                    && !self.known_bugs
-                    && !a[2].parse::<i64>().is_ok_and(|n| n > 0 && n < 1 << 40)
-                {
-                    a[2] = s("1000");
                 }
             }
             "keys" => {

@@ -86,9 +86,6 @@ fn renamenx(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn expire_generic(ctx: &mut Ctx, args: &[Vec<u8>], unit_ms: i64, absolute: bool) {
-    let Some(n) = parse_i64(&args[2]) else {
-        return ctx.out.err_not_int();
-    };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for a in &args[3..] {
         match a.to_ascii_lowercase().as_slice() {
@@ -114,6 +111,10 @@ fn expire_generic(ctx: &mut Ctx, args: &[Vec<u8>], unit_ms: i64, absolute: bool)
             .out
             .error("ERR GT and LT options at the same time are not compatible");
     }
+    // Options are checked before the time value, as in Redis.
+    let Some(n) = parse_i64(&args[2]) else {
+        return ctx.out.err_not_int();
+    };
     let name = String::from_utf8_lossy(&args[0]).to_lowercase();
     let Some(ms) = n.checked_mul(unit_ms) else {
         return ctx

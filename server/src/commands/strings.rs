@@ -97,7 +97,9 @@ pub fn parse_expire(ctx: &mut Ctx, unit: &[u8], value: &[u8], name: &str) -> Res
 
 fn set(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let (mut nx, mut xx, mut get_old, mut keepttl) = (false, false, false, false);
-    let mut expire: Option<i64> = None;
+    // As in Redis, options are all parsed before the expire value is checked, and repeating
+    // the same expire option is allowed (the last one wins); mixing units is not.
+    let mut expire_arg: Option<(Vec<u8>, &[u8])> = None;
     let mut i = 3;
     while i < args.len() {
         let a = args[i].to_ascii_lowercase();
@@ -105,20 +107,26 @@ fn set(ctx: &mut Ctx, args: &[Vec<u8>]) {
             b"nx" if !xx => nx = true,
             b"xx" if !nx => xx = true,
             b"get" => get_old = true,
-            b"keepttl" if expire.is_none() => keepttl = true,
+            b"keepttl" if expire_arg.is_none() => keepttl = true,
             b"ex" | b"px" | b"exat" | b"pxat"
-                if expire.is_none() && !keepttl && i + 1 < args.len() =>
+                if expire_arg.as_ref().is_none_or(|(u, _)| *u == a)
+                    && !keepttl
+                    && i + 1 < args.len() =>
             {
-                match parse_expire(ctx, &a, &args[i + 1], "set") {
-                    Ok(t) => expire = Some(t),
-                    Err(()) => return,
-                }
+                expire_arg = Some((a, &args[i + 1]));
                 i += 1;
             }
             _ => return ctx.out.err_syntax(),
         }
         i += 1;
     }
+    let expire = match expire_arg {
+        Some((unit, value)) => match parse_expire(ctx, &unit, value, "set") {
+            Ok(t) => Some(t),
+            Err(()) => return,
+        },
+        None => None,
+    };
     let key = &args[1];
     let old = if get_old {
         match read_str(ctx, key) {
@@ -201,28 +209,39 @@ fn getdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let mut expire: Option<Option<i64>> = None;
+    let mut expire_arg: Option<(Vec<u8>, &[u8])> = None;
+    let mut persist = false;
     let mut i = 2;
     while i < args.len() {
         let a = args[i].to_ascii_lowercase();
         match a.as_slice() {
-            b"persist" if expire.is_none() => expire = Some(None),
-            b"ex" | b"px" | b"exat" | b"pxat" if expire.is_none() && i + 1 < args.len() => {
-                match parse_expire(ctx, &a, &args[i + 1], "getex") {
-                    Ok(t) => expire = Some(Some(t)),
-                    Err(()) => return,
-                }
+            b"persist" if expire_arg.is_none() => persist = true,
+            b"ex" | b"px" | b"exat" | b"pxat"
+                if !persist
+                    && expire_arg.as_ref().is_none_or(|(u, _)| *u == a)
+                    && i + 1 < args.len() =>
+            {
+                expire_arg = Some((a, &args[i + 1]));
                 i += 1;
             }
             _ => return ctx.out.err_syntax(),
         }
         i += 1;
     }
+    // Redis looks the key up (nil, WRONGTYPE) before it checks the expire value.
     let Ok(v) = read_str(ctx, &args[1]) else {
         return;
     };
     let Some(v) = v else {
         return ctx.out.null();
+    };
+    let expire = match expire_arg {
+        Some((unit, value)) => match parse_expire(ctx, &unit, value, "getex") {
+            Ok(t) => Some(Some(t)),
+            Err(()) => return,
+        },
+        None if persist => Some(None),
+        None => None,
     };
     if let Some(e) = expire {
         ctx.db().set_expire(&args[1], e);
@@ -346,10 +365,16 @@ fn decrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.db();
+    if db
+        .get(&args[1])
+        .is_some_and(|v| !matches!(v, Value::Str(_)))
+    {
+        return ctx.out.err_wrongtype();
+    }
     let Some(delta) = parse_f64(&args[2]) else {
         return ctx.out.err_not_float();
     };
-    let mut db = ctx.db();
     let current = match db.get(&args[1]) {
         None => 0.0,
         Some(Value::Str(s)) => match parse_f64(s) {
