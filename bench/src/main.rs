@@ -1,0 +1,51 @@
+//! `kvtier-bench`: backend and end-to-end comparisons for kvtier.
+//!
+//! - `kvtier-bench backends` measures the `DiskStore` backends (fs, sled, rocksdb) directly:
+//!   durable single puts, durable batches, random gets, scans and checkpoints.
+//! - `kvtier-bench e2e --server-bin PATH` starts the real server with a small `maxmemory`, writes
+//!   a dataset many times larger, reads it back at random while sampling the server's RSS, and
+//!   compares the GET rate with raw random reads of the same backend directory.
+//!
+//! Both print markdown tables and write CSV files that `bench/plot.py` turns into PNG plots.
+
+mod backends;
+mod e2e;
+mod report;
+mod resp;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kvtier-bench",
+    version,
+    about = "kvtier backend and end-to-end benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compare the disk store backends (fs, sled, rocksdb) without the server.
+    Backends(backends::Args),
+    /// Run the server over a dataset much larger than maxmemory: SET load, random GETs, RSS.
+    E2e(e2e::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Backends(args) => backends::run(&args),
+        Cmd::E2e(args) => e2e::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvtier-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
