@@ -262,28 +262,6 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
     hash_mut(&mut db, &args[1]).insert(args[2].clone(), text);
 }
 
-/// Parses a SCAN cursor as Redis does (`strtoull`: an optional sign, digits, no spaces; a
-/// negative number wraps around).
-fn parse_cursor(b: &[u8]) -> Option<u64> {
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() {
-        // strtoull converts nothing: "" reads as 0, a lone sign is rejected.
-        return b.is_empty().then_some(0);
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 /// Where a field sits in HSCAN's order: a fixed hash of its name (FNV-1a, then a 64-bit
 /// finalizer to spread it), never 0 since cursor 0 means "start"/"done". Iterating in this
 /// order makes a cursor a position that survives fields being added or removed between calls,
@@ -304,7 +282,7 @@ fn scan_pos(field: &[u8]) -> u64 {
 }
 
 fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(cursor) = parse_cursor(&args[2]) else {
+    let Some(cursor) = super::sets::parse_cursor(&args[2]) else {
         return ctx.out.error("ERR invalid cursor");
     };
     let (mut db, out) = db_out(ctx);
