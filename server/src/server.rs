@@ -277,10 +277,19 @@ impl Server {
         let Some(spec) = commands::lookup(&args[0]) else {
             let mut msg = format!(
                 "ERR unknown command '{}', with args beginning with: ",
-                String::from_utf8_lossy(&args[0])
+                String::from_utf8_lossy(&args[0][..args[0].len().min(128)])
             );
-            for a in args.iter().skip(1).take(32) {
-                msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+            // Like Redis: arguments are quoted until the list reaches 128 bytes, the last one
+            // cut to fit.
+            let mut listed = 0usize;
+            for a in args.iter().skip(1) {
+                if listed >= 128 {
+                    break;
+                }
+                let part = &a[..a.len().min(128 - listed)];
+                let quoted = format!("'{}' ", String::from_utf8_lossy(part));
+                listed += part.len() + 3;
+                msg.push_str(&quoted);
             }
             if conn.state.multi.is_some() {
                 conn.state.multi_error = true;
