@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod cursor;
 pub mod encoding;
 pub mod engine;
 pub mod negcache;

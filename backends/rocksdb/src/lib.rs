@@ -40,9 +40,6 @@ use std::path::{Path, PathBuf};
 const DATA_TAG: u8 = b'd';
 /// Length of the `tag ++ db` prefix of a data key.
 const PREFIX_LEN: usize = 5;
-/// First byte of every non-empty scan cursor. The empty cursor means "from the start", and the
-/// empty key is a valid key, so a cursor cannot be the bare last key.
-const CURSOR_TAG: u8 = 0x01;
 
 /// Tuning of a [`RocksStore`].
 #[derive(Debug, Clone, PartialEq)]
@@ -142,24 +139,6 @@ fn stored_key(db: DbIndex, key: &[u8]) -> Vec<u8> {
     k
 }
 
-fn encode_cursor(last_key: &[u8]) -> Vec<u8> {
-    let mut c = Vec::with_capacity(last_key.len() + 1);
-    c.push(CURSOR_TAG);
-    c.extend_from_slice(last_key);
-    c
-}
-
-/// `None` = start of the DB; `Some(key)` = continue strictly after `key`.
-fn decode_cursor(cursor: &[u8]) -> Result<Option<&[u8]>, StoreError> {
-    match cursor.split_first() {
-        None => Ok(None),
-        Some((&CURSOR_TAG, key)) => Ok(Some(key)),
-        Some(_) => Err(StoreError::InvalidArgument(
-            "not a scan cursor of the rocksdb backend".into(),
-        )),
-    }
-}
-
 impl RocksStore {
     /// Opens (creating if needed) a store in `dir` with [`RocksOptions::default`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -254,7 +233,7 @@ impl DiskStore for RocksStore {
     }
 
     fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError> {
-        let after = decode_cursor(cursor)?;
+        let after = kvtier_core::cursor::decode(cursor, "rocksdb")?;
         let (start, end) = db_range(db);
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(end);
@@ -275,7 +254,7 @@ impl DiskStore for RocksStore {
             if keys.len() == limit {
                 // There is at least one more key after this page.
                 let next = match keys.last() {
-                    Some(last) => encode_cursor(last),
+                    Some(last) => kvtier_core::cursor::after(last),
                     None => cursor.to_vec(),
                 };
                 return Ok(ScanPage {
@@ -358,16 +337,5 @@ mod tests {
             let (all_start, all_end) = all_range();
             assert!(all_start <= start && end <= all_end, "db {db}");
         }
-    }
-
-    #[test]
-    fn cursors_round_trip() {
-        assert_eq!(decode_cursor(b"").unwrap(), None);
-        assert_eq!(decode_cursor(&encode_cursor(b"")).unwrap(), Some(&b""[..]));
-        assert_eq!(
-            decode_cursor(&encode_cursor(b"k")).unwrap(),
-            Some(&b"k"[..])
-        );
-        assert!(decode_cursor(b"\x02k").is_err());
     }
 }

@@ -32,10 +32,6 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// First byte of every non-empty scan cursor. The empty cursor means "from the start", and the
-/// empty key is a valid key, so a cursor cannot be the bare last key.
-const CURSOR_TAG: u8 = 0x01;
-
 /// Keys copied per batch by [`SledStore::checkpoint`].
 const CHECKPOINT_BATCH_KEYS: usize = 1024;
 /// Bytes (keys + values) copied per batch by [`SledStore::checkpoint`].
@@ -102,24 +98,6 @@ fn parse_tree_name(name: &[u8]) -> Option<DbIndex> {
     let digits = std::str::from_utf8(name.strip_prefix(b"db")?).ok()?;
     let db: DbIndex = digits.parse().ok()?;
     (tree_name(db).as_bytes() == name).then_some(db)
-}
-
-fn encode_cursor(last_key: &[u8]) -> Vec<u8> {
-    let mut c = Vec::with_capacity(last_key.len() + 1);
-    c.push(CURSOR_TAG);
-    c.extend_from_slice(last_key);
-    c
-}
-
-/// `None` = start of the DB; `Some(key)` = continue strictly after `key`.
-fn decode_cursor(cursor: &[u8]) -> Result<Option<&[u8]>, StoreError> {
-    match cursor.split_first() {
-        None => Ok(None),
-        Some((&CURSOR_TAG, key)) => Ok(Some(key)),
-        Some(_) => Err(StoreError::InvalidArgument(
-            "not a scan cursor of the sled backend".into(),
-        )),
-    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -249,7 +227,7 @@ impl DiskStore for SledStore {
     }
 
     fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError> {
-        let after = decode_cursor(cursor)?;
+        let after = kvtier_core::cursor::decode(cursor, "sled")?;
         let trees = read(&self.trees);
         let Some(tree) = trees.get(&db) else {
             return Ok(ScanPage::default());
@@ -264,7 +242,7 @@ impl DiskStore for SledStore {
             if keys.len() == limit {
                 // There is at least one more key after this page.
                 let next = match keys.last() {
-                    Some(last) => encode_cursor(last),
+                    Some(last) => kvtier_core::cursor::after(last),
                     None => cursor.to_vec(),
                 };
                 return Ok(ScanPage {
@@ -366,19 +344,5 @@ mod tests {
         ] {
             assert_eq!(parse_tree_name(other), None, "{other:?}");
         }
-    }
-
-    #[test]
-    fn cursors_round_trip() {
-        assert_eq!(decode_cursor(b"").unwrap(), None);
-        assert_eq!(decode_cursor(&encode_cursor(b"")).unwrap(), Some(&b""[..]));
-        assert_eq!(
-            decode_cursor(&encode_cursor(b"k")).unwrap(),
-            Some(&b"k"[..])
-        );
-        assert!(matches!(
-            decode_cursor(b"\x02k"),
-            Err(StoreError::InvalidArgument(_))
-        ));
     }
 }
