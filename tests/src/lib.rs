@@ -351,3 +351,15 @@ pub fn assert_err(r: &Resp, prefix: &str) {
         other => panic!("expected an error starting with {prefix:?}, got {other:?}"),
     }
 }
+
+/// Sends each request and asserts Redis's wrong-arity error for its command.
+#[track_caller]
+pub fn assert_arity_errors(c: &mut Client, requests: &[&[&str]]) {
+    for args in requests {
+        let want = format!(
+            "ERR wrong number of arguments for '{}' command",
+            args[0].to_lowercase()
+        );
+        assert_eq!(c.cmd(args), Resp::err(&want), "{args:?}");
+    }
+}

@@ -497,13 +497,7 @@ fn wrong_type_and_arity() {
         &["HSCAN", "k"],
         &["HRANDFIELD"],
     ];
-    for args in arity {
-        let want = format!(
-            "ERR wrong number of arguments for '{}' command",
-            args[0].to_lowercase()
-        );
-        assert_eq!(c.cmd(args), Resp::err(&want), "{args:?}");
-    }
+    kvtier_tests::assert_arity_errors(&mut c, arity);
     assert!(!exists(&mut c, "k"));
 }
 

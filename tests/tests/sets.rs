@@ -138,13 +138,7 @@ fn arity_and_wrong_type() {
         &["SINTERCARD", "1"],
         &["SSCAN", "s"],
     ];
-    for args in arity {
-        let want = format!(
-            "ERR wrong number of arguments for '{}' command",
-            args[0].to_lowercase()
-        );
-        assert_eq!(c.cmd(args), Resp::err(&want), "{args:?}");
-    }
+    kvtier_tests::assert_arity_errors(&mut c, arity);
     c.cmd(&["SET", "str", "x"]);
     c.cmd(&["SADD", "s", "a"]);
     let wrong: &[&[&str]] = &[

@@ -773,13 +773,7 @@ fn arity_and_wrong_type() {
         &["ZINTERSTORE", "d", "1"],
         &["ZSCAN", "z"],
     ];
-    for args in arity {
-        let want = format!(
-            "ERR wrong number of arguments for '{}' command",
-            args[0].to_lowercase()
-        );
-        assert_eq!(c.cmd(args), Resp::err(&want), "{args:?}");
-    }
+    kvtier_tests::assert_arity_errors(&mut c, arity);
     c.cmd(&["SET", "str", "x"]);
     let wrong: &[&[&str]] = &[
         &["ZADD", "str", "1", "a"],
