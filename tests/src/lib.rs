@@ -116,37 +116,49 @@ impl Server {
 
     /// Starts a server on an existing data directory (for restart tests).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
-        let port = free_port();
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--backend".into(),
-            test_backend(),
-            "--io-threads".into(),
-            "2".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(server_binary())
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kvtier-server");
-        let mut s = Server {
-            port,
-            dir: dir.to_path_buf(),
-            child: Some(child),
-            _tmp: None,
-            args,
-        };
-        s.wait_ready();
-        s
+        // A free port can be taken by another test's server between `free_port` and our bind;
+        // the server then exits with "can't listen" and we try another port.
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                port.to_string(),
+                "--dir".into(),
+                dir.display().to_string(),
+                "--backend".into(),
+                test_backend(),
+                "--io-threads".into(),
+                "2".into(),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let child = Command::new(server_binary())
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn kvtier-server");
+            let mut s = Server {
+                port,
+                dir: dir.to_path_buf(),
+                child: Some(child),
+                _tmp: None,
+                args,
+            };
+            match s.wait_ready() {
+                Ok(()) => return s,
+                Err(e) if e.contains("can't listen") => last = e,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("kvtier-server could not get a port: {last}");
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until *this* server answers: a connection that reaches another test's server on a
+    /// reused port is recognised by its process id and not taken for ours.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
@@ -154,18 +166,25 @@ impl Server {
                     if let Some(mut e) = c.stderr.take() {
                         let _ = e.read_to_string(&mut err);
                     }
-                    panic!("kvtier-server exited early ({status}): {err}");
+                    return Err(format!("kvtier-server exited early ({status}): {err}"));
                 }
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                let mut c = Client::connect(self.port);
+                c.set_timeout(Duration::from_secs(5));
+                match read_info_pid(&mut c) {
+                    // NOAUTH (requirepass set): the pid cannot be asked; accept.
+                    None => return Ok(()),
+                    Some(p) if p == pid => return Ok(()),
+                    Some(_) => {}
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
+        Err(format!(
             "kvtier-server did not start listening on port {}",
             self.port
-        );
+        ))
     }
 
     pub fn client(&self) -> Client {
@@ -362,4 +381,21 @@ pub fn assert_arity_errors(c: &mut Client, requests: &[&[&str]]) {
         );
         assert_eq!(c.cmd(args), Resp::err(&want), "{args:?}");
     }
+}
+
+/// The `process_id` from INFO server, or `None` when the server refuses INFO (NOAUTH).
+fn read_info_pid(c: &mut Client) -> Option<u32> {
+    c.send(&["INFO", "server"]);
+    let text = match read_resp(&mut c.reader) {
+        Ok(Resp::Error(_)) => return None,
+        Ok(r) => r.as_str(),
+        // A connection that breaks is not a server we can use: wait and try again.
+        Err(_) => return Some(0),
+    };
+    Some(
+        text.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+    )
 }
