@@ -6,6 +6,8 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/kvtier-target
 setup:
 	./scripts/setup.sh
 
+# One profile for everything (release): `make run` and `make test` share the compiled C/C++ of
+# RocksDB, so a fresh machine builds it once.
 build: setup
 	cargo build --release -p kvtier-server
 
@@ -15,10 +17,11 @@ run: build
 # Builds the server binary first: the black-box tests in tests/ start it. The black-box suite
 # then runs again against the other two backends (KVTIER_TEST_BACKEND), a matrix over one suite.
 test: setup
-	cargo build --workspace --bins
-	cargo test --workspace
-	KVTIER_TEST_BACKEND=sled cargo test -p kvtier-tests
-	KVTIER_TEST_BACKEND=rocksdb cargo test -p kvtier-tests
+	./scripts/test-setup.sh
+	cargo build --release --workspace --bins
+	cargo test --release --workspace
+	KVTIER_TEST_BACKEND=sled cargo test --release -p kvtier-tests
+	KVTIER_TEST_BACKEND=rocksdb cargo test --release -p kvtier-tests
 	./scripts/test-python.sh
 
 bench: setup

@@ -1,8 +1,8 @@
 """redis-py against a real kvtier-server: the client's handshake and everyday calls must work.
 
-The server binary is `KVTIER_SERVER_BIN`, default `$CARGO_TARGET_DIR/debug/kvtier-server`
+The server binary is `KVTIER_SERVER_BIN`, default `$CARGO_TARGET_DIR/release/kvtier-server`
 (`CARGO_TARGET_DIR` defaults to `$HOME/.cache/kvtier-target`). Build it first with
-`cargo build -p kvtier-server`.
+`cargo build --release -p kvtier-server`.
 
 Every test runs twice: with redis-py's default protocol (RESP3 with redis-py 8, RESP2 before)
 and with `protocol=2`.
@@ -25,7 +25,7 @@ def server_binary():
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "kvtier-target"
     )
-    return os.path.join(target, "debug", "kvtier-server")
+    return os.path.join(target, "release", "kvtier-server")
 
 
 def free_port():
@@ -38,7 +38,7 @@ def free_port():
 def server():
     binary = server_binary()
     if not os.path.exists(binary):
-        pytest.fail(f"{binary} not found: run `cargo build -p kvtier-server` first")
+        pytest.fail(f"{binary} not found: run `cargo build --release -p kvtier-server` first")
     tmp = tempfile.mkdtemp(prefix="kvtier-pytest-")
     port = free_port()
     log = open(os.path.join(tmp, "server.log"), "wb")

@@ -78,7 +78,7 @@ pub fn server_binary() -> PathBuf {
     let bin = dir.join("kvtier-server");
     assert!(
         bin.exists(),
-        "{} not found: run `cargo build -p kvtier-server` first (the README's test command does)",
+        "{} not found: run `cargo build --release -p kvtier-server` first (the README's test command does)",
         bin.display()
     );
     bin
