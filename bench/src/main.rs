@@ -5,11 +5,16 @@
 //! - `kvtier-bench e2e --server-bin PATH` starts the real server with a small `maxmemory`, writes
 //!   a dataset many times larger, reads it back at random while sampling the server's RSS, and
 //!   compares the GET rate with raw random reads of the same backend directory.
+//! - `kvtier-bench keyspace` loads many small keys into kvtier (per backend) and redis-server and
+//!   times DBSIZE, KEYS, RANDOMKEY, a full SCAN (with the stall they cause other clients) and a
+//!   restart to the first GET.
 //!
-//! Both print markdown tables and write CSV files that `bench/plot.py` turns into PNG plots.
+//! All print markdown tables and write CSV files; `bench/plot.py` turns the backends and e2e ones
+//! into PNG plots.
 
 mod backends;
 mod e2e;
+mod keyspace;
 mod report;
 mod resp;
 
@@ -33,6 +38,9 @@ enum Cmd {
     Backends(backends::Args),
     /// Run the server over a dataset much larger than maxmemory: SET load, random GETs, RSS.
     E2e(e2e::Args),
+    /// Keyspace-wide commands (DBSIZE, KEYS, RANDOMKEY, SCAN) and restart over many small keys,
+    /// kvtier vs redis-server.
+    Keyspace(keyspace::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Backends(args) => backends::run(&args),
         Cmd::E2e(args) => e2e::run(&args),
+        Cmd::Keyspace(args) => keyspace::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
