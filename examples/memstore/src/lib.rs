@@ -13,9 +13,12 @@
 //!   rename is atomic), so every key has its value of the last completed `sync`. The snapshot
 //!   carries a crc32; a damaged one is reported as [`StoreError::Corruption`] at open.
 //!
-//! It is an example, not a production store: the dataset must fit in memory, every `sync`
-//! rewrites all of it, and two processes must not open the same directory at once (a real
-//! backend takes a lock there, as kvtier-fs does with its `LOCK` file).
+//! - **One process at a time**: `open` takes an exclusive lock on `dir/LOCK`, so a second open of
+//!   the same directory fails while the first store lives (the kernel drops the lock when the
+//!   process dies, even by kill -9).
+//!
+//! It is an example, not a production store: the dataset must fit in memory and every `sync`
+//! rewrites all of it. For a store that scales, see `examples/logstore`.
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +30,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
+const LOCK: &str = "LOCK";
 const SNAPSHOT: &str = "snapshot";
 const SNAPSHOT_TMP: &str = "snapshot.tmp";
 const MAGIC: &[u8; 8] = b"KVMEMv1\n";
@@ -48,6 +52,8 @@ pub struct MemStore {
     /// syncs: two of them must not share the temp file, and an older snapshot must never be
     /// renamed over a newer one (or a `sync` that returned `Ok` would be undone).
     persisted: Mutex<u64>,
+    /// Holds the directory lock for as long as the store lives.
+    _lock: File,
 }
 
 // `DiskStore` requires `Debug`; printing the data would be useless (and huge).
@@ -62,6 +68,17 @@ impl MemStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(StoreError::from_io)?;
+        let lock = File::create(dir.join(LOCK)).map_err(StoreError::from_io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Io(std::io::Error::new(
+                    ErrorKind::WouldBlock,
+                    format!("{} is in use by another memstore", dir.display()),
+                )))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(StoreError::from_io(e)),
+        }
         // A temp file left by a crash during `sync` is an unfinished snapshot: drop it.
         match fs::remove_file(dir.join(SNAPSHOT_TMP)) {
             Ok(()) => {}
@@ -77,6 +94,7 @@ impl MemStore {
             dir,
             state: RwLock::new(State { dbs, version: 0 }),
             persisted: Mutex::new(0),
+            _lock: lock,
         })
     }
 }

@@ -5,11 +5,17 @@
 //! kvtier_core::conformance_tests!(|dir: &std::path::Path| MyStore::open(dir));
 //! ```
 //! The closure opens (or reopens) a store in `dir` and returns `Result<S, StoreError>`.
+//!
+//! Besides the tests, the kit has [`faulty::Faulty`], a wrapper that makes any store fail on
+//! command, and [`crash`], the kill -9 machinery the crash tests use.
+
+pub mod crash;
+pub mod faulty;
 
 use crate::store::{DbIndex, DiskStore, StoreError, WriteOp};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 
 /// Opens a store in a directory; called again on the same directory to test reopening.
@@ -345,6 +351,177 @@ pub fn open_on_a_file_fails(open: Opener) {
     assert!(r.is_err(), "opening a store below a regular file must fail");
 }
 
+pub fn second_open_of_the_same_directory_fails(open: Opener) {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path()).expect("first open");
+    first.write(&[put(0, b"k", b"v")]).unwrap();
+    first.sync().unwrap();
+    assert!(
+        open(dir.path()).is_err(),
+        "a second open of a directory in use must fail (take a lock in the directory)"
+    );
+    drop(first);
+    let again = open(dir.path()).expect("open after the first store was dropped");
+    assert_eq!(again.get(0, b"k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+pub fn checkpoint_round_trip(open: Opener) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("live")).unwrap();
+    let batch: Vec<WriteOp> = (0..600u32)
+        .map(|i| put(i % 3, format!("k{i}").as_bytes(), &i.to_be_bytes()))
+        .collect();
+    s.write(&batch).unwrap();
+    s.write(&[del(0, b"k0"), put(1, b"", b"empty key")])
+        .unwrap();
+    s.clear(Some(2)).unwrap();
+    let dest = dir.path().join("copy");
+    match s.checkpoint(&dest) {
+        Err(StoreError::Unsupported) => {
+            eprintln!(
+                "checkpoint_round_trip: skipped, {} has no checkpoint",
+                s.name()
+            );
+            return;
+        }
+        r => r.expect("checkpoint"),
+    }
+    assert!(
+        s.checkpoint(&dest).is_err(),
+        "checkpoint into an existing destination must fail"
+    );
+    // Later writes do not reach the copy, and the copy is a store of its own.
+    s.write(&[put(0, b"after", b"x"), del(1, b"k1")]).unwrap();
+    let c = open(&dest).expect("open the checkpoint");
+    assert_eq!(scan_all(&*c, 0, 100).len(), 199);
+    assert_eq!(scan_all(&*c, 1, 1000).len(), 201);
+    assert!(scan_all(&*c, 2, 100).is_empty());
+    assert_eq!(c.get(1, b"k1").unwrap(), Some(1u32.to_be_bytes().to_vec()));
+    assert_eq!(c.get(1, b"").unwrap().as_deref(), Some(&b"empty key"[..]));
+    assert_eq!(c.get(0, b"k0").unwrap(), None);
+    assert_eq!(c.get(0, b"after").unwrap(), None);
+    assert_eq!(s.get(0, b"after").unwrap().as_deref(), Some(&b"x"[..]));
+    c.write(&[put(0, b"in copy", b"y")]).unwrap();
+    assert_eq!(s.get(0, b"in copy").unwrap(), None);
+}
+
+pub fn extreme_db_indexes(open: Opener) {
+    // `DbIndex` is any u32: the trait names no limit, so the whole range must work.
+    let dbs: [DbIndex; 8] = [0, 1, 15, 16, 255, 256, DbIndex::MAX - 1, DbIndex::MAX];
+    let key = [0xffu8; 8];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path()).unwrap();
+        let batch: Vec<WriteOp> = dbs
+            .iter()
+            .map(|&db| put(db, &key, format!("db{db}").as_bytes()))
+            .collect();
+        s.write(&batch).unwrap();
+        for &db in &dbs {
+            assert_eq!(
+                s.get(db, &key).unwrap(),
+                Some(format!("db{db}").into_bytes()),
+                "db {db}"
+            );
+            assert_eq!(scan_all(&*s, db, 1), vec![key.to_vec()], "db {db}");
+        }
+        assert_eq!(s.get(2, &key).unwrap(), None);
+        s.clear(Some(DbIndex::MAX)).unwrap();
+        s.clear(Some(0)).unwrap();
+        s.sync().unwrap();
+    }
+    let s = open(dir.path()).expect("reopen");
+    for &db in &dbs {
+        let expected = (db != 0 && db != DbIndex::MAX).then(|| format!("db{db}").into_bytes());
+        assert_eq!(s.get(db, &key).unwrap(), expected, "db {db} after reopen");
+    }
+    s.clear(None).unwrap();
+    for db in dbs {
+        assert!(scan_all(&*s, db, 1).is_empty(), "db {db} after clear(None)");
+    }
+}
+
+pub fn clear_racing_with_writes_and_scans(open: Opener) {
+    let dir = tempfile::tempdir().unwrap();
+    let s: Arc<dyn DiskStore> = Arc::from(open(dir.path()).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..3u32)
+        .map(|t| {
+            let (s, stop, progress) = (Arc::clone(&s), Arc::clone(&stop), Arc::clone(&progress));
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let k = format!("{t}:{}", i % 100).into_bytes();
+                    // Batches span the DB being cleared and one that is not.
+                    s.write(&[put(1, &k, b"v"), put(t + 2, &k, b"w")]).unwrap();
+                    if let Some(v) = s.get(1, &k).unwrap() {
+                        assert_eq!(v, b"v");
+                    }
+                    if i % 25 == 24 {
+                        for k in scan_all(&*s, 1, 7) {
+                            assert!(
+                                k.starts_with(b"0:")
+                                    || k.starts_with(b"1:")
+                                    || k.starts_with(b"2:")
+                            );
+                        }
+                    }
+                    i += 1;
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for i in 0..20 {
+        // Let the writers make some progress between clears, however slow the machine.
+        let target = progress.load(Ordering::Relaxed) + 10;
+        while progress.load(Ordering::Relaxed) < target {
+            if workers.iter().any(|w| w.is_finished()) {
+                break; // a worker panicked: join below reports it
+            }
+            std::thread::yield_now();
+        }
+        s.clear(if i % 4 == 3 { None } else { Some(1) }).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    // After the race the store is consistent: every scanned key reads back, a clear of one DB
+    // leaves the others alone, and the state survives a reopen.
+    for k in scan_all(&*s, 1, 13) {
+        assert_eq!(s.get(1, &k).unwrap().as_deref(), Some(&b"v"[..]));
+    }
+    s.clear(Some(1)).unwrap();
+    assert!(scan_all(&*s, 1, 10).is_empty());
+    s.write(&[put(1, b"last", b"x")]).unwrap();
+    s.sync().unwrap();
+    let others: Vec<Vec<Vec<u8>>> = (2..5).map(|db| scan_all(&*s, db, 1000)).collect();
+    drop(s);
+    let s = open(dir.path()).unwrap();
+    assert_eq!(scan_all(&*s, 1, 1000), vec![b"last".to_vec()]);
+    for (db, keys) in (2..5).zip(others) {
+        assert_eq!(scan_all(&*s, db, 1000), keys, "db {db} after reopen");
+        for k in keys {
+            assert_eq!(s.get(db, &k).unwrap().as_deref(), Some(&b"w"[..]));
+        }
+    }
+}
+
+/// kill -9 of a process that writes and syncs: every batch a `sync` acknowledged survives, no
+/// value is torn, and (if the store claims atomic batches) no batch is half there. `test_name`
+/// is the harness's name of the calling test (see [`crash::test_name`]).
+pub fn kill_9_keeps_synced_writes(open: Opener, test_name: &str) {
+    crash::run(open, &crash::DURABILITY, test_name);
+}
+
+/// kill -9 in the middle of big multi-DB batches: if the store claims atomic batches, each is
+/// all there or not at all after the crash; in any case no value is torn.
+pub fn kill_9_batches_all_or_nothing(open: Opener, test_name: &str) {
+    crash::run(open, &crash::ATOMICITY, test_name);
+}
+
 /// Runs every conformance test for the store opened by `$open` (a closure `|dir: &Path| ...`
 /// returning `Result<S, StoreError>` where `S: DiskStore`).
 #[macro_export]
@@ -365,7 +542,11 @@ macro_rules! conformance_tests {
             $crate::conformance_tests!(@each opener;
                 round_trip, binary_keys_and_values, overwrite, delete_present_and_absent,
                 batch_last_wins, db_isolation, scan_exactly_once, scan_during_concurrent_writes,
-                clear_one_and_all, reopen_persistence, concurrent_threads, open_on_a_file_fails);
+                clear_one_and_all, reopen_persistence, concurrent_threads, open_on_a_file_fails,
+                second_open_of_the_same_directory_fails, checkpoint_round_trip,
+                extreme_db_indexes, clear_racing_with_writes_and_scans);
+            $crate::conformance_tests!(@child opener;
+                kill_9_keeps_synced_writes, kill_9_batches_all_or_nothing);
         }
     };
     (@each $opener:ident; $($name:ident),* $(,)?) => {
@@ -373,6 +554,19 @@ macro_rules! conformance_tests {
             #[test]
             fn $name() {
                 $crate::testkit::$name(&$opener);
+            }
+        )*
+    };
+    // Tests that re-execute the test binary: they pass their own name, so the child runs
+    // exactly them.
+    (@child $opener:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::$name(
+                    &$opener,
+                    &$crate::testkit::crash::test_name(::std::module_path!(), ::std::stringify!($name)),
+                );
             }
         )*
     };
