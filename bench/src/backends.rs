@@ -10,7 +10,7 @@
 //! Every rate counts keys: a batch of 100 is 100 ops, a scan page of 100 keys is 100 ops. Each
 //! measurement stops at its op count or its time budget, whichever comes first.
 
-use crate::report::{self, fmt_rate, fmt_ratio, markdown_table, BACKENDS};
+use crate::report::{self, fmt_rate, fmt_ratio, markdown_table, STORE_BACKENDS};
 use kvtier_core::{StoreError, WriteOp};
 use rand::{Rng, RngCore};
 use std::hint::black_box;
@@ -31,8 +31,12 @@ pub struct Args {
     /// Time budget of each measurement, in seconds (the batched puts get 5x this).
     #[arg(long, default_value_t = 4.0)]
     budget: f64,
-    /// Backends to measure, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "fs,sled,rocksdb")]
+    /// Backends to measure, comma separated (logstore is examples/logstore).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "fs,sled,rocksdb,logstore"
+    )]
     backends: Vec<String>,
 }
 
@@ -249,10 +253,10 @@ fn bench_one(kind: &str, root: &Path, args: &Args) -> Result<BackendResult, Stri
 
 pub fn run(args: &Args) -> Result<(), String> {
     for b in &args.backends {
-        if !BACKENDS.contains(&b.as_str()) {
+        if !STORE_BACKENDS.contains(&b.as_str()) {
             return Err(format!(
                 "unknown backend '{b}' (valid: {})",
-                BACKENDS.join(", ")
+                STORE_BACKENDS.join(", ")
             ));
         }
     }

@@ -4,8 +4,12 @@ use kvtier_core::{DiskStore, StoreError};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Backends this binary can open directly.
+/// Backends the server knows (`e2e` starts the server with one of these).
 pub const BACKENDS: &[&str] = &["fs", "sled", "rocksdb"];
+
+/// Backends this binary can open directly (`backends`): the server's, plus the example
+/// third-party backend `logstore` (examples/logstore), which the server does not know.
+pub const STORE_BACKENDS: &[&str] = &["fs", "sled", "rocksdb", "logstore"];
 
 /// Opens a backend with its default options (the server's defaults too) in `dir`.
 pub fn open_store(kind: &str, dir: &Path) -> Result<Box<dyn DiskStore>, String> {
@@ -15,10 +19,13 @@ pub fn open_store(kind: &str, dir: &Path) -> Result<Box<dyn DiskStore>, String> 
         "rocksdb" => {
             kvtier_rocksdb::RocksStore::open(dir).map(|s| Box::new(s) as Box<dyn DiskStore>)
         }
+        "logstore" => {
+            kvtier_example_logstore::LogStore::open(dir).map(|s| Box::new(s) as Box<dyn DiskStore>)
+        }
         other => {
             return Err(format!(
                 "unknown backend '{other}' (valid: {})",
-                BACKENDS.join(", ")
+                STORE_BACKENDS.join(", ")
             ))
         }
     };
