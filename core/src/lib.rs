@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod cursor;
+pub mod diskkeys;
 pub mod encoding;
 pub mod engine;
 pub mod negcache;

@@ -8,10 +8,16 @@
 use crate::store::DbIndex;
 use indexmap::IndexMap;
 
+/// Bytes an entry costs beyond its key: the map slot and the key's allocation header.
+const ENTRY_OVERHEAD: usize = 64;
+
 #[derive(Debug)]
 pub struct NegCache {
     map: IndexMap<(DbIndex, Vec<u8>), u64>,
     capacity: usize,
+    /// Heap bytes held (keys plus per-entry overhead): the negative cache counts against
+    /// `maxmemory` like everything else, and gives memory back under pressure.
+    bytes: usize,
     clock: u64,
     rng: u64,
     pub hits: u64,
@@ -22,6 +28,7 @@ impl NegCache {
         NegCache {
             map: IndexMap::new(),
             capacity,
+            bytes: 0,
             clock: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
             hits: 0,
@@ -34,6 +41,29 @@ impl NegCache {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Approximate heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn entry_bytes(key: &[u8]) -> usize {
+        // The key's own allocation plus the map's slot (hash, tuple, clock) and index entry.
+        key.len() + ENTRY_OVERHEAD
+    }
+
+    /// Forgets entries (least recently used first, approximately) until about `bytes` were
+    /// freed; returns the bytes freed. Used when memory is over the limit.
+    pub fn shrink_by(&mut self, bytes: usize) -> usize {
+        let before = self.bytes;
+        while self.bytes + bytes > before && !self.map.is_empty() {
+            self.evict_one();
+        }
+        if self.map.len() < self.map.capacity() / 4 {
+            self.map.shrink_to_fit();
+        }
+        before - self.bytes
     }
 
     pub fn set_capacity(&mut self, capacity: usize) {
@@ -69,13 +99,19 @@ impl NegCache {
         if self.map.len() >= self.capacity && !self.map.contains_key(&(db, key.clone())) {
             self.evict_one();
         }
-        self.map.insert((db, key), self.clock);
+        let added = Self::entry_bytes(&key);
+        if self.map.insert((db, key), self.clock).is_none() {
+            self.bytes += added;
+        }
     }
 
-    pub fn remove(&mut self, db: DbIndex, key: &[u8]) {
-        if !self.map.is_empty() {
-            self.map.swap_remove(&(db, key.to_vec()));
+    /// Forgets `key`; returns whether it was known absent.
+    pub fn remove(&mut self, db: DbIndex, key: &[u8]) -> bool {
+        if !self.map.is_empty() && self.map.swap_remove(&(db, key.to_vec())).is_some() {
+            self.bytes -= Self::entry_bytes(key);
+            return true;
         }
+        false
     }
 
     /// Forgets every key of one DB (or all), e.g. after FLUSHDB.
@@ -84,6 +120,7 @@ impl NegCache {
             None => self.map.clear(),
             Some(d) => self.map.retain(|(kd, _), _| *kd != d),
         }
+        self.bytes = self.map.keys().map(|(_, k)| Self::entry_bytes(k)).sum();
     }
 
     fn next_rand(&mut self) -> u64 {
@@ -108,7 +145,9 @@ impl NegCache {
             }
         }
         if let Some((i, _)) = best {
-            self.map.swap_remove_index(i);
+            if let Some(((_, k), _)) = self.map.swap_remove_index(i) {
+                self.bytes -= Self::entry_bytes(&k);
+            }
         }
     }
 }
@@ -131,6 +170,24 @@ mod tests {
         assert!(!n.contains(1, b"x"));
         n.remove(0, b"k999");
         assert!(!n.contains(0, b"k999"));
+    }
+
+    #[test]
+    fn bytes_are_counted_and_given_back() {
+        let mut n = NegCache::new(1_000_000);
+        for i in 0..1000 {
+            n.insert(0, vec![i as u8; 1000 + i % 7]);
+        }
+        // Keys repeat every 256 values of `i as u8`... and lengths vary: count exactly.
+        let expected: usize = n.map.keys().map(|(_, k)| k.len() + ENTRY_OVERHEAD).sum();
+        assert_eq!(n.bytes(), expected);
+        let freed = n.shrink_by(expected / 2);
+        assert!(freed >= expected / 2, "freed {freed} of {}", expected / 2);
+        assert_eq!(n.bytes(), expected - freed);
+        n.remove(0, &n.map.keys().next().unwrap().1.clone());
+        n.clear(Some(0));
+        assert_eq!(n.bytes(), 0);
+        assert_eq!(n.shrink_by(10), 0);
     }
 
     #[test]

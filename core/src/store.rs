@@ -132,6 +132,13 @@ pub trait DiskStore: Send + Sync + fmt::Debug + 'static {
     /// Reads one key.
     fn get(&self, db: DbIndex, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Reads several keys of one DB, answering for each in order. The default calls `get` for
+    /// each; a backend with a batched read (RocksDB's `multi_get`) overrides it, since the
+    /// engine loads the keys of a pipeline or an MGET through here in one job.
+    fn get_many(&self, db: DbIndex, keys: &[&[u8]]) -> Vec<Result<Option<Vec<u8>>, StoreError>> {
+        keys.iter().map(|k| self.get(db, k)).collect()
+    }
+
     /// Applies a batch of puts and deletes (see the contract above).
     fn write(&self, batch: &[WriteOp]) -> Result<(), StoreError>;
 

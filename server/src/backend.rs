@@ -60,7 +60,7 @@ pub fn open_backend(
             kvtier_sled::SledStore::open_with(
                 &store_dir,
                 kvtier_sled::SledOptions {
-                    cache_capacity_bytes: config.get_u64("sled-cache-capacity"),
+                    cache_capacity_bytes: sled_cache(config),
                 },
             )
             .map_err(err)?,
@@ -69,8 +69,8 @@ pub fn open_backend(
             kvtier_rocksdb::RocksStore::open_with(
                 &store_dir,
                 kvtier_rocksdb::RocksOptions {
-                    block_cache_bytes: config.get_u64("rocksdb-block-cache-size") as usize,
-                    write_buffer_bytes: config.get_u64("rocksdb-write-buffer-size") as usize,
+                    block_cache_bytes: rocks_block_cache(config) as usize,
+                    write_buffer_bytes: rocks_write_buffer(config) as usize,
                     ..Default::default()
                 },
             )
@@ -79,6 +79,41 @@ pub fn open_backend(
         _ => unreachable!("checked above"),
     };
     Ok(store)
+}
+
+/// A backend memory setting: the configured value, or (0) one sized from `maxmemory`, so that
+/// the backend's caches fit inside the limit instead of on top of it.
+fn sized(config: &crate::config::Config, name: &str, share: u64, min: u64, max: u64) -> u64 {
+    match config.get_u64(name) {
+        0 => match config.get_u64("maxmemory") {
+            0 => max,
+            m => (m / share).clamp(min, max),
+        },
+        set => set,
+    }
+}
+
+fn rocks_block_cache(config: &crate::config::Config) -> u64 {
+    sized(config, "rocksdb-block-cache-size", 8, 1 << 20, 64 << 20)
+}
+
+fn rocks_write_buffer(config: &crate::config::Config) -> u64 {
+    sized(config, "rocksdb-write-buffer-size", 16, 1 << 20, 16 << 20)
+}
+
+fn sled_cache(config: &crate::config::Config) -> u64 {
+    sized(config, "sled-cache-capacity", 8, 1 << 20, 64 << 20)
+}
+
+/// Bytes the backend may hold in memory beyond kvtier's cache (RocksDB: block cache plus a
+/// memtable being filled and one being flushed; sled: its page cache). `maxmemory` covers
+/// both: the object cache gets what is left.
+pub fn memory_budget(kind: &str, config: &crate::config::Config) -> usize {
+    (match kind {
+        "rocksdb" => rocks_block_cache(config) + 2 * rocks_write_buffer(config),
+        "sled" => sled_cache(config),
+        _ => 0,
+    }) as usize
 }
 
 fn err(e: StoreError) -> String {

@@ -47,6 +47,14 @@ static SETTINGS: &[Setting] = &[
         Kind::Enum(&["allkeys-lru", "noeviction"]),
         true,
     ),
+    // How long a write may wait for memory (saves and eviction to make room) before -OOM;
+    // 0 waits as long as it takes, like a slow disk in any database.
+    s(
+        "maxmemory-max-wait",
+        "0",
+        Kind::Int(0, i32::MAX as i64),
+        true,
+    ),
     s("maxclients", "10000", Kind::Int(1, 1_000_000), true),
     s("timeout", "0", Kind::Int(0, i32::MAX as i64), true),
     s("requirepass", "", Kind::Str, true),
@@ -68,9 +76,10 @@ static SETTINGS: &[Setting] = &[
     ),
     s("logfile", "", Kind::Str, false),
     s("hz", "10", Kind::Int(1, 500), true),
-    s("rocksdb-block-cache-size", "64mb", Kind::Memory, false),
-    s("rocksdb-write-buffer-size", "16mb", Kind::Memory, false),
-    s("sled-cache-capacity", "64mb", Kind::Memory, false),
+    // 0 = sized from maxmemory (see backend.rs: the backend's memory is inside the budget).
+    s("rocksdb-block-cache-size", "0", Kind::Memory, false),
+    s("rocksdb-write-buffer-size", "0", Kind::Memory, false),
+    s("sled-cache-capacity", "0", Kind::Memory, false),
     s("daemonize", "no", Kind::Enum(&["no"]), false),
     s("save", "", Kind::Ignored, true),
     s("appendonly", "no", Kind::Ignored, true),

@@ -14,6 +14,8 @@ pub struct Conn {
     pub inbuf: Vec<u8>,
     pub inpos: usize,
     pub parser: Parser,
+    /// The buffered input ends inside a request (a large one may exceed the read slice).
+    pub incomplete: bool,
     /// A command parked until its keys are loaded.
     pub pending: Option<Vec<Vec<u8>>>,
     /// Keys of `pending` still loading.
@@ -26,6 +28,10 @@ pub struct Conn {
     pub blocked: Option<Vec<Vec<u8>>>,
     /// Since when a write has been held back because memory is full of dirty data.
     pub mem_wait_since: Option<std::time::Instant>,
+    /// Flushes inside the EXEC just run that are not yet durable.
+    pub exec_io: usize,
+    /// Output from this offset on is held back (an EXEC reply waiting for `exec_io`).
+    pub held_from: Option<usize>,
 }
 
 impl Conn {
@@ -38,6 +44,7 @@ impl Conn {
             inbuf: Vec::with_capacity(16 * 1024),
             inpos: 0,
             parser: Parser::default(),
+            incomplete: false,
             pending: None,
             waiting_keys: 0,
             waiting_io: false,
@@ -45,6 +52,8 @@ impl Conn {
             writable_interest: false,
             blocked: None,
             mem_wait_since: None,
+            exec_io: 0,
+            held_from: None,
         }
     }
 

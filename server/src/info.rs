@@ -141,6 +141,14 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
             ("used_memory_human", human(used)),
             ("used_memory_peak", ctx.shared.used_memory_peak.to_string()),
             (
+                "used_memory_startup",
+                ctx.shared.used_memory_startup.to_string(),
+            ),
+            (
+                "backend_memory_budget",
+                ctx.shared.backend_memory_budget.to_string(),
+            ),
+            (
                 "used_memory_peak_human",
                 human(ctx.shared.used_memory_peak as u64),
             ),
@@ -254,6 +262,33 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ("cache_hits", ks.stats.hits.to_string()),
             ("cache_misses", ks.stats.misses.to_string()),
             ("disk_loads", s.disk_loads.to_string()),
+            ("load_batches", s.load_batches.to_string()),
+            (
+                "filter_probes_avoided",
+                ks.diskkeys.stats.probes_avoided.to_string(),
+            ),
+            (
+                "filter_false_positives",
+                ks.diskkeys.stats.false_positives.to_string(),
+            ),
+            ("filter_keys", ks.diskkeys.len().to_string()),
+            (
+                "filters_building",
+                (0..ks.databases() as u32)
+                    .filter(|&d| {
+                        ks.diskkeys.state(d) == kvtier_core::diskkeys::FilterState::Building
+                    })
+                    .count()
+                    .to_string(),
+            ),
+            ("filter_bytes", ks.diskkeys.memory_usage().to_string()),
+            (
+                "keys_per_save_batch",
+                format!(
+                    "{:.1}",
+                    s.keys_saved as f64 / (s.save_batches.max(1)) as f64
+                ),
+            ),
             ("disk_load_misses", s.disk_load_misses.to_string()),
             ("keys_saved", s.keys_saved.to_string()),
             ("save_batches", s.save_batches.to_string()),
@@ -268,8 +303,21 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
                 "backend_errors",
                 (s.save_errors + s.load_errors).to_string(),
             ),
-            ("memory_over_limit", (ctx.shared.oom as u8).to_string()),
+            ("clear_errors", s.clear_errors.to_string()),
+            ("negcache_bytes", ks.negcache.bytes().to_string()),
+            (
+                "memory_over_limit",
+                (ctx.shared.mem_delay as u8).to_string(),
+            ),
             ("writers_delayed", ctx.shared.delayed_writers.to_string()),
+            (
+                "writers_delayed_total",
+                ctx.shared.writers_delayed_total.to_string(),
+            ),
+            (
+                "writers_delay_usec_total",
+                ctx.shared.writer_delay_usec.to_string(),
+            ),
         ],
     );
 }

@@ -18,6 +18,11 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const FIRST_CLIENT: usize = 3;
+/// Most unparsed input held per client before its commands run: a large pipeline is read and
+/// executed in slices, so flow control (and the memory limit) sees each slice.
+const INPUT_SLICE: usize = 256 * 1024;
+/// Commands buffered behind a parked one whose keys are loaded ahead (prefetch).
+const PREFETCH_COMMANDS: usize = 128;
 
 /// Applies settings that can change at runtime to the engine.
 pub fn apply_config(engine: &mut Engine<Value>, shared: &mut Shared) {
@@ -62,12 +67,23 @@ pub struct Server {
     ids: HashMap<u64, usize>,
     /// Clients whose write waits for memory to be freed by saves and eviction.
     mem_waiters: Vec<usize>,
+    /// SHUTDOWN or SIGTERM is waiting for its final barrier: no command runs meanwhile, so no
+    /// write is acknowledged that the barrier does not cover.
+    shutting_down: bool,
+    /// Clients with input left in their socket (reading stopped at `INPUT_SLICE`).
+    more_input: Vec<usize>,
+    /// Heap in use once the server was up, before any client: excluded from `maxmemory`.
+    startup_memory: usize,
+    warned_not_cache: bool,
     exit: bool,
 }
 
 enum IoThen {
     Barrier(BarrierThen),
+    /// A plain FLUSHDB/FLUSHALL: reply +OK when done.
     Clear,
+    /// A flush inside EXEC: release the held EXEC reply once the last one is done.
+    ExecClear,
 }
 
 impl Server {
@@ -104,6 +120,10 @@ impl Server {
             to_flush: Vec::new(),
             ids: HashMap::new(),
             mem_waiters: Vec::new(),
+            shutting_down: false,
+            more_input: Vec::new(),
+            startup_memory: allocated(),
+            warned_not_cache: false,
             exit: false,
         })
     }
@@ -115,7 +135,10 @@ impl Server {
         while !self.exit {
             let hz = self.shared.config.get_u64("hz").max(1);
             let period = Duration::from_millis(1000 / hz);
-            let timeout = period.saturating_sub(last_cron.elapsed());
+            let mut timeout = period.saturating_sub(last_cron.elapsed());
+            if self.input_ready() {
+                timeout = Duration::ZERO;
+            }
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -137,6 +160,7 @@ impl Server {
                 }
             }
             self.on_io_events();
+            self.read_more();
             if last_cron.elapsed() >= period {
                 self.cron();
                 last_cron = Instant::now();
@@ -151,6 +175,7 @@ impl Server {
     fn on_signal(&mut self) {
         for sig in self.signals.pending() {
             log::warn!("received signal {sig}, scheduling shutdown");
+            self.shutting_down = true;
             let token = self.shared.token();
             self.engine.barrier(token);
             self.io_waiters
@@ -204,23 +229,40 @@ impl Server {
 
     fn on_readable(&mut self, t: usize) {
         let limit = self.shared.config.get_u64("client-query-buffer-limit") as usize;
-        let Some(conn) = self.conns.get_mut(&t) else {
-            return;
-        };
+        self.more_input.retain(|&x| x != t);
         let mut closed = false;
+        let mut more = false;
         let mut chunk = [0u8; 16 * 1024];
+        let mut read = 0;
         loop {
+            let Some(conn) = self.conns.get_mut(&t) else {
+                return;
+            };
+            let unparsed = conn.inbuf.len() - conn.inpos;
+            // At most a slice per event-loop pass, so the memory limit and other clients are
+            // looked at between slices; the rest stays in the socket (and TCP slows the
+            // sender). A single request larger than a slice is read on to its end.
+            let big_request = conn.incomplete && unparsed >= INPUT_SLICE.min(limit);
+            if !big_request && (unparsed >= INPUT_SLICE.min(limit) || read >= INPUT_SLICE) {
+                more = true;
+                break;
+            }
             match conn.sock.read(&mut chunk) {
                 Ok(0) => {
                     closed = true;
                     break;
                 }
                 Ok(n) => {
+                    read += n;
                     conn.inbuf.extend_from_slice(&chunk[..n]);
+                    conn.state.last_interaction = Instant::now();
                     if conn.inbuf.len() - conn.inpos > limit {
                         log::warn!("closing client {}: query buffer over limit", conn.state.id);
                         closed = true;
                         break;
+                    }
+                    if conn.inbuf.len() - conn.inpos >= INPUT_SLICE {
+                        self.process_input(t);
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -231,12 +273,39 @@ impl Server {
                 }
             }
         }
-        conn.state.last_interaction = Instant::now();
+        if more {
+            self.more_input.push(t);
+        }
         self.process_input(t);
         if closed {
             // Replies to what was already read are still flushed when possible.
             self.flush(t);
             self.close(t);
+        }
+    }
+
+    /// Whether a client has unread input and is free to run it.
+    fn input_ready(&self) -> bool {
+        self.more_input.iter().any(|t| {
+            self.conns
+                .get(t)
+                .is_some_and(|c| !c.is_waiting() && !self.shutting_down)
+        })
+    }
+
+    /// Reads the next slice of input of clients that stopped at `INPUT_SLICE` and may run more.
+    fn read_more(&mut self) {
+        if self.more_input.is_empty() || self.shutting_down {
+            return;
+        }
+        let ready: Vec<usize> = self
+            .more_input
+            .iter()
+            .copied()
+            .filter(|t| self.conns.get(t).is_some_and(|c| !c.is_waiting()))
+            .collect();
+        for t in ready {
+            self.on_readable(t);
         }
     }
 
@@ -247,7 +316,7 @@ impl Server {
             let Some(conn) = self.conns.get_mut(&t) else {
                 return;
             };
-            if conn.is_waiting() || conn.close_after_write {
+            if conn.is_waiting() || conn.close_after_write || self.shutting_down {
                 break;
             }
             let mut pos = conn.inpos;
@@ -255,8 +324,15 @@ impl Server {
             conn.inpos = pos;
             match parsed {
                 Ok(Some(args)) if args.is_empty() => continue,
-                Ok(Some(args)) => self.handle(t, args),
-                Ok(None) => break,
+                Ok(Some(args)) => {
+                    conn.incomplete = false;
+                    self.handle(t, args)
+                }
+                Ok(None) => {
+                    // Part of a request is buffered: reading must go on until it is whole.
+                    conn.incomplete = conn.inpos < conn.inbuf.len();
+                    break;
+                }
                 Err(e) => {
                     conn.out.error(&format!("ERR Protocol error: {}", e.0));
                     conn.close_after_write = true;
@@ -313,9 +389,17 @@ impl Server {
         }
         if let Some(queue) = &mut conn.state.multi {
             if spec.has(flags::NO_MULTI) {
+                if spec.name == "watch" {
+                    return self.reply_error(
+                        t,
+                        "ERR WATCH inside MULTI is not allowed",
+                        Some(spec.name),
+                    );
+                }
+                conn.state.multi_error = true;
                 return self.reply_error(
                     t,
-                    "ERR WATCH inside MULTI is not allowed",
+                    "ERR Command not allowed inside a transaction",
                     Some(spec.name),
                 );
             }
@@ -383,6 +467,10 @@ impl Server {
         let Some(spec) = commands::lookup(&args[0]) else {
             return Vec::new();
         };
+        if spec.blind_write(args) {
+            // Nothing to load: the old values are replaced unread.
+            return Vec::new();
+        }
         let mut keys: Vec<(u32, Vec<u8>)> = spec
             .key_args(args)
             .into_iter()
@@ -407,11 +495,13 @@ impl Server {
 
     /// Runs the client's pending command if all its keys are available; parks it otherwise.
     fn try_run(&mut self, t: usize) {
-        let args = self
-            .conns
-            .get_mut(&t)
-            .and_then(|c| c.pending.take())
-            .expect("pending command");
+        if self.shutting_down {
+            // Stays pending; runs if the shutdown fails (see `resume_all`).
+            return;
+        }
+        let Some(args) = self.conns.get_mut(&t).and_then(|c| c.pending.take()) else {
+            return;
+        };
         let keys = self.needed_keys(t, &args);
         let mut missing = 0;
         for (db, key) in keys {
@@ -427,19 +517,34 @@ impl Server {
             let conn = self.conns.get_mut(&t).expect("live");
             conn.pending = Some(args);
             conn.waiting_keys = missing;
+            self.prefetch(t);
             self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
             return;
         }
         let conn = self.conns.get_mut(&t).expect("live");
         conn.waiting_keys = 0;
+        let maxmemory = self.shared.config.get_u64("maxmemory") as usize;
+        if maxmemory > 0
+            && args.iter().map(Vec::len).sum::<usize>() > maxmemory
+            && Self::grows_memory(&conn.state, &args)
+        {
+            // The one case a writer is refused rather than slowed: it can never fit.
+            return self.reply_error(
+                t,
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                None,
+            );
+        }
         if self.shared.mem_delay
             && conn.mem_wait_since.is_none()
             && Self::grows_memory(&conn.state, &args)
         {
-            // Backpressure: hold the writer while saves make room (see enforce_memory).
+            // Flow control: hold the writer (and so stop reading its input) while saves and
+            // eviction make room; readers go on being served.
             conn.pending = Some(args);
             conn.mem_wait_since = Some(Instant::now());
             self.mem_waiters.push(t);
+            self.shared.writers_delayed_total += 1;
             self.shared.delayed_writers = self.mem_waiters.len();
             return;
         }
@@ -450,6 +555,39 @@ impl Server {
             self.execute(t, &args);
         }
         self.after_command();
+    }
+
+    /// Queues loads for the keys of the commands buffered behind a parked one, so a pipeline
+    /// of cold reads costs about one batched read instead of one disk round trip per command.
+    /// Bounded by `PREFETCH_COMMANDS`; stops at a command that changes the DB.
+    fn prefetch(&mut self, t: usize) {
+        let max_bulk = self.shared.config.get_u64("proto-max-bulk-len") as usize;
+        let Some(c) = self.conns.get(&t) else {
+            return;
+        };
+        let (db, mut pos) = (c.state.db, c.inpos);
+        let mut parser = crate::resp::Parser::default();
+        let mut ahead = Vec::new();
+        while ahead.len() < PREFETCH_COMMANDS {
+            match parser.parse(&c.inbuf, &mut pos, max_bulk) {
+                Ok(Some(args)) if args.is_empty() => continue,
+                Ok(Some(args)) => {
+                    let stop = [b"select".as_slice(), b"multi", b"exec", b"swapdb"]
+                        .iter()
+                        .any(|n| args[0].eq_ignore_ascii_case(n));
+                    if stop {
+                        break;
+                    }
+                    ahead.push(args);
+                }
+                _ => break,
+            }
+        }
+        for args in ahead {
+            for (d, key) in self.keys_of(db, &args) {
+                self.engine.ensure(d, &key);
+            }
+        }
     }
 
     /// Whether a request may grow memory (DENYOOM, or an EXEC queuing such a command).
@@ -465,26 +603,27 @@ impl Server {
         denyoom(args)
     }
 
-    /// Runs writers held for memory: all of them once memory is back under the limit or past
-    /// the hard limit (they then get -OOM), and any held for over a second (-OOM too).
+    /// Runs writers held for memory once it is back under the low-water mark. With
+    /// `maxmemory-max-wait` set, a writer held longer than that gets -OOM instead.
     fn release_mem_waiters(&mut self) {
         if self.mem_waiters.is_empty() {
             return;
         }
         let now = Instant::now();
         let all = !self.shared.mem_delay;
+        let max_wait = self.shared.config.get_u64("maxmemory-max-wait");
         let waiters = std::mem::take(&mut self.mem_waiters);
         for t in waiters {
             let Some(c) = self.conns.get_mut(&t) else {
                 continue;
             };
-            let late = c
-                .mem_wait_since
-                .is_some_and(|s| now.duration_since(s) >= Duration::from_secs(1));
+            let waited = c.mem_wait_since.map(|s| now.duration_since(s));
+            let late = max_wait > 0 && waited.is_some_and(|w| w >= Duration::from_millis(max_wait));
             if !(all || late) {
                 self.mem_waiters.push(t);
                 continue;
             }
+            self.shared.writer_delay_usec += waited.map_or(0, |w| w.as_micros() as u64);
             if late && self.shared.mem_delay {
                 c.pending = None;
                 c.mem_wait_since = None;
@@ -579,6 +718,9 @@ impl Server {
             }
             Action::Sleep(d) => std::thread::sleep(d),
             Action::Barrier(then) => {
+                if matches!(then, BarrierThen::Shutdown) {
+                    self.shutting_down = true;
+                }
                 let token = self.shared.token();
                 if let Some(c) = self.conns.get_mut(&t) {
                     c.waiting_io = true;
@@ -594,16 +736,7 @@ impl Server {
                 }
                 self.io_waiters.insert(token, (Some(t), IoThen::Clear));
                 self.engine.clear(token, db);
-                // Every watcher of a flushed DB sees its keys as modified.
-                for c in self.conns.values_mut() {
-                    if c.state
-                        .watched
-                        .iter()
-                        .any(|(d, _)| db.is_none_or(|x| x == *d))
-                    {
-                        c.state.watch_dirty = true;
-                    }
-                }
+                self.invalidate_watchers(db);
             }
             Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
             Action::Publish { channel, message } => {
@@ -643,8 +776,10 @@ impl Server {
                 Some("exec"),
             );
         }
+        let reply_start = conn.out.buf.len();
         conn.out.array(queued.len());
         conn.state.in_exec = true;
+        let mut bgsave = false;
         // One save group for the whole transaction: it reaches disk in one batch.
         self.engine.ks.begin_group();
         let oom = std::mem::replace(&mut self.shared.oom, false);
@@ -658,25 +793,53 @@ impl Server {
                 .calls += 1;
             self.shared.total_commands += 1;
             match action {
-                // Inside EXEC, barriers and clears still happen, after the reply.
-                Action::Barrier(BarrierThen::Save { .. }) => {
-                    let token = self.shared.token();
-                    self.engine.barrier(token);
-                }
+                // A flush takes effect in memory at its place in the transaction; the EXEC
+                // reply is held until the store is cleared too, as a plain FLUSHDB's reply is.
                 Action::Clear(db) => {
                     let token = self.shared.token();
                     self.engine.clear(token, db);
+                    self.invalidate_watchers(db);
+                    self.io_waiters.insert(token, (Some(t), IoThen::ExecClear));
                     if let Some(c) = self.conns.get_mut(&t) {
                         c.out.ok();
+                        c.exec_io += 1;
                     }
                 }
+                // BGSAVE: a point in time taken when the transaction ends (below).
+                Action::Barrier(BarrierThen::Save { .. }) => bgsave = true,
                 a => self.perform(t, a, q),
             }
         }
         self.shared.oom = oom;
         self.engine.ks.end_group();
+        if bgsave {
+            let token = self.shared.token();
+            self.io_waiters.insert(
+                token,
+                (None, IoThen::Barrier(BarrierThen::Save { reply: false })),
+            );
+            self.engine.barrier(token);
+        }
         if let Some(c) = self.conns.get_mut(&t) {
             c.state.in_exec = false;
+            if c.exec_io > 0 {
+                // Nothing of the reply leaves, and no further command runs, until then.
+                c.waiting_io = true;
+                c.held_from = Some(reply_start);
+            }
+        }
+    }
+
+    /// Every watcher of a flushed DB sees its keys as modified.
+    fn invalidate_watchers(&mut self, db: Option<u32>) {
+        for c in self.conns.values_mut() {
+            if c.state
+                .watched
+                .iter()
+                .any(|(d, _)| db.is_none_or(|x| x == *d))
+            {
+                c.state.watch_dirty = true;
+            }
         }
     }
 
@@ -782,8 +945,29 @@ impl Server {
                         self.key_arrived(t);
                     }
                 }
-                Event::KeyFailed { db, key, error } => {
-                    for t in self.parked.remove(&(db, key)).unwrap_or_default() {
+                Event::KeyFailed {
+                    db,
+                    key,
+                    error,
+                    corrupt,
+                } => {
+                    let mut waiters = self.parked.remove(&(db, key.clone())).unwrap_or_default();
+                    if corrupt {
+                        // A damaged record must not block a command that replaces or deletes
+                        // it without reading it: those run as if the key were absent, and the
+                        // bad record goes with their save. Readers get the error.
+                        let (replacers, readers): (Vec<usize>, Vec<usize>) = waiters
+                            .into_iter()
+                            .partition(|&t| self.overwrites_without_reading(t));
+                        waiters = readers;
+                        if !replacers.is_empty() {
+                            self.engine.replace_corrupt(db, &key);
+                        }
+                        for t in replacers {
+                            self.key_arrived(t);
+                        }
+                    }
+                    for t in waiters {
                         self.unpark(t);
                         let msg = format!("IOERR disk store read failed: {error}");
                         self.reply_error(t, &msg, None);
@@ -795,8 +979,19 @@ impl Server {
                     }
                 }
                 Event::BarrierDone { token, result } => self.barrier_done(token, result),
-                Event::ClearDone { token, result } => {
-                    if let Some((Some(t), _)) = self.io_waiters.remove(&token) {
+                Event::ClearDone { token, result } => match self.io_waiters.remove(&token) {
+                    Some((Some(t), IoThen::ExecClear)) => {
+                        if let Some(c) = self.conns.get_mut(&t) {
+                            c.exec_io = c.exec_io.saturating_sub(1);
+                            if c.exec_io == 0 {
+                                c.waiting_io = false;
+                                c.held_from = None;
+                                self.to_flush.push(t);
+                            }
+                        }
+                        self.process_input(t);
+                    }
+                    Some((Some(t), _)) => {
                         if let Some(c) = self.conns.get_mut(&t) {
                             c.waiting_io = false;
                             match result {
@@ -806,10 +1001,20 @@ impl Server {
                         }
                         self.process_input(t);
                     }
-                }
+                    _ => {}
+                },
                 Event::ScanDone { .. } => {}
             }
         }
+    }
+
+    /// Whether the client's parked command overwrites or deletes its keys without reading them
+    /// (SET, MSET, DEL…), so that a damaged record of one of them can simply be replaced.
+    fn overwrites_without_reading(&self, t: usize) -> bool {
+        let Some(args) = self.conns.get(&t).and_then(|c| c.pending.as_ref()) else {
+            return false;
+        };
+        commands::lookup(&args[0]).is_some_and(|s| s.overwrites_keys(args))
     }
 
     /// Forgets every parking registration of a client.
@@ -875,10 +1080,27 @@ impl Server {
                     if let Some(c) = client.and_then(|t| self.conns.get_mut(&t)) {
                         c.out.error("ERR Errors trying to SHUTDOWN. Check logs.");
                     }
+                    self.shutting_down = false;
+                    self.resume_all();
                 }
             },
         }
         if let Some(t) = client {
+            self.process_input(t);
+        }
+    }
+
+    /// Runs what was held while a shutdown was pending: parked commands whose keys are all
+    /// there, then buffered input.
+    fn resume_all(&mut self) {
+        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        for t in tokens {
+            let ready = self.conns.get(&t).is_some_and(|c| {
+                c.pending.is_some() && c.waiting_keys == 0 && c.mem_wait_since.is_none()
+            });
+            if ready {
+                self.try_run(t);
+            }
             self.process_input(t);
         }
     }
@@ -955,15 +1177,44 @@ impl Server {
         } else {
             0
         };
+        let budget = crate::backend::memory_budget(store.name(), &self.shared.config);
+        self.shared.backend_memory_budget = budget;
         let used = allocated().saturating_sub(backend_heap);
         self.shared.used_memory = used;
+        self.shared.used_memory_startup = self.startup_memory;
         self.shared.used_memory_peak = self.shared.used_memory_peak.max(used);
-        let maxmemory = self.shared.config.get_u64("maxmemory") as usize;
-        let over = self.engine.enforce_memory(used, maxmemory);
-        // Between maxmemory and the hard limit writers wait; past it they are refused.
-        let hard = maxmemory + (maxmemory / 8).max(1 << 20);
-        self.shared.oom = over && used > hard;
-        self.shared.mem_delay = over && !self.shared.oom;
+        // What the server needs to exist (tables, threads, buffers at startup) is not cache:
+        // the limit applies to what came after.
+        let counted = used.saturating_sub(self.startup_memory);
+        // The backend's own caches (outside this heap for RocksDB, subtracted above for sled)
+        // are inside `maxmemory`: the object cache gets the rest, at least half.
+        let maxmemory = match self.shared.config.get_u64("maxmemory") as usize {
+            0 => 0,
+            m => m.saturating_sub(budget).max(m / 2),
+        };
+        // Writers wait while memory is over the limit (saves make room) and go on once it is
+        // back under a low-water mark, so they do not start and stop on every byte; while they
+        // wait, eviction works towards that mark.
+        let low = maxmemory - maxmemory / 16;
+        let target = if self.shared.mem_delay {
+            low
+        } else {
+            maxmemory
+        };
+        let over = self.engine.enforce_memory(counted, target);
+        let io = self.engine.io_stats();
+        // Over the limit with nothing dirty, nothing being saved and nothing left to evict: the
+        // memory is not cache (buffers, the backend's heap) and waiting would never end.
+        let nothing_to_free = io.dirty_keys == 0 && io.saves_in_flight == 0;
+        if over && nothing_to_free && !self.warned_not_cache {
+            self.warned_not_cache = true;
+            log::warn!(
+                "memory is over maxmemory ({counted} bytes used beyond startup) with no cache \
+                 left to free: raise maxmemory"
+            );
+        }
+        self.shared.mem_delay = !nothing_to_free && over;
+        self.shared.oom = false;
         self.release_mem_waiters();
     }
 
@@ -980,8 +1231,9 @@ impl Server {
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
-        while c.written < c.out.buf.len() {
-            match c.sock.write(&c.out.buf[c.written..]) {
+        let end = c.held_from.unwrap_or(c.out.buf.len());
+        while c.written < end {
+            match c.sock.write(&c.out.buf[c.written..end]) {
                 Ok(0) => break,
                 Ok(n) => c.written += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -1019,7 +1271,7 @@ impl Server {
             );
             return self.close(t);
         }
-        let want_write = c.written < c.out.buf.len();
+        let want_write = c.written < end;
         if want_write != c.writable_interest {
             let interest = if want_write {
                 Interest::READABLE | Interest::WRITABLE

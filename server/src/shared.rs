@@ -37,6 +37,13 @@ pub struct Shared {
     pub mem_delay: bool,
     /// Clients whose write waits for memory (shown in INFO).
     pub delayed_writers: usize,
+    /// Writes ever held back for memory, and the total time they waited (INFO).
+    pub writers_delayed_total: u64,
+    pub writer_delay_usec: u64,
+    /// Heap in use when the server was up, excluded from `maxmemory`.
+    pub used_memory_startup: usize,
+    /// Memory the backend may use beyond the cache, taken out of `maxmemory`.
+    pub backend_memory_budget: usize,
     /// Lines for CLIENT LIST, refreshed by the server before a handler that needs them.
     pub client_list: Vec<String>,
     /// Client ids CLIENT KILL asked to close.
@@ -67,6 +74,10 @@ impl Shared {
             oom: false,
             mem_delay: false,
             delayed_writers: 0,
+            writers_delayed_total: 0,
+            writer_delay_usec: 0,
+            used_memory_startup: 0,
+            backend_memory_budget: 0,
             client_list: Vec::new(),
             kill_requests: Vec::new(),
             pubsub: Default::default(),

@@ -19,6 +19,18 @@ const TAG_HASH: u8 = 2;
 const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
 
+/// The name TYPE reports for a record's type tag (of a key that is only on disk).
+pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
+    Some(match tag {
+        TAG_STR => "string",
+        TAG_LIST => "list",
+        TAG_HASH => "hash",
+        TAG_SET => "set",
+        TAG_ZSET => "zset",
+        _ => return None,
+    })
+}
+
 impl Value {
     /// The name TYPE reports.
     pub fn type_name(&self) -> &'static str {

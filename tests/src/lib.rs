@@ -291,6 +291,22 @@ impl Client {
         out
     }
 
+    /// Reads one reply, or the error that ended the connection.
+    pub fn try_read(&mut self) -> std::io::Result<Resp> {
+        read_resp(&mut self.reader)
+    }
+
+    /// A numeric field of `INFO everything`.
+    pub fn info_int(&mut self, field: &str) -> i64 {
+        let info = self.cmd(&["INFO", "everything"]).as_str();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("INFO has no {field}"))
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("INFO {field} is not a number"))
+    }
+
     pub fn set_timeout(&mut self, d: Duration) {
         self.stream.set_read_timeout(Some(d)).expect("timeout");
     }

@@ -346,7 +346,20 @@ impl DiskStore for FsStore {
                 let key = match File::open(&path) {
                     Ok(mut f) => {
                         let len = f.metadata().map_err(io)?.len();
-                        file_format::read_key(&mut f, len)?
+                        match file_format::read_key(&mut f, len) {
+                            Ok(k) => k,
+                            // One damaged file must not make the whole DB unscannable: its key
+                            // cannot be named, so it is skipped (and reported).
+                            Err(StoreError::Corruption(e)) => {
+                                log::error!(
+                                    "fs scan: skipping damaged file {}: {e}",
+                                    path.display()
+                                );
+                                last_name = Some(name);
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                     // Deleted after listing: it was not present for the whole scan.
                     Err(e) if e.kind() == ErrorKind::NotFound => continue,

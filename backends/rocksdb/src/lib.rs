@@ -211,6 +211,17 @@ impl DiskStore for RocksStore {
         Ok(value.map(|v| v.to_vec()))
     }
 
+    /// One `multi_get`: RocksDB batches the lookups (one pass over the memtables and SST index
+    /// blocks, reads in parallel where it can).
+    fn get_many(&self, db: DbIndex, keys: &[&[u8]]) -> Vec<Result<Option<Vec<u8>>, StoreError>> {
+        let stored: Vec<Vec<u8>> = keys.iter().map(|k| stored_key(db, k)).collect();
+        self.db
+            .multi_get(stored)
+            .into_iter()
+            .map(|r| r.map_err(map_err))
+            .collect()
+    }
+
     /// One `WriteBatch` through the WAL (no fsync): atomic, survives kill -9 at once and power
     /// loss after the next `sync`.
     fn write(&self, batch: &[WriteOp]) -> Result<(), StoreError> {

@@ -118,7 +118,10 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 e.lru = clock;
             }
             None => {
-                self.ks.negcache.remove(self.db, key);
+                // Known absent from the store (by the filter or the negative cache), or not
+                // known: a blind write over a key that was never loaded.
+                let in_negcache = self.ks.negcache.remove(self.db, key);
+                let absent = in_negcache || !self.ks.diskkeys.may_contain(self.db, key);
                 self.ks.dbs[self.db as usize].insert(
                     key.to_vec(),
                     Entry {
@@ -129,6 +132,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
                         dirty: false,
                         saving: false,
                         group: 0,
+                        on_disk: if absent { Some(false) } else { None },
                     },
                 );
             }

@@ -15,6 +15,7 @@ mod groups;
 pub use db::Db;
 pub(crate) use groups::Groups;
 
+use crate::diskkeys::DiskKeys;
 use crate::negcache::NegCache;
 use crate::store::DbIndex;
 use crate::value::CacheValue;
@@ -33,6 +34,9 @@ pub(crate) struct Entry<V> {
     pub saving: bool,
     /// Save group of a dirty entry (keys that must reach disk in one batch); 0 when clean.
     pub group: u64,
+    /// Whether the store holds the key now (`None`: not known, e.g. after a blind write over a
+    /// key that was never loaded). Keeps the key filter exact enough (see [`DiskKeys`]).
+    pub on_disk: Option<bool>,
 }
 
 /// Where a key is, from the point of view of a command that wants to read it.
@@ -59,6 +63,8 @@ pub struct CacheStats {
 pub struct Keyspace<V> {
     pub(crate) dbs: Vec<IndexMap<Vec<u8>, Entry<V>>>,
     pub negcache: NegCache,
+    /// Which keys may be in the store.
+    pub diskkeys: DiskKeys,
     pub(crate) groups: Groups,
     pub stats: CacheStats,
     clock: u64,
@@ -74,6 +80,7 @@ impl<V: CacheValue> Keyspace<V> {
         Keyspace {
             dbs: (0..databases).map(|_| IndexMap::new()).collect(),
             negcache: NegCache::new(negcache_entries),
+            diskkeys: DiskKeys::new(databases),
             groups: Groups::default(),
             stats: CacheStats::default(),
             clock: 0,
@@ -95,6 +102,9 @@ impl<V: CacheValue> Keyspace<V> {
     pub fn residency(&mut self, db: DbIndex, key: &[u8]) -> Residency {
         if self.dbs[db as usize].contains_key(key) {
             Residency::Resident
+        } else if !self.diskkeys.may_contain(db, key) {
+            self.diskkeys.stats.probes_avoided += 1;
+            Residency::KnownAbsent
         } else if self.negcache.contains(db, key) {
             Residency::KnownAbsent
         } else {
@@ -189,15 +199,19 @@ impl<V: CacheValue> Keyspace<V> {
             Some(d) => vec![d as usize],
             None => (0..self.dbs.len()).collect(),
         };
+        let mut forgotten = 0;
         for d in dbs {
             let map = std::mem::take(&mut self.dbs[d]);
-            for (k, e) in map {
-                if e.dirty {
-                    self.groups.forget(d as DbIndex, &k, e.group);
-                }
-            }
+            forgotten += map.values().filter(|e| e.dirty).count();
         }
+        self.groups.forget_db(db, forgotten);
         self.negcache.clear(db);
+        self.diskkeys.cleared(db);
+    }
+
+    /// The group of the command running now, if it changed anything yet.
+    pub(crate) fn open_group(&self) -> Option<u64> {
+        self.groups.open_group()
     }
 
     /// Active expiry: samples up to `samples` resident entries per DB and deletes the expired

@@ -50,7 +50,7 @@ impl Default for EngineConfig {
             flush_delay: Duration::from_secs(1),
             max_batch_keys: 1024,
             max_batch_bytes: 8 << 20,
-            max_inflight_loads: 64,
+            max_inflight_loads: 256,
             negcache_entries: 100_000,
             maxmemory_samples: 5,
         }
@@ -67,6 +67,8 @@ pub enum Event {
         db: DbIndex,
         key: Vec<u8>,
         error: String,
+        /// The record is damaged (not a passing IO error): see [`Engine::replace_corrupt`].
+        corrupt: bool,
     },
     /// Everything dirty at the time of [`Engine::barrier`] is durable (or a save failed).
     BarrierDone {
@@ -87,11 +89,15 @@ pub enum Event {
 #[derive(Debug, Default, Clone)]
 pub struct EngineStats {
     pub disk_loads: u64,
+    /// Load jobs sent (each reads up to `LOAD_BATCH` keys with one `get_many`).
+    pub load_batches: u64,
     pub disk_load_misses: u64,
     pub keys_saved: u64,
     pub save_batches: u64,
     pub save_errors: u64,
     pub load_errors: u64,
+    /// Failed attempts to clear the store (FLUSHDB/FLUSHALL); each is retried.
+    pub clear_errors: u64,
     pub corrupt_records: u64,
     pub expired_on_load: u64,
     pub last_save_error: Option<String>,
@@ -107,8 +113,23 @@ enum LoadFlag {
     Probe,
 }
 
+/// Most keys in one load job (one `get_many`).
+const LOAD_BATCH: usize = 64;
 /// Token of the engine's own scans for the expired-key sweep.
 const SWEEP_TOKEN: u64 = u64::MAX;
+/// Token of the scans that rebuild the key filters at open.
+const FILTER_TOKEN: u64 = u64::MAX - 1;
+/// Keys per page of the filter rebuild.
+const FILTER_PAGE: usize = 4096;
+
+/// Progress of the background rebuild of the key filters (see `diskkeys`).
+struct FilterBuild {
+    db: DbIndex,
+    cursor: Vec<u8>,
+    in_flight: bool,
+    /// Epoch of `db` when the page was asked for: a page that raced a flush is dropped.
+    epoch: u64,
+}
 /// Keys of the store probed for expiry per tick: bounds the sweep's disk reads.
 const SWEEP_KEYS_PER_TICK: usize = 32;
 
@@ -122,6 +143,8 @@ struct PendingClear {
     token: u64,
     db: Option<DbIndex>,
     dispatched: bool,
+    /// After a failure: not retried before this instant.
+    retry_at: Option<Instant>,
 }
 
 pub struct Engine<V: CacheValue> {
@@ -148,6 +171,11 @@ pub struct Engine<V: CacheValue> {
     pressure: bool,
     /// Expired-key sweep position: DB and store cursor; `true` while its scan is in flight.
     sweep: (DbIndex, Vec<u8>, bool),
+    /// Epoch of the sweep's DB when its scan was sent: a page that raced a clear is dropped.
+    sweep_epoch: u64,
+    clear_backoff: Duration,
+    /// `None` once every DB's filter is built.
+    filter_build: Option<FilterBuild>,
 }
 
 impl<V: CacheValue> Engine<V> {
@@ -187,6 +215,14 @@ impl<V: CacheValue> Engine<V> {
             backoff: Duration::from_millis(100),
             pressure: false,
             sweep: (0, Vec::new(), false),
+            sweep_epoch: 0,
+            clear_backoff: Duration::from_millis(100),
+            filter_build: Some(FilterBuild {
+                db: 0,
+                cursor: Vec::new(),
+                in_flight: false,
+                epoch: 0,
+            }),
             cfg,
         }
     }
@@ -218,8 +254,14 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
-    fn clearing(&self, db: DbIndex) -> bool {
+    /// Whether a FLUSHDB/FLUSHALL of `db` is not yet done on disk: the store's content of that
+    /// DB is gone logically, so keyspace-wide reads must not look at it.
+    pub fn is_clearing(&self, db: DbIndex) -> bool {
         self.clears.iter().any(|c| c.db.is_none_or(|d| d == db))
+    }
+
+    fn clearing(&self, db: DbIndex) -> bool {
+        self.is_clearing(db)
     }
 
     /// Makes sure `key` can be used by a command: returns `Resident`/`KnownAbsent` when it can
@@ -233,16 +275,42 @@ impl<V: CacheValue> Engine<V> {
                     // Someone waits for it now: keep what the probe reads.
                     Some(f @ LoadFlag::Probe) => *f = LoadFlag::InProgress,
                     Some(_) => {}
+                    // Sent with the next `poll`/`tick`, batched with the other keys asked for
+                    // meanwhile (the rest of this command, the rest of a pipeline).
                     None => {
                         self.loads.insert(k.clone(), LoadFlag::Queued);
                         self.load_queue.push_back(k);
-                        self.dispatch_loads();
                     }
                 }
                 Residency::Unknown
             }
             r => r,
         }
+    }
+
+    /// Gives up on a damaged record so the key can be overwritten or deleted: the key becomes a
+    /// deleted key in memory (a dirty tombstone), and saving that delete removes the record from
+    /// the store. Reads never get here: they fail with the load's error instead.
+    pub fn replace_corrupt(&mut self, db: DbIndex, key: &[u8]) {
+        if self.ks.dbs[db as usize].contains_key(key) || self.is_loading(db, key) {
+            return;
+        }
+        self.ks.dbs[db as usize].insert(
+            key.to_vec(),
+            Entry {
+                value: None,
+                expire_at: None,
+                lru: 0,
+                version: 0,
+                dirty: false,
+                saving: false,
+                group: 0,
+                // The damaged record is on disk, but a rebuild of the filter may have skipped
+                // it: not known, so its delete removes nothing from the filter.
+                on_disk: None,
+            },
+        );
+        self.ks.mark_dirty(db, key);
     }
 
     /// Whether a load for the key is queued or in progress.
@@ -275,13 +343,29 @@ impl<V: CacheValue> Engine<V> {
     }
 
     /// FLUSHDB / FLUSHALL: empties memory now and the store once no save is in flight. Until
-    /// then, keys of the cleared DBs read as absent.
+    /// then, keys of the cleared DBs read as absent, and saves wait (so no write made after the
+    /// flush can be wiped by it). A failed clear of the store is retried with backoff until it
+    /// succeeds: [`Event::ClearDone`] comes only once the store is empty, so the flush is never
+    /// acknowledged, nor its memory state undone, while old data could come back after a crash.
     pub fn clear(&mut self, token: u64, db: Option<DbIndex>) {
         self.ks.clear(db);
-        // Loads of cleared keys that are still queued are answered "absent" by `ensure` now.
-        self.load_queue.retain(|(d, _)| db.is_some_and(|c| c != *d));
+        // Queued loads of cleared keys are dropped; whoever waits for them is told the key is
+        // ready, asks again, and gets "absent" from `ensure` (the DB is clearing).
+        let hit = |d: DbIndex| db.is_none_or(|c| c == d);
+        let mut woken = Vec::new();
+        self.load_queue.retain(|(d, k)| {
+            if hit(*d) {
+                woken.push((*d, k.clone()));
+                false
+            } else {
+                true
+            }
+        });
         self.loads
-            .retain(|(d, _), f| *f == LoadFlag::InProgress || db.is_some_and(|c| c != *d));
+            .retain(|(d, _), f| *f == LoadFlag::InProgress || !hit(*d));
+        for (db, key) in woken {
+            self.pending_events.push(Event::KeyReady { db, key });
+        }
         match db {
             Some(d) => self.epochs[d as usize] += 1,
             None => self.epochs.iter_mut().for_each(|e| *e += 1),
@@ -290,6 +374,7 @@ impl<V: CacheValue> Engine<V> {
             token,
             db,
             dispatched: false,
+            retry_at: None,
         });
         self.dispatch_clear();
     }
@@ -299,7 +384,7 @@ impl<V: CacheValue> Engine<V> {
             return;
         }
         if let Some(c) = self.clears.front_mut() {
-            if !c.dispatched {
+            if !c.dispatched && c.retry_at.is_none_or(|t| t <= Instant::now()) {
                 c.dispatched = true;
                 let db = c.db;
                 self.other_in_flight += 1;
@@ -308,19 +393,39 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
+    /// Sends queued loads to the workers in batches (one `get_many` each): the queue is split
+    /// evenly over the workers, up to `LOAD_BATCH` keys a job, so a pipeline or an MGET of cold
+    /// keys costs a few batched reads rather than one job per key.
     fn dispatch_loads(&mut self) {
-        while self.loads_in_flight < self.cfg.max_inflight_loads {
-            let Some((db, key)) = self.load_queue.pop_front() else {
-                break;
-            };
-            match self.loads.get_mut(&(db, key.clone())) {
-                Some(f @ LoadFlag::Queued) => *f = LoadFlag::InProgress,
-                _ => continue,
+        while self.loads_in_flight < self.cfg.max_inflight_loads && !self.load_queue.is_empty() {
+            let room = self.cfg.max_inflight_loads - self.loads_in_flight;
+            let per_worker = self.load_queue.len().div_ceil(self.cfg.io_threads.max(1));
+            let size = per_worker.clamp(1, LOAD_BATCH).min(room);
+            let mut batch: Vec<Vec<u8>> = Vec::with_capacity(size);
+            let mut batch_db = None;
+            while batch.len() < size {
+                let Some((db, _)) = self.load_queue.front() else {
+                    break;
+                };
+                if batch_db.is_some_and(|d| d != *db) {
+                    break;
+                }
+                let (db, key) = self.load_queue.pop_front().expect("front exists");
+                match self.loads.get_mut(&(db, key.clone())) {
+                    Some(f @ LoadFlag::Queued) => *f = LoadFlag::InProgress,
+                    _ => continue,
+                }
+                batch_db = Some(db);
+                batch.push(key);
             }
-            self.loads_in_flight += 1;
+            let Some(db) = batch_db else {
+                continue;
+            };
+            self.loads_in_flight += batch.len();
+            self.stats.load_batches += 1;
             self.send(Job::Load {
                 db,
-                key,
+                keys: batch,
                 epoch: self.epochs[db as usize],
                 now_ms: now_ms(),
             });
@@ -333,9 +438,16 @@ impl<V: CacheValue> Engine<V> {
             return;
         }
         let max_jobs = self.cfg.io_threads.max(1);
+        let open = self.ks.open_group();
         let force_bound = self.barriers.iter().map(|b| b.bound).max().unwrap_or(0);
         let mut deferred = Vec::new();
         while self.saves_in_flight.values().sum::<usize>() < max_jobs {
+            // Group commit: while a save is in flight, what became due meanwhile waits for it
+            // and goes out as one larger batch (one write + one sync), unless a full batch is
+            // already due.
+            if !self.saves_in_flight.is_empty() && !self.full_batch_due(now, force_bound, open) {
+                break;
+            }
             let mut groups = Vec::new();
             let mut items = Vec::new();
             let mut bytes = 0usize;
@@ -343,6 +455,10 @@ impl<V: CacheValue> Engine<V> {
                 let Some(&id) = self.ks.groups.queue.front() else {
                     break;
                 };
+                if Some(id) == open {
+                    // The running command (an EXEC) is still adding to it.
+                    break;
+                }
                 let Some(g) = self.ks.groups.groups.get(&id) else {
                     self.ks.groups.queue.pop_front();
                     continue;
@@ -370,7 +486,9 @@ impl<V: CacheValue> Engine<V> {
                 let g = self.ks.groups.take(id).expect("group exists");
                 for (d, k) in g.keys {
                     if let Some(e) = self.ks.dbs[d as usize].get_mut(&k) {
-                        if e.dirty && !e.saving {
+                        // The entry says which group it is in; a repeated candidate was taken
+                        // already (it is `saving` now).
+                        if e.dirty && !e.saving && e.group == id {
                             e.saving = true;
                             e.group = 0;
                             bytes += k.len() + e.value.as_ref().map_or(0, |v| v.mem_size());
@@ -404,6 +522,29 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
+    /// Whether the groups due now fill at least one batch (counted in keys).
+    fn full_batch_due(&self, now: Instant, force_bound: u64, open: Option<u64>) -> bool {
+        let mut keys = 0;
+        for id in &self.ks.groups.queue {
+            let Some(g) = self.ks.groups.groups.get(id) else {
+                continue;
+            };
+            let forced = self.pressure || *id <= force_bound;
+            let due = match g.retry_at {
+                Some(t) => t <= now,
+                None => forced || g.since + self.cfg.flush_delay <= now,
+            };
+            if !due || Some(*id) == open {
+                return false;
+            }
+            keys += g.keys.len();
+            if keys >= self.cfg.max_batch_keys {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Background sweep of expired keys on disk: scans a page of the store and probes the keys
     /// that are not in memory; expired ones are deleted like any tombstone. Runs only when no
     /// client load waits, a page at a time.
@@ -416,6 +557,7 @@ impl<V: CacheValue> Engine<V> {
         }
         self.sweep.2 = true;
         let (db, cursor) = (self.sweep.0, self.sweep.1.clone());
+        self.sweep_epoch = self.epochs[db as usize];
         self.scan(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK);
     }
 
@@ -429,6 +571,11 @@ impl<V: CacheValue> Engine<V> {
             }
         };
         let db = self.sweep.0;
+        if self.sweep_epoch != self.epochs[db as usize] || self.clearing(db) {
+            // The page lists keys of a DB flushed since: probing them would read old data.
+            self.sweep.1 = Vec::new();
+            return;
+        }
         for key in page.keys {
             let k = (db, key);
             if self.ks.dbs[db as usize].contains_key(&k.1) || self.loads.contains_key(&k) {
@@ -438,7 +585,7 @@ impl<V: CacheValue> Engine<V> {
             self.loads_in_flight += 1;
             self.send(Job::Load {
                 db,
-                key: k.1,
+                keys: vec![k.1],
                 epoch: self.epochs[db as usize],
                 now_ms: now_ms(),
             });
@@ -452,8 +599,70 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
+    /// Asks for the next page of the filter rebuild, one page in flight at a time.
+    fn build_filters(&mut self) {
+        let Some(b) = self.filter_build.as_mut() else {
+            return;
+        };
+        if b.in_flight {
+            return;
+        }
+        b.in_flight = true;
+        b.epoch = self.epochs[b.db as usize];
+        let (db, cursor) = (b.db, b.cursor.clone());
+        self.scan(FILTER_TOKEN, db, cursor, FILTER_PAGE);
+    }
+
+    fn filter_page(&mut self, result: Result<ScanPage, StoreError>) {
+        let databases = self.cfg.databases as DbIndex;
+        let Some(b) = self.filter_build.as_mut() else {
+            return;
+        };
+        b.in_flight = false;
+        let page = match result {
+            Ok(p) => p,
+            Err(e) => {
+                // Retried from the same cursor on the next tick; meanwhile keys of this DB are
+                // probed as before.
+                log::warn!("rebuilding the key filter of db {}: scan failed: {e}", b.db);
+                return;
+            }
+        };
+        let db = b.db;
+        let done = if b.epoch != self.epochs[db as usize] {
+            // Flushed meanwhile: `clear` left an empty, ready filter.
+            true
+        } else {
+            for k in &page.keys {
+                self.ks.diskkeys.added(db, k);
+            }
+            match page.next {
+                Some(c) => {
+                    b.cursor = c;
+                    false
+                }
+                None => {
+                    self.ks.diskkeys.built(db);
+                    true
+                }
+            }
+        };
+        if done {
+            if db + 1 < databases {
+                b.db = db + 1;
+                b.cursor.clear();
+            } else {
+                log::info!("key filters built ({} keys)", self.ks.diskkeys.len());
+                self.filter_build = None;
+            }
+        }
+        self.build_filters();
+    }
+
     /// Periodic work: saves that became due, loads waiting for a slot, the expiry sweep.
     pub fn tick(&mut self) {
+        self.build_filters();
+        self.dispatch_clear();
         self.sweep_expired();
         self.dispatch_loads();
         self.dispatch_saves(Instant::now());
@@ -469,7 +678,11 @@ impl<V: CacheValue> Engine<V> {
             return false;
         }
         let need = used - maxmemory;
-        let freed = self.ks.evict(need, self.cfg.maxmemory_samples);
+        let mut freed = self.ks.evict(need, self.cfg.maxmemory_samples);
+        if freed < need {
+            // The negative cache is memory too, and cheaper to lose than a value.
+            freed += self.ks.negcache.shrink_by(need - freed);
+        }
         if freed < need {
             if !self.pressure {
                 log::debug!("memory full of dirty data: saving all dirty keys now");
@@ -499,6 +712,10 @@ impl<V: CacheValue> Engine<V> {
                     let min = *groups.iter().min().expect("non-empty");
                     self.finish_save(min, items, groups, result);
                 }
+                Completion::Scan { id, result } if id == FILTER_TOKEN => {
+                    self.other_in_flight -= 1;
+                    self.filter_page(result);
+                }
                 Completion::Scan { id, result } if id == SWEEP_TOKEN => {
                     self.other_in_flight -= 1;
                     self.sweep_page(result);
@@ -512,14 +729,36 @@ impl<V: CacheValue> Engine<V> {
                 }
                 Completion::Clear { result } => {
                     self.other_in_flight -= 1;
-                    let c = self.clears.pop_front().expect("a clear was in flight");
-                    if let Err(e) = &result {
-                        log::error!("clearing the store failed: {e}");
+                    match result {
+                        Ok(()) => {
+                            self.clear_backoff = Duration::from_millis(100);
+                            if let Some(c) = self.clears.pop_front() {
+                                self.pending_events.push(Event::ClearDone {
+                                    token: c.token,
+                                    result: Ok(()),
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            // Memory is already cleared: the store must follow, or old data
+                            // would come back. Retry; meanwhile point-in-time requests (SAVE,
+                            // SHUTDOWN) fail instead of waiting forever.
+                            self.stats.clear_errors += 1;
+                            log::error!(
+                                "clearing the store failed: {e}; retrying in {:?}",
+                                self.clear_backoff
+                            );
+                            if let Some(c) = self.clears.front_mut() {
+                                c.dispatched = false;
+                                c.retry_at = Some(Instant::now() + self.clear_backoff);
+                            }
+                            self.clear_backoff =
+                                (self.clear_backoff * 2).min(Duration::from_secs(10));
+                            for b in &mut self.barriers {
+                                b.failed = Some(format!("flushing the disk store failed: {e}"));
+                            }
+                        }
                     }
-                    self.pending_events.push(Event::ClearDone {
-                        token: c.token,
-                        result: result.map_err(|e| e.to_string()),
-                    });
                     self.dispatch_clear();
                 }
             }
@@ -553,21 +792,28 @@ impl<V: CacheValue> Engine<V> {
         match result {
             Ok(Loaded::Value(v, expire_at)) => {
                 self.stats.disk_loads += 1;
+                let lru = self.ks.tick_clock();
+                let map = &mut self.ks.dbs[db as usize];
                 map.insert(
                     key.clone(),
                     Entry {
                         value: Some(Arc::new(v)),
                         expire_at,
-                        lru: 0,
+                        // Just loaded means just wanted: not the first eviction victim.
+                        lru,
                         version: 0,
                         dirty: false,
                         saving: false,
                         group: 0,
+                        on_disk: Some(true),
                     },
                 );
             }
             Ok(Loaded::Absent) => {
                 self.stats.disk_load_misses += 1;
+                if self.ks.diskkeys.ready(db) {
+                    self.ks.diskkeys.stats.false_positives += 1;
+                }
                 self.ks.negcache.insert(db, key.clone());
             }
             Ok(Loaded::Expired) => {
@@ -584,6 +830,7 @@ impl<V: CacheValue> Engine<V> {
                         dirty: false,
                         saving: false,
                         group: 0,
+                        on_disk: Some(true),
                     },
                 );
                 self.ks.mark_dirty(db, &key);
@@ -597,10 +844,12 @@ impl<V: CacheValue> Engine<V> {
                     "loading key {:?} of db {db} failed: {e}",
                     String::from_utf8_lossy(&key[..key.len().min(64)])
                 );
+                let corrupt = matches!(e, StoreError::Corruption(_));
                 self.pending_events.push(Event::KeyFailed {
                     db,
                     key,
                     error: e.to_string(),
+                    corrupt,
                 });
                 return;
             }
@@ -611,7 +860,7 @@ impl<V: CacheValue> Engine<V> {
     fn finish_save(
         &mut self,
         min_group: u64,
-        items: Vec<(DbIndex, Vec<u8>, u64)>,
+        items: Vec<(DbIndex, Vec<u8>, u64, bool)>,
         _groups: Vec<u64>,
         result: Result<(), StoreError>,
     ) {
@@ -627,10 +876,19 @@ impl<V: CacheValue> Engine<V> {
                 self.stats.keys_saved += items.len() as u64;
                 self.stats.last_save_ok_unix = now_ms() / 1000;
                 self.backoff = Duration::from_millis(100);
-                for (db, key, version) in items {
+                for (db, key, version, put) in items {
                     let map = &mut self.ks.dbs[db as usize];
                     let Some(e) = map.get_mut(&key) else { continue };
                     e.saving = false;
+                    // The store changed whatever the entry's version: keep the filter's
+                    // invariant (see diskkeys.rs).
+                    match (put, e.on_disk) {
+                        (true, Some(true)) | (false, Some(false)) => {}
+                        (true, _) => self.ks.diskkeys.added(db, &key),
+                        (false, Some(true)) => self.ks.diskkeys.removed(db, &key),
+                        (false, None) => {}
+                    }
+                    e.on_disk = Some(put);
                     if e.version == version {
                         e.dirty = false;
                         self.ks.groups.cleaned();
@@ -659,7 +917,7 @@ impl<V: CacheValue> Engine<V> {
                 let retry_at = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
                 let mut keys = Vec::new();
-                for (db, key, _) in items {
+                for (db, key, _, _) in items {
                     let Some(e) = self.ks.dbs[db as usize].get_mut(&key) else {
                         continue;
                     };

@@ -33,6 +33,7 @@ struct GateStore {
     gates: Mutex<(bool, bool)>,
     cv: Condvar,
     fail_writes: Mutex<u32>,
+    fail_clears: Mutex<u32>,
 }
 
 impl GateStore {
@@ -104,8 +105,20 @@ impl DiskStore for GateStore {
             .flatten();
         Ok(ScanPage { keys, next })
     }
-    fn clear(&self, _: Option<DbIndex>) -> Result<(), StoreError> {
-        self.data.lock().unwrap().clear();
+    fn clear(&self, db: Option<DbIndex>) -> Result<(), StoreError> {
+        {
+            let mut f = self.fail_clears.lock().unwrap();
+            if *f > 0 {
+                *f -= 1;
+                return Err(StoreError::Io(std::io::Error::other(
+                    "injected clear failure",
+                )));
+            }
+        }
+        self.data
+            .lock()
+            .unwrap()
+            .retain(|(d, _), _| db.is_some_and(|c| c != *d));
         Ok(())
     }
     fn name(&self) -> &'static str {
@@ -353,4 +366,249 @@ fn the_sweep_deletes_expired_keys_nobody_reads() {
     drop(d);
     // The live key was probed but not cached.
     assert!(!e.ks.db(0, 0).is_resident(b"alive"));
+}
+
+/// Waits (polling) until the engine has no IO left, collecting events.
+fn settle(e: &mut Engine<V>) -> Vec<Event> {
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        events.extend(e.poll());
+        if !e.busy() {
+            return events;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("engine still busy");
+}
+
+#[test]
+fn a_flush_inside_an_open_group_neither_panics_nor_splits_it() {
+    // MULTI; SET a; FLUSHDB; SET b; EXEC — the transaction's group stays open across the flush.
+    let store = Arc::new(GateStore::default());
+    store.raw_put(b"old", b"disk");
+    let mut e = engine(Arc::clone(&store));
+    e.ks.begin_group();
+    e.ks.db(0, 0).insert(b"a", V(b"1".to_vec()));
+    e.clear(1, Some(0));
+    e.ks.db(0, 0).insert(b"b", V(b"2".to_vec()));
+    // A barrier asked for mid-transaction must not take the open group out early.
+    e.barrier(2);
+    assert!(e
+        .poll()
+        .iter()
+        .all(|ev| !matches!(ev, Event::BarrierDone { .. })));
+    e.ks.end_group();
+    let events = settle(&mut e);
+    assert!(events.iter().any(|ev| matches!(
+        ev,
+        Event::ClearDone {
+            token: 1,
+            result: Ok(())
+        }
+    )));
+    assert!(events.iter().any(|ev| matches!(
+        ev,
+        Event::BarrierDone {
+            token: 2,
+            result: Ok(())
+        }
+    )));
+    assert_eq!(store.raw_get(b"b"), Some(b"2".to_vec()));
+    assert_eq!(store.raw_get(b"a"), None);
+    assert_eq!(store.raw_get(b"old"), None);
+    assert_eq!(e.ks.dirty_len(), 0);
+}
+
+#[test]
+fn a_flush_wakes_whoever_waits_for_a_queued_load() {
+    let store = Arc::new(GateStore::default());
+    let mut e = Engine::new(
+        Arc::clone(&store) as Arc<dyn DiskStore>,
+        EngineConfig {
+            max_inflight_loads: 1,
+            io_threads: 1,
+            ..EngineConfig::default()
+        },
+        Arc::new(|| {}),
+    );
+    store.hold(true, false);
+    assert_eq!(e.ensure(0, b"first"), Residency::Unknown);
+    // Queued behind the one load in flight.
+    assert_eq!(e.ensure(0, b"second"), Residency::Unknown);
+    e.clear(9, Some(0));
+    let events = e.poll();
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, Event::KeyReady { key, .. } if key == b"second")),
+        "a parked client would wait forever: {events:?}"
+    );
+    // Asked again, the key is absent (its DB is being flushed), without a disk read.
+    assert_eq!(e.ensure(0, b"second"), Residency::KnownAbsent);
+    store.hold(false, false);
+    settle(&mut e);
+}
+
+#[test]
+fn a_failed_flush_is_retried_and_only_then_acknowledged() {
+    let store = Arc::new(GateStore::default());
+    store.raw_put(b"old", b"disk");
+    *store.fail_clears.lock().unwrap() = 2;
+    let mut e = engine(Arc::clone(&store));
+    e.ks.db(0, 0).insert(b"new", V(b"n".to_vec()));
+    e.clear(5, Some(0));
+    // Writes after the flush are kept (dirty) and saved only after it.
+    e.ks.db(0, 0).insert(b"after", V(b"x".to_vec()));
+    let mut saw_barrier_failure = false;
+    e.barrier(6);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut done = false;
+    while Instant::now() < deadline && !done {
+        for ev in e.poll() {
+            match ev {
+                Event::ClearDone { token: 5, result } => {
+                    assert!(result.is_ok());
+                    done = true;
+                }
+                Event::BarrierDone { token: 6, result } => saw_barrier_failure = result.is_err(),
+                _ => {}
+            }
+        }
+        e.tick();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(done, "the flush was never retried to success");
+    assert!(
+        saw_barrier_failure,
+        "SAVE during a failing flush must report failure"
+    );
+    assert_eq!(e.stats.clear_errors, 2);
+    assert_eq!(store.raw_get(b"old"), None, "old data would come back");
+    assert_eq!(barrier(&mut e, 7), Ok(()));
+    assert_eq!(store.raw_get(b"after"), Some(b"x".to_vec()));
+    assert_eq!(store.raw_get(b"new"), None);
+}
+
+#[test]
+fn large_groups_are_linear() {
+    // One MSET of 200,000 keys, a rewrite of all of them in one more command (a merge), then a
+    // FLUSHDB of the dirty group: quadratic bookkeeping would take hours here.
+    let store = Arc::new(GateStore::default());
+    let mut e = engine(Arc::clone(&store));
+    let n = 200_000;
+    for round in 0..2u8 {
+        e.ks.begin_group();
+        for i in 0..n {
+            e.ks.db(0, 0)
+                .insert(format!("k{i}").as_bytes(), V(vec![round]));
+        }
+        e.ks.end_group();
+    }
+    assert_eq!(e.ks.dirty_len(), n);
+    assert_eq!(e.io_stats().pending_groups, 1);
+    e.clear(1, None);
+    assert_eq!(e.ks.dirty_len(), 0);
+    settle(&mut e);
+    assert!(store.data.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_merge_keeps_the_backoff_of_a_failed_group() {
+    let store = Arc::new(GateStore::default());
+    *store.fail_writes.lock().unwrap() = 1;
+    let mut e = engine(Arc::clone(&store));
+    e.ks.db(0, 0).insert(b"a", V(b"1".to_vec()));
+    assert!(barrier(&mut e, 1).is_err());
+    // A new command writes `a` again plus another key: its group merges into the failed one.
+    e.ks.begin_group();
+    e.ks.db(0, 0).insert(b"a", V(b"2".to_vec()));
+    e.ks.db(0, 0).insert(b"b", V(b"3".to_vec()));
+    e.ks.end_group();
+    let g = e.ks.groups.groups.values().next().expect("one group");
+    assert!(g.retry_at.is_some(), "the merge reset the backoff");
+    assert_eq!(e.ks.groups.groups.len(), 1);
+    assert_eq!(barrier(&mut e, 2), Ok(()));
+    assert_eq!(store.raw_get(b"a"), Some(b"2".to_vec()));
+}
+
+#[test]
+fn freshly_loaded_keys_are_not_the_first_evicted() {
+    let store = Arc::new(GateStore::default());
+    for i in 0..50 {
+        store.raw_put(format!("k{i}").as_bytes(), b"v");
+    }
+    let mut e = engine(Arc::clone(&store));
+    for i in 0..50 {
+        load(&mut e, format!("k{i}").as_bytes());
+    }
+    // Touch nothing; evict half: the oldest loads go first, the newest stay.
+    e.ks.evict(25 * (2 + 1 + 64), 50);
+    assert!(
+        e.ks.db(0, 0).is_resident(b"k49"),
+        "the newest load was evicted"
+    );
+}
+
+#[test]
+fn the_sweep_drops_a_page_that_raced_a_flush() {
+    let store = Arc::new(GateStore::default());
+    {
+        let mut d = store.data.lock().unwrap();
+        d.insert(
+            (0, b"old".to_vec()),
+            crate::encoding::encode(0, Some(1), b"expired long ago"),
+        );
+    }
+    let mut e = engine(Arc::clone(&store));
+    store.hold(false, false);
+    e.tick(); // sends the sweep's scan
+    e.clear(3, Some(0));
+    let events = settle(&mut e);
+    assert!(events
+        .iter()
+        .any(|ev| matches!(ev, Event::ClearDone { token: 3, .. })));
+    // Whatever the sweep saw before the flush, nothing of it is in memory now.
+    assert!(!e.ks.db(0, 0).is_resident(b"old"));
+    assert!(store.data.lock().unwrap().is_empty());
+}
+
+fn build_filters(e: &mut Engine<V>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (0..16).any(|db| e.ks.diskkeys.state(db) != crate::diskkeys::FilterState::Ready) {
+        assert!(Instant::now() < deadline, "filters not built");
+        e.tick();
+        e.poll();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_built_filter_answers_new_keys_without_a_probe_and_keeps_saved_ones() {
+    let store = Arc::new(GateStore::default());
+    store.raw_put(b"on-disk", b"v");
+    let mut e = engine(Arc::clone(&store));
+    build_filters(&mut e);
+    // Any disk read would now hang the worker: the answer must come from the filter.
+    store.hold(true, false);
+    assert_eq!(e.ensure(0, b"new-key"), Residency::KnownAbsent);
+    assert!(e.ks.diskkeys.stats.probes_avoided >= 1);
+    assert_eq!(e.ensure(0, b"on-disk"), Residency::Unknown);
+    store.hold(false, false);
+    load(&mut e, b"on-disk");
+    // A new key saved and evicted must be found again (no false negative).
+    e.ks.db(0, 0).insert(b"fresh", V(b"f".to_vec()));
+    assert_eq!(barrier(&mut e, 1), Ok(()));
+    e.ks.evict(usize::MAX, 16);
+    assert!(!e.ks.db(0, 0).is_resident(b"fresh"));
+    assert_eq!(e.ensure(0, b"fresh"), Residency::Unknown);
+    load(&mut e, b"fresh");
+    assert_eq!(e.ks.db(0, 0).get(b"fresh"), Some(&V(b"f".to_vec())));
+    // Deleted and saved: absent again without a probe (or at worst a stale positive).
+    e.ks.db(0, 0).remove(b"fresh");
+    assert_eq!(barrier(&mut e, 2), Ok(()));
+    e.ks.negcache.clear(None);
+    store.hold(true, false);
+    assert_eq!(e.ensure(0, b"fresh"), Residency::KnownAbsent);
+    store.hold(false, false);
 }

@@ -20,9 +20,10 @@ pub(crate) struct SaveItem<V> {
 }
 
 pub(crate) enum Job<V> {
+    /// Loads of keys of one DB, read with one `get_many`.
     Load {
         db: DbIndex,
-        key: Vec<u8>,
+        keys: Vec<Vec<u8>>,
         epoch: u64,
         now_ms: i64,
     },
@@ -58,7 +59,8 @@ pub(crate) enum Completion<V> {
     },
     Save {
         groups: Vec<u64>,
-        items: Vec<(DbIndex, Vec<u8>, u64)>,
+        /// (db, key, version saved, whether it was a put).
+        items: Vec<(DbIndex, Vec<u8>, u64, bool)>,
         result: Result<(), StoreError>,
     },
     Scan {
@@ -80,16 +82,32 @@ pub(crate) fn run<V: CacheValue>(
         let completion = match job {
             Job::Load {
                 db,
-                key,
+                keys,
                 epoch,
                 now_ms,
             } => {
-                let result = load::<V>(&*store, db, &key, now_ms);
-                Completion::Load {
-                    db,
-                    key,
-                    epoch,
-                    result,
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                let mut found = store.get_many(db, &refs).into_iter();
+                let mut last = None;
+                for key in keys {
+                    let raw = found.next().unwrap_or(Err(StoreError::Backend(
+                        "get_many returned fewer answers than keys".into(),
+                    )));
+                    let result = raw.and_then(|bytes| decode_loaded::<V>(bytes, now_ms));
+                    if let Some(prev) = last.replace(Completion::Load {
+                        db,
+                        key,
+                        epoch,
+                        result,
+                    }) {
+                        if done.send(prev).is_err() {
+                            return;
+                        }
+                    }
+                }
+                match last {
+                    Some(c) => c,
+                    None => continue,
                 }
             }
             Job::Save { groups, items } => save(&*store, groups, items),
@@ -113,13 +131,11 @@ pub(crate) fn run<V: CacheValue>(
     }
 }
 
-fn load<V: CacheValue>(
-    store: &dyn DiskStore,
-    db: DbIndex,
-    key: &[u8],
+fn decode_loaded<V: CacheValue>(
+    bytes: Option<Vec<u8>>,
     now_ms: i64,
 ) -> Result<Loaded<V>, StoreError> {
-    let Some(bytes) = store.get(db, key)? else {
+    let Some(bytes) = bytes else {
         return Ok(Loaded::Absent);
     };
     let rec = encoding::decode(&bytes)?;
@@ -160,7 +176,10 @@ fn save<V: CacheValue>(
         groups,
         items: items
             .into_iter()
-            .map(|it| (it.db, it.key, it.version))
+            .map(|it| {
+                let put = it.value.is_some();
+                (it.db, it.key, it.version, put)
+            })
             .collect(),
         result,
     }

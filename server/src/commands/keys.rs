@@ -292,7 +292,13 @@ pub fn keyspace_keys(ctx: &mut Ctx) -> Option<Vec<Vec<u8>>> {
     let store = std::sync::Arc::clone(ctx.engine.store());
     let mut cursor = Vec::new();
     let mut keys: Vec<Vec<u8>> = Vec::new();
+    // A flush of this DB that is not yet done on disk has emptied it already: the store's
+    // keys are logically gone.
+    let clearing = ctx.engine.is_clearing(db_index);
     loop {
+        if clearing {
+            break;
+        }
         match store.scan(db_index, &cursor, 1024) {
             Ok(page) => {
                 keys.extend(page.keys);
@@ -343,6 +349,27 @@ fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     }
     let i = rand::random_range(0..all.len());
     ctx.out.bulk(&all[i]);
+}
+
+/// The type of a key that is only on disk, read from its record header; `None` when it is
+/// gone, expired or unreadable (a damaged record is logged and skipped, never fatal to SCAN).
+fn disk_type(ctx: &mut Ctx, key: &[u8]) -> Option<&'static str> {
+    let db = ctx.client.db;
+    let bytes = match ctx.engine.store().get(db, key) {
+        Ok(b) => b?,
+        Err(e) => {
+            log::warn!("SCAN TYPE: reading a key failed: {e}");
+            return None;
+        }
+    };
+    match kvtier_core::encoding::decode(&bytes) {
+        Ok(rec) if !rec.is_expired(ctx.now_ms) => crate::value::type_name_of_tag(rec.type_tag),
+        Ok(_) => None,
+        Err(e) => {
+            log::warn!("SCAN TYPE: skipping a damaged record: {e}");
+            None
+        }
+    }
 }
 
 /// Position of a key in the SCAN order: a stable 63-bit hash, never 0 (0 ends a scan).
@@ -404,8 +431,11 @@ fn scan(ctx: &mut Ctx, args: &[Vec<u8>]) {
             continue;
         }
         if let Some(t) = &type_filter {
-            let ty = ctx.db().get(k).map(Value::type_name);
-            if ty.is_some_and(|ty| ty != t) {
+            let ty = match ctx.db().is_resident(k) {
+                true => ctx.db().get(k).map(Value::type_name),
+                false => disk_type(ctx, k),
+            };
+            if ty.is_none_or(|ty| ty != t) {
                 continue;
             }
         }

@@ -72,6 +72,29 @@ impl CommandSpec {
         self.flags & f != 0
     }
 
+    /// Whether this request replaces or deletes all its keys without reading their values
+    /// (plain SET, MSET, SETEX, PSETEX, DEL, UNLINK): such a command may run over a key whose
+    /// stored record is damaged, replacing it.
+    pub fn overwrites_keys(&self, args: &[Vec<u8>]) -> bool {
+        match self.name {
+            "mset" | "setex" | "psetex" | "del" | "unlink" => true,
+            "set" => args.iter().skip(3).all(|a| {
+                !(a.eq_ignore_ascii_case(b"nx")
+                    || a.eq_ignore_ascii_case(b"xx")
+                    || a.eq_ignore_ascii_case(b"get")
+                    || a.eq_ignore_ascii_case(b"keepttl"))
+            }),
+            _ => false,
+        }
+    }
+
+    /// Whether this request is a blind write: it replaces whole values without reading them
+    /// and its reply does not depend on them (plain SET, MSET, SETEX, PSETEX). It runs at once
+    /// even when its keys are not in memory: no disk probe for a write.
+    pub fn blind_write(&self, args: &[Vec<u8>]) -> bool {
+        !matches!(self.name, "del" | "unlink") && self.overwrites_keys(args)
+    }
+
     /// Key arguments of a request (already arity-checked).
     pub fn key_args<'a>(&self, args: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
         let n = args.len() as i32;

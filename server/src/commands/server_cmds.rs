@@ -14,8 +14,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("time", 1, FAST, NONE, time),
     cmd("command", -1, 0, NONE, command),
     cmd("debug", -2, ADMIN, NONE, debug),
-    cmd("shutdown", -1, ADMIN | NO_QUEUE, NONE, shutdown),
-    cmd("save", 1, ADMIN | NO_QUEUE, NONE, save),
+    cmd("shutdown", -1, ADMIN | NO_MULTI, NONE, shutdown),
+    cmd("save", 1, ADMIN | NO_MULTI, NONE, save),
     cmd("bgsave", -1, ADMIN, NONE, bgsave),
     cmd("lastsave", 1, FAST, NONE, lastsave),
 ];
@@ -245,7 +245,12 @@ fn bgsave(ctx: &mut Ctx, args: &[Vec<u8>]) {
         return ctx.out.error("ERR Background save already in progress");
     }
     ctx.shared.bgsave_in_progress = true;
-    ctx.out.simple("Background saving started");
+    // Inside EXEC the point in time is taken when the transaction ends, as Redis schedules it.
+    ctx.out.simple(if ctx.client.in_exec {
+        "Background saving scheduled"
+    } else {
+        "Background saving started"
+    });
     ctx.action = Action::Barrier(BarrierThen::Save { reply: false });
 }
 
