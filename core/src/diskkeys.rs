@@ -46,9 +46,12 @@ pub struct DiskKeysStats {
     pub false_positives: u64,
 }
 
+/// The key filters of every DB (see the module documentation), kept by the engine as saves
+/// reach the store and rebuilt by a scan at open.
 #[derive(Debug)]
 pub struct DiskKeys {
     dbs: Vec<DbKeys>,
+    /// Counters for INFO.
     pub stats: DiskKeysStats,
 }
 
@@ -76,6 +79,7 @@ impl DiskKeys {
         }
     }
 
+    /// What the filter of `db` knows.
     pub fn state(&self, db: DbIndex) -> FilterState {
         self.dbs[db as usize].state
     }
@@ -86,7 +90,8 @@ impl DiskKeys {
         d.state != FilterState::Ready || d.filter.contains(key)
     }
 
-    /// Whether a ready filter vouches for `key` (for counting false positives).
+    /// Whether the filter of `db` is [`FilterState::Ready`], i.e. its "absent" answers are
+    /// certain (the engine uses it to count false positives).
     pub fn ready(&self, db: DbIndex) -> bool {
         self.dbs[db as usize].state == FilterState::Ready
     }
@@ -140,6 +145,7 @@ impl DiskKeys {
         self.dbs.iter().map(|d| d.filter.len()).sum()
     }
 
+    /// Whether no filter counts any key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

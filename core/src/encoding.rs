@@ -23,9 +23,12 @@ const CRC_LEN: usize = 4;
 /// A decoded record borrowing its payload from the stored bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
+    /// The value's type tag, as given by [`CacheValue::type_tag`](crate::CacheValue::type_tag).
     pub type_tag: u8,
     /// Absolute expire time in Unix milliseconds, if the key has a TTL.
     pub expire_at_ms: Option<i64>,
+    /// The serialized value, as written by
+    /// [`CacheValue::encode_payload`](crate::CacheValue::encode_payload).
     pub payload: &'a [u8],
 }
 

@@ -4,6 +4,7 @@
 //! with the conformance kit (feature `testkit`, macro [`conformance_tests!`]).
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod cache;
 pub mod cursor;

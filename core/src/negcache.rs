@@ -11,6 +11,8 @@ use indexmap::IndexMap;
 /// Bytes an entry costs beyond its key: the map slot and the key's allocation header.
 const ENTRY_OVERHEAD: usize = 64;
 
+/// A bounded set of `(db, key)` pairs known absent from the disk store (see the module
+/// documentation). Its memory is tracked in [`NegCache::bytes`].
 #[derive(Debug)]
 pub struct NegCache {
     map: IndexMap<(DbIndex, Vec<u8>), u64>,
@@ -20,10 +22,12 @@ pub struct NegCache {
     bytes: usize,
     clock: u64,
     rng: u64,
+    /// Lookups answered "absent" by the negative cache: disk reads saved.
     pub hits: u64,
 }
 
 impl NegCache {
+    /// An empty cache holding at most `capacity` keys (0: it holds none).
     pub fn new(capacity: usize) -> Self {
         NegCache {
             map: IndexMap::new(),
@@ -35,10 +39,12 @@ impl NegCache {
         }
     }
 
+    /// Number of keys held.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -66,6 +72,7 @@ impl NegCache {
         before - self.bytes
     }
 
+    /// Changes the most keys held, evicting at once down to the new capacity.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity;
         while self.map.len() > self.capacity {
@@ -91,6 +98,8 @@ impl NegCache {
         }
     }
 
+    /// Records `key` as absent from the store, evicting an old entry when full. The engine calls
+    /// it after a load found nothing and after a delete reached the store.
     pub fn insert(&mut self, db: DbIndex, key: Vec<u8>) {
         if self.capacity == 0 {
             return;

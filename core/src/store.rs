@@ -11,21 +11,31 @@ pub type DbIndex = u32;
 pub enum WriteOp {
     /// Create or replace `key` in `db` with `value`.
     Put {
+        /// Database the key lives in.
         db: DbIndex,
+        /// The key, arbitrary bytes.
         key: Vec<u8>,
+        /// The full new record (for kvtier, an [`encoding`](crate::encoding) record).
         value: Vec<u8>,
     },
     /// Remove `key` from `db`; removing an absent key is not an error.
-    Delete { db: DbIndex, key: Vec<u8> },
+    Delete {
+        /// Database the key lives in.
+        db: DbIndex,
+        /// The key to remove.
+        key: Vec<u8>,
+    },
 }
 
 impl WriteOp {
+    /// The database this op targets.
     pub fn db(&self) -> DbIndex {
         match self {
             WriteOp::Put { db, .. } | WriteOp::Delete { db, .. } => *db,
         }
     }
 
+    /// The key this op targets.
     pub fn key(&self) -> &[u8] {
         match self {
             WriteOp::Put { key, .. } | WriteOp::Delete { key, .. } => key,
@@ -67,16 +77,25 @@ pub struct ScanPage {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// An I/O error from the device or OS (retryable; see [`StoreError::from_io`] for
+    /// ENOSPC).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The stored data is damaged or unreadable; the message says what was found. Never
+    /// transient: retrying reads the same damage.
     #[error("corrupt record: {0}")]
     Corruption(String),
+    /// The device or quota is full (ENOSPC/EDQUOT); writes may succeed once space is freed.
     #[error("no space left on the storage device")]
     NoSpace,
+    /// The backend does not implement this operation (e.g. the default
+    /// [`DiskStore::checkpoint`]).
     #[error("operation not supported by this backend")]
     Unsupported,
+    /// The caller passed something the backend rejects, such as a scan cursor it did not make.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Any other failure of the underlying store library, boxed (treated as transient).
     #[error("backend error: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }

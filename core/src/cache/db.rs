@@ -9,6 +9,8 @@ use crate::store::DbIndex;
 use crate::value::CacheValue;
 use std::sync::Arc;
 
+/// A view of one DB at a fixed time, from [`Keyspace::db`]: every read and write of a command
+/// goes through it. Expiry is judged against the view's `now_ms`.
 pub struct Db<'a, V> {
     ks: &'a mut Keyspace<V>,
     db: DbIndex,
@@ -20,10 +22,12 @@ impl<'a, V: CacheValue> Db<'a, V> {
         Db { ks, db, now_ms }
     }
 
+    /// The DB this view is of.
     pub fn index(&self) -> DbIndex {
         self.db
     }
 
+    /// The time (Unix milliseconds) this view judges expiry against.
     pub fn now_ms(&self) -> i64 {
         self.now_ms
     }
@@ -67,6 +71,8 @@ impl<'a, V: CacheValue> Db<'a, V> {
         e.value.as_deref()
     }
 
+    /// Whether the key holds a live value. Deletes it if it has expired, like [`Db::get`], but
+    /// counts no hit or miss and leaves its LRU clock alone.
     pub fn contains(&mut self, key: &[u8]) -> bool {
         self.live(key)
     }

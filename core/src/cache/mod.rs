@@ -53,19 +53,29 @@ pub enum Residency {
 /// Counters shown in INFO.
 #[derive(Debug, Default, Clone)]
 pub struct CacheStats {
+    /// Reads through [`Db::get`] that found a live value.
     pub hits: u64,
+    /// Reads through [`Db::get`] that found no live value (absent, deleted or expired).
     pub misses: u64,
+    /// Keys deleted because their expire time passed (on access, by active expiry, or found
+    /// expired when loaded).
     pub expired_keys: u64,
+    /// Clean entries dropped from memory to stay under `maxmemory` (they remain on disk).
     pub evicted_keys: u64,
 }
 
+/// The in-memory keyspace of every DB: resident entries (values and tombstones), the negative
+/// cache, the key filters and the save groups. Commands use it through [`Keyspace::db`]; the
+/// [`Engine`](crate::Engine) owns it and moves keys between it and the store.
 #[derive(Debug)]
 pub struct Keyspace<V> {
     pub(crate) dbs: Vec<IndexMap<Vec<u8>, Entry<V>>>,
+    /// Keys known absent from the store.
     pub negcache: NegCache,
     /// Which keys may be in the store.
     pub diskkeys: DiskKeys,
     pub(crate) groups: Groups,
+    /// Hit, miss, expiry and eviction counters for INFO.
     pub stats: CacheStats,
     clock: u64,
     version: u64,
@@ -76,6 +86,8 @@ pub struct Keyspace<V> {
 }
 
 impl<V: CacheValue> Keyspace<V> {
+    /// An empty keyspace of `databases` DBs, with a negative cache of at most
+    /// `negcache_entries` keys; the key filters start out building (every key may be on disk).
     pub fn new(databases: usize, negcache_entries: usize) -> Self {
         Keyspace {
             dbs: (0..databases).map(|_| IndexMap::new()).collect(),
@@ -90,6 +102,7 @@ impl<V: CacheValue> Keyspace<V> {
         }
     }
 
+    /// Number of DBs.
     pub fn databases(&self) -> usize {
         self.dbs.len()
     }
@@ -99,6 +112,9 @@ impl<V: CacheValue> Keyspace<V> {
         Db::new(self, db, now_ms)
     }
 
+    /// Where `key` is: resident, known absent (by the key filter or the negative cache), or
+    /// unknown. Only looks, never loads (see [`Engine::ensure`](crate::Engine::ensure)); counts
+    /// filter-avoided probes and negative-cache hits.
     pub fn residency(&mut self, db: DbIndex, key: &[u8]) -> Residency {
         if self.dbs[db as usize].contains_key(key) {
             Residency::Resident
@@ -135,6 +151,7 @@ impl<V: CacheValue> Keyspace<V> {
         self.groups.begin();
     }
 
+    /// Closes the group opened by [`Keyspace::begin_group`]; from then on it may be saved.
     pub fn end_group(&mut self) {
         self.groups.end();
     }

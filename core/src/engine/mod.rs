@@ -1,10 +1,10 @@
 //! The diskstore engine: the object cache ([`Keyspace`]) plus the per-key IO scheduler that
 //! moves keys between it and a [`DiskStore`].
 //!
-//! Everything here runs on the owner thread except [`worker`]. The owner asks for keys
-//! ([`Engine::ensure`]), runs commands on resident data, and calls [`Engine::poll`] when the
-//! worker notification fires and [`Engine::tick`] periodically; `poll` returns [`Event`]s that
-//! say which parked work may continue.
+//! Everything here runs on the owner thread except the IO workers (private module `worker`).
+//! The owner asks for keys ([`Engine::ensure`]), runs commands on resident data, and calls
+//! [`Engine::poll`] when the worker notification fires and [`Engine::tick`] periodically; `poll`
+//! returns [`Event`]s that say which parked work may continue.
 //!
 //! Per-key IO flags: LOAD (queued) and LOAD_IN_PROGRESS live in `loads`; SAVE is "dirty and in
 //! a save group", SAVE_IN_PROGRESS is `Entry::saving`. A key is never in two saves at once, so
@@ -27,7 +27,9 @@ use worker::{Completion, Job, Loaded, SaveItem};
 /// Engine settings (the server maps its config onto these).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Number of logical databases; every `DbIndex` passed to the engine must be below it.
     pub databases: usize,
+    /// IO worker threads started by [`Engine::new`] (at least one is started even if 0).
     pub io_threads: usize,
     /// How long a dirty key waits before it is saved, coalescing repeated writes.
     pub flush_delay: Duration,
@@ -38,7 +40,9 @@ pub struct EngineConfig {
     pub max_batch_bytes: usize,
     /// Most loads in flight at once.
     pub max_inflight_loads: usize,
+    /// Capacity of the negative cache, in keys (0 disables it).
     pub negcache_entries: usize,
+    /// Entries sampled per eviction when picking the least recently used clean key.
     pub maxmemory_samples: usize,
 }
 
@@ -61,26 +65,45 @@ impl Default for EngineConfig {
 #[derive(Debug)]
 pub enum Event {
     /// A load finished: the key is now resident or known absent (or must be asked for again).
-    KeyReady { db: DbIndex, key: Vec<u8> },
+    /// Also sent when a queued load was dropped by [`Engine::clear`]: the waiter asks
+    /// [`Engine::ensure`] again.
+    KeyReady {
+        /// Database of the key.
+        db: DbIndex,
+        /// The key that was asked for.
+        key: Vec<u8>,
+    },
     /// A load failed; commands waiting for the key should fail with this message.
     KeyFailed {
+        /// Database of the key.
         db: DbIndex,
+        /// The key that could not be loaded.
         key: Vec<u8>,
+        /// The store's error, as text.
         error: String,
         /// The record is damaged (not a passing IO error): see [`Engine::replace_corrupt`].
         corrupt: bool,
     },
     /// Everything dirty at the time of [`Engine::barrier`] is durable (or a save failed).
     BarrierDone {
+        /// The token passed to [`Engine::barrier`].
         token: u64,
+        /// `Err` with the store's error if a save of changes the barrier covers, or a clear of
+        /// the store, failed while it waited.
         result: Result<(), String>,
     },
+    /// A store scan started by [`Engine::scan`] finished.
     ScanDone {
+        /// The token passed to [`Engine::scan`].
         token: u64,
+        /// The page read, or the store's error as text.
         result: Result<ScanPage, String>,
     },
+    /// The store side of an [`Engine::clear`] is done: the cleared DBs are empty on disk.
     ClearDone {
+        /// The token passed to [`Engine::clear`].
         token: u64,
+        /// Always `Ok`: a failed clear is retried until it succeeds, never reported here.
         result: Result<(), String>,
     },
 }
@@ -88,19 +111,29 @@ pub enum Event {
 /// Counters for INFO's `# Diskstore` section.
 #[derive(Debug, Default, Clone)]
 pub struct EngineStats {
+    /// Keys loaded from the store into the cache (values found on disk).
     pub disk_loads: u64,
     /// Load jobs sent (each reads up to `LOAD_BATCH` keys with one `get_many`).
     pub load_batches: u64,
+    /// Loads that found no record (the key then goes to the negative cache).
     pub disk_load_misses: u64,
+    /// Keys written (put or deleted) by successful save batches.
     pub keys_saved: u64,
+    /// Save batches (one `write` plus one `sync`) that succeeded.
     pub save_batches: u64,
+    /// Save batches that failed; their keys stay dirty and are retried with backoff.
     pub save_errors: u64,
+    /// Key loads that failed with a store error, corrupt records included.
     pub load_errors: u64,
     /// Failed attempts to clear the store (FLUSHDB/FLUSHALL); each is retried.
     pub clear_errors: u64,
+    /// Loads that failed with [`StoreError::Corruption`] (also counted in `load_errors`).
     pub corrupt_records: u64,
+    /// Records found on disk already past their expire time; they are deleted, never served.
     pub expired_on_load: u64,
+    /// Message of the most recent failed save; not cleared by a later successful one.
     pub last_save_error: Option<String>,
+    /// Unix time in seconds of the last successful save batch; 0 if none yet.
     pub last_save_ok_unix: i64,
 }
 
@@ -147,8 +180,15 @@ struct PendingClear {
     retry_at: Option<Instant>,
 }
 
+/// The diskstore engine: owns the object cache and the IO workers over one [`DiskStore`].
+///
+/// Lives on the owner thread, which calls [`Engine::ensure`] before running a command,
+/// [`Engine::poll`] when the [`Notify`] callback fires, and [`Engine::tick`] periodically.
+/// Dropping it stops the workers (see [`Engine::shutdown`]).
 pub struct Engine<V: CacheValue> {
+    /// The object cache; commands read and write it through [`Keyspace::db`].
     pub ks: Keyspace<V>,
+    /// IO counters for INFO.
     pub stats: EngineStats,
     cfg: EngineConfig,
     store: Arc<dyn DiskStore>,
@@ -227,22 +267,27 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
+    /// The settings in effect (including changes made through the setters).
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
     }
 
+    /// Changes [`EngineConfig::flush_delay`] at runtime; applies to the next dispatch.
     pub fn set_flush_delay(&mut self, d: Duration) {
         self.cfg.flush_delay = d;
     }
 
+    /// Changes [`EngineConfig::max_batch_bytes`] at runtime (0 is taken as 1).
     pub fn set_max_batch_bytes(&mut self, n: usize) {
         self.cfg.max_batch_bytes = n.max(1);
     }
 
+    /// Changes [`EngineConfig::maxmemory_samples`] at runtime (0 is taken as 1).
     pub fn set_maxmemory_samples(&mut self, n: usize) {
         self.cfg.maxmemory_samples = n.max(1);
     }
 
+    /// The disk store the workers use (for INFO, checkpoints and other direct calls).
     pub fn store(&self) -> &Arc<dyn DiskStore> {
         &self.store
     }
@@ -1012,13 +1057,21 @@ impl<V: CacheValue> Drop for Engine<V> {
     }
 }
 
+/// A snapshot of the IO scheduler's queues, from [`Engine::io_stats`] (INFO `# Diskstore`).
 #[derive(Debug, Clone, Default)]
 pub struct IoStats {
+    /// Loads asked for but not yet sent to a worker.
     pub queued_loads: usize,
+    /// Keys being read by workers (expiry-sweep probes included).
     pub loads_in_flight: usize,
+    /// Save jobs (batches) being written by workers.
     pub saves_in_flight: usize,
+    /// Save groups waiting to be saved (including ones waiting to retry after a failure).
     pub pending_groups: usize,
+    /// Dirty keys across all DBs (changes not yet durable).
     pub dirty_keys: usize,
+    /// Age of the oldest pending save group (one put back after a failed save counts from the
+    /// failure); zero when there is none.
     pub oldest_dirty_age: Duration,
 }
 

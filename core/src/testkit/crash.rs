@@ -1,4 +1,4 @@
-//! kill -9 tests through a child process, for any [`DiskStore`].
+//! kill -9 tests through a child process, for any [`DiskStore`](crate::store::DiskStore).
 //!
 //! The parent test re-executes the current test binary, running only itself (`--exact`), with
 //! [`ROLE_ENV`] and [`DIR_ENV`] set. Seeing them, the same test function plays the child: it opens
@@ -28,6 +28,7 @@ const START_ENV: &str = "KVTIER_KIT_CRASH_START";
 /// What a child writes, and how the parent kills it.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload {
+    /// Names the workload: the child's [`ROLE_ENV`] value, also used in failure messages.
     pub name: &'static str,
     /// Keys of the multi-key batch (half in DB 0, half in DB 7, so batches cross DBs).
     pub batch_keys: usize,

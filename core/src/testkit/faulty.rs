@@ -26,11 +26,17 @@ use std::time::Duration;
 /// The kinds of operations faults can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
+    /// [`DiskStore::get`], and each key of the default [`DiskStore::get_many`].
     Get,
+    /// [`DiskStore::write`].
     Write,
+    /// [`DiskStore::sync`].
     Sync,
+    /// [`DiskStore::scan`].
     Scan,
+    /// [`DiskStore::clear`].
     Clear,
+    /// [`DiskStore::checkpoint`].
     Checkpoint,
 }
 
@@ -48,10 +54,13 @@ const OPS: [Op; 6] = [
 pub enum Fault {
     /// `StoreError::Io` of this kind.
     Io(std::io::ErrorKind),
+    /// `StoreError::NoSpace`.
     NoSpace,
+    /// `StoreError::Corruption`, with a message naming the operation.
     Corruption,
     /// `StoreError::Backend` with this message.
     Backend(String),
+    /// `StoreError::Unsupported`.
     Unsupported,
 }
 
@@ -286,6 +295,7 @@ impl<S: DiskStore> Faulty<S> {
         &self.inner
     }
 
+    /// Unwraps the store, dropping the faults.
     pub fn into_inner(self) -> S {
         self.inner
     }

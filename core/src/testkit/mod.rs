@@ -61,6 +61,8 @@ pub fn scan_all(store: &dyn DiskStore, db: DbIndex, limit: usize) -> Vec<Vec<u8>
     }
 }
 
+/// A written key reads back before and after `sync`, a missing key reads `None`, and
+/// [`DiskStore::name`] is not empty.
 pub fn round_trip(open: Opener) {
     let (_d, s) = fresh(open);
     assert_eq!(s.get(0, b"missing").unwrap(), None);
@@ -71,6 +73,9 @@ pub fn round_trip(open: Opener) {
     assert!(!s.name().is_empty());
 }
 
+/// Keys and values of any bytes round-trip through `get` and `scan`: the empty key and value (an
+/// empty value is present, not absent), NUL, `/`, `.`, `..`, non-UTF-8, a 1 MiB key and a
+/// 16 MiB value.
 pub fn binary_keys_and_values(open: Opener) {
     let (_d, s) = fresh(open);
     let big_key = vec![b'k'; 1 << 20];
@@ -119,6 +124,7 @@ pub fn binary_keys_and_values(open: Opener) {
     );
 }
 
+/// A later put replaces the value (shorter or empty) without adding a second key.
 pub fn overwrite(open: Opener) {
     let (_d, s) = fresh(open);
     s.write(&[put(0, b"k", b"first, longer value")]).unwrap();
@@ -129,6 +135,8 @@ pub fn overwrite(open: Opener) {
     assert_eq!(scan_all(&*s, 0, 10).len(), 1);
 }
 
+/// Deleting a key removes it from `get` and `scan`; deleting an absent key, or a key twice, is
+/// not an error and touches nothing else.
 pub fn delete_present_and_absent(open: Opener) {
     let (_d, s) = fresh(open);
     s.write(&[put(0, b"k", b"v"), put(0, b"other", b"o")])
@@ -141,6 +149,8 @@ pub fn delete_present_and_absent(open: Opener) {
     assert_eq!(scan_all(&*s, 0, 10), vec![b"other".to_vec()]);
 }
 
+/// Within one `write` batch, the last op on a key wins (put over put, delete over put, put over
+/// delete).
 pub fn batch_last_wins(open: Opener) {
     let (_d, s) = fresh(open);
     s.write(&[
@@ -168,6 +178,7 @@ pub fn batch_last_wins(open: Opener) {
     );
 }
 
+/// The same key in different DBs names different records, for `get`, delete and `scan`.
 pub fn db_isolation(open: Opener) {
     let (_d, s) = fresh(open);
     s.write(&[
@@ -187,6 +198,8 @@ pub fn db_isolation(open: Opener) {
     assert_eq!(scan_all(&*s, 15, 10), vec![b"only15".to_vec()]);
 }
 
+/// Without concurrent writes, `scan` returns every key exactly once whatever the page size, and
+/// nothing for an empty DB.
 pub fn scan_exactly_once(open: Opener) {
     let (_d, s) = fresh(open);
     assert!(scan_all(&*s, 0, 10).is_empty());
@@ -203,6 +216,8 @@ pub fn scan_exactly_once(open: Opener) {
     }
 }
 
+/// While other threads write and delete, a scan still returns every key present for its whole
+/// duration.
 pub fn scan_during_concurrent_writes(open: Opener) {
     let (_d, s) = fresh(open);
     let s: Arc<dyn DiskStore> = Arc::from(s);
@@ -247,6 +262,8 @@ pub fn scan_during_concurrent_writes(open: Opener) {
     }
 }
 
+/// `clear(Some(db))` empties one DB and leaves the others; `clear(None)` empties all; a cleared
+/// DB can be written again.
 pub fn clear_one_and_all(open: Opener) {
     let (_d, s) = fresh(open);
     s.write(&[put(0, b"a", b"1"), put(1, b"b", b"2"), put(2, b"c", b"3")])
@@ -267,6 +284,7 @@ pub fn clear_one_and_all(open: Opener) {
     assert_eq!(s.get(0, b"again").unwrap().as_deref(), Some(&b"y"[..]));
 }
 
+/// Synced writes, deletes and a `clear` survive dropping and reopening the store.
 pub fn reopen_persistence(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -291,6 +309,8 @@ pub fn reopen_persistence(open: Opener) {
     assert_eq!(s.get(3, b"db3").unwrap(), None, "clear must be durable");
 }
 
+/// Eight threads writing, reading and syncing at once: every write is seen, and no value is a
+/// torn mix of two writes.
 pub fn concurrent_threads(open: Opener) {
     let (_d, s) = fresh(open);
     let s: Arc<dyn DiskStore> = Arc::from(s);
@@ -343,6 +363,7 @@ pub fn concurrent_threads(open: Opener) {
     assert_eq!(scan_all(&*s, 0, 64).len(), expected.len() + 4);
 }
 
+/// Opening a store at a path below a regular file returns an error.
 pub fn open_on_a_file_fails(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-directory");
@@ -351,6 +372,8 @@ pub fn open_on_a_file_fails(open: Opener) {
     assert!(r.is_err(), "opening a store below a regular file must fail");
 }
 
+/// A second open of a directory in use fails (the store must lock its directory); once the
+/// first store is dropped, opening works again.
 pub fn second_open_of_the_same_directory_fails(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
     let first = open(dir.path()).expect("first open");
@@ -365,6 +388,9 @@ pub fn second_open_of_the_same_directory_fails(open: Opener) {
     assert_eq!(again.get(0, b"k").unwrap().as_deref(), Some(&b"v"[..]));
 }
 
+/// [`DiskStore::checkpoint`] makes an independent, openable copy of the current state and refuses
+/// an existing destination. Skipped (passes) when the backend returns
+/// [`StoreError::Unsupported`].
 pub fn checkpoint_round_trip(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir.path().join("live")).unwrap();
@@ -405,6 +431,8 @@ pub fn checkpoint_round_trip(open: Opener) {
     assert_eq!(s.get(0, b"in copy").unwrap(), None);
 }
 
+/// Any `DbIndex` works, up to `u32::MAX` (the trait names no limit): put, get, scan and
+/// `clear` on a sample of extreme indexes, also after a reopen.
 pub fn extreme_db_indexes(open: Opener) {
     // `DbIndex` is any u32: the trait names no limit, so the whole range must work.
     let dbs: [DbIndex; 8] = [0, 1, 15, 16, 255, 256, DbIndex::MAX - 1, DbIndex::MAX];
@@ -441,6 +469,8 @@ pub fn extreme_db_indexes(open: Opener) {
     }
 }
 
+/// Clears of one or all DBs racing with writers and scanners never make an operation fail,
+/// leave the store consistent, and do not touch other DBs (checked again after a reopen).
 pub fn clear_racing_with_writes_and_scans(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
     let s: Arc<dyn DiskStore> = Arc::from(open(dir.path()).unwrap());
