@@ -28,6 +28,9 @@ pub struct ClientState {
     pub block_deadline: Option<Instant>,
     /// Set while EXEC runs the queued commands (blocking commands must not block then).
     pub in_exec: bool,
+    /// Set while a blocked command runs again after one of its keys changed: a key of the
+    /// wrong type then keeps it blocked instead of failing it, as in Redis.
+    pub woken: bool,
 }
 
 impl ClientState {
@@ -52,6 +55,7 @@ impl ClientState {
             blocked_on: Vec::new(),
             block_deadline: None,
             in_exec: false,
+            woken: false,
         }
     }
 

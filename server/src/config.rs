@@ -13,6 +13,10 @@ enum Kind {
     Str,
     /// Accepted for compatibility with redis.conf files, with no effect.
     Ignored,
+    /// `yes` or `no`.
+    Bool,
+    /// Redis's keyspace notification classes (`notify-keyspace-events`).
+    Events,
 }
 
 struct Setting {
@@ -44,7 +48,16 @@ static SETTINGS: &[Setting] = &[
     s(
         "maxmemory-policy",
         "allkeys-lru",
-        Kind::Enum(&["allkeys-lru", "noeviction"]),
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
         true,
     ),
     // How long a write may wait for memory (saves and eviction to make room) before -OOM;
@@ -87,6 +100,302 @@ static SETTINGS: &[Setting] = &[
     s("tcp-keepalive", "300", Kind::Ignored, true),
 ];
 
+const fn c(name: &'static str, default: &'static str, kind: Kind) -> Setting {
+    s(name, default, kind, true)
+}
+
+const INT: Kind = Kind::Int(i32::MIN as i64, i32::MAX as i64);
+const UINT: Kind = Kind::Int(0, i32::MAX as i64);
+const LONG: Kind = Kind::Int(0, i64::MAX);
+const YES: &str = "yes";
+const NO: &str = "no";
+
+/// Redis settings kvtier accepts, reports and rewrites for compatibility (clients, redis.conf
+/// files and Redis's own test suite set them). The encoding thresholds drive what `OBJECT
+/// ENCODING` answers; `notify-keyspace-events` turns keyspace notifications on; the rest have
+/// no effect (docs/configuration.md).
+static COMPAT: &[Setting] = &[
+    // Encodings (OBJECT ENCODING reports what Redis would choose by these thresholds).
+    c("list-max-listpack-size", "-2", INT),
+    c("list-compress-depth", "0", UINT),
+    c("set-max-intset-entries", "512", LONG),
+    c("set-max-listpack-entries", "128", LONG),
+    c("set-max-listpack-value", "64", LONG),
+    c("hash-max-listpack-entries", "512", LONG),
+    c("hash-max-listpack-value", "64", LONG),
+    c("zset-max-listpack-entries", "128", LONG),
+    c("zset-max-listpack-value", "64", LONG),
+    c("stream-node-max-bytes", "4096", Kind::Memory),
+    c("stream-node-max-entries", "100", LONG),
+    c("hll-sparse-max-bytes", "3000", Kind::Memory),
+    c("activerehashing", YES, Kind::Bool),
+    // Events and introspection.
+    c("notify-keyspace-events", "", Kind::Events),
+    c("slowlog-log-slower-than", "10000", Kind::Int(-1, i64::MAX)),
+    c("slowlog-max-len", "128", LONG),
+    c("latency-monitor-threshold", "0", LONG),
+    c("latency-tracking", YES, Kind::Bool),
+    c("latency-tracking-info-percentiles", "50 99 99.9", Kind::Str),
+    c("busy-reply-threshold", "5000", LONG),
+    c("tracking-table-max-keys", "1000000", LONG),
+    c("acllog-max-len", "128", LONG),
+    c(
+        "acl-pubsub-default",
+        "resetchannels",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+    ),
+    c("aclfile", "", Kind::Str),
+    c(
+        "enable-debug-command",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+    ),
+    c(
+        "enable-module-command",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+    ),
+    c(
+        "enable-protected-configs",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+    ),
+    // Memory, eviction, expiry, lazy freeing, defragmentation.
+    c("maxmemory-clients", "0", Kind::Str),
+    c("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100)),
+    c("lfu-log-factor", "10", LONG),
+    c("lfu-decay-time", "1", LONG),
+    c("active-expire-effort", "1", Kind::Int(1, 10)),
+    c("lazyfree-lazy-eviction", NO, Kind::Bool),
+    c("lazyfree-lazy-expire", NO, Kind::Bool),
+    c("lazyfree-lazy-server-del", NO, Kind::Bool),
+    c("lazyfree-lazy-user-del", NO, Kind::Bool),
+    c("lazyfree-lazy-user-flush", NO, Kind::Bool),
+    c("activedefrag", NO, Kind::Bool),
+    c("active-defrag-cycle-min", "1", Kind::Int(1, 99)),
+    c("active-defrag-cycle-max", "25", Kind::Int(1, 99)),
+    c("active-defrag-ignore-bytes", "104857600", Kind::Memory),
+    c("active-defrag-threshold-lower", "10", Kind::Int(0, 1000)),
+    c("active-defrag-threshold-upper", "100", Kind::Int(0, 1000)),
+    c("active-defrag-max-scan-fields", "1000", LONG),
+    c("jemalloc-bg-thread", YES, Kind::Bool),
+    c("dynamic-hz", YES, Kind::Bool),
+    c(
+        "oom-score-adj",
+        NO,
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+    ),
+    c("oom-score-adj-values", "0 200 800", Kind::Str),
+    c("disable-thp", YES, Kind::Bool),
+    // Persistence (the disk store is the database: these have no effect).
+    c(
+        "appendfsync",
+        "everysec",
+        Kind::Enum(&["everysec", "always", "no"]),
+    ),
+    c("appendfilename", "appendonly.aof", Kind::Str),
+    c("appenddirname", "appendonlydir", Kind::Str),
+    c("aof-use-rdb-preamble", YES, Kind::Bool),
+    c("aof-load-truncated", YES, Kind::Bool),
+    c("aof-rewrite-incremental-fsync", YES, Kind::Bool),
+    c("aof-timestamp-enabled", NO, Kind::Bool),
+    c("aof-disable-auto-gc", NO, Kind::Bool),
+    c("auto-aof-rewrite-percentage", "100", LONG),
+    c("auto-aof-rewrite-min-size", "67108864", Kind::Memory),
+    c("no-appendfsync-on-rewrite", NO, Kind::Bool),
+    c("dbfilename", "dump.rdb", Kind::Str),
+    c("rdbcompression", YES, Kind::Bool),
+    c("rdbchecksum", YES, Kind::Bool),
+    c("rdb-del-sync-files", NO, Kind::Bool),
+    c("rdb-save-incremental-fsync", YES, Kind::Bool),
+    c(
+        "rdb-key-save-delay",
+        "0",
+        Kind::Int(i32::MIN as i64, i32::MAX as i64),
+    ),
+    c(
+        "key-load-delay",
+        "0",
+        Kind::Int(i32::MIN as i64, i32::MAX as i64),
+    ),
+    c("stop-writes-on-bgsave-error", YES, Kind::Bool),
+    c(
+        "sanitize-dump-payload",
+        NO,
+        Kind::Enum(&["no", "yes", "clients"]),
+    ),
+    // Replication and cluster (kvtier is a standalone master).
+    c("replicaof", "", Kind::Str),
+    c("masterauth", "", Kind::Str),
+    c("masteruser", "", Kind::Str),
+    c("replica-serve-stale-data", YES, Kind::Bool),
+    c("replica-read-only", YES, Kind::Bool),
+    c("replica-priority", "100", LONG),
+    c("replica-announced", YES, Kind::Bool),
+    c("replica-announce-ip", "", Kind::Str),
+    c("replica-announce-port", "0", Kind::Int(0, 65535)),
+    c("replica-ignore-maxmemory", YES, Kind::Bool),
+    c("replica-lazy-flush", NO, Kind::Bool),
+    c("replica-ignore-disk-write-errors", NO, Kind::Bool),
+    c("repl-timeout", "60", LONG),
+    c("repl-ping-replica-period", "10", LONG),
+    c("repl-backlog-size", "1048576", Kind::Memory),
+    c("repl-backlog-ttl", "3600", LONG),
+    c("repl-disable-tcp-nodelay", NO, Kind::Bool),
+    c("repl-diskless-sync", YES, Kind::Bool),
+    c("repl-diskless-sync-delay", "5", LONG),
+    c("repl-diskless-sync-max-replicas", "0", LONG),
+    c(
+        "repl-diskless-load",
+        "disabled",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+    ),
+    c("min-replicas-to-write", "0", LONG),
+    c("min-replicas-max-lag", "10", LONG),
+    c(
+        "propagation-error-behavior",
+        "ignore",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+    ),
+    s("cluster-enabled", NO, Kind::Enum(&["no"]), false),
+    c("cluster-node-timeout", "15000", LONG),
+    c("cluster-config-file", "nodes.conf", Kind::Str),
+    c("cluster-port", "0", Kind::Int(0, 65535)),
+    c("cluster-announce-ip", "", Kind::Str),
+    c("cluster-announce-hostname", "", Kind::Str),
+    c("cluster-announce-port", "0", Kind::Int(0, 65535)),
+    c("cluster-announce-bus-port", "0", Kind::Int(0, 65535)),
+    c("cluster-announce-tls-port", "0", Kind::Int(0, 65535)),
+    c("cluster-require-full-coverage", YES, Kind::Bool),
+    c("cluster-allow-reads-when-down", NO, Kind::Bool),
+    c("cluster-allow-pubsubshard-when-down", YES, Kind::Bool),
+    c("cluster-allow-replica-migration", YES, Kind::Bool),
+    c("cluster-replica-no-failover", NO, Kind::Bool),
+    c("cluster-replica-validity-factor", "10", LONG),
+    c("cluster-migration-barrier", "1", LONG),
+    c("cluster-link-sendbuf-limit", "0", Kind::Memory),
+    c(
+        "cluster-preferred-endpoint-type",
+        "ip",
+        Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
+    ),
+    // Networking, TLS, process.
+    c(
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        Kind::Str,
+    ),
+    c("tcp-backlog", "511", LONG),
+    c("unixsocket", "", Kind::Str),
+    c("unixsocketperm", "0", LONG),
+    c("bind-source-addr", "", Kind::Str),
+    c("socket-mark-id", "0", LONG),
+    c("io-threads-do-reads", NO, Kind::Bool),
+    c("tls-port", "0", Kind::Int(0, 65535)),
+    c("tls-cert-file", "", Kind::Str),
+    c("tls-key-file", "", Kind::Str),
+    c("tls-key-file-pass", "", Kind::Str),
+    c("tls-client-cert-file", "", Kind::Str),
+    c("tls-client-key-file", "", Kind::Str),
+    c("tls-client-key-file-pass", "", Kind::Str),
+    c("tls-dh-params-file", "", Kind::Str),
+    c("tls-ca-cert-file", "", Kind::Str),
+    c("tls-ca-cert-dir", "", Kind::Str),
+    c("tls-protocols", "", Kind::Str),
+    c("tls-ciphers", "", Kind::Str),
+    c("tls-ciphersuites", "", Kind::Str),
+    c("tls-prefer-server-ciphers", NO, Kind::Bool),
+    c(
+        "tls-auth-clients",
+        YES,
+        Kind::Enum(&["yes", "no", "optional"]),
+    ),
+    c("tls-replication", NO, Kind::Bool),
+    c("tls-cluster", NO, Kind::Bool),
+    c("tls-session-caching", YES, Kind::Bool),
+    c("tls-session-cache-size", "20480", LONG),
+    c("tls-session-cache-timeout", "300", LONG),
+    c(
+        "supervised",
+        NO,
+        Kind::Enum(&["no", "upstart", "systemd", "auto"]),
+    ),
+    c("pidfile", "", Kind::Str),
+    c("syslog-enabled", NO, Kind::Bool),
+    c("syslog-ident", "redis", Kind::Str),
+    c("syslog-facility", "local0", Kind::Str),
+    c("always-show-logo", NO, Kind::Bool),
+    c("set-proc-title", YES, Kind::Bool),
+    c(
+        "proc-title-template",
+        "{title} {listen-addr} {server-mode}",
+        Kind::Str,
+    ),
+    c("crash-log-enabled", YES, Kind::Bool),
+    c("crash-memcheck-enabled", YES, Kind::Bool),
+    c("shutdown-on-sigint", "default", Kind::Str),
+    c("shutdown-on-sigterm", "default", Kind::Str),
+    c("shutdown-timeout", "10", LONG),
+    c("ignore-warnings", "", Kind::Str),
+    c("server_cpulist", "", Kind::Str),
+    c("bio_cpulist", "", Kind::Str),
+    c("aof_rewrite_cpulist", "", Kind::Str),
+    c("bgsave_cpulist", "", Kind::Str),
+];
+
+/// Old names Redis still accepts, and CONFIG GET reports under the name asked for.
+static ALIASES: &[(&str, &str)] = &[
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("lua-time-limit", "busy-reply-threshold"),
+    ("slaveof", "replicaof"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("slave-read-only", "replica-read-only"),
+    ("slave-priority", "replica-priority"),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
+    ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
+    ("slave-lazy-flush", "replica-lazy-flush"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+    ("cluster-slave-no-failover", "cluster-replica-no-failover"),
+    (
+        "cluster-slave-validity-factor",
+        "cluster-replica-validity-factor",
+    ),
+];
+
+/// The classes `notify-keyspace-events` accepts, in Redis's order for CONFIG GET.
+const EVENT_CLASSES: &str = "gKE$lshzxetmdn";
+
+/// Normalizes a `notify-keyspace-events` value as Redis prints it back.
+fn normalize_events(v: &str) -> Option<String> {
+    let mut set = std::collections::BTreeSet::new();
+    for ch in v.chars() {
+        match ch {
+            'A' => set.extend("g$lshzxetd".chars()),
+            c if EVENT_CLASSES.contains(c) => {
+                set.insert(c);
+            }
+            _ => return None,
+        }
+    }
+    let has = |c| set.contains(&c);
+    // Redis's order (keyspaceEventsFlagsToString): A or the classes, then K, E, m.
+    let mut out = String::new();
+    if "g$lshzxetd".chars().all(has) {
+        out.push('A');
+    } else {
+        out.extend("g$lshzxetdn".chars().filter(|&c| has(c)));
+    }
+    out.extend("KEm".chars().filter(|&c| has(c)));
+    Some(out)
+}
+
 /// Parses a memory amount the way redis.conf does: `1k` = 1000, `1kb` = 1024, … `1gb`.
 pub fn parse_memory(v: &str) -> Option<u64> {
     let lower = v.trim().to_ascii_lowercase();
@@ -115,7 +424,14 @@ pub struct Config {
 }
 
 fn find(name: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
+        .map_or(name, |(_, canonical)| canonical);
+    SETTINGS
+        .iter()
+        .chain(COMPAT)
+        .find(|s| s.name.eq_ignore_ascii_case(name))
 }
 
 impl Default for Config {
@@ -125,7 +441,7 @@ impl Default for Config {
             file: None,
         };
         // Stored normalized (memory in bytes…), as CONFIG GET shows them.
-        for s in SETTINGS {
+        for s in SETTINGS.iter().chain(COMPAT) {
             c.set(s.name, s.default, false).expect("valid default");
         }
         c
@@ -172,6 +488,12 @@ impl Config {
                 }
                 v
             }
+            Kind::Bool => match value.to_ascii_lowercase().as_str() {
+                v @ ("yes" | "no") => v.to_string(),
+                _ => return Err(bad("argument must be 'yes' or 'no'")),
+            },
+            Kind::Events => normalize_events(value)
+                .ok_or_else(|| bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?,
             Kind::Str | Kind::Ignored => value.to_string(),
         };
         self.values.insert(setting.name, normalized);
@@ -188,13 +510,22 @@ impl Config {
         self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
-    /// Settings whose name matches a glob, for CONFIG GET.
+    /// Settings whose name matches a glob, for CONFIG GET (old alias names included, as in
+    /// Redis).
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, &str)> {
-        self.values
+        let canonical = self.values.iter().map(|(k, v)| (*k, v.as_str()));
+        let aliases = ALIASES
             .iter()
+            .map(|(alias, name)| (*alias, self.values[name].as_str()));
+        canonical
+            .chain(aliases)
             .filter(|(k, _)| crate::glob::glob_match(pattern, k.as_bytes(), true))
-            .map(|(k, v)| (*k, v.as_str()))
             .collect()
+    }
+
+    /// An integer setting (encoding thresholds…); 0 when unset.
+    pub fn get_i64(&self, name: &str) -> i64 {
+        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     /// Loads a redis.conf-style file: `name value…` per line, `#` comments, quoted values.
@@ -259,7 +590,7 @@ impl Config {
             }
         }
         let defaults = Config::default();
-        for s in SETTINGS {
+        for s in SETTINGS.iter().chain(COMPAT) {
             if !written.contains(s.name) && self.values[s.name] != defaults.values[s.name] {
                 let _ = writeln!(out, "{} {}", s.name, quote(&self.values[s.name]));
             }

@@ -904,7 +904,11 @@ impl Server {
             c.state.blocked_on.clear();
             c.state.block_deadline = None;
             c.pending = Some(args);
+            c.state.woken = true;
             self.try_run(t);
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.state.woken = false;
+            }
             self.process_input(t);
         }
         self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
@@ -1139,10 +1143,9 @@ impl Server {
             let args = c.blocked.take().unwrap_or_default();
             c.state.blocked_on.clear();
             c.state.block_deadline = None;
-            if args
-                .first()
-                .is_some_and(|a| a.eq_ignore_ascii_case(b"blmove"))
-            {
+            if args.first().is_some_and(|a| {
+                a.eq_ignore_ascii_case(b"blmove") || a.eq_ignore_ascii_case(b"brpoplpush")
+            }) {
                 c.out.null();
             } else {
                 c.out.null_array();

@@ -16,10 +16,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         KeySpec::Range(1, 2, 1),
         blmove,
     ),
+    cmd(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM,
+        KeySpec::Range(1, 2, 1),
+        brpoplpush,
+    ),
+    cmd("lmpop", -4, WRITE, KeySpec::Numkeys(1), lmpop),
+    cmd("blmpop", -5, WRITE, KeySpec::Numkeys(2), blmpop),
 ];
 
 /// Parses a timeout in seconds (a float) into milliseconds; replies the Redis error if invalid.
-fn parse_timeout(ctx: &mut Ctx, arg: &[u8]) -> Option<u64> {
+pub fn parse_timeout(ctx: &mut Ctx, arg: &[u8]) -> Option<u64> {
     match crate::util::parse_f64(arg) {
         Some(t) if t < 0.0 => {
             ctx.out.error("ERR timeout is negative");
@@ -35,15 +44,30 @@ fn parse_timeout(ctx: &mut Ctx, arg: &[u8]) -> Option<u64> {
 
 /// A popped element and the key it came from.
 type Popped = (Vec<u8>, Vec<u8>);
+/// Popped elements and the key they came from.
+type PoppedMany = (Vec<u8>, Vec<Vec<u8>>);
 
-/// Pops from the first non-empty list among `keys`; `Err` after a WRONGTYPE reply.
+/// Pops from the first non-empty list among `keys`; `Err` after a WRONGTYPE reply. A client
+/// woken by a change of its keys skips keys of another type (it stays blocked, as in Redis).
 fn pop_first(ctx: &mut Ctx, keys: &[Vec<u8>], left: bool) -> Result<Option<Popped>, ()> {
+    Ok(pop_first_n(ctx, keys, left, 1)?.map(|(k, mut v)| (k, v.remove(0))))
+}
+
+/// Pops up to `count` elements from the first non-empty list among `keys`.
+fn pop_first_n(
+    ctx: &mut Ctx,
+    keys: &[Vec<u8>],
+    left: bool,
+    count: usize,
+) -> Result<Option<PoppedMany>, ()> {
+    let woken = ctx.client.woken;
     let mut db = ctx.db();
     for k in keys {
         match db.get(k) {
             None => continue,
             Some(Value::List(l)) if l.is_empty() => continue,
             Some(Value::List(_)) => {}
+            Some(_) if woken => continue,
             Some(_) => {
                 ctx.out.err_wrongtype();
                 return Err(());
@@ -52,7 +76,10 @@ fn pop_first(ctx: &mut Ctx, keys: &[Vec<u8>], left: bool) -> Result<Option<Poppe
         let Some(Value::List(l)) = db.get_mut(k) else {
             unreachable!("checked above")
         };
-        let v = if left { l.pop_front() } else { l.pop_back() }.expect("non-empty");
+        let n = count.min(l.len());
+        let v: Vec<Vec<u8>> = (0..n)
+            .map(|_| if left { l.pop_front() } else { l.pop_back() }.expect("counted"))
+            .collect();
         if l.is_empty() {
             db.remove(k);
         }
@@ -101,14 +128,40 @@ fn blmove(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let (Some(from_left), Some(to_left)) = (side(&args[3]), side(&args[4])) else {
         return ctx.out.err_syntax();
     };
-    let Some(timeout) = parse_timeout(ctx, &args[5]) else {
+    blmove_common(ctx, args, from_left, to_left, &args[5]);
+}
+
+fn brpoplpush(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    blmove_common(ctx, args, false, true, &args[3]);
+}
+
+fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool, t: &[u8]) {
+    let Some(timeout) = parse_timeout(ctx, t) else {
         return;
     };
+    let woken = ctx.client.woken;
     let mut db = ctx.db();
+    // Redis checks the source's type first, then the destination's when there is something
+    // to move.
+    let src_ok = match db.get(&args[1]) {
+        Some(Value::List(_)) => true,
+        None => false,
+        Some(_) if woken => false,
+        Some(_) => return ctx.out.err_wrongtype(),
+    };
     if let Some(v) = db.get(&args[2]) {
-        if !matches!(v, Value::List(_)) {
+        if src_ok && !matches!(v, Value::List(_)) {
             return ctx.out.err_wrongtype();
         }
+    }
+    if !src_ok {
+        if ctx.client.multi.is_some() || ctx.client.in_exec {
+            return ctx.out.null();
+        }
+        ctx.action = Action::Block {
+            timeout_ms: timeout,
+        };
+        return;
     }
     match pop_first(ctx, &args[1..2], from_left) {
         Err(()) => {}
@@ -127,6 +180,84 @@ fn blmove(ctx: &mut Ctx, args: &[Vec<u8>]) {
             ctx.out.bulk(&v);
         }
         Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null(),
+        Ok(None) => {
+            ctx.action = Action::Block {
+                timeout_ms: timeout,
+            }
+        }
+    }
+}
+
+/// Parses `numkeys key... LEFT|RIGHT [COUNT n]` from `at`: (keys, left, count).
+fn parse_lmpop<'a>(
+    ctx: &mut Ctx,
+    args: &'a [Vec<u8>],
+    at: usize,
+) -> Option<(&'a [Vec<u8>], bool, usize)> {
+    let numkeys = match crate::util::parse_i64(&args[at]) {
+        Some(n) if n > 0 && n <= i32::MAX as i64 => n as usize,
+        _ => {
+            ctx.out.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+    };
+    let where_at = at + 1 + numkeys;
+    if where_at >= args.len() {
+        ctx.out.err_syntax();
+        return None;
+    }
+    let Some(left) = side(&args[where_at]) else {
+        ctx.out.err_syntax();
+        return None;
+    };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && args[j].eq_ignore_ascii_case(b"count") && j + 1 < args.len() {
+            match crate::util::parse_i64(&args[j + 1]) {
+                Some(c) if c > 0 => count = Some(c as usize),
+                _ => {
+                    ctx.out.error("ERR count should be greater than 0");
+                    return None;
+                }
+            }
+            j += 2;
+        } else {
+            ctx.out.err_syntax();
+            return None;
+        }
+    }
+    Some((&args[at + 1..where_at], left, count.unwrap_or(1)))
+}
+
+fn write_lmpop(ctx: &mut Ctx, key: &[u8], popped: &[Vec<u8>]) {
+    ctx.out.array(2);
+    ctx.out.bulk(key);
+    ctx.out.bulks(popped.iter().map(Vec::as_slice));
+}
+
+fn lmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some((keys, left, count)) = parse_lmpop(ctx, args, 1) else {
+        return;
+    };
+    match pop_first_n(ctx, keys, left, count) {
+        Err(()) => {}
+        Ok(None) => ctx.out.null_array(),
+        Ok(Some((k, v))) => write_lmpop(ctx, &k, &v),
+    }
+}
+
+fn blmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(timeout) = parse_timeout(ctx, &args[1]) else {
+        return;
+    };
+    let Some((keys, left, count)) = parse_lmpop(ctx, args, 2) else {
+        return;
+    };
+    match pop_first_n(ctx, keys, left, count) {
+        Err(()) => {}
+        Ok(Some((k, v))) => write_lmpop(ctx, &k, &v),
+        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
         Ok(None) => {
             ctx.action = Action::Block {
                 timeout_ms: timeout,

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod object;
 pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
@@ -203,6 +204,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         transactions::COMMANDS,
         pubsub::COMMANDS,
         blocking::COMMANDS,
+        object::COMMANDS,
     ]
     .into_iter()
     .flatten()

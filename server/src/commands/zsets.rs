@@ -47,6 +47,41 @@ pub const COMMANDS: &[CommandSpec] = &[
         zinterstore,
     ),
     cmd("zscan", -3, READONLY, KEY1, zscan),
+    cmd("zunion", -3, READONLY, KeySpec::Numkeys(1), zunion),
+    cmd("zinter", -3, READONLY, KeySpec::Numkeys(1), zinter),
+    cmd("zdiff", -3, READONLY, KeySpec::Numkeys(1), zdiff),
+    cmd("zintercard", -3, READONLY, KeySpec::Numkeys(1), zintercard),
+    cmd(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM,
+        KeySpec::DestNumkeys,
+        zdiffstore,
+    ),
+    cmd(
+        "zrangestore",
+        -5,
+        WRITE | DENYOOM,
+        KeySpec::Range(1, 2, 1),
+        zrangestore,
+    ),
+    cmd("zrandmember", -2, READONLY, KEY1, zrandmember),
+    cmd("zmpop", -4, WRITE, KeySpec::Numkeys(1), zmpop),
+    cmd("bzmpop", -5, WRITE, KeySpec::Numkeys(2), bzmpop),
+    cmd(
+        "bzpopmin",
+        -3,
+        WRITE | FAST,
+        KeySpec::Range(1, -2, 1),
+        bzpopmin,
+    ),
+    cmd(
+        "bzpopmax",
+        -3,
+        WRITE | FAST,
+        KeySpec::Range(1, -2, 1),
+        bzpopmax,
+    ),
 ];
 
 const ERR_NAN: &str = "ERR resulting score is not a number (NaN)";
@@ -552,6 +587,17 @@ fn collect_range<'a>(
 
 /// ZRANGE and its older forms, which preset the range type and direction.
 fn zrange_generic(ctx: &mut Ctx, args: &[Vec<u8>], by: Option<RangeBy>, rev: Option<bool>) {
+    zrange_to(ctx, args, by, rev, None);
+}
+
+/// ZRANGE's work; with `store`, the range is stored there (ZRANGESTORE) instead of replied.
+fn zrange_to(
+    ctx: &mut Ctx,
+    args: &[Vec<u8>],
+    by: Option<RangeBy>,
+    rev: Option<bool>,
+    store: Option<&[u8]>,
+) {
     let (mut by, mut rev) = (by, rev);
     let mut withscores = false;
     let (mut offset, mut limit) = (0i64, -1i64);
@@ -560,7 +606,7 @@ fn zrange_generic(ctx: &mut Ctx, args: &[Vec<u8>], by: Option<RangeBy>, rev: Opt
         let a = args[i].to_ascii_lowercase();
         let left = args.len() - i - 1;
         match a.as_slice() {
-            b"withscores" => withscores = true,
+            b"withscores" if store.is_none() => withscores = true,
             b"limit" if left >= 2 => {
                 match (parse_i64(&args[i + 1]), parse_i64(&args[i + 2])) {
                     (Some(o), Some(l)) => (offset, limit) = (o, l),
@@ -597,14 +643,38 @@ fn zrange_generic(ctx: &mut Ctx, args: &[Vec<u8>], by: Option<RangeBy>, rev: Opt
         return;
     };
     let (mut db, out) = split(ctx);
-    match db.get(&args[1]) {
-        None => out.array(0),
+    let Some(dst) = store else {
+        return match db.get(&args[1]) {
+            None => out.array(0),
+            Some(Value::ZSet(z)) => {
+                let items = collect_range(z, &range, rev, offset, limit);
+                write_entries(out, &items, withscores, true);
+            }
+            Some(_) => out.err_wrongtype(),
+        };
+    };
+    let result = match db.get(&args[1]) {
+        None => ZSet::default(),
         Some(Value::ZSet(z)) => {
-            let items = collect_range(z, &range, rev, offset, limit);
-            write_entries(out, &items, withscores, true);
+            let mut r = ZSet::default();
+            for (m, sc) in collect_range(z, &range, rev, offset, limit) {
+                r.insert(m.to_vec(), sc);
+            }
+            r
         }
-        Some(_) => out.err_wrongtype(),
+        Some(_) => return out.err_wrongtype(),
+    };
+    let n = result.len();
+    if n == 0 {
+        db.remove(dst);
+    } else {
+        db.insert(dst, Value::ZSet(result));
     }
+    out.int(n as i64);
+}
+
+fn zrangestore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zrange_to(ctx, &args[1..], None, None, Some(&args[1]));
 }
 
 fn zrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -773,8 +843,18 @@ fn score_in(v: Option<&Value>, m: &[u8]) -> Option<f64> {
     }
 }
 
-fn zstore(ctx: &mut Ctx, args: &[Vec<u8>], inter: bool) {
-    let Some(numkeys) = parse_i64(&args[2]) else {
+#[derive(Clone, Copy, PartialEq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// ZUNION/ZINTER/ZDIFF, their STORE forms and ZINTERCARD (Redis's
+/// zunionInterDiffGenericCommand). With `dst` the numkeys is at 2, else at 1.
+fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool) {
+    let at = if dst { 2 } else { 1 };
+    let Some(numkeys) = parse_i64(&args[at]) else {
         return ctx.out.err_not_int();
     };
     if numkeys < 1 {
@@ -783,11 +863,11 @@ fn zstore(ctx: &mut Ctx, args: &[Vec<u8>], inter: bool) {
             "ERR at least 1 input key is needed for '{name}' command"
         ));
     }
-    if numkeys > (args.len() - 3) as i64 {
+    if numkeys > (args.len() - at - 1) as i64 {
         return ctx.out.err_syntax();
     }
     let n = numkeys as usize;
-    let keys = &args[3..3 + n];
+    let keys = &args[at + 1..at + 1 + n];
     // Every source must be a sorted set or a set; this is checked before the options.
     let mut sizes = Vec::with_capacity(n);
     for k in keys {
@@ -800,10 +880,13 @@ fn zstore(ctx: &mut Ctx, args: &[Vec<u8>], inter: bool) {
     }
     let mut weights = vec![1.0; n];
     let mut agg = Aggregate::Sum;
-    let mut j = 3 + n;
+    let mut withscores = false;
+    let mut limit = 0usize;
+    let mut j = at + 1 + n;
     while j < args.len() {
         let remaining = args.len() - j;
-        if remaining > n && args[j].eq_ignore_ascii_case(b"weights") {
+        let opts = op != SetOp::Diff && !card_only;
+        if opts && remaining > n && args[j].eq_ignore_ascii_case(b"weights") {
             for (w, a) in weights.iter_mut().zip(&args[j + 1..]) {
                 match parse_score(a) {
                     Some(v) => *w = v,
@@ -811,7 +894,7 @@ fn zstore(ctx: &mut Ctx, args: &[Vec<u8>], inter: bool) {
                 }
             }
             j += n + 1;
-        } else if remaining >= 2 && args[j].eq_ignore_ascii_case(b"aggregate") {
+        } else if opts && remaining >= 2 && args[j].eq_ignore_ascii_case(b"aggregate") {
             agg = match args[j + 1].to_ascii_lowercase().as_slice() {
                 b"sum" => Aggregate::Sum,
                 b"min" => Aggregate::Min,
@@ -819,69 +902,353 @@ fn zstore(ctx: &mut Ctx, args: &[Vec<u8>], inter: bool) {
                 _ => return ctx.out.err_syntax(),
             };
             j += 2;
+        } else if !dst && !card_only && args[j].eq_ignore_ascii_case(b"withscores") {
+            withscores = true;
+            j += 1;
+        } else if card_only && remaining >= 2 && args[j].eq_ignore_ascii_case(b"limit") {
+            match parse_i64(&args[j + 1]) {
+                Some(l) if l >= 0 => limit = l as usize,
+                Some(_) => return ctx.out.error("ERR LIMIT can't be negative"),
+                None => return ctx.out.err_not_int(),
+            }
+            j += 2;
         } else {
             return ctx.out.err_syntax();
         }
     }
-    // Smallest sources first, as Redis orders them (it matters for float sums).
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| sizes[i]);
     let mut acc: HashMap<Vec<u8>, f64> = HashMap::new();
     let mut db = ctx.db();
-    if inter {
-        if sizes[order[0]] > 0 {
-            let first = order[0];
-            for_each_scored(db.get(&keys[first]), |m, s| {
-                acc.insert(m.to_vec(), weighted(s, weights[first]));
-            });
-            for &i in &order[1..] {
-                if acc.is_empty() {
-                    break;
+    match op {
+        SetOp::Inter => {
+            // Smallest sources first, as Redis orders them (it matters for float sums).
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&i| sizes[i]);
+            if card_only {
+                if sizes[order[0]] == 0 {
+                    return ctx.out.int(0);
                 }
-                let src = db.get(&keys[i]);
-                acc.retain(|m, v| match score_in(src, m) {
-                    Some(s) => {
-                        // Unlike the first source's, a NaN here (inf * 0) is left for
-                        // the aggregate to deal with, as in Redis.
-                        agg.apply(v, s * weights[i]);
-                        true
+                let mut count = 0usize;
+                let first: Vec<Vec<u8>> = {
+                    let mut v = Vec::new();
+                    for_each_scored(db.get(&keys[order[0]]), |m, _| v.push(m.to_vec()));
+                    v
+                };
+                for m in first {
+                    if order[1..]
+                        .iter()
+                        .all(|&i| score_in(db.get(&keys[i]), &m).is_some())
+                    {
+                        count += 1;
+                        if limit > 0 && count >= limit {
+                            break;
+                        }
                     }
-                    None => false,
+                }
+                return ctx.out.int(count as i64);
+            }
+            if sizes[order[0]] > 0 {
+                let first = order[0];
+                for_each_scored(db.get(&keys[first]), |m, s| {
+                    acc.insert(m.to_vec(), weighted(s, weights[first]));
+                });
+                for &i in &order[1..] {
+                    if acc.is_empty() {
+                        break;
+                    }
+                    let src = db.get(&keys[i]);
+                    acc.retain(|m, v| match score_in(src, m) {
+                        Some(s) => {
+                            // Unlike the first source's, a NaN here (inf * 0) is left for
+                            // the aggregate to deal with, as in Redis.
+                            agg.apply(v, s * weights[i]);
+                            true
+                        }
+                        None => false,
+                    });
+                }
+            }
+        }
+        SetOp::Union => {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&i| sizes[i]);
+            for &i in &order {
+                for_each_scored(db.get(&keys[i]), |m, s| {
+                    let v = weighted(s, weights[i]);
+                    match acc.get_mut(m) {
+                        Some(t) => agg.apply(t, v),
+                        None => {
+                            acc.insert(m.to_vec(), v);
+                        }
+                    }
                 });
             }
         }
-    } else {
-        for &i in &order {
-            for_each_scored(db.get(&keys[i]), |m, s| {
-                let v = weighted(s, weights[i]);
-                match acc.get_mut(m) {
-                    Some(t) => agg.apply(t, v),
-                    None => {
-                        acc.insert(m.to_vec(), v);
+        SetOp::Diff => {
+            if sizes[0] > 0 {
+                for_each_scored(db.get(&keys[0]), |m, s| {
+                    acc.insert(m.to_vec(), s);
+                });
+                for k in &keys[1..] {
+                    if acc.is_empty() {
+                        break;
                     }
+                    let src = db.get(k);
+                    acc.retain(|m, _| score_in(src, m).is_none());
                 }
-            });
+            }
         }
     }
-    let len = acc.len();
-    if len == 0 {
-        db.remove(&args[1]);
-    } else {
-        let mut z = ZSet::default();
-        for (m, s) in acc {
-            z.insert(m, s);
-        }
-        db.insert(&args[1], Value::ZSet(z));
+    let mut z = ZSet::default();
+    for (m, s) in acc {
+        z.insert(m, s);
     }
-    ctx.out.int(len as i64);
+    let len = z.len();
+    if dst {
+        if len == 0 {
+            db.remove(&args[1]);
+        } else {
+            db.insert(&args[1], Value::ZSet(z));
+        }
+        return ctx.out.int(len as i64);
+    }
+    let items: Vec<(&[u8], f64)> = z.iter().collect();
+    write_entries(ctx.out, &items, withscores, true);
 }
 
 fn zunionstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zstore(ctx, args, false);
+    zsetop(ctx, args, SetOp::Union, true, false);
 }
 
 fn zinterstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zstore(ctx, args, true);
+    zsetop(ctx, args, SetOp::Inter, true, false);
+}
+
+fn zdiffstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zsetop(ctx, args, SetOp::Diff, true, false);
+}
+
+fn zunion(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zsetop(ctx, args, SetOp::Union, false, false);
+}
+
+fn zinter(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zsetop(ctx, args, SetOp::Inter, false, false);
+}
+
+fn zdiff(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zsetop(ctx, args, SetOp::Diff, false, false);
+}
+
+fn zintercard(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    zsetop(ctx, args, SetOp::Inter, false, true);
+}
+
+// ---- ZRANDMEMBER ----
+
+fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    use rand::Rng;
+    let mut count: Option<i64> = None;
+    let mut withscores = false;
+    if let Some(a) = args.get(2) {
+        let n = match parse_i64(a) {
+            None => return ctx.out.err_not_int(),
+            Some(i64::MIN) => {
+                return ctx.out.error(
+                    "ERR value is out of range, value must between -9223372036854775807 and \
+                     9223372036854775807",
+                )
+            }
+            Some(n) => n,
+        };
+        if args.len() > 4 || (args.len() == 4 && !args[3].eq_ignore_ascii_case(b"withscores")) {
+            return ctx.out.err_syntax();
+        }
+        if args.len() == 4 {
+            withscores = true;
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+                return ctx.out.error("ERR value is out of range");
+            }
+        }
+        count = Some(n);
+    }
+    let (mut db, out) = split(ctx);
+    let z = match db.get(&args[1]) {
+        None if count.is_some() => return out.array(0),
+        None => return out.null(),
+        Some(Value::ZSet(z)) => z,
+        Some(_) => return out.err_wrongtype(),
+    };
+    let entries: Vec<(&[u8], f64)> = z.iter().collect();
+    let mut rng = rand::rng();
+    let Some(n) = count else {
+        let (m, _) = entries[rng.random_range(0..entries.len())];
+        return out.bulk(m);
+    };
+    let picks: Vec<(&[u8], f64)> = if n >= 0 {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n >= entries.len() {
+            entries
+        } else {
+            rand::seq::index::sample(&mut rng, entries.len(), n)
+                .into_iter()
+                .map(|i| entries[i])
+                .collect()
+        }
+    } else {
+        let n = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+        (0..n)
+            .map(|_| entries[rng.random_range(0..entries.len())])
+            .collect()
+    };
+    write_entries(out, &picks, withscores, true);
+}
+
+// ---- ZMPOP / BZMPOP / BZPOPMIN / BZPOPMAX ----
+
+/// Parses `numkeys key... MIN|MAX [COUNT n]` from `at`: (keys, max, count).
+fn parse_mpop<'a>(
+    ctx: &mut Ctx,
+    args: &'a [Vec<u8>],
+    at: usize,
+) -> Option<(&'a [Vec<u8>], bool, usize)> {
+    let numkeys = match parse_i64(&args[at]) {
+        Some(n) if n > 0 && n <= i32::MAX as i64 => n as usize,
+        _ => {
+            ctx.out.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+    };
+    let where_at = at + 1 + numkeys;
+    if where_at >= args.len() {
+        ctx.out.err_syntax();
+        return None;
+    }
+    let keys = &args[at + 1..where_at];
+    let max = match args[where_at].to_ascii_lowercase().as_slice() {
+        b"min" => false,
+        b"max" => true,
+        _ => {
+            ctx.out.err_syntax();
+            return None;
+        }
+    };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && args[j].eq_ignore_ascii_case(b"count") && j + 1 < args.len() {
+            match parse_i64(&args[j + 1]) {
+                Some(c) if c > 0 => count = Some(c as usize),
+                _ => {
+                    ctx.out.error("ERR count should be greater than 0");
+                    return None;
+                }
+            }
+            j += 2;
+        } else {
+            ctx.out.err_syntax();
+            return None;
+        }
+    }
+    Some((keys, max, count.unwrap_or(1)))
+}
+
+/// Pops up to `count` from the first non-empty sorted set of `keys`: the key and the
+/// elements. `Err` after a WRONGTYPE reply (unless `skip_wrongtype`, for a woken client).
+type ZPopped = (Vec<u8>, Vec<(Vec<u8>, f64)>);
+fn zpop_first(
+    ctx: &mut Ctx,
+    keys: &[Vec<u8>],
+    max: bool,
+    count: usize,
+) -> Result<Option<ZPopped>, ()> {
+    let woken = ctx.client.woken;
+    for k in keys {
+        match ctx.db().get(k) {
+            Some(Value::ZSet(z)) if !z.is_empty() => {}
+            None | Some(Value::ZSet(_)) => continue,
+            Some(_) if woken => continue,
+            Some(_) => {
+                ctx.out.err_wrongtype();
+                return Err(());
+            }
+        }
+        let popped = modify_zset(ctx, k, |z| {
+            (0..count).map_while(|_| z.pop(max)).collect::<Vec<_>>()
+        });
+        return Ok(Some((k.clone(), popped)));
+    }
+    Ok(None)
+}
+
+fn write_mpop(out: &mut Reply, key: &[u8], popped: &[(Vec<u8>, f64)]) {
+    out.array(2);
+    out.bulk(key);
+    out.array(popped.len());
+    for (m, s) in popped {
+        out.array(2);
+        out.bulk(m);
+        out.double(*s);
+    }
+}
+
+fn zmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some((keys, max, count)) = parse_mpop(ctx, args, 1) else {
+        return;
+    };
+    match zpop_first(ctx, keys, max, count) {
+        Err(()) => {}
+        Ok(None) => ctx.out.null_array(),
+        Ok(Some((k, popped))) => write_mpop(ctx.out, &k, &popped),
+    }
+}
+
+fn bzmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(timeout) = super::blocking::parse_timeout(ctx, &args[1]) else {
+        return;
+    };
+    let Some((keys, max, count)) = parse_mpop(ctx, args, 2) else {
+        return;
+    };
+    match zpop_first(ctx, keys, max, count) {
+        Err(()) => {}
+        Ok(Some((k, popped))) => write_mpop(ctx.out, &k, &popped),
+        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
+        Ok(None) => {
+            ctx.action = super::Action::Block {
+                timeout_ms: timeout,
+            }
+        }
+    }
+}
+
+fn bzpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) {
+    let Some(timeout) = super::blocking::parse_timeout(ctx, &args[args.len() - 1]) else {
+        return;
+    };
+    match zpop_first(ctx, &args[1..args.len() - 1], max, 1) {
+        Err(()) => {}
+        Ok(Some((k, popped))) => {
+            let (m, s) = &popped[0];
+            ctx.out.array(3);
+            ctx.out.bulk(&k);
+            ctx.out.bulk(m);
+            ctx.out.double(*s);
+        }
+        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
+        Ok(None) => {
+            ctx.action = super::Action::Block {
+                timeout_ms: timeout,
+            }
+        }
+    }
+}
+
+fn bzpopmin(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    bzpop(ctx, args, false);
+}
+
+fn bzpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    bzpop(ctx, args, true);
 }
 
 // ---- ZSCAN ----
