@@ -4,6 +4,7 @@
 //! server looks a request up here, checks arity, makes sure the command's keys are in memory
 //! (parking the client otherwise), and then calls the handler, which runs without blocking.
 
+pub mod bitops;
 pub mod blocking;
 pub mod connection;
 pub mod hashes;
@@ -205,6 +206,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         pubsub::COMMANDS,
         blocking::COMMANDS,
         object::COMMANDS,
+        bitops::COMMANDS,
     ]
     .into_iter()
     .flatten()

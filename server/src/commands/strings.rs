@@ -33,6 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("getrange", 4, READONLY, KEY1, getrange),
     cmd("substr", 4, READONLY, KEY1, getrange),
     cmd("setrange", 4, WRITE | DENYOOM, KEY1, setrange),
+    cmd("lcs", -3, READONLY, KeySpec::Range(1, 2, 1), lcs),
 ];
 
 /// Largest string SETRANGE/APPEND may build (Redis's proto-max-bulk-len default).
@@ -462,4 +463,129 @@ fn setrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
     s[offset..offset + value.len()].copy_from_slice(value);
     let len = s.len() as i64;
     ctx.out.int(len);
+}
+
+/// LCS a b [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: Redis's dynamic programming and its
+/// backtracking, so the reported ranges are the ones Redis reports.
+fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
+    let mut minmatchlen: i64 = 0;
+    let mut i = 3;
+    while i < args.len() {
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"idx" => getidx = true,
+            b"len" => getlen = true,
+            b"withmatchlen" => withmatchlen = true,
+            b"minmatchlen" if i + 1 < args.len() => {
+                let Some(n) = parse_i64(&args[i + 1]) else {
+                    return ctx.out.err_not_int();
+                };
+                minmatchlen = n.max(0);
+                i += 1;
+            }
+            _ => return ctx.out.err_syntax(),
+        }
+        i += 1;
+    }
+    let mut strs = Vec::with_capacity(2);
+    for k in &args[1..3] {
+        match ctx.db().get(k) {
+            None => strs.push(Vec::new()),
+            Some(Value::Str(s)) => strs.push(s.clone()),
+            Some(_) => {
+                return ctx
+                    .out
+                    .error("ERR The specified keys must contain string values")
+            }
+        }
+    }
+    if getidx && getlen {
+        return ctx
+            .out
+            .error("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let (a, b) = (&strs[0], &strs[1]);
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen as u64 + 1) * (blen as u64 + 1);
+    if cells.saturating_mul(4) > ctx.shared.config.get_u64("proto-max-bulk-len") {
+        return ctx
+            .out
+            .error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    let w = blen + 1;
+    let mut t = vec![0u32; (alen + 1) * w];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            t[i * w + j] = if a[i - 1] == b[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let mut idx = t[alen * w + blen] as usize;
+    let total = idx;
+    let mut result = vec![0u8; idx];
+    let mut matches: Vec<[usize; 5]> = Vec::new();
+    let (mut a_start, mut a_end, mut b_start, mut b_end) = (alen, 0, 0, 0);
+    let (mut i, mut j) = (alen, blen);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result[idx - 1] = a[i - 1];
+            if a_start == alen {
+                (a_start, a_end, b_start, b_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if a_start == i && b_start == j {
+                a_start -= 1;
+                b_start -= 1;
+            } else {
+                emit = true;
+            }
+            if a_start == 0 || b_start == 0 {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if t[(i - 1) * w + j] > t[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if a_start != alen {
+                emit = true;
+            }
+        }
+        if emit {
+            let len = a_end - a_start + 1;
+            if minmatchlen == 0 || len as i64 >= minmatchlen {
+                matches.push([a_start, a_end, b_start, b_end, len]);
+            }
+            a_start = alen;
+        }
+    }
+    if getidx {
+        ctx.out.map(2);
+        ctx.out.bulk(b"matches");
+        ctx.out.array(matches.len());
+        for m in &matches {
+            ctx.out.array(2 + withmatchlen as usize);
+            ctx.out.array(2);
+            ctx.out.int(m[0] as i64);
+            ctx.out.int(m[1] as i64);
+            ctx.out.array(2);
+            ctx.out.int(m[2] as i64);
+            ctx.out.int(m[3] as i64);
+            if withmatchlen {
+                ctx.out.int(m[4] as i64);
+            }
+        }
+        ctx.out.bulk(b"len");
+        ctx.out.int(total as i64);
+    } else if getlen {
+        ctx.out.int(total as i64);
+    } else {
+        ctx.out.bulk(&result);
+    }
 }

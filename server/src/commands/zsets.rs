@@ -908,8 +908,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
         } else if card_only && remaining >= 2 && args[j].eq_ignore_ascii_case(b"limit") {
             match parse_i64(&args[j + 1]) {
                 Some(l) if l >= 0 => limit = l as usize,
-                Some(_) => return ctx.out.error("ERR LIMIT can't be negative"),
-                None => return ctx.out.err_not_int(),
+                _ => return ctx.out.error("ERR LIMIT can't be negative"),
             }
             j += 2;
         } else {
