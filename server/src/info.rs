@@ -9,9 +9,11 @@ const ALL: &[&str] = &[
     "memory",
     "persistence",
     "stats",
+    "replication",
     "diskstore",
     "commandstats",
     "errorstats",
+    "cluster",
     "keyspace",
 ];
 const DEFAULT: &[&str] = &[
@@ -20,8 +22,10 @@ const DEFAULT: &[&str] = &[
     "memory",
     "persistence",
     "stats",
+    "replication",
     "diskstore",
     "errorstats",
+    "cluster",
     "keyspace",
 ];
 
@@ -48,6 +52,8 @@ pub fn render(ctx: &mut Ctx, asked: &[String]) -> String {
             "commandstats" => commandstats(ctx, &mut out),
             "errorstats" => errorstats(ctx, &mut out),
             "keyspace" => keyspace(ctx, &mut out),
+            "replication" => replication(&mut out),
+            "cluster" => section(&mut out, "Cluster", &[("cluster_enabled", "0".into())]),
             _ => {}
         }
     }
@@ -358,6 +364,28 @@ fn errorstats(ctx: &mut Ctx, out: &mut String) {
         .collect();
     let refs: Vec<(&str, String)> = lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     section(out, "Errorstats", &refs);
+}
+
+/// A standalone master with no replicas, as Redis reports one.
+fn replication(out: &mut String) {
+    let zeros = "0".repeat(40);
+    section(
+        out,
+        "Replication",
+        &[
+            ("role", "master".into()),
+            ("connected_slaves", "0".into()),
+            ("master_failover_state", "no-failover".into()),
+            ("master_replid", zeros.clone()),
+            ("master_replid2", zeros),
+            ("master_repl_offset", "0".into()),
+            ("second_repl_offset", "-1".into()),
+            ("repl_backlog_active", "0".into()),
+            ("repl_backlog_size", "1048576".into()),
+            ("repl_backlog_first_byte_offset", "0".into()),
+            ("repl_backlog_histlen", "0".into()),
+        ],
+    );
 }
 
 fn keyspace(ctx: &mut Ctx, out: &mut String) {

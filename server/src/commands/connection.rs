@@ -13,7 +13,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("auth", -2, FAST | NO_AUTH, NONE, auth),
     cmd("hello", -1, FAST | NO_AUTH, NONE, hello),
     cmd("client", -2, 0, NONE, client),
-    cmd("reset", 1, FAST | NO_AUTH | PUBSUB, NONE, reset),
+    // Runs at once inside MULTI (it ends the transaction), as in Redis.
+    cmd("reset", 1, FAST | NO_AUTH | PUBSUB | NO_QUEUE, NONE, reset),
 ];
 
 fn ping(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -198,26 +199,54 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
             };
             ctx.out.verbatim(&format!("{text}\n"));
         }
-        (b"kill", _) => {
-            // CLIENT KILL ID <id> (the new form) is what tools use.
-            if args.len() == 4 && args[2].eq_ignore_ascii_case(b"id") {
-                match crate::util::parse_i64(&args[3]) {
-                    Some(id)
-                        if ctx
-                            .shared
-                            .client_list
-                            .iter()
-                            .any(|l| l.starts_with(&format!("id={id} "))) =>
-                    {
-                        ctx.shared.kill_requests.push(id as u64);
-                        ctx.out.int(1)
-                    }
-                    Some(_) => ctx.out.int(0),
-                    None => ctx.out.err_not_int(),
+        (b"kill", 3) => {
+            // The old form: CLIENT KILL ip:port.
+            let addr = format!(" addr={} ", String::from_utf8_lossy(&args[2]));
+            match client_ids(ctx, |l| l.contains(&addr)).first() {
+                Some(&id) => {
+                    ctx.shared.kill_requests.push(id);
+                    ctx.out.ok()
                 }
-            } else {
-                ctx.out.err_syntax()
+                None => ctx.out.error("ERR No such client"),
             }
+        }
+        (b"kill", n) if n >= 4 && n % 2 == 0 => {
+            let mut f = KillFilter {
+                skipme: true,
+                ..KillFilter::default()
+            };
+            for pair in args[2..].chunks(2) {
+                let v = String::from_utf8_lossy(&pair[1]).into_owned();
+                match pair[0].to_ascii_lowercase().as_slice() {
+                    b"id" => match crate::util::parse_i64(&pair[1]) {
+                        Some(id) if id > 0 => f.id = Some(format!("id={id} ")),
+                        _ => return ctx.out.error("ERR client-id should be greater than 0"),
+                    },
+                    b"addr" => f.addr = Some(format!(" addr={v} ")),
+                    b"laddr" => f.laddr = Some(format!(" laddr={v} ")),
+                    b"user" if v != "default" => {
+                        return ctx.out.error(&format!("ERR No such user '{v}'"))
+                    }
+                    b"user" => {}
+                    b"type" => match v.to_ascii_lowercase().as_str() {
+                        "normal" => f.pubsub = Some(false),
+                        "pubsub" => f.pubsub = Some(true),
+                        // kvtier has no replication links.
+                        "master" | "replica" | "slave" => f.none = true,
+                        _ => return ctx.out.error(&format!("ERR Unknown client type '{v}'")),
+                    },
+                    b"skipme" => match v.to_ascii_lowercase().as_str() {
+                        "yes" => f.skipme = true,
+                        "no" => f.skipme = false,
+                        _ => return ctx.out.err_syntax(),
+                    },
+                    _ => return ctx.out.err_syntax(),
+                }
+            }
+            let me = format!("id={} ", ctx.client.id);
+            let ids = client_ids(ctx, |l| f.keeps(l, &me));
+            ctx.shared.kill_requests.extend(&ids);
+            ctx.out.int(ids.len() as i64)
         }
         _ => ctx.out.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
@@ -239,4 +268,43 @@ fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     ctx.client.name = None;
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
+}
+
+/// Ids of the clients whose CLIENT LIST line satisfies `keep`.
+fn client_ids(ctx: &Ctx, keep: impl Fn(&str) -> bool) -> Vec<u64> {
+    ctx.shared
+        .client_list
+        .iter()
+        .filter(|l| keep(l))
+        .filter_map(|l| l.strip_prefix("id=")?.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// CLIENT KILL's filters, matched against CLIENT LIST lines.
+#[derive(Default)]
+struct KillFilter {
+    id: Option<String>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    pubsub: Option<bool>,
+    skipme: bool,
+    none: bool,
+}
+
+impl KillFilter {
+    fn keeps(&self, line: &str, me: &str) -> bool {
+        let subscribed = !(line.contains(" sub=0 ") && line.contains(" psub=0 "));
+        !self.none
+            && self
+                .id
+                .as_ref()
+                .is_none_or(|id| line.starts_with(id.as_str()))
+            && self.addr.as_ref().is_none_or(|a| line.contains(a.as_str()))
+            && self
+                .laddr
+                .as_ref()
+                .is_none_or(|a| line.contains(a.as_str()))
+            && self.pubsub.is_none_or(|p| p == subscribed)
+            && !(self.skipme && line.starts_with(me))
+    }
 }

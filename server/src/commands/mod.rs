@@ -6,6 +6,7 @@
 
 pub mod bitops;
 pub mod blocking;
+pub mod compat;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
@@ -14,6 +15,7 @@ pub mod object;
 pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -57,6 +59,8 @@ pub enum KeySpec {
     Numkeys(usize),
     /// A destination key at 1, `numkeys` at 2, keys after it (ZUNIONSTORE, ZINTERSTORE…).
     DestNumkeys,
+    /// The key at 1 and the one after a `STORE` option (SORT).
+    SortStore,
 }
 
 #[derive(Debug)]
@@ -114,6 +118,16 @@ impl CommandSpec {
             KeySpec::DestNumkeys => {
                 let mut v = vec![args[1].as_slice()];
                 v.extend(numkeys(args, 2));
+                v
+            }
+            KeySpec::SortStore => {
+                let mut v = vec![args[1].as_slice()];
+                let store = (2..args.len().saturating_sub(1))
+                    .rev()
+                    .find(|&i| args[i].eq_ignore_ascii_case(b"store"));
+                if let Some(i) = store {
+                    v.push(args[i + 1].as_slice());
+                }
                 v
             }
         }
@@ -207,6 +221,8 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         blocking::COMMANDS,
         object::COMMANDS,
         bitops::COMMANDS,
+        compat::COMMANDS,
+        sort::COMMANDS,
     ]
     .into_iter()
     .flatten()

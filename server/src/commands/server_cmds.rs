@@ -138,6 +138,7 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
         KeySpec::None => (0, 0, 0),
         KeySpec::Range(f, l, s) => (f as i64, l as i64, s as i64),
         KeySpec::Numkeys(_) | KeySpec::DestNumkeys => (0, 0, 0),
+        KeySpec::SortStore => (1, 1, 1),
     };
     ctx.out.array(10);
     ctx.out.bulk(c.name.as_bytes());
