@@ -22,6 +22,7 @@ test: setup
 	cargo test --release --workspace
 	KVTIER_TEST_BACKEND=sled cargo test --release -p kvtier-tests
 	KVTIER_TEST_BACKEND=rocksdb cargo test --release -p kvtier-tests
+	KVTIER_TEST_BACKEND=logstore KVTIER_SERVER_BIN=$(CARGO_TARGET_DIR)/release/kvtier-logstore-server cargo test --release -p kvtier-tests
 	./scripts/test-python.sh
 
 bench: setup

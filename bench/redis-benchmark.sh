@@ -12,6 +12,8 @@
 #   REPEAT            rounds (default 1); with more, each cell is the median ops/s and the
 #                     min–max of the rounds is shown (the redis/kvtier order alternates by round)
 #   TESTS             redis-benchmark -t list (default set,get,incr,lpush,lpop,sadd,hset)
+#   RANDOM_KEYS       redis-benchmark -r value (random keys out of that many; default: none, one
+#                     hot key per test). kvtier lives where keys are not in memory: use it.
 #   CARGO_TARGET_DIR  default ~/.cache/kvtier-target; kvtier is built with
 #                     `cargo build --release -p kvtier-server` (skip with KVTIER_SERVER_BIN=path)
 #   REDIS_SERVER      redis-server binary (default: redis-server on PATH)
@@ -31,6 +33,8 @@ CLIENTS="${CLIENTS:-50}"
 PIPELINES="${PIPELINES:-1 16}"
 REPEAT="${REPEAT:-1}"
 TESTS="${TESTS:-set,get,incr,lpush,lpop,sadd,hset}"
+RANDOM_ARGS=()
+[ -n "${RANDOM_KEYS:-}" ] && RANDOM_ARGS=(-r "$RANDOM_KEYS")
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kvtier-target}"
 REDIS_SERVER="${REDIS_SERVER:-$(command -v redis-server || true)}"
 KVTIER_ARGS="${KVTIER_ARGS:-}"
@@ -116,7 +120,7 @@ run_one() {
       continue
     fi
     echo "round $round, $name -P $p: $t" >&2
-    "${BENCH_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$N" -c "$CLIENTS" -P "$p" --csv \
+    "${BENCH_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$N" -c "$CLIENTS" -P "$p" "${RANDOM_ARGS[@]}" --csv \
       | tail -n +2 | tr -d '"' | cut -d, -f1,2 >>"$out"
   done
   stop_server
@@ -152,7 +156,7 @@ PIN_NOTE="not pinned"
 [ ${#SERVER_PIN[@]} -gt 0 ] && PIN_NOTE="server pinned to CPU 0, redis-benchmark to CPU 1 (taskset)"
 ROUNDS="1 round"
 [ "$REPEAT" -gt 1 ] && ROUNDS="median of $REPEAT rounds (min–max in brackets)"
-echo "redis-benchmark -t $TESTS -n $N -c $CLIENTS -P {${PIPELINES// /,}} --csv; redis-server $REDIS_VERSION vs $KVTIER; $PIN_NOTE; $ROUNDS"
+echo "redis-benchmark -t $TESTS -n $N -c $CLIENTS -P {${PIPELINES// /,}} ${RANDOM_ARGS[*]} --csv; kvtier $KVTIER_ARGS; redis-server $REDIS_VERSION vs $KVTIER; $PIN_NOTE; $ROUNDS"
 echo
 echo "| test | P | redis ops/s | kvtier ops/s | kvtier / redis |"
 echo "| --- | --- | ---: | ---: | ---: |"

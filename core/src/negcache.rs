@@ -61,10 +61,14 @@ impl NegCache {
 
     /// Forgets entries (least recently used first, approximately) until about `bytes` were
     /// freed; returns the bytes freed. Used when memory is over the limit.
-    pub fn shrink_by(&mut self, bytes: usize) -> usize {
+    /// Entries for which `keep` says yes stay.
+    pub fn shrink_by(&mut self, bytes: usize, keep: impl Fn(DbIndex, &[u8]) -> bool) -> usize {
         let before = self.bytes;
-        while self.bytes + bytes > before && !self.map.is_empty() {
-            self.evict_one();
+        // Bounded: kept entries may make some rounds evict nothing.
+        let mut rounds = 2 * self.map.len() + 8;
+        while self.bytes + bytes > before && !self.map.is_empty() && rounds > 0 {
+            rounds -= 1;
+            self.evict_one_except(&keep);
         }
         if self.map.len() < self.map.capacity() / 4 {
             self.map.shrink_to_fit();
@@ -141,6 +145,10 @@ impl NegCache {
     }
 
     fn evict_one(&mut self) {
+        self.evict_one_except(&|_, _| false);
+    }
+
+    fn evict_one_except(&mut self, keep: &dyn Fn(DbIndex, &[u8]) -> bool) {
         let n = self.map.len();
         if n == 0 {
             return;
@@ -149,6 +157,11 @@ impl NegCache {
         for _ in 0..5 {
             let i = (self.next_rand() % n as u64) as usize;
             let lru = self.map[i];
+            if let Some(((db, k), _)) = self.map.get_index(i) {
+                if keep(*db, k) {
+                    continue;
+                }
+            }
             if best.is_none_or(|(_, b)| lru < b) {
                 best = Some((i, lru));
             }
@@ -190,13 +203,13 @@ mod tests {
         // Keys repeat every 256 values of `i as u8`... and lengths vary: count exactly.
         let expected: usize = n.map.keys().map(|(_, k)| k.len() + ENTRY_OVERHEAD).sum();
         assert_eq!(n.bytes(), expected);
-        let freed = n.shrink_by(expected / 2);
+        let freed = n.shrink_by(expected / 2, |_, _| false);
         assert!(freed >= expected / 2, "freed {freed} of {}", expected / 2);
         assert_eq!(n.bytes(), expected - freed);
         n.remove(0, &n.map.keys().next().unwrap().1.clone());
         n.clear(Some(0));
         assert_eq!(n.bytes(), 0);
-        assert_eq!(n.shrink_by(10), 0);
+        assert_eq!(n.shrink_by(10, |_, _| false), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! directory written by another backend.
 
 use kvtier_core::{DiskStore, StoreError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Name of the file recording which backend owns a data directory.
@@ -22,6 +22,14 @@ pub fn open_backend(
             BACKENDS.join(", ")
         ));
     }
+    let store_dir = claim_dir(kind, dir)?;
+    open_builtin(kind, &store_dir, config)
+}
+
+/// Makes `dir` the data directory of backend `kind` (created if needed, marked on first use)
+/// and returns the directory the store itself lives in. A directory written by another
+/// backend, or holding anything that is not kvtier's, is refused.
+pub fn claim_dir(kind: &str, dir: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("can't create data directory {}: {e}", dir.display()))?;
     let marker = dir.join(MARKER);
@@ -53,12 +61,19 @@ pub fn open_backend(
         }
         Err(e) => return Err(format!("can't read {}: {e}", marker.display())),
     }
-    let store_dir = dir.join(kind);
+    Ok(dir.join(kind))
+}
+
+fn open_builtin(
+    kind: &str,
+    store_dir: &Path,
+    config: &crate::config::Config,
+) -> Result<Arc<dyn DiskStore>, String> {
     let store: Arc<dyn DiskStore> = match kind {
-        "fs" => Arc::new(kvtier_fs::FsStore::open(&store_dir).map_err(err)?),
+        "fs" => Arc::new(kvtier_fs::FsStore::open(store_dir).map_err(err)?),
         "sled" => Arc::new(
             kvtier_sled::SledStore::open_with(
-                &store_dir,
+                store_dir,
                 kvtier_sled::SledOptions {
                     cache_capacity_bytes: sled_cache(config),
                 },
@@ -67,7 +82,7 @@ pub fn open_backend(
         ),
         "rocksdb" => Arc::new(
             kvtier_rocksdb::RocksStore::open_with(
-                &store_dir,
+                store_dir,
                 kvtier_rocksdb::RocksOptions {
                     block_cache_bytes: rocks_block_cache(config) as usize,
                     write_buffer_bytes: rocks_write_buffer(config) as usize,

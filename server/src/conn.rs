@@ -20,6 +20,8 @@ pub struct Conn {
     pub pending: Option<Vec<Vec<u8>>>,
     /// Keys of `pending` still loading.
     pub waiting_keys: usize,
+    /// Keys of `pending` held in memory (not evictable) until it runs.
+    pub pins: Vec<(u32, Vec<u8>)>,
     /// Waiting for a barrier or a clear to complete.
     pub waiting_io: bool,
     pub close_after_write: bool,
@@ -47,6 +49,7 @@ impl Conn {
             incomplete: false,
             pending: None,
             waiting_keys: 0,
+            pins: Vec::new(),
             waiting_io: false,
             close_after_write: false,
             writable_interest: false,

@@ -504,9 +504,9 @@ impl Server {
         };
         let keys = self.needed_keys(t, &args);
         let mut missing = 0;
-        for (db, key) in keys {
-            if self.engine.ensure(db, &key) == Residency::Unknown {
-                let waiters = self.parked.entry((db, key)).or_default();
+        for (db, key) in &keys {
+            if self.engine.ensure(*db, key) == Residency::Unknown {
+                let waiters = self.parked.entry((*db, key.clone())).or_default();
                 if !waiters.contains(&t) {
                     waiters.push(t);
                     missing += 1;
@@ -515,6 +515,13 @@ impl Server {
         }
         if missing > 0 {
             let conn = self.conns.get_mut(&t).expect("live");
+            if conn.pins.is_empty() {
+                // The keys that arrive first stay until the last one is there.
+                for (db, key) in &keys {
+                    self.engine.ks.pin(*db, key);
+                }
+                conn.pins = keys;
+            }
             conn.pending = Some(args);
             conn.waiting_keys = missing;
             self.prefetch(t);
@@ -528,6 +535,7 @@ impl Server {
             && args.iter().map(Vec::len).sum::<usize>() > maxmemory
             && Self::grows_memory(&conn.state, &args)
         {
+            self.release_pins(t);
             // The one case a writer is refused rather than slowed: it can never fit.
             return self.reply_error(
                 t,
@@ -549,6 +557,10 @@ impl Server {
             return;
         }
         conn.mem_wait_since = None;
+        // Pins are kept through a wait for memory: eviction meanwhile would send the command
+        // back to loading its keys, and around again.
+        self.release_pins(t);
+        let conn = self.conns.get_mut(&t).expect("live");
         if args[0].eq_ignore_ascii_case(b"exec") && conn.state.multi.is_some() {
             self.exec(t);
         } else {
@@ -628,6 +640,7 @@ impl Server {
                 c.pending = None;
                 c.mem_wait_since = None;
                 c.state.multi = None;
+                self.release_pins(t);
                 self.reply_error(
                     t,
                     "OOM command not allowed when used memory > 'maxmemory'.",
@@ -1027,8 +1040,19 @@ impl Server {
             v.retain(|&x| x != t);
             !v.is_empty()
         });
+        self.release_pins(t);
         if let Some(c) = self.conns.get_mut(&t) {
             c.waiting_keys = 0;
+        }
+    }
+
+    /// Lets the keys a parked command held in memory be evicted again.
+    fn release_pins(&mut self, t: usize) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        for (db, key) in std::mem::take(&mut c.pins) {
+            self.engine.ks.unpin(db, &key);
         }
     }
 
@@ -1298,6 +1322,9 @@ impl Server {
             self.shared.pubsub.forget(c.state.id, &channels, &patterns);
             if c.pending.is_some() {
                 self.unpark(t);
+            }
+            for (db, key) in std::mem::take(&mut c.pins) {
+                self.engine.ks.unpin(db, &key);
             }
             self.mem_waiters.retain(|&x| x != t);
         }

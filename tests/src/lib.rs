@@ -84,6 +84,15 @@ pub fn server_binary() -> PathBuf {
     bin
 }
 
+/// Where a server started on data directory `dir` writes its log (stderr).
+pub fn log_path_for(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!("{name}.server.log"))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -132,10 +141,14 @@ impl Server {
                 "2".into(),
             ];
             args.extend(extra.iter().map(|s| s.to_string()));
+            // The server's log goes to a file next to its data directory: a pipe nobody reads
+            // would fill up and block the server on its next log line.
+            let log_path = log_path_for(dir);
+            let log = std::fs::File::create(&log_path).expect("create the server log");
             let child = Command::new(server_binary())
                 .args(&args)
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(Stdio::from(log))
                 .spawn()
                 .expect("spawn kvtier-server");
             let mut s = Server {
@@ -162,10 +175,7 @@ impl Server {
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
-                    let mut err = String::new();
-                    if let Some(mut e) = c.stderr.take() {
-                        let _ = e.read_to_string(&mut err);
-                    }
+                    let err = std::fs::read_to_string(log_path_for(&self.dir)).unwrap_or_default();
                     return Err(format!("kvtier-server exited early ({status}): {err}"));
                 }
             }

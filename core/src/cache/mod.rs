@@ -80,6 +80,10 @@ pub struct Keyspace<V> {
     clock: u64,
     version: u64,
     rng: u64,
+    /// Keys a parked command needs, with how many commands need each: never evicted, so a
+    /// command whose keys together are large cannot be starved by eviction of the ones that
+    /// arrived first while the others load.
+    pinned: std::collections::HashMap<(DbIndex, Vec<u8>), u32>,
     /// Keys changed since the last `take_touched`, recorded only while someone needs them
     /// (WATCH, blocked clients).
     touched: Option<Vec<(DbIndex, Vec<u8>)>>,
@@ -98,6 +102,7 @@ impl<V: CacheValue> Keyspace<V> {
             clock: 0,
             version: 0,
             rng: 0x2545_f491_4f6c_dd1d,
+            pinned: std::collections::HashMap::new(),
             touched: None,
         }
     }
@@ -154,6 +159,31 @@ impl<V: CacheValue> Keyspace<V> {
     /// Closes the group opened by [`Keyspace::begin_group`]; from then on it may be saved.
     pub fn end_group(&mut self) {
         self.groups.end();
+    }
+
+    /// Gives back about `bytes` of negative-cache memory, keeping the entries of pinned keys
+    /// (a parked command that learned its key is absent must still find that out when it runs).
+    pub fn shrink_negcache(&mut self, bytes: usize) -> usize {
+        let pinned = &self.pinned;
+        self.negcache
+            .shrink_by(bytes, |db, key| pinned.contains_key(&(db, key.to_vec())))
+    }
+
+    /// Protects `key` from eviction until a matching [`Keyspace::unpin`] (counted: several
+    /// parked commands may pin the same key).
+    pub fn pin(&mut self, db: DbIndex, key: &[u8]) {
+        *self.pinned.entry((db, key.to_vec())).or_insert(0) += 1;
+    }
+
+    /// Undoes one [`Keyspace::pin`].
+    pub fn unpin(&mut self, db: DbIndex, key: &[u8]) {
+        let k = (db, key.to_vec());
+        if let Some(n) = self.pinned.get_mut(&k) {
+            *n -= 1;
+            if *n == 0 {
+                self.pinned.remove(&k);
+            }
+        }
     }
 
     /// Number of entries resident in memory in `db` (values and tombstones).
@@ -289,8 +319,11 @@ impl<V: CacheValue> Keyspace<V> {
                 idx -= self.dbs[d].len();
                 d += 1;
             }
-            let (_, e) = self.dbs[d].get_index(idx).expect("index in range");
+            let (k, e) = self.dbs[d].get_index(idx).expect("index in range");
             if e.dirty || e.saving || e.value.is_none() {
+                continue;
+            }
+            if !self.pinned.is_empty() && self.pinned.contains_key(&(d as DbIndex, k.clone())) {
                 continue;
             }
             if best.is_none_or(|(_, _, lru)| e.lru < lru) {

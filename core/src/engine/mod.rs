@@ -726,7 +726,7 @@ impl<V: CacheValue> Engine<V> {
         let mut freed = self.ks.evict(need, self.cfg.maxmemory_samples);
         if freed < need {
             // The negative cache is memory too, and cheaper to lose than a value.
-            freed += self.ks.negcache.shrink_by(need - freed);
+            freed += self.ks.shrink_negcache(need - freed);
         }
         if freed < need {
             if !self.pressure {

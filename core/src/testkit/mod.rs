@@ -36,6 +36,20 @@ fn del(db: DbIndex, key: &[u8]) -> WriteOp {
     }
 }
 
+/// Reopens a store after the previous instance was dropped. Some stores release their
+/// directory lock from a background thread shortly after the drop (sled), so a failed open is
+/// retried for a few seconds before it counts.
+fn reopen(open: Opener, dir: &Path) -> Box<dyn DiskStore> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match open(dir) {
+            Ok(s) => return s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("reopen: {e:?}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
 fn fresh(open: Opener) -> (tempfile::TempDir, Box<dyn DiskStore>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path()).expect("open a store in an empty directory");
@@ -298,14 +312,14 @@ pub fn reopen_persistence(open: Opener) {
         s.write(&[del(0, b"gone"), put(0, b"kept", b"v2")]).unwrap();
         s.sync().unwrap();
     }
-    let s = open(dir.path()).expect("reopen");
+    let s = reopen(open, dir.path());
     assert_eq!(s.get(0, b"kept").unwrap().as_deref(), Some(&b"v2"[..]));
     assert_eq!(s.get(3, b"db3").unwrap().as_deref(), Some(&b"v3"[..]));
     assert_eq!(s.get(0, b"gone").unwrap(), None);
     assert_eq!(scan_all(&*s, 0, 10), vec![b"kept".to_vec()]);
     s.clear(Some(3)).unwrap();
     drop(s);
-    let s = open(dir.path()).expect("second reopen");
+    let s = reopen(open, dir.path());
     assert_eq!(s.get(3, b"db3").unwrap(), None, "clear must be durable");
 }
 
@@ -384,7 +398,7 @@ pub fn second_open_of_the_same_directory_fails(open: Opener) {
         "a second open of a directory in use must fail (take a lock in the directory)"
     );
     drop(first);
-    let again = open(dir.path()).expect("open after the first store was dropped");
+    let again = reopen(open, dir.path());
     assert_eq!(again.get(0, b"k").unwrap().as_deref(), Some(&b"v"[..]));
 }
 
@@ -458,7 +472,7 @@ pub fn extreme_db_indexes(open: Opener) {
         s.clear(Some(0)).unwrap();
         s.sync().unwrap();
     }
-    let s = open(dir.path()).expect("reopen");
+    let s = reopen(open, dir.path());
     for &db in &dbs {
         let expected = (db != 0 && db != DbIndex::MAX).then(|| format!("db{db}").into_bytes());
         assert_eq!(s.get(db, &key).unwrap(), expected, "db {db} after reopen");
@@ -529,7 +543,7 @@ pub fn clear_racing_with_writes_and_scans(open: Opener) {
     s.sync().unwrap();
     let others: Vec<Vec<Vec<u8>>> = (2..5).map(|db| scan_all(&*s, db, 1000)).collect();
     drop(s);
-    let s = open(dir.path()).unwrap();
+    let s = reopen(open, dir.path());
     assert_eq!(scan_all(&*s, 1, 1000), vec![b"last".to_vec()]);
     for (db, keys) in (2..5).zip(others) {
         assert_eq!(scan_all(&*s, db, 1000), keys, "db {db} after reopen");

@@ -1,0 +1,241 @@
+//! kvtier-server as a library: the full Redis-protocol server over any [`DiskStore`].
+//!
+//! The stock `kvtier-server` binary is [`main_builtin`]: it parses the command line, opens the
+//! configured built-in backend (fs, sled or rocksdb) and serves. A third-party backend gets the
+//! same server, settings and behaviour with a `main.rs` of a few lines:
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # fn open_my_store(_: &std::path::Path) -> Result<Arc<dyn kvtier_core::DiskStore>, String> { todo!() }
+//! fn main() -> std::process::ExitCode {
+//!     kvtier_server::serve_with("mystore", |dir, _config| open_my_store(dir))
+//! }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: the settings table (redis.conf file, `--name value`, CONFIG GET/SET/REWRITE).
+//! - `backend`: the only place that names the built-in backends; claims the data directory.
+//! - `server`: the owner thread's event loop (accept, read, parse, park, run, reply).
+//! - `conn`, `client`: one connection's buffers and what it waits for; client state.
+//! - `commands/`: the command table and one file per command family.
+//! - `resp`, `reply`: RESP parser and encoder. `value`, `zset`: Redis values in the cache.
+//! - `info`, `shared`: INFO and server-wide statistics; `pubsub`, `glob`, `util`: helpers.
+
+#![forbid(unsafe_code)]
+
+mod backend;
+mod client;
+mod commands;
+pub mod config;
+mod conn;
+mod glob;
+mod info;
+mod pubsub;
+mod reply;
+mod resp;
+mod server;
+mod shared;
+mod util;
+mod value;
+mod zset;
+
+pub use config::Config;
+pub use kvtier_core::DiskStore;
+
+use clap::Parser;
+use kvtier_core::{Engine, EngineConfig};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+// jemalloc for every binary built on this crate: `maxmemory` is measured with its statistics.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The Redis version kvtier answers as (HELLO, INFO): the command set and replies of 7.0.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// kvtier-server [CONFIG-FILE] [--setting value]...
+///
+/// Settings use redis.conf names (port, dir, backend, maxmemory, cache-flush-delay, ...);
+/// command-line values override the file, the last one winning.
+#[derive(Parser, Debug)]
+#[command(version, about, trailing_var_arg = true)]
+struct Args {
+    /// redis.conf-style configuration file.
+    config: Option<String>,
+    /// `--name value` settings.
+    #[arg(allow_hyphen_values = true, num_args = 0..)]
+    overrides: Vec<String>,
+}
+
+fn load_config(args: Args) -> Result<config::Config, String> {
+    let mut cfg = config::Config::default();
+    let mut overrides = args.overrides;
+    match args.config {
+        Some(c) if c.starts_with("--") => overrides.insert(0, c),
+        Some(c) => cfg.load_file(&PathBuf::from(c))?,
+        None => {}
+    }
+    let mut i = 0;
+    while i < overrides.len() {
+        let name = overrides[i]
+            .strip_prefix("--")
+            .ok_or_else(|| format!("expected --setting, got '{}'", overrides[i]))?;
+        let mut values = Vec::new();
+        i += 1;
+        while i < overrides.len() && !overrides[i].starts_with("--") {
+            values.push(overrides[i].clone());
+            i += 1;
+        }
+        cfg.set(name, &values.join(" "), false)
+            .map_err(|e| format!("invalid setting --{name}: {e}"))?;
+    }
+    Ok(cfg)
+}
+
+fn init_logging(cfg: &config::Config) {
+    let level = match cfg.get("loglevel").unwrap_or("notice") {
+        "debug" => log::LevelFilter::Debug,
+        "verbose" | "notice" => log::LevelFilter::Info,
+        _ => log::LevelFilter::Warn,
+    };
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level).parse_default_env();
+    if let Some(path) = cfg.get("logfile").filter(|p| !p.is_empty()) {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => {
+                b.target(env_logger::Target::Pipe(Box::new(f)));
+            }
+            Err(e) => eprintln!("can't open logfile {path}: {e}; logging to stderr"),
+        }
+    }
+    b.init();
+}
+
+/// Splits the command line: clap handles `--help`/`--version`; everything else is Redis-style
+/// (`[config-file] --name value ...`), which clap's flag parsing would reject.
+fn parse_args() -> Result<Config, String> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"))
+    {
+        Args::parse();
+    }
+    config_from_args(raw)
+}
+
+/// Parses settings exactly as the stock binary does: an optional redis.conf-style file, then
+/// `--name value` overrides (the last one wins). `args` excludes the program name.
+pub fn config_from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
+    let raw: Vec<String> = args.into_iter().collect();
+    let mut it = raw.into_iter().peekable();
+    let config = it.next_if(|a| !a.starts_with("--"));
+    load_config(Args {
+        config,
+        overrides: it.collect(),
+    })
+}
+
+/// Runs the stock server: built-in backends, chosen by the `backend` setting.
+pub fn main_builtin() -> ExitCode {
+    finish(parse_args().and_then(|cfg| {
+        init_logging(&cfg);
+        let kind = cfg.get("backend").unwrap_or("fs").to_string();
+        let dir = data_dir(&cfg);
+        let store = backend::open_backend(&kind, &dir, &cfg)?;
+        run(cfg, store)
+    }))
+}
+
+/// Runs the full server over a store opened by `open`, for a backend named `name` (what the
+/// `backend` setting must say, if given, and what the data directory is marked with). `open`
+/// gets the directory reserved for the store (`<dir>/<name>`) and the parsed settings. Parses
+/// the command line as the stock binary does, serves until SHUTDOWN or SIGTERM, and returns
+/// the process exit code.
+pub fn serve_with(
+    name: &str,
+    open: impl FnOnce(&Path, &Config) -> Result<Arc<dyn DiskStore>, String>,
+) -> ExitCode {
+    finish(parse_args().and_then(|mut cfg| {
+        // The `backend` setting defaults to fs; this binary serves `name`.
+        match cfg.get("backend") {
+            Some(b) if b == name => {}
+            Some("fs") => cfg.set("backend", name, false)?,
+            Some(other) => {
+                return Err(format!(
+                    "this server runs the '{name}' backend, not '{other}'"
+                ))
+            }
+            None => cfg.set("backend", name, false)?,
+        }
+        init_logging(&cfg);
+        let dir = data_dir(&cfg);
+        let store_dir = backend::claim_dir(name, &dir)?;
+        let store = open(&store_dir, &cfg)?;
+        run(cfg, store)
+    }))
+}
+
+fn data_dir(cfg: &Config) -> PathBuf {
+    PathBuf::from(cfg.get("dir").unwrap_or("./data"))
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvtier-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves clients with `store` as the database until SHUTDOWN or SIGTERM (after every dirty
+/// key is on disk). Logging is the caller's (see [`serve_with`]).
+pub fn run(cfg: Config, store: Arc<dyn DiskStore>) -> Result<(), String> {
+    let dir = data_dir(&cfg);
+    let kind = store.name();
+    let addr = format!(
+        "{}:{}",
+        cfg.get("bind").unwrap_or("127.0.0.1"),
+        cfg.get("port").unwrap_or("6379")
+    );
+    let sock: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("invalid bind address {addr}: {e}"))?;
+    let listener =
+        mio::net::TcpListener::bind(sock).map_err(|e| format!("can't listen on {addr}: {e}"))?;
+    let engine_cfg = EngineConfig {
+        databases: cfg.get_u64("databases") as usize,
+        io_threads: cfg.get_u64("io-threads") as usize,
+        flush_delay: Duration::from_secs(cfg.get_u64("cache-flush-delay")),
+        negcache_entries: cfg.get_u64("negcache-max-entries") as usize,
+        maxmemory_samples: cfg.get_u64("maxmemory-samples") as usize,
+        ..EngineConfig::default()
+    };
+    log::info!(
+        "kvtier {} listening on {addr}, backend {kind} in {}",
+        env!("CARGO_PKG_VERSION"),
+        dir.display()
+    );
+    let shared = shared::Shared::new(cfg);
+    let mut srv = server::Server::new(
+        listener,
+        move |waker| {
+            let notify: kvtier_core::engine::Notify = Arc::new(move || {
+                let _ = waker.wake();
+            });
+            Engine::new(store, engine_cfg, notify)
+        },
+        shared,
+    )
+    .map_err(|e| format!("event loop setup failed: {e}"))?;
+    srv.run().map_err(|e| format!("event loop failed: {e}"))
+}
