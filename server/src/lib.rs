@@ -30,6 +30,7 @@ pub mod config;
 mod conn;
 mod glob;
 mod info;
+mod keyscan;
 mod pubsub;
 mod reply;
 mod resp;

@@ -84,6 +84,8 @@ enum IoThen {
     Clear,
     /// A flush inside EXEC: release the held EXEC reply once the last one is done.
     ExecClear,
+    /// A keyspace-wide command reading the store page by page.
+    KeyScan(crate::keyscan::KeyScan),
 }
 
 impl Server {
@@ -752,6 +754,12 @@ impl Server {
                 self.invalidate_watchers(db);
             }
             Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
+            Action::KeyScan(scan) => {
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.waiting_io = true;
+                }
+                self.next_key_page(t, scan);
+            }
             Action::Publish { channel, message } => {
                 let n = self.publish(&channel, &message);
                 if let Some(c) = self.conns.get_mut(&t) {
@@ -1020,7 +1028,10 @@ impl Server {
                     }
                     _ => {}
                 },
-                Event::ScanDone { .. } => {}
+                Event::ScanDone { token, result } => {
+                    self.route_saves();
+                    self.key_page_done(token, result)
+                }
             }
         }
     }
@@ -1032,6 +1043,78 @@ impl Server {
             return false;
         };
         commands::lookup(&args[0]).is_some_and(|s| s.overwrites_keys(args))
+    }
+
+    /// Asks the IO workers for the next store page of a keyspace-wide command.
+    fn next_key_page(&mut self, t: usize, scan: crate::keyscan::KeyScan) {
+        if scan.needs_saves() {
+            self.engine.track_saves(true);
+        }
+        let token = self.shared.token();
+        let (limit, typed) = scan.page();
+        let (db, cursor) = (scan.db, scan.cursor.clone());
+        self.io_waiters
+            .insert(token, (Some(t), IoThen::KeyScan(scan)));
+        self.engine.scan(token, db, cursor, limit, typed);
+    }
+
+    /// Hands the keys saved since the last call to the multi-page scans running; stops the
+    /// recording when none is left.
+    fn route_saves(&mut self) {
+        let saved = self.engine.take_saved();
+        let mut any = false;
+        for (_, then) in self.io_waiters.values_mut() {
+            if let IoThen::KeyScan(scan) = then {
+                if scan.needs_saves() {
+                    scan.saw_saves(&saved);
+                    any = true;
+                }
+            }
+        }
+        if !any {
+            self.engine.track_saves(false);
+        }
+    }
+
+    /// A store page of a keyspace-wide command arrived: merge it with memory, then ask for the
+    /// next one or reply and let the client go on.
+    fn key_page_done(&mut self, token: u64, result: Result<kvtier_core::KeyPage, String>) {
+        let Some((Some(t), IoThen::KeyScan(mut scan))) = self.io_waiters.remove(&token) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let page = match result {
+            Err(e) => {
+                if matches!(
+                    scan.kind,
+                    crate::keyscan::Kind::RandomKey { wrapped: false }
+                ) {
+                    // A random start position this store does not take: from the beginning.
+                    scan.kind = crate::keyscan::Kind::RandomKey { wrapped: true };
+                    scan.cursor.clear();
+                    return self.next_key_page(t, scan);
+                }
+                c.waiting_io = false;
+                let msg = format!("ERR disk store scan failed: {e}");
+                self.reply_error(t, &msg, None);
+                return self.process_input(t);
+            }
+            // A flush of the DB since the scan began: nothing of the store is left to read.
+            Ok(_) if self.engine.db_epoch(scan.db) != scan.epoch => None,
+            Ok(p) => Some(p),
+        };
+        let now = kvtier_core::engine::now_ms();
+        let mut db = self.engine.ks.db(scan.db, now);
+        match scan.absorb(page, &mut db, &mut self.shared.scan_cursors, &mut c.out) {
+            crate::keyscan::Step::More => self.next_key_page(t, scan),
+            crate::keyscan::Step::Done => {
+                c.waiting_io = false;
+                self.to_flush.push(t);
+                self.process_input(t);
+            }
+        }
     }
 
     /// Forgets every parking registration of a client.

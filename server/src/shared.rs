@@ -49,7 +49,12 @@ pub struct Shared {
     /// Client ids CLIENT KILL asked to close.
     pub kill_requests: Vec<u64>,
     pub pubsub: crate::pubsub::PubSub,
+    /// Keyspace notifications (channel, message) queued by commands, published by the
+    /// server loop once the command or transaction is done.
+    pub notifications: Vec<(Vec<u8>, Vec<u8>)>,
     pub next_token: u64,
+    /// SCAN cursor numbers handed out, and the store positions they stand for.
+    pub scan_cursors: crate::keyscan::Cursors,
 }
 
 impl Shared {
@@ -80,8 +85,10 @@ impl Shared {
             backend_memory_budget: 0,
             client_list: Vec::new(),
             kill_requests: Vec::new(),
+            notifications: Vec::new(),
             pubsub: Default::default(),
             next_token: 1,
+            scan_cursors: Default::default(),
         }
     }
 

@@ -198,6 +198,18 @@ impl<'a, V: CacheValue> Db<'a, V> {
             .map(|(k, _)| k.as_slice())
     }
 
+    /// Live resident keys the store may not hold: new or rewritten without a load (not known
+    /// to be on disk). A store scan cannot return them; keyspace-wide commands add them.
+    pub fn memory_only_keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let now = self.now_ms;
+        self.ks.dbs[self.db as usize]
+            .iter()
+            .filter(move |(_, e)| {
+                e.value.is_some() && e.expire_at.is_none_or(|t| t > now) && e.on_disk != Some(true)
+            })
+            .map(|(k, _)| k.as_slice())
+    }
+
     /// Whether a key is in memory as a tombstone or a value (expired or not).
     pub fn is_resident(&self, key: &[u8]) -> bool {
         self.ks.dbs[self.db as usize].contains_key(key)

@@ -15,7 +15,7 @@ mod worker;
 pub use worker::Notify;
 
 use crate::cache::{Entry, Keyspace, Residency};
-use crate::store::{DbIndex, DiskStore, ScanPage, StoreError};
+use crate::store::{DbIndex, DiskStore, StoreError};
 use crate::value::CacheValue;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -97,7 +97,7 @@ pub enum Event {
         /// The token passed to [`Engine::scan`].
         token: u64,
         /// The page read, or the store's error as text.
-        result: Result<ScanPage, String>,
+        result: Result<KeyPage, String>,
     },
     /// The store side of an [`Engine::clear`] is done: the cleared DBs are empty on disk.
     ClearDone {
@@ -106,6 +106,17 @@ pub enum Event {
         /// Always `Ok`: a failed clear is retried until it succeeds, never reported here.
         result: Result<(), String>,
     },
+}
+
+/// One page of [`Engine::scan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    /// Keys of the page, in the store's order.
+    pub keys: Vec<Vec<u8>>,
+    /// With a typed scan, the record type tag of each key (same order); empty otherwise.
+    pub types: Vec<u8>,
+    /// Cursor of the next page, `None` at the end.
+    pub next: Option<Vec<u8>>,
 }
 
 /// Counters for INFO's `# Diskstore` section.
@@ -216,6 +227,9 @@ pub struct Engine<V: CacheValue> {
     clear_backoff: Duration,
     /// `None` once every DB's filter is built.
     filter_build: Option<FilterBuild>,
+    /// Keys whose store state a completed save changed, (db, key, now present), recorded while
+    /// someone reads the store across several pages (see [`Engine::track_saves`]).
+    saved_log: Option<Vec<(DbIndex, Vec<u8>, bool)>>,
 }
 
 impl<V: CacheValue> Engine<V> {
@@ -257,6 +271,7 @@ impl<V: CacheValue> Engine<V> {
             sweep: (0, Vec::new(), false),
             sweep_epoch: 0,
             clear_backoff: Duration::from_millis(100),
+            saved_log: None,
             filter_build: Some(FilterBuild {
                 db: 0,
                 cursor: Vec::new(),
@@ -376,15 +391,45 @@ impl<V: CacheValue> Engine<V> {
         self.check_barriers();
     }
 
-    /// Starts a scan of the store (callers usually put a barrier first).
-    pub fn scan(&mut self, token: u64, db: DbIndex, cursor: Vec<u8>, limit: usize) {
+    /// Starts reading one page (up to `limit` keys after `cursor`) of the store's keys of `db`
+    /// on an IO worker; [`Event::ScanDone`] with `token` brings it. With `typed`, each key's
+    /// record header is read as well (its type tag; expired keys are left out). The page is the
+    /// store's view: the caller merges it with memory (resident keys are judged by memory).
+    pub fn scan(&mut self, token: u64, db: DbIndex, cursor: Vec<u8>, limit: usize, typed: bool) {
         self.other_in_flight += 1;
         self.send(Job::Scan {
             id: token,
             db,
             cursor,
             limit,
+            typed,
+            now_ms: now_ms(),
         });
+    }
+
+    /// Starts (or stops) recording the keys each completed save put into or removed from the
+    /// store, for [`Engine::take_saved`]: a reader of the store that spans several pages merges
+    /// them with what it read, so its result is exact whatever was saved meanwhile.
+    pub fn track_saves(&mut self, on: bool) {
+        match (on, self.saved_log.is_some()) {
+            (true, false) => self.saved_log = Some(Vec::new()),
+            (false, true) => self.saved_log = None,
+            _ => {}
+        }
+    }
+
+    /// Keys saved since the last call: (db, key, whether the store now holds it).
+    pub fn take_saved(&mut self) -> Vec<(DbIndex, Vec<u8>, bool)> {
+        self.saved_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Incremented by every FLUSHDB/FLUSHALL of `db`: a multi-page scan that sees it change
+    /// read pages of a store content that is gone.
+    pub fn db_epoch(&self, db: DbIndex) -> u64 {
+        self.epochs[db as usize]
     }
 
     /// FLUSHDB / FLUSHALL: empties memory now and the store once no save is in flight. Until
@@ -603,10 +648,10 @@ impl<V: CacheValue> Engine<V> {
         self.sweep.2 = true;
         let (db, cursor) = (self.sweep.0, self.sweep.1.clone());
         self.sweep_epoch = self.epochs[db as usize];
-        self.scan(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK);
+        self.scan(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK, false);
     }
 
-    fn sweep_page(&mut self, result: Result<ScanPage, StoreError>) {
+    fn sweep_page(&mut self, result: Result<KeyPage, StoreError>) {
         self.sweep.2 = false;
         let page = match result {
             Ok(p) => p,
@@ -655,10 +700,10 @@ impl<V: CacheValue> Engine<V> {
         b.in_flight = true;
         b.epoch = self.epochs[b.db as usize];
         let (db, cursor) = (b.db, b.cursor.clone());
-        self.scan(FILTER_TOKEN, db, cursor, FILTER_PAGE);
+        self.scan(FILTER_TOKEN, db, cursor, FILTER_PAGE, false);
     }
 
-    fn filter_page(&mut self, result: Result<ScanPage, StoreError>) {
+    fn filter_page(&mut self, result: Result<KeyPage, StoreError>) {
         let databases = self.cfg.databases as DbIndex;
         let Some(b) = self.filter_build.as_mut() else {
             return;
@@ -922,6 +967,9 @@ impl<V: CacheValue> Engine<V> {
                 self.stats.last_save_ok_unix = now_ms() / 1000;
                 self.backoff = Duration::from_millis(100);
                 for (db, key, version, put) in items {
+                    if let Some(log) = self.saved_log.as_mut() {
+                        log.push((db, key.clone(), put));
+                    }
                     let map = &mut self.ks.dbs[db as usize];
                     let Some(e) = map.get_mut(&key) else { continue };
                     e.saving = false;

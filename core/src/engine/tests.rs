@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::cache::Residency;
+use crate::store::ScanPage;
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
 

@@ -36,6 +36,9 @@ pub(crate) enum Job<V> {
         db: DbIndex,
         cursor: Vec<u8>,
         limit: usize,
+        /// Also read each key's record header: type tag, and drop expired ones.
+        typed: bool,
+        now_ms: i64,
     },
     Clear {
         db: Option<DbIndex>,
@@ -65,7 +68,7 @@ pub(crate) enum Completion<V> {
     },
     Scan {
         id: u64,
-        result: Result<ScanPage, StoreError>,
+        result: Result<super::KeyPage, StoreError>,
     },
     Clear {
         result: Result<(), StoreError>,
@@ -116,9 +119,13 @@ pub(crate) fn run<V: CacheValue>(
                 db,
                 cursor,
                 limit,
+                typed,
+                now_ms,
             } => Completion::Scan {
                 id,
-                result: store.scan(db, &cursor, limit),
+                result: store
+                    .scan(db, &cursor, limit)
+                    .map(|page| key_page(&*store, db, page, typed, now_ms)),
             },
             Job::Clear { db } => Completion::Clear {
                 result: store.clear(db),
@@ -128,6 +135,52 @@ pub(crate) fn run<V: CacheValue>(
             return;
         }
         notify();
+    }
+}
+
+/// A scan page, with record types read (one `get_many`) when `typed`: keys deleted since the
+/// scan, expired or unreadable are left out (a damaged record is logged, not fatal).
+fn key_page(
+    store: &dyn DiskStore,
+    db: DbIndex,
+    page: ScanPage,
+    typed: bool,
+    now_ms: i64,
+) -> super::KeyPage {
+    if !typed {
+        return super::KeyPage {
+            keys: page.keys,
+            types: Vec::new(),
+            next: page.next,
+        };
+    }
+    let refs: Vec<&[u8]> = page.keys.iter().map(Vec::as_slice).collect();
+    let found = store.get_many(db, &refs);
+    let mut keys = Vec::with_capacity(page.keys.len());
+    let mut types = Vec::with_capacity(page.keys.len());
+    for (key, got) in page.keys.into_iter().zip(found) {
+        let tag = match got {
+            Ok(Some(bytes)) => match encoding::decode(&bytes) {
+                Ok(rec) if !rec.is_expired(now_ms) => rec.type_tag,
+                Ok(_) => continue,
+                Err(e) => {
+                    log::warn!("scan: skipping a damaged record: {e}");
+                    continue;
+                }
+            },
+            Ok(None) => continue,
+            Err(e) => {
+                log::warn!("scan: reading a record failed: {e}");
+                continue;
+            }
+        };
+        keys.push(key);
+        types.push(tag);
+    }
+    super::KeyPage {
+        keys,
+        types,
+        next: page.next,
     }
 }
 

@@ -2,8 +2,9 @@
 //! disk store with the cache, see [`keyspace_keys`].
 
 use super::flags::*;
-use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use super::{cmd, Action, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
 use crate::glob::glob_match;
+use crate::keyscan::{KeyScan, Kind};
 use crate::util::parse_i64;
 use crate::value::Value;
 
@@ -320,7 +321,24 @@ pub fn keyspace_keys(ctx: &mut Ctx) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
+/// Starts a keyspace-wide command on the IO workers (see `keyscan.rs`). With a flush of the DB
+/// pending the store is logically empty, so it completes at once from memory.
+fn start_scan(ctx: &mut Ctx, kind: Kind, cursor: Vec<u8>) {
+    let db = ctx.client.db;
+    let mut scan = KeyScan::new(kind, db, ctx.engine.db_epoch(db), cursor);
+    if ctx.engine.is_clearing(db) {
+        let mut view = ctx.engine.ks.db(db, ctx.now_ms);
+        scan.absorb(None, &mut view, &mut ctx.shared.scan_cursors, ctx.out);
+        return;
+    }
+    ctx.action = Action::KeyScan(scan);
+}
+
 fn keys(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if !ctx.client.in_exec {
+        let pattern = args[1].clone();
+        return start_scan(ctx, Kind::Keys { pattern }, Vec::new());
+    }
     let Some(all) = keyspace_keys(ctx) else {
         return;
     };
@@ -335,12 +353,31 @@ fn keys(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn dbsize(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    if !ctx.client.in_exec {
+        return start_scan(ctx, Kind::DbSize, Vec::new());
+    }
     if let Some(all) = keyspace_keys(ctx) {
         ctx.out.int(all.len() as i64);
     }
 }
 
 fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    if !ctx.client.in_exec {
+        // From memory in proportion to its share of the keyspace (the key filter counts the
+        // store's keys), otherwise a page of the store from a random position: never a full
+        // scan.
+        let resident = ctx.engine.ks.resident_len(ctx.client.db) as u64;
+        let on_disk = ctx.engine.ks.diskkeys.len();
+        if resident > 0 && rand::random_range(0..resident + on_disk) < resident {
+            if let Some(k) = ctx.db().random_resident_key() {
+                return ctx.out.bulk(&k);
+            }
+        }
+        let cursor: Vec<u8> = (0..64)
+            .map(|_| b"0123456789abcdef"[rand::random_range(0..16)])
+            .collect();
+        return start_scan(ctx, Kind::RandomKey { wrapped: false }, cursor);
+    }
     let Some(all) = keyspace_keys(ctx) else {
         return;
     };
@@ -409,6 +446,27 @@ fn scan(ctx: &mut Ctx, args: &[Vec<u8>]) {
             _ => return ctx.out.err_syntax(),
         }
         i += 2;
+    }
+    if !ctx.client.in_exec {
+        let db = ctx.client.db;
+        let epoch = ctx.engine.db_epoch(db);
+        let (store_cursor, first) = match cursor {
+            0 => (Vec::new(), true),
+            id => (
+                ctx.shared
+                    .scan_cursors
+                    .take(id, db, epoch)
+                    .unwrap_or_default(),
+                false,
+            ),
+        };
+        let kind = Kind::Scan {
+            count,
+            pattern,
+            type_name: type_filter,
+            first,
+        };
+        return start_scan(ctx, kind, store_cursor);
     }
     let Some(all) = keyspace_keys(ctx) else {
         return;

@@ -164,6 +164,9 @@ pub enum Action {
     Block { timeout_ms: u64 },
     /// Deliver a message to subscribers, then reply with their number.
     Publish { channel: Vec<u8>, message: Vec<u8> },
+    /// Read the store for a keyspace-wide command (KEYS, SCAN, DBSIZE, RANDOMKEY) on the IO
+    /// workers; the reply is written when the last page is merged.
+    KeyScan(crate::keyscan::KeyScan),
     /// Sleep the whole server (DEBUG SLEEP), as Redis does.
     Sleep(std::time::Duration),
 }
