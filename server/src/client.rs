@@ -26,11 +26,15 @@ pub struct ClientState {
     /// Keys a blocking command waits on (with their DB), and its deadline.
     pub blocked_on: Vec<(u32, Vec<u8>)>,
     pub block_deadline: Option<Instant>,
+    /// When the client blocked: blocked clients are served in this order.
+    pub blocked_at: Option<Instant>,
     /// Set while EXEC runs the queued commands (blocking commands must not block then).
     pub in_exec: bool,
     /// Set while a blocked command runs again after one of its keys changed: a key of the
     /// wrong type then keeps it blocked instead of failing it, as in Redis.
     pub woken: bool,
+    /// CLIENT REPLY ON/OFF/SKIP.
+    pub reply_mode: crate::commands::connection::ReplyMode,
 }
 
 impl ClientState {
@@ -54,8 +58,10 @@ impl ClientState {
             patterns: HashSet::new(),
             blocked_on: Vec::new(),
             block_deadline: None,
+            blocked_at: None,
             in_exec: false,
             woken: false,
+            reply_mode: Default::default(),
         }
     }
 

@@ -721,6 +721,9 @@ impl Server {
             self.count_error(&e, Some(spec.name), false);
         }
         self.perform(t, action, args);
+        if let Some(c) = self.conns.get_mut(&t) {
+            commands::connection::apply_reply_mode(&mut c.state, &mut c.out, before, spec.name);
+        }
     }
 
     fn perform(&mut self, t: usize, action: Action, args: &[Vec<u8>]) {
@@ -898,6 +901,7 @@ impl Server {
             return;
         };
         c.state.blocked_on = keys;
+        c.state.blocked_at = Some(Instant::now());
         c.state.block_deadline =
             (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
         c.blocked = Some(args.to_vec());
@@ -907,7 +911,7 @@ impl Server {
 
     /// Re-runs blocked commands whose keys were touched.
     fn wake_blocked(&mut self, touched: &[(u32, Vec<u8>)]) {
-        let ready: Vec<usize> = self
+        let mut ready: Vec<usize> = self
             .conns
             .iter()
             .filter(|(_, c)| {
@@ -915,6 +919,8 @@ impl Server {
             })
             .map(|(t, _)| *t)
             .collect();
+        // Served in the order they blocked, as in Redis.
+        ready.sort_by_key(|t| self.conns[t].state.blocked_at);
         for t in ready {
             let Some(c) = self.conns.get_mut(&t) else {
                 continue;
@@ -937,6 +943,10 @@ impl Server {
 
     /// Marks watchers of touched keys dirty.
     fn after_command(&mut self) {
+        // Keyspace notifications queued by the command (commands/notify.rs).
+        for (channel, message) in std::mem::take(&mut self.shared.notifications) {
+            self.publish(&channel, &message);
+        }
         let touched = self.engine.ks.take_touched();
         // Tracking is only on while someone watches or blocks; nothing touched, nothing to do.
         if touched.is_empty() {
@@ -1218,6 +1228,11 @@ impl Server {
 
     fn cron(&mut self) {
         self.engine.tick();
+        let now_ms = kvtier_core::engine::now_ms();
+        commands::notify::expire_tick(&mut self.engine, &mut self.shared, now_ms);
+        for (channel, message) in std::mem::take(&mut self.shared.notifications) {
+            self.publish(&channel, &message);
+        }
         let timeout = self.shared.config.get_u64("timeout");
         let now = Instant::now();
         if timeout > 0 {

@@ -52,6 +52,8 @@ pub struct Shared {
     /// Keyspace notifications (channel, message) queued by commands, published by the
     /// server loop once the command or transaction is done.
     pub notifications: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Keys whose `expired` event is due (commands/notify.rs).
+    pub expiry_watch: crate::commands::notify::ExpiryWatch,
     pub next_token: u64,
     /// SCAN cursor numbers handed out, and the store positions they stand for.
     pub scan_cursors: crate::keyscan::Cursors,
@@ -86,6 +88,7 @@ impl Shared {
             client_list: Vec::new(),
             kill_requests: Vec::new(),
             notifications: Vec::new(),
+            expiry_watch: Default::default(),
             pubsub: Default::default(),
             next_token: 1,
             scan_cursors: Default::default(),

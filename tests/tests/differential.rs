@@ -411,6 +411,26 @@ const BRANCHES: &[(&str, u32)] = &[
     ("zcount", 2),
     ("zpopmin", 2),
     ("zpopmax", 1),
+    ("zunion", 1),
+    ("zinter", 1),
+    ("zdiff", 1),
+    ("zunionstore", 1),
+    ("zinterstore", 1),
+    ("zdiffstore", 1),
+    ("zintercard", 1),
+    ("zrangestore", 1),
+    ("zmpop", 1),
+    ("lmpop", 1),
+    // bits, LCS, SORT
+    ("setbit", 2),
+    ("getbit", 1),
+    ("bitcount", 1),
+    ("bitpos", 1),
+    ("bitop", 1),
+    ("bitfield", 1),
+    ("lcs", 1),
+    ("sort", 1),
+    ("object", 1),
 ];
 
 /// Commands used with a wrong number of arguments on purpose.
@@ -1018,6 +1038,168 @@ impl Gen {
                 if self.chance(0.4) {
                     a.push(s(self.pick(&["0", "1", "2", "10", "-1", "x"])));
                 }
+            }
+            "zunion" | "zinter" | "zdiff" | "zintercard" | "zunionstore" | "zinterstore"
+            | "zdiffstore" => {
+                if name.ends_with("store") {
+                    a.push(self.key(ZSET_KEYS));
+                }
+                let n = self.rng.random_range(1..=3);
+                a.push(if self.chance(0.05) {
+                    s(self.pick(&["0", "x"]))
+                } else {
+                    n.to_string()
+                });
+                for _ in 0..n {
+                    a.push(if self.chance(0.2) {
+                        self.key(SET_KEYS)
+                    } else {
+                        self.key(ZSET_KEYS)
+                    });
+                }
+                if name != "zdiff" && name != "zdiffstore" && name != "zintercard" {
+                    if self.chance(0.3) {
+                        a.push(s("WEIGHTS"));
+                        for _ in 0..n {
+                            a.push(s(self.pick(&["1", "2", "-1", "0.5", "x"])));
+                        }
+                    }
+                    if self.chance(0.3) {
+                        a.extend([s("AGGREGATE"), s(self.pick(&["SUM", "MIN", "MAX", "AVG"]))]);
+                    }
+                }
+                if name == "zintercard" && self.chance(0.3) {
+                    a.extend([s("LIMIT"), s(self.pick(&["0", "1", "2", "-1"]))]);
+                }
+                if !name.ends_with("store") && name != "zintercard" && self.chance(0.5) {
+                    a.push(s("WITHSCORES"));
+                }
+            }
+            "zrangestore" => {
+                a.push(self.key(ZSET_KEYS));
+                a.push(self.key(ZSET_KEYS));
+                if self.chance(0.5) {
+                    a.push(self.small_int(-4, 4));
+                    a.push(self.small_int(-4, 4));
+                } else {
+                    a.push(s(self.pick(SCORE_RANGES)));
+                    a.push(s(self.pick(SCORE_RANGES)));
+                    a.push(s("BYSCORE"));
+                }
+                if self.chance(0.3) {
+                    a.push(s("REV"));
+                }
+            }
+            "zmpop" | "lmpop" => {
+                let pool = if name == "zmpop" {
+                    ZSET_KEYS
+                } else {
+                    LIST_KEYS
+                };
+                let n = self.rng.random_range(1..=2);
+                a.push(if self.chance(0.05) {
+                    s("0")
+                } else {
+                    n.to_string()
+                });
+                for _ in 0..n {
+                    a.push(self.key(pool));
+                }
+                a.push(s(if name == "zmpop" {
+                    self.pick(&["MIN", "MAX", "UP"])
+                } else {
+                    self.pick(&["LEFT", "RIGHT", "UP"])
+                }));
+                if self.chance(0.4) {
+                    a.extend([s("COUNT"), s(self.pick(&["1", "2", "10", "0", "-1"]))]);
+                }
+            }
+            "setbit" | "getbit" => {
+                a.push(self.key(STRING_KEYS));
+                a.push(self.small_int(0, 40));
+                if name == "setbit" {
+                    a.push(s(self.pick(&["0", "1", "1", "2"])));
+                }
+            }
+            "bitcount" | "bitpos" => {
+                a.push(self.key(STRING_KEYS));
+                if name == "bitpos" {
+                    a.push(s(self.pick(&["0", "1", "1", "2"])));
+                }
+                if self.chance(0.6) {
+                    a.push(self.small_int(-6, 6));
+                    a.push(self.small_int(-6, 6));
+                    if self.chance(0.3) {
+                        a.push(s(self.pick(&["BIT", "BYTE", "WORD"])));
+                    }
+                }
+            }
+            "bitop" => {
+                let op = self.pick(&["AND", "OR", "XOR", "NOT", "NAND"]);
+                a.push(s(op));
+                a.push(self.key(STRING_KEYS));
+                let n = if op == "NOT" && self.chance(0.9) {
+                    1
+                } else {
+                    self.rng.random_range(1..=3)
+                };
+                for _ in 0..n {
+                    a.push(self.key(STRING_KEYS));
+                }
+            }
+            "bitfield" => {
+                a.push(self.key(STRING_KEYS));
+                for _ in 0..self.rng.random_range(1..=3) {
+                    let t = s(self.pick(&["u8", "i8", "u4", "i16", "u1", "i64", "u64", "x"]));
+                    let off = self.small_int(0, 24);
+                    match self.pick(&["GET", "SET", "INCRBY", "OVERFLOW"]) {
+                        "OVERFLOW" => {
+                            a.extend([s("OVERFLOW"), s(self.pick(&["WRAP", "SAT", "FAIL"]))])
+                        }
+                        op => {
+                            a.extend([s(op), t, off]);
+                            if op != "GET" {
+                                a.push(self.small_int(-300, 300));
+                            }
+                        }
+                    }
+                }
+            }
+            "lcs" => {
+                a.push(self.key(STRING_KEYS));
+                a.push(self.key(STRING_KEYS));
+                match self.rng.random_range(0..4) {
+                    0 => a.push(s("LEN")),
+                    1 => a.extend([s("IDX"), s("WITHMATCHLEN")]),
+                    2 => a.extend([s("IDX"), s("MINMATCHLEN"), s("2")]),
+                    _ => {}
+                }
+            }
+            "sort" => {
+                a.push(if self.chance(0.7) {
+                    self.key(LIST_KEYS)
+                } else {
+                    self.key(ZSET_KEYS)
+                });
+                if self.chance(0.6) {
+                    a.push(s("ALPHA"));
+                }
+                if self.chance(0.3) {
+                    a.push(s("DESC"));
+                }
+                if self.chance(0.3) {
+                    a.extend([s("LIMIT"), self.small_int(-2, 3), self.small_int(-1, 3)]);
+                }
+                if self.chance(0.2) {
+                    a.extend([s("STORE"), self.key(LIST_KEYS)]);
+                }
+            }
+            "object" => {
+                // ENCODING depends on a value's history in Redis (a string APPENDed to stays
+                // "raw", a hash once converted stays a hashtable): tested in compat.rs.
+                // (An unknown subcommand is refused at MULTI time by Redis, queued by kvtier.)
+                a.push(s(self.pick(&["REFCOUNT", "FREQ", "IDLETIME"])));
+                a.push(self.any_key());
             }
             other => panic!("no generator for {other}"),
         }

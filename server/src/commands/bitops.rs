@@ -147,6 +147,13 @@ fn count_bits(s: &[u8], first: u64, last: u64) -> u64 {
 }
 
 fn bitcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    // Redis 7.0 looks the key up before it parses the range.
+    let Ok(cur) = read_str(ctx, &args[1]) else {
+        return;
+    };
+    let Some(s) = cur else {
+        return ctx.out.int(0);
+    };
     let mut range = None;
     let mut bit_unit = false;
     if args.len() >= 3 {
@@ -156,18 +163,16 @@ fn bitcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
         let (Some(a), Some(b)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
             return ctx.out.err_not_int();
         };
+        // Redis answers an empty negative range before it looks at the unit.
+        if a < 0 && b < 0 && a > b {
+            return ctx.out.int(0);
+        }
         let Some(u) = parse_unit(ctx, args, 4) else {
             return;
         };
         bit_unit = u;
         range = Some((a, b));
     }
-    let Ok(cur) = read_str(ctx, &args[1]) else {
-        return;
-    };
-    let Some(s) = cur else {
-        return ctx.out.int(0);
-    };
     let n = match range {
         None => s.iter().map(|b| b.count_ones() as u64).sum(),
         Some((a, b)) if bit_unit => match resolve(a, b, s.len() as i64 * 8) {
@@ -192,6 +197,13 @@ fn bitpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
         _ if parse_i64(&args[2]).is_none() => return ctx.out.err_not_int(),
         _ => return ctx.out.error("ERR The bit argument must be 1 or 0."),
     };
+    // Redis 7.0 looks the key up before it parses the range.
+    let Ok(cur) = read_str(ctx, &args[1]) else {
+        return;
+    };
+    let Some(s) = cur else {
+        return ctx.out.int(if want == 1 { -1 } else { 0 });
+    };
     let mut start = 0i64;
     let mut end = -1i64;
     let end_given = args.len() >= 5;
@@ -212,12 +224,6 @@ fn bitpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
             bit_unit = u;
         }
     }
-    let Ok(cur) = read_str(ctx, &args[1]) else {
-        return;
-    };
-    let Some(s) = cur else {
-        return ctx.out.int(if want == 1 { -1 } else { 0 });
-    };
     let len = if bit_unit {
         s.len() as i64 * 8
     } else {

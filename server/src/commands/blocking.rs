@@ -80,8 +80,14 @@ fn pop_first_n(
         let v: Vec<Vec<u8>> = (0..n)
             .map(|_| if left { l.pop_front() } else { l.pop_back() }.expect("counted"))
             .collect();
-        if l.is_empty() {
+        let emptied = l.is_empty();
+        if emptied {
             db.remove(k);
+        }
+        let event = if left { "lpop" } else { "rpop" };
+        super::notify::notify(ctx, super::notify::class::LIST, event, k);
+        if emptied {
+            super::notify::notify(ctx, super::notify::class::GENERIC, "del", k);
         }
         return Ok(Some((k.clone(), v)));
     }
@@ -167,6 +173,7 @@ fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool
         Err(()) => {}
         Ok(Some((_, v))) => {
             let mut db = ctx.db();
+            let existed = db.contains(&args[2]);
             let Value::List(dst) =
                 db.get_or_insert_with(&args[2], || Value::List(Default::default()))
             else {
@@ -178,6 +185,9 @@ fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool
                 dst.push_back(v.clone());
             }
             ctx.out.bulk(&v);
+            super::notify::notify_new(ctx, existed, &args[2]);
+            let event = if to_left { "lpush" } else { "rpush" };
+            super::notify::notify(ctx, super::notify::class::LIST, event, &args[2]);
         }
         Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null(),
         Ok(None) => {

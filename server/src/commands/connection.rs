@@ -172,6 +172,15 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let sub = args[1].to_ascii_lowercase();
     match (sub.as_slice(), args.len()) {
         (b"id", 2) => ctx.out.int(ctx.client.id as i64),
+        (b"reply", 3) => match args[2].to_ascii_lowercase().as_slice() {
+            b"on" => {
+                ctx.client.reply_mode = ReplyMode::On;
+                ctx.out.ok()
+            }
+            b"off" => ctx.client.reply_mode = ReplyMode::Off,
+            b"skip" => ctx.client.reply_mode = ReplyMode::SkipThis,
+            _ => ctx.out.err_syntax(),
+        },
         (b"getname", 2) => match ctx.client.name.clone() {
             Some(n) => ctx.out.bulk(&n),
             None => ctx.out.null(),
@@ -307,4 +316,40 @@ impl KillFilter {
             && self.pubsub.is_none_or(|p| p == subscribed)
             && !(self.skipme && line.starts_with(me))
     }
+}
+
+/// CLIENT REPLY: whether a client's replies are sent.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// CLIENT REPLY SKIP itself: no reply now, nor for the next command.
+    SkipThis,
+    SkipNext,
+}
+
+/// Drops the reply a command wrote from `before` on when the client silenced its replies
+/// (called by the server loop after each command). Subscription confirmations are pushes and
+/// always go out, as in Redis 7.0.
+pub fn apply_reply_mode(
+    state: &mut crate::client::ClientState,
+    out: &mut crate::reply::Reply,
+    before: usize,
+    cmd: &str,
+) {
+    if state.reply_mode == ReplyMode::On
+        || matches!(
+            cmd,
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
+        )
+    {
+        return;
+    }
+    out.buf.truncate(before);
+    state.reply_mode = match state.reply_mode {
+        ReplyMode::SkipThis => ReplyMode::SkipNext,
+        ReplyMode::SkipNext => ReplyMode::On,
+        m => m,
+    };
 }

@@ -95,14 +95,20 @@ fn set_pairs(ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<i64> {
 }
 
 fn hset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let existed = ctx.db().contains(&args[1]);
     if let Some(n) = set_pairs(ctx, args) {
         ctx.out.int(n);
+        super::notify::notify_new(ctx, existed, &args[1]);
+        super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
     }
 }
 
 fn hmset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let existed = ctx.db().contains(&args[1]);
     if set_pairs(ctx, args).is_some() {
         ctx.out.ok();
+        super::notify::notify_new(ctx, existed, &args[1]);
+        super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
     }
 }
 
@@ -111,9 +117,12 @@ fn hsetnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
     match read_hash(&mut db, out, &args[1]) {
         Err(()) => {}
         Ok(Some(h)) if h.contains_key(&args[2]) => out.int(0),
-        Ok(_) => {
+        Ok(h) => {
+            let existed = h.is_some();
             hash_mut(&mut db, &args[1]).insert(args[2].clone(), args[3].clone());
             out.int(1);
+            super::notify::notify_new(ctx, existed, &args[1]);
+            super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
         }
     }
 }
@@ -153,10 +162,15 @@ fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     let h = hash_mut(&mut db, key);
     let removed = args[2..].iter().filter(|f| h.remove(*f).is_some()).count();
-    if h.is_empty() {
+    let emptied = h.is_empty();
+    if emptied {
         db.remove(key);
     }
     out.int(removed as i64);
+    super::notify::notify(ctx, super::notify::class::HASH, "hdel", key);
+    if emptied {
+        super::notify::notify(ctx, super::notify::class::GENERIC, "del", key);
+    }
 }
 
 fn hlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -233,6 +247,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let mut b = itoa::Buffer::new();
     hash_mut(&mut db, &args[1]).insert(args[2].clone(), b.format(n).as_bytes().to_vec());
     out.int(n);
+    super::notify::notify(ctx, super::notify::class::HASH, "hincrby", &args[1]);
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -260,6 +275,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let text = fmt_incr_float(n).into_bytes();
     out.bulk(&text);
     hash_mut(&mut db, &args[1]).insert(args[2].clone(), text);
+    super::notify::notify(ctx, super::notify::class::HASH, "hincrbyfloat", &args[1]);
 }
 
 /// Where a field sits in HSCAN's order: a fixed hash of its name (FNV-1a, then a 64-bit

@@ -41,9 +41,19 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn del(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let mut db = ctx.db();
-    let n = args[1..].iter().filter(|k| db.remove(k).is_some()).count();
+    let mut n = 0;
+    for k in &args[1..] {
+        if ctx.db().remove(k).is_some() {
+            n += 1;
+            notify(ctx, "del", k);
+        }
+    }
     ctx.out.int(n as i64);
+}
+
+/// A generic keyspace notification (class `g`) on the client's DB.
+fn notify(ctx: &mut Ctx, event: &str, key: &[u8]) {
+    super::notify::notify(ctx, super::notify::class::GENERIC, event, key);
 }
 
 fn exists(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -71,6 +81,8 @@ fn rename_common(ctx: &mut Ctx, args: &[Vec<u8>], nx: bool) {
     }
     db.remove(&args[1]);
     db.insert_with_expire(&args[2], v, ttl);
+    notify(ctx, "rename_from", &args[1]);
+    notify(ctx, "rename_to", &args[2]);
     if nx {
         ctx.out.int(1)
     } else {
@@ -147,6 +159,8 @@ fn expire_generic(ctx: &mut Ctx, args: &[Vec<u8>], unit_ms: i64, absolute: bool)
         return ctx.out.int(0);
     }
     db.set_expire(&args[1], Some(when));
+    let event = if when <= ctx.now_ms { "del" } else { "expire" };
+    notify(ctx, event, &args[1]);
     ctx.out.int(1);
 }
 
@@ -194,6 +208,7 @@ fn persist(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let mut db = ctx.db();
     if db.expire_at(&args[1]).is_some() {
         db.set_expire(&args[1], None);
+        notify(ctx, "persist", &args[1]);
         ctx.out.int(1);
     } else {
         ctx.out.int(0);
@@ -235,6 +250,14 @@ fn move_(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     ctx.db().remove(&args[1]);
     ctx.db_at(target).insert_with_expire(&args[1], v, ttl);
+    notify(ctx, "move_from", &args[1]);
+    super::notify::notify_db(
+        ctx,
+        target,
+        super::notify::class::GENERIC,
+        "move_to",
+        &args[1],
+    );
     ctx.out.int(1);
 }
 
@@ -282,6 +305,13 @@ fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) {
         return ctx.out.int(0);
     }
     dst.insert_with_expire(&args[2], v, ttl);
+    super::notify::notify_db(
+        ctx,
+        target,
+        super::notify::class::GENERIC,
+        "copy_to",
+        &args[2],
+    );
     ctx.out.int(1);
 }
 

@@ -1,6 +1,7 @@
 //! List commands (the blocking ones live with the server loop).
 
 use super::flags::*;
+use super::notify::{class, notify, notify_new};
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
 use crate::reply::Reply;
 use crate::util::parse_i64;
@@ -112,11 +113,14 @@ fn push(ctx: &mut Ctx, args: &[Vec<u8>], left: bool, only_existing: bool) {
         Ok(false) if only_existing => return out.int(0),
         Ok(_) => {}
     }
+    let existed = db.contains(key);
     let l = list_mut(&mut db, key);
     for v in &args[2..] {
         push_end(l, v.clone(), left);
     }
     out.int(l.len() as i64);
+    notify_new(ctx, existed, key);
+    notify(ctx, class::LIST, if left { "lpush" } else { "rpush" }, key);
 }
 
 fn lpush(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -172,8 +176,13 @@ fn pop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) {
             }
         }
     }
-    if l.is_empty() {
+    let emptied = l.is_empty();
+    if emptied {
         db.remove(key);
+    }
+    notify(ctx, class::LIST, if left { "lpop" } else { "rpop" }, key);
+    if emptied {
+        notify(ctx, class::GENERIC, "del", key);
     }
 }
 
@@ -240,6 +249,7 @@ fn lset(ctx: &mut Ctx, args: &[Vec<u8>]) {
     };
     list_mut(&mut db, key)[i] = args[3].clone();
     out.ok();
+    notify(ctx, class::LIST, "lset", key);
 }
 
 fn linsert(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -261,6 +271,7 @@ fn linsert(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let l = list_mut(&mut db, key);
     l.insert(pos + after as usize, args[4].clone());
     out.int(l.len() as i64);
+    notify(ctx, class::LIST, "linsert", key);
 }
 
 fn lrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -297,10 +308,17 @@ fn lrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         *l = kept;
     }
-    if l.is_empty() {
+    let emptied = l.is_empty();
+    if emptied {
         db.remove(key);
     }
     out.int(removed as i64);
+    if removed > 0 {
+        notify(ctx, class::LIST, "lrem", key);
+    }
+    if emptied {
+        notify(ctx, class::GENERIC, "del", key);
+    }
 }
 
 fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -314,6 +332,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
         Some(Value::List(l)) => l.len(),
         Some(_) => return out.err_wrongtype(),
     };
+    let emptied = list_range(start, end, len).is_none();
     match list_range(start, end, len) {
         None => {
             db.remove(key);
@@ -329,6 +348,10 @@ fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     }
     out.ok();
+    notify(ctx, class::LIST, "ltrim", key);
+    if emptied {
+        notify(ctx, class::GENERIC, "del", key);
+    }
 }
 
 /// Parses LMOVE's LEFT/RIGHT: `Some(true)` for LEFT.
@@ -353,11 +376,50 @@ fn move_common(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: 
     let l = list_mut(&mut db, src);
     let v = pop_end(l, from_left).expect("lists are never empty");
     let src_empty = l.is_empty();
+    let dst_existed = db.contains(dst);
     push_end(list_mut(&mut db, dst), v.clone(), to_left);
     if src_empty && src != dst {
         db.remove(src);
     }
     out.bulk(&v);
+    notify_move(
+        ctx,
+        src,
+        dst,
+        from_left,
+        to_left,
+        src_empty && src != dst,
+        dst_existed,
+    );
+}
+
+/// The events of an element moved from `src` to `dst` (LMOVE, RPOPLPUSH, and their blocking
+/// forms), in Redis's order.
+pub fn notify_move(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+    src_deleted: bool,
+    dst_existed: bool,
+) {
+    notify(
+        ctx,
+        class::LIST,
+        if from_left { "lpop" } else { "rpop" },
+        src,
+    );
+    if src_deleted {
+        notify(ctx, class::GENERIC, "del", src);
+    }
+    notify_new(ctx, dst_existed, dst);
+    notify(
+        ctx,
+        class::LIST,
+        if to_left { "lpush" } else { "rpush" },
+        dst,
+    );
 }
 
 fn rpoplpush(ctx: &mut Ctx, args: &[Vec<u8>]) {

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod notify;
 pub mod object;
 pub mod pubsub;
 pub mod server_cmds;

@@ -134,7 +134,6 @@ fn object(ctx: &mut Ctx, args: &[Vec<u8>]) {
         _ => return unknown_sub(ctx, "OBJECT", &args[1]),
     }
     let lfu = lfu_policy(&ctx.shared.config);
-    let shared_ints = ctx.shared.config.get_u64("maxmemory") == 0;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     let Some(v) = db.get(&args[2]) else {
         return ctx.out.null();
@@ -145,14 +144,11 @@ fn object(ctx: &mut Ctx, args: &[Vec<u8>]) {
             ctx.out.bulk(e.as_bytes());
         }
         b"refcount" => {
-            // Redis shares the integers 0..9999 (when no LRU/LFU policy needs per-key data).
+            // Redis shares the integers 0..9999 when it has no maxmemory; kvtier's maxmemory
+            // bounds a cache, not the data, so it answers as such a Redis.
             let shared = matches!(v, Value::Str(s) if is_int_string(s)
                 && parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
-            ctx.out.int(if shared && shared_ints {
-                SHARED_REFCOUNT
-            } else {
-                1
-            });
+            ctx.out.int(if shared { SHARED_REFCOUNT } else { 1 });
         }
         b"idletime" if lfu => ctx.out.error(
             "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \

@@ -96,12 +96,15 @@ fn flush_args_ok(ctx: &mut Ctx, args: &[Vec<u8>]) -> bool {
 
 fn flushdb(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if flush_args_ok(ctx, args) {
+        // Flushed keys do not expire later (keyspace notifications).
+        ctx.shared.expiry_watch = Default::default();
         ctx.action = Action::Clear(Some(ctx.client.db));
     }
 }
 
 fn flushall(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if flush_args_ok(ctx, args) {
+        ctx.shared.expiry_watch = Default::default();
         ctx.action = Action::Clear(None);
     }
 }

@@ -75,6 +75,10 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     };
     ctx.out.int(added as i64);
+    if added > 0 {
+        super::notify::notify_new(ctx, missing.is_some(), key);
+        super::notify::notify(ctx, super::notify::class::SET, "sadd", key);
+    }
 }
 
 fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -91,10 +95,15 @@ fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) {
         unreachable!("checked above")
     };
     let removed = members.iter().filter(|m| s.remove(m.as_slice())).count();
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         db.remove(key);
     }
     ctx.out.int(removed as i64);
+    super::notify::notify(ctx, super::notify::class::SET, "srem", key);
+    if emptied {
+        super::notify::notify(ctx, super::notify::class::GENERIC, "del", key);
+    }
 }
 
 fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -262,14 +271,27 @@ fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) {
         unreachable!("checked above")
     };
     s.remove(member);
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         db.remove(src);
     }
-    let Value::Set(d) = db.get_or_insert_with(dst, || Value::Set(HashSet::new())) else {
-        unreachable!("checked above")
-    };
-    d.insert(member.clone());
+    // As in Redis, the destination is only touched (WATCH) when it gains the member.
+    let already = matches!(db.get(dst), Some(Value::Set(d)) if d.contains(member.as_slice()));
+    if !already {
+        let Value::Set(d) = db.get_or_insert_with(dst, || Value::Set(HashSet::new())) else {
+            unreachable!("checked above")
+        };
+        d.insert(member.clone());
+    }
     ctx.out.int(1);
+    use super::notify::{class, notify};
+    notify(ctx, class::SET, "srem", src);
+    if emptied {
+        notify(ctx, class::GENERIC, "del", src);
+    }
+    if !already {
+        notify(ctx, class::SET, "sadd", dst);
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -149,7 +149,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
     let len = elems.len() as i64;
     let start = start.max(0).min(len);
     let count = if count < 0 { len } else { count };
-    let end = (start + count).min(len);
+    let end = start.saturating_add(count).min(len);
     let picked = &elems[start as usize..end as usize];
     let mut rows: Vec<Option<Vec<u8>>> = Vec::new();
     for e in picked {

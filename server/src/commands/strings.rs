@@ -1,6 +1,7 @@
 //! String commands.
 
 use super::flags::*;
+use super::notify::{class, notify, notify_new};
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
 use crate::util::{fmt_incr_float, parse_f64, parse_i64};
 use crate::value::Value;
@@ -151,6 +152,11 @@ fn set(ctx: &mut Ctx, args: &[Vec<u8>]) {
     } else {
         db.insert_with_expire(key, value, expire);
     }
+    notify_new(ctx, exists, key);
+    notify(ctx, class::STRING, "set", key);
+    if expire.is_some() {
+        notify(ctx, class::GENERIC, "expire", key);
+    }
     match old {
         Some(Some(v)) => ctx.out.bulk(&v),
         Some(None) => ctx.out.null(),
@@ -164,6 +170,8 @@ fn setnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
         ctx.out.int(0);
     } else {
         db.insert(&args[1], Value::Str(args[2].clone()));
+        notify_new(ctx, false, &args[1]);
+        notify(ctx, class::STRING, "set", &args[1]);
         ctx.out.int(1);
     }
 }
@@ -172,8 +180,12 @@ fn setex_common(ctx: &mut Ctx, args: &[Vec<u8>], unit: &[u8], name: &str) {
     let Ok(t) = parse_expire(ctx, unit, &args[2], name) else {
         return;
     };
+    let existed = ctx.db().contains(&args[1]);
     ctx.db()
         .insert_with_expire(&args[1], Value::Str(args[3].clone()), Some(t));
+    notify_new(ctx, existed, &args[1]);
+    notify(ctx, class::STRING, "set", &args[1]);
+    notify(ctx, class::GENERIC, "expire", &args[1]);
     ctx.out.ok();
 }
 
@@ -190,6 +202,8 @@ fn getset(ctx: &mut Ctx, args: &[Vec<u8>]) {
         return;
     };
     ctx.db().insert(&args[1], Value::Str(args[2].clone()));
+    notify_new(ctx, old.is_some(), &args[1]);
+    notify(ctx, class::STRING, "set", &args[1]);
     match old {
         Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),
@@ -203,6 +217,7 @@ fn getdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
     match old {
         Some(v) => {
             ctx.db().remove(&args[1]);
+            notify(ctx, class::GENERIC, "del", &args[1]);
             ctx.out.bulk(&v)
         }
         None => ctx.out.null(),
@@ -246,6 +261,8 @@ fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) {
     };
     if let Some(e) = expire {
         ctx.db().set_expire(&args[1], e);
+        let event = if e.is_some() { "expire" } else { "persist" };
+        notify(ctx, class::GENERIC, event, &args[1]);
     }
     ctx.out.bulk(&v);
 }
@@ -264,9 +281,11 @@ fn mset(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if args.len().is_multiple_of(2) {
         return super::err_arity(ctx.out, &args[0]);
     }
-    let mut db = ctx.db();
     for pair in args[1..].chunks(2) {
-        db.insert(&pair[0], Value::Str(pair[1].clone()));
+        let existed = ctx.db().contains(&pair[0]);
+        ctx.db().insert(&pair[0], Value::Str(pair[1].clone()));
+        notify_new(ctx, existed, &pair[0]);
+        notify(ctx, class::STRING, "set", &pair[0]);
     }
     ctx.out.ok();
 }
@@ -282,6 +301,10 @@ fn msetnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
     for pair in args[1..].chunks(2) {
         db.insert(&pair[0], Value::Str(pair[1].clone()));
     }
+    for pair in args[1..].chunks(2) {
+        notify_new(ctx, false, &pair[0]);
+        notify(ctx, class::STRING, "set", &pair[0]);
+    }
     ctx.out.int(1);
 }
 
@@ -290,6 +313,8 @@ fn append(ctx: &mut Ctx, args: &[Vec<u8>]) {
     match db.get(&args[1]) {
         None => {
             db.insert(&args[1], Value::Str(args[2].clone()));
+            notify_new(ctx, false, &args[1]);
+            notify(ctx, class::STRING, "append", &args[1]);
             ctx.out.int(args[2].len() as i64);
         }
         Some(Value::Str(s)) => {
@@ -303,6 +328,7 @@ fn append(ctx: &mut Ctx, args: &[Vec<u8>]) {
             };
             s.extend_from_slice(&args[2]);
             let len = s.len() as i64;
+            notify(ctx, class::STRING, "append", &args[1]);
             ctx.out.int(len);
         }
         Some(_) => ctx.out.err_wrongtype(),
@@ -335,10 +361,18 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) {
     };
     let mut b = itoa::Buffer::new();
     let text = b.format(n).as_bytes().to_vec();
-    match db.get_mut(key) {
-        Some(Value::Str(s)) => *s = text,
-        _ => db.insert(key, Value::Str(text)),
-    }
+    let existed = match db.get_mut(key) {
+        Some(Value::Str(s)) => {
+            *s = text;
+            true
+        }
+        _ => {
+            db.insert(key, Value::Str(text));
+            false
+        }
+    };
+    notify_new(ctx, existed, key);
+    notify(ctx, class::STRING, "incrby", key);
     ctx.out.int(n);
 }
 
@@ -389,7 +423,10 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
         return ctx.out.error("ERR increment would produce NaN or Infinity");
     }
     let text = fmt_incr_float(n).into_bytes();
+    let existed = db.contains(&args[1]);
     db.insert_keep_ttl(&args[1], Value::Str(text.clone()));
+    notify_new(ctx, existed, &args[1]);
+    notify(ctx, class::STRING, "incrbyfloat", &args[1]);
     ctx.out.bulk(&text);
 }
 
@@ -462,6 +499,7 @@ fn setrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     s[offset..offset + value.len()].copy_from_slice(value);
     let len = s.len() as i64;
+    notify(ctx, class::STRING, "setrange", &args[1]);
     ctx.out.int(len);
 }
 

@@ -360,6 +360,9 @@ fn zadd_common(
         }
         tally(&mut t, cur, new);
     }
+    super::notify::notify_new(ctx, exists, key);
+    let event = if o.incr { "zincr" } else { "zadd" };
+    super::notify::notify(ctx, super::notify::class::ZSET, event, key);
     Ok(t)
 }
 
@@ -448,6 +451,10 @@ fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
         members.iter().filter(|m| z.remove(m).is_some()).count()
     });
     ctx.out.int(n as i64);
+    super::notify::notify(ctx, super::notify::class::ZSET, "zrem", &args[1]);
+    if !ctx.db().contains(&args[1]) {
+        super::notify::notify(ctx, super::notify::class::GENERIC, "del", &args[1]);
+    }
 }
 
 fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) {

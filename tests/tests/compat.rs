@@ -1,0 +1,496 @@
+//! Redis compatibility additions against the real server: compatibility CONFIG options,
+//! OBJECT/MEMORY, bit commands, LCS, SORT, the multi-key sorted set and list commands, and the
+//! small introspection commands clients call. Expected replies are Redis 7.0.15's.
+
+use kvtier_tests::{Client, Resp, Server};
+use std::time::{Duration, Instant};
+
+const SYNTAX: &str = "ERR syntax error";
+const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+fn b(items: &[&str]) -> Resp {
+    Resp::bulks(items)
+}
+
+fn int(n: i64) -> Resp {
+    Resp::Int(n)
+}
+
+fn start() -> (Server, Client) {
+    let s = Server::start(&[]);
+    let c = s.client();
+    (s, c)
+}
+
+/// CONFIG GET of one parameter as (name, value).
+fn config_get(c: &mut Client, name: &str) -> Option<(String, String)> {
+    match c.cmd(&["CONFIG", "GET", name]) {
+        Resp::Array(v) if v.len() == 2 => Some((v[0].as_str(), v[1].as_str())),
+        Resp::Map(v) if v.len() == 1 => Some((v[0].0.as_str(), v[0].1.as_str())),
+        _ => None,
+    }
+}
+
+#[test]
+fn compatibility_config_options_are_accepted_and_reported() {
+    let (_s, mut c) = start();
+    for (name, value) in [
+        ("list-max-ziplist-size", "16"),
+        ("list-max-listpack-size", "-2"),
+        ("list-compress-depth", "1"),
+        ("set-max-intset-entries", "64"),
+        ("zset-max-ziplist-entries", "4"),
+        ("zset-max-ziplist-value", "8"),
+        ("hash-max-listpack-entries", "4"),
+        ("hash-max-ziplist-value", "8"),
+        ("slowlog-log-slower-than", "-1"),
+        ("lua-time-limit", "100"),
+        ("activerehashing", "no"),
+        ("lazyfree-lazy-user-del", "yes"),
+        ("appendfsync", "always"),
+        ("latency-tracking", "no"),
+    ] {
+        assert_eq!(c.cmd(&["CONFIG", "SET", name, value]), Resp::ok(), "{name}");
+        assert_eq!(
+            config_get(&mut c, name),
+            Some((name.to_string(), value.to_string()))
+        );
+    }
+    // Aliases share the value of the current name.
+    assert_eq!(config_get(&mut c, "busy-reply-threshold").unwrap().1, "100");
+    assert_eq!(
+        config_get(&mut c, "zset-max-listpack-value").unwrap().1,
+        "8"
+    );
+    // Validation errors are Redis's.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "activerehashing", "maybe"]),
+        Resp::err("ERR CONFIG SET failed (possibly related to argument 'activerehashing') - argument must be 'yes' or 'no'")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Q"]),
+        Resp::err("ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    );
+    for (set, shown) in [("KEA", "AKE"), ("Elg", "glE"), ("Ex", "xE"), ("", "")] {
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", set]);
+        assert_eq!(
+            config_get(&mut c, "notify-keyspace-events").unwrap().1,
+            shown
+        );
+    }
+    // Several patterns in one CONFIG GET.
+    let r = c.cmd(&["CONFIG", "GET", "maxmemory", "*max-*-entries"]);
+    let names: Vec<String> = match r {
+        Resp::Array(v) => v.chunks(2).map(|p| p[0].as_str()).collect(),
+        other => panic!("{other:?}"),
+    };
+    for n in [
+        "maxmemory",
+        "hash-max-ziplist-entries",
+        "set-max-intset-entries",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+}
+
+#[test]
+fn object_encoding_follows_the_thresholds() {
+    let (_s, mut c) = start();
+    let enc = |c: &mut Client, k: &str| c.cmd(&["OBJECT", "ENCODING", k]).as_str();
+    c.cmd(&["SET", "n", "12345"]);
+    c.cmd(&["SET", "short", "hello"]);
+    c.cmd(&["SET", "long", &"x".repeat(45)]);
+    assert_eq!(enc(&mut c, "n"), "int");
+    assert_eq!(enc(&mut c, "short"), "embstr");
+    assert_eq!(enc(&mut c, "long"), "raw");
+    c.cmd(&["RPUSH", "l", "a"]);
+    assert_eq!(enc(&mut c, "l"), "quicklist");
+    c.cmd(&["SADD", "s", "1", "2"]);
+    assert_eq!(enc(&mut c, "s"), "intset");
+    c.cmd(&["SADD", "s", "a"]);
+    assert_eq!(enc(&mut c, "s"), "hashtable");
+    c.cmd(&["HSET", "h", "f", "v"]);
+    assert_eq!(enc(&mut c, "h"), "listpack");
+    c.cmd(&["CONFIG", "SET", "hash-max-ziplist-entries", "0"]);
+    assert_eq!(enc(&mut c, "h"), "hashtable");
+    c.cmd(&["ZADD", "z", "1", "a"]);
+    assert_eq!(enc(&mut c, "z"), "listpack");
+    c.cmd(&["ZADD", "z", "2", &"m".repeat(65)]);
+    assert_eq!(enc(&mut c, "z"), "skiplist");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "nokey"]), Resp::Nil);
+    assert_eq!(c.cmd(&["OBJECT", "REFCOUNT", "n"]), int(1));
+    assert_eq!(c.cmd(&["SET", "small", "7"]), Resp::ok());
+    assert_eq!(c.cmd(&["OBJECT", "REFCOUNT", "small"]), int(2147483647));
+    assert_eq!(
+        c.cmd(&["OBJECT", "FREQ", "n"]),
+        Resp::err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    );
+    assert_eq!(c.cmd(&["OBJECT", "IDLETIME", "n"]), int(0));
+    assert_eq!(
+        c.cmd(&["OBJECT", "FOO", "n"]),
+        Resp::err("ERR unknown subcommand 'FOO'. Try OBJECT HELP.")
+    );
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING"]),
+        Resp::err("ERR wrong number of arguments for 'object|encoding' command")
+    );
+    assert!(c.cmd(&["MEMORY", "USAGE", "long"]).as_int() > 45);
+    assert_eq!(c.cmd(&["MEMORY", "USAGE", "nokey"]), Resp::Nil);
+}
+
+#[test]
+fn bit_commands() {
+    let (_s, mut c) = start();
+    assert_eq!(c.cmd(&["SETBIT", "k", "7", "1"]), int(0));
+    assert_eq!(c.cmd(&["SETBIT", "k", "7", "0"]), int(1));
+    assert_eq!(c.cmd(&["SETBIT", "k", "100", "1"]), int(0));
+    assert_eq!(c.cmd(&["GETBIT", "k", "100"]), int(1));
+    assert_eq!(c.cmd(&["GETBIT", "k", "10000"]), int(0));
+    assert_eq!(c.cmd(&["STRLEN", "k"]), int(13));
+    assert_eq!(
+        c.cmd(&["SETBIT", "k", "-1", "1"]),
+        Resp::err("ERR bit offset is not an integer or out of range")
+    );
+    assert_eq!(
+        c.cmd(&["SETBIT", "k", "1", "2"]),
+        Resp::err("ERR bit is not an integer or out of range")
+    );
+    c.cmd(&["SET", "s", "foobar"]);
+    assert_eq!(c.cmd(&["BITCOUNT", "s"]), int(26));
+    assert_eq!(c.cmd(&["BITCOUNT", "s", "1", "1"]), int(6));
+    assert_eq!(c.cmd(&["BITCOUNT", "s", "5", "30", "BIT"]), int(17));
+    assert_eq!(c.cmd(&["BITCOUNT", "s", "1"]), Resp::err(SYNTAX));
+    assert_eq!(c.cmd(&["BITPOS", "s", "1"]), int(1));
+    assert_eq!(c.cmd(&["BITPOS", "s", "0"]), int(0));
+    assert_eq!(c.cmd(&["BITPOS", "s", "1", "7", "15", "BIT"]), int(9));
+    assert_eq!(
+        c.cmd(&["BITPOS", "s", "2"]),
+        Resp::err("ERR The bit argument must be 1 or 0.")
+    );
+    c.cmd(&["SET", "ff", "\u{7f}"]);
+    assert_eq!(c.cmd(&["BITPOS", "ff", "1"]), int(1));
+    assert_eq!(c.cmd(&["BITPOS", "nokey", "1"]), int(-1));
+    c.cmd(&["SET", "a", "abc"]);
+    c.cmd(&["SET", "b", "a"]);
+    assert_eq!(c.cmd(&["BITOP", "AND", "dst", "a", "b"]), int(3));
+    assert_eq!(c.cmd(&["GET", "dst"]), Resp::Bulk(b"a\0\0".to_vec()));
+    assert_eq!(
+        c.cmd(&["BITOP", "NOT", "dst", "a", "b"]),
+        Resp::err("ERR BITOP NOT must be called with a single source key.")
+    );
+    assert_eq!(c.cmd(&["BITOP", "OR", "dst", "nokey"]), int(0));
+    assert_eq!(c.cmd(&["EXISTS", "dst"]), int(0));
+    c.cmd(&["RPUSH", "l", "x"]);
+    assert_eq!(c.cmd(&["BITOP", "AND", "dst", "l"]), Resp::err(WRONGTYPE));
+    let r = c.cmd(&[
+        "BITFIELD", "bf", "SET", "i8", "0", "100", "GET", "i8", "0", "INCRBY", "i8", "0", "100",
+        "OVERFLOW", "SAT", "INCRBY", "i8", "0", "100", "OVERFLOW", "FAIL", "INCRBY", "i8", "0",
+        "1",
+    ]);
+    assert_eq!(
+        r,
+        Resp::Array(vec![int(0), int(100), int(-56), int(44), int(45)])
+    );
+    assert_eq!(
+        c.cmd(&["BITFIELD", "bf", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "8"]),
+        Resp::Array(vec![Resp::Nil])
+    );
+    assert_eq!(
+        c.cmd(&["BITFIELD", "bf", "GET", "u64", "0"]),
+        Resp::err("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.")
+    );
+    assert_eq!(
+        c.cmd(&["BITFIELD_RO", "bf", "SET", "i8", "0", "1"]),
+        Resp::err("ERR BITFIELD_RO only supports the GET subcommand")
+    );
+    assert_eq!(
+        c.cmd(&["BITFIELD_RO", "bf", "GET", "u4", "#1"]),
+        Resp::Array(vec![int(13)])
+    );
+}
+
+#[test]
+fn lcs() {
+    let (_s, mut c) = start();
+    c.cmd(&["MSET", "a", "ohmytext", "b", "mynewtext"]);
+    assert_eq!(c.cmd(&["LCS", "a", "b"]), Resp::bulk("mytext"));
+    assert_eq!(c.cmd(&["LCS", "a", "b", "LEN"]), int(6));
+    let r = c.cmd(&["LCS", "a", "b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]);
+    let pair = |x: i64, y: i64| Resp::Array(vec![int(x), int(y)]);
+    assert_eq!(
+        r,
+        Resp::Array(vec![
+            Resp::bulk("matches"),
+            Resp::Array(vec![Resp::Array(vec![pair(4, 7), pair(5, 8), int(4)])]),
+            Resp::bulk("len"),
+            int(6),
+        ])
+    );
+    assert_eq!(
+        c.cmd(&["LCS", "a", "b", "IDX", "LEN"]),
+        Resp::err("ERR If you want both the length and indexes, please just use IDX.")
+    );
+    c.cmd(&["RPUSH", "l", "x"]);
+    assert_eq!(
+        c.cmd(&["LCS", "a", "l"]),
+        Resp::err("ERR The specified keys must contain string values")
+    );
+}
+
+#[test]
+fn sort() {
+    let (_s, mut c) = start();
+    c.cmd(&["RPUSH", "l", "3", "1", "2", "10"]);
+    assert_eq!(c.cmd(&["SORT", "l"]), b(&["1", "2", "3", "10"]));
+    assert_eq!(c.cmd(&["SORT", "l", "DESC"]), b(&["10", "3", "2", "1"]));
+    assert_eq!(c.cmd(&["SORT", "l", "ALPHA"]), b(&["1", "10", "2", "3"]));
+    assert_eq!(c.cmd(&["SORT", "l", "LIMIT", "1", "2"]), b(&["2", "3"]));
+    assert_eq!(
+        c.cmd(&["SORT", "l", "BY", "nosort", "DESC"]),
+        b(&["10", "2", "1", "3"])
+    );
+    c.cmd(&["MSET", "w_1", "30", "w_2", "20", "w_3", "10", "w_10", "5"]);
+    assert_eq!(
+        c.cmd(&["SORT", "l", "BY", "w_*"]),
+        b(&["10", "3", "2", "1"])
+    );
+    c.cmd(&["HSET", "h_1", "f", "x"]);
+    assert_eq!(
+        c.cmd(&["SORT", "l", "GET", "#", "GET", "h_*->f", "LIMIT", "0", "2"]),
+        Resp::Array(vec![
+            Resp::bulk("1"),
+            Resp::bulk("x"),
+            Resp::bulk("2"),
+            Resp::Nil
+        ])
+    );
+    assert_eq!(c.cmd(&["SORT", "l", "STORE", "dst"]), int(4));
+    assert_eq!(
+        c.cmd(&["LRANGE", "dst", "0", "-1"]),
+        b(&["1", "2", "3", "10"])
+    );
+    assert_eq!(c.cmd(&["SORT", "nokey", "STORE", "dst"]), int(0));
+    assert_eq!(c.cmd(&["EXISTS", "dst"]), int(0));
+    c.cmd(&["RPUSH", "words", "b", "a"]);
+    assert_eq!(
+        c.cmd(&["SORT", "words"]),
+        Resp::err("ERR One or more scores can't be converted into double")
+    );
+    assert_eq!(c.cmd(&["SORT_RO", "l", "STORE", "x"]), Resp::err(SYNTAX));
+    c.cmd(&["SET", "str", "x"]);
+    assert_eq!(c.cmd(&["SORT", "str"]), Resp::err(WRONGTYPE));
+}
+
+#[test]
+fn multi_key_sorted_set_commands() {
+    let (_s, mut c) = start();
+    c.cmd(&["ZADD", "za", "1", "a", "2", "b", "3", "c"]);
+    c.cmd(&["ZADD", "zb", "1", "b", "2", "c", "3", "d"]);
+    assert_eq!(
+        c.cmd(&["ZUNION", "2", "za", "zb", "WITHSCORES"]),
+        b(&["a", "1", "b", "3", "d", "3", "c", "5"])
+    );
+    assert_eq!(c.cmd(&["ZINTER", "2", "za", "zb"]), b(&["b", "c"]));
+    assert_eq!(c.cmd(&["ZDIFF", "2", "za", "zb"]), b(&["a"]));
+    assert_eq!(
+        c.cmd(&["ZINTERCARD", "2", "za", "zb", "LIMIT", "1"]),
+        int(1)
+    );
+    assert_eq!(
+        c.cmd(&["ZINTERCARD", "2", "za", "zb", "LIMIT", "-1"]),
+        Resp::err("ERR LIMIT can't be negative")
+    );
+    assert_eq!(c.cmd(&["ZDIFFSTORE", "zd", "2", "za", "zb"]), int(1));
+    assert_eq!(c.cmd(&["ZRANGESTORE", "zr", "za", "1", "-1"]), int(2));
+    assert_eq!(c.cmd(&["ZRANGE", "zr", "0", "-1"]), b(&["b", "c"]));
+    assert_eq!(
+        c.cmd(&["ZUNION", "0", "za"]),
+        Resp::err("ERR at least 1 input key is needed for 'zunion' command")
+    );
+    assert_eq!(
+        c.cmd(&["ZMPOP", "2", "nokey", "za", "MIN", "COUNT", "2"]),
+        Resp::Array(vec![
+            Resp::bulk("za"),
+            Resp::Array(vec![b(&["a", "1"]), b(&["b", "2"])])
+        ])
+    );
+    assert_eq!(
+        c.cmd(&["ZMPOP", "1", "za", "MIN", "COUNT", "0"]),
+        Resp::err("ERR count should be greater than 0")
+    );
+    assert_eq!(c.cmd(&["ZMPOP", "1", "nokey", "MAX"]), Resp::NilArray);
+    assert_eq!(c.cmd(&["ZRANDMEMBER", "zb", "-5"]).sorted().len(), 5);
+    assert_eq!(
+        c.cmd(&["BZPOPMAX", "nokey", "zb", "0"]),
+        b(&["zb", "d", "3"])
+    );
+    // Blocking: a ZADD from another client wakes BZPOPMIN.
+    let mut waiter = _s.client();
+    waiter.send(&["BZPOPMIN", "zq", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    c.cmd(&["ZADD", "zq", "7", "m"]);
+    assert_eq!(waiter.read(), b(&["zq", "m", "7"]));
+    let t = Instant::now();
+    assert_eq!(
+        waiter.cmd(&["BZMPOP", "0.1", "1", "zq", "MIN"]),
+        Resp::NilArray
+    );
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn multi_key_list_commands() {
+    let (s, mut c) = start();
+    c.cmd(&["RPUSH", "l", "a", "b", "c"]);
+    assert_eq!(
+        c.cmd(&["LMPOP", "2", "nokey", "l", "RIGHT", "COUNT", "2"]),
+        Resp::Array(vec![Resp::bulk("l"), b(&["c", "b"])])
+    );
+    assert_eq!(
+        c.cmd(&["LMPOP", "0", "l", "LEFT"]),
+        Resp::err("ERR numkeys should be greater than 0")
+    );
+    assert_eq!(c.cmd(&["LMPOP", "1", "l", "UP"]), Resp::err(SYNTAX));
+    assert_eq!(c.cmd(&["BRPOPLPUSH", "l", "dst", "0"]), Resp::bulk("a"));
+    assert_eq!(c.cmd(&["BRPOPLPUSH", "l", "dst", "0.05"]), Resp::Nil);
+    // A blocked client stays blocked when the key becomes another type.
+    let mut waiter = s.client();
+    waiter.send(&["BLMPOP", "5", "1", "q", "LEFT"]);
+    std::thread::sleep(Duration::from_millis(100));
+    c.cmd(&["MULTI"]);
+    c.cmd(&["LPUSH", "q", "x"]);
+    c.cmd(&["DEL", "q"]);
+    c.cmd(&["SET", "q", "str"]);
+    c.cmd(&["EXEC"]);
+    c.cmd(&["DEL", "q"]);
+    c.cmd(&["RPUSH", "q", "y"]);
+    assert_eq!(waiter.read(), Resp::Array(vec![Resp::bulk("q"), b(&["y"])]));
+}
+
+#[test]
+fn introspection_and_client_commands() {
+    let (s, mut c) = start();
+    assert_eq!(
+        c.cmd(&["ROLE"]),
+        Resp::Array(vec![Resp::bulk("master"), int(0), Resp::Array(vec![])])
+    );
+    assert_eq!(c.cmd(&["WAIT", "0", "0"]), int(0));
+    assert_eq!(
+        c.cmd(&["WAIT", "0", "-1"]),
+        Resp::err("ERR timeout is negative")
+    );
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), int(0));
+    assert_eq!(c.cmd(&["SLOWLOG", "GET"]), Resp::Array(vec![]));
+    assert_eq!(c.cmd(&["LATENCY", "LATEST"]), Resp::Array(vec![]));
+    let info = c.cmd(&["INFO"]).as_str();
+    assert!(info.contains("# Cluster\r\ncluster_enabled:0"), "{info}");
+    assert!(info.contains("role:master"), "{info}");
+    // RESET inside MULTI ends the transaction.
+    c.cmd(&["MULTI"]);
+    assert_eq!(c.cmd(&["RESET"]), Resp::Simple("RESET".into()));
+    assert_eq!(c.cmd(&["EXEC"]), Resp::err("ERR EXEC without MULTI"));
+    // CLIENT KILL: the old ip:port form and filters.
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "1.2.3.4:5"]),
+        Resp::err("ERR No such client")
+    );
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "TYPE", "foo"]),
+        Resp::err("ERR Unknown client type 'foo'")
+    );
+    let mut victim = s.client();
+    let list = victim.cmd(&["CLIENT", "INFO"]).as_str();
+    let addr = list
+        .split(' ')
+        .find_map(|f| f.strip_prefix("addr="))
+        .expect("addr")
+        .to_string();
+    assert_eq!(c.cmd(&["CLIENT", "KILL", &addr]), Resp::ok());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(victim.try_read().is_err());
+    assert_eq!(c.cmd(&["CLIENT", "KILL", "ID", "999999"]), int(0));
+}
+
+/// Reads one pub/sub message as its parts.
+fn message(c: &mut Client) -> Vec<String> {
+    match c.read() {
+        Resp::Array(v) | Resp::Push(v) => v.iter().map(Resp::as_str).collect(),
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+#[test]
+fn keyspace_notifications() {
+    let (s, mut c) = start();
+    let mut sub = s.client();
+    assert_eq!(sub.cmd(&["PSUBSCRIBE", "*"]).sorted().len(), 3);
+    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    c.cmd(&["SET", "foo", "bar"]);
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyspace@0__:foo", "set"]
+    );
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:set", "foo"]
+    );
+    // Only list events, on the keyevent channel.
+    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "El"]);
+    c.cmd(&["SET", "foo", "baz"]);
+    c.cmd(&["RPUSH", "l", "a"]);
+    c.cmd(&["RPOP", "l"]);
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:rpush", "l"]
+    );
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:rpop", "l"]
+    );
+    // Generic events: the emptied list was deleted, then expire and del.
+    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Eg"]);
+    c.cmd(&["EXPIRE", "foo", "100"]);
+    c.cmd(&["DEL", "foo"]);
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:expire", "foo"]
+    );
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:del", "foo"]
+    );
+    // Expired keys are reported when their time comes, and new keys once.
+    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Exn"]);
+    c.cmd(&["PSETEX", "gone", "100", "v"]);
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:new", "gone"]
+    );
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:expired", "gone"]
+    );
+    c.cmd(&["SET", "k", "1"]);
+    c.cmd(&["SET", "k", "2"]);
+    c.cmd(&["SET", "k2", "1"]);
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:new", "k"]
+    );
+    assert_eq!(
+        message(&mut sub),
+        ["pmessage", "*", "__keyevent@0__:new", "k2"]
+    );
+}
+
+#[test]
+fn client_reply_off_and_skip() {
+    let (_s, mut c) = start();
+    c.send(&["CLIENT", "REPLY", "OFF"]);
+    c.send(&["SET", "a", "1"]);
+    c.send(&["CLIENT", "REPLY", "ON"]);
+    assert_eq!(c.read(), Resp::ok());
+    c.send(&["CLIENT", "REPLY", "SKIP"]);
+    c.send(&["GET", "a"]);
+    assert_eq!(c.cmd(&["GET", "a"]), Resp::bulk("1"));
+}
