@@ -28,6 +28,8 @@ pub struct ClientState {
     pub block_deadline: Option<Instant>,
     /// When the client blocked: blocked clients are served in this order.
     pub blocked_at: Option<Instant>,
+    /// CLIENT UNBLOCK … ERROR: the block ends with an error instead of a timeout.
+    pub unblock_error: bool,
     /// Set while EXEC runs the queued commands (blocking commands must not block then).
     pub in_exec: bool,
     /// Set while a blocked command runs again after one of its keys changed: a key of the
@@ -59,6 +61,7 @@ impl ClientState {
             blocked_on: Vec::new(),
             block_deadline: None,
             blocked_at: None,
+            unblock_error: false,
             in_exec: false,
             woken: false,
             reply_mode: Default::default(),

@@ -753,8 +753,8 @@ impl Server {
                     c.waiting_io = true;
                 }
                 self.io_waiters.insert(token, (Some(t), IoThen::Clear));
-                self.engine.clear(token, db);
                 self.invalidate_watchers(db);
+                self.engine.clear(token, db);
             }
             Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
             Action::KeyScan(scan) => {
@@ -821,8 +821,8 @@ impl Server {
                 // reply is held until the store is cleared too, as a plain FLUSHDB's reply is.
                 Action::Clear(db) => {
                     let token = self.shared.token();
-                    self.engine.clear(token, db);
                     self.invalidate_watchers(db);
+                    self.engine.clear(token, db);
                     self.io_waiters.insert(token, (Some(t), IoThen::ExecClear));
                     if let Some(c) = self.conns.get_mut(&t) {
                         c.out.ok();
@@ -854,14 +854,22 @@ impl Server {
         }
     }
 
-    /// Every watcher of a flushed DB sees its keys as modified.
+    /// A watcher of a key the flush removes sees it as modified, as in Redis (a watched key
+    /// that did not exist, or lives in another DB, is not touched). Called before the clear; a
+    /// key whose existence is unknown (on disk, not loaded) counts as existing.
     fn invalidate_watchers(&mut self, db: Option<u32>) {
+        let now = kvtier_core::engine::now_ms();
+        let ks = &mut self.engine.ks;
         for c in self.conns.values_mut() {
-            if c.state
-                .watched
-                .iter()
-                .any(|(d, _)| db.is_none_or(|x| x == *d))
-            {
+            let hit = c.state.watched.iter().any(|(d, k)| {
+                db.is_none_or(|x| x == *d)
+                    && match ks.residency(*d, k) {
+                        Residency::Resident => ks.db(*d, now).contains(k),
+                        Residency::KnownAbsent => false,
+                        Residency::Unknown => true,
+                    }
+            });
+            if hit {
                 c.state.watch_dirty = true;
             }
         }
@@ -1250,6 +1258,15 @@ impl Server {
                 self.close(t);
             }
         }
+        // CLIENT UNBLOCK: end those blocks now, as a timeout (or an error, see below).
+        for (id, error) in std::mem::take(&mut self.shared.unblock_requests) {
+            if let Some(c) = self.ids.get(&id).and_then(|t| self.conns.get_mut(t)) {
+                if c.blocked.is_some() {
+                    c.state.block_deadline = Some(now);
+                    c.state.unblock_error = error;
+                }
+            }
+        }
         let expired: Vec<usize> = self
             .conns
             .iter()
@@ -1265,7 +1282,9 @@ impl Server {
             let args = c.blocked.take().unwrap_or_default();
             c.state.blocked_on.clear();
             c.state.block_deadline = None;
-            if args.first().is_some_and(|a| {
+            if std::mem::take(&mut c.state.unblock_error) {
+                c.out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            } else if args.first().is_some_and(|a| {
                 a.eq_ignore_ascii_case(b"blmove") || a.eq_ignore_ascii_case(b"brpoplpush")
             }) {
                 c.out.null();

@@ -48,6 +48,8 @@ pub struct Shared {
     pub client_list: Vec<String>,
     /// Client ids CLIENT KILL asked to close.
     pub kill_requests: Vec<u64>,
+    /// CLIENT UNBLOCK requests (client id, end with an error), done by the server loop.
+    pub unblock_requests: Vec<(u64, bool)>,
     pub pubsub: crate::pubsub::PubSub,
     /// Keyspace notifications (channel, message) queued by commands, published by the
     /// server loop once the command or transaction is done.
@@ -87,6 +89,7 @@ impl Shared {
             backend_memory_budget: 0,
             client_list: Vec::new(),
             kill_requests: Vec::new(),
+            unblock_requests: Vec::new(),
             notifications: Vec::new(),
             expiry_watch: Default::default(),
             pubsub: Default::default(),

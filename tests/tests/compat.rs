@@ -494,3 +494,64 @@ fn client_reply_off_and_skip() {
     c.send(&["GET", "a"]);
     assert_eq!(c.cmd(&["GET", "a"]), Resp::bulk("1"));
 }
+
+#[test]
+fn client_unblock() {
+    let (s, mut c) = start();
+    let mut blocked = s.client();
+    let id = blocked.cmd(&["CLIENT", "ID"]).as_int().to_string();
+    blocked.send(&["BLPOP", "nolist", "0"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &id]), int(1));
+    assert_eq!(blocked.read(), Resp::NilArray);
+    blocked.send(&["BRPOPLPUSH", "nolist", "dst", "0"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]), int(1));
+    assert_eq!(
+        blocked.read(),
+        Resp::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    );
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &id]), int(0));
+    assert_eq!(
+        c.cmd(&["CLIENT", "UNBLOCK", &id, "LATER"]),
+        Resp::err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    );
+    assert_eq!(
+        c.cmd(&["CLIENT", "UNBLOCK", "x"]),
+        Resp::err("ERR value is not an integer or out of range")
+    );
+}
+
+#[test]
+fn flush_touches_only_watched_keys_it_removes() {
+    let (_s, mut c) = start();
+    c.cmd(&["SET", "x", "1"]);
+    // A watched key that does not exist is not touched by FLUSHALL.
+    c.cmd(&["WATCH", "absent"]);
+    c.cmd(&["FLUSHALL"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["PING"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Resp::Array(vec![Resp::Simple("PONG".into())])
+    );
+    // Nor is a key of another DB by FLUSHDB.
+    c.cmd(&["SELECT", "5"]);
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["WATCH", "k"]);
+    c.cmd(&["SELECT", "0"]);
+    c.cmd(&["FLUSHDB"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["PING"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Resp::Array(vec![Resp::Simple("PONG".into())])
+    );
+    // A watched key the flush removes is.
+    c.cmd(&["SET", "y", "1"]);
+    c.cmd(&["WATCH", "y"]);
+    c.cmd(&["FLUSHDB"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["PING"]);
+    assert_eq!(c.cmd(&["EXEC"]), Resp::NilArray);
+}

@@ -172,6 +172,32 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let sub = args[1].to_ascii_lowercase();
     match (sub.as_slice(), args.len()) {
         (b"id", 2) => ctx.out.int(ctx.client.id as i64),
+        (b"unblock", 3 | 4) => {
+            let Some(id) = crate::util::parse_i64(&args[2]) else {
+                return ctx.out.err_not_int();
+            };
+            let error = match args.get(3).map(|a| a.to_ascii_lowercase()) {
+                None => false,
+                Some(m) if m == b"timeout" => false,
+                Some(m) if m == b"error" => true,
+                Some(_) => {
+                    return ctx
+                        .out
+                        .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+                }
+            };
+            // Only a client blocked in a blocking command (flag b) can be unblocked.
+            let prefix = format!("id={id} ");
+            let blocked = ctx
+                .shared
+                .client_list
+                .iter()
+                .any(|l| l.starts_with(&prefix) && l.contains(" flags=b "));
+            if blocked {
+                ctx.shared.unblock_requests.push((id as u64, error));
+            }
+            ctx.out.int(blocked as i64)
+        }
         (b"reply", 3) => match args[2].to_ascii_lowercase().as_slice() {
             b"on" => {
                 ctx.client.reply_mode = ReplyMode::On;
