@@ -30,6 +30,8 @@ pub struct ClientState {
     pub blocked_at: Option<Instant>,
     /// CLIENT UNBLOCK … ERROR: the block ends with an error instead of a timeout.
     pub unblock_error: bool,
+    /// The earliest expire time of the watched keys that had one at WATCH time.
+    pub watch_expires_at: Option<i64>,
     /// Set while EXEC runs the queued commands (blocking commands must not block then).
     pub in_exec: bool,
     /// Set while a blocked command runs again after one of its keys changed: a key of the
@@ -62,6 +64,7 @@ impl ClientState {
             block_deadline: None,
             blocked_at: None,
             unblock_error: false,
+            watch_expires_at: None,
             in_exec: false,
             woken: false,
             reply_mode: Default::default(),

@@ -776,7 +776,13 @@ impl Server {
         let conn = self.conns.get_mut(&t).expect("live");
         let queued = conn.state.multi.take().expect("in multi");
         let aborted = std::mem::take(&mut conn.state.multi_error);
-        let dirty = std::mem::take(&mut conn.state.watch_dirty);
+        // A watched key that expired since WATCH counts as touched, as in Redis.
+        let expired = conn
+            .state
+            .watch_expires_at
+            .take()
+            .is_some_and(|t| t <= kvtier_core::engine::now_ms());
+        let dirty = std::mem::take(&mut conn.state.watch_dirty) || expired;
         conn.state.watched.clear();
         if aborted {
             return self.reply_error(

@@ -555,3 +555,25 @@ fn flush_touches_only_watched_keys_it_removes() {
     c.cmd(&["PING"]);
     assert_eq!(c.cmd(&["EXEC"]), Resp::NilArray);
 }
+
+#[test]
+fn watched_key_that_expires_fails_exec() {
+    let (_s, mut c) = start();
+    c.cmd(&["SET", "x", "foo", "PX", "100"]);
+    c.cmd(&["WATCH", "x"]);
+    std::thread::sleep(Duration::from_millis(200));
+    c.cmd(&["MULTI"]);
+    c.cmd(&["PING"]);
+    assert_eq!(c.cmd(&["EXEC"]), Resp::NilArray);
+    // UNWATCH forgets it.
+    c.cmd(&["SET", "y", "foo", "PX", "100"]);
+    c.cmd(&["WATCH", "y"]);
+    c.cmd(&["UNWATCH"]);
+    std::thread::sleep(Duration::from_millis(200));
+    c.cmd(&["MULTI"]);
+    c.cmd(&["PING"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Resp::Array(vec![Resp::Simple("PONG".into())])
+    );
+}

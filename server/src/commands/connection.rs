@@ -300,6 +300,7 @@ fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     ctx.client.multi = None;
     ctx.client.multi_error = false;
     ctx.client.watched.clear();
+    ctx.client.watch_expires_at = None;
     ctx.client.name = None;
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");

@@ -38,12 +38,18 @@ fn discard(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     }
     ctx.client.multi_error = false;
     ctx.client.watched.clear();
+    ctx.client.watch_expires_at = None;
     ctx.client.watch_dirty = false;
     ctx.out.ok();
 }
 
 fn watch(ctx: &mut Ctx, args: &[Vec<u8>]) {
     for k in &args[1..] {
+        let ttl = ctx.db().expire_at(k);
+        if let Some(t) = ttl {
+            let w = &mut ctx.client.watch_expires_at;
+            *w = Some(w.map_or(t, |old| old.min(t)));
+        }
         let entry = (ctx.client.db, k.clone());
         if !ctx.client.watched.contains(&entry) {
             ctx.client.watched.push(entry);
@@ -54,6 +60,7 @@ fn watch(ctx: &mut Ctx, args: &[Vec<u8>]) {
 
 fn unwatch(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     ctx.client.watched.clear();
+    ctx.client.watch_expires_at = None;
     ctx.client.watch_dirty = false;
     ctx.out.ok();
 }
