@@ -417,9 +417,12 @@ pub fn parse_memory(v: &str) -> Option<u64> {
     n.checked_mul(mul)
 }
 
+/// The server's settings: defaults, then a redis.conf-style file, then `--name value`
+/// overrides, then CONFIG SET; each value validated by the settings table.
 #[derive(Debug, Clone)]
 pub struct Config {
     values: BTreeMap<&'static str, String>,
+    /// The configuration file loaded, if any (CONFIG REWRITE writes it back).
     pub file: Option<PathBuf>,
 }
 
@@ -500,12 +503,14 @@ impl Config {
         Ok(())
     }
 
+    /// The current value of a setting (by name or alias), as text; `None` for an unknown name.
     pub fn get(&self, name: &str) -> Option<&str> {
         find(name)
             .and_then(|s| self.values.get(s.name))
             .map(String::as_str)
     }
 
+    /// A numeric or memory setting as a number (memory units already applied); 0 if unknown.
     pub fn get_u64(&self, name: &str) -> u64 {
         self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }

@@ -22,6 +22,7 @@
 //! - `info`, `shared`: INFO and server-wide statistics; `pubsub`, `glob`, `util`: helpers.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod backend;
 mod client;
