@@ -388,7 +388,12 @@ fn normalize_events(v: &str) -> Option<String> {
     // Redis's order (keyspaceEventsFlagsToString): A or the classes, then K, E, m.
     let mut out = String::new();
     if "g$lshzxetd".chars().all(has) {
+        // Redis prints no `n` after `A` although the class stays on; kvtier keeps it visible
+        // (the setting is stored as text).
         out.push('A');
+        if has('n') {
+            out.push('n');
+        }
     } else {
         out.extend("g$lshzxetdn".chars().filter(|&c| has(c)));
     }

@@ -102,11 +102,14 @@ fn setbit(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let Ok(cur) = read_str(ctx, &args[1]) else {
         return;
     };
+    let existed = cur.is_some();
     let mut s = cur.unwrap_or_default();
     let old = get_bit(&s, bit);
     set_bit(&mut s, bit, on);
     store_str(ctx, &args[1], s);
+    super::notify::notify_new(ctx, existed, &args[1]);
     ctx.out.int(old as i64);
+    super::notify::notify(ctx, super::notify::class::STRING, "setbit", &args[1]);
 }
 
 fn getbit(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -278,12 +281,21 @@ fn bitop(ctx: &mut Ctx, args: &[Vec<u8>]) {
         };
     }
     let mut db = ctx.db();
+    let existed = db.contains(&args[2]);
     if len == 0 {
         db.remove(&args[2]);
     } else {
         db.insert(&args[2], Value::Str(out));
     }
     ctx.out.int(len as i64);
+    super::notify::notify_store(
+        ctx,
+        super::notify::class::STRING,
+        "set",
+        &args[2],
+        len > 0,
+        existed,
+    );
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -468,6 +480,7 @@ fn bitfield_common(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
     }
     if writes {
         store_str(ctx, &args[1], s);
+        super::notify::notify(ctx, super::notify::class::STRING, "setbit", &args[1]);
     }
 }
 

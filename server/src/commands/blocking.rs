@@ -169,9 +169,11 @@ fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool
         };
         return;
     }
+    let mark = ctx.shared.notifications.len();
     match pop_first(ctx, &args[1..2], from_left) {
         Err(()) => {}
         Ok(Some((_, v))) => {
+            let popped_events = ctx.shared.notifications.len();
             let mut db = ctx.db();
             let existed = db.contains(&args[2]);
             let Value::List(dst) =
@@ -188,6 +190,9 @@ fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool
             super::notify::notify_new(ctx, existed, &args[2]);
             let event = if to_left { "lpush" } else { "rpush" };
             super::notify::notify(ctx, super::notify::class::LIST, event, &args[2]);
+            // Redis reports the push before the pop (and the source's deletion).
+            let pushed = ctx.shared.notifications.len() - popped_events;
+            ctx.shared.notifications[mark..].rotate_right(pushed);
         }
         Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null(),
         Ok(None) => {

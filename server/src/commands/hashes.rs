@@ -245,8 +245,10 @@ fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
         return out.error("ERR increment or decrement would overflow");
     };
     let mut b = itoa::Buffer::new();
+    let existed = db.contains(&args[1]);
     hash_mut(&mut db, &args[1]).insert(args[2].clone(), b.format(n).as_bytes().to_vec());
     out.int(n);
+    super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrby", &args[1]);
 }
 
@@ -274,7 +276,9 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     let text = fmt_incr_float(n).into_bytes();
     out.bulk(&text);
+    let existed = db.contains(&args[1]);
     hash_mut(&mut db, &args[1]).insert(args[2].clone(), text);
+    super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrbyfloat", &args[1]);
 }
 

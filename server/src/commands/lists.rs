@@ -404,22 +404,15 @@ pub fn notify_move(
     src_deleted: bool,
     dst_existed: bool,
 ) {
-    notify(
-        ctx,
-        class::LIST,
-        if from_left { "lpop" } else { "rpop" },
-        src,
-    );
+    // Redis reports the push before the pop.
+    notify_new(ctx, dst_existed, dst);
+    let push = if to_left { "lpush" } else { "rpush" };
+    notify(ctx, class::LIST, push, dst);
+    let pop = if from_left { "lpop" } else { "rpop" };
+    notify(ctx, class::LIST, pop, src);
     if src_deleted {
         notify(ctx, class::GENERIC, "del", src);
     }
-    notify_new(ctx, dst_existed, dst);
-    notify(
-        ctx,
-        class::LIST,
-        if to_left { "lpush" } else { "rpush" },
-        dst,
-    );
 }
 
 fn rpoplpush(ctx: &mut Ctx, args: &[Vec<u8>]) {

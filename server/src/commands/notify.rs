@@ -131,3 +131,30 @@ pub fn expire_tick(
         }
     }
 }
+
+/// The events of a command that stores a result at `key` (the *STORE commands): `event` when
+/// something was stored, `del` when an empty result deleted an existing key.
+pub fn notify_store(
+    ctx: &mut Ctx,
+    class: u8,
+    event: &str,
+    key: &[u8],
+    stored: bool,
+    existed: bool,
+) {
+    if stored {
+        notify_new(ctx, existed, key);
+        notify(ctx, class, event, key);
+    } else if existed {
+        notify(ctx, class::GENERIC, "del", key);
+    }
+}
+
+/// The events of a command that removed elements from `key`: `event`, then `del` if that
+/// emptied it.
+pub fn notify_removed(ctx: &mut Ctx, class: u8, event: &str, key: &[u8]) {
+    notify(ctx, class, event, key);
+    if !ctx.db().contains(key) {
+        notify(ctx, class::GENERIC, "del", key);
+    }
+}

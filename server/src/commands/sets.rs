@@ -174,7 +174,8 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) {
         if s.is_empty() {
             db.remove(key);
         }
-        return ctx.out.bulk(&m);
+        ctx.out.bulk(&m);
+        return super::notify::notify_removed(ctx, super::notify::class::SET, "spop", key);
     };
     if count == 0 || len == 0 {
         return ctx.out.set(0);
@@ -202,6 +203,7 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) {
     };
     ctx.out.set(popped.len());
     popped.iter().for_each(|m| ctx.out.bulk(m));
+    super::notify::notify_removed(ctx, super::notify::class::SET, "spop", key);
 }
 
 fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -370,12 +372,22 @@ fn set_op_store(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) {
     };
     let n = result.len();
     let mut db = ctx.db();
+    let existed = db.contains(&args[1]);
     if n == 0 {
         db.remove(&args[1]);
     } else {
         db.insert(&args[1], Value::Set(result));
     }
     ctx.out.int(n as i64);
+    let event = String::from_utf8_lossy(&args[0]).to_lowercase();
+    super::notify::notify_store(
+        ctx,
+        super::notify::class::SET,
+        &event,
+        &args[1],
+        n > 0,
+        existed,
+    );
 }
 
 fn sinter(ctx: &mut Ctx, args: &[Vec<u8>]) {

@@ -174,6 +174,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
         Some(dst) => {
             let n = rows.len();
             let mut db = ctx.db();
+            let existed = db.contains(dst);
             if n == 0 {
                 db.remove(dst);
                 // Redis signals the destination as modified even when it stays absent.
@@ -184,6 +185,8 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
                 db.insert(dst, Value::List(l));
             }
             ctx.out.int(n as i64);
+            use super::notify::{class, notify_store};
+            notify_store(ctx, class::LIST, "sortstore", dst, n > 0, existed);
         }
     }
 }

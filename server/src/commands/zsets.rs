@@ -672,12 +672,21 @@ fn zrange_to(
         Some(_) => return out.err_wrongtype(),
     };
     let n = result.len();
+    let existed = db.contains(dst);
     if n == 0 {
         db.remove(dst);
     } else {
         db.insert(dst, Value::ZSet(result));
     }
     out.int(n as i64);
+    super::notify::notify_store(
+        ctx,
+        super::notify::class::ZSET,
+        "zrangestore",
+        dst,
+        n > 0,
+        existed,
+    );
 }
 
 fn zrangestore(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -748,6 +757,12 @@ fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) {
                 z.remove(m);
             })
         });
+        let event = match by {
+            RangeBy::Rank => "zremrangebyrank",
+            RangeBy::Score => "zremrangebyscore",
+            RangeBy::Lex => "zremrangebylex",
+        };
+        super::notify::notify_removed(ctx, super::notify::class::ZSET, event, &args[1]);
     }
     ctx.out.int(doomed.len() as i64);
 }
@@ -787,6 +802,8 @@ fn zpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) {
     });
     let items: Vec<(&[u8], f64)> = popped.iter().map(|(m, s)| (m.as_slice(), *s)).collect();
     write_entries(ctx.out, &items, true, count.is_some());
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    super::notify::notify_removed(ctx, super::notify::class::ZSET, event, &args[1]);
 }
 
 fn zpopmin(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -1010,12 +1027,22 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
     }
     let len = z.len();
     if dst {
+        let existed = db.contains(&args[1]);
         if len == 0 {
             db.remove(&args[1]);
         } else {
             db.insert(&args[1], Value::ZSet(z));
         }
-        return ctx.out.int(len as i64);
+        ctx.out.int(len as i64);
+        let event = String::from_utf8_lossy(&args[0]).to_lowercase();
+        return super::notify::notify_store(
+            ctx,
+            super::notify::class::ZSET,
+            &event,
+            &args[1],
+            len > 0,
+            existed,
+        );
     }
     let items: Vec<(&[u8], f64)> = z.iter().collect();
     write_entries(ctx.out, &items, withscores, true);
@@ -1181,6 +1208,8 @@ fn zpop_first(
         let popped = modify_zset(ctx, k, |z| {
             (0..count).map_while(|_| z.pop(max)).collect::<Vec<_>>()
         });
+        let event = if max { "zpopmax" } else { "zpopmin" };
+        super::notify::notify_removed(ctx, super::notify::class::ZSET, event, k);
         return Ok(Some((k.clone(), popped)));
     }
     Ok(None)
