@@ -1352,10 +1352,10 @@ impl Server {
             maxmemory
         };
         let over = self.engine.enforce_memory(counted, target);
-        let io = self.engine.io_stats();
         // Over the limit with nothing dirty, nothing being saved and nothing left to evict: the
         // memory is not cache (buffers, the backend's heap) and waiting would never end.
-        let nothing_to_free = io.dirty_keys == 0 && io.saves_in_flight == 0;
+        // (Cheap accessors: this runs on every event-loop pass.)
+        let nothing_to_free = self.engine.ks.dirty_len() == 0 && !self.engine.saving();
         if over && nothing_to_free && !self.warned_not_cache {
             self.warned_not_cache = true;
             log::warn!(

@@ -230,6 +230,8 @@ pub struct Engine<V: CacheValue> {
     /// Keys whose store state a completed save changed, (db, key, now present), recorded while
     /// someone reads the store across several pages (see [`Engine::track_saves`]).
     saved_log: Option<Vec<(DbIndex, Vec<u8>, bool)>>,
+    /// Last answer of `full_batch_due` and when it was computed.
+    full_batch_checked: Option<(Instant, bool)>,
 }
 
 impl<V: CacheValue> Engine<V> {
@@ -272,6 +274,7 @@ impl<V: CacheValue> Engine<V> {
             sweep_epoch: 0,
             clear_backoff: Duration::from_millis(100),
             saved_log: None,
+            full_batch_checked: None,
             filter_build: Some(FilterBuild {
                 db: 0,
                 cursor: Vec::new(),
@@ -535,7 +538,8 @@ impl<V: CacheValue> Engine<V> {
             // Group commit: while a save is in flight, what became due meanwhile waits for it
             // and goes out as one larger batch (one write + one sync), unless a full batch is
             // already due.
-            if !self.saves_in_flight.is_empty() && !self.full_batch_due(now, force_bound, open) {
+            if !self.saves_in_flight.is_empty() && !self.full_batch_due_cached(now, force_bound, open)
+            {
                 break;
             }
             let mut groups = Vec::new();
@@ -610,6 +614,19 @@ impl<V: CacheValue> Engine<V> {
         for id in deferred.into_iter().rev() {
             self.ks.groups.queue.push_front(id);
         }
+    }
+
+    /// [`Engine::full_batch_due`], looked at most once a millisecond: it walks up to a batch of
+    /// groups, and dispatch is attempted on every event-loop pass.
+    fn full_batch_due_cached(&mut self, now: Instant, force_bound: u64, open: Option<u64>) -> bool {
+        if let Some((at, due)) = self.full_batch_checked {
+            if now.duration_since(at) < Duration::from_millis(1) {
+                return due;
+            }
+        }
+        let due = self.full_batch_due(now, force_bound, open);
+        self.full_batch_checked = Some((now, due));
+        due
     }
 
     /// Whether the groups due now fill at least one batch (counted in keys).
@@ -1079,6 +1096,11 @@ impl<V: CacheValue> Engine<V> {
                 .max()
                 .unwrap_or_default(),
         }
+    }
+
+    /// Whether a save is in flight.
+    pub fn saving(&self) -> bool {
+        !self.saves_in_flight.is_empty()
     }
 
     /// Whether any IO is queued or running.
