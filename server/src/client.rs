@@ -32,6 +32,8 @@ pub struct ClientState {
     pub unblock_error: bool,
     /// The earliest expire time of the watched keys that had one at WATCH time.
     pub watch_expires_at: Option<i64>,
+    /// In MONITOR mode.
+    pub monitor: bool,
     /// Set while EXEC runs the queued commands (blocking commands must not block then).
     pub in_exec: bool,
     /// Set while a blocked command runs again after one of its keys changed: a key of the
@@ -65,6 +67,7 @@ impl ClientState {
             blocked_at: None,
             unblock_error: false,
             watch_expires_at: None,
+            monitor: false,
             in_exec: false,
             woken: false,
             reply_mode: Default::default(),

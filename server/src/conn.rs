@@ -83,7 +83,7 @@ impl Conn {
             s.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
             now.duration_since(s.created).as_secs(),
             now.duration_since(s.last_interaction).as_secs(),
-            if s.multi.is_some() { "x" } else if self.pending.is_some() || self.blocked.is_some() { "b" } else { "N" },
+            if s.multi.is_some() { "x" } else if self.pending.is_some() || self.blocked.is_some() { "b" } else if s.monitor { "O" } else { "N" },
             s.db,
             s.channels.len(),
             s.patterns.len(),

@@ -565,6 +565,9 @@ impl Server {
         let conn = self.conns.get_mut(&t).expect("live");
         if args[0].eq_ignore_ascii_case(b"exec") && conn.state.multi.is_some() {
             self.exec(t);
+            if !self.shared.monitor_ids.is_empty() {
+                self.feed_monitors(t, &args);
+            }
         } else {
             self.execute(t, &args);
         }
@@ -724,6 +727,9 @@ impl Server {
         if let Some(c) = self.conns.get_mut(&t) {
             commands::connection::apply_reply_mode(&mut c.state, &mut c.out, before, spec.name);
         }
+        if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
+            self.feed_monitors(t, args);
+        }
     }
 
     fn perform(&mut self, t: usize, action: Action, args: &[Vec<u8>]) {
@@ -816,6 +822,9 @@ impl Server {
         for q in &queued {
             let spec = commands::lookup(&q[0]).expect("checked at queue time");
             let action = self.call(t, spec, q);
+            if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
+                self.feed_monitors(t, q);
+            }
             self.shared
                 .command_stats
                 .entry(spec.name)
@@ -877,6 +886,24 @@ impl Server {
             });
             if hit {
                 c.state.watch_dirty = true;
+            }
+        }
+    }
+
+    /// Sends the monitor line of client `t`'s command to the clients in MONITOR mode.
+    fn feed_monitors(&mut self, t: usize, args: &[Vec<u8>]) {
+        let Some(c) = self.conns.get(&t) else {
+            return;
+        };
+        let line = commands::monitor::line(c.state.db, &c.state.addr, args);
+        for id in std::mem::take(&mut self.shared.monitor_ids) {
+            let Some(&mt) = self.ids.get(&id) else {
+                continue; // disconnected
+            };
+            if let Some(m) = self.conns.get_mut(&mt).filter(|m| m.state.monitor) {
+                m.out.simple(&line);
+                self.to_flush.push(mt);
+                self.shared.monitor_ids.push(id);
             }
         }
     }

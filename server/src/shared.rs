@@ -50,6 +50,8 @@ pub struct Shared {
     pub kill_requests: Vec<u64>,
     /// CLIENT UNBLOCK requests (client id, end with an error), done by the server loop.
     pub unblock_requests: Vec<(u64, bool)>,
+    /// Clients in MONITOR mode (ids; closed ones are dropped when next fed).
+    pub monitor_ids: Vec<u64>,
     pub pubsub: crate::pubsub::PubSub,
     /// Keyspace notifications (channel, message) queued by commands, published by the
     /// server loop once the command or transaction is done.
@@ -90,6 +92,7 @@ impl Shared {
             client_list: Vec::new(),
             kill_requests: Vec::new(),
             unblock_requests: Vec::new(),
+            monitor_ids: Vec::new(),
             notifications: Vec::new(),
             expiry_watch: Default::default(),
             pubsub: Default::default(),

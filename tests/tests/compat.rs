@@ -577,3 +577,27 @@ fn watched_key_that_expires_fails_exec() {
         Resp::Array(vec![Resp::Simple("PONG".into())])
     );
 }
+
+#[test]
+fn monitor_sees_commands_until_reset() {
+    let (s, mut c) = start();
+    let mut mon = s.client();
+    assert_eq!(mon.cmd(&["MONITOR"]), Resp::ok());
+    assert!(c.cmd(&["CLIENT", "LIST"]).as_str().contains("flags=O"));
+    c.cmd(&["SET", "a b", "x\"y\n"]);
+    c.cmd(&["AUTH", "secret"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["INCR", "n"]);
+    c.cmd(&["EXEC"]);
+    // The CLIENT LIST above comes first.
+    let lines: Vec<String> = (0..6).map(|_| mon.read().as_str()).collect();
+    assert!(lines[0].ends_with(r#""CLIENT" "LIST""#), "{lines:?}");
+    assert!(lines[1].ends_with(r#""SET" "a b" "x\"y\n""#), "{lines:?}");
+    assert!(lines[1].contains(" [0 127.0.0.1:"), "{lines:?}");
+    assert!(lines[2].ends_with(r#""AUTH" "(redacted)""#), "{lines:?}");
+    assert!(lines[3].ends_with(r#""MULTI""#), "{lines:?}");
+    assert!(lines[4].ends_with(r#""INCR" "n""#), "{lines:?}");
+    assert!(lines[5].ends_with(r#""EXEC""#), "{lines:?}");
+    assert_eq!(mon.cmd(&["RESET"]), Resp::Simple("RESET".into()));
+    assert!(!c.cmd(&["CLIENT", "LIST"]).as_str().contains("flags=O"));
+}

@@ -301,6 +301,7 @@ fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     ctx.client.multi_error = false;
     ctx.client.watched.clear();
     ctx.client.watch_expires_at = None;
+    super::monitor::stop(ctx);
     ctx.client.name = None;
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");

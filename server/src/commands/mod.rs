@@ -11,6 +11,7 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod monitor;
 pub mod notify;
 pub mod object;
 pub mod pubsub;
@@ -227,6 +228,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         bitops::COMMANDS,
         compat::COMMANDS,
         sort::COMMANDS,
+        monitor::COMMANDS,
     ]
     .into_iter()
     .flatten()
