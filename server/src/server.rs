@@ -504,6 +504,13 @@ impl Server {
         let Some(args) = self.conns.get_mut(&t).and_then(|c| c.pending.take()) else {
             return;
         };
+        if let Some(c) = self.conns.get_mut(&t) {
+            if commands::pause::holds(&mut self.shared, &c.state, &args) {
+                // CLIENT PAUSE: stays pending until the pause ends (see `resume_all`).
+                c.pending = Some(args);
+                return;
+            }
+        }
         let keys = self.needed_keys(t, &args);
         let mut missing = 0;
         for (db, key) in &keys {
@@ -984,6 +991,9 @@ impl Server {
 
     /// Marks watchers of touched keys dirty.
     fn after_command(&mut self) {
+        if std::mem::take(&mut self.shared.pause_released) {
+            self.resume_all();
+        }
         // Keyspace notifications queued by the command (commands/notify.rs).
         for (channel, message) in std::mem::take(&mut self.shared.notifications) {
             self.publish(&channel, &message);
@@ -1269,6 +1279,10 @@ impl Server {
 
     fn cron(&mut self) {
         self.engine.tick();
+        commands::pause::tick(&mut self.shared);
+        if std::mem::take(&mut self.shared.pause_released) {
+            self.resume_all();
+        }
         let now_ms = kvtier_core::engine::now_ms();
         commands::notify::expire_tick(&mut self.engine, &mut self.shared, now_ms);
         for (channel, message) in std::mem::take(&mut self.shared.notifications) {

@@ -52,6 +52,10 @@ pub struct Shared {
     pub unblock_requests: Vec<(u64, bool)>,
     /// Clients in MONITOR mode (ids; closed ones are dropped when next fed).
     pub monitor_ids: Vec<u64>,
+    /// CLIENT PAUSE in effect (commands/pause.rs).
+    pub pause: Option<crate::commands::pause::Pause>,
+    /// A pause just ended: the server loop runs the commands it held.
+    pub pause_released: bool,
     pub pubsub: crate::pubsub::PubSub,
     /// Keyspace notifications (channel, message) queued by commands, published by the
     /// server loop once the command or transaction is done.
@@ -93,6 +97,8 @@ impl Shared {
             kill_requests: Vec::new(),
             unblock_requests: Vec::new(),
             monitor_ids: Vec::new(),
+            pause: None,
+            pause_released: false,
             notifications: Vec::new(),
             expiry_watch: Default::default(),
             pubsub: Default::default(),

@@ -601,3 +601,32 @@ fn monitor_sees_commands_until_reset() {
     assert_eq!(mon.cmd(&["RESET"]), Resp::Simple("RESET".into()));
     assert!(!c.cmd(&["CLIENT", "LIST"]).as_str().contains("flags=O"));
 }
+
+#[test]
+fn client_pause_holds_writes_until_unpause() {
+    let (s, mut c) = start();
+    assert_eq!(
+        c.cmd(&["CLIENT", "PAUSE", "10", "SOMETIMES"]),
+        Resp::err("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    );
+    assert_eq!(
+        c.cmd(&["CLIENT", "PAUSE", "-1"]),
+        Resp::err("ERR timeout is negative")
+    );
+    assert_eq!(c.cmd(&["CLIENT", "PAUSE", "5000", "WRITE"]), Resp::ok());
+    let mut writer = s.client();
+    let t = Instant::now();
+    writer.send(&["SET", "k", "v"]);
+    // Reads go on.
+    assert_eq!(c.cmd(&["GET", "k"]), Resp::Nil);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.cmd(&["CLIENT", "UNPAUSE"]), Resp::ok());
+    assert_eq!(writer.read(), Resp::ok());
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    assert!(t.elapsed() < Duration::from_secs(4));
+    // ALL holds everything until the timeout.
+    assert_eq!(c.cmd(&["CLIENT", "PAUSE", "300", "ALL"]), Resp::ok());
+    let t = Instant::now();
+    assert_eq!(writer.cmd(&["GET", "k"]), Resp::bulk("v"));
+    assert!(t.elapsed() >= Duration::from_millis(250));
+}

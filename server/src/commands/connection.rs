@@ -172,6 +172,8 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let sub = args[1].to_ascii_lowercase();
     match (sub.as_slice(), args.len()) {
         (b"id", 2) => ctx.out.int(ctx.client.id as i64),
+        (b"pause", 3 | 4) => super::pause::pause(ctx, args),
+        (b"unpause", 2) => super::pause::unpause(ctx),
         (b"unblock", 3 | 4) => {
             let Some(id) = crate::util::parse_i64(&args[2]) else {
                 return ctx.out.err_not_int();

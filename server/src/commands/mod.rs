@@ -14,6 +14,7 @@ pub mod lists;
 pub mod monitor;
 pub mod notify;
 pub mod object;
+pub mod pause;
 pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
