@@ -10,7 +10,7 @@
 //!   Everything else is compared byte for byte on the wire, so RESP3 types (null, double, map,
 //!   set) must match too.
 //! * Each stream runs in RESP2 and in RESP3 (`HELLO 3` to both first), against kvtier with its
-//!   default cache and with `--maxmemory 2mb --cache-flush-delay 0` (keys go to disk and are
+//!   default cache and with `--maxmemory 1mb --cache-flush-delay 0` (keys go to disk and are
 //!   loaded back).
 //!
 //! Knobs: `KVTIER_DIFF_STEPS` (commands per seed, default 2500), `KVTIER_DIFF_SEEDS`
@@ -485,7 +485,7 @@ fn known_bugs_enabled() -> bool {
 
 struct Gen {
     known_bugs: bool,
-    /// Sometimes use values of tens of KiB, so that a 2 MB cache must evict keys.
+    /// Sometimes use values of tens of KiB, so that a 1 MB cache must evict keys.
     big_values: bool,
     rng: StdRng,
     avail: HashSet<String>,
@@ -1631,10 +1631,10 @@ fn seeds() -> Vec<u64> {
     }
 }
 
-const SMALL_CACHE: &[&str] = &["--maxmemory", "2mb", "--cache-flush-delay", "0"];
+const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb", "--cache-flush-delay", "0"];
 
 /// Runs every seed against a fresh redis-server and a fresh kvtier, the latter with its default
-/// settings or with a 2 MB cache (`small_cache`: values of tens of KiB are mixed in too, and at
+/// settings or with a 1 MB cache (`small_cache`: values of tens of KiB are mixed in too, and at
 /// least one key must be evicted and loaded back per seed).
 fn differential(resp3: bool, small_cache: bool) {
     let kv_args: &[&str] = if small_cache { SMALL_CACHE } else { &[] };
