@@ -39,6 +39,22 @@ pub(crate) struct Entry<V> {
     pub on_disk: Option<bool>,
 }
 
+impl<V> Entry<V> {
+    /// A clean tombstone (the caller marks it dirty): the key reads as deleted.
+    pub(crate) fn tombstone(on_disk: Option<bool>) -> Self {
+        Entry {
+            value: None,
+            expire_at: None,
+            lru: 0,
+            version: 0,
+            dirty: false,
+            saving: false,
+            group: 0,
+            on_disk,
+        }
+    }
+}
+
 /// Where a key is, from the point of view of a command that wants to read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Residency {

@@ -358,21 +358,9 @@ impl<V: CacheValue> Engine<V> {
         if self.ks.dbs[db as usize].contains_key(key) || self.is_loading(db, key) {
             return;
         }
-        self.ks.dbs[db as usize].insert(
-            key.to_vec(),
-            Entry {
-                value: None,
-                expire_at: None,
-                lru: 0,
-                version: 0,
-                dirty: false,
-                saving: false,
-                group: 0,
-                // The damaged record is on disk, but a rebuild of the filter may have skipped
-                // it: not known, so its delete removes nothing from the filter.
-                on_disk: None,
-            },
-        );
+        // The damaged record is on disk, but a rebuild of the filter may have skipped it: not
+        // known, so its delete removes nothing from the filter.
+        self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(None));
         self.ks.mark_dirty(db, key);
     }
 
@@ -538,7 +526,8 @@ impl<V: CacheValue> Engine<V> {
             // Group commit: while a save is in flight, what became due meanwhile waits for it
             // and goes out as one larger batch (one write + one sync), unless a full batch is
             // already due.
-            if !self.saves_in_flight.is_empty() && !self.full_batch_due_cached(now, force_bound, open)
+            if !self.saves_in_flight.is_empty()
+                && !self.full_batch_due_cached(now, force_bound, open)
             {
                 break;
             }
@@ -927,19 +916,7 @@ impl<V: CacheValue> Engine<V> {
                 // Never served; a tombstone deletes it from disk with the next save.
                 self.stats.expired_on_load += 1;
                 self.ks.stats.expired_keys += 1;
-                map.insert(
-                    key.clone(),
-                    Entry {
-                        value: None,
-                        expire_at: None,
-                        lru: 0,
-                        version: 0,
-                        dirty: false,
-                        saving: false,
-                        group: 0,
-                        on_disk: Some(true),
-                    },
-                );
+                map.insert(key.clone(), Entry::tombstone(Some(true)));
                 self.ks.mark_dirty(db, &key);
             }
             Err(e) => {
