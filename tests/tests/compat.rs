@@ -630,3 +630,28 @@ fn client_pause_holds_writes_until_unpause() {
     assert_eq!(writer.cmd(&["GET", "k"]), Resp::bulk("v"));
     assert!(t.elapsed() >= Duration::from_millis(250));
 }
+
+#[test]
+fn command_info_categories_and_movablekeys() {
+    let (_s, mut c) = start();
+    let info = |c: &mut Client, name: &str| match c.cmd(&["COMMAND", "INFO", name]) {
+        Resp::Array(v) => match &v[0] {
+            Resp::Array(f) => f.clone(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let strs = |r: &Resp| match r {
+        Resp::Array(v) | Resp::Set(v) => v.iter().map(Resp::as_str).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    let get = info(&mut c, "get");
+    assert_eq!(strs(&get[6]), ["@read", "@string", "@fast"]);
+    let blpop = info(&mut c, "blpop");
+    assert_eq!(strs(&blpop[6]), ["@write", "@list", "@slow", "@blocking"]);
+    let zunion = info(&mut c, "zunion");
+    assert!(strs(&zunion[2]).contains(&"movablekeys".to_string()));
+    assert_eq!(strs(&zunion[6]), ["@read", "@sortedset", "@slow"]);
+    let typ = info(&mut c, "type");
+    assert_eq!(strs(&typ[6]), ["@keyspace", "@read", "@fast"]);
+}

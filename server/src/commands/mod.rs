@@ -235,6 +235,34 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
     .flatten()
 }
 
+/// The ACL category of a command's data type or purpose (`@string`, `@list`, …), by the
+/// family it belongs to, as COMMAND INFO reports it.
+pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
+    let families: [(&[CommandSpec], &str); 16] = [
+        (connection::COMMANDS, "@connection"),
+        (server_cmds::COMMANDS, ""),
+        (keys::COMMANDS, "@keyspace"),
+        (strings::COMMANDS, "@string"),
+        (lists::COMMANDS, "@list"),
+        (hashes::COMMANDS, "@hash"),
+        (sets::COMMANDS, "@set"),
+        (zsets::COMMANDS, "@sortedset"),
+        (transactions::COMMANDS, "@transaction"),
+        (pubsub::COMMANDS, "@pubsub"),
+        (blocking::COMMANDS, "@list"),
+        (object::COMMANDS, "@keyspace"),
+        (bitops::COMMANDS, "@bitmap"),
+        (compat::COMMANDS, ""),
+        (sort::COMMANDS, ""),
+        (monitor::COMMANDS, ""),
+    ];
+    families
+        .iter()
+        .find(|(f, _)| f.iter().any(|s| std::ptr::eq(s, c)))
+        .map(|(_, cat)| *cat)
+        .filter(|cat| !cat.is_empty())
+}
+
 /// Looks a command up by name (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();

@@ -136,17 +136,82 @@ fn flag_names(c: &super::CommandSpec) -> Vec<&'static str> {
     v
 }
 
+/// ACL categories, in Redis's order (the bit order of its categories).
+fn acl_categories(c: &super::CommandSpec) -> Vec<&'static str> {
+    const ORDER: &[&str] = &[
+        "@keyspace",
+        "@read",
+        "@write",
+        "@set",
+        "@sortedset",
+        "@list",
+        "@hash",
+        "@string",
+        "@bitmap",
+        "@hyperloglog",
+        "@geo",
+        "@stream",
+        "@pubsub",
+        "@admin",
+        "@fast",
+        "@slow",
+        "@blocking",
+        "@dangerous",
+        "@connection",
+        "@transaction",
+        "@scripting",
+    ];
+    let mut v = Vec::new();
+    if c.has(WRITE) {
+        v.push("@write");
+    } else if c.has(READONLY) {
+        v.push("@read");
+    }
+    if c.has(ADMIN) {
+        v.extend(["@admin", "@dangerous"]);
+    }
+    if let Some(t) = super::type_category(c) {
+        v.push(t);
+    }
+    if c.name.starts_with("sort") {
+        v.extend(["@set", "@sortedset", "@list"]);
+    }
+    match c.name {
+        "sort" | "sort_ro" | "info" | "keys" | "monitor" => v.push("@dangerous"),
+        "flushall" | "flushdb" => v.extend(["@keyspace", "@dangerous"]),
+        _ => {}
+    }
+    v.push(if c.has(FAST) { "@fast" } else { "@slow" });
+    if matches!(
+        c.name,
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" | "bzmpop" | "bzpopmin" | "bzpopmax"
+    ) {
+        v.push("@blocking");
+    }
+    v.sort_by_key(|cat| ORDER.iter().position(|o| o == cat));
+    v.dedup();
+    v
+}
+
 fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
     let (first, last, step) = match c.keys {
         KeySpec::None => (0, 0, 0),
         KeySpec::Range(f, l, s) => (f as i64, l as i64, s as i64),
-        KeySpec::Numkeys(_) | KeySpec::DestNumkeys => (0, 0, 0),
-        KeySpec::SortStore => (1, 1, 1),
+        KeySpec::Numkeys(_) => (0, 0, 0),
+        KeySpec::DestNumkeys | KeySpec::SortStore => (1, 1, 1),
     };
     ctx.out.array(10);
     ctx.out.bulk(c.name.as_bytes());
     ctx.out.int(c.arity as i64);
-    let flags = flag_names(c);
+    let mut flags = flag_names(c);
+    // Key positions a client must compute from the arguments (numkeys, STORE): cluster
+    // clients route these with COMMAND GETKEYS.
+    if matches!(
+        c.keys,
+        KeySpec::Numkeys(_) | KeySpec::DestNumkeys | KeySpec::SortStore
+    ) {
+        flags.push("movablekeys");
+    }
     ctx.out.set(flags.len());
     for f in flags {
         ctx.out.simple(f);
@@ -154,7 +219,12 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
     ctx.out.int(first);
     ctx.out.int(last);
     ctx.out.int(step);
-    for _ in 0..4 {
+    let categories = acl_categories(c);
+    ctx.out.set(categories.len());
+    for cat in categories {
+        ctx.out.simple(cat);
+    }
+    for _ in 0..3 {
         ctx.out.array(0);
     }
 }
