@@ -114,7 +114,13 @@ impl KeyScan {
     ) -> Step {
         let (keys, types, next) = match page {
             Some(p) => (p.keys, p.types, p.next),
-            None => (Vec::new(), Vec::new(), None),
+            None => {
+                // Flushed: what was read or saved before is gone with the store's content.
+                self.found.clear();
+                self.count = 0;
+                self.changed.clear();
+                (Vec::new(), Vec::new(), None)
+            }
         };
         let typed = !types.is_empty() || keys.is_empty();
         match &mut self.kind {

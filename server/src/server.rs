@@ -774,6 +774,8 @@ impl Server {
                 if let Some(c) = self.conns.get_mut(&t) {
                     c.waiting_io = true;
                 }
+                // Saves recorded so far belong to the scans already running, not to this one.
+                self.route_saves();
                 self.next_key_page(t, scan);
             }
             Action::Publish { channel, message } => {
@@ -1173,6 +1175,12 @@ impl Server {
             crate::keyscan::Step::Done => {
                 c.waiting_io = false;
                 self.to_flush.push(t);
+                let running = self.io_waiters.values().any(
+                    |(_, then)| matches!(then, IoThen::KeyScan(s) if s.needs_saves()),
+                );
+                if !running {
+                    self.engine.track_saves(false);
+                }
                 self.process_input(t);
             }
         }
