@@ -1175,9 +1175,10 @@ impl Server {
             crate::keyscan::Step::Done => {
                 c.waiting_io = false;
                 self.to_flush.push(t);
-                let running = self.io_waiters.values().any(
-                    |(_, then)| matches!(then, IoThen::KeyScan(s) if s.needs_saves()),
-                );
+                let running = self
+                    .io_waiters
+                    .values()
+                    .any(|(_, then)| matches!(then, IoThen::KeyScan(s) if s.needs_saves()));
                 if !running {
                     self.engine.track_saves(false);
                 }
