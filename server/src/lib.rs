@@ -72,8 +72,11 @@ struct Args {
     overrides: Vec<String>,
 }
 
-fn load_config(args: Args) -> Result<config::Config, String> {
+fn load_config(args: Args, backend: &str) -> Result<config::Config, String> {
     let mut cfg = config::Config::default();
+    // The binary's own backend is the default; a file or `--backend` may still name another
+    // (the caller refuses it if it cannot open it).
+    cfg.set("backend", backend, false)?;
     let mut overrides = args.overrides;
     match args.config {
         Some(c) if c.starts_with("--") => overrides.insert(0, c),
@@ -122,7 +125,7 @@ fn init_logging(cfg: &config::Config) {
 
 /// Splits the command line: clap handles `--help`/`--version`; everything else is Redis-style
 /// (`[config-file] --name value ...`), which clap's flag parsing would reject.
-fn parse_args() -> Result<Config, String> {
+fn parse_args(backend: &str) -> Result<Config, String> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if raw
         .iter()
@@ -130,24 +133,30 @@ fn parse_args() -> Result<Config, String> {
     {
         Args::parse();
     }
-    config_from_args(raw)
+    parse_with_backend(raw, backend)
+}
+
+fn parse_with_backend(raw: Vec<String>, backend: &str) -> Result<Config, String> {
+    let mut it = raw.into_iter().peekable();
+    let config = it.next_if(|a| !a.starts_with("--"));
+    load_config(
+        Args {
+            config,
+            overrides: it.collect(),
+        },
+        backend,
+    )
 }
 
 /// Parses settings exactly as the stock binary does: an optional redis.conf-style file, then
 /// `--name value` overrides (the last one wins). `args` excludes the program name.
 pub fn config_from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
-    let raw: Vec<String> = args.into_iter().collect();
-    let mut it = raw.into_iter().peekable();
-    let config = it.next_if(|a| !a.starts_with("--"));
-    load_config(Args {
-        config,
-        overrides: it.collect(),
-    })
+    parse_with_backend(args.into_iter().collect(), "fs")
 }
 
 /// Runs the stock server: built-in backends, chosen by the `backend` setting.
 pub fn main_builtin() -> ExitCode {
-    finish(parse_args().and_then(|cfg| {
+    finish(parse_args("fs").and_then(|cfg| {
         init_logging(&cfg);
         let kind = cfg.get("backend").unwrap_or("fs").to_string();
         let dir = data_dir(&cfg);
@@ -165,17 +174,15 @@ pub fn serve_with(
     name: &str,
     open: impl FnOnce(&Path, &Config) -> Result<Arc<dyn DiskStore>, String>,
 ) -> ExitCode {
-    finish(parse_args().and_then(|mut cfg| {
-        // The `backend` setting defaults to fs; this binary serves `name`.
+    finish(parse_args(name).and_then(|cfg| {
         match cfg.get("backend") {
             Some(b) if b == name => {}
-            Some("fs") => cfg.set("backend", name, false)?,
-            Some(other) => {
+            other => {
                 return Err(format!(
-                    "this server runs the '{name}' backend, not '{other}'"
+                    "this server runs the '{name}' backend, not '{}'",
+                    other.unwrap_or("")
                 ))
             }
-            None => cfg.set("backend", name, false)?,
         }
         init_logging(&cfg);
         let dir = data_dir(&cfg);
