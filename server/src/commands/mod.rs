@@ -258,7 +258,9 @@ pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
     ];
     families
         .iter()
-        .find(|(f, _)| f.iter().any(|s| std::ptr::eq(s, c)))
+        // By name: the tables are `const`s, whose addresses the compiler need not keep unique,
+        // so pointer equality found no family in some builds.
+        .find(|(f, _)| f.iter().any(|s| s.name == c.name))
         .map(|(_, cat)| *cat)
         .filter(|cat| !cat.is_empty())
 }
