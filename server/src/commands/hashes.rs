@@ -385,30 +385,9 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let mut count: Option<i64> = None;
-    let mut withvalues = false;
-    if let Some(a) = args.get(2) {
-        let n = match parse_i64(a) {
-            None => return ctx.out.err_not_int(),
-            Some(i64::MIN) => {
-                return ctx.out.error(
-                    "ERR value is out of range, value must between -9223372036854775807 and \
-                     9223372036854775807",
-                )
-            }
-            Some(n) => n,
-        };
-        if args.len() > 4 || (args.len() == 4 && !args[3].eq_ignore_ascii_case(b"withvalues")) {
-            return ctx.out.err_syntax();
-        }
-        if args.len() == 4 {
-            withvalues = true;
-            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
-                return ctx.out.error("ERR value is out of range");
-            }
-        }
-        count = Some(n);
-    }
+    let Ok((count, withvalues)) = super::random_count_args(ctx.out, args, b"withvalues") else {
+        return;
+    };
     let (mut db, out) = db_out(ctx);
     let h = match read_hash(&mut db, out, &args[1]) {
         Err(()) => return,

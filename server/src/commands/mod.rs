@@ -204,6 +204,42 @@ impl Ctx<'_> {
     }
 }
 
+/// The optional `count [WITH…]` arguments of HRANDFIELD and ZRANDMEMBER (`flag` is WITHVALUES or
+/// WITHSCORES): `Ok((count, with))`, or `Err(())` after replying Redis's error.
+pub fn random_count_args(
+    out: &mut Reply,
+    args: &[Vec<u8>],
+    flag: &[u8],
+) -> Result<(Option<i64>, bool), ()> {
+    let Some(a) = args.get(2) else {
+        return Ok((None, false));
+    };
+    let n = match crate::util::parse_i64(a) {
+        None => {
+            out.err_not_int();
+            return Err(());
+        }
+        Some(i64::MIN) => {
+            out.error(
+                "ERR value is out of range, value must between -9223372036854775807 and \
+                 9223372036854775807",
+            );
+            return Err(());
+        }
+        Some(n) => n,
+    };
+    if args.len() > 4 || (args.len() == 4 && !args[3].eq_ignore_ascii_case(flag)) {
+        out.err_syntax();
+        return Err(());
+    }
+    let with = args.len() == 4;
+    if with && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+        out.error("ERR value is out of range");
+        return Err(());
+    }
+    Ok((Some(n), with))
+}
+
 /// Replies with the standard wrong-arity error.
 pub fn err_arity(out: &mut Reply, name: &[u8]) {
     out.error(&format!(

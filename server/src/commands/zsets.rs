@@ -1080,30 +1080,9 @@ fn zintercard(ctx: &mut Ctx, args: &[Vec<u8>]) {
 
 fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
     use rand::Rng;
-    let mut count: Option<i64> = None;
-    let mut withscores = false;
-    if let Some(a) = args.get(2) {
-        let n = match parse_i64(a) {
-            None => return ctx.out.err_not_int(),
-            Some(i64::MIN) => {
-                return ctx.out.error(
-                    "ERR value is out of range, value must between -9223372036854775807 and \
-                     9223372036854775807",
-                )
-            }
-            Some(n) => n,
-        };
-        if args.len() > 4 || (args.len() == 4 && !args[3].eq_ignore_ascii_case(b"withscores")) {
-            return ctx.out.err_syntax();
-        }
-        if args.len() == 4 {
-            withscores = true;
-            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
-                return ctx.out.error("ERR value is out of range");
-            }
-        }
-        count = Some(n);
-    }
+    let Ok((count, withscores)) = super::random_count_args(ctx.out, args, b"withscores") else {
+        return;
+    };
     let (mut db, out) = split(ctx);
     let z = match db.get(&args[1]) {
         None if count.is_some() => return out.array(0),
