@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cursor;
 pub mod diskkeys;
 pub mod encoding;
+pub mod keycount;
 pub mod engine;
 pub mod negcache;
 pub mod store;

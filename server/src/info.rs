@@ -389,14 +389,26 @@ fn replication(out: &mut String) {
 }
 
 fn keyspace(ctx: &mut Ctx, out: &mut String) {
-    // Resident keys only: counting keys on disk needs a full scan (use DBSIZE for that).
+    // `keys` is the DB's exact key count (as DBSIZE) when known, otherwise the resident keys
+    // (`cached=1` says so); `expires` counts the resident keys with a TTL: the TTLs of keys
+    // only on disk are in their records, not in memory.
     let mut lines = Vec::new();
     for db in 0..ctx.engine.ks.databases() as u32 {
-        let n = ctx.engine.ks.db(db, ctx.now_ms).resident_keys().count();
+        let exact = ctx.engine.ks.key_count(db);
+        let view = ctx.engine.ks.db(db, ctx.now_ms);
+        let resident: Vec<&[u8]> = view.resident_keys().collect();
+        let expires = resident
+            .iter()
+            .filter(|k| view.peek_expire_at(k).is_some())
+            .count();
+        let (n, cached) = match exact {
+            Some(n) => (n as usize, 0),
+            None => (resident.len(), 1),
+        };
         if n > 0 {
             lines.push((
                 format!("db{db}"),
-                format!("keys={n},expires=0,avg_ttl=0,cached=1"),
+                format!("keys={n},expires={expires},avg_ttl=0,cached={cached}"),
             ));
         }
     }

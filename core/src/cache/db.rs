@@ -53,8 +53,12 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let e = self.ks.dbs[self.db as usize]
             .get_mut(key)
             .expect("tombstone of a resident key");
+        let before = e.count_share();
         e.value = None;
         e.expire_at = None;
+        let after = e.count_share();
+        self.ks.uncount(self.db, before);
+        self.ks.count(self.db, after);
         self.ks.mark_dirty(self.db, key);
     }
 
@@ -119,9 +123,13 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let map = &mut self.ks.dbs[self.db as usize];
         match map.get_mut(key) {
             Some(e) => {
+                let before = e.count_share();
                 e.value = Some(Arc::new(value));
                 e.expire_at = expire_at;
                 e.lru = clock;
+                let after = e.count_share();
+                self.ks.uncount(self.db, before);
+                self.ks.count(self.db, after);
             }
             None => {
                 // Known absent from the store (by the filter or the negative cache), or not
@@ -141,6 +149,8 @@ impl<'a, V: CacheValue> Db<'a, V> {
                         on_disk: if absent { Some(false) } else { None },
                     },
                 );
+                let share = if absent { (1, 0) } else { (0, 1) };
+                self.ks.count(self.db, share);
             }
         }
         self.ks.mark_dirty(self.db, key);
@@ -152,8 +162,12 @@ impl<'a, V: CacheValue> Db<'a, V> {
             return None;
         }
         let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        let before = e.count_share();
         let old = e.value.take();
         e.expire_at = None;
+        let after = e.count_share();
+        self.ks.uncount(self.db, before);
+        self.ks.count(self.db, after);
         self.ks.mark_dirty(self.db, key);
         old.map(|v| Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()))
     }
@@ -208,6 +222,13 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 e.value.is_some() && e.expire_at.is_none_or(|t| t > now) && e.on_disk != Some(true)
             })
             .map(|(k, _)| k.as_slice())
+    }
+
+    /// The expire time of a resident value without judging or reclaiming it (for statistics).
+    pub fn peek_expire_at(&self, key: &[u8]) -> Option<i64> {
+        self.ks.dbs[self.db as usize]
+            .get(key)
+            .and_then(|e| e.expire_at)
     }
 
     /// Whether a key is in memory as a tombstone or a value (expired or not).

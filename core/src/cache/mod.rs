@@ -16,6 +16,7 @@ pub use db::Db;
 pub(crate) use groups::Groups;
 
 use crate::diskkeys::DiskKeys;
+use crate::keycount::DbCount;
 use crate::negcache::NegCache;
 use crate::store::DbIndex;
 use crate::value::CacheValue;
@@ -40,6 +41,15 @@ pub(crate) struct Entry<V> {
 }
 
 impl<V> Entry<V> {
+    /// What this entry adds to its DB's key count beyond the store's records: `live - on_disk`
+    /// when its presence on disk is known, otherwise one unknown (see [`crate::keycount`]).
+    pub(crate) fn count_share(&self) -> (i64, u64) {
+        match self.on_disk {
+            None => (0, 1),
+            Some(d) => (i64::from(self.value.is_some()) - i64::from(d), 0),
+        }
+    }
+
     /// A clean tombstone (the caller marks it dirty): the key reads as deleted.
     pub(crate) fn tombstone(on_disk: Option<bool>) -> Self {
         Entry {
@@ -103,6 +113,8 @@ pub struct Keyspace<V> {
     /// Keys changed since the last `take_touched`, recorded only while someone needs them
     /// (WATCH, blocked clients).
     touched: Option<Vec<(DbIndex, Vec<u8>)>>,
+    /// Per DB: what memory adds to the store's key count (see [`crate::keycount`]).
+    pub(crate) counts: Vec<DbCount>,
 }
 
 impl<V: CacheValue> Keyspace<V> {
@@ -120,6 +132,7 @@ impl<V: CacheValue> Keyspace<V> {
             rng: 0x2545_f491_4f6c_dd1d,
             pinned: std::collections::HashMap::new(),
             touched: None,
+            counts: vec![DbCount::default(); databases],
         }
     }
 
@@ -207,6 +220,27 @@ impl<V: CacheValue> Keyspace<V> {
         self.dbs[db as usize].len()
     }
 
+    /// The exact number of keys of `db` (memory merged with the store's persisted count), or
+    /// `None` while it is not known: the store predates counts, or a blind write over a key
+    /// never loaded has not been saved yet (its save finds out whether it existed).
+    pub fn key_count(&self, db: DbIndex) -> Option<u64> {
+        self.counts[db as usize].exact()
+    }
+
+    /// Takes an entry's share out of its DB's count (before it changes or leaves memory).
+    pub(crate) fn uncount(&mut self, db: DbIndex, share: (i64, u64)) {
+        let c = &mut self.counts[db as usize];
+        c.adj -= share.0;
+        c.unknown = c.unknown.saturating_sub(share.1);
+    }
+
+    /// Adds an entry's share to its DB's count (after it changed or arrived).
+    pub(crate) fn count(&mut self, db: DbIndex, share: (i64, u64)) {
+        let c = &mut self.counts[db as usize];
+        c.adj += share.0;
+        c.unknown += share.1;
+    }
+
     /// Number of dirty entries across all DBs.
     pub fn dirty_len(&self) -> usize {
         self.groups.dirty_keys()
@@ -266,6 +300,12 @@ impl<V: CacheValue> Keyspace<V> {
         for d in dbs {
             let map = std::mem::take(&mut self.dbs[d]);
             forgotten += map.values().filter(|e| e.dirty).count();
+            // The store's copy goes too: the DB holds nothing, a count known again.
+            self.counts[d] = DbCount {
+                stored: Some(0),
+                adj: 0,
+                unknown: 0,
+            };
         }
         self.groups.forget_db(db, forgotten);
         self.negcache.clear(db);
@@ -312,6 +352,7 @@ impl<V: CacheValue> Keyspace<V> {
             match self.pick_victim(samples.max(1)) {
                 Some((d, i)) => {
                     let (key, e) = self.dbs[d].swap_remove_index(i).expect("sampled index");
+                    self.uncount(d as DbIndex, e.count_share());
                     freed += key.len() + e.value.as_ref().map_or(0, |v| v.mem_size()) + 64;
                     self.stats.evicted_keys += 1;
                     misses = 0;

@@ -15,6 +15,7 @@ mod worker;
 pub use worker::Notify;
 
 use crate::cache::{Entry, Keyspace, Residency};
+use crate::keycount::{self, StoredCounts};
 use crate::store::{DbIndex, DiskStore, StoreError};
 use crate::value::CacheValue;
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -22,7 +23,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use worker::{Completion, Job, Loaded, SaveItem};
+use worker::{Completion, Job, Loaded, SaveItem, Saved};
 
 /// Engine settings (the server maps its config onto these).
 #[derive(Debug, Clone)]
@@ -117,6 +118,8 @@ pub struct KeyPage {
     pub types: Vec<u8>,
     /// Cursor of the next page, `None` at the end.
     pub next: Option<Vec<u8>>,
+    /// With a typed scan, the keys of the page whose records have expired (left out of `keys`).
+    pub expired: Vec<Vec<u8>>,
 }
 
 /// Counters for INFO's `# Diskstore` section.
@@ -175,7 +178,7 @@ struct FilterBuild {
     epoch: u64,
 }
 /// Keys of the store probed for expiry per tick: bounds the sweep's disk reads.
-const SWEEP_KEYS_PER_TICK: usize = 32;
+const SWEEP_KEYS_PER_TICK: usize = 128;
 
 struct Barrier {
     token: u64,
@@ -224,6 +227,11 @@ pub struct Engine<V: CacheValue> {
     sweep: (DbIndex, Vec<u8>, bool),
     /// Epoch of the sweep's DB when its scan was sent: a page that raced a clear is dropped.
     sweep_epoch: u64,
+    /// The last sweep page found many expired keys: go on without waiting for the next tick.
+    sweep_again: bool,
+    /// Keys saved while a sweep page was being read: the page may show their older, expired
+    /// record, so the sweep leaves them alone.
+    saved_during_sweep: std::collections::HashSet<(DbIndex, Vec<u8>)>,
     clear_backoff: Duration,
     /// `None` once every DB's filter is built.
     filter_build: Option<FilterBuild>,
@@ -240,20 +248,28 @@ impl<V: CacheValue> Engine<V> {
     pub fn new(store: Arc<dyn DiskStore>, cfg: EngineConfig, notify: Notify) -> Self {
         let (jobs_tx, jobs_rx) = unbounded::<Job<V>>();
         let (done_tx, done_rx) = unbounded();
+        // O(databases) point reads: the persisted key counts (see keycount.rs).
+        let initial_counts = keycount::load(&*store, cfg.databases);
+        let counts = Arc::new(StoredCounts::new(&initial_counts));
         let workers = (0..cfg.io_threads.max(1))
             .map(|i| {
                 let store = Arc::clone(&store);
                 let jobs = jobs_rx.clone();
                 let done = done_tx.clone();
                 let notify = Arc::clone(&notify);
+                let counts = Arc::clone(&counts);
                 std::thread::Builder::new()
                     .name(format!("kvtier-io-{i}"))
-                    .spawn(move || worker::run(store, jobs, done, notify))
+                    .spawn(move || worker::run(store, counts, jobs, done, notify))
                     .expect("spawn IO worker")
             })
             .collect();
+        let mut ks = Keyspace::new(cfg.databases, cfg.negcache_entries);
+        for (c, stored) in ks.counts.iter_mut().zip(initial_counts) {
+            c.stored = stored;
+        }
         Engine {
-            ks: Keyspace::new(cfg.databases, cfg.negcache_entries),
+            ks,
             stats: EngineStats::default(),
             store,
             jobs: Some(jobs_tx),
@@ -272,6 +288,8 @@ impl<V: CacheValue> Engine<V> {
             pressure: false,
             sweep: (0, Vec::new(), false),
             sweep_epoch: 0,
+            sweep_again: false,
+            saved_during_sweep: Default::default(),
             clear_backoff: Duration::from_millis(100),
             saved_log: None,
             full_batch_checked: None,
@@ -361,6 +379,7 @@ impl<V: CacheValue> Engine<V> {
         // The damaged record is on disk, but a rebuild of the filter may have skipped it: not
         // known, so its delete removes nothing from the filter.
         self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(None));
+        self.ks.count(db, (0, 1));
         self.ks.mark_dirty(db, key);
     }
 
@@ -468,8 +487,12 @@ impl<V: CacheValue> Engine<V> {
             if !c.dispatched && c.retry_at.is_none_or(|t| t <= Instant::now()) {
                 c.dispatched = true;
                 let db = c.db;
+                let dbs = match db {
+                    Some(d) => vec![d],
+                    None => (0..self.cfg.databases as DbIndex).collect(),
+                };
                 self.other_in_flight += 1;
-                self.send(Job::Clear { db });
+                self.send(Job::Clear { db, dbs });
             }
         }
     }
@@ -581,6 +604,7 @@ impl<V: CacheValue> Engine<V> {
                                 version: e.version,
                                 value: e.value.clone(),
                                 expire_at: e.expire_at,
+                                on_disk: e.on_disk,
                             });
                         }
                     }
@@ -594,7 +618,7 @@ impl<V: CacheValue> Engine<V> {
             *self.saves_in_flight.entry(min).or_insert(0) += 1;
             if items.is_empty() {
                 // Every key of these groups was already clean (e.g. flushed); nothing to write.
-                self.finish_save(min, Vec::new(), groups, Ok(()));
+                self.finish_save(min, Vec::new(), true, Ok(()));
                 continue;
             }
             self.send(Job::Save { groups, items });
@@ -652,9 +676,10 @@ impl<V: CacheValue> Engine<V> {
             return;
         }
         self.sweep.2 = true;
+        self.saved_during_sweep.clear();
         let (db, cursor) = (self.sweep.0, self.sweep.1.clone());
         self.sweep_epoch = self.epochs[db as usize];
-        self.scan(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK, false);
+        self.scan(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK, true);
     }
 
     fn sweep_page(&mut self, result: Result<KeyPage, StoreError>) {
@@ -672,20 +697,25 @@ impl<V: CacheValue> Engine<V> {
             self.sweep.1 = Vec::new();
             return;
         }
-        for key in page.keys {
-            let k = (db, key);
-            if self.ks.dbs[db as usize].contains_key(&k.1) || self.loads.contains_key(&k) {
+        // The worker read each record's header: an expired key becomes a dirty tombstone, and
+        // its save deletes the record (a key in memory or loading is judged there instead).
+        let found = page.expired.len();
+        let saved = std::mem::take(&mut self.saved_during_sweep);
+        for key in page.expired {
+            if self.ks.dbs[db as usize].contains_key(&key)
+                || self.is_loading(db, &key)
+                || saved.contains(&(db, key.clone()))
+            {
                 continue;
             }
-            self.loads.insert(k.clone(), LoadFlag::Probe);
-            self.loads_in_flight += 1;
-            self.send(Job::Load {
-                db,
-                keys: vec![k.1],
-                epoch: self.epochs[db as usize],
-                now_ms: now_ms(),
-            });
+            self.stats.expired_on_load += 1;
+            self.ks.stats.expired_keys += 1;
+            self.ks.dbs[db as usize].insert(key.clone(), Entry::tombstone(Some(true)));
+            self.ks.count(db, (-1, 0));
+            self.ks.mark_dirty(db, &key);
         }
+        // Like Redis's active expiry: a page that was a quarter expired or more suggests more.
+        self.sweep_again = found * 4 >= SWEEP_KEYS_PER_TICK;
         match page.next {
             Some(c) => self.sweep.1 = c,
             None => {
@@ -803,10 +833,11 @@ impl<V: CacheValue> Engine<V> {
                 Completion::Save {
                     groups,
                     items,
+                    applied,
                     result,
                 } => {
                     let min = *groups.iter().min().expect("non-empty");
-                    self.finish_save(min, items, groups, result);
+                    self.finish_save(min, items, applied, result);
                 }
                 Completion::Scan { id, result } if id == FILTER_TOKEN => {
                     self.other_in_flight -= 1;
@@ -858,6 +889,10 @@ impl<V: CacheValue> Engine<V> {
                     self.dispatch_clear();
                 }
             }
+        }
+        if self.sweep_again {
+            self.sweep_again = false;
+            self.sweep_expired();
         }
         self.dispatch_loads();
         self.dispatch_clear();
@@ -917,6 +952,7 @@ impl<V: CacheValue> Engine<V> {
                 self.stats.expired_on_load += 1;
                 self.ks.stats.expired_keys += 1;
                 map.insert(key.clone(), Entry::tombstone(Some(true)));
+                self.ks.count(db, (-1, 0));
                 self.ks.mark_dirty(db, &key);
             }
             Err(e) => {
@@ -944,8 +980,8 @@ impl<V: CacheValue> Engine<V> {
     fn finish_save(
         &mut self,
         min_group: u64,
-        items: Vec<(DbIndex, Vec<u8>, u64, bool)>,
-        _groups: Vec<u64>,
+        items: Vec<Saved>,
+        applied: bool,
         result: Result<(), StoreError>,
     ) {
         if let Some(n) = self.saves_in_flight.get_mut(&min_group) {
@@ -954,33 +990,62 @@ impl<V: CacheValue> Engine<V> {
                 self.saves_in_flight.remove(&min_group);
             }
         }
+        if applied && self.sweep.2 {
+            self.saved_during_sweep
+                .extend(items.iter().map(|it| (it.db, it.key.clone())));
+        }
+        if applied {
+            // The batch is in the store (durable or not): counts and presence follow it, so a
+            // retry after a failed sync changes no count twice.
+            for it in &items {
+                let c = &mut self.ks.counts[it.db as usize];
+                c.stored = c
+                    .stored
+                    .map(|n| (n as i64 + i64::from(it.put) - i64::from(it.existed)).max(0) as u64);
+                let Some(e) = self.ks.dbs[it.db as usize].get_mut(&it.key) else {
+                    continue;
+                };
+                let before = e.count_share();
+                // The store changed whatever the entry's version: keep the filter's
+                // invariant (see diskkeys.rs).
+                match (it.put, it.existed) {
+                    (true, true) | (false, false) => {}
+                    (true, false) => self.ks.diskkeys.added(it.db, &it.key),
+                    (false, true) => self.ks.diskkeys.removed(it.db, &it.key),
+                }
+                e.on_disk = Some(it.put);
+                let after = e.count_share();
+                self.ks.uncount(it.db, before);
+                self.ks.count(it.db, after);
+            }
+        }
         match &result {
             Ok(()) => {
                 self.stats.save_batches += 1;
                 self.stats.keys_saved += items.len() as u64;
                 self.stats.last_save_ok_unix = now_ms() / 1000;
                 self.backoff = Duration::from_millis(100);
-                for (db, key, version, put) in items {
+                for Saved {
+                    db,
+                    key,
+                    version,
+                    put,
+                    ..
+                } in items
+                {
                     if let Some(log) = self.saved_log.as_mut() {
                         log.push((db, key.clone(), put));
                     }
                     let map = &mut self.ks.dbs[db as usize];
                     let Some(e) = map.get_mut(&key) else { continue };
                     e.saving = false;
-                    // The store changed whatever the entry's version: keep the filter's
-                    // invariant (see diskkeys.rs).
-                    match (put, e.on_disk) {
-                        (true, Some(true)) | (false, Some(false)) => {}
-                        (true, _) => self.ks.diskkeys.added(db, &key),
-                        (false, Some(true)) => self.ks.diskkeys.removed(db, &key),
-                        (false, None) => {}
-                    }
-                    e.on_disk = Some(put);
                     if e.version == version {
                         e.dirty = false;
                         self.ks.groups.cleaned();
                         if e.value.is_none() {
+                            let share = e.count_share();
                             map.swap_remove(&key);
+                            self.ks.uncount(db, share);
                             self.ks.negcache.insert(db, key);
                         }
                     }
@@ -1004,7 +1069,7 @@ impl<V: CacheValue> Engine<V> {
                 let retry_at = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
                 let mut keys = Vec::new();
-                for (db, key, _, _) in items {
+                for Saved { db, key, .. } in items {
                     let Some(e) = self.ks.dbs[db as usize].get_mut(&key) else {
                         continue;
                     };

@@ -2,9 +2,11 @@
 //! saves and decode records for loads, so the owner thread never pays for either.
 
 use crate::encoding;
+use crate::keycount::{self, StoredCounts};
 use crate::store::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
 use crate::value::CacheValue;
 use crossbeam_channel::{Receiver, Sender};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Wakes the owner thread's event loop after a completion was sent.
@@ -17,6 +19,21 @@ pub(crate) struct SaveItem<V> {
     /// `None` deletes the key.
     pub value: Option<Arc<V>>,
     pub expire_at: Option<i64>,
+    /// Whether the store holds the key before this save, if the owner knows.
+    pub on_disk: Option<bool>,
+}
+
+/// One key of a completed save.
+pub(crate) struct Saved {
+    pub db: DbIndex,
+    pub key: Vec<u8>,
+    /// The entry version the save wrote.
+    pub version: u64,
+    /// Written (`true`) or deleted.
+    pub put: bool,
+    /// Whether the store held the key before (resolved by the worker when the owner did not
+    /// know).
+    pub existed: bool,
 }
 
 pub(crate) enum Job<V> {
@@ -42,6 +59,8 @@ pub(crate) enum Job<V> {
     },
     Clear {
         db: Option<DbIndex>,
+        /// The DBs it covers (all of them for FLUSHALL), whose counts become 0.
+        dbs: Vec<DbIndex>,
     },
 }
 
@@ -62,8 +81,9 @@ pub(crate) enum Completion<V> {
     },
     Save {
         groups: Vec<u64>,
-        /// (db, key, version saved, whether it was a put).
-        items: Vec<(DbIndex, Vec<u8>, u64, bool)>,
+        items: Vec<Saved>,
+        /// The batch reached the store (`result` may still be an error of the sync after it).
+        applied: bool,
         result: Result<(), StoreError>,
     },
     Scan {
@@ -77,6 +97,7 @@ pub(crate) enum Completion<V> {
 
 pub(crate) fn run<V: CacheValue>(
     store: Arc<dyn DiskStore>,
+    counts: Arc<StoredCounts>,
     jobs: Receiver<Job<V>>,
     done: Sender<Completion<V>>,
     notify: Notify,
@@ -113,7 +134,7 @@ pub(crate) fn run<V: CacheValue>(
                     None => continue,
                 }
             }
-            Job::Save { groups, items } => save(&*store, groups, items),
+            Job::Save { groups, items } => save(&*store, &counts, groups, items),
             Job::Scan {
                 id,
                 db,
@@ -127,8 +148,10 @@ pub(crate) fn run<V: CacheValue>(
                     .scan(db, &cursor, limit)
                     .map(|page| key_page(&*store, db, page, typed, now_ms)),
             },
-            Job::Clear { db } => Completion::Clear {
-                result: store.clear(db),
+            Job::Clear { db, dbs } => Completion::Clear {
+                result: store
+                    .clear(db)
+                    .and_then(|()| counts.cleared(&*store, dbs.into_iter())),
             },
         };
         if done.send(completion).is_err() {
@@ -152,17 +175,22 @@ fn key_page(
             keys: page.keys,
             types: Vec::new(),
             next: page.next,
+            expired: Vec::new(),
         };
     }
     let refs: Vec<&[u8]> = page.keys.iter().map(Vec::as_slice).collect();
     let found = store.get_many(db, &refs);
     let mut keys = Vec::with_capacity(page.keys.len());
     let mut types = Vec::with_capacity(page.keys.len());
+    let mut expired = Vec::new();
     for (key, got) in page.keys.into_iter().zip(found) {
         let tag = match got {
             Ok(Some(bytes)) => match encoding::decode(&bytes) {
                 Ok(rec) if !rec.is_expired(now_ms) => rec.type_tag,
-                Ok(_) => continue,
+                Ok(_) => {
+                    expired.push(key);
+                    continue;
+                }
                 Err(e) => {
                     log::warn!("scan: skipping a damaged record: {e}");
                     continue;
@@ -181,6 +209,7 @@ fn key_page(
         keys,
         types,
         next: page.next,
+        expired,
     }
 }
 
@@ -201,10 +230,30 @@ fn decode_loaded<V: CacheValue>(
 
 fn save<V: CacheValue>(
     store: &dyn DiskStore,
+    counts: &StoredCounts,
     groups: Vec<u64>,
     items: Vec<SaveItem<V>>,
 ) -> Completion<V> {
-    let ops: Vec<WriteOp> = items
+    let failed = |items: Vec<SaveItem<V>>, e: StoreError| Completion::Save {
+        groups: groups.clone(),
+        items: items
+            .into_iter()
+            .map(|it| Saved {
+                db: it.db,
+                put: it.value.is_some(),
+                existed: false,
+                key: it.key,
+                version: it.version,
+            })
+            .collect(),
+        applied: false,
+        result: Err(e),
+    };
+    let existed = match resolve_presence(store, &items) {
+        Ok(v) => v,
+        Err(e) => return failed(items, e),
+    };
+    let mut ops: Vec<WriteOp> = items
         .iter()
         .map(|it| match &it.value {
             Some(v) => {
@@ -224,16 +273,71 @@ fn save<V: CacheValue>(
             },
         })
         .collect();
-    let result = store.write(&ops).and_then(|()| store.sync());
+    let mut deltas: HashMap<DbIndex, i64> = HashMap::new();
+    for (it, &was) in items.iter().zip(&existed) {
+        let d = i64::from(it.value.is_some()) - i64::from(was);
+        if d != 0 {
+            *deltas.entry(it.db).or_insert(0) += d;
+        }
+    }
+    // The counts are written in the batch they describe, under the lock, so they are written
+    // in the order the batches are.
+    let written = {
+        let mut stored = counts.lock();
+        let mut new_counts = Vec::new();
+        for (&db, &d) in &deltas {
+            if let Some(&n) = stored.get(&db) {
+                let n = (n as i64 + d).max(0) as u64;
+                ops.push(keycount::count_record(db, n));
+                new_counts.push((db, n));
+            }
+        }
+        let r = store.write(&ops);
+        if r.is_ok() {
+            stored.extend(new_counts);
+        }
+        r
+    };
+    if let Err(e) = written {
+        return failed(items, e);
+    }
+    let result = store.sync();
     Completion::Save {
         groups,
         items: items
             .into_iter()
-            .map(|it| {
-                let put = it.value.is_some();
-                (it.db, it.key, it.version, put)
+            .zip(existed)
+            .map(|(it, existed)| Saved {
+                db: it.db,
+                put: it.value.is_some(),
+                existed,
+                key: it.key,
+                version: it.version,
             })
             .collect(),
+        applied: true,
         result,
     }
+}
+
+/// Whether the store holds each key before the save: known by the owner for most keys; read
+/// (one `get_many` per DB) for blind writes over keys that were never loaded.
+fn resolve_presence<V>(
+    store: &dyn DiskStore,
+    items: &[SaveItem<V>],
+) -> Result<Vec<bool>, StoreError> {
+    let mut existed: Vec<bool> = items.iter().map(|it| it.on_disk == Some(true)).collect();
+    let mut unknown: HashMap<DbIndex, Vec<usize>> = HashMap::new();
+    for (i, it) in items.iter().enumerate() {
+        if it.on_disk.is_none() {
+            unknown.entry(it.db).or_default().push(i);
+        }
+    }
+    for (db, idx) in unknown {
+        let keys: Vec<&[u8]> = idx.iter().map(|&i| items[i].key.as_slice()).collect();
+        for (&i, got) in idx.iter().zip(store.get_many(db, &keys)) {
+            existed[i] = got?.is_some();
+        }
+    }
+    Ok(existed)
 }
