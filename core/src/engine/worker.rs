@@ -148,10 +148,14 @@ pub(crate) fn run<V: CacheValue>(
                     .scan(db, &cursor, limit)
                     .map(|page| key_page(&*store, db, page, typed, now_ms)),
             },
+            // FLUSHALL clears the Redis DBs one by one: kvtier's own records (META_DB: key
+            // counts, script libraries) are not data and survive it.
             Job::Clear { db, dbs } => Completion::Clear {
-                result: store
-                    .clear(db)
-                    .and_then(|()| counts.cleared(&*store, dbs.into_iter())),
+                result: match db {
+                    Some(d) => store.clear(Some(d)),
+                    None => dbs.iter().try_for_each(|&d| store.clear(Some(d))),
+                }
+                .and_then(|()| counts.cleared(&*store, dbs.into_iter())),
             },
         };
         if done.send(completion).is_err() {
