@@ -8,7 +8,9 @@ pub mod bitops;
 pub mod blocking;
 pub mod compat;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
+pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod monitor;
@@ -64,6 +66,9 @@ pub enum KeySpec {
     DestNumkeys,
     /// The key at 1 and the one after a `STORE` option (SORT).
     SortStore,
+    /// The key at 1 and the one after the last STORE or STOREDIST option, options starting at
+    /// this index (GEORADIUS, GEORADIUSBYMEMBER).
+    GeoStore(usize),
 }
 
 #[derive(Debug)]
@@ -131,6 +136,11 @@ impl CommandSpec {
                 if let Some(i) = store {
                     v.push(args[i + 1].as_slice());
                 }
+                v
+            }
+            KeySpec::GeoStore(base) => {
+                let mut v = vec![args[1].as_slice()];
+                v.extend(geo::store_key_index(args, base).map(|i| args[i].as_slice()));
                 v
             }
         }
@@ -266,6 +276,8 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         compat::COMMANDS,
         sort::COMMANDS,
         monitor::COMMANDS,
+        hll::COMMANDS,
+        geo::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -274,7 +286,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
 /// The ACL category of a command's data type or purpose (`@string`, `@list`, …), by the
 /// family it belongs to, as COMMAND INFO reports it.
 pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
-    let families: [(&[CommandSpec], &str); 16] = [
+    let families: [(&[CommandSpec], &str); 18] = [
         (connection::COMMANDS, "@connection"),
         (server_cmds::COMMANDS, ""),
         (keys::COMMANDS, "@keyspace"),
@@ -291,6 +303,8 @@ pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
         (compat::COMMANDS, ""),
         (sort::COMMANDS, ""),
         (monitor::COMMANDS, ""),
+        (hll::COMMANDS, "@hyperloglog"),
+        (geo::COMMANDS, "@geo"),
     ];
     families
         .iter()

@@ -198,7 +198,7 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
         KeySpec::None => (0, 0, 0),
         KeySpec::Range(f, l, s) => (f as i64, l as i64, s as i64),
         KeySpec::Numkeys(_) => (0, 0, 0),
-        KeySpec::DestNumkeys | KeySpec::SortStore => (1, 1, 1),
+        KeySpec::DestNumkeys | KeySpec::SortStore | KeySpec::GeoStore(_) => (1, 1, 1),
     };
     ctx.out.array(10);
     ctx.out.bulk(c.name.as_bytes());
@@ -208,7 +208,7 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
     // clients route these with COMMAND GETKEYS.
     if matches!(
         c.keys,
-        KeySpec::Numkeys(_) | KeySpec::DestNumkeys | KeySpec::SortStore
+        KeySpec::Numkeys(_) | KeySpec::DestNumkeys | KeySpec::SortStore | KeySpec::GeoStore(_)
     ) {
         flags.push("movablekeys");
     }

@@ -1,0 +1,117 @@
+//! DUMP and RESTORE (and RESTORE-ASKING, the same in a server without cluster): a value in
+//! Redis's serialization format (see `crate::rdb`), so values move between kvtier and Redis.
+//!
+//! kvtier keeps no per-key LRU clock or LFU counter, so RESTORE's IDLETIME and FREQ are checked
+//! as Redis checks them and then have no effect (OBJECT IDLETIME/FREQ read 0 as for any key).
+
+use super::flags::*;
+use super::notify::{class, notify};
+use super::{cmd, CommandSpec, Ctx, KEY1};
+use crate::rdb::{self, RestoreError};
+use crate::util::parse_i64;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("dump", 2, READONLY, KEY1, dump),
+    cmd("restore", -4, WRITE | DENYOOM, KEY1, restore),
+    cmd("restore-asking", -4, WRITE | DENYOOM, KEY1, restore),
+];
+
+fn dump(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    match db.get(&args[1]) {
+        None => ctx.out.null(),
+        Some(v) => {
+            let payload = rdb::dump(v, &ctx.shared.config);
+            ctx.out.bulk(&payload);
+        }
+    }
+}
+
+/// `Some(n)` for an integer argument; `None` after replying Redis's not-an-integer error.
+fn int_arg(ctx: &mut Ctx, a: &[u8]) -> Option<i64> {
+    let n = parse_i64(a);
+    if n.is_none() {
+        ctx.out.err_not_int();
+    }
+    n
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], checked in Redis's order:
+/// options, then an existing key, the TTL, the payload's footer, the payload's value.
+fn restore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq) = (false, false);
+    let mut i = 4;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"replace" => replace = true,
+            b"absttl" => absttl = true,
+            // IDLETIME and FREQ exclude each other: the second is a syntax error.
+            b"idletime" if more && !freq => {
+                let Some(n) = int_arg(ctx, &args[i + 1]) else {
+                    return;
+                };
+                if n < 0 {
+                    return ctx.out.error("ERR Invalid IDLETIME value, must be >= 0");
+                }
+                idle = true;
+                i += 1;
+            }
+            b"freq" if more && !idle => {
+                let Some(n) = int_arg(ctx, &args[i + 1]) else {
+                    return;
+                };
+                if !(0..=255).contains(&n) {
+                    return ctx
+                        .out
+                        .error("ERR Invalid FREQ value, must be >= 0 and <= 255");
+                }
+                freq = true;
+                i += 1;
+            }
+            _ => return ctx.out.err_syntax(),
+        }
+        i += 1;
+    }
+    let key = &args[1];
+    if !replace && ctx.db().contains(key) {
+        return ctx.out.error("BUSYKEY Target key name already exists.");
+    }
+    let Some(ttl) = int_arg(ctx, &args[2]) else {
+        return;
+    };
+    if ttl < 0 {
+        return ctx.out.error("ERR Invalid TTL value, must be >= 0");
+    }
+    let value = match rdb::restore(&args[3]) {
+        Ok(v) => v,
+        Err(RestoreError::VersionOrChecksum) => {
+            return ctx
+                .out
+                .error("ERR DUMP payload version or checksum are wrong")
+        }
+        Err(RestoreError::BadFormat(why)) => {
+            log::debug!("RESTORE: bad payload ({})", why.0);
+            return ctx.out.error("ERR Bad data format");
+        }
+    };
+    let expire_at = match ttl {
+        0 => None,
+        t if absttl => Some(t),
+        t => Some(t.saturating_add(ctx.now_ms)),
+    };
+    let now = ctx.now_ms;
+    let mut db = ctx.db();
+    let deleted = replace && db.remove(key).is_some();
+    if expire_at.is_some_and(|at| at <= now) {
+        // Already expired: nothing is created (an old value under REPLACE is gone).
+        if deleted {
+            notify(ctx, class::GENERIC, "del", key);
+        }
+        return ctx.out.ok();
+    }
+    db.insert_with_expire(key, value, expire_at);
+    notify(ctx, class::GENERIC, "restore", key);
+    ctx.out.ok();
+}

@@ -1,0 +1,249 @@
+//! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE, PFDEBUG, PFSELFTEST. The value is a plain
+//! string in Redis's HLL byte layout (see `crate::hll`).
+
+use super::flags::*;
+use super::notify::{class, notify, notify_new};
+use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use crate::hll;
+use crate::value::Value;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("pfadd", -2, WRITE | DENYOOM | FAST, KEY1, pfadd),
+    cmd("pfcount", -2, READONLY, ALL_KEYS, pfcount),
+    cmd("pfmerge", -2, WRITE | DENYOOM, ALL_KEYS, pfmerge),
+    cmd(
+        "pfdebug",
+        3,
+        WRITE | DENYOOM | ADMIN,
+        KeySpec::Range(2, 2, 1),
+        pfdebug,
+    ),
+    cmd("pfselftest", 1, ADMIN, KeySpec::None, pfselftest),
+];
+
+const ERR_NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+const ERR_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
+
+/// What a key holds, as the HLL commands see it.
+enum Hll {
+    Missing,
+    Valid,
+}
+
+/// Checks `key` as Redis does before any HLL command; `Err(())` after replying the error
+/// (wrong type, or a string that is not an HLL).
+fn check(ctx: &mut Ctx, key: &[u8]) -> Result<Hll, ()> {
+    match ctx.db().get(key) {
+        None => Ok(Hll::Missing),
+        Some(Value::Str(s)) if hll::looks_valid(s) => Ok(Hll::Valid),
+        Some(Value::Str(_)) => {
+            ctx.out.error(ERR_NOT_HLL);
+            Err(())
+        }
+        Some(_) => {
+            ctx.out.err_wrongtype();
+            Err(())
+        }
+    }
+}
+
+/// The bytes of a key already checked to be an HLL.
+fn bytes_of(ctx: &mut Ctx, key: &[u8]) -> Vec<u8> {
+    match ctx.db().get(key) {
+        Some(Value::Str(s)) => s.clone(),
+        _ => unreachable!("checked to be an HLL"),
+    }
+}
+
+fn sparse_max(ctx: &Ctx) -> usize {
+    ctx.shared.config.get_u64("hll-sparse-max-bytes") as usize
+}
+
+/// Replaces the bytes of a key, keeping its TTL.
+fn store(ctx: &mut Ctx, key: &[u8], s: Vec<u8>) {
+    if let Some(v) = ctx.db().get_mut(key) {
+        *v = Value::Str(s);
+    }
+}
+
+fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let key = &args[1];
+    let Ok(state) = check(ctx, key) else { return };
+    let max = sparse_max(ctx);
+    let created = matches!(state, Hll::Missing);
+    let mut s = if created {
+        hll::new_sparse()
+    } else {
+        bytes_of(ctx, key)
+    };
+    let mut updated = created as usize;
+    let mut corrupt = false;
+    for e in &args[2..] {
+        match hll::add(&mut s, e, max) {
+            Ok(changed) => updated += changed as usize,
+            Err(hll::Corrupt) => {
+                corrupt = true;
+                break;
+            }
+        }
+    }
+    // As in Redis, registers raised before a corrupt part was met stay raised.
+    if !corrupt && updated > 0 {
+        hll::invalidate(&mut s);
+    }
+    if updated > 0 {
+        if created {
+            ctx.db().insert(key, Value::Str(s));
+            notify_new(ctx, false, key);
+        } else {
+            store(ctx, key, s);
+        }
+    }
+    if corrupt {
+        return ctx.out.error(ERR_CORRUPT);
+    }
+    if updated > 0 {
+        notify(ctx, class::STRING, "pfadd", key);
+    }
+    ctx.out.int((updated > 0) as i64);
+}
+
+fn pfcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if args.len() > 2 {
+        // A union: registers merged into a scratch array; the keys are not changed.
+        let mut regs = vec![0u8; hll::REGISTERS];
+        for key in &args[1..] {
+            let Ok(state) = check(ctx, key) else { return };
+            if let Hll::Valid = state {
+                let s = bytes_of(ctx, key);
+                if hll::merge_into(&mut regs, &s).is_err() {
+                    return ctx.out.error(ERR_CORRUPT);
+                }
+            }
+        }
+        let n = hll::count_registers(&regs);
+        return ctx.out.int(n as i64);
+    }
+    let key = &args[1];
+    let Ok(state) = check(ctx, key) else { return };
+    if let Hll::Missing = state {
+        return ctx.out.int(0);
+    }
+    let mut s = bytes_of(ctx, key);
+    if let Some(card) = hll::cached(&s) {
+        return ctx.out.int(card as i64);
+    }
+    let Ok(card) = hll::count(&s) else {
+        return ctx.out.error(ERR_CORRUPT);
+    };
+    // The estimate is cached in the header, which changes the value (as in Redis).
+    hll::set_cached(&mut s, card);
+    store(ctx, key, s);
+    ctx.out.int(card as i64);
+}
+
+fn pfmerge(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut regs = vec![0u8; hll::REGISTERS];
+    let mut any_dense = false;
+    for key in &args[1..] {
+        let Ok(state) = check(ctx, key) else { return };
+        if let Hll::Valid = state {
+            let s = bytes_of(ctx, key);
+            any_dense |= !hll::is_sparse(&s);
+            if hll::merge_into(&mut regs, &s).is_err() {
+                return ctx.out.error(ERR_CORRUPT);
+            }
+        }
+    }
+    let dest = &args[1];
+    let existed = ctx.db().contains(dest);
+    let mut s = if existed {
+        bytes_of(ctx, dest)
+    } else {
+        hll::new_sparse()
+    };
+    // The destination turns dense if any input was dense.
+    if any_dense && hll::to_dense(&mut s).is_err() {
+        return ctx.out.error(ERR_CORRUPT);
+    }
+    let max = sparse_max(ctx);
+    for (i, &r) in regs.iter().enumerate() {
+        if r > 0 {
+            // A corrupt destination was already refused while merging it.
+            let _ = hll::raise(&mut s, i, r, max);
+        }
+    }
+    hll::invalidate(&mut s);
+    if existed {
+        store(ctx, dest, s);
+    } else {
+        ctx.db().insert(dest, Value::Str(s));
+        notify_new(ctx, false, dest);
+    }
+    notify(ctx, class::STRING, "pfadd", dest);
+    ctx.out.ok();
+}
+
+fn pfdebug(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let sub = args[1].to_ascii_lowercase();
+    let key = &args[2];
+    match check(ctx, key) {
+        Err(()) => return,
+        Ok(Hll::Missing) => return ctx.out.error("ERR The specified key does not exist"),
+        Ok(Hll::Valid) => {}
+    }
+    let mut s = bytes_of(ctx, key);
+    match sub.as_slice() {
+        b"getreg" => {
+            // Like Redis, reading the registers converts a sparse value to dense.
+            if hll::is_sparse(&s) {
+                if hll::to_dense(&mut s).is_err() {
+                    return ctx.out.error(ERR_CORRUPT);
+                }
+                store(ctx, key, s.clone());
+            }
+            let Ok(regs) = hll::registers(&s) else {
+                return ctx.out.error(ERR_CORRUPT);
+            };
+            ctx.out.array(regs.len());
+            for r in regs {
+                ctx.out.int(r as i64);
+            }
+        }
+        b"decode" => {
+            if !hll::is_sparse(&s) {
+                return ctx.out.error("ERR HLL encoding is not sparse");
+            }
+            match hll::decode_sparse(&s) {
+                Ok(text) => ctx.out.bulk(text.as_bytes()),
+                Err(_) => ctx.out.error(ERR_CORRUPT),
+            }
+        }
+        b"encoding" => ctx.out.simple(if hll::is_sparse(&s) {
+            "sparse"
+        } else {
+            "dense"
+        }),
+        b"todense" => {
+            let conv = hll::is_sparse(&s);
+            if conv {
+                if hll::to_dense(&mut s).is_err() {
+                    return ctx.out.error(ERR_CORRUPT);
+                }
+                store(ctx, key, s);
+            }
+            ctx.out.int(conv as i64);
+        }
+        _ => ctx.out.error(&format!(
+            "ERR Unknown PFDEBUG subcommand '{}'",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+fn pfselftest(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+    match hll::self_test() {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => ctx.out.error(&e),
+    }
+}

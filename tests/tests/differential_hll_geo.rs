@@ -1,0 +1,1067 @@
+//! Differential test of the HyperLogLog and geo commands: the same fixed and seeded-random
+//! command sequences go to a real `redis-server` (7.0.15 here and in CI) and to kvtier, and
+//! every reply must be byte-for-byte the same: the raw HLL bytes GET returns, PFCOUNT's
+//! estimates, geo scores (ZRANGE WITHSCORES), decoded coordinates, distances, geohashes,
+//! search results in Redis's order, and error texts.
+//!
+//! Each sequence runs in RESP2 and RESP3, against kvtier with its default cache and with a tiny
+//! cache (`--maxmemory 1mb --cache-flush-delay 0`, values go through the disk store).
+//! redis-server comes from `REDIS_SERVER_BIN` or `PATH`; without it the tests print why and
+//! pass without checking anything. Seeds: `KVTIER_DIFF_SEEDS` (default `1,2,3`).
+
+use kvtier_tests::{free_port, Server};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb", "--cache-flush-delay", "0"];
+
+fn redis_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("REDIS_SERVER_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file())
+}
+
+/// A reference redis-server on its own port and directory; killed on drop.
+struct Redis {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start(bin: &Path) -> Redis {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // port taken meanwhile: try another
+                }
+                if let Ok(mut c) = Conn::connect(port) {
+                    if c.call(&[b"PING".to_vec()]) == b"+PONG\r\n" {
+                        return Redis {
+                            port,
+                            child,
+                            _dir: dir,
+                        };
+                    }
+                }
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server could not get a port");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A connection returning each reply's raw bytes.
+struct Conn {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn connect(port: u16) -> std::io::Result<Conn> {
+        let w = TcpStream::connect(("127.0.0.1", port))?;
+        w.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let r = BufReader::new(w.try_clone()?);
+        Ok(Conn { w, r })
+    }
+
+    fn call(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        self.w.write_all(&req).expect("send");
+        let mut out = Vec::new();
+        read_reply(&mut self.r, &mut out);
+        out
+    }
+}
+
+/// Reads one complete RESP2/RESP3 reply, appending its bytes to `out`.
+fn read_reply(r: &mut BufReader<TcpStream>, out: &mut Vec<u8>) {
+    let start = out.len();
+    r.read_until(b'\n', out).expect("read a reply line");
+    let line = String::from_utf8_lossy(&out[start..])
+        .trim_end()
+        .to_string();
+    assert!(!line.is_empty(), "connection closed");
+    let n: i64 = line[1..].parse().unwrap_or(0);
+    match line.as_bytes()[0] {
+        b'$' | b'=' | b'!' if n >= 0 => {
+            let mut body = vec![0u8; n as usize + 2];
+            r.read_exact(&mut body).expect("read a bulk");
+            out.extend_from_slice(&body);
+        }
+        b'*' | b'~' | b'>' if n > 0 => (0..n).for_each(|_| read_reply(r, out)),
+        b'%' if n > 0 => (0..2 * n).for_each(|_| read_reply(r, out)),
+        _ => {}
+    }
+}
+
+fn show(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    if s.len() > 600 {
+        format!("{}… ({} bytes)", &s[..600], b.len())
+    } else {
+        s.into_owned()
+    }
+}
+
+/// Both servers, and the commands sent so far (for the failure message).
+struct Pair {
+    redis: Conn,
+    kv: Conn,
+    log: Vec<String>,
+    label: String,
+}
+
+impl Pair {
+    /// Sends to both; panics if the replies differ. Returns Redis's reply.
+    fn check(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
+        let line = args.iter().map(|a| show(a)).collect::<Vec<_>>().join(" ");
+        self.log.push(line.clone());
+        let want = self.redis.call(args);
+        let got = self.kv.call(args);
+        if want != got {
+            let tail = self.log.iter().rev().take(30).rev().cloned();
+            panic!(
+                "[{}] reply mismatch for: {line}\nredis: {}\nkvtier: {}\nlast commands:\n{}",
+                self.label,
+                show(&want),
+                show(&got),
+                tail.collect::<Vec<_>>().join("\n")
+            );
+        }
+        want
+    }
+
+    fn c(&mut self, args: &[&str]) -> Vec<u8> {
+        let v: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        self.check(&v)
+    }
+}
+
+/// Runs `body` against a fresh redis-server and fresh kvtiers (default cache and tiny
+/// cache), in RESP2 and RESP3.
+fn differential(name: &str, body: impl Fn(&mut Pair)) {
+    let Some(bin) = redis_binary() else {
+        eprintln!("SKIPPED {name}: redis-server not found (set REDIS_SERVER_BIN or PATH)");
+        return;
+    };
+    for small in [false, true] {
+        for resp3 in [false, true] {
+            let redis = Redis::start(&bin);
+            let kv = Server::start(if small { SMALL_CACHE } else { &[] });
+            let mut p = Pair {
+                redis: Conn::connect(redis.port).expect("connect to redis"),
+                kv: Conn::connect(kv.port).expect("connect to kvtier"),
+                log: Vec::new(),
+                label: format!(
+                    "{name}, {}, {}",
+                    if small { "tiny cache" } else { "default cache" },
+                    if resp3 { "RESP3" } else { "RESP2" }
+                ),
+            };
+            if resp3 {
+                p.redis.call(&[b"HELLO".to_vec(), b"3".to_vec()]);
+                p.kv.call(&[b"HELLO".to_vec(), b"3".to_vec()]);
+            }
+            body(&mut p);
+        }
+    }
+}
+
+fn seeds() -> Vec<u64> {
+    std::env::var("KVTIER_DIFF_SEEDS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 3])
+}
+
+// ---------------------------------------------------------------------------------------------
+// HyperLogLog
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn hll_fixed_sequences() {
+    differential("hll fixed", |p| {
+        p.c(&["PFADD", "h"]);
+        p.c(&["GET", "h"]);
+        p.c(&["PFADD", "h"]);
+        p.c(&["PFADD", "h", "a", "b", "c"]);
+        p.c(&["GET", "h"]);
+        p.c(&["PFCOUNT", "h"]);
+        // The estimate is now cached in the header.
+        p.c(&["GET", "h"]);
+        p.c(&["PFADD", "h", "a"]);
+        p.c(&["GET", "h"]);
+        p.c(&["PFCOUNT", "nokey"]);
+        p.c(&["PFCOUNT", "h", "nokey"]);
+        p.c(&["PFDEBUG", "ENCODING", "h"]);
+        p.c(&["PFDEBUG", "DECODE", "h"]);
+        // Many elements: sparse grows, then turns dense past hll-sparse-max-bytes.
+        for chunk in 0..40 {
+            let mut args = vec!["PFADD".to_string(), "big".to_string()];
+            args.extend((0..100).map(|i| format!("element:{}", chunk * 100 + i)));
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            p.c(&a);
+            if chunk % 5 == 0 {
+                p.c(&["PFDEBUG", "ENCODING", "big"]);
+                p.c(&["GET", "big"]);
+                p.c(&["PFCOUNT", "big"]);
+            }
+        }
+        p.c(&["GET", "big"]);
+        p.c(&["PFCOUNT", "big"]);
+        p.c(&["PFCOUNT", "big", "h"]);
+        p.c(&["PFDEBUG", "DECODE", "big"]);
+        p.c(&["PFDEBUG", "GETREG", "big"]);
+        // Merges: sparse into new, dense into sparse.
+        p.c(&["PFMERGE", "m1", "h"]);
+        p.c(&["GET", "m1"]);
+        p.c(&["PFADD", "h2", "x", "y", "z", "a"]);
+        p.c(&["PFMERGE", "h2", "h"]);
+        p.c(&["GET", "h2"]);
+        p.c(&["PFCOUNT", "h2"]);
+        p.c(&["PFMERGE", "m2", "h", "big", "nokey"]);
+        p.c(&["GET", "m2"]);
+        p.c(&["PFCOUNT", "m2"]);
+        p.c(&["PFMERGE", "empty"]);
+        p.c(&["GET", "empty"]);
+        p.c(&["PFDEBUG", "GETREG", "h2"]);
+        p.c(&["GET", "h2"]);
+        p.c(&["PFADD", "t", "1", "2", "3"]);
+        p.c(&["PFDEBUG", "TODENSE", "t"]);
+        p.c(&["PFDEBUG", "TODENSE", "t"]);
+        p.c(&["GET", "t"]);
+        p.c(&["PFDEBUG", "DECODE", "t"]);
+        p.c(&["PFCOUNT", "t"]);
+        p.c(&["PFADD", "t", "4"]);
+        p.c(&["GET", "t"]);
+        // Errors.
+        p.c(&["SET", "str", "hello"]);
+        p.c(&["PFADD", "str", "a"]);
+        p.c(&["PFCOUNT", "str"]);
+        p.c(&["PFCOUNT", "h", "str"]);
+        p.c(&["PFMERGE", "str", "h"]);
+        p.c(&["PFMERGE", "h", "str"]);
+        p.c(&["PFDEBUG", "ENCODING", "str"]);
+        p.c(&["RPUSH", "list", "a"]);
+        p.c(&["PFADD", "list", "a"]);
+        p.c(&["PFCOUNT", "list"]);
+        p.c(&["PFCOUNT", "h", "list"]);
+        p.c(&["PFMERGE", "list", "h"]);
+        p.c(&["PFDEBUG", "GETREG", "list"]);
+        p.c(&["PFDEBUG", "ENCODING", "nokey"]);
+        p.c(&["PFDEBUG", "NOSUCH", "h"]);
+        p.c(&["PFDEBUG", "GETREG", "h", "extra"]);
+        p.c(&["PFADD"]);
+        p.c(&["PFCOUNT"]);
+        p.c(&["PFMERGE"]);
+        p.c(&["PFSELFTEST", "x"]);
+        // Corruption: garbage after a sparse HLL, a dense HLL of the wrong length.
+        p.c(&["PFADD", "bad", "a", "b", "c"]);
+        p.c(&["APPEND", "bad", "hello"]);
+        p.c(&["PFCOUNT", "bad"]);
+        p.c(&["PFADD", "bad", "zzz"]);
+        p.c(&["PFCOUNT", "bad", "h"]);
+        p.c(&["PFMERGE", "m3", "bad"]);
+        p.c(&["APPEND", "big", "x"]);
+        p.c(&["PFCOUNT", "big"]);
+        // A header claiming an unknown encoding.
+        let mut enc = b"HYLL\x05".to_vec();
+        enc.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x7f, 0xff]);
+        p.check(&[b"SET".to_vec(), b"enc".to_vec(), enc]);
+        p.c(&["PFCOUNT", "enc"]);
+        // Bytes Redis produced, written back with SET, work as an HLL.
+        let raw = p.c(&["GET", "m2"]);
+        let body = bulk_body(&raw);
+        p.check(&[b"SET".to_vec(), b"copy".to_vec(), body]);
+        p.c(&["PFCOUNT", "copy"]);
+        p.c(&["PFADD", "copy", "new-one"]);
+        p.c(&["PFCOUNT", "copy"]);
+        p.c(&["GET", "copy"]);
+        // A smaller sparse limit promotes sooner.
+        p.c(&["CONFIG", "SET", "hll-sparse-max-bytes", "100"]);
+        p.c(&[
+            "PFADD", "small", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j",
+        ]);
+        p.c(&[
+            "PFADD", "small", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t",
+        ]);
+        p.c(&["PFDEBUG", "ENCODING", "small"]);
+        p.c(&["GET", "small"]);
+        p.c(&["PFCOUNT", "small"]);
+        p.c(&["TYPE", "h"]);
+        p.c(&["PFSELFTEST"]);
+    });
+}
+
+/// The payload of a RESP bulk reply.
+fn bulk_body(raw: &[u8]) -> Vec<u8> {
+    let nl = raw.iter().position(|&c| c == b'\n').expect("bulk header");
+    raw[nl + 1..raw.len() - 2].to_vec()
+}
+
+#[test]
+fn hll_random_sequences() {
+    for seed in seeds() {
+        differential(&format!("hll random seed {seed}"), |p| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let keys = ["ha", "hb", "hc", "hd"];
+            for step in 0..400 {
+                let key = keys[rng.random_range(0..keys.len())];
+                match rng.random_range(0..10) {
+                    0..=4 => {
+                        // Elements from a pool, so that some repeat.
+                        let pool = [50u64, 1000, 100_000][rng.random_range(0..3)];
+                        let top = [5usize, 40, 300][rng.random_range(0..3)];
+                        let n = rng.random_range(0..top);
+                        let mut args = vec!["PFADD".to_string(), key.to_string()];
+                        args.extend((0..n).map(|_| format!("e{}", rng.random_range(0..pool))));
+                        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                        p.c(&a);
+                    }
+                    5 => {
+                        p.c(&["PFCOUNT", key]);
+                    }
+                    6 => {
+                        let other = keys[rng.random_range(0..keys.len())];
+                        p.c(&["PFCOUNT", key, other, "missing"]);
+                    }
+                    7 => {
+                        let other = keys[rng.random_range(0..keys.len())];
+                        p.c(&["PFMERGE", key, other]);
+                    }
+                    8 => {
+                        p.c(&["GET", key]);
+                    }
+                    _ => {
+                        p.c(&["PFDEBUG", "ENCODING", key]);
+                    }
+                }
+                if step % 100 == 99 {
+                    let v = ["3000", "500", "10000"][rng.random_range(0..3)];
+                    p.c(&["CONFIG", "SET", "hll-sparse-max-bytes", v]);
+                }
+            }
+            for key in keys {
+                p.c(&["GET", key]);
+                p.c(&["PFCOUNT", key]);
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geo
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn geo_fixed_sequences() {
+    differential("geo fixed", |p| {
+        p.c(&[
+            "GEOADD",
+            "Sicily",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ]);
+        p.c(&["GEOADD", "Sicily", "12.758489", "38.788135", "edge1"]);
+        p.c(&["GEOADD", "Sicily", "17.241510", "38.788135", "edge2"]);
+        p.c(&["ZRANGE", "Sicily", "0", "-1", "WITHSCORES"]);
+        p.c(&["GEOPOS", "Sicily", "Palermo", "Catania", "NonExisting"]);
+        p.c(&["GEOPOS", "nokey", "a"]);
+        p.c(&["GEOPOS", "Sicily"]);
+        for unit in ["m", "km", "ft", "mi", "KM"] {
+            p.c(&["GEODIST", "Sicily", "Palermo", "Catania", unit]);
+        }
+        p.c(&["GEODIST", "Sicily", "Palermo", "Catania"]);
+        p.c(&["GEODIST", "Sicily", "Palermo", "Nope"]);
+        p.c(&["GEODIST", "nokey", "a", "b"]);
+        p.c(&["GEODIST", "Sicily", "Palermo", "Catania", "yards"]);
+        p.c(&["GEODIST", "Sicily", "Palermo", "Catania", "km", "extra"]);
+        p.c(&["GEOHASH", "Sicily", "Palermo", "Catania", "nope"]);
+        p.c(&["GEOHASH", "nokey", "a"]);
+        // GEOADD options.
+        p.c(&[
+            "GEOADD", "Sicily", "NX", "13.0", "38.0", "Palermo", "1", "1", "new",
+        ]);
+        p.c(&[
+            "GEOADD", "Sicily", "XX", "13.0", "38.0", "Palermo", "2", "2", "new2",
+        ]);
+        p.c(&[
+            "GEOADD",
+            "Sicily",
+            "XX",
+            "CH",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+        ]);
+        p.c(&[
+            "GEOADD",
+            "Sicily",
+            "CH",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "3",
+            "3",
+            "n3",
+        ]);
+        p.c(&["GEOADD", "Sicily", "13.361389", "38.115556", "Palermo"]);
+        p.c(&["GEOADD", "xxkey", "XX", "1", "1", "a"]);
+        p.c(&["EXISTS", "xxkey"]);
+        p.c(&["GEOADD", "Sicily", "NX", "XX", "1", "1", "a"]);
+        p.c(&["GEOADD", "Sicily", "1", "1"]);
+        p.c(&["GEOADD", "Sicily", "NX", "CH", "XX"]);
+        p.c(&["GEOADD", "Sicily", "200", "100", "bad"]);
+        p.c(&["GEOADD", "Sicily", "-180.0000001", "0", "bad"]);
+        p.c(&["GEOADD", "Sicily", "0", "85.06", "bad"]);
+        p.c(&["GEOADD", "Sicily", "abc", "1", "bad"]);
+        p.c(&["GEOADD", "Sicily", "1", "nan", "bad"]);
+        p.c(&["GEOADD", "Sicily", "180", "85.05112878", "corner"]);
+        p.c(&["GEOADD", "Sicily", "-180", "-85.05112878", "corner2"]);
+        p.c(&["GEOPOS", "Sicily", "corner", "corner2"]);
+        p.c(&["GEOHASH", "Sicily", "corner", "corner2"]);
+        p.c(&["ZREM", "Sicily", "corner", "corner2", "new", "n3"]);
+        p.c(&["SET", "str", "x"]);
+        p.c(&["GEOADD", "str", "1", "1", "a"]);
+        p.c(&["GEOADD", "str", "1", "100", "a"]);
+        p.c(&["GEOPOS", "str", "a"]);
+        p.c(&["GEODIST", "str", "a", "b"]);
+        p.c(&["GEOHASH", "str", "a"]);
+        p.c(&[
+            "GEOSEARCH",
+            "str",
+            "FROMLONLAT",
+            "1",
+            "1",
+            "BYRADIUS",
+            "1",
+            "km",
+        ]);
+        p.c(&["GEORADIUS", "str", "1", "1", "1", "km"]);
+        // Searches with every option.
+        let opts: &[&[&str]] = &[
+            &[],
+            &["ASC"],
+            &["DESC"],
+            &["WITHDIST"],
+            &["WITHCOORD"],
+            &["WITHHASH"],
+            &["WITHDIST", "WITHCOORD", "WITHHASH"],
+            &["COUNT", "1"],
+            &["COUNT", "2", "DESC", "WITHDIST"],
+            &["COUNT", "1", "ANY"],
+            &["COUNT", "3", "ANY", "ASC"],
+        ];
+        for o in opts {
+            let mut a = vec![
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "200",
+                "km",
+            ];
+            a.extend_from_slice(o);
+            p.c(&a);
+            let mut a = vec![
+                "GEOSEARCH",
+                "Sicily",
+                "FROMMEMBER",
+                "Palermo",
+                "BYBOX",
+                "400",
+                "400",
+                "km",
+            ];
+            a.extend_from_slice(o);
+            p.c(&a);
+            let mut a = vec!["GEORADIUS", "Sicily", "15", "37", "200", "km"];
+            a.extend_from_slice(o);
+            p.c(&a);
+            let mut a = vec!["GEORADIUS_RO", "Sicily", "15", "37", "100", "mi"];
+            a.extend_from_slice(o);
+            p.c(&a);
+            let mut a = vec!["GEORADIUSBYMEMBER", "Sicily", "Palermo", "300", "km"];
+            a.extend_from_slice(o);
+            p.c(&a);
+            let mut a = vec!["GEORADIUSBYMEMBER_RO", "Sicily", "Catania", "900000", "ft"];
+            a.extend_from_slice(o);
+            p.c(&a);
+        }
+        // STORE variants.
+        p.c(&[
+            "GEOSEARCHSTORE",
+            "dst",
+            "Sicily",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYRADIUS",
+            "200",
+            "km",
+        ]);
+        p.c(&["ZRANGE", "dst", "0", "-1", "WITHSCORES"]);
+        p.c(&[
+            "GEOSEARCHSTORE",
+            "dst",
+            "Sicily",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYBOX",
+            "400",
+            "400",
+            "km",
+            "STOREDIST",
+            "COUNT",
+            "2",
+        ]);
+        p.c(&["ZRANGE", "dst", "0", "-1", "WITHSCORES"]);
+        p.c(&[
+            "GEOSEARCHSTORE",
+            "dst",
+            "Sicily",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "m",
+        ]);
+        p.c(&["EXISTS", "dst"]);
+        p.c(&[
+            "GEOSEARCHSTORE",
+            "dst",
+            "nokey",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "m",
+        ]);
+        p.c(&[
+            "GEORADIUS",
+            "Sicily",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STORE",
+            "st",
+        ]);
+        p.c(&["ZRANGE", "st", "0", "-1", "WITHSCORES"]);
+        p.c(&[
+            "GEORADIUS",
+            "Sicily",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STOREDIST",
+            "st2",
+            "DESC",
+        ]);
+        p.c(&["ZRANGE", "st2", "0", "-1", "WITHSCORES"]);
+        p.c(&[
+            "GEORADIUSBYMEMBER",
+            "Sicily",
+            "Palermo",
+            "100",
+            "km",
+            "STORE",
+            "st3",
+        ]);
+        p.c(&["ZRANGE", "st3", "0", "-1", "WITHSCORES"]);
+        p.c(&[
+            "GEORADIUS",
+            "nokey",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STORE",
+            "st3",
+        ]);
+        p.c(&["EXISTS", "st3"]);
+        p.c(&["GEORADIUSBYMEMBER", "nokey", "x", "200", "km"]);
+        p.c(&[
+            "GEORADIUSBYMEMBER",
+            "nokey",
+            "x",
+            "200",
+            "km",
+            "STORE",
+            "st",
+        ]);
+        p.c(&["EXISTS", "st"]);
+        p.c(&[
+            "GEOSEARCH",
+            "nokey",
+            "FROMMEMBER",
+            "x",
+            "BYRADIUS",
+            "1",
+            "m",
+        ]);
+        // Errors.
+        let errs: &[&[&str]] = &[
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "-1",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "x",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "1",
+                "yd",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYBOX",
+                "1",
+                "-1",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYBOX",
+                "x",
+                "1",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYBOX",
+                "1",
+                "y",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYBOX",
+                "1",
+                "1",
+                "ly",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "1",
+                "km",
+                "BYBOX",
+                "1",
+                "1",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMMEMBER",
+                "Palermo",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMMEMBER",
+                "nope",
+                "BYRADIUS",
+                "1",
+                "km",
+            ],
+            &["GEOSEARCH", "Sicily", "BYRADIUS", "1", "km", "x", "y"],
+            &["GEOSEARCH", "Sicily", "FROMLONLAT", "1", "1", "ASC", "DESC"],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "200",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+                "COUNT",
+                "0",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+                "COUNT",
+                "x",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+                "ANY",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+                "STORE",
+                "x",
+            ],
+            &[
+                "GEOSEARCH",
+                "Sicily",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+                "STOREDIST",
+            ],
+            &[
+                "GEOSEARCHSTORE",
+                "d",
+                "Sicily",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+                "km",
+                "WITHDIST",
+            ],
+            &[
+                "GEOSEARCHSTORE",
+                "d",
+                "Sicily",
+                "FROMLONLAT",
+                "1",
+                "1",
+                "BYRADIUS",
+                "1",
+            ],
+            &[
+                "GEORADIUS",
+                "Sicily",
+                "15",
+                "37",
+                "200",
+                "km",
+                "STORE",
+                "x",
+                "WITHCOORD",
+            ],
+            &[
+                "GEORADIUS_RO",
+                "Sicily",
+                "15",
+                "37",
+                "200",
+                "km",
+                "STORE",
+                "x",
+            ],
+            &["GEORADIUS", "Sicily", "15", "37", "-2", "km"],
+            &["GEORADIUS", "Sicily", "15", "100", "2", "km"],
+            &["GEORADIUS", "Sicily", "15", "37", "2", "au"],
+            &[
+                "GEORADIUS",
+                "Sicily",
+                "15",
+                "37",
+                "2",
+                "km",
+                "FROMMEMBER",
+                "x",
+            ],
+            &["GEORADIUSBYMEMBER", "Sicily", "nope", "2", "km"],
+            &["GEORADIUSBYMEMBER", "Sicily", "Palermo", "x", "km"],
+            &["GEORADIUSBYMEMBER", "Sicily", "Palermo", "2", "km", "COUNT"],
+            &["GEOADD", "Sicily"],
+            &["GEOSEARCH", "Sicily", "FROMLONLAT", "1", "1"],
+        ];
+        for e in errs {
+            p.c(e);
+        }
+        p.c(&["TYPE", "Sicily"]);
+    });
+}
+
+/// A random point, mostly near a few centres so that searches find things.
+fn random_point(rng: &mut StdRng) -> (f64, f64) {
+    let centres = [(13.36, 38.11), (-73.98, 40.75), (139.7, 35.68), (0.0, 0.0)];
+    if rng.random_range(0..5) == 0 {
+        return (
+            rng.random_range(-180.0..180.0),
+            rng.random_range(-85.05..85.05),
+        );
+    }
+    let (lon, lat) = centres[rng.random_range(0..centres.len())];
+    let spread = [0.01, 0.5, 3.0][rng.random_range(0..3)];
+    (
+        lon + rng.random_range(-spread..spread),
+        lat + rng.random_range(-spread..spread),
+    )
+}
+
+#[test]
+fn geo_random_sequences() {
+    for seed in seeds() {
+        differential(&format!("geo random seed {seed}"), |p| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let units = ["m", "km", "ft", "mi"];
+            let member = |rng: &mut StdRng| format!("m{}", rng.random_range(0..120));
+            for _ in 0..150 {
+                let mut a = vec!["GEOADD".to_string(), "g".to_string()];
+                match rng.random_range(0..8) {
+                    0 => a.push("NX".into()),
+                    1 => a.push("XX".into()),
+                    2 => a.push("CH".into()),
+                    _ => {}
+                }
+                for _ in 0..rng.random_range(1..6) {
+                    let (lon, lat) = random_point(&mut rng);
+                    a.push(format!("{lon:.6}"));
+                    a.push(format!("{lat:.6}"));
+                    a.push(member(&mut rng));
+                }
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                p.c(&a);
+            }
+            p.c(&["ZRANGE", "g", "0", "-1", "WITHSCORES"]);
+            for step in 0..300 {
+                let u = units[rng.random_range(0..units.len())];
+                match rng.random_range(0..6) {
+                    0 => {
+                        let (m1, m2) = (member(&mut rng), member(&mut rng));
+                        p.c(&["GEOPOS", "g", &m1, &m2]);
+                        p.c(&["GEOHASH", "g", &m1, &m2]);
+                    }
+                    1 => {
+                        let (m1, m2) = (member(&mut rng), member(&mut rng));
+                        p.c(&["GEODIST", "g", &m1, &m2, u]);
+                    }
+                    _ => {
+                        let cmd = random_search(&mut rng, step, u);
+                        let a: Vec<&str> = cmd.iter().map(String::as_str).collect();
+                        p.c(&a);
+                        if cmd[0].contains("STORE") || cmd.iter().any(|x| x.starts_with("STORE")) {
+                            p.c(&["ZRANGE", "dst", "0", "-1", "WITHSCORES"]);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A random search command with random options (never an invalid combination, except COUNT
+/// and ANY which are always valid here).
+fn random_search(rng: &mut StdRng, step: usize, unit: &str) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let radius = [0.5, 10.0, 100.0, 1000.0, 5000.0, 20000.0][rng.random_range(0..6)];
+    // Distances in the command's unit: about `radius` kilometres.
+    let in_unit = |km: f64| match unit {
+        "m" => km * 1000.0,
+        "ft" => km * 3280.84,
+        "mi" => km / 1.609,
+        _ => km,
+    };
+    let (lon, lat) = random_point(rng);
+    let from_member = rng.random_bool(0.5);
+    let member = format!("m{}", rng.random_range(0..120));
+    let store = rng.random_range(0..4) == 0;
+    let kind = rng.random_range(0..3);
+    match kind {
+        0 => {
+            a.push(if store { "GEOSEARCHSTORE" } else { "GEOSEARCH" }.into());
+            if store {
+                a.push("dst".into());
+            }
+            a.push("g".into());
+            if from_member {
+                a.extend(["FROMMEMBER".into(), member]);
+            } else {
+                a.extend([
+                    "FROMLONLAT".into(),
+                    format!("{lon:.5}"),
+                    format!("{lat:.5}"),
+                ]);
+            }
+            if rng.random_bool(0.5) {
+                a.extend([
+                    "BYRADIUS".into(),
+                    format!("{}", in_unit(radius)),
+                    unit.into(),
+                ]);
+            } else {
+                a.extend([
+                    "BYBOX".into(),
+                    format!("{}", in_unit(radius * rng.random_range(0.2..2.0))),
+                    format!("{}", in_unit(radius * rng.random_range(0.2..2.0))),
+                    unit.into(),
+                ]);
+            }
+            if store && rng.random_bool(0.5) {
+                a.push("STOREDIST".into());
+            }
+        }
+        1 => {
+            a.push(if from_member && step % 2 == 0 {
+                "GEORADIUSBYMEMBER".into()
+            } else if from_member {
+                "GEORADIUSBYMEMBER_RO".into()
+            } else if step % 2 == 0 {
+                "GEORADIUS".into()
+            } else {
+                "GEORADIUS_RO".into()
+            });
+            a.push("g".into());
+            if from_member {
+                a.push(member);
+            } else {
+                a.extend([format!("{lon:.5}"), format!("{lat:.5}")]);
+            }
+            a.extend([format!("{}", in_unit(radius)), unit.into()]);
+        }
+        _ => {
+            a.extend(["GEORADIUS".into(), "g".into()]);
+            a.extend([format!("{lon:.5}"), format!("{lat:.5}")]);
+            a.extend([format!("{}", in_unit(radius)), unit.into()]);
+            let opt = if rng.random_bool(0.5) {
+                "STORE"
+            } else {
+                "STOREDIST"
+            };
+            a.extend([opt.into(), "dst".into()]);
+        }
+    }
+    let storing = store || kind == 2;
+    match rng.random_range(0..4) {
+        0 => a.push("ASC".into()),
+        1 => a.push("DESC".into()),
+        _ => {}
+    }
+    if rng.random_bool(0.4) {
+        a.extend(["COUNT".into(), rng.random_range(1..8).to_string()]);
+        if rng.random_bool(0.3) {
+            a.push("ANY".into());
+        }
+    }
+    if !storing {
+        for w in ["WITHDIST", "WITHCOORD", "WITHHASH"] {
+            if rng.random_bool(0.4) {
+                a.push(w.into());
+            }
+        }
+    }
+    a
+}

@@ -1,0 +1,549 @@
+//! DUMP / RESTORE in Redis's serialization format, against the real binary with a tiny cache
+//! (values go to disk and come back), and crossed with a real redis-server 7.0.15: payloads
+//! from Redis restore into kvtier, payloads from kvtier restore into Redis, and both read back
+//! the same. Without redis-server on PATH (or `REDIS_SERVER_BIN`) the cross tests print a loud
+//! warning and check kvtier alone.
+
+use kvtier_tests::{free_port, Client, Resp, Server};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb", "--cache-flush-delay", "0"];
+const CHECKSUM: &str = "ERR DUMP payload version or checksum are wrong";
+const BAD_FORMAT: &str = "ERR Bad data format";
+
+fn server() -> Server {
+    Server::start(SMALL_CACHE)
+}
+
+/// CRC-64 as Redis computes it (Jones polynomial, reflected, no final xor), bit by bit: an
+/// independent check of the server's table-driven crate.
+fn crc64(data: &[u8]) -> u64 {
+    const POLY: u64 = 0x95ac_9329_ac4b_c9b5; // 0xad93d23594c935a9 reflected
+    let mut crc = 0u64;
+    for &b in data {
+        crc ^= b as u64;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// A payload from a raw RDB value encoding: version 10 and the CRC appended.
+fn seal(body: &[u8]) -> Vec<u8> {
+    let mut p = body.to_vec();
+    p.extend_from_slice(&10u16.to_le_bytes());
+    let crc = crc64(&p);
+    p.extend_from_slice(&crc.to_le_bytes());
+    p
+}
+
+fn bulk(r: Resp) -> Vec<u8> {
+    match r {
+        Resp::Bulk(b) => b,
+        other => panic!("expected a bulk reply, got {other:?}"),
+    }
+}
+
+/// What a key holds, read back with the commands of its type, order-free where the type is.
+fn read_back(c: &mut Client, key: &str) -> (String, Resp) {
+    let t = c.cmd(&["TYPE", key]).as_str();
+    let r = match t.as_str() {
+        "string" => c.cmd(&["GET", key]),
+        "list" => c.cmd(&["LRANGE", key, "0", "-1"]),
+        "set" => Resp::Array(c.cmd(&["SMEMBERS", key]).sorted()),
+        "hash" => Resp::Array(c.cmd(&["HGETALL", key]).sorted()),
+        "zset" => c.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
+        "none" => Resp::Nil,
+        other => panic!("unexpected type {other}"),
+    };
+    (t, r)
+}
+
+/// Runs each command on `c`, asserting it is not an error.
+fn run(c: &mut Client, cmds: &[Vec<Vec<u8>>]) {
+    for cmd in cmds {
+        let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+        let r = c.cmd_bytes(&args);
+        assert!(
+            !matches!(r, Resp::Error(_)),
+            "{:?}: {r:?}",
+            String::from_utf8_lossy(&cmd[0])
+        );
+    }
+}
+
+fn cmd(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+/// Commands that build one key of every type, small and large, with binary data, integers of
+/// every width and scores with infinities: `(key, commands)`.
+fn fixtures() -> Vec<(String, Vec<Vec<Vec<u8>>>)> {
+    let mut all: Vec<(String, Vec<Vec<Vec<u8>>>)> = Vec::new();
+    let mut add = |key: &str, cmds: Vec<Vec<Vec<u8>>>| all.push((key.to_string(), cmds));
+    let push_all = |c: &str, key: &str, items: &[Vec<u8>]| -> Vec<Vec<Vec<u8>>> {
+        items
+            .chunks(200)
+            .map(|ch| {
+                let mut v = vec![c.as_bytes().to_vec(), key.as_bytes().to_vec()];
+                v.extend(ch.iter().cloned());
+                v
+            })
+            .collect()
+    };
+    let binary: Vec<u8> = (0..=255u8).cycle().take(700).collect();
+    let text: Vec<u8> = b"kvtier ".repeat(300);
+    for (k, v) in [
+        ("s:int8", b"-100".to_vec()),
+        ("s:int16", b"30000".to_vec()),
+        ("s:int32", b"-2000000000".to_vec()),
+        ("s:int64", b"9223372036854775807".to_vec()),
+        ("s:notint", b"007".to_vec()),
+        ("s:empty", Vec::new()),
+        ("s:short", b"hello world".to_vec()),
+        ("s:binary", binary.clone()),
+        ("s:lzf", text.clone()),
+    ] {
+        add(k, vec![cmd(&[b"SET", k.as_bytes(), &v])]);
+    }
+    let ints: Vec<Vec<u8>> = [
+        "0",
+        "1",
+        "-1",
+        "127",
+        "128",
+        "-4096",
+        "4095",
+        "-4097",
+        "32767",
+        "-32768",
+        "8388607",
+        "-8388608",
+        "2147483647",
+        "-2147483648",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    let mut mixed = ints.clone();
+    mixed.extend([
+        b"".to_vec(),
+        binary[..300].to_vec(),
+        b"a".to_vec(),
+        text.clone(),
+    ]);
+    add("l:small", push_all("RPUSH", "l:small", &mixed));
+    let many: Vec<Vec<u8>> = (0..3000)
+        .map(|i| format!("elem-{i}").into_bytes())
+        .collect();
+    add("l:large", push_all("RPUSH", "l:large", &many));
+    add("l:lpush", push_all("LPUSH", "l:lpush", &many[..500]));
+    add("st:intset", push_all("SADD", "st:intset", &ints));
+    add("st:small", push_all("SADD", "st:small", &mixed));
+    add("st:large", push_all("SADD", "st:large", &many));
+    let bigints: Vec<Vec<u8>> = (0..1000)
+        .map(|i| (i * 7919 - 3000).to_string().into_bytes())
+        .collect();
+    add("st:bigints", push_all("SADD", "st:bigints", &bigints));
+    let pairs = |items: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| [f.clone(), format!("{i}").into_bytes()])
+            .collect()
+    };
+    add("h:small", push_all("HSET", "h:small", &pairs(&mixed)));
+    add("h:large", push_all("HSET", "h:large", &pairs(&many)));
+    add(
+        "h:bigvalue",
+        vec![cmd(&[b"HSET", b"h:bigvalue", b"f", &text])],
+    );
+    let scores = [
+        "inf",
+        "-inf",
+        "0",
+        "1.5",
+        "-2.25",
+        "1e300",
+        "0.1",
+        "3",
+        "-7",
+        "123456789012",
+    ];
+    let zpairs = |items: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| [scores[i % scores.len()].as_bytes().to_vec(), m.clone()])
+            .collect()
+    };
+    add("z:small", push_all("ZADD", "z:small", &zpairs(&mixed)));
+    let zmany: Vec<Vec<u8>> = many
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| [format!("{}", i as f64 / 7.0).into_bytes(), m.clone()])
+        .collect();
+    add("z:large", push_all("ZADD", "z:large", &zmany));
+    add(
+        "z:inf",
+        vec![cmd(&[b"ZADD", b"z:inf", b"inf", b"a", b"-inf", b"b"])],
+    );
+    all
+}
+
+/// Evicts everything from kvtier's cache by writing filler past `maxmemory` (so reads come
+/// from the disk store).
+fn churn(c: &mut Client) {
+    let filler = "x".repeat(20_000);
+    for i in 0..120 {
+        c.cmd(&["SET", &format!("filler:{i}"), &filler]);
+    }
+}
+
+#[test]
+fn every_type_round_trips_through_dump_del_restore() {
+    let s = server();
+    let mut c = s.client();
+    let fx = fixtures();
+    for (_, cmds) in &fx {
+        run(&mut c, cmds);
+    }
+    let mut dumps = Vec::new();
+    for (key, _) in &fx {
+        let before = read_back(&mut c, key);
+        let payload = bulk(c.cmd(&["DUMP", key]));
+        dumps.push((key.clone(), before, payload));
+    }
+    churn(&mut c);
+    for (key, _, payload) in &dumps {
+        assert_eq!(c.cmd(&["DEL", key]), Resp::Int(1));
+        let r = c.cmd_bytes(&[b"RESTORE", key.as_bytes(), b"0", payload]);
+        assert_eq!(r, Resp::ok(), "{key}");
+    }
+    churn(&mut c);
+    for (key, before, payload) in &dumps {
+        assert_eq!(&read_back(&mut c, key), before, "{key}");
+        assert_eq!(c.cmd(&["TTL", key]), Resp::Int(-1));
+        // A value read back from disk dumps to the same bytes (sets and hashes may differ in
+        // order, so only their contents are compared, above).
+        let again = bulk(c.cmd(&["DUMP", key]));
+        let unordered = (key.starts_with("st:") && key != "st:intset")
+            || (key.starts_with("h:") && key != "h:bigvalue");
+        if !unordered {
+            assert_eq!(&again, payload, "{key}");
+        }
+    }
+    assert_eq!(c.cmd(&["DUMP", "nosuchkey"]), Resp::Nil);
+}
+
+#[test]
+fn restore_options_ttl_replace_busykey() {
+    let s = server();
+    let mut c = s.client();
+    c.cmd(&["SET", "src", "value"]);
+    let p = bulk(c.cmd(&["DUMP", "src"]));
+    let restore = |c: &mut Client, args: &[&str]| {
+        let mut v: Vec<&[u8]> = vec![b"RESTORE", args[0].as_bytes(), args[1].as_bytes(), &p];
+        v.extend(args[2..].iter().map(|a| a.as_bytes()));
+        c.cmd_bytes(&v)
+    };
+    assert_eq!(
+        restore(&mut c, &["src", "0"]),
+        Resp::err("BUSYKEY Target key name already exists.")
+    );
+    assert_eq!(restore(&mut c, &["src", "0", "REPLACE"]), Resp::ok());
+    // Relative TTL in milliseconds.
+    assert_eq!(restore(&mut c, &["k1", "100000"]), Resp::ok());
+    let pttl = c.cmd(&["PTTL", "k1"]).as_int();
+    assert!((90_000..=100_000).contains(&pttl), "{pttl}");
+    assert_eq!(c.cmd(&["GET", "k1"]), Resp::bulk("value"));
+    // ABSTTL: an absolute Unix time in milliseconds.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let at = (now_ms + 200_000).to_string();
+    assert_eq!(restore(&mut c, &["k2", &at, "ABSTTL"]), Resp::ok());
+    assert_eq!(c.cmd(&["PEXPIRETIME", "k2"]), Resp::Int(now_ms + 200_000));
+    // An absolute time in the past: OK, and no key (an old one under REPLACE is deleted).
+    assert_eq!(restore(&mut c, &["k3", "1", "ABSTTL"]), Resp::ok());
+    assert_eq!(c.cmd(&["EXISTS", "k3"]), Resp::Int(0));
+    assert_eq!(
+        restore(&mut c, &["k2", "1", "ABSTTL", "REPLACE"]),
+        Resp::ok()
+    );
+    assert_eq!(c.cmd(&["EXISTS", "k2"]), Resp::Int(0));
+    // IDLETIME / FREQ are accepted within range, and exclude each other.
+    assert_eq!(
+        restore(&mut c, &["k4", "0", "IDLETIME", "1000"]),
+        Resp::ok()
+    );
+    assert_eq!(restore(&mut c, &["k5", "0", "FREQ", "255"]), Resp::ok());
+    assert_eq!(c.cmd(&["GET", "k5"]), Resp::bulk("value"));
+    let errors: &[(&[&str], &str)] = &[
+        (&["k6", "-1"], "ERR Invalid TTL value, must be >= 0"),
+        (&["k6", "x"], "ERR value is not an integer or out of range"),
+        (
+            &["k6", "0", "IDLETIME", "-1"],
+            "ERR Invalid IDLETIME value, must be >= 0",
+        ),
+        (
+            &["k6", "0", "IDLETIME", "x"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["k6", "0", "FREQ", "256"],
+            "ERR Invalid FREQ value, must be >= 0 and <= 255",
+        ),
+        (
+            &["k6", "0", "FREQ", "-1"],
+            "ERR Invalid FREQ value, must be >= 0 and <= 255",
+        ),
+        (
+            &["k6", "0", "FREQ", "1", "IDLETIME", "1"],
+            "ERR syntax error",
+        ),
+        (
+            &["k6", "0", "IDLETIME", "1", "FREQ", "1"],
+            "ERR syntax error",
+        ),
+        (&["k6", "0", "IDLETIME"], "ERR syntax error"),
+        (&["k6", "0", "BOGUS"], "ERR syntax error"),
+        // Options are checked before the key, the key before the TTL.
+        (&["src", "-1", "BOGUS"], "ERR syntax error"),
+        (&["src", "-1"], "BUSYKEY Target key name already exists."),
+    ];
+    for (args, want) in errors {
+        assert_eq!(restore(&mut c, args), Resp::err(want), "{args:?}");
+    }
+    assert_eq!(c.cmd(&["EXISTS", "k6"]), Resp::Int(0));
+    assert_eq!(
+        c.cmd(&["RESTORE", "k6", "0"]),
+        Resp::err("ERR wrong number of arguments for 'restore' command")
+    );
+    assert_eq!(
+        c.cmd(&["DUMP"]),
+        Resp::err("ERR wrong number of arguments for 'dump' command")
+    );
+    // RESTORE-ASKING is RESTORE outside a cluster.
+    let r = c.cmd_bytes(&[b"RESTORE-ASKING", b"k7", b"0", &p]);
+    assert_eq!(r, Resp::ok());
+    // A restored key is written through to disk like any other.
+    churn(&mut c);
+    assert_eq!(c.cmd(&["GET", "k7"]), Resp::bulk("value"));
+    assert_eq!(c.cmd(&["GET", "k1"]), Resp::bulk("value"));
+}
+
+#[test]
+fn hostile_payloads_are_refused_and_the_server_stays_up() {
+    let s = server();
+    let mut c = s.client();
+    c.cmd(&["RPUSH", "l", "a", "b", "c"]);
+    let good = bulk(c.cmd(&["DUMP", "l"]));
+    let mut tries: Vec<(Vec<u8>, &str)> = vec![
+        (Vec::new(), CHECKSUM),
+        (b"short".to_vec(), CHECKSUM),
+        (good[..good.len() - 1].to_vec(), CHECKSUM),
+    ];
+    let mut flipped = good.clone();
+    flipped[3] ^= 0x40;
+    tries.push((flipped, CHECKSUM));
+    let mut newer = good[..good.len() - 10].to_vec();
+    newer.extend_from_slice(&11u16.to_le_bytes());
+    let crc = crc64(&newer);
+    newer.extend_from_slice(&crc.to_le_bytes());
+    tries.push((newer, CHECKSUM));
+    // Correct footers over broken bodies.
+    let body = &good[..good.len() - 10];
+    for cut in 0..body.len() {
+        tries.push((seal(&body[..cut]), BAD_FORMAT));
+    }
+    let huge64 = [0x81, 0, 0, 1, 0, 0, 0, 0, 0];
+    for t in [0u8, 1, 2, 3, 4, 5, 14, 18] {
+        let mut b = vec![t];
+        b.extend_from_slice(&huge64);
+        b.extend_from_slice(b"abc");
+        tries.push((seal(&b), BAD_FORMAT));
+        tries.push((
+            seal(&[t, 0x80, 0xff, 0xff, 0xff, 0xff, 1, b'a']),
+            BAD_FORMAT,
+        ));
+    }
+    // LZF claiming 2^40 bytes; a stream, a module value, a 7.2 listpack set; empty list.
+    tries.push((
+        seal(&[0, 0xC3, 2, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, b'a']),
+        BAD_FORMAT,
+    ));
+    for t in [7u8, 15, 19, 20, 21] {
+        tries.push((seal(&[t, 1, b'a']), BAD_FORMAT));
+    }
+    tries.push((seal(&[18, 0]), BAD_FORMAT));
+    for (payload, want) in &tries {
+        let r = c.cmd_bytes(&[b"RESTORE", b"target", b"0", payload]);
+        assert_eq!(r, Resp::err(want), "{payload:?}");
+    }
+    assert_eq!(c.cmd(&["EXISTS", "target"]), Resp::Int(0));
+    // A hand-sealed good body restores (the test's CRC agrees with the server's).
+    let r = c.cmd_bytes(&[b"RESTORE", b"target", b"0", &seal(body)]);
+    assert_eq!(r, Resp::ok());
+    assert_eq!(
+        c.cmd(&["LRANGE", "target", "0", "-1"]),
+        Resp::bulks(&["a", "b", "c"])
+    );
+    assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crossed with a real redis-server
+// ---------------------------------------------------------------------------------------------
+
+fn redis_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("REDIS_SERVER_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file())
+}
+
+/// A redis-server child on its own port and directory; killed on drop.
+struct Redis {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_redis() -> Option<Redis> {
+    let Some(bin) = redis_binary() else {
+        eprintln!("WARNING: redis-server not found: DUMP/RESTORE not crossed with Redis");
+        return None;
+    };
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let mut r = Redis {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = r.child.try_wait() {
+                break; // lost the port: try another
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let mut c = Client::connect(port);
+                // Our own server: the port may have been taken by another test's.
+                let pid = c.cmd(&["INFO", "server"]).as_str();
+                if pid.contains(&format!("process_id:{}\r", r.child.id())) {
+                    return Some(r);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("redis-server did not start");
+}
+
+/// Encoding settings under which to cross: Redis's defaults, and every small-encoding
+/// threshold at its minimum (so Redis writes plain sets, hashes and ZSET_2, and one-element
+/// list nodes).
+const SETTINGS: &[&[(&str, &str)]] = &[
+    &[],
+    &[
+        ("hash-max-listpack-entries", "0"),
+        ("zset-max-listpack-entries", "0"),
+        ("set-max-intset-entries", "0"),
+        ("list-max-listpack-size", "1"),
+    ],
+    &[
+        ("hash-max-listpack-value", "4"),
+        ("zset-max-listpack-value", "4"),
+        ("list-max-listpack-size", "-1"),
+    ],
+];
+
+#[test]
+fn crossed_with_redis_both_ways() {
+    let Some(redis) = start_redis() else {
+        return;
+    };
+    let mut rc = Client::connect(redis.port);
+    let kv = server();
+    let mut kc = kv.client();
+    assert!(rc
+        .cmd(&["INFO", "server"])
+        .as_str()
+        .contains("redis_version:7.0"));
+    let fx = fixtures();
+    for settings in SETTINGS {
+        for (name, value) in *settings {
+            assert_eq!(rc.cmd(&["CONFIG", "SET", name, value]), Resp::ok());
+            assert_eq!(kc.cmd(&["CONFIG", "SET", name, value]), Resp::ok());
+        }
+        rc.cmd(&["FLUSHALL"]);
+        kc.cmd(&["FLUSHALL"]);
+        for (_, cmds) in &fx {
+            run(&mut rc, cmds);
+        }
+        let mut from_redis = Vec::new();
+        for (key, _) in &fx {
+            let want = read_back(&mut rc, key);
+            let enc = rc.cmd(&["OBJECT", "ENCODING", key]).as_str();
+            from_redis.push((key.clone(), want, enc, bulk(rc.cmd(&["DUMP", key]))));
+        }
+        // Redis → kvtier.
+        for (key, want, _, payload) in &from_redis {
+            let r = kc.cmd_bytes(&[b"RESTORE", key.as_bytes(), b"0", payload]);
+            assert_eq!(r, Resp::ok(), "{key} {settings:?}");
+            assert_eq!(&read_back(&mut kc, key), want, "{key} {settings:?}");
+        }
+        churn(&mut kc);
+        // kvtier → Redis, under a new name, from values that went through kvtier's disk.
+        for (key, want, enc, redis_payload) in &from_redis {
+            assert_eq!(&read_back(&mut kc, key), want, "{key} {settings:?}");
+            assert_eq!(&kc.cmd(&["OBJECT", "ENCODING", key]).as_str(), enc, "{key}");
+            let payload = bulk(kc.cmd(&["DUMP", key]));
+            let copy = format!("{key}:from-kvtier");
+            let r = rc.cmd_bytes(&[b"RESTORE", copy.as_bytes(), b"0", &payload]);
+            assert_eq!(r, Resp::ok(), "{key} {settings:?}");
+            assert_eq!(&read_back(&mut rc, &copy), want, "{key} {settings:?}");
+            // Where the order of elements is Redis's own (strings, lists built at the tail,
+            // intsets, sorted sets), kvtier's DUMP is Redis's, byte for byte.
+            let ordered = key.starts_with("s:")
+                || key.starts_with("z:")
+                || (key == "st:intset" && enc == "intset")
+                || key == "h:bigvalue"
+                || (key.starts_with("l:") && key != "l:lpush");
+            if ordered {
+                assert_eq!(&payload, redis_payload, "DUMP bytes of {key} {settings:?}");
+            }
+        }
+    }
+}
