@@ -37,6 +37,7 @@ mod keyscan;
 mod pubsub;
 mod reply;
 mod resp;
+mod scripting;
 mod server;
 mod shared;
 mod util;

@@ -53,9 +53,9 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     signals: signal_hook_mio::v1_0::Signals,
-    engine: Engine<Value>,
-    shared: Shared,
-    conns: HashMap<usize, Conn>,
+    pub(crate) engine: Engine<Value>,
+    pub(crate) shared: Shared,
+    pub(crate) conns: HashMap<usize, Conn>,
     next_token: usize,
     next_client_id: u64,
     /// Clients parked on a key: (db, key) → tokens.
@@ -76,6 +76,8 @@ pub struct Server {
     startup_memory: usize,
     warned_not_cache: bool,
     exit: bool,
+    /// Lua scripts and functions (scripting/).
+    pub(crate) scripting: crate::scripting::Scripting,
 }
 
 enum IoThen {
@@ -127,6 +129,7 @@ impl Server {
             startup_memory: allocated(),
             warned_not_cache: false,
             exit: false,
+            scripting: crate::scripting::Scripting::new(),
         })
     }
 
@@ -185,7 +188,7 @@ impl Server {
         }
     }
 
-    fn accept(&mut self) {
+    pub(crate) fn accept(&mut self) {
         loop {
             let (mut sock, addr) = match self.listener.accept() {
                 Ok(s) => s,
@@ -462,7 +465,10 @@ impl Server {
             }
             return keys;
         }
-        self.keys_of(db, args)
+        let mut keys = self.keys_of(db, args);
+        // Keys a script touched without declaring them, found cold on an earlier run.
+        keys.extend_from_slice(self.scripting.extra_keys(t));
+        keys
     }
 
     fn keys_of(&self, db: u32, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
@@ -577,6 +583,12 @@ impl Server {
             }
         } else {
             self.execute(t, &args);
+            if let Some(i) = self.scripting.retry.iter().position(|&x| x == t) {
+                // The script met keys not in memory: it runs again once they are loaded.
+                self.scripting.retry.swap_remove(i);
+                self.retry_script(t, &args);
+                self.try_run(t);
+            }
         }
         self.after_command();
     }
@@ -667,7 +679,11 @@ impl Server {
     }
 
     /// Runs a handler for client `t` and returns what it asks the loop to do.
-    fn call(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+    pub(crate) fn call(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+        if crate::scripting::Scripting::handles(spec.name) {
+            // Scripts need the whole server (redis.call runs commands through it).
+            return self.scripting_command(t, spec, args);
+        }
         let conn = self.conns.get_mut(&t).expect("live");
         let mut ctx = Ctx {
             engine: &mut self.engine,
@@ -739,7 +755,7 @@ impl Server {
         }
     }
 
-    fn perform(&mut self, t: usize, action: Action, args: &[Vec<u8>]) {
+    pub(crate) fn perform(&mut self, t: usize, action: Action, args: &[Vec<u8>]) {
         match action {
             Action::None => {}
             Action::Close => {
@@ -830,29 +846,9 @@ impl Server {
         let oom = std::mem::replace(&mut self.shared.oom, false);
         for q in &queued {
             let spec = commands::lookup(&q[0]).expect("checked at queue time");
-            let action = self.call(t, spec, q);
-            if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
-                self.feed_monitors(t, q);
-            }
-            self.shared
-                .command_stats
-                .entry(spec.name)
-                .or_default()
-                .calls += 1;
-            self.shared.total_commands += 1;
+            let action = self.call_nested(t, spec, q);
             match action {
-                // A flush takes effect in memory at its place in the transaction; the EXEC
-                // reply is held until the store is cleared too, as a plain FLUSHDB's reply is.
-                Action::Clear(db) => {
-                    let token = self.shared.token();
-                    self.invalidate_watchers(db);
-                    self.engine.clear(token, db);
-                    self.io_waiters.insert(token, (Some(t), IoThen::ExecClear));
-                    if let Some(c) = self.conns.get_mut(&t) {
-                        c.out.ok();
-                        c.exec_io += 1;
-                    }
-                }
+                Action::Clear(db) => self.clear_nested(t, db),
                 // BGSAVE: a point in time taken when the transaction ends (below).
                 Action::Barrier(BarrierThen::Save { .. }) => bgsave = true,
                 a => self.perform(t, a, q),
@@ -875,6 +871,45 @@ impl Server {
                 c.waiting_io = true;
                 c.held_from = Some(reply_start);
             }
+        }
+    }
+
+    /// Runs one command inside a transaction or a script (keys resident, save group open) and
+    /// accounts for it as for a client's command: MONITOR line, statistics, error counts.
+    pub(crate) fn call_nested(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+        let before = self.conns.get(&t).map_or(0, |c| c.out.buf.len());
+        let start = Instant::now();
+        let action = self.call(t, spec, args);
+        if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
+            self.feed_monitors(t, args);
+        }
+        let stat = self.shared.command_stats.entry(spec.name).or_default();
+        stat.calls += 1;
+        stat.usec += start.elapsed().as_micros() as u64;
+        self.shared.total_commands += 1;
+        let err = self.conns.get(&t).and_then(|c| {
+            let rest = c.out.buf.get(before..)?;
+            (rest.first() == Some(&b'-')).then(|| {
+                let end = rest.iter().position(|&b| b == b'\r').unwrap_or(rest.len());
+                String::from_utf8_lossy(&rest[1..end]).into_owned()
+            })
+        });
+        if let Some(e) = err {
+            self.count_error(&e, Some(spec.name), false);
+        }
+        action
+    }
+
+    /// A flush inside a transaction or script: it takes effect in memory at its place; the
+    /// reply is held until the store is cleared too, as a plain FLUSHDB's reply is.
+    pub(crate) fn clear_nested(&mut self, t: usize, db: Option<u32>) {
+        let token = self.shared.token();
+        self.invalidate_watchers(db);
+        self.engine.clear(token, db);
+        self.io_waiters.insert(token, (Some(t), IoThen::ExecClear));
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.out.ok();
+            c.exec_io += 1;
         }
     }
 
@@ -1427,7 +1462,7 @@ impl Server {
         }
     }
 
-    fn flush(&mut self, t: usize) {
+    pub(crate) fn flush(&mut self, t: usize) {
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
@@ -1486,7 +1521,7 @@ impl Server {
         }
     }
 
-    fn close(&mut self, t: usize) {
+    pub(crate) fn close(&mut self, t: usize) {
         if let Some(mut c) = self.conns.remove(&t) {
             let _ = self.poll.registry().deregister(&mut c.sock);
             self.ids.remove(&c.state.id);

@@ -276,6 +276,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         compat::COMMANDS,
         sort::COMMANDS,
         monitor::COMMANDS,
+        crate::scripting::commands::COMMANDS,
         hll::COMMANDS,
         geo::COMMANDS,
     ]
@@ -303,6 +304,7 @@ pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
         (compat::COMMANDS, ""),
         (sort::COMMANDS, ""),
         (monitor::COMMANDS, ""),
+        (crate::scripting::commands::COMMANDS, "@scripting"),
         (hll::COMMANDS, "@hyperloglog"),
         (geo::COMMANDS, "@geo"),
     ];

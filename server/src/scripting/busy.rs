@@ -1,0 +1,119 @@
+//! Serving other clients while a script runs past `busy-reply-threshold` (Redis's BUSY state).
+//!
+//! The Lua instruction hook calls `serve_busy` now and then; it reads what idle clients sent
+//! and answers every request `-BUSY`, except SCRIPT KILL / FUNCTION KILL (which stop the script
+//! if it has not written) and SHUTDOWN NOSAVE (which ends the process at once, as a crash
+//! would: what was acknowledged before the script is durable in the store).
+
+use crate::server::Server;
+use std::io::{ErrorKind, Read};
+use std::time::{Duration, Instant};
+
+/// How often the busy pass looks at the sockets.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+impl Server {
+    pub(crate) fn serve_busy(&mut self) {
+        let Some(run) = self.scripting.run.as_ref() else {
+            return;
+        };
+        if self
+            .scripting
+            .last_busy_poll
+            .is_some_and(|at| at.elapsed() < POLL_EVERY)
+        {
+            return;
+        }
+        self.scripting.last_busy_poll = Some(Instant::now());
+        let own = run.client;
+        self.accept();
+        let max_bulk = self.shared.config.get_u64("proto-max-bulk-len") as usize;
+        let tokens: Vec<usize> = self.conns.keys().copied().filter(|&t| t != own).collect();
+        for t in tokens {
+            let Some(conn) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            if conn.is_waiting() {
+                // Parked on a key or a barrier: its input is for later.
+                continue;
+            }
+            let mut closed = false;
+            let mut chunk = [0u8; 4096];
+            loop {
+                match conn.sock.read(&mut chunk) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => conn.inbuf.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            let mut requests = Vec::new();
+            loop {
+                let mut pos = conn.inpos;
+                match conn.parser.parse(&conn.inbuf, &mut pos, max_bulk) {
+                    Ok(Some(args)) => {
+                        conn.inpos = pos;
+                        if !args.is_empty() {
+                            requests.push(args);
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            conn.compact_input();
+            for args in requests {
+                self.busy_request(t, &args);
+            }
+            self.flush(t);
+            if closed {
+                self.close(t);
+            }
+        }
+    }
+
+    fn busy_request(&mut self, t: usize, args: &[Vec<u8>]) {
+        let Some(run) = self.scripting.run.as_mut() else {
+            return;
+        };
+        let is = |i: usize, w: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w));
+        let reply = if (is(0, b"script") || is(0, b"function")) && is(1, b"kill") && args.len() == 2
+        {
+            let wants_function = is(0, b"function");
+            if wants_function != run.is_function {
+                if wants_function {
+                    "-NOTBUSY No scripts in execution right now."
+                } else {
+                    "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+                }
+            } else if run.wrote {
+                "-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
+            } else {
+                run.killed = true;
+                "+OK"
+            }
+        } else if is(0, b"shutdown") && is(1, b"nosave") {
+            log::warn!("SHUTDOWN NOSAVE while a script runs: exiting now");
+            std::process::exit(0);
+        } else if run.is_function {
+            "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        } else {
+            "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        };
+        if let Some(err) = reply.strip_prefix('-') {
+            self.shared.total_error_replies += 1;
+            let code = err.split(' ').next().unwrap_or("ERR").to_string();
+            *self.shared.error_stats.entry(code).or_insert(0) += 1;
+        }
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.out.buf.extend_from_slice(reply.as_bytes());
+            c.out.buf.extend_from_slice(b"\r\n");
+        }
+    }
+}

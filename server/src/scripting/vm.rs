@@ -1,0 +1,330 @@
+//! The Lua state: Redis's sandbox (read-only globals and library tables, no `os`/`io`/`print`/
+//! `dofile`/`loadfile`), the `redis` table, and the error handler that turns a Lua error into
+//! Redis's reply shape.
+//!
+//! Calls that need the server (`redis.call`, `redis.setresp`, the instruction hook…) go through
+//! one registry entry, `kvtier.host`, which the server sets for the duration of a run (a scoped
+//! function borrowing the server) and removes afterwards.
+
+use mlua::{Function, HookTriggers, Lua, MultiValue, StdLib, Table, Value, VmState};
+
+/// Registry name of the per-run host function.
+pub const HOST: &str = "kvtier.host";
+/// Registry name of the unwrapped `xpcall` the runner uses.
+const XPCALL: &str = "kvtier.xpcall";
+/// Registry name of the error handler.
+const HANDLER: &str = "kvtier.handler";
+/// How often (in Lua instructions) the hook looks at time and kill requests.
+const HOOK_EVERY: u32 = 10_000;
+
+/// Wrappers written in Lua: they capture the base functions before the sandbox closes and
+/// raise errors as Redis does (`redis.call` raises its error table; `pcall` turns such tables
+/// into their message, as Redis 7.0 does).
+const PRELUDE: &str = r#"
+local host, call, setresp, set_repl, log, register, errmsg = ...
+local error, type, rawget, rawset, setmetatable, getmetatable, select, tostring =
+      error, type, rawget, rawset, setmetatable, getmetatable, select, tostring
+local real_pcall, real_xpcall = pcall, xpcall
+local G = _G
+
+-- Rust functions (C functions to Lua): an error they raise points at the caller's line even
+-- after a tail call, as Redis's do.
+redis.call = call
+redis.pcall = function(...) return (host('call', false, ...)) end
+redis.setresp = setresp
+redis.set_repl = set_repl
+redis.log = log
+redis.register_function = register
+redis.replicate_commands = function() return true end
+redis.error_reply = function(msg)
+  if type(msg) ~= 'string' then error({err='ERR wrong number or type of arguments', kvtier_plain=true}, 0) end
+  return {err=msg}
+end
+redis.status_reply = function(msg)
+  if type(msg) ~= 'string' then error({err='ERR wrong number or type of arguments', kvtier_plain=true}, 0) end
+  return {ok=msg}
+end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = '7.0.15', 0x07000f
+
+local function stopping() return host('stopping') == true end
+local function after_pcall(ok, ...)
+  if ok then return ok, ... end
+  if stopping() then error((...), 0) end
+  local e = ...
+  if type(e) == 'userdata' then
+    local m = errmsg(e)
+    if m then return false, m end
+  end
+  if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, rawget(e, 'err') end
+  return false, e
+end
+pcall = function(...) return after_pcall(real_pcall(...)) end
+local function after_xpcall(ok, ...)
+  if not ok and stopping() then error('kvtier: script stopped', 0) end
+  return ok, ...
+end
+xpcall = function(f, h)
+  return after_xpcall(real_xpcall(f, function(e)
+    if type(e) == 'userdata' then
+      local m = errmsg(e)
+      if m then e = {err = m} end
+    end
+    return h(e)
+  end))
+end
+
+local function readonly() error('Attempt to modify a readonly table', 2) end
+local protected = {}
+for _, name in ipairs({'redis', 'string', 'table', 'math', 'coroutine', 'cjson', 'bit', 'struct', 'cmsgpack'}) do
+  local real = rawget(G, name)
+  if real then
+    local proxy = setmetatable({}, {__index = real, __newindex = readonly})
+    protected[proxy] = true
+    rawset(G, name, proxy)
+  end
+end
+protected[G] = true
+local real_setmetatable = setmetatable
+rawset(G, 'setmetatable', function(t, mt)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return real_setmetatable(t, mt)
+end)
+real_setmetatable(G, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = readonly,
+})
+return real_xpcall
+"#;
+
+/// Creates the sandboxed Lua state with the `redis` table and the embedded libraries.
+pub fn new_vm() -> mlua::Result<Lua> {
+    let lua = Lua::new_with(
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+        mlua::LuaOptions::default(),
+    )?;
+    let g = lua.globals();
+    for name in [
+        "print", "dofile", "loadfile", "module", "require", "setfenv", "getfenv", "newproxy",
+    ] {
+        g.raw_set(name, Value::Nil)?;
+    }
+    let redis = lua.create_table()?;
+    redis.raw_set(
+        "sha1hex",
+        lua.create_function(|_, s: mlua::String| Ok(super::sha1_hex(&s.as_bytes())))?,
+    )?;
+    g.raw_set("redis", redis)?;
+    super::libs::install(&lua)?;
+    g.raw_set("KEYS", lua.create_table()?)?;
+    g.raw_set("ARGV", lua.create_table()?)?;
+    let host = lua.create_function(|lua, args: MultiValue| {
+        let f: Function = lua.named_registry_value(HOST)?;
+        f.call::<MultiValue>(args)
+    })?;
+    let raising = |op: &'static str| {
+        lua.create_function(move |lua, args: MultiValue| {
+            let host: Function = lua.named_registry_value(HOST)?;
+            let mut call_args = MultiValue::from_iter([Value::String(lua.create_string(op)?)]);
+            if op == "call" {
+                call_args.push_back(Value::Boolean(true));
+            }
+            call_args.extend(args);
+            let out: MultiValue = host.call(call_args)?;
+            let mut it = out.into_iter();
+            let v = it.next().unwrap_or(Value::Nil);
+            if matches!(it.next(), Some(Value::Boolean(true))) {
+                let msg = match &v {
+                    Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
+                    _ => String::new(),
+                };
+                return Err(mlua::Error::external(Raised(msg)));
+            }
+            Ok(v)
+        })
+    };
+    let errmsg = lua.create_function(|_, v: Value| {
+        Ok(match v {
+            Value::Error(e) => raised_message(&e).map(str::to_string),
+            _ => None,
+        })
+    })?;
+    let xpcall: Function = lua.load(PRELUDE).set_name("=kvtier").call((
+        host,
+        raising("call")?,
+        raising("setresp")?,
+        raising("set_repl")?,
+        raising("log")?,
+        raising("register")?,
+        errmsg,
+    ))?;
+    lua.set_named_registry_value(XPCALL, xpcall)?;
+    lua.set_named_registry_value(HANDLER, lua.create_function(error_handler)?)?;
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        |lua, _| {
+            let stop = match lua.named_registry_value::<Value>(HOST) {
+                Ok(Value::Function(f)) => f.call::<bool>("tick").unwrap_or(false),
+                _ => false,
+            };
+            if stop {
+                Err(mlua::Error::runtime("kvtier: script stopped"))
+            } else {
+                Ok(VmState::Continue)
+            }
+        },
+    );
+    Ok(lua)
+}
+
+/// An error table raised by a Rust function (`redis.call`…): Lua sees it as an error value
+/// whose message `pcall` returns and the error handler reports without the `ERR` prefix.
+#[derive(Debug)]
+pub struct Raised(pub String);
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Raised {}
+
+/// The message of a [`Raised`] error inside an mlua error.
+pub fn raised_message(e: &mlua::Error) -> Option<&str> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<Raised>())
+        .map(|r| r.0.as_str())
+}
+
+/// What a failed run raised, with where in the user's code.
+#[derive(Debug, Clone)]
+pub struct LuaFailure {
+    /// The message (an `err` field, or the error value as text).
+    pub msg: String,
+    /// Raised as a table with `err` (kept as is) rather than a string (prefixed with `ERR`).
+    pub table: bool,
+    /// `@user_script` / `@user_function` and the line, when a user frame was found.
+    pub source: Option<(String, i64)>,
+    /// Reported without the `script: …` suffix (argument errors of `redis.error_reply`).
+    pub plain: bool,
+}
+
+/// xpcall's message handler: records what was raised and the innermost user frame.
+fn error_handler(lua: &Lua, e: Value) -> mlua::Result<Table> {
+    let info = lua.create_table()?;
+    let mut level = 1;
+    while let Some(frame) = lua.inspect_stack(level) {
+        let src = frame.source().source.map(|s| s.into_owned());
+        if let Some(s) = src.filter(|s| s.starts_with("@user_")) {
+            info.raw_set("source", s)?;
+            info.raw_set("line", frame.curr_line())?;
+            break;
+        }
+        level += 1;
+    }
+    match &e {
+        Value::Error(err) => {
+            if let Some(m) = raised_message(err) {
+                info.raw_set("msg", m)?;
+                info.raw_set("table", true)?;
+                return Ok(info);
+            }
+        }
+        Value::Table(t) => {
+            if let Ok(Value::String(m)) = t.raw_get::<Value>("err") {
+                info.raw_set("msg", m)?;
+                info.raw_set("table", true)?;
+                if t.raw_get::<bool>("kvtier_plain").unwrap_or(false) {
+                    info.raw_set("plain", true)?;
+                }
+                return Ok(info);
+            }
+        }
+        Value::Nil => {
+            info.raw_set("msg", "nil")?;
+            return Ok(info);
+        }
+        _ => {}
+    }
+    let tostring: Function = lua.globals().raw_get("tostring")?;
+    let msg: Value = tostring.call(e)?;
+    info.raw_set("msg", msg)?;
+    Ok(info)
+}
+
+/// Calls `f` with `args` under the error handler: `Ok(first result)` or the failure.
+pub fn protected_call(
+    lua: &Lua,
+    f: &Function,
+    args: MultiValue,
+) -> mlua::Result<Result<Value, LuaFailure>> {
+    let xpcall: Function = lua.named_registry_value(XPCALL)?;
+    let handler: Function = lua.named_registry_value(HANDLER)?;
+    let mut call_args = MultiValue::new();
+    call_args.push_back(Value::Function(f.clone()));
+    call_args.push_back(Value::Function(handler));
+    // Extra arguments to xpcall are not passed on in Lua 5.1: bind them in a closure.
+    let target = if args.is_empty() {
+        f.clone()
+    } else {
+        let bound = f.clone();
+        let stored = args.into_vec();
+        lua.create_function(move |_, ()| {
+            bound.call::<MultiValue>(MultiValue::from_vec(stored.clone()))
+        })?
+    };
+    call_args[0] = Value::Function(target);
+    let out: MultiValue = xpcall.call(call_args)?;
+    let mut it = out.into_iter();
+    let ok = matches!(it.next(), Some(Value::Boolean(true)));
+    let v = it.next().unwrap_or(Value::Nil);
+    if ok {
+        return Ok(Ok(v));
+    }
+    let Value::Table(info) = v else {
+        return Ok(Err(LuaFailure {
+            msg: "Error running script".into(),
+            table: false,
+            source: None,
+            plain: false,
+        }));
+    };
+    let msg = match info.raw_get::<Value>("msg")? {
+        Value::String(s) => s.to_string_lossy(),
+        _ => "nil".into(),
+    };
+    let source = match info.raw_get::<Value>("source")? {
+        Value::String(s) => Some((
+            s.to_string_lossy(),
+            info.raw_get::<i64>("line").unwrap_or(0),
+        )),
+        _ => None,
+    };
+    Ok(Err(LuaFailure {
+        msg,
+        table: info.raw_get::<bool>("table").unwrap_or(false),
+        source,
+        plain: info.raw_get::<bool>("plain").unwrap_or(false),
+    }))
+}
+
+/// Compiles a script body as Redis names it (`@user_script`), turning a shebang line into a
+/// comment so line numbers stay.
+pub fn compile(lua: &Lua, body: &[u8], chunk: &str) -> Result<Function, String> {
+    let mut code = body.to_vec();
+    if code.starts_with(b"#!") {
+        code[0] = b'-';
+        code[1] = b'-';
+    }
+    lua.load(code)
+        .set_name(format!("@{chunk}"))
+        .into_function()
+        .map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => other.to_string(),
+        })
+}
