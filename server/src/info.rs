@@ -303,6 +303,7 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ("evicted_keys", ks.stats.evicted_keys.to_string()),
             ("expired_on_load", s.expired_on_load.to_string()),
             ("save_errors", s.save_errors.to_string()),
+            ("store_full", u8::from(s.out_of_space).to_string()),
             ("load_errors", s.load_errors.to_string()),
             ("corrupt_records", s.corrupt_records.to_string()),
             (

@@ -25,6 +25,10 @@ const INPUT_SLICE: usize = 256 * 1024;
 const PREFETCH_COMMANDS: usize = 128;
 
 /// Applies settings that can change at runtime to the engine.
+/// The reply to a write while the disk store is full (Redis answers MISCONF when it cannot
+/// persist): reads go on, writes resume once a save succeeds again.
+const MISCONF_NO_SPACE: &str = "MISCONF kvtier's disk store is full (no space left on device): commands that may modify the data set are disabled until a save succeeds again; reads are served. Please check the server log.";
+
 pub fn apply_config(engine: &mut Engine<Value>, shared: &mut Shared) {
     let c = &shared.config;
     engine.set_flush_delay(Duration::from_secs(c.get_u64("cache-flush-delay")));
@@ -707,6 +711,9 @@ impl Server {
                 Some(spec.name),
             );
         }
+        if self.engine.stats.out_of_space && spec.has(flags::WRITE) {
+            return self.reply_error(t, MISCONF_NO_SPACE, Some(spec.name));
+        }
         if spec.name == "watch" {
             self.engine.ks.track_touched(true);
         }
@@ -837,6 +844,14 @@ impl Server {
                 Some("exec"),
             );
         }
+        if self.engine.stats.out_of_space
+            && queued
+                .iter()
+                .any(|q| commands::lookup(&q[0]).is_some_and(|s| s.has(flags::WRITE)))
+        {
+            return self.reply_error(t, MISCONF_NO_SPACE, Some("exec"));
+        }
+        let conn = self.conns.get_mut(&t).expect("live");
         let reply_start = conn.out.buf.len();
         conn.out.array(queued.len());
         conn.state.in_exec = true;

@@ -147,6 +147,9 @@ pub struct EngineStats {
     pub expired_on_load: u64,
     /// Message of the most recent failed save; not cleared by a later successful one.
     pub last_save_error: Option<String>,
+    /// The last save failed because the store is full ([`StoreError::NoSpace`]); cleared by the
+    /// next successful save. Writes should be refused meanwhile (reads go on).
+    pub out_of_space: bool,
     /// Unix time in seconds of the last successful save batch; 0 if none yet.
     pub last_save_ok_unix: i64,
 }
@@ -1021,6 +1024,9 @@ impl<V: CacheValue> Engine<V> {
         }
         match &result {
             Ok(()) => {
+                if !items.is_empty() {
+                    self.stats.out_of_space = false;
+                }
                 self.stats.save_batches += 1;
                 self.stats.keys_saved += items.len() as u64;
                 self.stats.last_save_ok_unix = now_ms() / 1000;
@@ -1053,6 +1059,7 @@ impl<V: CacheValue> Engine<V> {
             }
             Err(err) => {
                 self.stats.save_errors += 1;
+                self.stats.out_of_space = matches!(err, StoreError::NoSpace);
                 self.stats.last_save_error = Some(err.to_string());
                 log::error!(
                     "saving {} keys failed: {err}; retrying in {:?}",
