@@ -195,7 +195,27 @@ fn fixtures() -> Vec<(String, Vec<Vec<Vec<u8>>>)> {
     add("z:large", push_all("ZADD", "z:large", &zmany));
     add(
         "z:inf",
-        vec![cmd(&[b"ZADD", b"z:inf", b"inf", b"a", b"-inf", b"b"])],
+        vec![cmd(&[
+            b"ZADD", b"z:inf", b"inf", b"a", b"-inf", b"b", b"0", b"c",
+        ])],
+    );
+    // Integral scores up to 2^62 are integers in Redis's listpacks, larger ones text.
+    add(
+        "z:bigscores",
+        vec![cmd(&[
+            b"ZADD",
+            b"z:bigscores",
+            b"1152921504606846976",
+            b"a",
+            b"-4611686018427387904",
+            b"b",
+            b"9223372036854775808",
+            b"c",
+            b"15000000000000000",
+            b"d",
+            b"4503599627370497",
+            b"e",
+        ])],
     );
     all
 }

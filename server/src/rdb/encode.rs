@@ -101,6 +101,17 @@ fn list(items: &std::collections::VecDeque<Vec<u8>>, fill: i64, out: &mut Vec<u8
     }
 }
 
+/// A score as Redis 7.0 stores it in a listpack: integral scores within ±2^62 as integers
+/// (whatever their size, e.g. 2^60), the rest as `%.17g` text (`inf`, `-inf`).
+fn listpack_score(score: f64) -> String {
+    const LIMIT: f64 = (1u64 << 62) as f64;
+    if score.fract() == 0.0 && (-LIMIT..=LIMIT).contains(&score) {
+        (score as i64).to_string()
+    } else {
+        fmt_double(score)
+    }
+}
+
 /// `v`'s type byte and encoding; `encoding` is what `OBJECT ENCODING` says for it, `fill` the
 /// `list-max-listpack-size` setting.
 pub fn value(v: &Value, encoding: &str, fill: i64) -> Vec<u8> {
@@ -142,7 +153,7 @@ pub fn value(v: &Value, encoding: &str, fill: i64) -> Vec<u8> {
             let mut lp = listpack::Writer::default();
             for (m, score) in z.iter() {
                 lp.push(m);
-                lp.push(fmt_double(score).as_bytes());
+                lp.push(listpack_score(score).as_bytes());
             }
             out.push(types::ZSET_LISTPACK);
             string(&lp.finish(), &mut out);

@@ -177,6 +177,12 @@ fn every_type_and_encoding_round_trips() {
             ("d", f64::NEG_INFINITY),
             ("e", 5.0),
         ]),
+        zset(&[
+            ("a", 2f64.powi(60)),
+            ("b", -(2f64.powi(62))),
+            ("c", 2f64.powi(63)),
+            ("d", 1.5e16),
+        ]),
         Value::ZSet({
             let mut z = ZSet::default();
             for (i, m) in many.iter().enumerate() {
