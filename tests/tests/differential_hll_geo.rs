@@ -1015,11 +1015,11 @@ fn random_search(rng: &mut StdRng, step: usize, unit: &str) -> Vec<String> {
             }
         }
         1 => {
-            a.push(if from_member && step % 2 == 0 {
+            a.push(if from_member && step.is_multiple_of(2) {
                 "GEORADIUSBYMEMBER".into()
             } else if from_member {
                 "GEORADIUSBYMEMBER_RO".into()
-            } else if step % 2 == 0 {
+            } else if step.is_multiple_of(2) {
                 "GEORADIUS".into()
             } else {
                 "GEORADIUS_RO".into()
