@@ -20,6 +20,6 @@ pub mod value;
 pub mod testkit;
 
 pub use cache::{Db, Keyspace, Residency};
-pub use engine::{Engine, EngineConfig, Event, KeyPage};
+pub use engine::{Engine, EngineConfig, Event, KeyFilter, KeyPage};
 pub use store::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
 pub use value::CacheValue;

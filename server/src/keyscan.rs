@@ -93,11 +93,26 @@ impl KeyScan {
         }
     }
 
+    /// The keys worth reading records for, judged on the IO worker (KEYS and SCAN MATCH).
+    pub fn filter(&self) -> Option<kvtier_core::KeyFilter> {
+        let pattern = match &self.kind {
+            Kind::Keys { pattern } => pattern.clone(),
+            Kind::Scan {
+                pattern: Some(p), ..
+            } => p.clone(),
+            _ => return None,
+        };
+        Some(std::sync::Arc::new(move |k: &[u8]| {
+            glob_match(&pattern, k, false)
+        }))
+    }
+
     /// Size of the next page and whether record types are read with it.
     pub fn page(&self) -> (usize, bool) {
         match &self.kind {
             Kind::DbSize => (PAGE, false),
-            Kind::Keys { .. } => (PAGE, true),
+            // Records are read only for keys matching the pattern (see `filter`): big pages.
+            Kind::Keys { .. } => (PAGE * 4, true),
             Kind::RandomKey { .. } => (16, true),
             Kind::Scan { count, .. } => ((*count).clamp(1, PAGE), true),
         }

@@ -1165,10 +1165,11 @@ impl Server {
         }
         let token = self.shared.token();
         let (limit, typed) = scan.page();
-        let (db, cursor) = (scan.db, scan.cursor.clone());
+        let (db, cursor, filter) = (scan.db, scan.cursor.clone(), scan.filter());
         self.io_waiters
             .insert(token, (Some(t), IoThen::KeyScan(scan)));
-        self.engine.scan(token, db, cursor, limit, typed);
+        self.engine
+            .scan_matching(token, db, cursor, limit, typed, filter);
     }
 
     /// Hands the keys saved since the last call to the multi-page scans running; stops the

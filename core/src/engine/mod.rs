@@ -109,6 +109,9 @@ pub enum Event {
     },
 }
 
+/// A predicate over keys, run on an IO worker (see [`Engine::scan_matching`]).
+pub type KeyFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 /// One page of [`Engine::scan`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPage {
@@ -409,6 +412,21 @@ impl<V: CacheValue> Engine<V> {
     /// record header is read as well (its type tag; expired keys are left out). The page is the
     /// store's view: the caller merges it with memory (resident keys are judged by memory).
     pub fn scan(&mut self, token: u64, db: DbIndex, cursor: Vec<u8>, limit: usize, typed: bool) {
+        self.scan_matching(token, db, cursor, limit, typed, None);
+    }
+
+    /// [`Engine::scan`] keeping only the keys `filter` accepts, judged on the worker before any
+    /// record is read: a KEYS or SCAN MATCH pattern then costs a record read per matching key,
+    /// not per key of the store. The page's cursor still advances by up to `limit` store keys.
+    pub fn scan_matching(
+        &mut self,
+        token: u64,
+        db: DbIndex,
+        cursor: Vec<u8>,
+        limit: usize,
+        typed: bool,
+        filter: Option<KeyFilter>,
+    ) {
         self.other_in_flight += 1;
         self.send(Job::Scan {
             id: token,
@@ -417,6 +435,7 @@ impl<V: CacheValue> Engine<V> {
             limit,
             typed,
             now_ms: now_ms(),
+            filter,
         });
     }
 

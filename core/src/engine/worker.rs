@@ -56,6 +56,8 @@ pub(crate) enum Job<V> {
         /// Also read each key's record header: type tag, and drop expired ones.
         typed: bool,
         now_ms: i64,
+        /// Keys to keep (before any record is read).
+        filter: Option<super::KeyFilter>,
     },
     Clear {
         db: Option<DbIndex>,
@@ -142,11 +144,15 @@ pub(crate) fn run<V: CacheValue>(
                 limit,
                 typed,
                 now_ms,
+                filter,
             } => Completion::Scan {
                 id,
-                result: store
-                    .scan(db, &cursor, limit)
-                    .map(|page| key_page(&*store, db, page, typed, now_ms)),
+                result: store.scan(db, &cursor, limit).map(|mut page| {
+                    if let Some(f) = filter {
+                        page.keys.retain(|k| f(k));
+                    }
+                    key_page(&*store, db, page, typed, now_ms)
+                }),
             },
             // FLUSHALL clears the Redis DBs one by one: kvtier's own records (META_DB: key
             // counts, script libraries) are not data and survive it.
