@@ -9,6 +9,8 @@ pub struct ClientState {
     pub db: u32,
     pub name: Option<Vec<u8>>,
     pub authenticated: bool,
+    /// The ACL user this connection runs as (`default` until AUTH/HELLO names another).
+    pub user: String,
     pub addr: String,
     pub laddr: String,
     pub created: Instant,
@@ -51,6 +53,7 @@ impl ClientState {
             db: 0,
             name: None,
             authenticated,
+            user: "default".into(),
             addr,
             laddr,
             created: now,

@@ -96,7 +96,8 @@ static SETTINGS: &[Setting] = &[
     s("daemonize", "no", Kind::Enum(&["no"]), false),
     s("save", "", Kind::Ignored, true),
     s("appendonly", "no", Kind::Ignored, true),
-    s("protected-mode", "no", Kind::Ignored, true),
+    // Only loopback clients while the default user has no password (acl/protected.rs).
+    s("protected-mode", "yes", Kind::Bool, true),
     s("tcp-keepalive", "300", Kind::Ignored, true),
 ];
 
@@ -429,7 +430,13 @@ pub struct Config {
     values: BTreeMap<&'static str, String>,
     /// The configuration file loaded, if any (CONFIG REWRITE writes it back).
     pub file: Option<PathBuf>,
+    /// Directives that may repeat (`rename-command OLD NEW`, `user NAME RULES…`), in order,
+    /// with their lowercase name; read at startup by acl/, not settable with CONFIG SET.
+    pub directives: Vec<(String, String)>,
 }
+
+/// Directives kept as a list instead of a single value.
+const REPEATABLE: &[&str] = &["rename-command", "user"];
 
 fn find(name: &str) -> Option<&'static Setting> {
     let name = ALIASES
@@ -447,6 +454,7 @@ impl Default for Config {
         let mut c = Config {
             values: BTreeMap::new(),
             file: None,
+            directives: Vec::new(),
         };
         // Stored normalized (memory in bytes…), as CONFIG GET shows them.
         for s in SETTINGS.iter().chain(COMPAT) {
@@ -459,6 +467,12 @@ impl Default for Config {
 impl Config {
     /// Validates and stores one setting. `runtime` is true for CONFIG SET (immutable ones refused).
     pub fn set(&mut self, name: &str, value: &str, runtime: bool) -> Result<(), String> {
+        if !runtime {
+            if let Some(d) = REPEATABLE.iter().find(|d| d.eq_ignore_ascii_case(name)) {
+                self.directives.push((d.to_string(), value.to_string()));
+                return Ok(());
+            }
+        }
         let setting = find(name).ok_or_else(|| {
             format!("Unknown option or number of arguments for CONFIG SET - '{name}'")
         })?;

@@ -24,12 +24,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod acl;
 mod backend;
 mod client;
 mod commands;
 pub mod config;
 mod conn;
 mod geohash;
+#[cfg(test)]
+mod fuzz;
 mod glob;
 mod hll;
 mod info;
@@ -216,7 +219,7 @@ pub fn run(cfg: Config, store: Arc<dyn DiskStore>) -> Result<(), String> {
     let kind = store.name();
     let addr = format!(
         "{}:{}",
-        cfg.get("bind").unwrap_or("127.0.0.1"),
+        acl::protected::listen_host(cfg.get("bind")),
         cfg.get("port").unwrap_or("6379")
     );
     let sock: std::net::SocketAddr = addr
@@ -237,7 +240,10 @@ pub fn run(cfg: Config, store: Arc<dyn DiskStore>) -> Result<(), String> {
         env!("CARGO_PKG_VERSION"),
         dir.display()
     );
-    let shared = shared::Shared::new(cfg);
+    // Users (requirepass, `user` lines, aclfile) and renamed commands; an error stops startup.
+    let acl = acl::Acl::from_config(&cfg)?;
+    let mut shared = shared::Shared::new(cfg);
+    shared.acl = acl;
     let mut srv = server::Server::new(
         listener,
         move |waker| {

@@ -5,8 +5,16 @@ use memchr::memchr;
 
 /// Longest inline request, and longest `*N` / `$N` header line (Redis's PROTO_INLINE_MAX_SIZE).
 pub const INLINE_MAX: usize = 64 * 1024;
-/// Most arguments in one multibulk request.
-pub const MULTIBULK_MAX: i64 = 1024 * 1024;
+/// Most arguments in one multibulk request (Redis 7.0: INT_MAX). The arguments read so far
+/// count against `client-query-buffer-limit` (see [`Parser::held`]), so a huge count cannot
+/// grow memory without bound.
+pub const MULTIBULK_MAX: i64 = i32::MAX as i64;
+/// Before authentication, Redis accepts at most this many arguments per request…
+pub const UNAUTH_MULTIBULK_MAX: i64 = 10;
+/// …and bulk strings of at most this length.
+pub const UNAUTH_BULK_MAX: i64 = 16 * 1024;
+/// Bookkeeping bytes an argument costs beyond its payload (what `held` counts).
+const ARG_OVERHEAD: usize = 32;
 
 /// A protocol error: the client gets `-ERR Protocol error: <msg>` and is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +28,11 @@ pub struct Parser {
     pending: usize,
     /// Length of the bulk string being read, once its `$len` line was seen.
     bulk_len: Option<usize>,
+    /// Payload bytes of `args` (plus per-argument overhead).
+    held: usize,
+    /// The client is not authenticated yet: Redis's tighter limits apply (set by the server
+    /// before each parse).
+    pub unauthenticated: bool,
 }
 
 impl Parser {
@@ -47,6 +60,9 @@ impl Parser {
             if n > MULTIBULK_MAX {
                 return Err(ProtoError::new("invalid multibulk length"));
             }
+            if n > UNAUTH_MULTIBULK_MAX && self.unauthenticated {
+                return Err(ProtoError::new("unauthenticated multibulk length"));
+            }
             *pos = next;
             if n <= 0 {
                 return Ok(Some(Vec::new()));
@@ -73,6 +89,9 @@ impl Parser {
                     if n < 0 || n as u64 > max_bulk as u64 {
                         return Err(ProtoError::new("invalid bulk length"));
                     }
+                    if n > UNAUTH_BULK_MAX && self.unauthenticated {
+                        return Err(ProtoError::new("unauthenticated bulk length"));
+                    }
                     *pos = next;
                     self.bulk_len = Some(n as usize);
                     n as usize
@@ -82,12 +101,20 @@ impl Parser {
                 return Ok(None);
             }
             self.args.push(buf[*pos..*pos + len].to_vec());
+            self.held += len + ARG_OVERHEAD;
             // Redis skips the two bytes after the payload without checking them.
             *pos += len + 2;
             self.bulk_len = None;
             self.pending -= 1;
         }
+        self.held = 0;
         Ok(Some(std::mem::take(&mut self.args)))
+    }
+
+    /// Memory held by the arguments of a request still being read: counted with the unparsed
+    /// input against `client-query-buffer-limit`.
+    pub fn held(&self) -> usize {
+        self.held
     }
 }
 
@@ -149,17 +176,19 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
-        if i >= n {
+        // A NUL ends the request like the end of the line (Redis parses a C string); a loop
+        // that did not stop here pushed empty words forever on `\0`.
+        if i >= n || line[i] == 0 {
             return Some(args);
         }
         let mut cur = Vec::new();
         let (mut in_dq, mut in_sq) = (false, false);
         loop {
             if in_dq {
-                if i >= n {
+                if i >= n || line[i] == 0 {
                     return None;
                 }
                 if line[i] == b'\\'
@@ -171,7 +200,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     let h = std::str::from_utf8(&line[i + 2..i + 4]).ok()?;
                     cur.push(u8::from_str_radix(h, 16).ok()?);
                     i += 3;
-                } else if line[i] == b'\\' && i + 1 < n {
+                } else if line[i] == b'\\' && i + 1 < n && line[i + 1] != 0 {
                     i += 1;
                     cur.push(match line[i] {
                         b'n' => b'\n',
@@ -183,7 +212,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     });
                 } else if line[i] == b'"' {
                     // A closing quote must be followed by a space or the end.
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) && line[i + 1] != 0 {
                         return None;
                     }
                     i += 1;
@@ -192,14 +221,14 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     cur.push(line[i]);
                 }
             } else if in_sq {
-                if i >= n {
+                if i >= n || line[i] == 0 {
                     return None;
                 }
                 if line[i] == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) && line[i + 1] != 0 {
                         return None;
                     }
                     i += 1;
@@ -222,6 +251,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         }
         args.push(cur);
     }
+}
+
+/// C's `isspace`, what Redis skips between words (Rust's `is_ascii_whitespace` lacks `\v`).
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 #[cfg(test)]
@@ -277,8 +311,13 @@ mod tests {
             "invalid multibulk length"
         );
         assert_eq!(
-            parse_all(b"*9999999\r\n").unwrap_err().0,
+            parse_all(b"*3000000000\r\n").unwrap_err().0,
             "invalid multibulk length"
+        );
+        // Redis 7.0 waits for the arguments of a count up to INT_MAX.
+        assert_eq!(
+            parse_all(b"*9999999\r\n").unwrap(),
+            Vec::<Vec<Vec<u8>>>::new()
         );
         assert_eq!(
             parse_all(b"*1\r\nx\r\n").unwrap_err().0,
@@ -291,6 +330,25 @@ mod tests {
         assert_eq!(
             parse_all(&vec![b'a'; 70000]).unwrap_err().0,
             "too big inline request"
+        );
+    }
+
+    /// Fuzz crasher (corpus `nul-bytes.bin`): an inline request with a NUL byte looped forever
+    /// pushing empty words, hanging the server and growing its memory.
+    #[test]
+    fn regression_inline_nul_byte_ends_the_request() {
+        assert_eq!(split_args(b"\x00\x01").unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(split_args(b"a\x00b c").unwrap(), vec![b"a".to_vec()]);
+        assert_eq!(split_args(b"  \x00").unwrap(), Vec::<Vec<u8>>::new());
+        assert!(split_args(b"\"a\x00\"").is_none());
+        assert!(split_args(b"'a\x00'").is_none());
+        assert_eq!(split_args(b"\"a\"\x00x").unwrap(), vec![b"a".to_vec()]);
+        // \v and \f separate words, as C's isspace says.
+        assert_eq!(split_args(b"a\x0bb").unwrap(), vec![b"a\x0bb".to_vec()]);
+        assert_eq!(split_args(b"\x0b\x0ca").unwrap(), vec![b"a".to_vec()]);
+        assert_eq!(
+            parse_all(b"\x00\x01\r\nPING\r\n").unwrap(),
+            vec![Vec::<Vec<u8>>::new(), vec![b"PING".to_vec()]]
         );
     }
 

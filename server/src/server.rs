@@ -30,6 +30,7 @@ const PREFETCH_COMMANDS: usize = 128;
 const MISCONF_NO_SPACE: &str = "MISCONF kvtier's disk store is full (no space left on device): commands that may modify the data set are disabled until a save succeeds again; reads are served. Please check the server log.";
 
 pub fn apply_config(engine: &mut Engine<Value>, shared: &mut Shared) {
+    shared.acl.sync_requirepass(&shared.config);
     let c = &shared.config;
     engine.set_flush_delay(Duration::from_secs(c.get_u64("cache-flush-delay")));
     engine.set_maxmemory_samples(c.get_u64("maxmemory-samples") as usize);
@@ -219,13 +220,12 @@ impl Server {
                 log::warn!("register failed: {e}");
                 continue;
             }
+            if crate::acl::protected::refuses(&self.shared, &addr) {
+                let _ = sock.write(crate::acl::protected::DENIED.as_bytes());
+                continue;
+            }
             let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            let authed = self
-                .shared
-                .config
-                .get("requirepass")
-                .unwrap_or("")
-                .is_empty();
+            let authed = self.shared.acl.default_nopass();
             let id = self.next_client_id;
             self.next_client_id += 1;
             let state = ClientState::new(id, addr.to_string(), laddr, authed);
@@ -265,7 +265,7 @@ impl Server {
                     read += n;
                     conn.inbuf.extend_from_slice(&chunk[..n]);
                     conn.state.last_interaction = Instant::now();
-                    if conn.inbuf.len() - conn.inpos > limit {
+                    if conn.inbuf.len() - conn.inpos + conn.parser.held() > limit {
                         log::warn!("closing client {}: query buffer over limit", conn.state.id);
                         closed = true;
                         break;
@@ -329,6 +329,7 @@ impl Server {
                 break;
             }
             let mut pos = conn.inpos;
+            conn.parser.unauthenticated = !conn.state.authenticated;
             let parsed = conn.parser.parse(&conn.inbuf, &mut pos, max_bulk);
             conn.inpos = pos;
             match parsed {
@@ -357,9 +358,11 @@ impl Server {
     }
 
     /// Entry point for one request of client `t`.
-    fn handle(&mut self, t: usize, args: Vec<Vec<u8>>) {
+    fn handle(&mut self, t: usize, mut args: Vec<Vec<u8>>) {
         let conn = self.conns.get_mut(&t).expect("live conn");
-        let Some(spec) = commands::lookup(&args[0]) else {
+        // rename-command: requests name commands by their new names from here on.
+        let visible = self.shared.acl.renames.resolve(&mut args);
+        let Some(spec) = commands::lookup(&args[0]).filter(|_| visible) else {
             let mut msg = format!(
                 "ERR unknown command '{}', with args beginning with: ",
                 String::from_utf8_lossy(&args[0][..args[0].len().min(128)])
@@ -391,6 +394,25 @@ impl Server {
         }
         if !conn.state.authenticated && !spec.has(flags::NO_AUTH) {
             return self.reply_error(t, "NOAUTH Authentication required.", Some(spec.name));
+        }
+        let max_log = self.shared.config.get_u64("acllog-max-len") as usize;
+        let now = Instant::now();
+        if let Err(denied) = self.shared.acl.check_request(
+            &conn.state,
+            || conn.client_list_line(now),
+            spec,
+            &args,
+            max_log,
+        ) {
+            if denied == crate::acl::Denied::NoUser {
+                conn.close_after_write = true;
+                return;
+            }
+            // Refused at queue time, as in Redis: the transaction then fails with EXECABORT.
+            if conn.state.multi.is_some() {
+                conn.state.multi_error = true;
+            }
+            return self.reply_error(t, &denied.message(), Some(spec.name));
         }
         if conn.state.subscriptions() > 0 && !conn.out.resp3 && !spec.has(flags::PUBSUB) {
             let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name);

@@ -65,6 +65,8 @@ pub struct Shared {
     pub next_token: u64,
     /// SCAN cursor numbers handed out, and the store positions they stand for.
     pub scan_cursors: crate::keyscan::Cursors,
+    /// Users, ACL log and renamed commands (acl/).
+    pub acl: crate::acl::Acl,
 }
 
 impl Shared {
@@ -104,6 +106,7 @@ impl Shared {
             pubsub: Default::default(),
             next_token: 1,
             scan_cursors: Default::default(),
+            acl: Default::default(),
         }
     }
 

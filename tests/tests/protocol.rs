@@ -19,7 +19,7 @@ fn protocol_errors_reply_then_close() {
             "-ERR Protocol error: invalid multibulk length\r\n",
         ),
         (
-            b"*2000000\r\n",
+            b"*3000000000\r\n",
             "-ERR Protocol error: invalid multibulk length\r\n",
         ),
         (

@@ -55,34 +55,38 @@ fn select(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
 }
 
-/// Checks AUTH credentials; `user` is "default" or absent.
+/// Checks AUTH / HELLO AUTH credentials against the ACL users (`user` absent: `default`); a
+/// failure is recorded in the ACL log.
 fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> bool {
-    let required = ctx
-        .shared
-        .config
-        .get("requirepass")
-        .unwrap_or("")
-        .to_string();
-    let user_ok = user.is_none_or(|u| u == b"default");
-    if user_ok && (required.is_empty() || required.as_bytes() == pass) {
+    let user = user.unwrap_or(b"default");
+    if ctx.shared.acl.authenticate(user, pass) {
         ctx.client.authenticated = true;
-        true
-    } else {
-        false
+        ctx.client.user = String::from_utf8_lossy(user).into_owned();
+        return true;
     }
+    let max = ctx.shared.config.get_u64("acllog-max-len") as usize;
+    let context = if ctx.client.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let name = String::from_utf8_lossy(user).into_owned();
+    let info = format!(
+        "id={} addr={} laddr={} db={} user={}",
+        ctx.client.id, ctx.client.addr, ctx.client.laddr, ctx.client.db, ctx.client.user
+    );
+    ctx.shared
+        .acl
+        .log
+        .add("auth", context, "AUTH", &name, info, max);
+    false
 }
 
 fn auth(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if args.len() > 3 {
         return ctx.out.err_syntax();
     }
-    let required = ctx
-        .shared
-        .config
-        .get("requirepass")
-        .unwrap_or("")
-        .is_empty();
-    if args.len() == 2 && required {
+    if args.len() == 2 && ctx.shared.acl.default_nopass() {
         return ctx.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
     let (user, pass) = match args.len() {
@@ -305,6 +309,9 @@ fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     ctx.client.watch_expires_at = None;
     super::monitor::stop(ctx);
     ctx.client.name = None;
+    // Back to the default user, authenticated only if it needs no password (as in Redis).
+    ctx.client.user = "default".into();
+    ctx.client.authenticated = ctx.shared.acl.default_nopass();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
 }

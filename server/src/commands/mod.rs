@@ -277,6 +277,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         sort::COMMANDS,
         monitor::COMMANDS,
         crate::scripting::commands::COMMANDS,
+        crate::acl::COMMANDS,
         hll::COMMANDS,
         geo::COMMANDS,
     ]

@@ -137,7 +137,7 @@ fn flag_names(c: &super::CommandSpec) -> Vec<&'static str> {
 }
 
 /// ACL categories, in Redis's order (the bit order of its categories).
-fn acl_categories(c: &super::CommandSpec) -> Vec<&'static str> {
+pub(crate) fn acl_categories(c: &super::CommandSpec) -> Vec<&'static str> {
     const ORDER: &[&str] = &[
         "@keyspace",
         "@read",
