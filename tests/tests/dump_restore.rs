@@ -567,3 +567,44 @@ fn crossed_with_redis_both_ways() {
         }
     }
 }
+
+#[test]
+fn command_info_as_redis() {
+    let s = server();
+    let mut c = s.client();
+    let strs = |r: &Resp| match r {
+        Resp::Array(v) | Resp::Set(v) => v.iter().map(Resp::as_str).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    let want: &[(&str, i64, &[&str], &[&str])] = &[
+        ("dump", 2, &["readonly"], &["@keyspace", "@read", "@slow"]),
+        (
+            "restore",
+            -4,
+            &["write", "denyoom"],
+            &["@keyspace", "@write", "@slow", "@dangerous"],
+        ),
+        (
+            "restore-asking",
+            -4,
+            &["write", "denyoom"],
+            &["@keyspace", "@write", "@slow", "@dangerous"],
+        ),
+    ];
+    for (name, arity, flags, cats) in want {
+        let Resp::Array(v) = c.cmd(&["COMMAND", "INFO", name]) else {
+            panic!("no COMMAND INFO for {name}")
+        };
+        let Resp::Array(f) = &v[0] else {
+            panic!("{name}: {v:?}")
+        };
+        assert_eq!(f[1], Resp::Int(*arity), "{name}");
+        assert_eq!(strs(&f[2]), *flags, "{name}");
+        assert_eq!(
+            &f[3..6],
+            &[Resp::Int(1), Resp::Int(1), Resp::Int(1)],
+            "{name}"
+        );
+        assert_eq!(strs(&f[6]), *cats, "{name}");
+    }
+}

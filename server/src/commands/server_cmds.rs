@@ -177,7 +177,9 @@ pub(crate) fn acl_categories(c: &super::CommandSpec) -> Vec<&'static str> {
         v.extend(["@set", "@sortedset", "@list"]);
     }
     match c.name {
-        "sort" | "sort_ro" | "info" | "keys" | "monitor" => v.push("@dangerous"),
+        "sort" | "sort_ro" | "info" | "keys" | "monitor" | "restore" | "restore-asking" => {
+            v.push("@dangerous")
+        }
         "flushall" | "flushdb" => v.extend(["@keyspace", "@dangerous"]),
         _ => {}
     }
