@@ -198,6 +198,7 @@ fn differential(name: &str, body: impl Fn(&mut Pair)) {
                 p.kv.call(&[b"HELLO".to_vec(), b"3".to_vec()]);
             }
             body(&mut p);
+            eprintln!("{}: {} commands compared", p.label, p.log.len());
         }
     }
 }
@@ -1064,4 +1065,125 @@ fn random_search(rng: &mut StdRng, step: usize, unit: &str) -> Vec<String> {
         }
     }
     a
+}
+
+#[test]
+fn hll_edge_elements_and_large_sets() {
+    differential("hll edges", |p| {
+        let mut rng = StdRng::seed_from_u64(42);
+        // Elements of every length around the hash's 8-byte blocks, and binary ones.
+        for len in 0..40usize {
+            let e: Vec<u8> = (0..len).map(|_| rng.random::<u8>()).collect();
+            p.check(&[b"PFADD".to_vec(), b"bin".to_vec(), e]);
+        }
+        p.c(&["PFADD", "bin", ""]);
+        p.c(&["GET", "bin"]);
+        p.c(&["PFCOUNT", "bin"]);
+        // Large sets: the estimate far into the dense range.
+        for batch in 0..60 {
+            let mut args = vec!["PFADD".to_string(), "large".to_string()];
+            args.extend((0..2000).map(|i| format!("{}", batch * 2000 + i)));
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            p.c(&a);
+            if batch % 6 == 5 {
+                p.c(&["PFCOUNT", "large"]);
+                p.c(&["PFCOUNT", "large", "bin"]);
+            }
+        }
+        p.c(&["GET", "large"]);
+        p.c(&["PFMERGE", "large2", "bin", "large"]);
+        p.c(&["GET", "large2"]);
+    });
+}
+
+#[test]
+fn geo_edges() {
+    for seed in seeds() {
+        differential(&format!("geo edges seed {seed}"), |p| {
+            let mut rng = StdRng::seed_from_u64(seed + 1000);
+            let mut a = vec!["GEOADD".to_string(), "w".to_string()];
+            // Near the poles' limit, the antimeridian, the equator and the prime meridian.
+            let lons = [-180.0, -179.9999, 179.9999, 180.0, 0.0, -0.0001, 0.0001];
+            let lats = [
+                -85.05112878,
+                -85.0,
+                -70.0,
+                0.0,
+                0.0001,
+                70.0,
+                85.0,
+                85.05112878,
+            ];
+            for i in 0..250 {
+                let lon = if rng.random_bool(0.3) {
+                    lons[rng.random_range(0..lons.len())] + rng.random_range(-0.5..0.5f64)
+                } else {
+                    rng.random_range(-180.0..180.0)
+                };
+                let lat = if rng.random_bool(0.3) {
+                    lats[rng.random_range(0..lats.len())] + rng.random_range(-0.5..0.5f64)
+                } else {
+                    rng.random_range(-85.0..85.0)
+                };
+                let lon = lon.clamp(-180.0, 180.0);
+                let lat = lat.clamp(-85.05112878, 85.05112878);
+                a.extend([format!("{lon}"), format!("{lat}"), format!("p{i}")]);
+            }
+            let args: Vec<&str> = a.iter().map(String::as_str).collect();
+            p.c(&args);
+            p.c(&["ZRANGE", "w", "0", "-1", "WITHSCORES"]);
+            let mut all = vec!["GEOPOS", "w"];
+            let names: Vec<String> = (0..250).map(|i| format!("p{i}")).collect();
+            all.extend(names.iter().map(String::as_str));
+            p.c(&all);
+            all[0] = "GEOHASH";
+            p.c(&all);
+            for _ in 0..150 {
+                let lon = lons[rng.random_range(0..lons.len())] * rng.random_range(0.99..1.0);
+                let lat = lats[rng.random_range(0..lats.len())] * rng.random_range(0.99..1.0);
+                let r = 10f64.powf(rng.random_range(-1.0..7.3));
+                let (lon, lat, r) = (format!("{lon}"), format!("{lat}"), format!("{r:.3}"));
+                let m = format!("p{}", rng.random_range(0..250));
+                let w = format!("{:.3}", 10f64.powf(rng.random_range(0.0..7.5)));
+                let h = format!("{:.3}", 10f64.powf(rng.random_range(0.0..7.5)));
+                p.c(&[
+                    "GEOSEARCH",
+                    "w",
+                    "FROMLONLAT",
+                    &lon,
+                    &lat,
+                    "BYRADIUS",
+                    &r,
+                    "m",
+                    "WITHDIST",
+                ]);
+                p.c(&["GEOSEARCH", "w", "FROMMEMBER", &m, "BYRADIUS", &r, "m"]);
+                p.c(&[
+                    "GEOSEARCH",
+                    "w",
+                    "FROMLONLAT",
+                    &lon,
+                    &lat,
+                    "BYBOX",
+                    &w,
+                    &h,
+                    "m",
+                    "ASC",
+                ]);
+                p.c(&[
+                    "GEOSEARCH",
+                    "w",
+                    "FROMMEMBER",
+                    &m,
+                    "BYBOX",
+                    &w,
+                    &h,
+                    "m",
+                    "WITHCOORD",
+                ]);
+                p.c(&["GEORADIUS", "w", &lon, &lat, &r, "m", "COUNT", "3", "ANY"]);
+                p.c(&["GEODIST", "w", &m, "p0", "km"]);
+            }
+        });
+    }
 }
