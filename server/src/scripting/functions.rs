@@ -107,7 +107,9 @@ fn evaluate(lua: &Lua, code: &[u8]) -> Result<Vec<FunctionDef>, String> {
             }
         })?;
         lua.set_named_registry_value(HOST, host)?;
+        vm::loading_library(lua, true)?;
         let r = vm::protected_call(lua, &chunk, MultiValue::new());
+        vm::loading_library(lua, false)?;
         lua.unset_named_registry_value(HOST)?;
         r
     });

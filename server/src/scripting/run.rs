@@ -187,6 +187,10 @@ impl Server {
         let keys = bulk_table(&inv.keys)?;
         let argv = bulk_table(&inv.argv)?;
         let fargs = if inv.is_function {
+            // Functions get their keys and arguments as parameters; KEYS/ARGV do not exist.
+            let g = lua.globals();
+            g.raw_set("KEYS", Value::Nil)?;
+            g.raw_set("ARGV", Value::Nil)?;
             MultiValue::from_iter([Value::Table(keys), Value::Table(argv)])
         } else {
             let g = lua.globals();

@@ -12,6 +12,10 @@ use mlua::{Function, HookTriggers, Lua, MultiValue, StdLib, Table, Value, VmStat
 pub const HOST: &str = "kvtier.host";
 /// Registry name of the unwrapped `xpcall` the runner uses.
 const XPCALL: &str = "kvtier.xpcall";
+/// Registry names of the argument binder and of the `redis` tables for loading and running.
+const BIND: &str = "kvtier.bind";
+const LOAD_REDIS: &str = "kvtier.load_redis";
+const RUN_REDIS: &str = "kvtier.run_redis";
 /// Registry name of the error handler.
 const HANDLER: &str = "kvtier.handler";
 /// How often (in Lua instructions) the hook looks at time and kill requests.
@@ -97,7 +101,22 @@ real_setmetatable(G, {
   end,
   __newindex = readonly,
 })
-return real_xpcall
+-- Binds a function's arguments for xpcall (Lua 5.1's xpcall passes none).
+local function bind(f, a, b) return function() return f(a, b) end end
+-- What library code sees as `redis` while FUNCTION LOAD runs it.
+local load_allowed = {register_function = true, log = true, setresp = true, LOG_DEBUG = true,
+  LOG_VERBOSE = true, LOG_NOTICE = true, LOG_WARNING = true, REDIS_VERSION = true,
+  REDIS_VERSION_NUM = true}
+local run_redis = rawget(G, 'redis')
+local load_redis = setmetatable({}, {
+  __index = function(_, k)
+    if load_allowed[k] then return run_redis[k] end
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = readonly,
+})
+protected[load_redis] = true
+return real_xpcall, bind, load_redis, run_redis
 "#;
 
 /// Creates the sandboxed Lua state with the `redis` table and the embedded libraries.
@@ -152,16 +171,20 @@ pub fn new_vm() -> mlua::Result<Lua> {
             _ => None,
         })
     })?;
-    let xpcall: Function = lua.load(PRELUDE).set_name("=kvtier").call((
-        host,
-        raising("call")?,
-        raising("setresp")?,
-        raising("set_repl")?,
-        raising("log")?,
-        raising("register")?,
-        errmsg,
-    ))?;
+    let (xpcall, bind, load_redis, run_redis): (Function, Function, Table, Table) =
+        lua.load(PRELUDE).set_name("=kvtier").call((
+            host,
+            raising("call")?,
+            raising("setresp")?,
+            raising("set_repl")?,
+            raising("log")?,
+            raising("register")?,
+            errmsg,
+        ))?;
     lua.set_named_registry_value(XPCALL, xpcall)?;
+    lua.set_named_registry_value(BIND, bind)?;
+    lua.set_named_registry_value(LOAD_REDIS, load_redis)?;
+    lua.set_named_registry_value(RUN_REDIS, run_redis)?;
     lua.set_named_registry_value(HANDLER, lua.create_function(error_handler)?)?;
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
@@ -267,17 +290,14 @@ pub fn protected_call(
     let mut call_args = MultiValue::new();
     call_args.push_back(Value::Function(f.clone()));
     call_args.push_back(Value::Function(handler));
-    // Extra arguments to xpcall are not passed on in Lua 5.1: bind them in a closure.
-    let target = if args.is_empty() {
-        f.clone()
-    } else {
-        let bound = f.clone();
-        let stored = args.into_vec();
-        lua.create_function(move |_, ()| {
-            bound.call::<MultiValue>(MultiValue::from_vec(stored.clone()))
-        })?
-    };
-    call_args[0] = Value::Function(target);
+    // Lua 5.1's xpcall passes no arguments: bind them in a Lua closure (a Rust one would hide
+    // the user's frames from the error handler).
+    if !args.is_empty() {
+        let bind: Function = lua.named_registry_value(BIND)?;
+        let mut bind_args = MultiValue::from_iter([Value::Function(f.clone())]);
+        bind_args.extend(args);
+        call_args[0] = Value::Function(bind.call::<Function>(bind_args)?);
+    }
     let out: MultiValue = xpcall.call(call_args)?;
     let mut it = out.into_iter();
     let ok = matches!(it.next(), Some(Value::Boolean(true)));
@@ -327,4 +347,11 @@ pub fn compile(lua: &Lua, body: &[u8], chunk: &str) -> Result<Function, String> 
             mlua::Error::SyntaxError { message, .. } => message,
             other => other.to_string(),
         })
+}
+
+/// Makes `redis` the restricted table library code sees while FUNCTION LOAD runs it (`true`),
+/// or the full one back (`false`).
+pub fn loading_library(lua: &Lua, on: bool) -> mlua::Result<()> {
+    let t: Table = lua.named_registry_value(if on { LOAD_REDIS } else { RUN_REDIS })?;
+    lua.globals().raw_set("redis", t)
 }
