@@ -302,6 +302,9 @@ fn restore_options_ttl_replace_busykey() {
         Resp::ok()
     );
     assert_eq!(c.cmd(&["EXISTS", "k2"]), Resp::Int(0));
+    // A relative TTL that overflows leaves the key already expired, as in Redis.
+    assert_eq!(restore(&mut c, &["k3", "9223372036854775807"]), Resp::ok());
+    assert_eq!(c.cmd(&["EXISTS", "k3"]), Resp::Int(0));
     // IDLETIME / FREQ are accepted within range, and exclude each other.
     assert_eq!(
         restore(&mut c, &["k4", "0", "IDLETIME", "1000"]),

@@ -99,7 +99,8 @@ fn restore(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let expire_at = match ttl {
         0 => None,
         t if absttl => Some(t),
-        t => Some(t.saturating_add(ctx.now_ms)),
+        // As Redis: a relative TTL that overflows wraps negative, so the key is already expired.
+        t => Some(t.wrapping_add(ctx.now_ms)),
     };
     let now = ctx.now_ms;
     let mut db = ctx.db();
