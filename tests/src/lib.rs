@@ -425,3 +425,59 @@ fn read_info_pid(c: &mut Client) -> Option<u32> {
             .unwrap_or(0),
     )
 }
+
+/// A reference `redis-server` (the first on `PATH`) on a free loopback port, for tests that
+/// compare replies byte for byte; killed on drop. `None` (with a printed reason) when there is
+/// no redis-server, so such tests still run their kvtier half.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start(extra: &[&str]) -> Option<RedisServer> {
+        let bin = std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("redis-server"))
+                .find(|p| p.is_file())
+        });
+        let Some(bin) = bin else {
+            eprintln!("SKIPPED the redis-server half: no redis-server on PATH");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(RedisServer {
+            port,
+            child,
+            _dir: dir,
+        })
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,65 +2,11 @@
 //! replies, the same command sequences also go to a real redis-server 7.0 (when one is on
 //! PATH; otherwise that half is skipped with a printed reason) and the replies are compared.
 
-use kvtier_tests::{free_port, Client, Resp, Server};
+use kvtier_tests::{free_port, Client, RedisServer as Redis, Resp, Server};
 use std::net::{IpAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A redis-server child for differential checks; killed on drop.
-struct Redis {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start(extra: &[&str]) -> Option<Redis> {
-        let bin = std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("redis-server"))
-                .find(|p| p.is_file())
-        });
-        let Some(bin) = bin else {
-            eprintln!("SKIPPED differential half: no redis-server on PATH");
-            return None;
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Redis {
-            port,
-            child,
-            _dir: dir,
-        })
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn err(r: &Resp) -> String {
     match r {
@@ -219,7 +165,11 @@ fn setuser_getuser_list_like_redis() {
         // A container (CLIENT) is listed by Redis as its subcommands (client|id, …).
         let missing: Vec<&String> = ours
             .iter()
-            .filter(|n| !theirs.iter().any(|t| t == *n || t.starts_with(&format!("{n}|"))))
+            .filter(|n| {
+                !theirs
+                    .iter()
+                    .any(|t| t == *n || t.starts_with(&format!("{n}|")))
+            })
             .collect();
         assert!(
             missing.is_empty(),

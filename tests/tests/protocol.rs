@@ -161,3 +161,169 @@ fn quit_closes_after_ok() {
     c.send(&["QUIT"]);
     assert_eq!(String::from_utf8_lossy(&c.read_to_close()), "+OK\r\n");
 }
+
+/// Sends raw bytes on a fresh connection (after `setup` commands, whose replies are read)
+/// and returns everything until the server closes it (or 2 s pass).
+fn raw_exchange(port: u16, setup: &[&[&str]], input: &[u8]) -> String {
+    let mut c = kvtier_tests::Client::connect(port);
+    for s in setup {
+        c.cmd(s);
+    }
+    c.set_timeout(std::time::Duration::from_secs(2));
+    c.send_raw(input);
+    String::from_utf8_lossy(&c.read_to_close()).into_owned()
+}
+
+/// Commands sent before a raw exchange.
+type Setup<'a> = &'a [&'a [&'a str]];
+
+/// Limits and their errors as redis-server 7.0 has them: the same raw input to both, the same
+/// bytes back (when redis-server is on PATH; kvtier's expected bytes are asserted anyway).
+#[test]
+fn limits_and_protocol_errors_like_redis() {
+    let s = Server::start(&[]);
+    let redis = kvtier_tests::RedisServer::start(&[]);
+    let big_count = [b"*".as_slice(), &[b'1'; 70 * 1024]].concat();
+    let big_bulk_count = [b"*1\r\n$".as_slice(), &[b'1'; 70 * 1024]].concat();
+    let max_bulk: &[&[&str]] = &[&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]];
+    let nul_inline = [b"\x00\x01\r\nPING\r\n".as_slice(), &[b'a'; 70 * 1024]].concat();
+    let cases: Vec<(Setup, Vec<u8>, &str)> = vec![
+        (
+            &[],
+            big_count,
+            "-ERR Protocol error: too big mbulk count string\r\n",
+        ),
+        (
+            &[],
+            big_bulk_count,
+            "-ERR Protocol error: too big bulk count string\r\n",
+        ),
+        (
+            &[],
+            b"*\r\n".to_vec(),
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            &[],
+            b"*+1\r\n".to_vec(),
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            &[],
+            b"*1\r\n$\r\n".to_vec(),
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            &[],
+            b"*1\r\n$ 4\r\n".to_vec(),
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            &[],
+            b"set a 'b\r\n".to_vec(),
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            &[],
+            b"set a \"b\"c\r\n".to_vec(),
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            &[],
+            b"\"\r\n".to_vec(),
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            max_bulk,
+            b"*2\r\n$4\r\nECHO\r\n$1048577\r\n".to_vec(),
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        // A NUL byte before the newline leaves an inline request unfinished, as in Redis
+        // (whose strchr stops there), until it is too big. (It once hung kvtier.)
+        (
+            &[],
+            nul_inline,
+            "-ERR Protocol error: too big inline request\r\n",
+        ),
+    ];
+    for (setup, input, want) in &cases {
+        let shown = String::from_utf8_lossy(&input[..input.len().min(40)]).into_owned();
+        assert_eq!(
+            raw_exchange(s.port, setup, input),
+            *want,
+            "kvtier, input {shown:?}"
+        );
+        if let Some(r) = &redis {
+            assert_eq!(
+                raw_exchange(r.port, setup, input),
+                *want,
+                "redis, input {shown:?}"
+            );
+        }
+    }
+    // Just under proto-max-bulk-len is fine.
+    let mut c = s.client();
+    c.cmd(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]);
+    let v = vec![b'v'; 1 << 20];
+    assert_eq!(c.cmd_bytes(&[b"SET", b"k", &v]), Resp::ok());
+    assert_eq!(s.client().cmd(&["PING"]), Resp::Simple("PONG".into()));
+}
+
+/// Before AUTH, Redis allows at most 10 arguments and 16 KB bulk strings per request.
+#[test]
+fn unauthenticated_limits_like_redis() {
+    let s = Server::start(&["--requirepass", "pw"]);
+    let redis = kvtier_tests::RedisServer::start(&["--requirepass", "pw"]);
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"*11\r\n",
+            "-ERR Protocol error: unauthenticated multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$16385\r\n",
+            "-ERR Protocol error: unauthenticated bulk length\r\n",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(raw_exchange(s.port, &[], input), *want);
+        if let Some(r) = &redis {
+            assert_eq!(raw_exchange(r.port, &[], input), *want);
+        }
+    }
+    // Authenticated, the same requests are fine.
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["AUTH", "pw"]), Resp::ok());
+    let v = vec![b'v'; 16385];
+    assert_eq!(c.cmd_bytes(&[b"SET", b"k", &v]), Resp::ok());
+    let mut args: Vec<&str> = vec!["MSET"];
+    for _ in 0..6 {
+        args.extend(["a", "b"]);
+    }
+    assert_eq!(c.cmd(&args), Resp::ok());
+}
+
+/// `client-query-buffer-limit`: a request larger than it closes the connection (no reply),
+/// as Redis does; others are not affected.
+#[test]
+fn query_buffer_limit_closes_the_client() {
+    let s = Server::start(&[]);
+    let mut input = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'a', 3_000_000));
+    input.extend_from_slice(b"\r\n");
+    let setup: &[&[&str]] = &[&["CONFIG", "SET", "client-query-buffer-limit", "1mb"]];
+    let mut c = kvtier_tests::Client::connect(s.port);
+    c.cmd(setup[0]);
+    c.set_timeout(std::time::Duration::from_secs(10));
+    use std::io::Write;
+    let _ = c.stream.write_all(&input);
+    let got = c.read_to_close();
+    assert!(
+        got.is_empty(),
+        "expected a silent close, got {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(s.client().cmd(&["EXISTS", "k"]), Resp::Int(0));
+    // Other clients go on being served.
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
+}
