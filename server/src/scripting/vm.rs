@@ -167,7 +167,9 @@ pub fn new_vm() -> mlua::Result<Lua> {
     };
     let errmsg = lua.create_function(|_, v: Value| {
         Ok(match v {
-            Value::Error(e) => raised_message(&e).map(str::to_string),
+            Value::Error(e) => raised_message(&e)
+                .or_else(|| thrown_message(&e))
+                .map(str::to_string),
             _ => None,
         })
     })?;
@@ -216,10 +218,30 @@ impl std::fmt::Display for Raised {
 
 impl std::error::Error for Raised {}
 
+/// A string error raised by a Rust library function (cjson, bit…), already carrying the
+/// caller's position (`user_script:1: …`) as `luaL_error` would.
+#[derive(Debug)]
+pub struct Thrown(pub String);
+
+impl std::fmt::Display for Thrown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Thrown {}
+
 /// The message of a [`Raised`] error inside an mlua error.
 pub fn raised_message(e: &mlua::Error) -> Option<&str> {
     e.chain()
         .find_map(|c| c.downcast_ref::<Raised>())
+        .map(|r| r.0.as_str())
+}
+
+/// The message of a [`Thrown`] error inside an mlua error.
+pub fn thrown_message(e: &mlua::Error) -> Option<&str> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<Thrown>())
         .map(|r| r.0.as_str())
 }
 
@@ -254,6 +276,10 @@ fn error_handler(lua: &Lua, e: Value) -> mlua::Result<Table> {
             if let Some(m) = raised_message(err) {
                 info.raw_set("msg", m)?;
                 info.raw_set("table", true)?;
+                return Ok(info);
+            }
+            if let Some(m) = thrown_message(err) {
+                info.raw_set("msg", m)?;
                 return Ok(info);
             }
         }
