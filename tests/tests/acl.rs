@@ -290,6 +290,51 @@ fn permissions_and_noperm_errors_like_redis() {
     );
 }
 
+/// Rules changed between MULTI and EXEC: the queued commands are checked again at EXEC, with
+/// Redis's errors inside the EXEC reply.
+#[test]
+fn exec_rechecks_changed_rules_like_redis() {
+    let s = Server::start(&[]);
+    let redis = Redis::start(&[]);
+    let mut servers: Vec<(Client, Client)> = vec![(s.client(), s.client())];
+    if let Some(r) = &redis {
+        servers.push((r.client(), r.client()));
+    }
+    let mut replies = Vec::new();
+    for (admin, c) in &mut servers {
+        admin.cmd(&["SET", "k1", "v"]);
+        admin.cmd(&[
+            "ACL", "SETUSER", "ex", "on", "nopass", "~k*", "&c*", "+multi", "+exec", "+get",
+            "+publish",
+        ]);
+        c.cmd(&["AUTH", "ex", "x"]);
+        let mut got = Vec::new();
+        for cmd in [
+            &["MULTI"][..],
+            &["GET", "k1"],
+            &["GET", "k2"],
+            &["PUBLISH", "c1", "m"],
+        ] {
+            got.push(c.cmd(cmd));
+        }
+        admin.cmd(&["ACL", "SETUSER", "ex", "resetkeys", "~k1", "resetchannels"]);
+        got.push(c.cmd(&["EXEC"]));
+        c.cmd(&["MULTI"]);
+        c.cmd(&["GET", "k1"]);
+        admin.cmd(&["ACL", "SETUSER", "ex", "-get"]);
+        got.push(c.cmd(&["EXEC"]));
+        replies.push(got);
+    }
+    let Resp::Array(exec) = &replies[0][4] else {
+        panic!("{:?}", replies[0][4])
+    };
+    assert_eq!(exec[0], Resp::bulk("v"));
+    assert_eq!(err(&exec[1]), "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to touch the specified keys");
+    if replies.len() == 2 {
+        assert_eq!(replies[0], replies[1], "kvtier vs redis-server");
+    }
+}
+
 #[test]
 fn command_rules_key_and_channel_patterns() {
     let s = Server::start(&["--maxmemory", "1mb"]);

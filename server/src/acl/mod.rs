@@ -62,6 +62,17 @@ pub enum Denied {
 }
 
 impl Denied {
+    /// The error a queued command gets at EXEC when the ACL changed since it was queued.
+    pub fn exec_message(&self) -> String {
+        let reason = match self {
+            Denied::Command(_) => "no permission to execute the command or subcommand",
+            Denied::Key(_) => "no permission to touch the specified keys",
+            Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+            Denied::NoUser => "no permission",
+        };
+        format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}")
+    }
+
     /// The error reply, as Redis words it.
     pub fn message(&self) -> String {
         match self {
