@@ -234,6 +234,15 @@ fn stats(ctx: &mut Ctx, out: &mut String) {
                 "total_error_replies",
                 ctx.shared.total_error_replies.to_string(),
             ),
+            (
+                "script_cold_retries",
+                ctx.shared.scripts.cold_retries.to_string(),
+            ),
+            (
+                "script_cold_refused",
+                ctx.shared.scripts.cold_refused.to_string(),
+            ),
+            ("script_busy_runs", ctx.shared.scripts.busy_runs.to_string()),
         ],
     );
 }

@@ -67,6 +67,8 @@ pub struct Shared {
     pub scan_cursors: crate::keyscan::Cursors,
     /// Users, ACL log and renamed commands (acl/).
     pub acl: crate::acl::Acl,
+    /// Scripting counters (INFO).
+    pub scripts: crate::scripting::ScriptStats,
 }
 
 impl Shared {
@@ -107,6 +109,7 @@ impl Shared {
             next_token: 1,
             scan_cursors: Default::default(),
             acl: Default::default(),
+            scripts: Default::default(),
         }
     }
 

@@ -86,14 +86,14 @@ impl Server {
         let reply = if (is(0, b"script") || is(0, b"function")) && is(1, b"kill") && args.len() == 2
         {
             let wants_function = is(0, b"function");
-            if wants_function != run.is_function {
-                if wants_function {
-                    "-NOTBUSY No scripts in execution right now."
-                } else {
-                    "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
-                }
-            } else if run.wrote {
+            if run.wrote {
                 "-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
+            } else if wants_function != run.is_function {
+                if run.is_function {
+                    "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+                } else {
+                    "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                }
             } else {
                 run.killed = true;
                 "+OK"

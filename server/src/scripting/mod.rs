@@ -109,6 +109,17 @@ impl RunState {
     }
 }
 
+/// Scripting counters shown by INFO (kept in `Shared`, which INFO reads).
+#[derive(Debug, Default, Clone)]
+pub struct ScriptStats {
+    /// Script runs abandoned because they touched a key not in memory, then run again.
+    pub cold_retries: u64,
+    /// `redis.call`s refused because a key was not in memory after the script wrote.
+    pub cold_refused: u64,
+    /// Runs that went past `busy-reply-threshold`.
+    pub busy_runs: u64,
+}
+
 /// Everything scripting keeps between runs.
 pub struct Scripting {
     pub lua: mlua::Lua,
@@ -119,10 +130,6 @@ pub struct Scripting {
     /// Connections whose script run was abandoned for cold keys and must be parked again.
     pub retry: Vec<usize>,
     pub functions: functions::Registry,
-    /// Statistics for INFO.
-    pub cold_retries: u64,
-    pub cold_refused: u64,
-    pub busy_scripts: u64,
     /// When the busy pass last looked at the sockets.
     pub last_busy_poll: Option<Instant>,
 }
@@ -137,9 +144,6 @@ impl Scripting {
             extra_keys: HashMap::new(),
             retry: Vec::new(),
             functions: functions::Registry::default(),
-            cold_retries: 0,
-            cold_refused: 0,
-            busy_scripts: 0,
             last_busy_poll: None,
         }
     }

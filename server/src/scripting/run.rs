@@ -137,7 +137,7 @@ impl Server {
                     extra.push(k);
                 }
             }
-            self.scripting.cold_retries += 1;
+            self.shared.scripts.cold_retries += 1;
             self.scripting.retry.push(t);
             conn.pending = Some(args.to_vec());
             return;
@@ -150,16 +150,17 @@ impl Server {
             } else {
                 "ERR Script killed by user with SCRIPT KILL..."
             };
-            conn.out.error(&format!(
-                "{msg} script: {}, on @{}:{}.",
-                run.name,
-                if run.is_function {
-                    "user_function"
-                } else {
-                    "user_script"
-                },
-                0
-            ));
+            let source = match &outcome {
+                Ok(Err(f)) => f.source.clone(),
+                _ => None,
+            };
+            let killed = LuaFailure {
+                msg: msg.into(),
+                table: true,
+                source,
+                plain: false,
+            };
+            conn.out.error(&failure_text(&killed, &run));
             return;
         }
         match outcome {
@@ -369,7 +370,7 @@ impl Server {
                 run.cold_keys.extend(cold);
                 return fail("ERR kvtier: key not in memory (the script runs again once loaded)");
             }
-            self.scripting.cold_refused += 1;
+            self.shared.scripts.cold_refused += 1;
             return fail(&format!(
                 "ERR kvtier: the script touched key '{}' that is not in memory after it wrote \
                  (declare the keys a script uses in numkeys)",
@@ -416,7 +417,7 @@ impl Server {
         if threshold > 0 && run.started.elapsed().as_millis() as u64 >= threshold {
             if !run.busy {
                 run.busy = true;
-                self.scripting.busy_scripts += 1;
+                self.shared.scripts.busy_runs += 1;
                 log::warn!(
                     "script {} is still running after {} ms: other clients get -BUSY",
                     run.name,
