@@ -351,6 +351,37 @@ pub fn raise(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Resu
     }
 }
 
+/// The value of register `index` (`Err` if a sparse HLL does not reach it).
+fn register(s: &[u8], index: usize) -> Result<u8> {
+    if s[4] == ENC_DENSE {
+        return Ok(dense_get(&s[HDR..], index));
+    }
+    let mut first = 0usize;
+    for op in sparse_ops(s) {
+        let op = op?;
+        if index < first + op.span() {
+            return Ok(match op {
+                Op::Val(v, _) => v,
+                _ => 0,
+            });
+        }
+        first += op.span();
+    }
+    Err(Corrupt)
+}
+
+/// Whether adding these elements would raise any register: lets PFADD leave an unchanged
+/// value alone (no rewrite, no save). `Err` if the value is corrupt where they land.
+pub fn would_change<'a>(s: &[u8], elems: impl IntoIterator<Item = &'a [u8]>) -> Result<bool> {
+    for e in elems {
+        let (index, count) = pattern(e);
+        if count > register(s, index)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Adds an element (PFADD); whether a register changed.
 pub fn add(s: &mut Vec<u8>, elem: &[u8], max_bytes: usize) -> Result<bool> {
     let (index, count) = pattern(elem);

@@ -95,38 +95,46 @@ impl Conn {
     }
 
     fn call(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
+        self.try_call(args)
+            .expect("send a request and read its reply")
+    }
+
+    fn try_call(&mut self, args: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
             req.extend_from_slice(a);
             req.extend_from_slice(b"\r\n");
         }
-        self.w.write_all(&req).expect("send");
+        self.w.write_all(&req)?;
         let mut out = Vec::new();
-        read_reply(&mut self.r, &mut out);
-        out
+        read_reply(&mut self.r, &mut out)?;
+        Ok(out)
     }
 }
 
 /// Reads one complete RESP2/RESP3 reply, appending its bytes to `out`.
-fn read_reply(r: &mut BufReader<TcpStream>, out: &mut Vec<u8>) {
+fn read_reply(r: &mut BufReader<TcpStream>, out: &mut Vec<u8>) -> std::io::Result<()> {
     let start = out.len();
-    r.read_until(b'\n', out).expect("read a reply line");
+    r.read_until(b'\n', out)?;
     let line = String::from_utf8_lossy(&out[start..])
         .trim_end()
         .to_string();
-    assert!(!line.is_empty(), "connection closed");
+    if line.is_empty() {
+        return Err(std::io::Error::other("connection closed"));
+    }
     let n: i64 = line[1..].parse().unwrap_or(0);
     match line.as_bytes()[0] {
         b'$' | b'=' | b'!' if n >= 0 => {
             let mut body = vec![0u8; n as usize + 2];
-            r.read_exact(&mut body).expect("read a bulk");
+            r.read_exact(&mut body)?;
             out.extend_from_slice(&body);
         }
-        b'*' | b'~' | b'>' if n > 0 => (0..n).for_each(|_| read_reply(r, out)),
-        b'%' if n > 0 => (0..2 * n).for_each(|_| read_reply(r, out)),
+        b'*' | b'~' | b'>' if n > 0 => (0..n).try_for_each(|_| read_reply(r, out))?,
+        b'%' if n > 0 => (0..2 * n).try_for_each(|_| read_reply(r, out))?,
         _ => {}
     }
+    Ok(())
 }
 
 fn show(b: &[u8]) -> String {
@@ -151,8 +159,14 @@ impl Pair {
     fn check(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
         let line = args.iter().map(|a| show(a)).collect::<Vec<_>>().join(" ");
         self.log.push(line.clone());
-        let want = self.redis.call(args);
-        let got = self.kv.call(args);
+        let want = self
+            .redis
+            .try_call(args)
+            .unwrap_or_else(|e| panic!("[{}] redis-server: {e} for: {line}", self.label));
+        let got = self
+            .kv
+            .try_call(args)
+            .unwrap_or_else(|e| panic!("[{}] kvtier: {e} for: {line}", self.label));
         if want != got {
             let tail = self.log.iter().rev().take(30).rev().cloned();
             panic!(

@@ -70,17 +70,33 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let key = &args[1];
     let Ok(state) = check(ctx, key) else { return };
     let max = sparse_max(ctx);
+    let elems = args[2..].iter().map(Vec::as_slice);
     let created = matches!(state, Hll::Missing);
-    let mut s = if created {
-        hll::new_sparse()
-    } else {
-        bytes_of(ctx, key)
+    if created {
+        let mut s = hll::new_sparse();
+        for e in elems {
+            // A new value is well formed: adding to it cannot fail.
+            let _ = hll::add(&mut s, e, max);
+        }
+        hll::invalidate(&mut s);
+        ctx.db().insert(key, Value::Str(s));
+        notify_new(ctx, false, key);
+        notify(ctx, class::STRING, "pfadd", key);
+        return ctx.out.int(1);
+    }
+    // Read-only first: a PFADD that raises no register does not rewrite the value.
+    if let Ok(false) = read(ctx, key, |s| hll::would_change(s, elems.clone())) {
+        return ctx.out.int(0);
+    }
+    let mut db = ctx.db();
+    let Some(Value::Str(s)) = db.get_mut(key) else {
+        unreachable!("checked to be an HLL")
     };
-    let mut updated = created as usize;
+    let mut updated = false;
     let mut corrupt = false;
-    for e in &args[2..] {
-        match hll::add(&mut s, e, max) {
-            Ok(changed) => updated += changed as usize,
+    for e in elems {
+        match hll::add(s, e, max) {
+            Ok(changed) => updated |= changed,
             Err(hll::Corrupt) => {
                 corrupt = true;
                 break;
@@ -88,24 +104,22 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     }
     // As in Redis, registers raised before a corrupt part was met stay raised.
-    if !corrupt && updated > 0 {
-        hll::invalidate(&mut s);
-    }
-    if updated > 0 {
-        if created {
-            ctx.db().insert(key, Value::Str(s));
-            notify_new(ctx, false, key);
-        } else {
-            store(ctx, key, s);
-        }
-    }
     if corrupt {
         return ctx.out.error(ERR_CORRUPT);
     }
-    if updated > 0 {
+    if updated {
+        hll::invalidate(s);
         notify(ctx, class::STRING, "pfadd", key);
     }
-    ctx.out.int((updated > 0) as i64);
+    ctx.out.int(updated as i64);
+}
+
+/// Runs `f` on the bytes of a key already checked to be an HLL, without copying them.
+fn read<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    match ctx.db().get(key) {
+        Some(Value::Str(s)) => f(s),
+        _ => unreachable!("checked to be an HLL"),
+    }
 }
 
 fn pfcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -115,8 +129,7 @@ fn pfcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
         for key in &args[1..] {
             let Ok(state) = check(ctx, key) else { return };
             if let Hll::Valid = state {
-                let s = bytes_of(ctx, key);
-                if hll::merge_into(&mut regs, &s).is_err() {
+                if read(ctx, key, |s| hll::merge_into(&mut regs, s)).is_err() {
                     return ctx.out.error(ERR_CORRUPT);
                 }
             }
@@ -129,16 +142,15 @@ fn pfcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if let Hll::Missing = state {
         return ctx.out.int(0);
     }
-    let mut s = bytes_of(ctx, key);
-    if let Some(card) = hll::cached(&s) {
-        return ctx.out.int(card as i64);
-    }
-    let Ok(card) = hll::count(&s) else {
-        return ctx.out.error(ERR_CORRUPT);
+    let card = match read(ctx, key, |s| hll::cached(s).ok_or_else(|| hll::count(s))) {
+        Ok(cached) => return ctx.out.int(cached as i64),
+        Err(Ok(card)) => card,
+        Err(Err(hll::Corrupt)) => return ctx.out.error(ERR_CORRUPT),
     };
     // The estimate is cached in the header, which changes the value (as in Redis).
-    hll::set_cached(&mut s, card);
-    store(ctx, key, s);
+    if let Some(Value::Str(s)) = ctx.db().get_mut(key) {
+        hll::set_cached(s, card);
+    }
     ctx.out.int(card as i64);
 }
 
@@ -148,9 +160,11 @@ fn pfmerge(ctx: &mut Ctx, args: &[Vec<u8>]) {
     for key in &args[1..] {
         let Ok(state) = check(ctx, key) else { return };
         if let Hll::Valid = state {
-            let s = bytes_of(ctx, key);
-            any_dense |= !hll::is_sparse(&s);
-            if hll::merge_into(&mut regs, &s).is_err() {
+            let merged = read(ctx, key, |s| {
+                any_dense |= !hll::is_sparse(s);
+                hll::merge_into(&mut regs, s)
+            });
+            if merged.is_err() {
                 return ctx.out.error(ERR_CORRUPT);
             }
         }
