@@ -149,6 +149,12 @@ fn a_full_disk_refuses_writes_serves_reads_and_recovers_without_loss() {
         );
     }
     assert!(matches!(c.cmd(&["SAVE"]), Resp::Error(_)), "SAVE must fail");
+    // SHUTDOWN cannot make the data durable: it refuses, and the server stays up.
+    assert_eq!(
+        c.cmd(&["SHUTDOWN"]),
+        Resp::err("ERR Errors trying to SHUTDOWN. Check logs.")
+    );
+    assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
     let refused = c.cmd(&["MSET", "a", "1", "b", "2"]);
     assert!(matches!(refused, Resp::Error(ref e) if e.starts_with("MISCONF")));
     assert_eq!(c.cmd(&["MULTI"]), Resp::ok());
