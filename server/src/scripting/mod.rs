@@ -100,12 +100,16 @@ pub struct RunState {
     pub cold_keys: Vec<(u32, Vec<u8>)>,
     /// Whether a retry is possible (not inside EXEC, not after a write).
     pub may_retry: bool,
+    /// Cold keys were met and the run stops here (a write came, or enough was explored).
+    pub cold_stop: bool,
+    /// `redis.call`s since the first cold key (the rest of the run only looks for more).
+    pub cold_calls: u32,
 }
 
 impl RunState {
     /// Whether the Lua code must stop as soon as possible.
     pub fn stopping(&self) -> bool {
-        self.killed || !self.cold_keys.is_empty()
+        self.killed || self.cold_stop
     }
 }
 
@@ -127,6 +131,8 @@ pub struct Scripting {
     pub run: Option<RunState>,
     /// Keys a script touched undeclared, by connection token: loaded before its next run.
     pub extra_keys: HashMap<usize, Vec<(u32, Vec<u8>)>>,
+    /// How many times a connection's request was run again for cold keys.
+    pub retry_count: HashMap<usize, u32>,
     /// Connections whose script run was abandoned for cold keys and must be parked again.
     pub retry: Vec<usize>,
     pub functions: functions::Registry,
@@ -142,6 +148,7 @@ impl Scripting {
             scripts: HashMap::new(),
             run: None,
             extra_keys: HashMap::new(),
+            retry_count: HashMap::new(),
             retry: Vec::new(),
             functions: functions::Registry::default(),
             last_busy_poll: None,

@@ -62,6 +62,15 @@ const NOT_IN_SCRIPTS: &[&str] = &[
     "bzmpop",
 ];
 
+/// `redis.call`s a run abandoned for cold keys goes on making to find more of them.
+const COLD_EXPLORE_CALLS: u32 = 100_000;
+
+/// How long a run abandoned for cold keys may go on looking for more.
+const COLD_EXPLORE_TIME: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Retries of one request for cold keys before the script is refused.
+const MAX_COLD_RETRIES: u32 = 64;
+
 /// What a script run is for.
 pub struct Invocation {
     pub func: Function,
@@ -113,6 +122,8 @@ impl Server {
             killed: false,
             cold_keys: Vec::new(),
             may_retry: !was_in_exec,
+            cold_stop: false,
+            cold_calls: 0,
         });
         let lua = self.scripting.lua.clone();
         let outcome = self.call_lua(&lua, &inv);
@@ -129,7 +140,20 @@ impl Server {
                 run.started.elapsed().as_millis()
             );
         }
-        if !run.cold_keys.is_empty() && run.may_retry && !run.wrote && !run.killed {
+        let retries = self.scripting.retry_count.get(&t).copied().unwrap_or(0);
+        let retry = !run.cold_keys.is_empty() && run.may_retry && !run.wrote && !run.killed;
+        if retry && retries >= MAX_COLD_RETRIES {
+            self.scripting.extra_keys.remove(&t);
+            self.scripting.retry_count.remove(&t);
+            self.shared.scripts.cold_refused += 1;
+            conn.out.error(
+                "ERR kvtier: the script kept touching keys that are not in memory \
+                 (declare the keys a script uses in numkeys)",
+            );
+            return;
+        }
+        if retry {
+            self.scripting.retry_count.insert(t, retries + 1);
             // Run again from the start once the keys are in memory (server.rs try_run).
             let extra = self.scripting.extra_keys.entry(t).or_default();
             for k in run.cold_keys {
@@ -143,6 +167,7 @@ impl Server {
             return;
         }
         self.scripting.extra_keys.remove(&t);
+        self.scripting.retry_count.remove(&t);
         let conn = self.conns.get_mut(&t).expect("live");
         if run.killed {
             let msg = if run.is_function {
@@ -364,11 +389,26 @@ impl Server {
                 }
             }
         }
+        let run = self.scripting.run.as_mut().expect("inside a run");
+        if !run.cold_keys.is_empty() {
+            // The run will be discarded: it goes on only to find more cold keys, and stops
+            // before any write or after a bounded number of calls.
+            run.cold_calls += 1;
+            if spec.has(flags::WRITE) || run.cold_calls > COLD_EXPLORE_CALLS {
+                run.cold_stop = true;
+                return fail("ERR kvtier: script stopped to load keys");
+            }
+        }
         if !cold.is_empty() {
-            let run = self.scripting.run.as_mut().expect("inside a run");
             if run.may_retry && !run.wrote {
                 run.cold_keys.extend(cold);
-                return fail("ERR kvtier: key not in memory (the script runs again once loaded)");
+                // As if the keys were missing; the value is never seen by the client.
+                let v = if run.resp3 {
+                    Value::Nil
+                } else {
+                    Value::Boolean(false)
+                };
+                return Ok((v, false));
             }
             self.shared.scripts.cold_refused += 1;
             return fail(&format!(
@@ -425,6 +465,11 @@ impl Server {
                 );
             }
             self.serve_busy();
+        }
+        if let Some(run) = self.scripting.run.as_mut() {
+            if !run.cold_keys.is_empty() && run.started.elapsed() >= COLD_EXPLORE_TIME {
+                run.cold_stop = true;
+            }
         }
         self.scripting.run.as_ref().is_some_and(|r| r.stopping())
     }
