@@ -501,6 +501,12 @@ impl Server {
         let Some(spec) = commands::lookup(&args[0]) else {
             return Vec::new();
         };
+        // Prefetch looks at requests not yet arity-checked: one with too few arguments has no
+        // keys to load (and indexing its arguments would panic; found by the dispatch fuzz).
+        let n = args.len() as i32;
+        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+            return Vec::new();
+        }
         if spec.blind_write(args) {
             // Nothing to load: the old values are replaced unread.
             return Vec::new();
