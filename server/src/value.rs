@@ -1,14 +1,17 @@
 //! Redis values as kvtier keeps them in the cache, and their on-disk payloads.
 
 use crate::zset::ZSet;
+use indexmap::IndexMap;
 use kvtier_core::{CacheValue, StoreError};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Vec<u8>),
     List(VecDeque<Vec<u8>>),
-    Hash(HashMap<Vec<u8>, Vec<u8>>),
+    /// In insertion order, as Redis keeps a small hash (a listpack): HGETALL, HKEYS and DUMP
+    /// list the fields in the order they were added.
+    Hash(IndexMap<Vec<u8>, Vec<u8>>),
     Set(HashSet<Vec<u8>>),
     ZSet(ZSet),
 }
@@ -149,7 +152,7 @@ impl CacheValue for Value {
             }
             TAG_HASH => {
                 let n = r.count()?;
-                let mut h = HashMap::with_capacity(n);
+                let mut h = IndexMap::with_capacity(n);
                 for _ in 0..n {
                     let k = r.bytes()?;
                     h.insert(k, r.bytes()?);

@@ -6,9 +6,9 @@ use crate::glob::glob_match;
 use crate::reply::Reply;
 use crate::util::{fmt_incr_float, parse_f64, parse_i64};
 use crate::value::Value;
+use indexmap::IndexMap;
 use kvtier_core::Db;
 use rand::Rng;
-use std::collections::HashMap;
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("hset", -4, WRITE | DENYOOM | FAST, KEY1, hset),
@@ -35,7 +35,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("hrandfield", -2, READONLY, KEY1, hrandfield),
 ];
 
-type Hash = HashMap<Vec<u8>, Vec<u8>>;
+type Hash = IndexMap<Vec<u8>, Vec<u8>>;
 /// A field and its value, borrowed from a hash.
 type Entry<'h> = (&'h Vec<u8>, &'h Vec<u8>);
 
@@ -71,7 +71,7 @@ fn read_hash<'d>(
 
 /// The hash at `key` for changing it, created if absent; the caller has checked its type.
 fn hash_mut<'d>(db: &'d mut Db<Value>, key: &[u8]) -> &'d mut Hash {
-    match db.get_or_insert_with(key, || Value::Hash(HashMap::new())) {
+    match db.get_or_insert_with(key, || Value::Hash(IndexMap::new())) {
         Value::Hash(h) => h,
         _ => unreachable!("type checked by the caller"),
     }
@@ -153,6 +153,11 @@ fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let ordered_up_to = ctx
+        .shared
+        .config
+        .get_i64("hash-max-listpack-entries")
+        .max(0) as usize;
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
     match read_hash(&mut db, out, key) {
@@ -161,7 +166,16 @@ fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
         Ok(_) => return out.int(0),
     }
     let h = hash_mut(&mut db, key);
-    let removed = args[2..].iter().filter(|f| h.remove(*f).is_some()).count();
+    // A hash of listpack size keeps its order, as Redis's listpack does; a larger one is a
+    // hash table in Redis (no order), where an O(1) removal is what matters.
+    let remove = |h: &mut Hash, f: &[u8]| {
+        if h.len() <= ordered_up_to {
+            h.shift_remove(f)
+        } else {
+            h.swap_remove(f)
+        }
+    };
+    let removed = args[2..].iter().filter(|f| remove(h, f).is_some()).count();
     let emptied = h.is_empty();
     if emptied {
         db.remove(key);
@@ -176,7 +190,7 @@ fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
 fn hlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let (mut db, out) = db_out(ctx);
     if let Ok(h) = read_hash(&mut db, out, &args[1]) {
-        out.int(h.map_or(0, HashMap::len) as i64);
+        out.int(h.map_or(0, Hash::len) as i64);
     }
 }
 

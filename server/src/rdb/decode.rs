@@ -9,8 +9,9 @@ use super::{intset, listpack, lzf, types, ziplist, Bad, R};
 use crate::util::parse_f64;
 use crate::value::Value;
 use crate::zset::ZSet;
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet, VecDeque};
+use indexmap::map::Entry;
+use indexmap::IndexMap;
+use std::collections::{HashSet, VecDeque};
 
 /// A length field or one of the special string encodings.
 enum Len {
@@ -141,7 +142,7 @@ fn set_of(items: impl IntoIterator<Item = Vec<u8>>, capacity: usize) -> R<Value>
 }
 
 fn hash_of(pairs: impl IntoIterator<Item = R<(Vec<u8>, Vec<u8>)>>, capacity: usize) -> R<Value> {
-    let mut h = HashMap::with_capacity(capacity);
+    let mut h = IndexMap::with_capacity(capacity);
     for p in pairs {
         let (k, v) = p?;
         match h.entry(k) {
