@@ -123,10 +123,29 @@ fn decode(lon_r: Range, lat_r: Range, h: Hash) -> Area {
     }
 }
 
+/// The bits of a score as Redis's conversion of a double to a u64 gives them on x86-64, so that
+/// scores a geo command never wrote (a plain sorted set) decode to the same points: a negative
+/// score wraps, one from 2^64 up (+inf too) is 0, one below -2^63 (-inf too) is 2^63.
+fn score_bits(score: f64) -> u64 {
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    if score >= TWO63 {
+        let rest = score - TWO63;
+        if rest >= TWO63 {
+            0
+        } else {
+            (rest as i64 as u64) ^ (1 << 63)
+        }
+    } else if score < -TWO63 {
+        1 << 63
+    } else {
+        score as i64 as u64
+    }
+}
+
 /// The point a score stands for: the centre of its cell, clamped to the valid ranges.
 pub fn decode_score(score: f64) -> (f64, f64) {
     let h = Hash {
-        bits: score as u64,
+        bits: score_bits(score),
         step: STEP_MAX,
     };
     let a = decode(WGS84_LON, WGS84_LAT, h);

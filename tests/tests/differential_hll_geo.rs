@@ -907,6 +907,57 @@ fn geo_fixed_sequences() {
             p.c(e);
         }
         p.c(&["TYPE", "Sicily"]);
+        // A plain sorted set: scores no geo command would write still decode as in Redis.
+        p.c(&[
+            "ZADD",
+            "plain",
+            "-2",
+            "a",
+            "-1e10",
+            "b",
+            "-9223372036854775808",
+            "c",
+            "-1e19",
+            "d",
+            "9223372036854775808",
+            "e",
+            "1.4e19",
+            "f",
+            "1.8446744073709552e19",
+            "g",
+            "-0.5",
+            "h",
+            "inf",
+            "i",
+            "-inf",
+            "j",
+            "4503599627370496",
+            "k",
+            "9007199254740993",
+            "l",
+            "5",
+            "m",
+        ]);
+        let all = [
+            "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+        ];
+        for cmd in ["GEOPOS", "GEOHASH"] {
+            let mut a = vec![cmd, "plain"];
+            a.extend(all);
+            p.c(&a);
+        }
+        p.c(&["GEODIST", "plain", "a", "m", "km"]);
+        p.c(&[
+            "GEOSEARCH",
+            "plain",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "20000",
+            "km",
+            "WITHHASH",
+        ]);
     });
 }
 
