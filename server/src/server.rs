@@ -395,14 +395,14 @@ impl Server {
         if !conn.state.authenticated && !spec.has(flags::NO_AUTH) {
             return self.reply_error(t, "NOAUTH Authentication required.", Some(spec.name));
         }
-        let max_log = self.shared.config.get_u64("acllog-max-len") as usize;
-        let now = Instant::now();
+        // (The log's settings and the client's line are only computed for a refusal.)
+        let config = &self.shared.config;
         if let Err(denied) = self.shared.acl.check_request(
             &conn.state,
-            || conn.client_list_line(now),
+            || conn.client_list_line(Instant::now()),
             spec,
             &args,
-            max_log,
+            || config.get_u64("acllog-max-len") as usize,
         ) {
             if denied == crate::acl::Denied::NoUser {
                 conn.close_after_write = true;

@@ -227,7 +227,7 @@ impl Acl {
         client_info: impl FnOnce() -> String,
         spec: &CommandSpec,
         args: &[Vec<u8>],
-        max_log: usize,
+        max_log: impl FnOnce() -> usize,
     ) -> Result<(), Denied> {
         let denied = match self.check(&client.user, spec, args) {
             Ok(()) => return Ok(()),
@@ -246,7 +246,7 @@ impl Acl {
         };
         let info = format!("{} user={}", client_info(), client.user);
         self.log
-            .add(reason, context, &object, &client.user, info, max_log);
+            .add(reason, context, &object, &client.user, info, max_log());
         Err(denied)
     }
 
