@@ -211,3 +211,43 @@ def test_expire_ttl(r):
     r.set(k, "v", px=1)
     time.sleep(0.05)
     assert r.get(k) is None
+
+
+def test_lock_acquire_extend_release(r):
+    # redis-py's Lock runs Lua scripts (register_script: EVALSHA, falling back to EVAL).
+    name = r.prefix + "lock"
+    lock = r.lock(name, timeout=10)
+    assert lock.acquire(blocking=False) is True
+    assert lock.owned() is True
+    other = r.lock(name, timeout=10)
+    assert other.acquire(blocking=False) is False
+    assert lock.extend(20) is True
+    assert 10 < r.pttl(name) <= 30000
+    assert lock.extend(5, replace_ttl=True) is True
+    assert r.pttl(name) <= 5000
+    lock.release()
+    assert r.exists(name) == 0
+    # The release script finds another token: not owned.
+    assert other.acquire(blocking=False) is True
+    r.set(name, "someone else")
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        other.extend(5)
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        other.release()
+    r.delete(name)
+
+
+def test_scripts_and_functions(r):
+    k = r.prefix + "scripted"
+    incr_by = r.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    assert incr_by(keys=[k], args=[5]) == 5
+    r.script_flush()
+    assert incr_by(keys=[k], args=[2]) == 7
+    assert r.eval("return {1, 'two', {ok='x'}}", 0) == [1, "two", "x"]
+    with pytest.raises(redis.ResponseError, match="user_script:1"):
+        r.eval("return redis.call('incr', KEYS[1], 'extra')", 1, k)
+    lib = r.prefix.replace(":", "_") + "lib"
+    code = f"#!lua name={lib}\nredis.register_function('{lib}_echo', function(keys, args) return args[1] end)"
+    assert r.function_load(code, replace=True) == lib
+    assert r.fcall(f"{lib}_echo", 0, "hi") == "hi"
+    r.function_delete(lib)
