@@ -71,6 +71,27 @@ pub fn encode(type_tag: u8, expire_at_ms: Option<i64>, payload: &[u8]) -> Vec<u8
     out
 }
 
+/// Bytes of a record that hold its header (version, type, flags, expire time).
+pub const HEAD_LEN: usize = HEADER_LEN + 8;
+
+/// Reads the type tag and expire time from the first [`HEAD_LEN`] bytes of a record, without
+/// the payload (so without verifying the checksum: a load of the key still does).
+pub fn decode_head(head: &[u8]) -> Result<(u8, Option<i64>), StoreError> {
+    if head.len() < HEADER_LEN || head[0] != FORMAT_VERSION || head[2] & !FLAG_EXPIRE != 0 {
+        return Err(StoreError::Corruption("damaged record header".into()));
+    }
+    if head[2] & FLAG_EXPIRE == 0 {
+        return Ok((head[1], None));
+    }
+    let t = head
+        .get(HEADER_LEN..HEADER_LEN + 8)
+        .ok_or_else(|| StoreError::Corruption("truncated expire field".into()))?;
+    Ok((
+        head[1],
+        Some(i64::from_le_bytes(t.try_into().expect("8 bytes"))),
+    ))
+}
+
 /// Decodes and verifies a record. Damage is `Corruption`; a version this build does not know is
 /// `Corruption` too, with a message naming the version.
 pub fn decode(bytes: &[u8]) -> Result<Record<'_>, StoreError> {

@@ -167,6 +167,31 @@ pub trait DiskStore: Send + Sync + fmt::Debug + 'static {
     /// Returns the page of keys after `cursor` (empty cursor = start).
     fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError>;
 
+    /// Like [`DiskStore::scan`], also returning the first `head_len` bytes of each key's record
+    /// (all of a shorter record; `None` for a key deleted meanwhile). kvtier reads the record
+    /// header this way (type, expire time) for SCAN TYPE, KEYS and the expiry sweep. The default
+    /// reads the records with `get_many`; a backend whose scan walks the records in order (an
+    /// LSM tree, a B-tree) overrides it to take them in the same pass instead of one point read
+    /// per key.
+    fn scan_heads(
+        &self,
+        db: DbIndex,
+        cursor: &[u8],
+        limit: usize,
+        head_len: usize,
+    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+        let page = self.scan(db, cursor, limit)?;
+        let refs: Vec<&[u8]> = page.keys.iter().map(Vec::as_slice).collect();
+        let mut heads = Vec::with_capacity(refs.len());
+        for got in self.get_many(db, &refs) {
+            heads.push(got?.map(|mut v| {
+                v.truncate(head_len);
+                v
+            }));
+        }
+        Ok((page, heads))
+    }
+
     /// Removes all keys of one DB, or of all DBs, durably.
     fn clear(&self, db: Option<DbIndex>) -> Result<(), StoreError>;
 

@@ -140,6 +140,56 @@ fn stored_key(db: DbIndex, key: &[u8]) -> Vec<u8> {
 }
 
 impl RocksStore {
+    /// One page of keys after `cursor`, with the first `head_len` bytes of each value if asked.
+    fn walk(
+        &self,
+        db: DbIndex,
+        cursor: &[u8],
+        limit: usize,
+        head_len: Option<usize>,
+    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+        let after = kvtier_core::cursor::decode(cursor, "rocksdb")?;
+        let (start, end) = db_range(db);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end);
+        // A keyspace walk should not push the working set out of the block cache.
+        ro.fill_cache(false);
+        let mut it = self.db.raw_iterator_opt(ro);
+        match after {
+            None => it.seek(&start),
+            Some(last) => {
+                // `last ++ 0x00` is the smallest key strictly greater than `last`.
+                let mut from = stored_key(db, last);
+                from.push(0);
+                it.seek(&from);
+            }
+        }
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(limit.min(1024));
+        let mut heads = Vec::new();
+        while let Some(stored) = it.key() {
+            if keys.len() == limit {
+                // There is at least one more key after this page.
+                let next = match keys.last() {
+                    Some(last) => kvtier_core::cursor::after(last),
+                    None => cursor.to_vec(),
+                };
+                let page = ScanPage {
+                    keys,
+                    next: Some(next),
+                };
+                return Ok((page, heads));
+            }
+            keys.push(stored[PREFIX_LEN..].to_vec());
+            if let Some(n) = head_len {
+                let v = it.value().unwrap_or_default();
+                heads.push(Some(v[..v.len().min(n)].to_vec()));
+            }
+            it.next();
+        }
+        it.status().map_err(map_err)?;
+        Ok((ScanPage { keys, next: None }, heads))
+    }
+
     /// Opens (creating if needed) a store in `dir` with [`RocksOptions::default`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(dir, RocksOptions::default())
@@ -244,40 +294,18 @@ impl DiskStore for RocksStore {
     }
 
     fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError> {
-        let after = kvtier_core::cursor::decode(cursor, "rocksdb")?;
-        let (start, end) = db_range(db);
-        let mut ro = ReadOptions::default();
-        ro.set_iterate_upper_bound(end);
-        // A keyspace walk should not push the working set out of the block cache.
-        ro.fill_cache(false);
-        let mut it = self.db.raw_iterator_opt(ro);
-        match after {
-            None => it.seek(&start),
-            Some(last) => {
-                // `last ++ 0x00` is the smallest key strictly greater than `last`.
-                let mut from = stored_key(db, last);
-                from.push(0);
-                it.seek(&from);
-            }
-        }
-        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(limit.min(1024));
-        while let Some(stored) = it.key() {
-            if keys.len() == limit {
-                // There is at least one more key after this page.
-                let next = match keys.last() {
-                    Some(last) => kvtier_core::cursor::after(last),
-                    None => cursor.to_vec(),
-                };
-                return Ok(ScanPage {
-                    keys,
-                    next: Some(next),
-                });
-            }
-            keys.push(stored[PREFIX_LEN..].to_vec());
-            it.next();
-        }
-        it.status().map_err(map_err)?;
-        Ok(ScanPage { keys, next: None })
+        self.walk(db, cursor, limit, None).map(|(page, _)| page)
+    }
+
+    /// Record heads are read by the same iterator pass: no point read per key.
+    fn scan_heads(
+        &self,
+        db: DbIndex,
+        cursor: &[u8],
+        limit: usize,
+        head_len: usize,
+    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+        self.walk(db, cursor, limit, Some(head_len))
     }
 
     /// One range tombstone over the DB (or all DBs), written with a synced WAL write.

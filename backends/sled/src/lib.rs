@@ -111,6 +111,47 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl SledStore {
+    /// One page of keys after `cursor`, with the first `head_len` bytes of each value if asked.
+    fn walk(
+        &self,
+        db: DbIndex,
+        cursor: &[u8],
+        limit: usize,
+        head_len: Option<usize>,
+    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+        let after = kvtier_core::cursor::decode(cursor, "sled")?;
+        let trees = read(&self.trees);
+        let Some(tree) = trees.get(&db) else {
+            return Ok((ScanPage::default(), Vec::new()));
+        };
+        let iter = match after {
+            None => tree.iter(),
+            Some(k) => tree.range::<&[u8], _>((Bound::Excluded(k), Bound::Unbounded)),
+        };
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(limit.min(1024));
+        let mut heads = Vec::new();
+        for item in iter {
+            let (key, value) = item.map_err(map_err)?;
+            if keys.len() == limit {
+                // There is at least one more key after this page.
+                let next = match keys.last() {
+                    Some(last) => kvtier_core::cursor::after(last),
+                    None => cursor.to_vec(),
+                };
+                let page = ScanPage {
+                    keys,
+                    next: Some(next),
+                };
+                return Ok((page, heads));
+            }
+            keys.push(key.to_vec());
+            if let Some(n) = head_len {
+                heads.push(Some(value[..value.len().min(n)].to_vec()));
+            }
+        }
+        Ok((ScanPage { keys, next: None }, heads))
+    }
+
     /// Opens (creating if needed) a store in `dir` with [`SledOptions::default`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(dir, SledOptions::default())
@@ -227,32 +268,18 @@ impl DiskStore for SledStore {
     }
 
     fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError> {
-        let after = kvtier_core::cursor::decode(cursor, "sled")?;
-        let trees = read(&self.trees);
-        let Some(tree) = trees.get(&db) else {
-            return Ok(ScanPage::default());
-        };
-        let iter = match after {
-            None => tree.iter(),
-            Some(k) => tree.range::<&[u8], _>((Bound::Excluded(k), Bound::Unbounded)),
-        };
-        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(limit.min(1024));
-        for key in iter.keys() {
-            let key = key.map_err(map_err)?;
-            if keys.len() == limit {
-                // There is at least one more key after this page.
-                let next = match keys.last() {
-                    Some(last) => kvtier_core::cursor::after(last),
-                    None => cursor.to_vec(),
-                };
-                return Ok(ScanPage {
-                    keys,
-                    next: Some(next),
-                });
-            }
-            keys.push(key.to_vec());
-        }
-        Ok(ScanPage { keys, next: None })
+        self.walk(db, cursor, limit, None).map(|(page, _)| page)
+    }
+
+    /// Record heads are read by the same iterator pass: no point read per key.
+    fn scan_heads(
+        &self,
+        db: DbIndex,
+        cursor: &[u8],
+        limit: usize,
+        head_len: usize,
+    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+        self.walk(db, cursor, limit, Some(head_len))
     }
 
     /// Drops the DB trees (atomic per tree) and flushes before returning.

@@ -3,7 +3,7 @@
 
 use crate::encoding;
 use crate::keycount::{self, StoredCounts};
-use crate::store::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
+use crate::store::{DbIndex, DiskStore, StoreError, WriteOp};
 use crate::value::CacheValue;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
@@ -147,12 +147,7 @@ pub(crate) fn run<V: CacheValue>(
                 filter,
             } => Completion::Scan {
                 id,
-                result: store.scan(db, &cursor, limit).map(|mut page| {
-                    if let Some(f) = filter {
-                        page.keys.retain(|k| f(k));
-                    }
-                    key_page(&*store, db, page, typed, now_ms)
-                }),
+                result: key_page(&*store, db, &cursor, limit, typed, now_ms, filter),
             },
             // FLUSHALL clears the Redis DBs one by one: kvtier's own records (META_DB: key
             // counts, script libraries) are not data and survive it.
@@ -171,56 +166,72 @@ pub(crate) fn run<V: CacheValue>(
     }
 }
 
-/// A scan page, with record types read (one `get_many`) when `typed`: keys deleted since the
-/// scan, expired or unreadable are left out (a damaged record is logged, not fatal).
+/// A scan page, with record types read from their headers (in the scan's own pass where the
+/// backend can) when `typed`: keys deleted since, expired (listed apart) or unreadable are left
+/// out (a damaged header is logged, not fatal).
 fn key_page(
     store: &dyn DiskStore,
     db: DbIndex,
-    page: ScanPage,
+    cursor: &[u8],
+    limit: usize,
     typed: bool,
     now_ms: i64,
-) -> super::KeyPage {
+    filter: Option<super::KeyFilter>,
+) -> Result<super::KeyPage, StoreError> {
     if !typed {
-        return super::KeyPage {
+        let mut page = store.scan(db, cursor, limit)?;
+        if let Some(f) = filter {
+            page.keys.retain(|k| f(k));
+        }
+        return Ok(super::KeyPage {
             keys: page.keys,
             types: Vec::new(),
             next: page.next,
             expired: Vec::new(),
-        };
+        });
     }
-    let refs: Vec<&[u8]> = page.keys.iter().map(Vec::as_slice).collect();
-    let found = store.get_many(db, &refs);
+    let (page, heads) = match filter {
+        // Few keys match: read the records of those only.
+        Some(f) => {
+            let mut page = store.scan(db, cursor, limit)?;
+            page.keys.retain(|k| f(k));
+            let refs: Vec<&[u8]> = page.keys.iter().map(Vec::as_slice).collect();
+            let heads = store
+                .get_many(db, &refs)
+                .into_iter()
+                .map(|r| {
+                    r.map(|v| {
+                        v.map(|mut v| {
+                            v.truncate(encoding::HEAD_LEN);
+                            v
+                        })
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (page, heads)
+        }
+        None => store.scan_heads(db, cursor, limit, encoding::HEAD_LEN)?,
+    };
     let mut keys = Vec::with_capacity(page.keys.len());
     let mut types = Vec::with_capacity(page.keys.len());
     let mut expired = Vec::new();
-    for (key, got) in page.keys.into_iter().zip(found) {
-        let tag = match got {
-            Ok(Some(bytes)) => match encoding::decode(&bytes) {
-                Ok(rec) if !rec.is_expired(now_ms) => rec.type_tag,
-                Ok(_) => {
-                    expired.push(key);
-                    continue;
-                }
-                Err(e) => {
-                    log::warn!("scan: skipping a damaged record: {e}");
-                    continue;
-                }
-            },
-            Ok(None) => continue,
-            Err(e) => {
-                log::warn!("scan: reading a record failed: {e}");
-                continue;
+    for (key, head) in page.keys.into_iter().zip(heads) {
+        let Some(head) = head else { continue };
+        match encoding::decode_head(&head) {
+            Ok((_, Some(t))) if t <= now_ms => expired.push(key),
+            Ok((tag, _)) => {
+                keys.push(key);
+                types.push(tag);
             }
-        };
-        keys.push(key);
-        types.push(tag);
+            Err(e) => log::warn!("scan: skipping a damaged record: {e}"),
+        }
     }
-    super::KeyPage {
+    Ok(super::KeyPage {
         keys,
         types,
         next: page.next,
         expired,
-    }
+    })
 }
 
 fn decode_loaded<V: CacheValue>(

@@ -230,6 +230,42 @@ pub fn scan_exactly_once(open: Opener) {
     }
 }
 
+/// `scan_heads` pages like `scan` (same keys, same cursors) and each head is the start of the
+/// key's record (a record shorter than the head whole), in every DB, for every page size.
+pub fn scan_heads_match_records(open: Opener) {
+    let (_d, s) = fresh(open);
+    let batch: Vec<WriteOp> = (0..300u32)
+        .map(|i| {
+            let value: Vec<u8> = (0..(i % 40)).map(|b| (b as u8) ^ (i as u8)).collect();
+            put(i % 3, format!("k{i}").as_bytes(), &value)
+        })
+        .collect();
+    s.write(&batch).unwrap();
+    for db in 0..4 {
+        for limit in [1, 13, 1000] {
+            let mut cursor = Vec::new();
+            loop {
+                let plain = s.scan(db, &cursor, limit).unwrap();
+                let (page, heads) = s.scan_heads(db, &cursor, limit, 11).unwrap();
+                assert_eq!(
+                    page, plain,
+                    "db {db} limit {limit}: scan_heads pages differently"
+                );
+                assert_eq!(heads.len(), page.keys.len());
+                for (k, h) in page.keys.iter().zip(&heads) {
+                    let full = s.get(db, k).unwrap().expect("scanned key exists");
+                    let want = full[..full.len().min(11)].to_vec();
+                    assert_eq!(h.as_ref(), Some(&want), "head of {k:?}");
+                }
+                match page.next {
+                    Some(c) => cursor = c,
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
 /// While other threads write and delete, a scan still returns every key present for its whole
 /// duration.
 pub fn scan_during_concurrent_writes(open: Opener) {
@@ -589,7 +625,7 @@ macro_rules! conformance_tests {
                 batch_last_wins, db_isolation, scan_exactly_once, scan_during_concurrent_writes,
                 clear_one_and_all, reopen_persistence, concurrent_threads, open_on_a_file_fails,
                 second_open_of_the_same_directory_fails, checkpoint_round_trip,
-                extreme_db_indexes, clear_racing_with_writes_and_scans);
+                extreme_db_indexes, clear_racing_with_writes_and_scans, scan_heads_match_records);
             $crate::conformance_tests!(@child opener;
                 kill_9_keeps_synced_writes, kill_9_batches_all_or_nothing);
         }
