@@ -430,17 +430,48 @@ fn hostile_payloads_are_bad_format() {
 
 #[test]
 fn random_damage_never_panics() {
-    let v = zset(&[("a", 1.0), ("b", 2.5)]);
-    let p = dump_default(&v);
-    let body = &p[..p.len() - 10];
+    // Real payloads of every encoding (Redis's and kvtier's), damaged at random: bytes
+    // overwritten, cut short, or a run of bytes duplicated; each re-sealed so the decoder sees it.
+    let mut bodies: Vec<Vec<u8>> = redis_payloads()
+        .iter()
+        .map(|(hex, _, _)| {
+            let p = unhex(hex);
+            p[..p.len() - 10].to_vec()
+        })
+        .collect();
+    let many: Vec<String> = (0..300).map(|i| format!("{}", i * 37)).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    for v in [list(&many), set(&many), zset(&[("a", 1.0), ("b", 2.5)])] {
+        let p = dump_default(&v);
+        bodies.push(p[..p.len() - 10].to_vec());
+    }
+    let hz = ziplist(&["f", "1", "g", "two", "h", "-300"]);
+    bodies.push([&[types::HASH_ZIPLIST][..], &rstring(&hz)].concat());
     let mut seed = 12345u64;
-    for _ in 0..20_000 {
+    let mut next = move || {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let mut b = body.to_vec();
-        let at = (seed >> 33) as usize % b.len();
-        b[at] = (seed >> 13) as u8;
-        let _ = restore(&seal(&b, RDB_VERSION));
+        (seed >> 33) as usize
+    };
+    for body in &bodies {
+        for _ in 0..3000 {
+            let mut b = body.clone();
+            match next() % 3 {
+                0 => {
+                    for _ in 0..1 + next() % 3 {
+                        let at = next() % b.len();
+                        b[at] = next() as u8;
+                    }
+                }
+                1 => b.truncate(next() % b.len()),
+                _ => {
+                    let at = next() % b.len();
+                    let run = b[at..(at + 1 + next() % 8).min(b.len())].to_vec();
+                    b.splice(at..at, run);
+                }
+            }
+            let _ = restore(&seal(&b, RDB_VERSION));
+        }
     }
 }
