@@ -335,6 +335,44 @@ fn exec_rechecks_changed_rules_like_redis() {
     }
 }
 
+/// Commands run by a script are checked against the caller's user (Redis's texts).
+#[test]
+fn scripts_run_commands_as_the_caller() {
+    let s = Server::start(&[]);
+    let redis = Redis::start(&[]);
+    let setup: &[&str] = &[
+        "ACL", "SETUSER", "sc", "on", "nopass", "~k*", "&c*", "+eval", "+get",
+    ];
+    let script: &[&[&str]] = &[
+        &["AUTH", "sc", "x"],
+        &["EVAL", "return redis.call('set','k1','v')", "0"],
+        &["EVAL", "return redis.call('get','x')", "0"],
+        &["EVAL", "return redis.pcall('get','x')", "0"],
+        &["EVAL", "return redis.call('get','k1')", "0"],
+    ];
+    s.client().cmd(setup);
+    let mut kv = s.client();
+    let ours: Vec<Resp> = script.iter().map(|c| kv.cmd(c)).collect();
+    assert!(err(&ours[1])
+        .starts_with("ERR The user executing the script can't run this command or subcommand"));
+    assert!(err(&ours[2]).starts_with(
+        "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"
+    ));
+    if let Some(r) = &redis {
+        r.client().cmd(setup);
+        let mut rc = r.client();
+        let theirs: Vec<Resp> = script.iter().map(|c| rc.cmd(c)).collect();
+        // Same replies up to the script's sha/line suffix of uncaught errors.
+        let head = |x: &Resp| match x {
+            Resp::Error(e) => Resp::Error(e.split(" script: ").next().unwrap_or("").to_string()),
+            o => o.clone(),
+        };
+        let ours: Vec<Resp> = ours.iter().map(head).collect();
+        let theirs: Vec<Resp> = theirs.iter().map(head).collect();
+        assert_eq!(ours, theirs);
+    }
+}
+
 #[test]
 fn command_rules_key_and_channel_patterns() {
     let s = Server::start(&["--maxmemory", "1mb"]);

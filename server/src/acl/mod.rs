@@ -62,6 +62,16 @@ pub enum Denied {
 }
 
 impl Denied {
+    /// The error `redis.call` raises in a script for a refused command (Redis's words).
+    pub fn script_message(&self) -> String {
+        let what = match self {
+            Denied::Command(_) | Denied::NoUser => "run this command or subcommand",
+            Denied::Key(_) => "access at least one of the keys mentioned in the command arguments",
+            Denied::Channel(_) => "publish to the channel mentioned in the command",
+        };
+        format!("ERR The user executing the script can't {what}")
+    }
+
     /// The error a queued command gets at EXEC when the ACL changed since it was queued.
     pub fn exec_message(&self) -> String {
         let reason = match self {

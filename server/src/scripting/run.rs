@@ -369,6 +369,15 @@ impl Server {
         if NOT_IN_SCRIPTS.contains(&spec.name) {
             return fail("ERR This Redis command is not allowed from script");
         }
+        // The caller's ACL user applies to what its script runs, as in Redis (acl/).
+        let caller = self.scripting.run.as_ref().expect("inside a run").client;
+        if let Err(denied) = self
+            .shared
+            .acl
+            .check(&self.conns[&caller].state.user, spec, &argv)
+        {
+            return fail(&denied.script_message());
+        }
         let run = self.scripting.run.as_ref().expect("inside a run");
         let (read_only, allow_oom, declared) =
             (run.read_only, run.flags.allow_oom, run.flags.declared);
