@@ -267,6 +267,11 @@ const CASES: &[&[&str]] = &[
     &["FCALL", "f6", "0"],
     &["FUNCTION", "LOAD", "#!lua name=l7\nredis.register_function('f7', function(k, a) return redis.setresp(3) end)"],
     &["FCALL", "f7", "0"],
+    // math.random is Redis's rand48 (seeded here: the sequence is server-wide).
+    &["EVAL", "math.randomseed(42) return {math.random(10), math.random(1, 1000), tostring(math.random())}", "0"],
+    &["EVAL", "return math.random(0)", "0"],
+    &["EVAL", "return math.random(1, 2, 3)", "0"],
+    &["EVAL", "return math.random(5, 1)", "0"],
 ];
 
 /// A connection that returns each reply's exact bytes.

@@ -4,6 +4,7 @@
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod random;
 pub mod structpack;
 
 use super::vm::Thrown;
@@ -11,6 +12,9 @@ use mlua::{Lua, Value};
 
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
+    let math: mlua::Table = g.raw_get("math")?;
+    let rng = random::Rand48::new();
+    random::install(lua, &math, &rng)?;
     g.raw_set("bit", bit::table(lua)?)?;
     g.raw_set("cjson", cjson::table(lua)?)?;
     g.raw_set("cmsgpack", cmsgpack::table(lua)?)?;
