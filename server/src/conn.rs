@@ -76,7 +76,7 @@ impl Conn {
     pub fn client_list_line(&self, now: std::time::Instant) -> String {
         let s = &self.state;
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} multi={} qbuf={} obl={} resp={} cmd={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} multi={} qbuf={} obl={} resp={} cmd={} user={}",
             s.id,
             s.addr,
             s.laddr,
@@ -91,7 +91,8 @@ impl Conn {
             self.inbuf.len() - self.inpos,
             self.out.buf.len() - self.written,
             if self.out.resp3 { 3 } else { 2 },
-            s.last_cmd
+            s.last_cmd,
+            s.user
         )
     }
 }

@@ -282,6 +282,24 @@ fn permissions_and_noperm_errors_like_redis() {
         err(&s.client().cmd(&["AUTH", "u", "pw"])),
         "WRONGPASS invalid username-password pair or user is disabled."
     );
+    // CLIENT LIST shows the user; CLIENT KILL USER closes its connections.
+    s.client().cmd(&["ACL", "SETUSER", "u", "on"]);
+    let mut k = s.client();
+    k.cmd(&["AUTH", "u", "pw"]);
+    let list = s.client().cmd(&["CLIENT", "LIST"]).as_str();
+    assert!(list.lines().any(|l| l.ends_with(" user=u")), "{list}");
+    // (h, c and k are logged in as u.)
+    assert_eq!(
+        s.client().cmd(&["CLIENT", "KILL", "USER", "u"]),
+        Resp::Int(3)
+    );
+    assert!(err(&s.client().cmd(&["CLIENT", "KILL", "USER", "nobody"])).contains("No such user"));
+    // Kills happen on the server's next periodic pass (10 per second).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    k.send(&["PING"]);
+    assert!(k.try_read().is_err(), "killed by CLIENT KILL USER");
+    let mut c = s.client();
+    c.cmd(&["AUTH", "u", "pw"]);
     s.client().cmd(&["ACL", "DELUSER", "u"]);
     c.send(&["GET", "k1"]);
     assert!(

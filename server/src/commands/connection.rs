@@ -265,10 +265,11 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
                     },
                     b"addr" => f.addr = Some(format!(" addr={v} ")),
                     b"laddr" => f.laddr = Some(format!(" laddr={v} ")),
-                    b"user" if v != "default" => {
+                    b"user" if !ctx.shared.acl.users.contains_key(&v) => {
                         return ctx.out.error(&format!("ERR No such user '{v}'"))
                     }
-                    b"user" => {}
+                    // CLIENT LIST lines end with the ACL user.
+                    b"user" => f.user = Some(format!(" user={v}")),
                     b"type" => match v.to_ascii_lowercase().as_str() {
                         "normal" => f.pubsub = Some(false),
                         "pubsub" => f.pubsub = Some(true),
@@ -333,6 +334,7 @@ struct KillFilter {
     addr: Option<String>,
     laddr: Option<String>,
     pubsub: Option<bool>,
+    user: Option<String>,
     skipme: bool,
     none: bool,
 }
@@ -351,6 +353,7 @@ impl KillFilter {
                 .as_ref()
                 .is_none_or(|a| line.contains(a.as_str()))
             && self.pubsub.is_none_or(|p| p == subscribed)
+            && self.user.as_ref().is_none_or(|u| line.ends_with(u.as_str()))
             && !(self.skipme && line.starts_with(me))
     }
 }
