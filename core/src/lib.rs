@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod diskkeys;
 pub mod encoding;
 pub mod keycount;
+pub mod keysample;
 pub mod engine;
 pub mod negcache;
 pub mod store;

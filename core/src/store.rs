@@ -192,6 +192,15 @@ pub trait DiskStore: Send + Sync + fmt::Debug + 'static {
         Ok((page, heads))
     }
 
+    /// A scan cursor at a random position of the backend's scan order, for RANDOMKEY, if the
+    /// backend can make one without reading anything (it is called on the owner thread, so it
+    /// must not do IO). `seed` is random. The default `None` makes kvtier start after a random
+    /// key it holds in memory, which suits backends whose cursors are
+    /// [`cursor::after`](crate::cursor::after) of a key (ordered stores).
+    fn random_cursor(&self, _seed: u64) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Removes all keys of one DB, or of all DBs, durably.
     fn clear(&self, db: Option<DbIndex>) -> Result<(), StoreError>;
 

@@ -122,3 +122,24 @@ fn counts_match_and_type_are_exact_for_cold_keys() {
     assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(0));
     assert_eq!(c.cmd(&["RANDOMKEY"]), Resp::Nil);
 }
+
+#[test]
+fn randomkey_spreads_over_keys_that_are_only_on_disk() {
+    let (s, _tmp) = cold(3_000);
+    let mut c = s.client();
+    // Start positions come from a sample of the store's keys, taken by the key scan that
+    // rebuilds the key filter after a restart (until then RANDOMKEY reads from the start).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while c.info_int("filters_building") > 0 {
+        assert!(std::time::Instant::now() < deadline, "filters never built");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut seen = HashSet::new();
+    for _ in 0..60 {
+        let k = c.cmd(&["RANDOMKEY"]).as_str();
+        assert!(k.starts_with("key:"), "RANDOMKEY gave {k}");
+        seen.insert(k);
+    }
+    // A start that is always the store's beginning would give the same few keys.
+    assert!(seen.len() >= 25, "only {} distinct keys in 60 calls", seen.len());
+}

@@ -288,6 +288,20 @@ impl DiskStore for FsStore {
         }
     }
 
+    /// File names are hashes, so a random name is a uniformly random position.
+    fn random_cursor(&self, seed: u64) -> Option<Vec<u8>> {
+        let mut x = seed | 1;
+        let name = (0..NAME_LEN)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b"0123456789abcdef"[(x % 16) as usize]
+            })
+            .collect();
+        Some(name)
+    }
+
     fn sync(&self) -> Result<(), StoreError> {
         let dirs: Vec<PathBuf> = {
             let mut dirty = self.writer.lock().expect("writer lock");

@@ -16,6 +16,7 @@ pub use worker::Notify;
 
 use crate::cache::{Entry, Keyspace, Residency};
 use crate::keycount::{self, StoredCounts};
+use crate::keysample::KeySample;
 use crate::store::{DbIndex, DiskStore, StoreError};
 use crate::value::CacheValue;
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -235,6 +236,8 @@ pub struct Engine<V: CacheValue> {
     sweep_epoch: u64,
     /// The last sweep page found many expired keys: go on without waiting for the next tick.
     sweep_again: bool,
+    /// A few keys of each DB's store, as random start positions for RANDOMKEY.
+    sample: KeySample,
     /// Keys saved while a sweep page was being read: the page may show their older, expired
     /// record, so the sweep leaves them alone.
     saved_during_sweep: std::collections::HashSet<(DbIndex, Vec<u8>)>,
@@ -295,6 +298,7 @@ impl<V: CacheValue> Engine<V> {
             sweep: (0, Vec::new(), false),
             sweep_epoch: 0,
             sweep_again: false,
+            sample: KeySample::new(cfg.databases),
             saved_during_sweep: Default::default(),
             clear_backoff: Duration::from_millis(100),
             saved_log: None,
@@ -458,6 +462,13 @@ impl<V: CacheValue> Engine<V> {
             .unwrap_or_default()
     }
 
+    /// A key of `db` that was in the store recently (a uniform sample of the keys seen by the
+    /// filter rebuild and by saves), as a random position for reading the store; `None` when
+    /// none is known.
+    pub fn sampled_key(&mut self, db: DbIndex) -> Option<Vec<u8>> {
+        self.sample.pick(db)
+    }
+
     /// Incremented by every FLUSHDB/FLUSHALL of `db`: a multi-page scan that sees it change
     /// read pages of a store content that is gone.
     pub fn db_epoch(&self, db: DbIndex) -> u64 {
@@ -471,6 +482,7 @@ impl<V: CacheValue> Engine<V> {
     /// acknowledged, nor its memory state undone, while old data could come back after a crash.
     pub fn clear(&mut self, token: u64, db: Option<DbIndex>) {
         self.ks.clear(db);
+        self.sample.clear(db);
         // Queued loads of cleared keys are dropped; whoever waits for them is told the key is
         // ready, asks again, and gets "absent" from `ensure` (the DB is clearing).
         let hit = |d: DbIndex| db.is_none_or(|c| c == d);
@@ -783,6 +795,7 @@ impl<V: CacheValue> Engine<V> {
         } else {
             for k in &page.keys {
                 self.ks.diskkeys.added(db, k);
+                self.sample.offer(db, k);
             }
             match page.next {
                 Some(c) => {
@@ -1032,7 +1045,10 @@ impl<V: CacheValue> Engine<V> {
                 // invariant (see diskkeys.rs).
                 match (it.put, it.existed) {
                     (true, true) | (false, false) => {}
-                    (true, false) => self.ks.diskkeys.added(it.db, &it.key),
+                    (true, false) => {
+                        self.ks.diskkeys.added(it.db, &it.key);
+                        self.sample.offer(it.db, &it.key);
+                    }
                     (false, true) => self.ks.diskkeys.removed(it.db, &it.key),
                 }
                 e.on_disk = Some(it.put);

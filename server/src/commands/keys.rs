@@ -409,9 +409,19 @@ fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
                 return ctx.out.bulk(&k);
             }
         }
-        let cursor: Vec<u8> = (0..64)
-            .map(|_| b"0123456789abcdef"[rand::random_range(0..16)])
-            .collect();
+        // A random position in the store's order: the backend's own, or just after a sampled
+        // store key or a key held in memory (where the store orders by key); from the start
+        // otherwise.
+        let db = ctx.client.db;
+        let cursor = match ctx.engine.store().random_cursor(rand::random()) {
+            Some(c) => c,
+            None => ctx
+                .engine
+                .sampled_key(db)
+                .or_else(|| ctx.db().random_resident_key())
+                .map(|k| kvtier_core::cursor::after(&k))
+                .unwrap_or_default(),
+        };
         return start_scan(ctx, Kind::RandomKey { wrapped: false }, cursor);
     }
     let Some(all) = keyspace_keys(ctx) else {
