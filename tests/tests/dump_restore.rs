@@ -544,9 +544,9 @@ fn start_redis() -> Option<Redis> {
     panic!("redis-server did not start");
 }
 
-/// Encoding settings under which to cross: Redis's defaults, and every small-encoding
-/// threshold at its minimum (so Redis writes plain sets, hashes and ZSET_2, and one-element
-/// list nodes).
+/// Encoding settings under which to cross: Redis's defaults; every small-encoding threshold
+/// at its minimum (so Redis writes plain sets, hashes and ZSET_2, and one-element list nodes);
+/// small value limits with 4 KiB list nodes, compressed inside.
 const SETTINGS: &[&[(&str, &str)]] = &[
     &[],
     &[
@@ -559,6 +559,8 @@ const SETTINGS: &[&[(&str, &str)]] = &[
         ("hash-max-listpack-value", "4"),
         ("zset-max-listpack-value", "4"),
         ("list-max-listpack-size", "-1"),
+        // Interior quicklist nodes LZF-compressed (Redis DUMPs them so).
+        ("list-compress-depth", "1"),
     ],
 ];
 

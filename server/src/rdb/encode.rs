@@ -5,8 +5,8 @@
 //!   LZF for longer strings when it saves at least 4 bytes (the same compressor as Redis), raw
 //!   otherwise — byte for byte as Redis;
 //! * lists: quicklist v2 of PACKED listpack nodes, split as `RPUSH` would fill them under
-//!   `list-max-listpack-size` (a list Redis built by pushing at the head may be split
-//!   differently; both load anywhere);
+//!   `list-max-listpack-size`, interior nodes LZF-compressed under `list-compress-depth` (a
+//!   list Redis built by pushing at the head may be split differently; both load anywhere);
 //! * sets: intset (sorted, as Redis) or plain set; hashes: listpack or plain hash; sorted sets:
 //!   listpack (sorted by score, as Redis) or ZSET_2 with binary doubles, highest score first —
 //!   chosen by the same thresholds as `OBJECT ENCODING`. Sets and hashes come out in kvtier's
@@ -80,7 +80,15 @@ fn node_takes(bytes: usize, count: usize, len: usize, fill: i64) -> bool {
     grown <= SAFETY_BYTES && (count as i64) < fill
 }
 
-fn list(items: &std::collections::VecDeque<Vec<u8>>, fill: i64, out: &mut Vec<u8>) {
+/// Quicklist nodes under this size are never compressed.
+const COMPRESS_MIN_BYTES: usize = 48;
+/// Compression must save more than this many bytes to be kept.
+const COMPRESS_MIN_GAIN: usize = 8;
+
+/// The list as a quicklist of listpacks. With `list-compress-depth` N > 0, Redis keeps every
+/// node but the N at each end LZF-compressed, and DUMP writes those nodes compressed.
+fn list(items: &std::collections::VecDeque<Vec<u8>>, shape: ListShape, out: &mut Vec<u8>) {
+    let fill = shape.fill;
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut node = listpack::Writer::default();
     for item in items {
@@ -94,10 +102,25 @@ fn list(items: &std::collections::VecDeque<Vec<u8>>, fill: i64, out: &mut Vec<u8
     }
     out.push(types::LIST_QUICKLIST_2);
     length(nodes.len() as u64, out);
-    for n in nodes {
+    let count = nodes.len();
+    for (i, n) in nodes.into_iter().enumerate() {
         const PACKED: u64 = 2;
         length(PACKED, out);
-        string(&n, out);
+        let depth = shape.compress_depth;
+        let interior = depth > 0 && i >= depth && i + depth < count;
+        let compressed = (interior && n.len() >= COMPRESS_MIN_BYTES)
+            .then(|| lzf::compress(&n, n.len()))
+            .flatten()
+            .filter(|c| c.len() + COMPRESS_MIN_GAIN < n.len());
+        match compressed {
+            Some(c) => {
+                out.push(0xC3);
+                length(c.len() as u64, out);
+                length(n.len() as u64, out);
+                out.extend_from_slice(&c);
+            }
+            None => string(&n, out),
+        }
     }
 }
 
@@ -112,16 +135,22 @@ fn listpack_score(score: f64) -> String {
     }
 }
 
-/// `v`'s type byte and encoding; `encoding` is what `OBJECT ENCODING` says for it, `fill` the
-/// `list-max-listpack-size` setting.
-pub fn value(v: &Value, encoding: &str, fill: i64) -> Vec<u8> {
+/// How lists are cut into quicklist nodes: `list-max-listpack-size` and `list-compress-depth`.
+#[derive(Debug, Clone, Copy)]
+pub struct ListShape {
+    pub fill: i64,
+    pub compress_depth: usize,
+}
+
+/// `v`'s type byte and encoding; `encoding` is what `OBJECT ENCODING` says for it.
+pub fn value(v: &Value, encoding: &str, shape: ListShape) -> Vec<u8> {
     let mut out = Vec::new();
     match v {
         Value::Str(s) => {
             out.push(types::STRING);
             string(s, &mut out);
         }
-        Value::List(l) => list(l, fill, &mut out),
+        Value::List(l) => list(l, shape, &mut out),
         Value::Set(s) if encoding == "intset" => {
             let mut ints: Vec<i64> = s.iter().filter_map(|m| parse_i64(m)).collect();
             out.push(types::SET_INTSET);

@@ -62,8 +62,11 @@ fn crc64(data: &[u8]) -> u64 {
 /// The DUMP payload of `v`, in the encodings Redis 7.0 would use under `config`'s thresholds.
 pub fn dump(v: &Value, config: &Config) -> Vec<u8> {
     let encoding = crate::commands::object::encoding(v, config);
-    let fill = config.get_i64("list-max-listpack-size");
-    let mut out = encode::value(v, encoding, fill);
+    let shape = encode::ListShape {
+        fill: config.get_i64("list-max-listpack-size"),
+        compress_depth: config.get_i64("list-compress-depth").max(0) as usize,
+    };
+    let mut out = encode::value(v, encoding, shape);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());

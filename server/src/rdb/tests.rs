@@ -42,6 +42,11 @@ fn zset(pairs: &[(&str, f64)]) -> Value {
     Value::ZSet(z)
 }
 
+const SHAPE: encode::ListShape = encode::ListShape {
+    fill: -2,
+    compress_depth: 0,
+};
+
 fn dump_default(v: &Value) -> Vec<u8> {
     dump(v, &Config::default())
 }
@@ -125,12 +130,12 @@ fn dump_equals_redis_bytes() {
         }
     }
     // With the listpack thresholds at 0, Redis 7.0 writes ZSET_2 (highest score first) and HASH.
-    let zs = encode::value(&zset(&[("m", 2.5), ("n", -1.0)]), "skiplist", -2);
+    let zs = encode::value(&zset(&[("m", 2.5), ("n", -1.0)]), "skiplist", SHAPE);
     assert_eq!(
         hex_of(&seal(&zs, RDB_VERSION)),
         "0502016d0000000000000440016e000000000000f0bf0a008cd58f397f91643b"
     );
-    let hs = encode::value(&hash(&[("k", "v")]), "hashtable", -2);
+    let hs = encode::value(&hash(&[("k", "v")]), "hashtable", SHAPE);
     assert_eq!(
         hex_of(&seal(&hs, RDB_VERSION)),
         "0401016b01760a005020df261bff679e"
