@@ -168,13 +168,14 @@ impl Op {
     }
 }
 
-/// Reads the opcode at `p`; a truncated XZERO is corruption.
+/// Reads the opcode at `p`. The second byte of an XZERO cut off by the end of the value reads
+/// as 0, as in Redis (whose strings end with a 0 byte), so a damaged value gives Redis's result.
 fn op_at(s: &[u8], p: usize) -> Result<Op> {
     let b = s[p];
     Ok(if b & 0xc0 == 0 {
         Op::Zero((b & 0x3f) as usize + 1)
     } else if b & 0x80 == 0 {
-        let lo = *s.get(p + 1).ok_or(Corrupt)?;
+        let lo = s.get(p + 1).copied().unwrap_or(0);
         Op::XZero(((((b & 0x3f) as usize) << 8) | lo as usize) + 1)
     } else {
         Op::Val(((b >> 2) & 0x1f) + 1, (b & 0x03) as usize + 1)
@@ -214,7 +215,8 @@ fn sparse_ops(s: &[u8]) -> impl Iterator<Item = Result<Op>> + '_ {
 }
 
 /// Calls `f(first, len, value)` for each run of a sparse HLL; corrupt unless the runs cover
-/// exactly the 16384 registers (a VAL run past the end stops the walk).
+/// exactly the 16384 registers (a VAL run reaching past the end is corrupt at once, even one
+/// that starts right after the last register: Redis refuses that too).
 fn sparse_runs(s: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<()> {
     let mut idx = 0usize;
     for op in sparse_ops(s) {
@@ -222,7 +224,7 @@ fn sparse_runs(s: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<()> {
             Op::Zero(n) | Op::XZero(n) => idx += n,
             Op::Val(v, n) => {
                 if idx + n > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 f(idx, n, v);
                 idx += n;
@@ -308,7 +310,12 @@ fn sparse_raise(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> R
                 to_dense(s)?;
                 return Ok(dense_raise(&mut s[HDR..], index, count));
             }
-            s.splice(p..p + old_width, seq);
+            // An XZERO cut off by the end of the value: Redis writes the new opcodes over it
+            // but grows the value by their length minus the XZERO's, losing the last byte.
+            let new_len = s.len() + seq.len() - old_width;
+            let end = (p + old_width).min(s.len());
+            s.splice(p..end, seq);
+            s.truncate(new_len);
         }
     }
     merge_vals(s, prev.unwrap_or(HDR));
