@@ -246,3 +246,37 @@ fn libraries_survive_restart_and_kill9() {
     drop(s);
     drop(tmp);
 }
+
+#[test]
+fn busy_function_stats_and_kill() {
+    let s = Server::start(&["--busy-reply-threshold", "100"]);
+    let mut c = s.client();
+    load(
+        &mut c,
+        "#!lua name=spin\nredis.register_function('spin', function() while true do end end)",
+    );
+    let mut runner = s.client();
+    runner.send(&["FCALL", "spin", "0"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stats = c.cmd(&["FUNCTION", "STATS"]);
+    let Resp::Array(v) = stats else {
+        panic!("{stats:?}")
+    };
+    let Resp::Array(running) = &v[1] else {
+        panic!("{v:?}")
+    };
+    assert_eq!(running[1], Resp::bulk("spin"));
+    assert_eq!(running[3], Resp::bulks(&["FCALL", "spin", "0"]));
+    assert_eq!(
+        c.cmd(&["SCRIPT", "KILL"]),
+        Resp::err("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
+    );
+    assert_eq!(c.cmd(&["FUNCTION", "KILL"]), Resp::ok());
+    assert_eq!(
+        runner.read(),
+        Resp::err(
+            "ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2."
+        )
+    );
+    assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
+}

@@ -98,6 +98,46 @@ impl Server {
                 run.killed = true;
                 "+OK"
             }
+        } else if is(0, b"function") && is(1, b"stats") && args.len() == 2 {
+            let is_function = run.is_function;
+            let (name, command, ms) = (
+                run.name.clone(),
+                run.command.clone(),
+                run.started.elapsed().as_millis() as i64,
+            );
+            let (libs, funcs) = (
+                self.scripting.functions.libs.len(),
+                self.scripting.functions.by_fn.len(),
+            );
+            if let Some(c) = self.conns.get_mut(&t) {
+                let out = &mut c.out;
+                out.map(2);
+                out.bulk(b"running_script");
+                if !is_function {
+                    // Only a function counts as running for FUNCTION STATS.
+                    out.null();
+                } else {
+                    out.map(3);
+                    out.bulk(b"name");
+                    out.bulk(name.as_bytes());
+                    out.bulk(b"command");
+                    out.array(command.len());
+                    for a in &command {
+                        out.bulk(a);
+                    }
+                    out.bulk(b"duration_ms");
+                    out.int(ms);
+                }
+                out.bulk(b"engines");
+                out.map(1);
+                out.bulk(b"LUA");
+                out.map(2);
+                out.bulk(b"libraries_count");
+                out.int(libs as i64);
+                out.bulk(b"functions_count");
+                out.int(funcs as i64);
+            }
+            return;
         } else if is(0, b"shutdown") && is(1, b"nosave") {
             log::warn!("SHUTDOWN NOSAVE while a script runs: exiting now");
             std::process::exit(0);

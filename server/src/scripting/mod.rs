@@ -91,6 +91,8 @@ pub struct RunState {
     /// A write command of the script succeeded: the run can no longer be undone.
     pub wrote: bool,
     pub started: Instant,
+    /// The request that started the run (FUNCTION STATS shows it).
+    pub command: Vec<Vec<u8>>,
     /// Past the busy threshold: other clients are answered -BUSY.
     pub busy: bool,
     /// SCRIPT KILL / FUNCTION KILL asked to stop the run.

@@ -68,6 +68,9 @@ const COLD_EXPLORE_CALLS: u32 = 100_000;
 /// How long a run abandoned for cold keys may go on looking for more.
 const COLD_EXPLORE_TIME: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Lua heap above which a full collection follows a run.
+const GC_AFTER_RUN_BYTES: usize = 64 << 20;
+
 /// Retries of one request for cold keys before the script is refused.
 const MAX_COLD_RETRIES: u32 = 64;
 
@@ -100,6 +103,12 @@ impl Server {
     /// Runs a script for client `t` and writes its reply. `args` is the client's request (kept
     /// to run it again after loading cold keys).
     pub(crate) fn run_script(&mut self, t: usize, inv: Invocation, args: &[Vec<u8>]) {
+        let f = inv.flags;
+        if self.shared.oom && f.declared && !f.no_writes && !f.allow_oom && !inv.read_only {
+            // A script that says it may write is refused up front when memory is full, as in
+            // Redis (one without a shebang is checked command by command instead).
+            return self.reply_err(t, "OOM command not allowed when used memory > 'maxmemory'.");
+        }
         let Some(conn) = self.conns.get_mut(&t) else {
             return;
         };
@@ -118,6 +127,7 @@ impl Server {
             resp3: false,
             wrote: false,
             started: Instant::now(),
+            command: args.to_vec(),
             busy: false,
             killed: false,
             cold_keys: Vec::new(),
@@ -127,6 +137,11 @@ impl Server {
         });
         let lua = self.scripting.lua.clone();
         let outcome = self.call_lua(&lua, &inv);
+        if lua.used_memory() > GC_AFTER_RUN_BYTES {
+            // A script that built much garbage: free it now rather than keep it until the
+            // incremental collector gets there.
+            let _ = lua.gc_collect();
+        }
         let run = self.scripting.run.take().expect("set above");
         let Some(conn) = self.conns.get_mut(&t) else {
             return;
@@ -170,11 +185,8 @@ impl Server {
         self.scripting.retry_count.remove(&t);
         let conn = self.conns.get_mut(&t).expect("live");
         if run.killed {
-            let msg = if run.is_function {
-                "ERR Script killed by user with FUNCTION KILL..."
-            } else {
-                "ERR Script killed by user with SCRIPT KILL..."
-            };
+            // Redis words it so for functions too.
+            let msg = "ERR Script killed by user with SCRIPT KILL...";
             let source = match &outcome {
                 Ok(Err(f)) => f.source.clone(),
                 _ => None,

@@ -18,6 +18,8 @@ const LOAD_REDIS: &str = "kvtier.load_redis";
 const RUN_REDIS: &str = "kvtier.run_redis";
 /// Registry name of the error handler.
 const HANDLER: &str = "kvtier.handler";
+/// Heap the Lua state may use (scripts, cached scripts and libraries together).
+const LUA_MEMORY_LIMIT: usize = 1 << 30;
 /// How often (in Lua instructions) the hook looks at time and kill requests.
 const HOOK_EVERY: u32 = 10_000;
 
@@ -125,6 +127,8 @@ pub fn new_vm() -> mlua::Result<Lua> {
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         mlua::LuaOptions::default(),
     )?;
+    // A script cannot take the machine's memory: past this, allocations fail as Lua errors.
+    lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
     let g = lua.globals();
     for name in [
         "print", "dofile", "loadfile", "module", "require", "setfenv", "getfenv", "newproxy",
@@ -332,8 +336,14 @@ pub fn protected_call(
         return Ok(Ok(v));
     }
     let Value::Table(info) = v else {
+        // Not from the handler (Lua does not call it for a memory error).
+        let msg = match v {
+            Value::String(s) => s.to_string_lossy(),
+            Value::Error(e) => e.to_string(),
+            _ => "Error running script".into(),
+        };
         return Ok(Err(LuaFailure {
-            msg: "Error running script".into(),
+            msg,
             table: false,
             source: None,
             plain: false,
