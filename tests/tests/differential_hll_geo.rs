@@ -1262,8 +1262,14 @@ fn geo_edges() {
 
 #[test]
 fn hll_corruption_fuzz() {
-    differential("hll corruption fuzz", |p| {
-        let mut rng = StdRng::seed_from_u64(7);
+    for seed in seeds() {
+        hll_corruption_fuzz_seed(seed);
+    }
+}
+
+fn hll_corruption_fuzz_seed(seed: u64) {
+    differential(&format!("hll corruption fuzz seed {seed}"), |p| {
+        let mut rng = StdRng::seed_from_u64(seed + 7);
         // A sparse and a dense HLL as Redis writes them.
         let mut args = vec!["PFADD".to_string(), "sparse".to_string()];
         args.extend((0..200).map(|i| format!("s{i}")));
