@@ -424,11 +424,19 @@ fn busy_script_and_script_kill() {
         other.cmd(&["PING"]),
         Resp::err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
     );
+    // A transaction meanwhile: MULTI works, EXEC discards it (nothing of it runs).
+    assert_eq!(other.cmd(&["MULTI"]), Resp::ok());
+    assert_err(&other.cmd(&["INCR", "ctr"]), "BUSY ");
+    assert_eq!(
+        other.cmd(&["EXEC"]),
+        Resp::err("EXECABORT Transaction discarded because of: BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+    );
     assert_eq!(other.cmd(&["SCRIPT", "KILL"]), Resp::ok());
     let r = runner.read();
     assert_err(&r, "ERR Script killed by user with SCRIPT KILL...");
     assert_eq!(other.cmd(&["PING"]), Resp::Simple("PONG".into()));
     assert_eq!(runner.cmd(&["PING"]), Resp::Simple("PONG".into()));
+    assert_eq!(other.cmd(&["GET", "ctr"]), Resp::Nil);
     assert!(other.info_int("script_busy_runs") >= 1);
 
     // After a write the script cannot be killed; SHUTDOWN NOSAVE still ends the server.

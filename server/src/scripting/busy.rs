@@ -141,11 +141,56 @@ impl Server {
         } else if is(0, b"shutdown") && is(1, b"nosave") {
             log::warn!("SHUTDOWN NOSAVE while a script runs: exiting now");
             std::process::exit(0);
-        } else if run.is_function {
-            "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
         } else {
-            "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            let busy = if run.is_function {
+                "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+            } else {
+                "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            };
+            let Some(c) = self.conns.get_mut(&t) else {
+                return;
+            };
+            let st = &mut c.state;
+            // Transactions as Redis treats them meanwhile: MULTI and DISCARD work, a refused
+            // command fails the transaction, and EXEC discards it (nothing of it runs).
+            let single = args.len() == 1;
+            if is(0, b"multi") && single {
+                if st.multi.is_some() {
+                    "-ERR MULTI calls can not be nested"
+                } else {
+                    st.multi = Some(Vec::new());
+                    st.multi_error = false;
+                    "+OK"
+                }
+            } else if is(0, b"discard") && single && st.multi.is_some() {
+                st.multi = None;
+                st.multi_error = false;
+                st.watched.clear();
+                st.watch_dirty = false;
+                "+OK"
+            } else if is(0, b"exec") && single && st.multi.is_some() {
+                st.multi = None;
+                st.multi_error = false;
+                st.watched.clear();
+                st.watch_dirty = false;
+                let msg = format!(
+                    "-EXECABORT Transaction discarded because of: {}",
+                    &busy[1..]
+                );
+                self.busy_reply(t, &msg);
+                return;
+            } else {
+                if st.multi.is_some() {
+                    st.multi_error = true;
+                }
+                busy
+            }
         };
+        self.busy_reply(t, reply);
+    }
+
+    /// Writes a one-line reply (`+…` or `-…`) and counts an error.
+    fn busy_reply(&mut self, t: usize, reply: &str) {
         if let Some(err) = reply.strip_prefix('-') {
             self.shared.total_error_replies += 1;
             let code = err.split(' ').next().unwrap_or("ERR").to_string();
