@@ -9,6 +9,8 @@
 //! re-hashing the last two positions of a match), so that DUMP output matches redis-server's
 //! byte for byte.
 
+use std::cell::RefCell;
+
 /// Longest literal run one control byte can announce.
 const MAX_LIT: usize = 32;
 /// Farthest back a reference can point.
@@ -97,16 +99,58 @@ fn match_len(input: &[u8], r: usize, ip: usize, maxlen: usize) -> usize {
     }
 }
 
+/// The last position seen for each hash slot, kept from one call to the next: DUMP compresses
+/// every element of a collection, and clearing 256 KiB for each one cost far more than the
+/// compression. A slot counts only if stamped with the current call's generation.
+struct Table {
+    slots: Vec<u64>,
+    generation: u32,
+}
+
+impl Table {
+    /// The position in slot `s`, 0 if none (position 0 is never a reference: liblzf requires
+    /// a reference strictly after the start, so 0 can mean "empty").
+    fn get(&self, s: usize) -> usize {
+        let v = self.slots[s];
+        if (v >> 32) as u32 == self.generation {
+            v as u32 as usize
+        } else {
+            0
+        }
+    }
+
+    fn set(&mut self, s: usize, pos: usize) {
+        self.slots[s] = ((self.generation as u64) << 32) | pos as u64;
+    }
+}
+
+thread_local! {
+    static TABLE: RefCell<Table> = RefCell::new(Table {
+        slots: vec![0; HSIZE],
+        generation: 0,
+    });
+}
+
 /// Compresses `input` into at most `max_out` bytes; `None` if it does not fit (then the caller
-/// stores the data plain). Inputs shorter than 3 bytes are not compressed.
+/// stores the data plain). Inputs shorter than 3 bytes (or of 4 GiB and more) are not
+/// compressed.
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
-    let n = input.len();
-    if n < 3 {
+    if input.len() < 3 || u32::try_from(input.len()).is_err() {
         return None;
     }
-    // Positions are stored plus one: 0 means empty. Position 0 is never a reference (liblzf
-    // requires a reference strictly after the start).
-    let mut table = vec![0u32; HSIZE];
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.generation = t.generation.wrapping_add(1);
+        if t.generation == 0 {
+            t.slots.fill(0);
+            t.generation = 1;
+        }
+        compress_with(&mut t, input, max_out)
+    })
+}
+
+fn compress_with(table: &mut Table, input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    let n = input.len();
     let mut out: Vec<u8> = Vec::with_capacity(max_out + 1);
     // `run` is the index of the current literal run's control byte; `lit` its length so far.
     let mut lit = 0usize;
@@ -117,8 +161,8 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     while ip < n - 2 {
         h = next(h, input, ip);
         let s = slot(h);
-        let r = table[s] as usize;
-        table[s] = ip as u32;
+        let r = table.get(s);
+        table.set(s, ip);
         let matched = r > 0
             && r < ip
             && ip - r - 1 < MAX_OFF
@@ -159,10 +203,10 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
             ip -= 2;
             h = first(input, ip);
             h = next(h, input, ip);
-            table[slot(h)] = ip as u32;
+            table.set(slot(h), ip);
             ip += 1;
             h = next(h, input, ip);
-            table[slot(h)] = ip as u32;
+            table.set(slot(h), ip);
             ip += 1;
         } else {
             if out.len() >= max_out {
