@@ -3,6 +3,9 @@
 //!
 //! kvtier keeps no per-key LRU clock or LFU counter, so RESTORE's IDLETIME and FREQ are checked
 //! as Redis checks them and then have no effect (OBJECT IDLETIME/FREQ read 0 as for any key).
+//! Payloads are always checked in depth, as Redis does with `sanitize-dump-payload yes`
+//! (element counts, listpack/ziplist structure, no duplicate members or fields, no NaN
+//! scores), whatever that setting says: kvtier has no partly-checked value representation.
 
 use super::flags::*;
 use super::notify::{class, notify};
