@@ -38,6 +38,7 @@ mod hll;
 mod info;
 mod keyscan;
 mod pubsub;
+mod rdb;
 mod reply;
 mod resp;
 mod scripting;

@@ -9,6 +9,7 @@ pub mod blocking;
 pub mod compat;
 pub mod connection;
 pub mod geo;
+pub mod dump;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
@@ -278,6 +279,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         monitor::COMMANDS,
         crate::scripting::commands::COMMANDS,
         crate::acl::COMMANDS,
+        dump::COMMANDS,
         hll::COMMANDS,
         geo::COMMANDS,
     ]
@@ -288,7 +290,7 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
 /// The ACL category of a command's data type or purpose (`@string`, `@list`, …), by the
 /// family it belongs to, as COMMAND INFO reports it.
 pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
-    let families: [(&[CommandSpec], &str); 18] = [
+    let families: &[(&[CommandSpec], &str)] = &[
         (connection::COMMANDS, "@connection"),
         (server_cmds::COMMANDS, ""),
         (keys::COMMANDS, "@keyspace"),
@@ -306,6 +308,7 @@ pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
         (sort::COMMANDS, ""),
         (monitor::COMMANDS, ""),
         (crate::scripting::commands::COMMANDS, "@scripting"),
+        (dump::COMMANDS, "@keyspace"),
         (hll::COMMANDS, "@hyperloglog"),
         (geo::COMMANDS, "@geo"),
     ];
