@@ -560,3 +560,29 @@ fn a_script_reaches_disk_in_one_batch() {
         drop(tmp);
     }
 }
+
+#[test]
+fn the_callers_acl_applies_inside_scripts() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    assert_eq!(
+        c.cmd(&["ACL", "SETUSER", "lim", "on", "nopass", "+eval", "+get", "~k*"]),
+        Resp::ok()
+    );
+    assert_eq!(c.cmd(&["AUTH", "lim", "x"]), Resp::ok());
+    let r = eval(&mut c, "return redis.call('set', 'k1', 'v')");
+    assert_err(
+        &r,
+        "ERR The user executing the script can't run this command or subcommand script: ",
+    );
+    let r = eval(&mut c, "return redis.call('get', 'other')");
+    assert_err(
+        &r,
+        "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments script: ",
+    );
+    assert_eq!(
+        eval(&mut c, "return redis.pcall('set', 'k1', 'v')"),
+        Resp::err("ERR The user executing the script can't run this command or subcommand")
+    );
+    assert_eq!(eval(&mut c, "return redis.call('get', 'k1')"), Resp::Nil);
+}

@@ -390,6 +390,26 @@ impl Server {
         {
             return fail(&denied.script_message());
         }
+        let t = self.scripting.run.as_ref().expect("inside a run").client;
+        // The caller's ACL applies to what the script runs, as in Redis.
+        let conn = &self.conns[&t];
+        let config = &self.shared.config;
+        if let Err(denied) = self.shared.acl.check_request(
+            &conn.state,
+            || conn.client_list_line(Instant::now()),
+            spec,
+            &argv,
+            || config.get_u64("acllog-max-len") as usize,
+        ) {
+            return fail(match denied {
+                crate::acl::Denied::Command(_) => {
+                    "ERR The user executing the script can't run this command or subcommand"
+                }
+                crate::acl::Denied::Key(_) => "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+                crate::acl::Denied::Channel(_) => "ERR The user executing the script can't publish to the channel mentioned in the command",
+                crate::acl::Denied::NoUser => "NOPERM this user was deleted",
+            });
+        }
         let run = self.scripting.run.as_ref().expect("inside a run");
         let (read_only, allow_oom, declared) =
             (run.read_only, run.flags.allow_oom, run.flags.declared);
@@ -400,7 +420,6 @@ impl Server {
             return fail("OOM command not allowed when used memory > 'maxmemory'.");
         }
         // The command's keys must be in memory, as for a client's command.
-        let t = run.client;
         let db = self.conns[&t].state.db;
         let mut cold = Vec::new();
         if !spec.blind_write(&argv) {
