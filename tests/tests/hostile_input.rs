@@ -166,14 +166,18 @@ fn random_arg(rng: &mut StdRng) -> Vec<u8> {
     }
 }
 
-fn command_names(c: &mut Client) -> Vec<String> {
-    let Resp::Array(names) = c.cmd(&["COMMAND", "LIST"]) else {
-        panic!("COMMAND LIST is not an array")
+/// The command table as COMMAND reports it: (name, arity), minus the excluded commands.
+fn command_table(c: &mut Client) -> Vec<(String, i64)> {
+    let Resp::Array(infos) = c.cmd(&["COMMAND"]) else {
+        panic!("COMMAND is not an array")
     };
-    let mut v: Vec<String> = names
+    let mut v: Vec<(String, i64)> = infos
         .iter()
-        .map(Resp::as_str)
-        .filter(|n| !EXCLUDED.contains(&n.as_str()))
+        .filter_map(|i| match i {
+            Resp::Array(f) if f.len() >= 2 => Some((f[0].as_str(), f[1].as_int())),
+            _ => None,
+        })
+        .filter(|(n, _)| !EXCLUDED.contains(&n.as_str()))
         .collect();
     v.sort();
     v
@@ -201,11 +205,15 @@ impl PingAfter for Client {
 
 #[test]
 fn dispatch_fuzz_random_commands_keep_the_server_up() {
-    let s = Server::start(&["--maxmemory", "2mb"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut s = Server::start_in(&dir, &["--maxmemory", "2mb"]);
     let cases = env_u64("KVTIER_DISPATCH_CASES", 3000);
+    let mut restarted = false;
+    let (mut ok_replies, mut error_replies) = (0u64, 0u64);
     let seed = env_u64("KVTIER_FUZZ_SEED", 17);
     let mut rng = StdRng::seed_from_u64(seed);
-    let names = command_names(&mut s.client());
+    let names = command_table(&mut s.client());
     assert!(names.len() > 150, "too few commands: {}", names.len());
     let batch = 50;
     let mut sent = 0;
@@ -214,8 +222,8 @@ fn dispatch_fuzz_random_commands_keep_the_server_up() {
         c.set_timeout(Duration::from_secs(30));
         let mut requests = Vec::new();
         for _ in 0..batch {
-            let mut args: Vec<Vec<u8>> =
-                vec![names[rng.random_range(0..names.len())].clone().into_bytes()];
+            let (name, arity) = &names[rng.random_range(0..names.len())];
+            let mut args: Vec<Vec<u8>> = vec![name.clone().into_bytes()];
             if rng.random_bool(0.5) {
                 // A subcommand-looking first argument for containers.
                 args.push(
@@ -226,7 +234,16 @@ fn dispatch_fuzz_random_commands_keep_the_server_up() {
                     .to_vec(),
                 );
             }
-            for _ in 0..rng.random_range(0..7) {
+            // Mostly as many arguments as the command's arity asks for (valid-shaped), else any.
+            let wanted = match *arity {
+                a if a > 0 && rng.random_bool(0.8) => a as usize,
+                a if a < 0 && rng.random_bool(0.8) => -a as usize + rng.random_range(0..4),
+                _ => rng.random_range(1..8),
+            };
+            if args.len() > wanted {
+                args.truncate(wanted.max(1));
+            }
+            while args.len() < wanted {
                 args.push(random_arg(&mut rng));
             }
             let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
@@ -234,7 +251,13 @@ fn dispatch_fuzz_random_commands_keep_the_server_up() {
             requests.push(args);
         }
         for (i, req) in requests.iter().enumerate() {
-            if let Err(e) = c.try_read() {
+            let reply = c.try_read();
+            match &reply {
+                Ok(Resp::Error(_)) => error_replies += 1,
+                Ok(_) => ok_replies += 1,
+                Err(_) => {}
+            }
+            if let Err(e) = reply {
                 let shown: Vec<String> = requests
                     .iter()
                     .map(|r| {
@@ -261,7 +284,18 @@ fn dispatch_fuzz_random_commands_keep_the_server_up() {
         }
         sent += batch;
         assert_alive(&s, &format!("{sent} random commands (seed {seed})"));
+        if !restarted && sent >= cases / 2 {
+            // The second half runs over a cold cache: commands park on keys only on disk.
+            restarted = true;
+            assert!(s.shutdown(), "clean shutdown");
+            s = Server::start_in(&dir, &["--maxmemory", "2mb"]);
+        }
     }
+    eprintln!(
+        "dispatch fuzz: {sent} commands (seed {seed}), {ok_replies} replies, \
+         {error_replies} errors"
+    );
+    assert_eq!(ok_replies + error_replies, sent);
 }
 
 fn mutate(rng: &mut StdRng, mut data: Vec<u8>) -> Vec<u8> {
