@@ -10,9 +10,9 @@ pub mod cache;
 pub mod cursor;
 pub mod diskkeys;
 pub mod encoding;
+pub mod engine;
 pub mod keycount;
 pub mod keysample;
-pub mod engine;
 pub mod negcache;
 pub mod store;
 pub mod value;
@@ -22,5 +22,5 @@ pub mod testkit;
 
 pub use cache::{Db, Keyspace, Residency};
 pub use engine::{Engine, EngineConfig, Event, KeyFilter, KeyPage};
-pub use store::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
+pub use store::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 pub use value::CacheValue;

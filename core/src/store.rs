@@ -62,6 +62,10 @@ impl fmt::Debug for WriteOp {
     }
 }
 
+/// A page of [`DiskStore::scan_heads`]: the keys and, for each, the head of its record (`None`
+/// for a key deleted meanwhile).
+pub type HeadPage = (ScanPage, Vec<Option<Vec<u8>>>);
+
 /// One page of a [`DiskStore::scan`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanPage {
@@ -179,7 +183,7 @@ pub trait DiskStore: Send + Sync + fmt::Debug + 'static {
         cursor: &[u8],
         limit: usize,
         head_len: usize,
-    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+    ) -> Result<HeadPage, StoreError> {
         let page = self.scan(db, cursor, limit)?;
         let refs: Vec<&[u8]> = page.keys.iter().map(Vec::as_slice).collect();
         let mut heads = Vec::with_capacity(refs.len());

@@ -27,7 +27,7 @@
 
 #![forbid(unsafe_code)]
 
-use kvtier_core::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
+use kvtier_core::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
     properties, BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBatch,
@@ -147,7 +147,7 @@ impl RocksStore {
         cursor: &[u8],
         limit: usize,
         head_len: Option<usize>,
-    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+    ) -> Result<HeadPage, StoreError> {
         let after = kvtier_core::cursor::decode(cursor, "rocksdb")?;
         let (start, end) = db_range(db);
         let mut ro = ReadOptions::default();
@@ -304,7 +304,7 @@ impl DiskStore for RocksStore {
         cursor: &[u8],
         limit: usize,
         head_len: usize,
-    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+    ) -> Result<HeadPage, StoreError> {
         self.walk(db, cursor, limit, Some(head_len))
     }
 

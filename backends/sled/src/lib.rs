@@ -24,7 +24,7 @@
 
 #![forbid(unsafe_code)]
 
-use kvtier_core::{DbIndex, DiskStore, ScanPage, StoreError, WriteOp};
+use kvtier_core::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 use sled::transaction::{TransactionError, Transactional};
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::fmt;
@@ -118,7 +118,7 @@ impl SledStore {
         cursor: &[u8],
         limit: usize,
         head_len: Option<usize>,
-    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+    ) -> Result<HeadPage, StoreError> {
         let after = kvtier_core::cursor::decode(cursor, "sled")?;
         let trees = read(&self.trees);
         let Some(tree) = trees.get(&db) else {
@@ -278,7 +278,7 @@ impl DiskStore for SledStore {
         cursor: &[u8],
         limit: usize,
         head_len: usize,
-    ) -> Result<(ScanPage, Vec<Option<Vec<u8>>>), StoreError> {
+    ) -> Result<HeadPage, StoreError> {
         self.walk(db, cursor, limit, Some(head_len))
     }
 
