@@ -272,6 +272,19 @@ fn permissions_and_noperm_errors_like_redis() {
     );
     assert_eq!(fields[3], Resp::bulk("command"));
     assert_eq!(fields[7], Resp::bulk("lpush"));
+    // Failed logins are logged under the command as typed.
+    let mut failing = s.client();
+    failing.cmd(&["auth", "u", "wrong"]);
+    let Resp::Array(entries) = s.client().cmd(&["ACL", "LOG", "1"]) else {
+        panic!()
+    };
+    let Resp::Array(fields) = &entries[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (&fields[3], &fields[7], &fields[9]),
+        (&Resp::bulk("auth"), &Resp::bulk("auth"), &Resp::bulk("u"))
+    );
     assert_eq!(s.client().cmd(&["ACL", "LOG", "RESET"]), Resp::ok());
     assert_eq!(s.client().cmd(&["ACL", "LOG"]), Resp::Array(vec![]));
     // A disabled user cannot log in; a deleted user's connections are closed.

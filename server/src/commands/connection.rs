@@ -57,7 +57,7 @@ fn select(ctx: &mut Ctx, args: &[Vec<u8>]) {
 
 /// Checks AUTH / HELLO AUTH credentials against the ACL users (`user` absent: `default`); a
 /// failure is recorded in the ACL log.
-fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> bool {
+fn check_auth(ctx: &mut Ctx, cmd: &[u8], user: Option<&[u8]>, pass: &[u8]) -> bool {
     let user = user.unwrap_or(b"default");
     if ctx.shared.acl.authenticate(user, pass) {
         ctx.client.authenticated = true;
@@ -78,7 +78,8 @@ fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> bool {
     ctx.shared
         .acl
         .log
-        .add("auth", context, "AUTH", &name, info, max);
+        // The log names the command as the client typed it, as Redis does.
+        .add("auth", context, &String::from_utf8_lossy(cmd), &name, info, max);
     false
 }
 
@@ -93,7 +94,7 @@ fn auth(ctx: &mut Ctx, args: &[Vec<u8>]) {
         2 => (None, &args[1]),
         _ => (Some(args[1].as_slice()), &args[2]),
     };
-    if check_auth(ctx, user, pass) {
+    if check_auth(ctx, &args[0], user, pass) {
         ctx.out.ok();
     } else {
         ctx.out
@@ -122,7 +123,7 @@ fn hello(ctx: &mut Ctx, args: &[Vec<u8>]) {
         match opt.as_slice() {
             b"auth" if i + 2 < args.len() => {
                 let (u, p) = (args[i + 1].clone(), args[i + 2].clone());
-                if !check_auth(ctx, Some(&u), &p) {
+                if !check_auth(ctx, &args[0], Some(&u), &p) {
                     return ctx
                         .out
                         .error("WRONGPASS invalid username-password pair or user is disabled.");
