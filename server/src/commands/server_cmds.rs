@@ -181,6 +181,9 @@ pub(crate) fn acl_categories(c: &super::CommandSpec) -> Vec<&'static str> {
             v.push("@dangerous")
         }
         "flushall" | "flushdb" => v.extend(["@keyspace", "@dangerous"]),
+        // Categories Redis gives these beyond their flags (ACL rules and COMMAND INFO).
+        "lastsave" | "role" => v.extend(["@admin", "@dangerous"]),
+        "command" => v.push("@connection"),
         _ => {}
     }
     v.push(if c.has(FAST) { "@fast" } else { "@slow" });
