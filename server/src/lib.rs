@@ -30,9 +30,9 @@ mod client;
 mod commands;
 pub mod config;
 mod conn;
-mod geohash;
 #[cfg(test)]
 mod fuzz;
+mod geohash;
 mod glob;
 mod hll;
 mod info;

@@ -887,7 +887,11 @@ impl Server {
         // One save group for the whole transaction: it reaches disk in one batch.
         self.engine.ks.begin_group();
         let oom = std::mem::replace(&mut self.shared.oom, false);
-        let user = self.conns.get(&t).map(|c| c.state.user.clone()).unwrap_or_default();
+        let user = self
+            .conns
+            .get(&t)
+            .map(|c| c.state.user.clone())
+            .unwrap_or_default();
         for q in &queued {
             let spec = commands::lookup(&q[0]).expect("checked at queue time");
             // The ACL may have changed since the command was queued: checked again, as Redis.

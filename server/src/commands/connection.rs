@@ -79,7 +79,14 @@ fn check_auth(ctx: &mut Ctx, cmd: &[u8], user: Option<&[u8]>, pass: &[u8]) -> bo
         .acl
         .log
         // The log names the command as the client typed it, as Redis does.
-        .add("auth", context, &String::from_utf8_lossy(cmd), &name, info, max);
+        .add(
+            "auth",
+            context,
+            &String::from_utf8_lossy(cmd),
+            &name,
+            info,
+            max,
+        );
     false
 }
 
@@ -354,7 +361,10 @@ impl KillFilter {
                 .as_ref()
                 .is_none_or(|a| line.contains(a.as_str()))
             && self.pubsub.is_none_or(|p| p == subscribed)
-            && self.user.as_ref().is_none_or(|u| line.ends_with(u.as_str()))
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| line.ends_with(u.as_str()))
             && !(self.skipme && line.starts_with(me))
     }
 }
