@@ -89,9 +89,20 @@ fn reply_coord(out: &mut Reply, d: f64) {
     }
 }
 
-/// A distance reply: always a bulk string with four decimals.
+/// A distance reply: always a bulk string with four decimals, rounded as Redis 7.0 does it:
+/// the distance times 10^4 rounded half-to-even as a double (not the exact decimal rounding
+/// of `%.4f`, which differs on values a hair above a half).
 fn reply_dist(out: &mut Reply, d: f64) {
-    out.bulk(format!("{d:.4}").as_bytes());
+    out.bulk(fixed4(d).as_bytes());
+}
+
+fn fixed4(d: f64) -> String {
+    let scaled = (d * 10_000.0).round_ties_even();
+    // Distances are far below i64's range; the saturating cast only guards garbage.
+    let v = scaled as i64;
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    format!("{sign}{}.{:04}", a / 10_000, a % 10_000)
 }
 
 /// Parses a longitude/latitude pair; `None` after replying the error.
