@@ -89,6 +89,10 @@ for _, name in ipairs({'redis', 'string', 'table', 'math', 'coroutine', 'cjson',
     local proxy = setmetatable({}, {__index = real, __newindex = readonly})
     protected[proxy] = true
     rawset(G, name, proxy)
+    if name == 'string' then
+      -- Methods of strings ("x"):upper() go through the same (read-only) table.
+      getmetatable('').__index = proxy
+    end
   end
 end
 protected[G] = true
