@@ -257,7 +257,8 @@ fn watch_sees_a_flush_run_inside_another_clients_exec() {
     assert_eq!(a.cmd(&["EXEC"]), Resp::NilArray);
 }
 
-/// The record files of the fs store (named by a 64-hex-digit hash of the key).
+/// The record files of the fs store's Redis DBs (named by a 64-hex-digit hash of the key; the
+/// reserved DB of kvtier's own records, such as key counts, is left out).
 fn record_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -265,7 +266,9 @@ fn record_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
-                stack.push(p);
+                if p.file_name() != Some(std::ffi::OsStr::new(&format!("db{}", u32::MAX))) {
+                    stack.push(p);
+                }
             } else if p.file_name().is_some_and(|n| n.len() == 64) {
                 out.push(p);
             }
@@ -299,7 +302,9 @@ fn one_damaged_fs_record_is_reported_skipped_and_replaceable() {
     }
     let s4 = Server::start_in(&s2.dir.clone(), &[]);
     let mut c = s4.client();
-    assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(20));
+    // DBSIZE counts records (the persisted count): the two damaged keys exist until they are
+    // replaced or deleted; KEYS and SCAN skip what they cannot read.
+    assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(22));
     let Resp::Array(keys) = c.cmd(&["KEYS", "*"]) else {
         panic!("KEYS")
     };

@@ -357,7 +357,12 @@ fn resolve_presence<V>(
     for (db, idx) in unknown {
         let keys: Vec<&[u8]> = idx.iter().map(|&i| items[i].key.as_slice()).collect();
         for (&i, got) in idx.iter().zip(store.get_many(db, &keys)) {
-            existed[i] = got?.is_some();
+            existed[i] = match got {
+                Ok(v) => v.is_some(),
+                // A damaged record is still a record (this save replaces or deletes it).
+                Err(StoreError::Corruption(_)) => true,
+                Err(e) => return Err(e),
+            };
         }
     }
     Ok(existed)
