@@ -1592,6 +1592,7 @@ impl Server {
     }
 
     pub(crate) fn close(&mut self, t: usize) {
+        self.scripting.forget(t);
         if let Some(mut c) = self.conns.remove(&t) {
             let _ = self.poll.registry().deregister(&mut c.sock);
             self.ids.remove(&c.state.id);

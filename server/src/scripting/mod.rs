@@ -162,6 +162,13 @@ impl Scripting {
         self.extra_keys.get(&t).map_or(&[], |v| v.as_slice())
     }
 
+    /// Drops what was kept for a connection that closed.
+    pub fn forget(&mut self, t: usize) {
+        self.extra_keys.remove(&t);
+        self.retry_count.remove(&t);
+        self.retry.retain(|&x| x != t);
+    }
+
     /// Whether a command is one this module runs (it needs the server, not a plain handler).
     pub fn handles(name: &str) -> bool {
         matches!(
