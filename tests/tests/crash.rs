@@ -211,7 +211,7 @@ fn run_flusher(port: u16, f: &Mutex<Flushes>, stop: &AtomicBool, cycle: usize) -
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let sent = ack_now();
-        if i % 40 == 0 {
+        if i.is_multiple_of(40) {
             f.lock().unwrap().flushes.push((sent, None));
             call(&mut cl, &s(&["FLUSHDB"]))?;
             f.lock().unwrap().flushes.last_mut().unwrap().1 = Some(ack_now());

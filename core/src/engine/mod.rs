@@ -639,6 +639,7 @@ impl<V: CacheValue> Engine<V> {
                                 value: e.value.clone(),
                                 expire_at: e.expire_at,
                                 on_disk: e.on_disk,
+                                epoch: self.epochs[d as usize],
                             });
                         }
                     }
@@ -1033,6 +1034,11 @@ impl<V: CacheValue> Engine<V> {
             // The batch is in the store (durable or not): counts and presence follow it, so a
             // retry after a failed sync changes no count twice.
             for it in &items {
+                // Saved before a FLUSHDB/FLUSHALL that the store has yet to apply: the clear
+                // will remove it, and memory already forgot it (a key written since is new).
+                if it.epoch != self.epochs[it.db as usize] {
+                    continue;
+                }
                 let c = &mut self.ks.counts[it.db as usize];
                 c.stored = c
                     .stored

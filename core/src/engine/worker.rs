@@ -21,6 +21,8 @@ pub(crate) struct SaveItem<V> {
     pub expire_at: Option<i64>,
     /// Whether the store holds the key before this save, if the owner knows.
     pub on_disk: Option<bool>,
+    /// The DB's flush epoch when the save was dispatched.
+    pub epoch: u64,
 }
 
 /// One key of a completed save.
@@ -34,6 +36,8 @@ pub(crate) struct Saved {
     /// Whether the store held the key before (resolved by the worker when the owner did not
     /// know).
     pub existed: bool,
+    /// The DB's flush epoch when the save was dispatched.
+    pub epoch: u64,
 }
 
 pub(crate) enum Job<V> {
@@ -265,6 +269,7 @@ fn save<V: CacheValue>(
                 existed: false,
                 key: it.key,
                 version: it.version,
+                epoch: it.epoch,
             })
             .collect(),
         applied: false,
@@ -334,6 +339,7 @@ fn save<V: CacheValue>(
                 existed,
                 key: it.key,
                 version: it.version,
+                epoch: it.epoch,
             })
             .collect(),
         applied: true,
