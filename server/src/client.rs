@@ -25,6 +25,8 @@ pub struct ClientState {
     pub watch_dirty: bool,
     pub channels: HashSet<Vec<u8>>,
     pub patterns: HashSet<Vec<u8>>,
+    /// Shard channels (SSUBSCRIBE): a namespace of their own, counted apart in replies.
+    pub shard_channels: HashSet<Vec<u8>>,
     /// Keys a blocking command waits on (with their DB), and its deadline.
     pub blocked_on: Vec<(u32, Vec<u8>)>,
     pub block_deadline: Option<Instant>,
@@ -65,6 +67,7 @@ impl ClientState {
             watch_dirty: false,
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
             blocked_on: Vec::new(),
             block_deadline: None,
             blocked_at: None,
@@ -77,7 +80,9 @@ impl ClientState {
         }
     }
 
+    /// All subscriptions, shard channels included: any of them puts a RESP2 client in
+    /// subscribed mode.
     pub fn subscriptions(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
     }
 }

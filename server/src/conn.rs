@@ -76,7 +76,7 @@ impl Conn {
     pub fn client_list_line(&self, now: std::time::Instant) -> String {
         let s = &self.state;
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} multi={} qbuf={} obl={} resp={} cmd={} user={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} obl={} resp={} cmd={} user={}",
             s.id,
             s.addr,
             s.laddr,
@@ -87,6 +87,7 @@ impl Conn {
             s.db,
             s.channels.len(),
             s.patterns.len(),
+            s.shard_channels.len(),
             s.multi.as_ref().map_or(-1, |m| m.len() as i64),
             self.inbuf.len() - self.inpos,
             self.out.buf.len() - self.written,

@@ -1,4 +1,5 @@
-//! Pub/sub registry: which clients (by id) listen on which channels and patterns.
+//! Pub/sub registry: which clients (by id) listen on which channels, patterns and shard
+//! channels (SSUBSCRIBE; a namespace apart from channels, never matched by patterns).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -6,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 pub struct PubSub {
     pub channels: HashMap<Vec<u8>, BTreeSet<u64>>,
     pub patterns: HashMap<Vec<u8>, BTreeSet<u64>>,
+    pub shard_channels: HashMap<Vec<u8>, BTreeSet<u64>>,
 }
 
 impl PubSub {
@@ -26,6 +28,27 @@ impl PubSub {
         }
     }
 
+    /// Removes a client from the given shard channels.
+    pub fn forget_shard(&mut self, id: u64, names: &[Vec<u8>]) {
+        for n in names {
+            if let Some(set) = self.shard_channels.get_mut(n) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.shard_channels.remove(n);
+                }
+            }
+        }
+    }
+
+    /// Drops every subscription of a client, in its own state and here (RESET, disconnect).
+    pub fn forget_client(&mut self, client: &mut crate::client::ClientState) {
+        let channels: Vec<Vec<u8>> = client.channels.drain().collect();
+        let patterns: Vec<Vec<u8>> = client.patterns.drain().collect();
+        let shard: Vec<Vec<u8>> = client.shard_channels.drain().collect();
+        self.forget(client.id, &channels, &patterns);
+        self.forget_shard(client.id, &shard);
+    }
+
     /// Who receives a message on `channel`: (client id, matching pattern or None).
     pub fn receivers(&self, channel: &[u8]) -> Vec<(u64, Option<Vec<u8>>)> {
         let mut out: Vec<(u64, Option<Vec<u8>>)> = self
@@ -39,5 +62,13 @@ impl PubSub {
             }
         }
         out
+    }
+
+    /// Who receives an SPUBLISH on shard channel `channel`.
+    pub fn shard_receivers(&self, channel: &[u8]) -> Vec<u64> {
+        self.shard_channels
+            .get(channel)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 }

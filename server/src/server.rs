@@ -835,8 +835,16 @@ impl Server {
                 self.route_saves();
                 self.next_key_page(t, scan);
             }
-            Action::Publish { channel, message } => {
-                let n = self.publish(&channel, &message);
+            Action::Publish {
+                channel,
+                message,
+                shard,
+            } => {
+                let n = if shard {
+                    self.spublish(&channel, &message)
+                } else {
+                    self.publish(&channel, &message)
+                };
                 if let Some(c) = self.conns.get_mut(&t) {
                     c.out.int(n as i64);
                 }
@@ -1032,6 +1040,23 @@ impl Server {
                     c.out.bulk(b"message");
                 }
             }
+            c.out.bulk(channel);
+            c.out.bulk(message);
+            self.to_flush.push(t);
+        }
+        receivers.len()
+    }
+
+    /// Sends an SPUBLISH message to the subscribers of shard channel `channel`.
+    fn spublish(&mut self, channel: &[u8], message: &[u8]) -> usize {
+        let receivers = self.shared.pubsub.shard_receivers(channel);
+        for id in &receivers {
+            let Some(&t) = self.ids.get(id) else { continue };
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            c.out.push(3);
+            c.out.bulk(b"smessage");
             c.out.bulk(channel);
             c.out.bulk(message);
             self.to_flush.push(t);
@@ -1596,9 +1621,7 @@ impl Server {
         if let Some(mut c) = self.conns.remove(&t) {
             let _ = self.poll.registry().deregister(&mut c.sock);
             self.ids.remove(&c.state.id);
-            let channels: Vec<Vec<u8>> = c.state.channels.drain().collect();
-            let patterns: Vec<Vec<u8>> = c.state.patterns.drain().collect();
-            self.shared.pubsub.forget(c.state.id, &channels, &patterns);
+            self.shared.pubsub.forget_client(&mut c.state);
             if c.pending.is_some() {
                 self.unpark(t);
             }

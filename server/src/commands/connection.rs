@@ -306,11 +306,7 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
-    let channels: Vec<Vec<u8>> = ctx.client.channels.drain().collect();
-    let patterns: Vec<Vec<u8>> = ctx.client.patterns.drain().collect();
-    ctx.shared
-        .pubsub
-        .forget(ctx.client.id, &channels, &patterns);
+    ctx.shared.pubsub.forget_client(ctx.client);
     ctx.client.db = 0;
     ctx.client.multi = None;
     ctx.client.multi_error = false;
@@ -349,7 +345,8 @@ struct KillFilter {
 
 impl KillFilter {
     fn keeps(&self, line: &str, me: &str) -> bool {
-        let subscribed = !(line.contains(" sub=0 ") && line.contains(" psub=0 "));
+        let subscribed =
+            !(line.contains(" sub=0 ") && line.contains(" psub=0 ") && line.contains(" ssub=0 "));
         !self.none
             && self
                 .id
@@ -392,7 +389,12 @@ pub fn apply_reply_mode(
     if state.reply_mode == ReplyMode::On
         || matches!(
             cmd,
-            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe"
+            "subscribe"
+                | "unsubscribe"
+                | "psubscribe"
+                | "punsubscribe"
+                | "ssubscribe"
+                | "sunsubscribe"
         )
     {
         return;

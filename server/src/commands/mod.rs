@@ -177,7 +177,12 @@ pub enum Action {
     /// runs again when one of them changes.
     Block { timeout_ms: u64 },
     /// Deliver a message to subscribers, then reply with their number.
-    Publish { channel: Vec<u8>, message: Vec<u8> },
+    /// `shard`: SPUBLISH, to shard channel subscribers only.
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+        shard: bool,
+    },
     /// Read the store for a keyspace-wide command (KEYS, SCAN, DBSIZE, RANDOMKEY) on the IO
     /// workers; the reply is written when the last page is merged.
     KeyScan(crate::keyscan::KeyScan),

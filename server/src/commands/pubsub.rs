@@ -1,5 +1,6 @@
-//! SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB. Delivery to other clients is
-//! done by the server loop ([`Action::Publish`]).
+//! SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB, and the sharded SSUBSCRIBE
+//! SUNSUBSCRIBE SPUBLISH (Redis 7.0 outside cluster mode: one shard, a channel namespace of its
+//! own). Delivery to other clients is done by the server loop ([`Action::Publish`]).
 
 use super::flags::*;
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec};
@@ -14,16 +15,26 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("punsubscribe", -1, PUBSUB, NONE, punsubscribe),
     cmd("publish", 3, FAST, NONE, publish),
     cmd("pubsub", -2, 0, NONE, pubsub),
+    cmd("ssubscribe", -2, PUBSUB, NONE, ssubscribe),
+    cmd("sunsubscribe", -1, PUBSUB, NONE, sunsubscribe),
+    cmd("spublish", 3, FAST, NONE, spublish),
 ];
 
+/// A (un)subscribe confirmation. The count is the client's channels plus patterns, or its
+/// shard channels for the shard kinds, as Redis 7.0 counts them.
 fn sub_reply(ctx: &mut Ctx, kind: &str, name: Option<&[u8]>) {
+    let count = if kind.starts_with('s') {
+        ctx.client.shard_channels.len()
+    } else {
+        ctx.client.channels.len() + ctx.client.patterns.len()
+    };
     ctx.out.push(3);
     ctx.out.bulk(kind.as_bytes());
     match name {
         Some(n) => ctx.out.bulk(n),
         None => ctx.out.null(),
     }
-    ctx.out.int(ctx.client.subscriptions() as i64);
+    ctx.out.int(count as i64);
 }
 
 fn subscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
@@ -94,6 +105,55 @@ fn publish(ctx: &mut Ctx, args: &[Vec<u8>]) {
     ctx.action = Action::Publish {
         channel: args[1].clone(),
         message: args[2].clone(),
+        shard: false,
+    };
+}
+
+fn ssubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    // Inside EXEC the client expects one reply per command, so (unlike SUBSCRIBE) Redis 7.0
+    // refuses it there.
+    if ctx.client.in_exec {
+        return ctx
+            .out
+            .error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    }
+    let id = ctx.client.id;
+    for name in &args[1..] {
+        ctx.client.shard_channels.insert(name.clone());
+        ctx.shared
+            .pubsub
+            .shard_channels
+            .entry(name.clone())
+            .or_default()
+            .insert(id);
+        sub_reply(ctx, "ssubscribe", Some(name));
+    }
+}
+
+fn sunsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let names: Vec<Vec<u8>> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        ctx.client.shard_channels.iter().cloned().collect()
+    };
+    if names.is_empty() {
+        return sub_reply(ctx, "sunsubscribe", None);
+    }
+    let id = ctx.client.id;
+    for name in names {
+        ctx.client.shard_channels.remove(&name);
+        ctx.shared
+            .pubsub
+            .forget_shard(id, std::slice::from_ref(&name));
+        sub_reply(ctx, "sunsubscribe", Some(&name));
+    }
+}
+
+fn spublish(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    ctx.action = Action::Publish {
+        channel: args[1].clone(),
+        message: args[2].clone(),
+        shard: true,
     };
 }
 
@@ -119,6 +179,35 @@ fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) {
             ctx.out.map(args.len() - 2);
             for c in &args[2..] {
                 let n = ctx.shared.pubsub.channels.get(c).map_or(0, |s| s.len());
+                ctx.out.bulk(c);
+                ctx.out.int(n as i64);
+            }
+        }
+        (b"shardchannels", 2 | 3) => {
+            let mut names: Vec<Vec<u8>> = ctx
+                .shared
+                .pubsub
+                .shard_channels
+                .keys()
+                .filter(|c| args.get(2).is_none_or(|p| glob_match(p, c, false)))
+                .cloned()
+                .collect();
+            names.sort();
+            ctx.out.array(names.len());
+            for n in &names {
+                ctx.out.bulk(n);
+            }
+        }
+        // An array even in RESP3 (NUMSUB is a map there), as Redis 7.0 replies.
+        (b"shardnumsub", _) => {
+            ctx.out.array((args.len() - 2) * 2);
+            for c in &args[2..] {
+                let n = ctx
+                    .shared
+                    .pubsub
+                    .shard_channels
+                    .get(c)
+                    .map_or(0, |s| s.len());
                 ctx.out.bulk(c);
                 ctx.out.int(n as i64);
             }
