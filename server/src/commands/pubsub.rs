@@ -23,7 +23,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// A (un)subscribe confirmation. The count is the client's channels plus patterns, or its
 /// shard channels for the shard kinds, as Redis 7.0 counts them.
 fn sub_reply(ctx: &mut Ctx, kind: &str, name: Option<&[u8]>) {
-    let count = if kind.starts_with('s') {
+    let count = if kind == "ssubscribe" || kind == "sunsubscribe" {
         ctx.client.shard_channels.len()
     } else {
         ctx.client.channels.len() + ctx.client.patterns.len()
@@ -175,8 +175,9 @@ fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 ctx.out.bulk(n);
             }
         }
+        // A flat array even in RESP3, as Redis 7.0 replies.
         (b"numsub", _) => {
-            ctx.out.map(args.len() - 2);
+            ctx.out.array((args.len() - 2) * 2);
             for c in &args[2..] {
                 let n = ctx.shared.pubsub.channels.get(c).map_or(0, |s| s.len());
                 ctx.out.bulk(c);
@@ -198,7 +199,7 @@ fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 ctx.out.bulk(n);
             }
         }
-        // An array even in RESP3 (NUMSUB is a map there), as Redis 7.0 replies.
+        // Also a flat array in RESP3.
         (b"shardnumsub", _) => {
             ctx.out.array((args.len() - 2) * 2);
             for c in &args[2..] {
