@@ -27,6 +27,7 @@
 
 #![forbid(unsafe_code)]
 
+use kvtier_core::cursor::PageBuilder;
 use kvtier_core::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
@@ -164,30 +165,15 @@ impl RocksStore {
                 it.seek(&from);
             }
         }
-        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(limit.min(1024));
-        let mut heads = Vec::new();
+        let mut page = PageBuilder::new(limit, head_len);
         while let Some(stored) = it.key() {
-            if keys.len() == limit {
-                // There is at least one more key after this page.
-                let next = match keys.last() {
-                    Some(last) => kvtier_core::cursor::after(last),
-                    None => cursor.to_vec(),
-                };
-                let page = ScanPage {
-                    keys,
-                    next: Some(next),
-                };
-                return Ok((page, heads));
-            }
-            keys.push(stored[PREFIX_LEN..].to_vec());
-            if let Some(n) = head_len {
-                let v = it.value().unwrap_or_default();
-                heads.push(Some(v[..v.len().min(n)].to_vec()));
+            if !page.push(&stored[PREFIX_LEN..], || it.value().unwrap_or_default()) {
+                return Ok(page.finish(true, cursor));
             }
             it.next();
         }
         it.status().map_err(map_err)?;
-        Ok((ScanPage { keys, next: None }, heads))
+        Ok(page.finish(false, cursor))
     }
 
     /// Opens (creating if needed) a store in `dir` with [`RocksOptions::default`].

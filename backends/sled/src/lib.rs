@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+use kvtier_core::cursor::PageBuilder;
 use kvtier_core::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 use sled::transaction::{TransactionError, Transactional};
 use std::collections::btree_map::{BTreeMap, Entry};
@@ -128,28 +129,14 @@ impl SledStore {
             None => tree.iter(),
             Some(k) => tree.range::<&[u8], _>((Bound::Excluded(k), Bound::Unbounded)),
         };
-        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(limit.min(1024));
-        let mut heads = Vec::new();
+        let mut page = PageBuilder::new(limit, head_len);
         for item in iter {
             let (key, value) = item.map_err(map_err)?;
-            if keys.len() == limit {
-                // There is at least one more key after this page.
-                let next = match keys.last() {
-                    Some(last) => kvtier_core::cursor::after(last),
-                    None => cursor.to_vec(),
-                };
-                let page = ScanPage {
-                    keys,
-                    next: Some(next),
-                };
-                return Ok((page, heads));
-            }
-            keys.push(key.to_vec());
-            if let Some(n) = head_len {
-                heads.push(Some(value[..value.len().min(n)].to_vec()));
+            if !page.push(&key, || &value) {
+                return Ok(page.finish(true, cursor));
             }
         }
-        Ok((ScanPage { keys, next: None }, heads))
+        Ok(page.finish(false, cursor))
     }
 
     /// Opens (creating if needed) a store in `dir` with [`SledOptions::default`].
