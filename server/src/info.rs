@@ -242,6 +242,10 @@ fn stats(ctx: &mut Ctx, out: &mut String) {
                 "script_cold_refused",
                 ctx.shared.scripts.cold_refused.to_string(),
             ),
+            (
+                "script_cold_sync_loads",
+                ctx.shared.scripts.cold_sync_loads.to_string(),
+            ),
             ("script_busy_runs", ctx.shared.scripts.busy_runs.to_string()),
         ],
     );
@@ -314,6 +318,7 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ("save_errors", s.save_errors.to_string()),
             ("store_full", u8::from(s.out_of_space).to_string()),
             ("load_errors", s.load_errors.to_string()),
+            ("sync_loads", s.sync_loads.to_string()),
             ("corrupt_records", s.corrupt_records.to_string()),
             (
                 "backend_errors",

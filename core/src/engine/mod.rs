@@ -143,6 +143,8 @@ pub struct EngineStats {
     pub save_errors: u64,
     /// Key loads that failed with a store error, corrupt records included.
     pub load_errors: u64,
+    /// Keys loaded synchronously on the owner thread ([`Engine::load_now`]).
+    pub sync_loads: u64,
     /// Failed attempts to clear the store (FLUSHDB/FLUSHALL); each is retried.
     pub clear_errors: u64,
     /// Loads that failed with [`StoreError::Corruption`] (also counted in `load_errors`).
@@ -391,6 +393,50 @@ impl<V: CacheValue> Engine<V> {
         self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(None));
         self.ks.count(db, (0, 1));
         self.ks.mark_dirty(db, key);
+    }
+
+    /// Loads a key now, on the calling (owner) thread, for the rare caller that cannot wait for
+    /// an IO worker: a Lua script that has already written and then touches a key it did not
+    /// declare (it cannot be abandoned and re-run). Every other path parks the client instead.
+    /// Counted in [`EngineStats::sync_loads`]; a no-op for a key that is resident or known
+    /// absent. On error the key stays unknown and nothing changes.
+    pub fn load_now(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError> {
+        if self.clearing(db) || self.ks.residency(db, key) != Residency::Unknown {
+            return Ok(());
+        }
+        self.stats.sync_loads += 1;
+        let bytes = self.store.get(db, key)?;
+        match worker::decode_loaded::<V>(bytes, now_ms())? {
+            Loaded::Value(v, expire_at) => {
+                self.stats.disk_loads += 1;
+                let lru = self.ks.tick_clock();
+                self.ks.dbs[db as usize].insert(
+                    key.to_vec(),
+                    Entry {
+                        value: Some(Arc::new(v)),
+                        expire_at,
+                        lru,
+                        version: 0,
+                        dirty: false,
+                        saving: false,
+                        group: 0,
+                        on_disk: Some(true),
+                    },
+                );
+            }
+            Loaded::Absent => {
+                self.stats.disk_load_misses += 1;
+                self.ks.negcache.insert(db, key.to_vec());
+            }
+            Loaded::Expired => {
+                self.stats.expired_on_load += 1;
+                self.ks.stats.expired_keys += 1;
+                self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(Some(true)));
+                self.ks.count(db, (-1, 0));
+                self.ks.mark_dirty(db, key);
+            }
+        }
+        Ok(())
     }
 
     /// Whether a load for the key is queued or in progress.

@@ -238,7 +238,7 @@ fn key_page(
     })
 }
 
-fn decode_loaded<V: CacheValue>(
+pub(crate) fn decode_loaded<V: CacheValue>(
     bytes: Option<Vec<u8>>,
     now_ms: i64,
 ) -> Result<Loaded<V>, StoreError> {

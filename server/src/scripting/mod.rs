@@ -122,6 +122,8 @@ pub struct ScriptStats {
     pub cold_retries: u64,
     /// `redis.call`s refused because a key was not in memory after the script wrote.
     pub cold_refused: u64,
+    /// Undeclared cold keys loaded synchronously (the script had already written).
+    pub cold_sync_loads: u64,
     /// Runs that went past `busy-reply-threshold`.
     pub busy_runs: u64,
 }

@@ -458,12 +458,18 @@ impl Server {
                 };
                 return Ok((v, false));
             }
-            self.shared.scripts.cold_refused += 1;
-            return fail(&format!(
-                "ERR kvtier: the script touched key '{}' that is not in memory after it wrote \
-                 (declare the keys a script uses in numkeys)",
-                String::from_utf8_lossy(&cold[0].1)
-            ));
+            // After a write (or inside EXEC) the run cannot be abandoned: read the keys now, on
+            // this thread (counted in INFO `sync_loads`), so the script sees the right values.
+            for (db, k) in &cold {
+                if let Err(e) = self.engine.load_now(*db, k) {
+                    self.shared.scripts.cold_refused += 1;
+                    return fail(&format!(
+                        "IOERR kvtier: loading key '{}' from the disk store failed: {e}",
+                        String::from_utf8_lossy(k)
+                    ));
+                }
+            }
+            self.shared.scripts.cold_sync_loads += cold.len() as u64;
         }
         let resp3 = self.scripting.run.as_ref().is_some_and(|r| r.resp3);
         let mut reply = Reply {
