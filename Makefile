@@ -24,6 +24,7 @@ test: setup
 	KVTIER_TEST_BACKEND=rocksdb cargo test --release -p kvtier-tests
 	KVTIER_TEST_BACKEND=logstore KVTIER_SERVER_BIN=$(CARGO_TARGET_DIR)/release/kvtier-logstore-server cargo test --release -p kvtier-tests
 	./scripts/test-python.sh
+	./scripts/test-node.sh
 
 bench: setup
 	cargo bench -p kvtier-fs --bench fs_rates
