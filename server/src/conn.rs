@@ -73,6 +73,26 @@ impl Conn {
         }
     }
 
+    /// CLIENT LIST flags: `P` for a subscribed client (any kind of channel) comes first, as in
+    /// Redis; `N` when there is no flag at all.
+    fn flags(&self) -> String {
+        let s = &self.state;
+        let rest = if s.multi.is_some() {
+            "x"
+        } else if self.pending.is_some() || self.blocked.is_some() {
+            "b"
+        } else if s.monitor {
+            "O"
+        } else {
+            ""
+        };
+        match (s.subscriptions() > 0, rest) {
+            (true, r) => format!("P{r}"),
+            (false, "") => "N".into(),
+            (false, r) => r.into(),
+        }
+    }
+
     pub fn client_list_line(&self, now: std::time::Instant) -> String {
         let s = &self.state;
         format!(
@@ -83,7 +103,7 @@ impl Conn {
             s.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
             now.duration_since(s.created).as_secs(),
             now.duration_since(s.last_interaction).as_secs(),
-            if s.multi.is_some() { "x" } else if self.pending.is_some() || self.blocked.is_some() { "b" } else if s.monitor { "O" } else { "N" },
+            self.flags(),
             s.db,
             s.channels.len(),
             s.patterns.len(),

@@ -226,8 +226,19 @@ fn reset_and_disconnect_forget_shard_subscriptions() {
     a.read();
     b.cmd(&["SSUBSCRIBE", "x"]);
     let list = c.cmd(&["CLIENT", "LIST"]).as_str();
-    assert!(list.contains(" sub=0 psub=0 ssub=2 "), "{list}");
-    assert!(list.contains(" sub=0 psub=0 ssub=1 "), "{list}");
+    // Flag P: a client with only shard channels is a pub/sub client.
+    assert!(
+        list.contains(" flags=P db=0 sub=0 psub=0 ssub=2 "),
+        "{list}"
+    );
+    assert!(
+        list.contains(" flags=P db=0 sub=0 psub=0 ssub=1 "),
+        "{list}"
+    );
+    assert!(
+        list.contains(" flags=N db=0 sub=0 psub=0 ssub=0 "),
+        "{list}"
+    );
 
     assert_eq!(a.cmd(&["RESET"]), Resp::Simple("RESET".into()));
     assert_eq!(a.cmd(&["GET", "k"]), Resp::Nil);
@@ -365,7 +376,12 @@ impl Raw {
         };
         let mut chunk = [0u8; 4096];
         while !self.buf.ends_with(&end) {
-            let n = self.s.read(&mut chunk).expect("read (no sync reply)");
+            let n = self.s.read(&mut chunk).unwrap_or_else(|e| {
+                panic!(
+                    "no sync reply after {args:?}: {e}; got {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                )
+            });
             assert!(n > 0, "connection closed before the sync reply");
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -408,6 +424,7 @@ fn differential(name: &str, clients: usize, steps: &[(usize, &[&str])]) {
 
 #[test]
 fn differential_resp2() {
+    const LONG_NAME: &str = "subcommand-names-longer-than-128-bytes-are-cut-in-the-error-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789";
     let steps: &[(usize, &[&str])] = &[
         (0, &["SSUBSCRIBE"]),
         (0, &["SUNSUBSCRIBE"]),
@@ -447,6 +464,25 @@ fn differential_resp2() {
         (2, &["SSUBSCRIBE", "m"]),
         (2, &["SPUBLISH", "m", "x"]),
         (2, &["EXEC"]),
+        (2, &["PUBSUB", "HELP"]),
+        (2, &["PUBSUB", "SHARDNUMSUB", "HELP"]),
+        (2, &["PUBSUB", "NOPE"]),
+        (2, &["PUBSUB", LONG_NAME]),
+        (2, &["PUBSUB", "HELP", "x"]),
+        (2, &["PUBSUB", "NUMPAT", "X"]),
+        (2, &["PUBSUB", "CHANNELS", "a", "b"]),
+        (2, &["PUBSUB"]),
+        (2, &["SSUBSCRIBE", "r"]),
+        (
+            0,
+            &["EVAL", "return redis.call('spublish', 'r', 'lua')", "0"],
+        ),
+        (2, &["PING"]),
+        (2, &["SUNSUBSCRIBE", "r"]),
+        (2, &["MULTI"]),
+        (2, &["SUNSUBSCRIBE", "r"]),
+        (2, &["SUNSUBSCRIBE"]),
+        (2, &["EXEC"]),
         (2, &["SSUBSCRIBE", "r"]),
         (0, &["SPUBLISH", "r", "1"]),
         (2, &["RESET"]),
@@ -481,6 +517,13 @@ fn differential_resp3_and_acl() {
         (0, &["SUNSUBSCRIBE"]),
         (0, &["SUNSUBSCRIBE"]),
         (0, &["GET", "k"]),
+        (0, &["SSUBSCRIBE", "t"]),
+        (0, &["MULTI"]),
+        (0, &["SSUBSCRIBE", "t2"]),
+        (0, &["SPUBLISH", "t", "in-exec"]),
+        (0, &["SUNSUBSCRIBE"]),
+        (0, &["EXEC"]),
+        (0, &["PUBSUB", "HELP"]),
         // Channel permissions apply to shard channels.
         (
             2,

@@ -202,11 +202,9 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
             };
             // Only a client blocked in a blocking command (flag b) can be unblocked.
             let prefix = format!("id={id} ");
-            let blocked = ctx
-                .shared
-                .client_list
-                .iter()
-                .any(|l| l.starts_with(&prefix) && l.contains(" flags=b "));
+            let blocked = ctx.shared.client_list.iter().any(|l| {
+                l.starts_with(&prefix) && (l.contains(" flags=b ") || l.contains(" flags=Pb "))
+            });
             if blocked {
                 ctx.shared.unblock_requests.push((id as u64, error));
             }

@@ -20,6 +20,24 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("spublish", 3, FAST, NONE, spublish),
 ];
 
+/// PUBSUB HELP, line for line as Redis 7.0 prints it (clients and tests compare it).
+const PUBSUB_HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+];
+
 /// A (un)subscribe confirmation. The count is the client's channels plus patterns, or its
 /// shard channels for the shard kinds, as Redis 7.0 counts them.
 fn sub_reply(ctx: &mut Ctx, kind: &str, name: Option<&[u8]>) {
@@ -213,13 +231,24 @@ fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 ctx.out.int(n as i64);
             }
         }
+        (b"help", 2) => super::object::help(ctx, PUBSUB_HELP),
         (b"numpat", 2) => {
             let n = ctx.shared.pubsub.patterns.len();
             ctx.out.int(n as i64)
         }
-        _ => ctx.out.error(&format!(
+        // Fixed-arity subcommands fail Redis's command-table arity check.
+        (b"help" | b"numpat", _) => ctx.out.error(&format!(
+            "ERR wrong number of arguments for 'pubsub|{}' command",
+            String::from_utf8_lossy(&sub)
+        )),
+        (b"channels" | b"shardchannels", _) => ctx.out.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
             String::from_utf8_lossy(&args[1])
+        )),
+        // Redis shows at most 128 bytes of an unknown name.
+        _ => ctx.out.error(&format!(
+            "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
         )),
     }
 }
