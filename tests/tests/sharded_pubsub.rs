@@ -324,6 +324,29 @@ fn errors_multi_acl_and_client_reply() {
         sub_reply("ssubscribe", "ok1", 1)
     );
 
+    // The shard commands are in @pubsub, so +@pubsub grants them and -cmd takes one away.
+    let cat = c.cmd(&["ACL", "CAT", "pubsub"]);
+    for name in ["ssubscribe", "sunsubscribe", "spublish"] {
+        assert!(cat.sorted().contains(&Resp::bulk(name)), "{cat:?}");
+    }
+    c.cmd(&[
+        "ACL",
+        "SETUSER",
+        "p",
+        "on",
+        "nopass",
+        "allchannels",
+        "+@pubsub",
+        "-spublish",
+    ]);
+    let mut p = s.client();
+    assert_eq!(p.cmd(&["AUTH", "p", "x"]), Resp::ok());
+    assert_err(
+        &p.cmd(&["SPUBLISH", "a", "m"]),
+        "NOPERM this user has no permissions to run the 'spublish' command",
+    );
+    assert_eq!(p.cmd(&["SSUBSCRIBE", "a"]), sub_reply("ssubscribe", "a", 1));
+
     // CLIENT REPLY OFF does not silence the (un)subscribe confirmations.
     let mut r = s.client();
     r.send(&["CLIENT", "REPLY", "OFF"]);
