@@ -8,6 +8,9 @@ pub struct PubSub {
     pub channels: HashMap<Vec<u8>, BTreeSet<u64>>,
     pub patterns: HashMap<Vec<u8>, BTreeSet<u64>>,
     pub shard_channels: HashMap<Vec<u8>, BTreeSet<u64>>,
+    /// The ACL user each subscribed client had when it last subscribed: ACL SETUSER closes a
+    /// user's clients whose subscriptions its new channel rules refuse, as Redis does.
+    pub owners: HashMap<u64, String>,
 }
 
 impl PubSub {
@@ -47,6 +50,28 @@ impl PubSub {
         let shard: Vec<Vec<u8>> = client.shard_channels.drain().collect();
         self.forget(client.id, &channels, &patterns);
         self.forget_shard(client.id, &shard);
+        self.owners.remove(&client.id);
+    }
+
+    /// Clients of `user` subscribed to a channel, pattern or shard channel that `may` (channel,
+    /// is_pattern) now refuses.
+    pub fn revoked(&self, user: &str, may: impl Fn(&[u8], bool) -> bool) -> Vec<u64> {
+        let mut out = BTreeSet::new();
+        for (map, is_pattern) in [
+            (&self.channels, false),
+            (&self.patterns, true),
+            (&self.shard_channels, false),
+        ] {
+            for (name, ids) in map {
+                if !may(name, is_pattern) {
+                    out.extend(
+                        ids.iter()
+                            .filter(|id| self.owners.get(id).is_some_and(|u| u == user)),
+                    );
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// Who receives a message on `channel`: (client id, matching pattern or None).

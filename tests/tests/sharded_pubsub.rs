@@ -358,6 +358,56 @@ fn errors_multi_acl_and_client_reply() {
     assert_eq!(r.cmd(&["CLIENT", "REPLY", "ON"]), Resp::ok());
 }
 
+#[test]
+fn acl_setuser_closes_clients_subscribed_to_refused_channels() {
+    let s = Server::start(&[]);
+    let mut admin = s.client();
+    admin.cmd(&[
+        "ACL",
+        "SETUSER",
+        "w",
+        "on",
+        "nopass",
+        "resetchannels",
+        "&ok*",
+        "+@all",
+    ]);
+    let mut shard = s.client();
+    let mut plain = s.client();
+    let mut pattern = s.client();
+    for c in [&mut shard, &mut plain, &mut pattern] {
+        assert_eq!(c.cmd(&["AUTH", "w", "x"]), Resp::ok());
+    }
+    assert_eq!(
+        shard.cmd(&["SSUBSCRIBE", "ok1"]),
+        sub_reply("ssubscribe", "ok1", 1)
+    );
+    assert_eq!(
+        plain.cmd(&["SUBSCRIBE", "ok2"]),
+        sub_reply("subscribe", "ok2", 1)
+    );
+    assert_eq!(
+        pattern.cmd(&["PSUBSCRIBE", "ok*"]),
+        sub_reply("psubscribe", "ok*", 1)
+    );
+    // Still allowed: nobody is closed.
+    assert_eq!(admin.cmd(&["ACL", "SETUSER", "w", "&other"]), Resp::ok());
+    assert_eq!(shard.cmd(&["PING"]), Resp::bulks(&["pong", ""]));
+    // `ok1` and `ok*` are refused now, `ok2` is still allowed.
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "w", "resetchannels", "&ok2", "&other"]),
+        Resp::ok()
+    );
+    assert_eq!(shard.read_to_close(), b"");
+    assert_eq!(pattern.read_to_close(), b"");
+    assert_eq!(plain.cmd(&["PING"]), Resp::bulks(&["pong", ""]));
+    assert_eq!(
+        admin.cmd(&["PUBSUB", "SHARDNUMSUB", "ok1"]),
+        arr(vec![Resp::bulk("ok1"), Resp::Int(0)])
+    );
+    assert_eq!(admin.cmd(&["PUBSUB", "NUMPAT"]), Resp::Int(0));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Differential: byte-for-byte against redis-server
 // ---------------------------------------------------------------------------------------------

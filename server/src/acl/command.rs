@@ -114,7 +114,15 @@ fn setuser(ctx: &mut Ctx, args: &[Vec<u8>]) {
         .acl
         .set_user(&name, args[3..].iter().map(Vec::as_slice))
     {
-        Ok(()) => ctx.out.ok(),
+        Ok(()) => {
+            // Like Redis, close the user's clients subscribed to what the new rules refuse.
+            let shared = &mut *ctx.shared;
+            if let Some(u) = shared.acl.users.get(&name) {
+                let ids = shared.pubsub.revoked(&name, |c, p| u.may_use_channel(c, p));
+                shared.kill_requests.extend(ids);
+            }
+            ctx.out.ok()
+        }
         Err(e) => ctx.out.error(&format!("ERR {e}")),
     }
 }

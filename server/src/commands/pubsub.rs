@@ -57,6 +57,7 @@ fn sub_reply(ctx: &mut Ctx, kind: &str, name: Option<&[u8]>) {
 
 fn subscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
     let id = ctx.client.id;
+    ctx.shared.pubsub.owners.insert(id, ctx.client.user.clone());
     for name in &args[1..] {
         let (set, reg) = if pattern {
             (&mut ctx.client.patterns, &mut ctx.shared.pubsub.patterns)
@@ -136,6 +137,7 @@ fn ssubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
             .error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
     }
     let id = ctx.client.id;
+    ctx.shared.pubsub.owners.insert(id, ctx.client.user.clone());
     for name in &args[1..] {
         ctx.client.shard_channels.insert(name.clone());
         ctx.shared
