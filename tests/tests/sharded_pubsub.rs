@@ -406,6 +406,14 @@ fn acl_setuser_closes_clients_subscribed_to_refused_channels() {
         arr(vec![Resp::bulk("ok1"), Resp::Int(0)])
     );
     assert_eq!(admin.cmd(&["PUBSUB", "NUMPAT"]), Resp::Int(0));
+
+    // A RESP3 client that subscribes and then logs in as `w` answers to `w`'s rules.
+    let mut r3 = s.client();
+    r3.cmd(&["HELLO", "3"]);
+    r3.cmd(&["SSUBSCRIBE", "zz"]);
+    assert_eq!(r3.cmd(&["AUTH", "w", "x"]), Resp::ok());
+    assert_eq!(admin.cmd(&["ACL", "SETUSER", "w", "&more"]), Resp::ok());
+    assert_eq!(r3.read_to_close(), b"");
 }
 
 // ---------------------------------------------------------------------------------------------

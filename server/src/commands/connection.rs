@@ -62,6 +62,11 @@ fn check_auth(ctx: &mut Ctx, cmd: &[u8], user: Option<&[u8]>, pass: &[u8]) -> bo
     if ctx.shared.acl.authenticate(user, pass) {
         ctx.client.authenticated = true;
         ctx.client.user = String::from_utf8_lossy(user).into_owned();
+        // A subscribed (RESP3) client that logs in as another user now answers to its rules.
+        if ctx.client.subscriptions() > 0 {
+            let u = ctx.client.user.clone();
+            ctx.shared.pubsub.owners.insert(ctx.client.id, u);
+        }
         return true;
     }
     let max = ctx.shared.config.get_u64("acllog-max-len") as usize;
