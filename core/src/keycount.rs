@@ -28,23 +28,29 @@ pub fn count_key(db: DbIndex) -> Vec<u8> {
     k
 }
 
-/// Reads the persisted counts of DBs `0..databases` (one point read each). A DB with no count
-/// record is counted 0 if it is empty and unknown (`None`) if it holds records, as a store
-/// written before counts existed does.
+/// Reads the persisted counts of DBs `0..databases` (a point read and a one-key scan each). A DB
+/// with no count record is counted 0 if it is empty and unknown (`None`) if it holds records, as
+/// a store written before counts existed does.
 pub fn load(store: &dyn DiskStore, databases: usize) -> Vec<Option<u64>> {
     (0..databases as DbIndex)
         .map(|db| match store.get(META_DB, &count_key(db)) {
-            Ok(Some(bytes)) => decode(&bytes),
-            Ok(None) => match store.scan(db, &[], 1) {
-                Ok(page) if page.keys.is_empty() => Some(0),
-                _ => None,
+            // A crash between a FLUSHDB's clear and the write of its zero count leaves the old
+            // count over an empty DB: an empty DB counts 0 whatever its record says.
+            Ok(Some(bytes)) => match decode(&bytes) {
+                Some(n) if n > 0 && is_empty(store, db) => Some(0),
+                n => n,
             },
+            Ok(None) => is_empty(store, db).then_some(0),
             Err(e) => {
                 log::warn!("reading the key count of db {db} failed: {e}; counting by scan");
                 None
             }
         })
         .collect()
+}
+
+fn is_empty(store: &dyn DiskStore, db: DbIndex) -> bool {
+    matches!(store.scan(db, &[], 1), Ok(page) if page.keys.is_empty())
 }
 
 fn decode(bytes: &[u8]) -> Option<u64> {
@@ -92,7 +98,9 @@ impl StoredCounts {
     ) -> Result<(), StoreError> {
         let mut counts = self.lock();
         let ops: Vec<WriteOp> = dbs.map(|db| count_record(db, 0)).collect();
+        // Durable before the flush is acknowledged, like the clear itself.
         store.write(&ops)?;
+        store.sync()?;
         for op in &ops {
             let db = DbIndex::from_be_bytes(op.key()[9..13].try_into().expect("count key"));
             counts.insert(db, 0);
