@@ -183,8 +183,22 @@ impl Server {
                 let mut c = Client::connect(self.port);
                 c.set_timeout(Duration::from_secs(5));
                 match read_info_pid(&mut c) {
-                    // NOAUTH (requirepass set): the pid cannot be asked; accept.
-                    None => return Ok(()),
+                    // NOAUTH (requirepass set): the pid cannot be asked. Accept only if our
+                    // child is still running a moment later: a server of another test with a
+                    // password may hold the port while ours failed to bind and is exiting.
+                    None => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        if let Some(c) = self.child.as_mut() {
+                            if let Ok(Some(status)) = c.try_wait() {
+                                let err = std::fs::read_to_string(log_path_for(&self.dir))
+                                    .unwrap_or_default();
+                                return Err(format!(
+                                    "kvtier-server exited early ({status}): {err}"
+                                ));
+                            }
+                        }
+                        return Ok(());
+                    }
                     Some(p) if p == pid => return Ok(()),
                     Some(_) => {}
                 }
@@ -413,7 +427,11 @@ pub fn assert_arity_errors(c: &mut Client, requests: &[&[&str]]) {
 fn read_info_pid(c: &mut Client) -> Option<u32> {
     c.send(&["INFO", "server"]);
     let text = match read_resp(&mut c.reader) {
-        Ok(Resp::Error(_)) => return None,
+        // NOAUTH: a server with a password (ours or not: see `wait_ready`).
+        Ok(Resp::Error(e)) if e.starts_with("NOAUTH") => return None,
+        // Any other error (-BUSY of another test's server running a long script…) is not a
+        // sign that this is our server: wait and try again.
+        Ok(Resp::Error(_)) => return Some(0),
         Ok(r) => r.as_str(),
         // A connection that breaks is not a server we can use: wait and try again.
         Err(_) => return Some(0),
