@@ -179,25 +179,20 @@ impl Server {
                     return Err(format!("kvtier-server exited early ({status}): {err}"));
                 }
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                let mut c = Client::connect(self.port);
+            if let Ok(mut c) = Client::try_connect(self.port) {
                 c.set_timeout(Duration::from_secs(5));
                 match read_info_pid(&mut c) {
-                    // NOAUTH (requirepass set): the pid cannot be asked. Accept only if our
-                    // child is still running a moment later: a server of another test with a
-                    // password may hold the port while ours failed to bind and is exiting.
+                    // NOAUTH (requirepass set): the pid cannot be asked. A server of another
+                    // test with a password may hold the port while ours failed to bind: it is
+                    // ours only once our own log says it listens on this port.
                     None => {
-                        std::thread::sleep(Duration::from_millis(100));
-                        if let Some(c) = self.child.as_mut() {
-                            if let Ok(Some(status)) = c.try_wait() {
-                                let err = std::fs::read_to_string(log_path_for(&self.dir))
-                                    .unwrap_or_default();
-                                return Err(format!(
-                                    "kvtier-server exited early ({status}): {err}"
-                                ));
-                            }
+                        let log =
+                            std::fs::read_to_string(log_path_for(&self.dir)).unwrap_or_default();
+                        if log.contains(&format!(":{} ", self.port))
+                            || log.contains(&format!(":{},", self.port))
+                        {
+                            return Ok(());
                         }
-                        return Ok(());
                     }
                     Some(p) if p == pid => return Ok(()),
                     Some(_) => {}
@@ -266,12 +261,15 @@ pub struct Client {
 
 impl Client {
     pub fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone"));
-        Client { stream, reader }
+        Client::try_connect(port).expect("connect")
+    }
+
+    /// Connects, or says why not (a server that is not up yet, or gone).
+    pub fn try_connect(port: u16) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let reader = BufReader::new(stream.try_clone()?);
+        Ok(Client { stream, reader })
     }
 
     pub fn send(&mut self, args: &[&str]) {
