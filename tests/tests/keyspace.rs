@@ -141,5 +141,9 @@ fn randomkey_spreads_over_keys_that_are_only_on_disk() {
         seen.insert(k);
     }
     // A start that is always the store's beginning would give the same few keys.
-    assert!(seen.len() >= 25, "only {} distinct keys in 60 calls", seen.len());
+    assert!(
+        seen.len() >= 25,
+        "only {} distinct keys in 60 calls",
+        seen.len()
+    );
 }
