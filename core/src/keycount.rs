@@ -97,12 +97,12 @@ impl StoredCounts {
         dbs: impl Iterator<Item = DbIndex>,
     ) -> Result<(), StoreError> {
         let mut counts = self.lock();
-        let ops: Vec<WriteOp> = dbs.map(|db| count_record(db, 0)).collect();
+        let dbs: Vec<DbIndex> = dbs.collect();
+        let ops: Vec<WriteOp> = dbs.iter().map(|&db| count_record(db, 0)).collect();
         // Durable before the flush is acknowledged, like the clear itself.
         store.write(&ops)?;
         store.sync()?;
-        for op in &ops {
-            let db = DbIndex::from_be_bytes(op.key()[9..13].try_into().expect("count key"));
+        for db in dbs {
             counts.insert(db, 0);
         }
         Ok(())

@@ -406,36 +406,8 @@ impl<V: CacheValue> Engine<V> {
         }
         self.stats.sync_loads += 1;
         let bytes = self.store.get(db, key)?;
-        match worker::decode_loaded::<V>(bytes, now_ms())? {
-            Loaded::Value(v, expire_at) => {
-                self.stats.disk_loads += 1;
-                let lru = self.ks.tick_clock();
-                self.ks.dbs[db as usize].insert(
-                    key.to_vec(),
-                    Entry {
-                        value: Some(Arc::new(v)),
-                        expire_at,
-                        lru,
-                        version: 0,
-                        dirty: false,
-                        saving: false,
-                        group: 0,
-                        on_disk: Some(true),
-                    },
-                );
-            }
-            Loaded::Absent => {
-                self.stats.disk_load_misses += 1;
-                self.ks.negcache.insert(db, key.to_vec());
-            }
-            Loaded::Expired => {
-                self.stats.expired_on_load += 1;
-                self.ks.stats.expired_keys += 1;
-                self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(Some(true)));
-                self.ks.count(db, (-1, 0));
-                self.ks.mark_dirty(db, key);
-            }
-        }
+        let loaded = worker::decode_loaded::<V>(bytes, now_ms())?;
+        self.install_loaded(db, key, loaded);
         Ok(())
     }
 
@@ -1003,40 +975,7 @@ impl<V: CacheValue> Engine<V> {
             return;
         }
         match result {
-            Ok(Loaded::Value(v, expire_at)) => {
-                self.stats.disk_loads += 1;
-                let lru = self.ks.tick_clock();
-                let map = &mut self.ks.dbs[db as usize];
-                map.insert(
-                    key.clone(),
-                    Entry {
-                        value: Some(Arc::new(v)),
-                        expire_at,
-                        // Just loaded means just wanted: not the first eviction victim.
-                        lru,
-                        version: 0,
-                        dirty: false,
-                        saving: false,
-                        group: 0,
-                        on_disk: Some(true),
-                    },
-                );
-            }
-            Ok(Loaded::Absent) => {
-                self.stats.disk_load_misses += 1;
-                if self.ks.diskkeys.ready(db) {
-                    self.ks.diskkeys.stats.false_positives += 1;
-                }
-                self.ks.negcache.insert(db, key.clone());
-            }
-            Ok(Loaded::Expired) => {
-                // Never served; a tombstone deletes it from disk with the next save.
-                self.stats.expired_on_load += 1;
-                self.ks.stats.expired_keys += 1;
-                map.insert(key.clone(), Entry::tombstone(Some(true)));
-                self.ks.count(db, (-1, 0));
-                self.ks.mark_dirty(db, &key);
-            }
+            Ok(loaded) => self.install_loaded(db, &key, loaded),
             Err(e) => {
                 self.stats.load_errors += 1;
                 if matches!(e, StoreError::Corruption(_)) {
@@ -1057,6 +996,46 @@ impl<V: CacheValue> Engine<V> {
             }
         }
         self.pending_events.push(Event::KeyReady { db, key });
+    }
+
+    /// Puts what a load found into memory: the value (clean, on disk), a known absence, or a
+    /// dirty tombstone for an expired record (its save deletes the record).
+    fn install_loaded(&mut self, db: DbIndex, key: &[u8], loaded: Loaded<V>) {
+        match loaded {
+            Loaded::Value(v, expire_at) => {
+                self.stats.disk_loads += 1;
+                let lru = self.ks.tick_clock();
+                self.ks.dbs[db as usize].insert(
+                    key.to_vec(),
+                    Entry {
+                        value: Some(Arc::new(v)),
+                        expire_at,
+                        // Just loaded means just wanted: not the first eviction victim.
+                        lru,
+                        version: 0,
+                        dirty: false,
+                        saving: false,
+                        group: 0,
+                        on_disk: Some(true),
+                    },
+                );
+            }
+            Loaded::Absent => {
+                self.stats.disk_load_misses += 1;
+                if self.ks.diskkeys.ready(db) {
+                    self.ks.diskkeys.stats.false_positives += 1;
+                }
+                self.ks.negcache.insert(db, key.to_vec());
+            }
+            Loaded::Expired => {
+                // Never served; a tombstone deletes it from disk with the next save.
+                self.stats.expired_on_load += 1;
+                self.ks.stats.expired_keys += 1;
+                self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(Some(true)));
+                self.ks.count(db, (-1, 0));
+                self.ks.mark_dirty(db, key);
+            }
+        }
     }
 
     fn finish_save(
