@@ -70,6 +70,9 @@ pub fn count_record(db: DbIndex, count: u64) -> WriteOp {
 #[derive(Debug)]
 pub(crate) struct StoredCounts {
     counts: Mutex<HashMap<DbIndex, u64>>,
+    /// A DB map (SWAPDB, see `dbmap`) not yet written: every batch carries it until one that
+    /// carries it is written. Locked only while `counts` is held.
+    pending_map: Mutex<Option<Vec<u8>>>,
 }
 
 impl StoredCounts {
@@ -81,7 +84,41 @@ impl StoredCounts {
             .collect();
         StoredCounts {
             counts: Mutex::new(counts),
+            pending_map: Mutex::new(None),
         }
+    }
+
+    /// A new DB map to write (owner thread, after SWAPDB).
+    pub(crate) fn set_pending_map(&self, encoded: Vec<u8>) {
+        let _order = self.lock();
+        *self.pending_map.lock().unwrap_or_else(|p| p.into_inner()) = Some(encoded);
+    }
+
+    /// The map a batch must carry, if one is pending (call with `lock()` held).
+    pub(crate) fn pending_map(&self) -> Option<Vec<u8>> {
+        self.pending_map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A batch carrying `encoded` was written (call with `lock()` held): it is no longer
+    /// pending unless a newer swap replaced it meanwhile.
+    pub(crate) fn map_written(&self, encoded: &[u8]) {
+        let mut m = self.pending_map.lock().unwrap_or_else(|p| p.into_inner());
+        if m.as_deref() == Some(encoded) {
+            *m = None;
+        }
+    }
+
+    /// Writes and syncs the pending map, if any, on its own (SWAPDB with nothing else to save).
+    pub(crate) fn write_pending_map(&self, store: &dyn DiskStore) -> Result<(), StoreError> {
+        let _order = self.lock();
+        if let Some(map) = self.pending_map() {
+            store.write(&[crate::dbmap::map_record(&map)])?;
+            self.map_written(&map);
+        }
+        store.sync()
     }
 
     /// Held while a batch that changes counts is written, so counts are written in order.
@@ -98,9 +135,16 @@ impl StoredCounts {
     ) -> Result<(), StoreError> {
         let mut counts = self.lock();
         let dbs: Vec<DbIndex> = dbs.collect();
-        let ops: Vec<WriteOp> = dbs.iter().map(|&db| count_record(db, 0)).collect();
+        let mut ops: Vec<WriteOp> = dbs.iter().map(|&db| count_record(db, 0)).collect();
+        let map = self.pending_map();
+        if let Some(m) = &map {
+            ops.push(crate::dbmap::map_record(m));
+        }
         // Durable before the flush is acknowledged, like the clear itself.
         store.write(&ops)?;
+        if let Some(m) = &map {
+            self.map_written(m);
+        }
         store.sync()?;
         for db in dbs {
             counts.insert(db, 0);

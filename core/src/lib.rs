@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod cursor;
+pub mod dbmap;
 pub mod diskkeys;
 pub mod encoding;
 pub mod engine;

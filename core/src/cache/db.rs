@@ -13,18 +13,26 @@ use std::sync::Arc;
 /// goes through it. Expiry is judged against the view's `now_ms`.
 pub struct Db<'a, V> {
     ks: &'a mut Keyspace<V>,
+    /// The store namespace of the DB (everything inside the cache is indexed by it).
     db: DbIndex,
+    /// The Redis DB index the command asked for (see `dbmap`).
+    logical: DbIndex,
     now_ms: i64,
 }
 
 impl<'a, V: CacheValue> Db<'a, V> {
-    pub(super) fn new(ks: &'a mut Keyspace<V>, db: DbIndex, now_ms: i64) -> Self {
-        Db { ks, db, now_ms }
+    pub(super) fn new(ks: &'a mut Keyspace<V>, ns: DbIndex, logical: DbIndex, now_ms: i64) -> Self {
+        Db {
+            ks,
+            db: ns,
+            logical,
+            now_ms,
+        }
     }
 
-    /// The DB this view is of.
+    /// The (Redis) DB this view is of.
     pub fn index(&self) -> DbIndex {
-        self.db
+        self.logical
     }
 
     /// The time (Unix milliseconds) this view judges expiry against.

@@ -15,6 +15,7 @@ mod groups;
 pub use db::Db;
 pub(crate) use groups::Groups;
 
+use crate::dbmap::DbMap;
 use crate::diskkeys::DiskKeys;
 use crate::keycount::DbCount;
 use crate::negcache::NegCache;
@@ -115,6 +116,9 @@ pub struct Keyspace<V> {
     touched: Option<Vec<(DbIndex, Vec<u8>)>>,
     /// Per DB: what memory adds to the store's key count (see [`crate::keycount`]).
     pub(crate) counts: Vec<DbCount>,
+    /// Redis DB index → store namespace (SWAPDB). Every `DbIndex` this type's public methods
+    /// take or return is a Redis DB; every field above is indexed by store namespace.
+    pub(crate) map: DbMap,
 }
 
 impl<V: CacheValue> Keyspace<V> {
@@ -133,7 +137,13 @@ impl<V: CacheValue> Keyspace<V> {
             pinned: std::collections::HashMap::new(),
             touched: None,
             counts: vec![DbCount::default(); databases],
+            map: DbMap::identity(databases),
         }
+    }
+
+    /// Which store namespace holds each Redis DB (changed by [`Engine::swap_db`](crate::Engine::swap_db)).
+    pub fn db_map(&self) -> &DbMap {
+        &self.map
     }
 
     /// Number of DBs.
@@ -143,13 +153,25 @@ impl<V: CacheValue> Keyspace<V> {
 
     /// A view of one DB for a command running at `now_ms` (Unix milliseconds).
     pub fn db(&mut self, db: DbIndex, now_ms: i64) -> Db<'_, V> {
-        Db::new(self, db, now_ms)
+        let ns = self.map.store(db);
+        Db::new(self, ns, db, now_ms)
+    }
+
+    /// [`Keyspace::db`] by store namespace.
+    pub(crate) fn db_ns(&mut self, ns: DbIndex, now_ms: i64) -> Db<'_, V> {
+        let logical = self.map.logical(ns);
+        Db::new(self, ns, logical, now_ms)
     }
 
     /// Where `key` is: resident, known absent (by the key filter or the negative cache), or
     /// unknown. Only looks, never loads (see [`Engine::ensure`](crate::Engine::ensure)); counts
     /// filter-avoided probes and negative-cache hits.
     pub fn residency(&mut self, db: DbIndex, key: &[u8]) -> Residency {
+        self.residency_ns(self.map.store(db), key)
+    }
+
+    /// [`Keyspace::residency`] by store namespace.
+    pub(crate) fn residency_ns(&mut self, db: DbIndex, key: &[u8]) -> Residency {
         if self.dbs[db as usize].contains_key(key) {
             Residency::Resident
         } else if !self.diskkeys.may_contain(db, key) {
@@ -201,12 +223,13 @@ impl<V: CacheValue> Keyspace<V> {
     /// Protects `key` from eviction until a matching [`Keyspace::unpin`] (counted: several
     /// parked commands may pin the same key).
     pub fn pin(&mut self, db: DbIndex, key: &[u8]) {
+        let db = self.map.store(db);
         *self.pinned.entry((db, key.to_vec())).or_insert(0) += 1;
     }
 
     /// Undoes one [`Keyspace::pin`].
     pub fn unpin(&mut self, db: DbIndex, key: &[u8]) {
-        let k = (db, key.to_vec());
+        let k = (self.map.store(db), key.to_vec());
         if let Some(n) = self.pinned.get_mut(&k) {
             *n -= 1;
             if *n == 0 {
@@ -217,14 +240,14 @@ impl<V: CacheValue> Keyspace<V> {
 
     /// Number of entries resident in memory in `db` (values and tombstones).
     pub fn resident_len(&self, db: DbIndex) -> usize {
-        self.dbs[db as usize].len()
+        self.dbs[self.map.store(db) as usize].len()
     }
 
     /// The exact number of keys of `db` (memory merged with the store's persisted count), or
     /// `None` while it is not known: the store predates counts, or a blind write over a key
     /// never loaded has not been saved yet (its save finds out whether it existed).
     pub fn key_count(&self, db: DbIndex) -> Option<u64> {
-        self.counts[db as usize].exact()
+        self.counts[self.map.store(db) as usize].exact()
     }
 
     /// Takes an entry's share out of its DB's count (before it changes or leaves memory).
@@ -265,7 +288,7 @@ impl<V: CacheValue> Keyspace<V> {
 
     pub(crate) fn record_touch(&mut self, db: DbIndex, key: &[u8]) {
         if let Some(t) = self.touched.as_mut() {
-            t.push((db, key.to_vec()));
+            t.push((self.map.logical(db), key.to_vec()));
         }
     }
 
@@ -289,9 +312,9 @@ impl<V: CacheValue> Keyspace<V> {
         self.record_touch(db, key);
     }
 
-    /// Removes every resident entry of one DB (or all) without saving anything; the caller
-    /// clears the disk store too.
-    pub fn clear(&mut self, db: Option<DbIndex>) {
+    /// Removes every resident entry of one store namespace (or all) without saving anything;
+    /// the caller clears the disk store too.
+    pub(crate) fn clear(&mut self, db: Option<DbIndex>) {
         let dbs: Vec<usize> = match db {
             Some(d) => vec![d as usize],
             None => (0..self.dbs.len()).collect(),
@@ -338,7 +361,7 @@ impl<V: CacheValue> Keyspace<V> {
         let count = expired.len();
         for (d, k) in expired {
             // `contains` turns an expired entry into a tombstone and counts it.
-            self.db(d, now_ms).contains(&k);
+            self.db_ns(d, now_ms).contains(&k);
         }
         count
     }

@@ -251,6 +251,15 @@ pub struct Engine<V: CacheValue> {
     saved_log: Option<Vec<(DbIndex, Vec<u8>, bool)>>,
     /// Last answer of `full_batch_due` and when it was computed.
     full_batch_checked: Option<(Instant, bool)>,
+    /// The store's key counts and the pending DB map, shared with the workers.
+    counts: Arc<StoredCounts>,
+    /// Per Redis DB: how many SWAPDBs changed what it shows (part of [`Engine::db_epoch`]).
+    swaps: Vec<u64>,
+    /// DB map writes (SWAPDB) in flight, and the group bound barriers asked for after the last
+    /// swap must wait for.
+    map_writes: (usize, u64),
+    /// A failed DB map write is sent again at this instant.
+    map_retry_at: Option<Instant>,
 }
 
 impl<V: CacheValue> Engine<V> {
@@ -262,6 +271,12 @@ impl<V: CacheValue> Engine<V> {
         // O(databases) point reads: the persisted key counts (see keycount.rs).
         let initial_counts = keycount::load(&*store, cfg.databases);
         let counts = Arc::new(StoredCounts::new(&initial_counts));
+        // The server checks the map before it starts the engine and refuses to start on a
+        // damaged one; here it can only be logged.
+        let map = crate::dbmap::DbMap::load(&*store, cfg.databases).unwrap_or_else(|e| {
+            log::error!("{e}; using the identity DB map");
+            crate::dbmap::DbMap::identity(cfg.databases)
+        });
         let workers = (0..cfg.io_threads.max(1))
             .map(|i| {
                 let store = Arc::clone(&store);
@@ -279,6 +294,7 @@ impl<V: CacheValue> Engine<V> {
         for (c, stored) in ks.counts.iter_mut().zip(initial_counts) {
             c.stored = stored;
         }
+        ks.map = map;
         Engine {
             ks,
             stats: EngineStats::default(),
@@ -305,6 +321,10 @@ impl<V: CacheValue> Engine<V> {
             clear_backoff: Duration::from_millis(100),
             saved_log: None,
             full_batch_checked: None,
+            counts,
+            swaps: vec![0; cfg.databases],
+            map_writes: (0, 0),
+            map_retry_at: None,
             filter_build: Some(FilterBuild {
                 db: 0,
                 cursor: Vec::new(),
@@ -350,17 +370,41 @@ impl<V: CacheValue> Engine<V> {
     /// Whether a FLUSHDB/FLUSHALL of `db` is not yet done on disk: the store's content of that
     /// DB is gone logically, so keyspace-wide reads must not look at it.
     pub fn is_clearing(&self, db: DbIndex) -> bool {
-        self.clears.iter().any(|c| c.db.is_none_or(|d| d == db))
+        self.clearing(self.ks.map.store(db))
     }
 
-    fn clearing(&self, db: DbIndex) -> bool {
-        self.is_clearing(db)
+    /// [`Engine::is_clearing`] by store namespace.
+    fn clearing(&self, ns: DbIndex) -> bool {
+        self.clears.iter().any(|c| c.db.is_none_or(|d| d == ns))
+    }
+
+    /// The store namespace that holds Redis DB `db` (for a caller that reads the store itself).
+    pub fn store_db(&self, db: DbIndex) -> DbIndex {
+        self.ks.map.store(db)
+    }
+
+    /// SWAPDB: Redis DBs `a` and `b` exchange their contents, at once and without moving data
+    /// (see [`crate::dbmap`]). The new map is made durable by the next batch written, or by a
+    /// write of its own sent now; a later [`Engine::barrier`] waits for it. The caller re-asks
+    /// [`Engine::ensure`] for keys it waits on in `a` or `b`: they now mean other records.
+    pub fn swap_db(&mut self, a: DbIndex, b: DbIndex) {
+        if a == b {
+            return;
+        }
+        self.ks.map.swap(a, b);
+        self.swaps[a as usize] += 1;
+        self.swaps[b as usize] += 1;
+        self.counts.set_pending_map(self.ks.map.encode());
+        self.map_writes = (self.map_writes.0 + 1, self.ks.groups.last_id());
+        self.other_in_flight += 1;
+        self.send(Job::WriteMap);
     }
 
     /// Makes sure `key` can be used by a command: returns `Resident`/`KnownAbsent` when it can
     /// run now, `Unknown` after queueing a load (the caller parks until a [`Event::KeyReady`]).
     pub fn ensure(&mut self, db: DbIndex, key: &[u8]) -> Residency {
-        match self.ks.residency(db, key) {
+        let db = self.ks.map.store(db);
+        match self.ks.residency_ns(db, key) {
             Residency::Unknown if self.clearing(db) => Residency::KnownAbsent,
             Residency::Unknown => {
                 let k = (db, key.to_vec());
@@ -385,7 +429,8 @@ impl<V: CacheValue> Engine<V> {
     /// deleted key in memory (a dirty tombstone), and saving that delete removes the record from
     /// the store. Reads never get here: they fail with the load's error instead.
     pub fn replace_corrupt(&mut self, db: DbIndex, key: &[u8]) {
-        if self.ks.dbs[db as usize].contains_key(key) || self.is_loading(db, key) {
+        let db = self.ks.map.store(db);
+        if self.ks.dbs[db as usize].contains_key(key) || self.loading(db, key) {
             return;
         }
         // The damaged record is on disk, but a rebuild of the filter may have skipped it: not
@@ -401,7 +446,8 @@ impl<V: CacheValue> Engine<V> {
     /// Counted in [`EngineStats::sync_loads`]; a no-op for a key that is resident or known
     /// absent. On error the key stays unknown and nothing changes.
     pub fn load_now(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError> {
-        if self.clearing(db) || self.ks.residency(db, key) != Residency::Unknown {
+        let db = self.ks.map.store(db);
+        if self.clearing(db) || self.ks.residency_ns(db, key) != Residency::Unknown {
             return Ok(());
         }
         self.stats.sync_loads += 1;
@@ -413,7 +459,12 @@ impl<V: CacheValue> Engine<V> {
 
     /// Whether a load for the key is queued or in progress.
     pub fn is_loading(&self, db: DbIndex, key: &[u8]) -> bool {
-        self.loads.contains_key(&(db, key.to_vec()))
+        self.loading(self.ks.map.store(db), key)
+    }
+
+    /// [`Engine::is_loading`] by store namespace.
+    fn loading(&self, ns: DbIndex, key: &[u8]) -> bool {
+        self.loads.contains_key(&(ns, key.to_vec()))
     }
 
     /// Asks for a point in time: [`Event::BarrierDone`] with `token` is returned once every change
@@ -452,7 +503,7 @@ impl<V: CacheValue> Engine<V> {
         self.other_in_flight += 1;
         self.send(Job::Scan {
             id: token,
-            db,
+            db: self.ks.map.store(db),
             cursor,
             limit,
             typed,
@@ -474,23 +525,30 @@ impl<V: CacheValue> Engine<V> {
 
     /// Keys saved since the last call: (db, key, whether the store now holds it).
     pub fn take_saved(&mut self) -> Vec<(DbIndex, Vec<u8>, bool)> {
-        self.saved_log
+        let mut saved = self
+            .saved_log
             .as_mut()
             .map(std::mem::take)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for s in &mut saved {
+            s.0 = self.ks.map.logical(s.0);
+        }
+        saved
     }
 
     /// A key of `db` that was in the store recently (a uniform sample of the keys seen by the
     /// filter rebuild and by saves), as a random position for reading the store; `None` when
     /// none is known.
     pub fn sampled_key(&mut self, db: DbIndex) -> Option<Vec<u8>> {
-        self.sample.pick(db)
+        self.sample.pick(self.ks.map.store(db))
     }
 
     /// Incremented by every FLUSHDB/FLUSHALL of `db`: a multi-page scan that sees it change
     /// read pages of a store content that is gone.
+    /// SWAPDB changes it too: the DB then shows another store content.
     pub fn db_epoch(&self, db: DbIndex) -> u64 {
-        self.epochs[db as usize]
+        let flushes = self.epochs[self.ks.map.store(db) as usize];
+        flushes.wrapping_add(self.swaps[db as usize] << 32)
     }
 
     /// FLUSHDB / FLUSHALL: empties memory now and the store once no save is in flight. Until
@@ -499,6 +557,7 @@ impl<V: CacheValue> Engine<V> {
     /// succeeds: [`Event::ClearDone`] comes only once the store is empty, so the flush is never
     /// acknowledged, nor its memory state undone, while old data could come back after a crash.
     pub fn clear(&mut self, token: u64, db: Option<DbIndex>) {
+        let db = db.map(|d| self.ks.map.store(d));
         self.ks.clear(db);
         self.sample.clear(db);
         // Queued loads of cleared keys are dropped; whoever waits for them is told the key is
@@ -756,7 +815,7 @@ impl<V: CacheValue> Engine<V> {
         let saved = std::mem::take(&mut self.saved_during_sweep);
         for key in page.expired {
             if self.ks.dbs[db as usize].contains_key(&key)
-                || self.is_loading(db, &key)
+                || self.loading(db, &key)
                 || saved.contains(&(db, key.clone()))
             {
                 continue;
@@ -841,6 +900,11 @@ impl<V: CacheValue> Engine<V> {
 
     /// Periodic work: saves that became due, loads waiting for a slot, the expiry sweep.
     pub fn tick(&mut self) {
+        if self.map_retry_at.is_some_and(|t| t <= Instant::now()) {
+            self.map_retry_at = None;
+            self.other_in_flight += 1;
+            self.send(Job::WriteMap);
+        }
         self.build_filters();
         self.dispatch_clear();
         self.sweep_expired();
@@ -942,6 +1006,21 @@ impl<V: CacheValue> Engine<V> {
                     }
                     self.dispatch_clear();
                 }
+                Completion::MapWritten { result } => {
+                    self.other_in_flight -= 1;
+                    self.map_writes.0 -= 1;
+                    if let Err(e) = result {
+                        // Later batches carry the map too; this retry covers an idle store.
+                        log::error!("writing the DB map (SWAPDB) failed: {e}; retrying");
+                        self.stats.save_errors += 1;
+                        self.stats.last_save_error = Some(e.to_string());
+                        self.map_writes.0 += 1;
+                        self.map_retry_at = Some(Instant::now() + self.backoff);
+                        for b in &mut self.barriers {
+                            b.failed = Some(format!("writing the DB map failed: {e}"));
+                        }
+                    }
+                }
             }
         }
         if self.sweep_again {
@@ -952,7 +1031,16 @@ impl<V: CacheValue> Engine<V> {
         self.dispatch_clear();
         self.dispatch_saves(Instant::now());
         self.check_barriers();
-        std::mem::take(&mut self.pending_events)
+        let mut events = std::mem::take(&mut self.pending_events);
+        if !self.ks.map.is_identity() {
+            // Loads are of store namespaces; waiters know Redis DBs.
+            for ev in &mut events {
+                if let Event::KeyReady { db, .. } | Event::KeyFailed { db, .. } = ev {
+                    *db = self.ks.map.logical(*db);
+                }
+            }
+        }
+        events
     }
 
     fn finish_load(
@@ -1172,6 +1260,7 @@ impl<V: CacheValue> Engine<V> {
         let pending_min = [
             self.ks.groups.min_pending(),
             self.saves_in_flight.keys().next().copied(),
+            (self.map_writes.0 > 0).then_some(self.map_writes.1),
         ]
         .into_iter()
         .flatten()
@@ -1225,6 +1314,7 @@ impl<V: CacheValue> Engine<V> {
             || self.other_in_flight > 0
             || !self.ks.groups.groups.is_empty()
             || !self.clears.is_empty()
+            || self.map_writes.0 > 0
     }
 
     /// Stops the workers after the jobs already sent. Call after a final barrier completed.

@@ -705,3 +705,5 @@ fn a_flush_makes_the_count_zero_and_a_store_without_counts_is_not_guessed() {
     drop(e);
     assert_eq!(engine(Arc::clone(&store)).ks.key_count(0), Some(1));
 }
+
+mod swapdb;

@@ -68,6 +68,8 @@ pub(crate) enum Job<V> {
         /// The DBs it covers (all of them for FLUSHALL), whose counts become 0.
         dbs: Vec<DbIndex>,
     },
+    /// Make a changed DB map (SWAPDB) durable, if no batch carried it yet.
+    WriteMap,
 }
 
 /// What a load found on disk.
@@ -97,6 +99,9 @@ pub(crate) enum Completion<V> {
         result: Result<super::KeyPage, StoreError>,
     },
     Clear {
+        result: Result<(), StoreError>,
+    },
+    MapWritten {
         result: Result<(), StoreError>,
     },
 }
@@ -161,6 +166,9 @@ pub(crate) fn run<V: CacheValue>(
                     None => dbs.iter().try_for_each(|&d| store.clear(Some(d))),
                 }
                 .and_then(|()| counts.cleared(&*store, dbs.into_iter())),
+            },
+            Job::WriteMap => Completion::MapWritten {
+                result: counts.write_pending_map(&*store),
             },
         };
         if done.send(completion).is_err() {
@@ -318,9 +326,16 @@ fn save<V: CacheValue>(
                 new_counts.push((db, n));
             }
         }
+        let map = counts.pending_map();
+        if let Some(m) = &map {
+            ops.push(crate::dbmap::map_record(m));
+        }
         let r = store.write(&ops);
         if r.is_ok() {
             stored.extend(new_counts);
+            if let Some(m) = &map {
+                counts.map_written(m);
+            }
         }
         r
     };
