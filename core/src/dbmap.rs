@@ -69,7 +69,7 @@ impl DbMap {
     /// (the server ran with a larger `databases`) is accepted when the DBs beyond `databases`
     /// are not swapped with DBs below it; a shorter one is extended with the identity.
     pub fn decode(bytes: &[u8], databases: usize) -> Result<Self, String> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err("the DB map record is damaged (its length is not a multiple of 4)".into());
         }
         let mut to_store: Vec<DbIndex> = bytes
