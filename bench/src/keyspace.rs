@@ -104,7 +104,7 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("free port: {e}"))
 }
 
-fn rss_kb(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -112,7 +112,7 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn io_err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
+pub(crate) fn io_err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
@@ -139,10 +139,11 @@ impl Target {
     }
 }
 
-/// A running server process; killed (and reaped) on drop if still running.
-struct Proc {
-    child: Child,
-    port: u16,
+/// A running server process; killed (and reaped) on drop if still running. Also used by
+/// `soak`.
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
@@ -150,11 +151,7 @@ impl Proc {
     /// Spawns the server for `target` over `dir` on a free port; does not wait for it.
     fn spawn(args: &Args, server_bin: &Path, target: &Target, dir: &Path) -> Result<Proc, String> {
         let port = free_port()?;
-        let log = dir.with_extension(format!("{port}.log"));
-        let log_file =
-            std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = match target {
+        let cmd = match target {
             Target::Redis => {
                 let mut c = Command::new(&args.redis_bin);
                 c.arg("--port")
@@ -165,32 +162,61 @@ impl Proc {
                 c
             }
             Target::Kvtier(backend) => {
-                let mut c = Command::new(server_bin);
-                c.arg("--port")
-                    .arg(port.to_string())
-                    .arg("--dir")
-                    .arg(dir)
-                    .arg("--backend")
-                    .arg(backend)
-                    .arg("--maxmemory")
-                    .arg(&args.maxmemory)
-                    .args(&args.server_args);
-                c
+                return Proc::spawn_kvtier(
+                    server_bin,
+                    backend,
+                    &args.maxmemory,
+                    &args.server_args,
+                    dir,
+                )
             }
         };
+        Proc::spawn_command(cmd, port, dir)
+    }
+
+    /// Spawns `kvtier-server` on `backend` over `dir` with `maxmemory` (redis units) and extra
+    /// arguments, on a free port; does not wait for it.
+    pub(crate) fn spawn_kvtier(
+        server_bin: &Path,
+        backend: &str,
+        maxmemory: &str,
+        server_args: &[String],
+        dir: &Path,
+    ) -> Result<Proc, String> {
+        let port = free_port()?;
+        let mut c = Command::new(server_bin);
+        c.arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(dir)
+            .arg("--backend")
+            .arg(backend)
+            .arg("--maxmemory")
+            .arg(maxmemory)
+            .args(server_args);
+        Proc::spawn_command(c, port, dir)
+    }
+
+    /// Spawns `cmd` (a server told to listen on `port`), its output going to a log file
+    /// next to `dir`.
+    fn spawn_command(mut cmd: Command, port: u16, dir: &Path) -> Result<Proc, String> {
+        let log = dir.with_extension(format!("{port}.log"));
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
+        let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
         cmd.stdin(Stdio::null()).stdout(log_file).stderr(log_err);
         let bin = cmd.get_program().to_string_lossy().into_owned();
         let child = cmd.spawn().map_err(|e| format!("spawn {bin}: {e}"))?;
         Ok(Proc { child, port, log })
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    fn check_alive(&mut self) -> Result<(), String> {
+    pub(crate) fn check_alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(st)) => Err(format!("server exited ({st}):\n{}", self.log_tail())),
@@ -200,7 +226,7 @@ impl Proc {
 
     /// Polls until the server answers `GET probe` with `expected` (or PING with PONG when
     /// `probe` is `None`); `-LOADING` and refused connections are retried every millisecond.
-    fn wait_ready(
+    pub(crate) fn wait_ready(
         &mut self,
         probe: Option<(&[u8], &[u8])>,
         budget: Duration,
@@ -242,7 +268,7 @@ impl Proc {
     }
 
     /// Sends SHUTDOWN (with `extra` arguments) and waits for a successful exit.
-    fn shutdown(&mut self, extra: &[&[u8]], budget: Duration) -> Result<(), String> {
+    pub(crate) fn shutdown(&mut self, extra: &[&[u8]], budget: Duration) -> Result<(), String> {
         let mut c = Conn::connect(self.port).map_err(io_err("connect"))?;
         let mut cmd: Vec<&[u8]> = vec![b"SHUTDOWN"];
         cmd.extend_from_slice(extra);
@@ -914,7 +940,7 @@ fn rows(args: &Args, results: &[(Target, Results)]) -> Vec<Row> {
     ]
 }
 
-fn default_server_bin() -> PathBuf {
+pub(crate) fn default_server_bin() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
         .join("release/kvtier-server")

@@ -8,6 +8,9 @@
 //! - `kvtier-bench keyspace` loads many small keys into kvtier (per backend) and redis-server and
 //!   times DBSIZE, KEYS, RANDOMKEY, a full SCAN (with the stall they cause other clients) and a
 //!   restart to the first GET.
+//! - `kvtier-bench soak` runs a bounded mixed load of 64 clients over a dataset 10x `maxmemory`
+//!   per backend, checking every reply, with a PING client (longest stall), RSS and INFO
+//!   sampling, and owned keys read back after SAVE and after a restart.
 //!
 //! All print markdown tables and write CSV files; `bench/plot.py` turns the backends and e2e ones
 //! into PNG plots.
@@ -17,6 +20,7 @@ mod e2e;
 mod keyspace;
 mod report;
 mod resp;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +45,9 @@ enum Cmd {
     /// Keyspace-wide commands (DBSIZE, KEYS, RANDOMKEY, SCAN) and restart over many small keys,
     /// kvtier vs redis-server.
     Keyspace(keyspace::Args),
+    /// Bounded mixed load of many clients over a dataset 10x maxmemory: errors, PING stall, RSS,
+    /// owned keys verified after SAVE and a restart.
+    Soak(soak::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
         Cmd::Backends(args) => backends::run(&args),
         Cmd::E2e(args) => e2e::run(&args),
         Cmd::Keyspace(args) => keyspace::run(&args),
+        Cmd::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
