@@ -44,6 +44,7 @@ mod resp;
 mod scripting;
 mod server;
 mod shared;
+mod stream;
 mod util;
 mod value;
 mod zset;

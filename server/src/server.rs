@@ -827,6 +827,7 @@ impl Server {
                 self.engine.clear(token, db);
             }
             Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
+            Action::BlockWith { timeout_ms, args } => self.block(t, &args, timeout_ms),
             Action::KeyScan(scan) => {
                 if let Some(c) = self.conns.get_mut(&t) {
                     c.waiting_io = true;

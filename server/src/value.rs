@@ -1,5 +1,6 @@
 //! Redis values as kvtier keeps them in the cache, and their on-disk payloads.
 
+use crate::stream::Stream;
 use crate::zset::ZSet;
 use indexmap::IndexMap;
 use kvtier_core::{CacheValue, StoreError};
@@ -14,6 +15,8 @@ pub enum Value {
     Hash(IndexMap<Vec<u8>, Vec<u8>>),
     Set(HashSet<Vec<u8>>),
     ZSet(ZSet),
+    /// Boxed: a stream carries groups and node bookkeeping, larger than the other variants.
+    Stream(Box<Stream>),
 }
 
 const TAG_STR: u8 = 0;
@@ -21,6 +24,7 @@ const TAG_LIST: u8 = 1;
 const TAG_HASH: u8 = 2;
 const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
+const TAG_STREAM: u8 = 5;
 
 /// The name TYPE reports for a record's type tag (of a key that is only on disk).
 pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
@@ -30,6 +34,7 @@ pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
         TAG_HASH => "hash",
         TAG_SET => "set",
         TAG_ZSET => "zset",
+        TAG_STREAM => "stream",
         _ => return None,
     })
 }
@@ -43,6 +48,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 }
@@ -97,6 +103,7 @@ impl CacheValue for Value {
                 .sum(),
             Value::Set(s) => s.iter().map(|m| m.capacity() + ELEM).sum(),
             Value::ZSet(z) => z.mem_size(),
+            Value::Stream(s) => s.mem_size(),
         }
     }
 
@@ -107,6 +114,7 @@ impl CacheValue for Value {
             Value::Hash(_) => TAG_HASH,
             Value::Set(_) => TAG_SET,
             Value::ZSet(_) => TAG_ZSET,
+            Value::Stream(_) => TAG_STREAM,
         }
     }
 
@@ -135,6 +143,7 @@ impl CacheValue for Value {
                     put_bytes(out, m);
                 }
             }
+            Value::Stream(s) => crate::stream::codec::encode(s, out),
         }
     }
 
@@ -175,6 +184,11 @@ impl CacheValue for Value {
                     z.insert(r.bytes()?, score);
                 }
                 Value::ZSet(z)
+            }
+            TAG_STREAM => {
+                return crate::stream::codec::decode(payload)
+                    .map(|s| Value::Stream(Box::new(s)))
+                    .map_err(|e| StoreError::Corruption(e.into()))
             }
             t => {
                 return Err(StoreError::Corruption(format!(

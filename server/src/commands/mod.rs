@@ -22,6 +22,8 @@ pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
 pub mod sort;
+pub mod streams;
+pub mod streams_groups;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -70,6 +72,8 @@ pub enum KeySpec {
     /// The key at 1 and the one after the last STORE or STOREDIST option, options starting at
     /// this index (GEORADIUS, GEORADIUSBYMEMBER).
     GeoStore(usize),
+    /// The keys after the STREAMS option (XREAD, XREADGROUP).
+    Streams,
 }
 
 #[derive(Debug)]
@@ -144,6 +148,7 @@ impl CommandSpec {
                 v.extend(geo::store_key_index(args, base).map(|i| args[i].as_slice()));
                 v
             }
+            KeySpec::Streams => streams::stream_keys(args),
         }
     }
 }
@@ -176,6 +181,8 @@ pub enum Action {
     /// Block on the command's keys (BLPOP…) for up to `timeout_ms` (0 = forever); the command
     /// runs again when one of them changes.
     Block { timeout_ms: u64 },
+    /// Like `Block`, but re-run as `args` (XREAD with `$` replaced by the last ID at the time).
+    BlockWith { timeout_ms: u64, args: Vec<Vec<u8>> },
     /// Deliver a message to subscribers, then reply with their number.
     /// `shard`: SPUBLISH, to shard channel subscribers only.
     Publish {
@@ -287,6 +294,8 @@ fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         dump::COMMANDS,
         hll::COMMANDS,
         geo::COMMANDS,
+        streams::COMMANDS,
+        streams_groups::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -316,6 +325,8 @@ pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
         (dump::COMMANDS, "@keyspace"),
         (hll::COMMANDS, "@hyperloglog"),
         (geo::COMMANDS, "@geo"),
+        (streams::COMMANDS, "@stream"),
+        (streams_groups::COMMANDS, "@stream"),
     ];
     families
         .iter()

@@ -74,6 +74,7 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
                 "skiplist"
             }
         }
+        Value::Stream(_) => "stream",
     }
 }
 

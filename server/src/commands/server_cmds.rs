@@ -202,7 +202,7 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
     let (first, last, step) = match c.keys {
         KeySpec::None => (0, 0, 0),
         KeySpec::Range(f, l, s) => (f as i64, l as i64, s as i64),
-        KeySpec::Numkeys(_) => (0, 0, 0),
+        KeySpec::Numkeys(_) | KeySpec::Streams => (0, 0, 0),
         KeySpec::DestNumkeys | KeySpec::SortStore | KeySpec::GeoStore(_) => (1, 1, 1),
     };
     ctx.out.array(10);
@@ -213,7 +213,11 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
     // clients route these with COMMAND GETKEYS.
     if matches!(
         c.keys,
-        KeySpec::Numkeys(_) | KeySpec::DestNumkeys | KeySpec::SortStore | KeySpec::GeoStore(_)
+        KeySpec::Numkeys(_)
+            | KeySpec::DestNumkeys
+            | KeySpec::SortStore
+            | KeySpec::GeoStore(_)
+            | KeySpec::Streams
     ) {
         flags.push("movablekeys");
     }

@@ -195,6 +195,7 @@ pub fn value(v: &Value, encoding: &str, shape: ListShape) -> Vec<u8> {
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }
+        Value::Stream(s) => super::stream::encode(s, &mut out),
     }
     out
 }

@@ -11,6 +11,7 @@ mod encode;
 mod intset;
 mod listpack;
 mod lzf;
+mod stream;
 mod ziplist;
 
 use crate::config::Config;
@@ -36,6 +37,7 @@ mod types {
     pub const HASH_LISTPACK: u8 = 16;
     pub const ZSET_LISTPACK: u8 = 17;
     pub const LIST_QUICKLIST_2: u8 = 18;
+    pub const STREAM_LISTPACKS_2: u8 = 19;
 }
 
 /// Malformed data, with what was wrong (for tests and logs; the client sees Redis's

@@ -1,0 +1,870 @@
+//! Stream commands without consumer groups: XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM, XSETID,
+//! XREAD (blocking like BLPOP: the server loop re-runs it when one of its keys changes) and
+//! XINFO. Consumer groups are in `streams_groups.rs`. Replies and errors as Redis 7.0.15.
+
+use super::flags::*;
+use super::notify::{notify, notify_new};
+use super::{cmd, Action, CommandSpec, Ctx, KeySpec, KEY1};
+use crate::reply::Reply;
+use crate::stream::group::ENTRIES_READ_UNKNOWN;
+use crate::stream::{id, Fields, Stream, StreamId, Trim};
+use crate::value::Value;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    cmd("xadd", -5, WRITE | DENYOOM | FAST, KEY1, xadd),
+    cmd("xrange", -4, READONLY, KEY1, xrange),
+    cmd("xrevrange", -4, READONLY, KEY1, xrevrange),
+    cmd("xlen", 2, READONLY | FAST, KEY1, xlen),
+    cmd("xdel", -3, WRITE | FAST, KEY1, xdel),
+    cmd("xtrim", -4, WRITE, KEY1, xtrim),
+    cmd("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, xsetid),
+    cmd("xread", -4, READONLY, KeySpec::Streams, xread),
+    cmd("xinfo", -2, READONLY, KeySpec::Range(2, 2, 1), xinfo),
+];
+
+/// Keyspace event class of streams.
+pub const CLASS: u8 = b't';
+pub const ERR_INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+
+/// The keys of an XREAD / XREADGROUP request: the first half of the arguments after STREAMS
+/// (found by walking the options as the command parses them).
+pub fn stream_keys(args: &[Vec<u8>]) -> Vec<&[u8]> {
+    let group = args[0].eq_ignore_ascii_case(b"xreadgroup");
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_ascii_lowercase();
+        match a.as_slice() {
+            b"streams" => {
+                let rest = &args[i + 1..];
+                return rest[..rest.len() / 2].iter().map(Vec::as_slice).collect();
+            }
+            b"count" | b"block" => i += 2,
+            b"group" if group => i += 3,
+            b"noack" if group => i += 1,
+            _ => break,
+        }
+    }
+    Vec::new()
+}
+
+/// The stream at `key`: `Ok(None)` when missing, `Err(())` after a WRONGTYPE reply.
+pub fn get_stream<'a>(
+    db: &'a mut kvtier_core::Db<'_, Value>,
+    out: &mut Reply,
+    key: &[u8],
+) -> Result<Option<&'a Stream>, ()> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(Value::Stream(s)) => Ok(Some(s)),
+        Some(_) => {
+            out.err_wrongtype();
+            Err(())
+        }
+    }
+}
+
+/// Checks that `key` is a stream or missing; `Err(())` after a WRONGTYPE reply.
+pub fn check_type(ctx: &mut Ctx, key: &[u8]) -> Result<bool, ()> {
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    get_stream(&mut db, ctx.out, key).map(|s| s.is_some())
+}
+
+/// The stream at `key`, mutably (it must exist and be a stream: checked before).
+pub fn stream_mut<'a>(db: &'a mut kvtier_core::Db<'_, Value>, key: &[u8]) -> &'a mut Stream {
+    match db.get_mut(key) {
+        Some(Value::Stream(s)) => s,
+        _ => unreachable!("stream checked before"),
+    }
+}
+
+pub fn reply_id(out: &mut Reply, id: StreamId) {
+    out.bulk(id.to_string().as_bytes());
+}
+
+/// One entry: `[id, [field, value, …]]`.
+pub fn reply_entry(out: &mut Reply, id: StreamId, fields: &Fields) {
+    out.array(2);
+    reply_id(out, id);
+    out.bulks(fields.iter().map(Vec::as_slice));
+}
+
+pub fn reply_entries(out: &mut Reply, entries: &[(StreamId, &Fields)]) {
+    out.array(entries.len());
+    for (id, f) in entries {
+        reply_entry(out, *id, f);
+    }
+}
+
+/// Parses a strict ID (`<ms>[-<seq>]`), replying the error when invalid.
+pub fn strict_id(out: &mut Reply, arg: &[u8]) -> Option<StreamId> {
+    let id = id::parse_strict(arg);
+    if id.is_none() {
+        out.error(ERR_INVALID_ID);
+    }
+    id
+}
+
+/// Parses a range bound: `-`, `+`, an ID, or `(ID` (exclusive). `missing_seq` completes a
+/// bare `<ms>`; `start` says which side (for the exclusive step and its error).
+pub fn interval_id(out: &mut Reply, arg: &[u8], start: bool) -> Option<StreamId> {
+    let missing = if start { 0 } else { u64::MAX };
+    if arg.len() > 1 && arg[0] == b'(' {
+        let Some(p) = id::parse(&arg[1..], missing, true, false) else {
+            out.error(ERR_INVALID_ID);
+            return None;
+        };
+        let stepped = if start { p.id.incr() } else { p.id.decr() };
+        if stepped.is_none() {
+            out.error(if start {
+                "ERR invalid start ID for the interval"
+            } else {
+                "ERR invalid end ID for the interval"
+            });
+        }
+        return stepped;
+    }
+    let p = id::parse(arg, missing, false, false);
+    if p.is_none() {
+        out.error(ERR_INVALID_ID);
+    }
+    p.map(|p| p.id)
+}
+
+/// Trimming arguments of XADD and XTRIM.
+struct TrimArgs {
+    how: Option<Trim>,
+    approx: bool,
+    limit: u64,
+}
+
+/// Parses XADD/XTRIM options from `args[2..]`. For XADD it stops at the ID, returning its
+/// position and the parsed ID; `nomkstream` is set by XADD's NOMKSTREAM.
+fn parse_trim_args(
+    ctx: &mut Ctx,
+    args: &[Vec<u8>],
+    xadd: bool,
+    nomkstream: &mut bool,
+) -> Option<(TrimArgs, usize, Option<id::Parsed>)> {
+    let mut t = TrimArgs {
+        how: None,
+        approx: false,
+        limit: 0,
+    };
+    let mut limit_given = false;
+    let mut i = 2;
+    let mut parsed = None;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let opt = args[i].to_ascii_lowercase();
+        if xadd && opt == b"*" {
+            break;
+        } else if (opt == b"maxlen" || opt == b"minid") && more > 0 {
+            let maxlen = opt == b"maxlen";
+            let mut approx = false;
+            let next = &args[i + 1];
+            if (next == b"~" || next == b"=") && more >= 2 {
+                approx = next == b"~";
+                i += 1;
+            }
+            let v = &args[i + 1];
+            if maxlen {
+                if matches!(t.how, Some(Trim::MinId(_))) {
+                    ctx.out.error(
+                        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
+                    );
+                    return None;
+                }
+                let Some(n) = crate::util::parse_i64(v) else {
+                    ctx.out.err_not_int();
+                    return None;
+                };
+                if n < 0 {
+                    ctx.out.error("ERR The MAXLEN argument must be >= 0.");
+                    return None;
+                }
+                t.how = Some(Trim::MaxLen(n as u64));
+            } else {
+                if matches!(t.how, Some(Trim::MaxLen(_))) {
+                    ctx.out.error(
+                        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
+                    );
+                    return None;
+                }
+                t.how = Some(Trim::MinId(strict_id(ctx.out, v)?));
+            }
+            t.approx = approx;
+            i += 1;
+        } else if opt == b"limit" && more > 0 {
+            let Some(n) = crate::util::parse_i64(&args[i + 1]) else {
+                ctx.out.err_not_int();
+                return None;
+            };
+            if n < 0 {
+                ctx.out.error("ERR The LIMIT argument must be >= 0.");
+                return None;
+            }
+            t.limit = n as u64;
+            limit_given = true;
+            i += 1;
+        } else if xadd && opt == b"nomkstream" {
+            *nomkstream = true;
+        } else if xadd {
+            let Some(p) = id::parse(&args[i], 0, true, true) else {
+                ctx.out.error(ERR_INVALID_ID);
+                return None;
+            };
+            parsed = Some(p);
+            break;
+        } else {
+            ctx.out.err_syntax();
+            return None;
+        }
+        i += 1;
+    }
+    if limit_given {
+        if t.how.is_none() {
+            ctx.out.error(
+                "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
+            );
+            return None;
+        }
+        if !t.approx {
+            ctx.out
+                .error("ERR syntax error, LIMIT cannot be used without the special ~ option");
+            return None;
+        }
+    } else if t.approx {
+        let per_node = ctx.shared.config.get_i64("stream-node-max-entries");
+        t.limit = if per_node > 0 {
+            (per_node as u64).saturating_mul(100).min(1_000_000)
+        } else {
+            10_000
+        };
+    } else {
+        t.limit = 0;
+    }
+    Some((t, i, parsed))
+}
+
+fn node_limits(ctx: &Ctx) -> (u64, u64) {
+    (
+        ctx.shared.config.get_i64("stream-node-max-entries").max(0) as u64,
+        ctx.shared.config.get_u64("stream-node-max-bytes"),
+    )
+}
+
+fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut nomkstream = false;
+    let Some((trim, at, parsed)) = parse_trim_args(ctx, args, true, &mut nomkstream) else {
+        return;
+    };
+    let fields_at = at + 1;
+    if args.len() <= fields_at || (args.len() - fields_at) % 2 == 1 {
+        return super::err_arity(ctx.out, &args[0]);
+    }
+    if let Some(p) = parsed {
+        if !p.seq_auto && p.id.is_zero() {
+            return ctx
+                .out
+                .error("ERR The ID specified in XADD must be greater than 0-0");
+        }
+    }
+    let key = &args[1];
+    let existed = match check_type(ctx, key) {
+        Err(()) => return,
+        Ok(e) => e,
+    };
+    if !existed && nomkstream {
+        return ctx.out.null();
+    }
+    let (max_entries, max_bytes) = node_limits(ctx);
+    let now = ctx.now_ms.max(0) as u64;
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    if existed {
+        let Some(Value::Stream(s)) = db.get(key) else {
+            unreachable!("checked")
+        };
+        if s.last_id == StreamId::MAX {
+            return ctx.out.error(
+                "ERR The stream has exhausted the last possible ID, unable to add more items",
+            );
+        }
+    }
+    let s: &Stream = match db.get(key) {
+        Some(Value::Stream(s)) => s,
+        _ => &Stream::default(),
+    };
+    let id = match parsed {
+        None => s.next_auto_id(now, None),
+        Some(p) if p.seq_auto => s.next_auto_id(now, Some(p.id.ms)),
+        Some(p) => (p.id > s.last_id).then_some(p.id),
+    };
+    let Some(id) = id else {
+        return ctx.out.error(
+            "ERR The ID specified in XADD is equal or smaller than the target stream top item",
+        );
+    };
+    let Value::Stream(s) = db.get_or_insert_with(key, || Value::Stream(Box::default())) else {
+        unreachable!("checked")
+    };
+    s.append(id, args[fields_at..].to_vec(), max_entries, max_bytes);
+    let trimmed = trim
+        .how
+        .is_some_and(|how| s.trim(how, trim.approx, trim.limit) > 0);
+    reply_id(ctx.out, id);
+    notify_new(ctx, existed, key);
+    notify(ctx, CLASS, "xadd", key);
+    if trimmed {
+        notify(ctx, CLASS, "xtrim", key);
+    }
+}
+
+fn xtrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let key = &args[1];
+    let exists = match check_type(ctx, key) {
+        Err(()) => return,
+        Ok(e) => e,
+    };
+    let mut unused = false;
+    let Some((trim, _, _)) = parse_trim_args(ctx, args, false, &mut unused) else {
+        return;
+    };
+    let Some(how) = trim.how else {
+        return ctx.out.err_syntax();
+    };
+    if !exists {
+        return ctx.out.int(0);
+    }
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let n = stream_mut(&mut db, key).trim(how, trim.approx, trim.limit);
+    ctx.out.int(n as i64);
+    if n > 0 {
+        notify(ctx, CLASS, "xtrim", key);
+    }
+}
+
+fn range_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) {
+    let (start_arg, end_arg) = if rev {
+        (&args[3], &args[2])
+    } else {
+        (&args[2], &args[3])
+    };
+    let Some(start) = interval_id(ctx.out, start_arg, true) else {
+        return;
+    };
+    let Some(end) = interval_id(ctx.out, end_arg, false) else {
+        return;
+    };
+    let mut count: i64 = -1;
+    let mut j = 4;
+    while j < args.len() {
+        if args[j].eq_ignore_ascii_case(b"count") && j + 1 < args.len() {
+            let Some(n) = crate::util::parse_i64(&args[j + 1]) else {
+                return ctx.out.err_not_int();
+            };
+            count = n.max(0);
+            j += 2;
+        } else {
+            return ctx.out.err_syntax();
+        }
+    }
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let Ok(s) = get_stream(&mut db, ctx.out, &args[1]) else {
+        return;
+    };
+    let Some(s) = s else {
+        return ctx.out.array(0);
+    };
+    if count == 0 {
+        return ctx.out.null_array();
+    }
+    let entries = s.range(start, end, rev, count.max(0) as usize);
+    reply_entries(ctx.out, &entries);
+}
+
+fn xrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    range_common(ctx, args, false);
+}
+
+fn xrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    range_common(ctx, args, true);
+}
+
+fn xlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    if let Ok(s) = get_stream(&mut db, ctx.out, &args[1]) {
+        let n = s.map_or(0, |s| s.len());
+        ctx.out.int(n as i64);
+    }
+}
+
+fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let mut ids = Vec::with_capacity(args.len() - 2);
+    for a in &args[2..] {
+        let Some(id) = strict_id(ctx.out, a) else {
+            return;
+        };
+        ids.push(id);
+    }
+    let key = &args[1];
+    match check_type(ctx, key) {
+        Err(()) => return,
+        Ok(false) => return ctx.out.int(0),
+        Ok(true) => {}
+    }
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let s = stream_mut(&mut db, key);
+    let n = ids.into_iter().filter(|id| s.delete(*id)).count();
+    ctx.out.int(n as i64);
+    if n > 0 {
+        notify(ctx, CLASS, "xdel", key);
+    }
+}
+
+fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(id) = strict_id(ctx.out, &args[2]) else {
+        return;
+    };
+    let mut entries_added: Option<u64> = None;
+    let mut max_deleted: Option<StreamId> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if args[i].eq_ignore_ascii_case(b"entriesadded") && more {
+            let Some(n) = crate::util::parse_i64(&args[i + 1]) else {
+                return ctx.out.err_not_int();
+            };
+            if n < 0 {
+                return ctx.out.error("ERR entries_added must be positive");
+            }
+            entries_added = Some(n as u64);
+        } else if args[i].eq_ignore_ascii_case(b"maxdeletedid") && more {
+            let Some(m) = strict_id(ctx.out, &args[i + 1]) else {
+                return;
+            };
+            if id < m {
+                return ctx.out.error(
+                    "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
+                );
+            }
+            max_deleted = Some(m);
+        } else {
+            return ctx.out.err_syntax();
+        }
+        i += 2;
+    }
+    let key = &args[1];
+    match check_type(ctx, key) {
+        Err(()) => return,
+        Ok(false) => return ctx.out.error("ERR no such key"),
+        Ok(true) => {}
+    }
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let Some(Value::Stream(s)) = db.get(key) else {
+        unreachable!("checked")
+    };
+    if let Some(n) = entries_added {
+        if s.len() > n {
+            return ctx.out.error(
+                "ERR The entries_added specified in XSETID is smaller than the target stream length",
+            );
+        }
+    }
+    if !s.is_empty() && id < s.last_id {
+        return ctx
+            .out
+            .error("ERR The ID specified in XSETID is smaller than the target stream top item");
+    }
+    let s = stream_mut(&mut db, key);
+    s.last_id = id;
+    if let Some(n) = entries_added {
+        s.entries_added = n;
+    }
+    if let Some(m) = max_deleted {
+        s.max_deleted_id = m;
+    }
+    ctx.out.ok();
+    notify(ctx, CLASS, "xsetid", key);
+}
+
+/// The parsed options of XREAD / XREADGROUP.
+pub struct ReadArgs {
+    pub count: usize,
+    /// Milliseconds to block (0 = forever), when BLOCK was given.
+    pub block: Option<u64>,
+    pub group: Option<(Vec<u8>, Vec<u8>)>,
+    pub noack: bool,
+    /// Index of the first key.
+    pub streams_at: usize,
+    pub nstreams: usize,
+}
+
+/// Parses XREAD / XREADGROUP options, replying the error when invalid.
+pub fn parse_read_args(ctx: &mut Ctx, args: &[Vec<u8>], xreadgroup: bool) -> Option<ReadArgs> {
+    let mut r = ReadArgs {
+        count: 0,
+        block: None,
+        group: None,
+        noack: false,
+        streams_at: 0,
+        nstreams: 0,
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let opt = args[i].to_ascii_lowercase();
+        if opt == b"block" && more > 0 {
+            i += 1;
+            let Some(ms) = crate::util::parse_i64(&args[i]) else {
+                ctx.out
+                    .error("ERR timeout is not an integer or out of range");
+                return None;
+            };
+            if ms < 0 {
+                ctx.out.error("ERR timeout is negative");
+                return None;
+            }
+            r.block = Some(ms as u64);
+        } else if opt == b"count" && more > 0 {
+            i += 1;
+            let Some(n) = crate::util::parse_i64(&args[i]) else {
+                ctx.out.err_not_int();
+                return None;
+            };
+            r.count = n.max(0) as usize;
+        } else if opt == b"streams" && more > 0 {
+            r.streams_at = i + 1;
+            let n = args.len() - r.streams_at;
+            if n % 2 != 0 {
+                ctx.out.error(
+                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+                );
+                return None;
+            }
+            r.nstreams = n / 2;
+            break;
+        } else if opt == b"group" && more >= 2 {
+            if !xreadgroup {
+                ctx.out.error(
+                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                );
+                return None;
+            }
+            r.group = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 2;
+        } else if opt == b"noack" {
+            if !xreadgroup {
+                ctx.out.error(
+                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                );
+                return None;
+            }
+            r.noack = true;
+        } else {
+            ctx.out.err_syntax();
+            return None;
+        }
+        i += 1;
+    }
+    if r.streams_at == 0 {
+        ctx.out.err_syntax();
+        return None;
+    }
+    if xreadgroup && r.group.is_none() {
+        ctx.out.error("ERR Missing GROUP option for XREADGROUP");
+        return None;
+    }
+    Some(r)
+}
+
+/// Whether the client may block now (not inside MULTI or a script's EXEC).
+pub fn may_block(ctx: &Ctx) -> bool {
+    ctx.client.multi.is_none() && !ctx.client.in_exec
+}
+
+fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let Some(r) = parse_read_args(ctx, args, false) else {
+        return;
+    };
+    let keys = &args[r.streams_at..r.streams_at + r.nstreams];
+    let id_args = &args[r.streams_at + r.nstreams..];
+    let woken = ctx.client.woken;
+    let mut ids = Vec::with_capacity(keys.len());
+    // `$` becomes the stream's last ID now, so that a blocked read waits for later entries.
+    let mut rewritten: Option<Vec<Vec<u8>>> = None;
+    for (k, (key, a)) in keys.iter().zip(id_args).enumerate() {
+        let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+        let s = match db.get(key) {
+            None => None,
+            Some(Value::Stream(s)) => Some(s),
+            Some(_) if woken => None,
+            Some(_) => return ctx.out.err_wrongtype(),
+        };
+        if a.as_slice() == b"$" {
+            let last = s.map_or(StreamId::MIN, |s| s.last_id);
+            ids.push(last);
+            rewritten.get_or_insert_with(|| args.to_vec())[r.streams_at + r.nstreams + k] =
+                last.to_bytes();
+            continue;
+        }
+        if a.as_slice() == b">" {
+            return ctx.out.error(
+                "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+            );
+        }
+        let Some(id) = strict_id(ctx.out, a) else {
+            return;
+        };
+        ids.push(id);
+    }
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut found: Vec<(usize, Vec<(StreamId, Fields)>)> = Vec::new();
+    for (k, key) in keys.iter().enumerate() {
+        let Some(Value::Stream(s)) = db.get(key) else {
+            continue;
+        };
+        if s.last_entry().is_some_and(|(last, _)| last > ids[k]) {
+            let Some(start) = ids[k].incr() else { continue };
+            let got = s
+                .range(start, StreamId::MAX, false, r.count)
+                .into_iter()
+                .map(|(id, f)| (id, f.clone()))
+                .collect();
+            found.push((k, got));
+        }
+    }
+    if !found.is_empty() {
+        if ctx.out.resp3 {
+            ctx.out.map(found.len());
+        } else {
+            ctx.out.array(found.len());
+        }
+        for (k, entries) in found {
+            if !ctx.out.resp3 {
+                ctx.out.array(2);
+            }
+            ctx.out.bulk(&keys[k]);
+            ctx.out.array(entries.len());
+            for (id, f) in &entries {
+                reply_entry(ctx.out, *id, f);
+            }
+        }
+        return;
+    }
+    match r.block {
+        Some(ms) if may_block(ctx) => {
+            ctx.action = match rewritten {
+                Some(args) => Action::BlockWith {
+                    timeout_ms: ms,
+                    args,
+                },
+                None => Action::Block { timeout_ms: ms },
+            }
+        }
+        _ => ctx.out.null_array(),
+    }
+}
+
+fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let sub = args[1].to_ascii_lowercase();
+    let arity_ok = match sub.as_slice() {
+        b"help" => args.len() == 2,
+        b"stream" => args.len() >= 3,
+        b"groups" => args.len() == 3,
+        b"consumers" => args.len() == 4,
+        _ => {
+            return ctx.out.error(&format!(
+                "ERR unknown subcommand '{}'. Try XINFO HELP.",
+                String::from_utf8_lossy(&args[1])
+            ))
+        }
+    };
+    if !arity_ok {
+        return ctx.out.error(&format!(
+            "ERR wrong number of arguments for 'xinfo|{}' command",
+            String::from_utf8_lossy(&sub)
+        ));
+    }
+    if sub == b"help" {
+        return super::object::help(
+            ctx,
+            &[
+                "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CONSUMERS <key> <groupname>",
+                "    Show consumers of <groupname>.",
+                "GROUPS <key>",
+                "    Show the stream consumer groups.",
+                "STREAM <key> [FULL [COUNT <count>]",
+                "    Show information about the stream.",
+                "HELP",
+                "    Prints this help.",
+            ],
+        );
+    }
+    let now = ctx.now_ms;
+    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let s = match get_stream(&mut db, ctx.out, &args[2]) {
+        Err(()) => return,
+        Ok(None) => return ctx.out.error("ERR no such key"),
+        Ok(Some(s)) => s,
+    };
+    let out = &mut *ctx.out;
+    match sub.as_slice() {
+        b"consumers" => {
+            let Some(g) = s.groups.get(&args[3]) else {
+                return out.error(&format!(
+                    "NOGROUP No such consumer group '{}' for key name '{}'",
+                    String::from_utf8_lossy(&args[3]),
+                    String::from_utf8_lossy(&args[2])
+                ));
+            };
+            out.array(g.consumers.len());
+            for (name, c) in &g.consumers {
+                out.map(3);
+                out.bulk(b"name");
+                out.bulk(name);
+                out.bulk(b"pending");
+                out.int(c.pel.len() as i64);
+                out.bulk(b"idle");
+                out.int((now - c.seen_time).max(0));
+            }
+        }
+        b"groups" => {
+            out.array(s.groups.len());
+            for (name, g) in &s.groups {
+                out.map(6);
+                out.bulk(b"name");
+                out.bulk(name);
+                out.bulk(b"consumers");
+                out.int(g.consumers.len() as i64);
+                out.bulk(b"pending");
+                out.int(g.pel.len() as i64);
+                out.bulk(b"last-delivered-id");
+                reply_id(out, g.last_id);
+                reply_group_counters(out, s, g);
+            }
+        }
+        _ => xinfo_stream(out, s, &args[3..], now),
+    }
+}
+
+/// `entries-read` and `lag` of a group (null when unknown).
+fn reply_group_counters(out: &mut Reply, s: &Stream, g: &crate::stream::group::Group) {
+    out.bulk(b"entries-read");
+    if g.entries_read != ENTRIES_READ_UNKNOWN {
+        out.int(g.entries_read);
+    } else {
+        out.null();
+    }
+    out.bulk(b"lag");
+    match s.group_lag(g) {
+        Some(l) => out.int(l),
+        None => out.null(),
+    }
+}
+
+fn xinfo_stream(out: &mut Reply, s: &Stream, opts: &[Vec<u8>], now: i64) {
+    let _ = now;
+    let syntax = |out: &mut Reply| {
+        out.error(
+            "ERR unknown subcommand or wrong number of arguments for 'stream'. Try XINFO HELP.",
+        )
+    };
+    let mut full = false;
+    let mut count: i64 = 10;
+    if !opts.is_empty() {
+        if !opts[0].eq_ignore_ascii_case(b"full") {
+            return syntax(out);
+        }
+        full = true;
+        if opts.len() == 3 && opts[1].eq_ignore_ascii_case(b"count") {
+            let Some(n) = crate::util::parse_i64(&opts[2]) else {
+                return out.err_not_int();
+            };
+            count = if n < 0 { 10 } else { n };
+        } else if opts.len() != 1 {
+            return syntax(out);
+        }
+    }
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count as usize
+    };
+    out.map(if full { 9 } else { 10 });
+    out.bulk(b"length");
+    out.int(s.len() as i64);
+    out.bulk(b"radix-tree-keys");
+    out.int(s.nodes.len() as i64);
+    out.bulk(b"radix-tree-nodes");
+    out.int(s.rax_nodes() as i64);
+    out.bulk(b"last-generated-id");
+    reply_id(out, s.last_id);
+    out.bulk(b"max-deleted-entry-id");
+    reply_id(out, s.max_deleted_id);
+    out.bulk(b"entries-added");
+    out.int(s.entries_added as i64);
+    out.bulk(b"recorded-first-entry-id");
+    reply_id(out, s.first_id);
+    if !full {
+        out.bulk(b"groups");
+        out.int(s.groups.len() as i64);
+        for (name, e) in [
+            ("first-entry", s.first_entry()),
+            ("last-entry", s.last_entry()),
+        ] {
+            out.bulk(name.as_bytes());
+            match e {
+                Some((id, f)) => reply_entry(out, id, f),
+                None => out.null(),
+            }
+        }
+        return;
+    }
+    out.bulk(b"entries");
+    let entries = s.range(StreamId::MIN, StreamId::MAX, false, limit);
+    reply_entries(out, &entries);
+    out.bulk(b"groups");
+    out.array(s.groups.len());
+    for (name, g) in &s.groups {
+        out.map(7);
+        out.bulk(b"name");
+        out.bulk(name);
+        out.bulk(b"last-delivered-id");
+        reply_id(out, g.last_id);
+        reply_group_counters(out, s, g);
+        out.bulk(b"pel-count");
+        out.int(g.pel.len() as i64);
+        out.bulk(b"pending");
+        let pel: Vec<_> = g.pel.iter().take(limit).collect();
+        out.array(pel.len());
+        for (id, p) in pel {
+            out.array(4);
+            reply_id(out, *id);
+            out.bulk(&p.consumer);
+            out.int(p.delivery_time);
+            out.int(p.delivery_count as i64);
+        }
+        out.bulk(b"consumers");
+        out.array(g.consumers.len());
+        for (cname, c) in &g.consumers {
+            out.map(4);
+            out.bulk(b"name");
+            out.bulk(cname);
+            out.bulk(b"seen-time");
+            out.int(c.seen_time);
+            out.bulk(b"pel-count");
+            out.int(c.pel.len() as i64);
+            out.bulk(b"pending");
+            let ids: Vec<_> = c.pel.iter().take(limit).collect();
+            out.array(ids.len());
+            for id in ids {
+                let p = &g.pel[id];
+                out.array(3);
+                reply_id(out, *id);
+                out.int(p.delivery_time);
+                out.int(p.delivery_count as i64);
+            }
+        }
+    }
+}
