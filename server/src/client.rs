@@ -45,6 +45,8 @@ pub struct ClientState {
     pub woken: bool,
     /// CLIENT REPLY ON/OFF/SKIP.
     pub reply_mode: crate::commands::connection::ReplyMode,
+    /// CLIENT TRACKING settings (tracking.rs).
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 impl ClientState {
@@ -77,6 +79,7 @@ impl ClientState {
             in_exec: false,
             woken: false,
             reply_mode: Default::default(),
+            tracking: Default::default(),
         }
     }
 

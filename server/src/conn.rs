@@ -86,7 +86,9 @@ impl Conn {
         } else {
             ""
         };
-        match (s.subscriptions() > 0, rest) {
+        // Tracking flags (t, R, B) follow, as in Redis.
+        let rest = format!("{rest}{}", s.tracking.list_flags());
+        match (s.subscriptions() > 0, rest.as_str()) {
             (true, r) => format!("P{r}"),
             (false, "") => "N".into(),
             (false, r) => r.into(),
@@ -96,7 +98,7 @@ impl Conn {
     pub fn client_list_line(&self, now: std::time::Instant) -> String {
         let s = &self.state;
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} obl={} resp={} cmd={} user={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} obl={} redir={} resp={} cmd={} user={}",
             s.id,
             s.addr,
             s.laddr,
@@ -111,6 +113,7 @@ impl Conn {
             s.multi.as_ref().map_or(-1, |m| m.len() as i64),
             self.inbuf.len() - self.inpos,
             self.out.buf.len() - self.written,
+            s.tracking.redir_field(),
             if self.out.resp3 { 3 } else { 2 },
             s.last_cmd,
             s.user

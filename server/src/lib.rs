@@ -45,6 +45,7 @@ mod scripting;
 mod server;
 mod shared;
 mod stream;
+mod tracking;
 mod util;
 mod value;
 mod zset;

@@ -70,9 +70,9 @@ pub struct Server {
     parked: HashMap<(u32, Vec<u8>), Vec<usize>>,
     /// Barrier / clear token → (client token or None for a signal, what to do).
     io_waiters: HashMap<u64, (Option<usize>, IoThen)>,
-    to_flush: Vec<usize>,
+    pub(crate) to_flush: Vec<usize>,
     /// Client id → connection token (pub/sub delivery, CLIENT KILL).
-    ids: HashMap<u64, usize>,
+    pub(crate) ids: HashMap<u64, usize>,
     /// Clients whose write waits for memory to be freed by saves and eviction.
     mem_waiters: Vec<usize>,
     /// SHUTDOWN or SIGTERM is waiting for its final barrier: no command runs meanwhile, so no
@@ -88,6 +88,8 @@ pub struct Server {
     exit: bool,
     /// Lua scripts and functions (scripting/).
     pub(crate) scripting: crate::scripting::Scripting,
+    /// Client-side caching tables (tracking.rs).
+    pub(crate) tracking: crate::tracking::Table,
 }
 
 enum IoThen {
@@ -141,6 +143,7 @@ impl Server {
             warned_not_cache: false,
             exit: false,
             scripting: crate::scripting::Scripting::new(),
+            tracking: Default::default(),
         })
     }
 
@@ -176,12 +179,16 @@ impl Server {
                 }
             }
             self.on_io_events();
+            self.tracking_tick();
             self.read_more();
             if last_cron.elapsed() >= period {
                 self.cron();
+                self.tracking_tick();
+                self.tracking_cron();
                 last_cron = Instant::now();
             }
             self.enforce_memory();
+            self.tracking_broadcast();
             self.flush_all();
         }
         self.engine.shutdown();
@@ -613,6 +620,7 @@ impl Server {
         // Pins are kept through a wait for memory: eviction meanwhile would send the command
         // back to loading its keys, and around again.
         self.release_pins(t);
+        self.tracking_before_call(t);
         let conn = self.conns.get_mut(&t).expect("live");
         if args[0].eq_ignore_ascii_case(b"exec") && conn.state.multi.is_some() {
             self.exec(t);
@@ -628,6 +636,7 @@ impl Server {
                 self.try_run(t);
             }
         }
+        self.tracking_after_command(t, &args);
         self.after_command();
     }
 
@@ -769,6 +778,7 @@ impl Server {
         self.engine.ks.begin_group();
         let action = self.call(t, spec, args);
         self.engine.ks.end_group();
+        self.tracking_after_call(t, spec, args);
         let conn = self.conns.get_mut(&t).expect("live");
         let failed = conn.out.buf.get(before) == Some(&b'-');
         let err_text = if failed {
@@ -824,6 +834,7 @@ impl Server {
                 }
                 self.io_waiters.insert(token, (Some(t), IoThen::Clear));
                 self.invalidate_watchers(db);
+                self.tracking_flush(t);
                 self.engine.clear(token, db);
             }
             Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
@@ -950,6 +961,7 @@ impl Server {
         let before = self.conns.get(&t).map_or(0, |c| c.out.buf.len());
         let start = Instant::now();
         let action = self.call(t, spec, args);
+        self.tracking_after_call(t, spec, args);
         if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
             self.feed_monitors(t, args);
         }
@@ -975,6 +987,7 @@ impl Server {
     pub(crate) fn clear_nested(&mut self, t: usize, db: Option<u32>) {
         let token = self.shared.token();
         self.invalidate_watchers(db);
+        self.tracking_flush(t);
         self.engine.clear(token, db);
         self.io_waiters.insert(token, (Some(t), IoThen::ExecClear));
         if let Some(c) = self.conns.get_mut(&t) {
@@ -1122,7 +1135,9 @@ impl Server {
         for (channel, message) in std::mem::take(&mut self.shared.notifications) {
             self.publish(&channel, &message);
         }
-        let touched = self.engine.ks.take_touched();
+        // (Keys client-side caching already took from the keyspace come first.)
+        let mut touched = self.tracking.take_seen();
+        touched.extend(self.engine.ks.take_touched());
         // Tracking is only on while someone watches or blocks; nothing touched, nothing to do.
         if touched.is_empty() {
             return;
@@ -1139,10 +1154,11 @@ impl Server {
         if !touched.is_empty() && self.conns.values().any(|c| c.blocked.is_some()) {
             self.wake_blocked(&touched);
         }
-        let tracking = self
-            .conns
-            .values()
-            .any(|c| !c.state.watched.is_empty() || c.blocked.is_some());
+        let tracking = self.tracking.active()
+            || self
+                .conns
+                .values()
+                .any(|c| !c.state.watched.is_empty() || c.blocked.is_some());
         self.engine.ks.track_touched(tracking);
     }
 
@@ -1619,6 +1635,7 @@ impl Server {
 
     pub(crate) fn close(&mut self, t: usize) {
         self.scripting.forget(t);
+        let was_tracking = self.conns.get(&t).is_some_and(|c| c.state.tracking.on);
         if let Some(mut c) = self.conns.remove(&t) {
             let _ = self.poll.registry().deregister(&mut c.sock);
             self.ids.remove(&c.state.id);
@@ -1631,6 +1648,7 @@ impl Server {
             }
             self.mem_waiters.retain(|&x| x != t);
         }
+        self.tracking_closed(was_tracking);
         self.shared.connected_clients = self.conns.len();
         self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
     }

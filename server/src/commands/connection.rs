@@ -186,6 +186,9 @@ fn hello(ctx: &mut Ctx, args: &[Vec<u8>]) {
 }
 
 fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    if super::tracking::client_subcommand(ctx, args) {
+        return;
+    }
     let sub = args[1].to_ascii_lowercase();
     match (sub.as_slice(), args.len()) {
         (b"id", 2) => ctx.out.int(ctx.client.id as i64),
@@ -315,6 +318,7 @@ fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     ctx.client.multi_error = false;
     ctx.client.watched.clear();
     ctx.client.watch_expires_at = None;
+    ctx.client.tracking.disable();
     super::monitor::stop(ctx);
     ctx.client.name = None;
     // Back to the default user, authenticated only if it needs no password (as in Redis).

@@ -25,6 +25,7 @@ pub mod sort;
 pub mod streams;
 pub mod streams_groups;
 pub mod strings;
+pub mod tracking;
 pub mod transactions;
 pub mod zsets;
 
