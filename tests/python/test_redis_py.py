@@ -251,3 +251,58 @@ def test_scripts_and_functions(r):
     assert r.function_load(code, replace=True) == lib
     assert r.fcall(f"{lib}_echo", 0, "hi") == "hi"
     r.function_delete(lib)
+
+
+def _wait_for(fn, want, seconds=5.0):
+    deadline = time.time() + seconds
+    got = fn()
+    while got != want and time.time() < deadline:
+        time.sleep(0.05)
+        got = fn()
+    return got
+
+
+def test_client_side_cache_sees_invalidations(server, monkeypatch):
+    # redis-py's client-side cache (RESP3, CLIENT TRACKING ON, invalidation pushes).
+    try:
+        from redis.cache import CacheConfig
+        from redis.connection import CacheProxyConnection
+    except ImportError:
+        pytest.skip("this redis-py has no client-side cache (needs redis-py >= 5.1)")
+    # redis-py enables its cache only for servers that report Redis 7.4 or later; kvtier reports
+    # 7.0.15, whose tracking protocol (RESP3 `invalidate` pushes) is the one redis-py uses.
+    monkeypatch.setattr(CacheProxyConnection, "MIN_ALLOWED_VERSION", "7.0.0")
+    cached = redis.Redis(
+        host="127.0.0.1",
+        port=server,
+        protocol=3,
+        cache_config=CacheConfig(),
+        decode_responses=True,
+    )
+    other = redis.Redis(host="127.0.0.1", port=server, protocol=2, decode_responses=True)
+    try:
+        k = "csc:key"
+        other.set(k, "v1")
+        assert cached.get(k) == "v1"
+        cache = cached.get_cache()
+        assert cache.size == 1
+        # Served from the cache now: nothing reaches the server.
+        calls = other.info("commandstats")["cmdstat_get"]["calls"]
+        assert cached.get(k) == "v1"
+        assert other.info("commandstats")["cmdstat_get"]["calls"] == calls
+        # Another client changes the key: the invalidation reaches the cache, and the next read
+        # goes to the server.
+        other.set(k, "v2")
+        assert _wait_for(lambda: cached.get(k), "v2") == "v2"
+        # A key changed on the server by expiry: invalidated too.
+        other.set(k, "v3", px=200)
+        assert _wait_for(lambda: cached.get(k), "v3") == "v3"
+        assert _wait_for(lambda: cached.get(k), None) is None
+        # FLUSHDB empties the whole cache (a null invalidation).
+        other.set(k, "v4")
+        assert _wait_for(lambda: cached.get(k), "v4") == "v4"
+        other.flushdb()
+        assert _wait_for(lambda: cached.get(k), None) is None
+    finally:
+        cached.close()
+        other.close()
