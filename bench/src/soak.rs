@@ -878,8 +878,9 @@ fn load_client(args: &Args, layout: &Layout, seed: u64, id: usize, sh: &LoadShar
 // ---------------------------------------------------------------------------------------------
 // PING and RSS/INFO sampling
 
-/// Sends PING every 2 ms until `stop`; returns every round trip in µs.
-fn pinger(port: u16, stop: &AtomicBool, findings: &Findings) -> Vec<u64> {
+/// Sends PING every 2 ms until `stop`; returns every round trip as (seconds since `t0` when it
+/// was sent, µs).
+fn pinger(port: u16, t0: Instant, stop: &AtomicBool, findings: &Findings) -> Vec<(f64, u64)> {
     let mut lat = Vec::new();
     let mut conn = match Conn::connect(port) {
         Ok(c) => c,
@@ -891,7 +892,10 @@ fn pinger(port: u16, stop: &AtomicBool, findings: &Findings) -> Vec<u64> {
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
         match conn.cmd(&[b"PING"]) {
-            Ok(Reply::Simple(s)) if s == "PONG" => lat.push(t.elapsed().as_micros() as u64),
+            Ok(Reply::Simple(s)) if s == "PONG" => lat.push((
+                t.duration_since(t0).as_secs_f64(),
+                t.elapsed().as_micros() as u64,
+            )),
             Ok(other) => findings.add(format!("PING: {}", describe(&other))),
             Err(e) => {
                 findings.add(format!("PING: {e}"));
@@ -911,10 +915,26 @@ const PH_VERIFY: usize = 2;
 #[derive(Default)]
 struct Samples {
     rss_kb: [Vec<u64>; 3],
-    used_memory_max: u64,
+    /// Per phase.
+    used_memory_max: [u64; 3],
+    /// One point per INFO, to explain the slowest PINGs.
+    timeline: Vec<InfoPoint>,
     backend_memory_max: u64,
     dirty_keys_max: u64,
     last_info: HashMap<String, String>,
+}
+
+/// The server's state at one INFO sample.
+#[derive(Debug, Clone, Copy)]
+struct InfoPoint {
+    t: f64,
+    rss_kb: u64,
+    used_memory: u64,
+    dirty_keys: u64,
+    over_limit: u64,
+    writers_delayed: u64,
+    saves_in_flight: u64,
+    loads_in_flight: u64,
 }
 
 fn info_u64(info: &HashMap<String, String>, name: &str) -> u64 {
@@ -922,21 +942,34 @@ fn info_u64(info: &HashMap<String, String>, name: &str) -> u64 {
 }
 
 /// Reads VmRSS every 100 ms and INFO every second until `stop`.
-fn sampler(pid: u32, port: u16, phase: &AtomicUsize, stop: &AtomicBool) -> Samples {
+fn sampler(pid: u32, port: u16, t0: Instant, phase: &AtomicUsize, stop: &AtomicBool) -> Samples {
     let mut s = Samples::default();
     let mut conn = Conn::connect(port).ok();
     let mut next = Instant::now();
     let mut tick = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        if let Some(kb) = rss_kb(pid) {
-            s.rss_kb[phase.load(Ordering::Relaxed).min(2)].push(kb);
+        let ph = phase.load(Ordering::Relaxed).min(2);
+        let kb = rss_kb(pid);
+        if let Some(kb) = kb {
+            s.rss_kb[ph].push(kb);
         }
         if tick.is_multiple_of(10) {
             if let Some(c) = conn.as_mut() {
                 match c.cmd(&[b"INFO", b"all"]) {
                     Ok(r) => {
                         let info: HashMap<String, String> = parse_info(&r).into_iter().collect();
-                        s.used_memory_max = s.used_memory_max.max(info_u64(&info, "used_memory"));
+                        let used = info_u64(&info, "used_memory");
+                        s.used_memory_max[ph] = s.used_memory_max[ph].max(used);
+                        s.timeline.push(InfoPoint {
+                            t: t0.elapsed().as_secs_f64(),
+                            rss_kb: kb.unwrap_or(0),
+                            used_memory: used,
+                            dirty_keys: info_u64(&info, "dirty_keys"),
+                            over_limit: info_u64(&info, "memory_over_limit"),
+                            writers_delayed: info_u64(&info, "writers_delayed"),
+                            saves_in_flight: info_u64(&info, "saves_in_flight"),
+                            loads_in_flight: info_u64(&info, "loads_in_flight"),
+                        });
                         s.backend_memory_max =
                             s.backend_memory_max.max(info_u64(&info, "backend_memory"));
                         s.dirty_keys_max = s.dirty_keys_max.max(info_u64(&info, "dirty_keys"));
@@ -1009,12 +1042,14 @@ struct Outcome {
     verified: u64,
     mismatches: u64,
     used_memory_max: u64,
+    used_memory_max_load: u64,
     backend_memory_max: u64,
     evicted: u64,
     disk_loads: u64,
     writers_delayed: u64,
     save_secs: f64,
     loadavg: String,
+    pings_over_100ms: usize,
 }
 
 fn loadavg() -> String {
@@ -1029,7 +1064,7 @@ fn run_backend(
     server_bin: &Path,
     backend: &str,
     seed: u64,
-) -> Result<Outcome, String> {
+) -> Result<(Outcome, tempfile::TempDir), String> {
     let data_mb = args.data_mb.unwrap_or(10 * args.maxmemory_mb);
     let layout = Layout::new(args, data_mb * MIB);
     let tmp = tempfile::Builder::new()
@@ -1052,12 +1087,14 @@ fn run_backend(
     );
 
     let findings = Findings::default();
+    // Times of the PINGs and INFO samples are seconds since here.
+    let t0 = Instant::now();
     let phase = AtomicUsize::new(PH_PRELOAD);
     let stop_sampler = AtomicBool::new(false);
     let stop_load = AtomicBool::new(false);
     let ops = AtomicU64::new(0);
     let mut o = std::thread::scope(|s| -> Result<Outcome, String> {
-        let sampler_thread = s.spawn(|| sampler(pid, port, &phase, &stop_sampler));
+        let sampler_thread = s.spawn(|| sampler(pid, port, t0, &phase, &stop_sampler));
         let result = (|| -> Result<Outcome, String> {
             // preload
             let t = Instant::now();
@@ -1082,7 +1119,7 @@ fn run_backend(
             };
             let start = Instant::now();
             let (owned, ping_us) = std::thread::scope(|s2| {
-                let ping = s2.spawn(|| pinger(port, &stop_ping, &findings));
+                let ping = s2.spawn(|| pinger(port, t0, &stop_ping, &findings));
                 let clients: Vec<_> = (0..args.clients)
                     .map(|id| {
                         let (layout, sh) = (&layout, &sh);
@@ -1151,7 +1188,8 @@ fn run_backend(
             restarted.shutdown(&[], PHASE_BUDGET)?;
 
             let pings = ping_us.len();
-            let mut ping_us = ping_us;
+            report_slow_pings(&ping_us, &samples.timeline);
+            let mut ping_us: Vec<u64> = ping_us.iter().map(|&(_, us)| us).collect();
             ping_us.sort_unstable();
             let mb = |kb: u64| kb as f64 / 1024.0;
             let all_rss: Vec<u64> = samples.rss_kb.iter().flatten().copied().collect();
@@ -1171,7 +1209,9 @@ fn run_backend(
                 bound_mb: 1.15 * args.maxmemory_mb as f64 + 32.0,
                 verified: verified + v2,
                 mismatches,
-                used_memory_max: samples.used_memory_max,
+                used_memory_max: samples.used_memory_max.iter().copied().max().unwrap_or(0),
+                used_memory_max_load: samples.used_memory_max[PH_LOAD],
+                pings_over_100ms: ping_us.iter().filter(|&&us| us > 100_000).count(),
                 backend_memory_max: samples.backend_memory_max,
                 evicted: info_u64(info, "evicted_keys"),
                 disk_loads: info_u64(info, "disk_loads"),
@@ -1187,7 +1227,33 @@ fn run_backend(
     })?;
     // Errors found after the load (SAVE, verify) count too; mismatches are counted apart.
     o.errors = findings.count() - o.mismatches;
-    Ok(o)
+    Ok((o, tmp))
+}
+
+/// Prints the five slowest PINGs with what the server was doing around them (the INFO sample
+/// nearest in time).
+fn report_slow_pings(pings: &[(f64, u64)], timeline: &[InfoPoint]) {
+    let mut slow: Vec<(f64, u64)> = pings.to_vec();
+    slow.sort_unstable_by_key(|&(_, us)| std::cmp::Reverse(us));
+    for &(t, us) in slow.iter().take(5) {
+        let near = timeline
+            .iter()
+            .min_by(|a, b| (a.t - t).abs().total_cmp(&(b.t - t).abs()));
+        let ctx = near.map_or(String::new(), |p| {
+            format!(
+                "; INFO at {:.1} s: RSS {} MB, used_memory {:.1} MB, dirty_keys {},                  memory_over_limit {}, writers_delayed {}, saves/loads in flight {}/{}",
+                p.t,
+                p.rss_kb / 1024,
+                p.used_memory as f64 / MIB as f64,
+                p.dirty_keys,
+                p.over_limit,
+                p.writers_delayed,
+                p.saves_in_flight,
+                p.loads_in_flight
+            )
+        });
+        println!("  slow PING at {t:.1} s: {:.1} ms{ctx}", us as f64 / 1000.0);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1196,7 +1262,7 @@ fn run_backend(
 const CSV_HEADER: &str = "backend,maxmemory_mb,dataset_bytes,clients,seconds,ops,ops_per_sec,\
 errors,max_ping_ms,p99_ping_ms,rss_max_mb,rss_bound_mb,within_bound,verify_mismatches,\
 verified_keys,rss_avg_mb,rss_max_load_mb,used_memory_max_mb,backend_memory_max_mb,\
-evicted_keys,disk_loads,writers_delayed,save_secs,loadavg_1m,unix_time";
+evicted_keys,disk_loads,writers_delayed,save_secs,loadavg_1m,unix_time,used_memory_max_load_mb,pings_over_100ms";
 
 fn csv_row(args: &Args, o: &Outcome) -> String {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
@@ -1235,6 +1301,8 @@ fn csv_row(args: &Args, o: &Outcome) -> String {
         format!("{:.2}", o.save_secs),
         o.loadavg.clone(),
         now.to_string(),
+        mb(o.used_memory_max_load),
+        o.pings_over_100ms.to_string(),
     ]
     .join(",")
 }
@@ -1261,8 +1329,8 @@ fn append_csv(path: &Path, row: &str) -> Result<(), String> {
 fn summary(o: &Outcome, args: &Args) -> String {
     format!(
         "soak {}: {} clients {:.1} s, {} commands = {}/s, {} errors, PING max {:.1} ms p99 {:.1} ms \
-         ({} pings), RSS max {:.1} MB avg {:.1} MB (load {:.1}) bound {:.1} MB: {}, used_memory max \
-         {:.1} MB, backend_memory max {:.1} MB, {} evicted, {} disk loads, {} owned-key checks, \
+         ({} pings, {} over 100 ms), RSS max {:.1} MB avg {:.1} MB (load {:.1}) bound {:.1} MB: {}, used_memory max \
+         {:.1} MB (load {:.1} MB), backend_memory max {:.1} MB, {} evicted, {} disk loads, {} owned-key checks, \
          {} mismatches",
         o.backend,
         args.clients,
@@ -1273,6 +1341,7 @@ fn summary(o: &Outcome, args: &Args) -> String {
         o.ping_max_us as f64 / 1000.0,
         o.ping_p99_us as f64 / 1000.0,
         o.pings,
+        o.pings_over_100ms,
         o.rss_max_mb,
         o.rss_avg_mb,
         o.rss_max_load_mb,
@@ -1282,8 +1351,9 @@ fn summary(o: &Outcome, args: &Args) -> String {
         } else {
             "OVER"
         },
-        o.used_memory_max as f64 / 1e6,
-        o.backend_memory_max as f64 / 1e6,
+        o.used_memory_max as f64 / MIB as f64,
+        o.used_memory_max_load as f64 / MIB as f64,
+        o.backend_memory_max as f64 / MIB as f64,
         o.evicted,
         o.disk_loads,
         o.verified,
@@ -1327,7 +1397,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut lines = Vec::new();
     for backend in &args.backends {
         match run_backend(args, &server_bin, backend, seed) {
-            Ok(o) => {
+            Ok((o, tmp)) => {
                 let line = summary(&o, args);
                 println!("{line}");
                 append_csv(&args.csv, &csv_row(args, &o))?;
@@ -1338,6 +1408,8 @@ pub fn run(args: &Args) -> Result<(), String> {
                     ));
                 }
                 lines.push(line);
+                // Removing the data directory can take minutes (fs: a file per key).
+                drop(tmp);
             }
             Err(e) => {
                 eprintln!("soak {backend}: {e}");
