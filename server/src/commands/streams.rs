@@ -535,7 +535,7 @@ pub fn parse_read_args(ctx: &mut Ctx, args: &[Vec<u8>], xreadgroup: bool) -> Opt
         } else if opt == b"streams" && more > 0 {
             r.streams_at = i + 1;
             let n = args.len() - r.streams_at;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 ctx.out.error(
                     "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
                 );

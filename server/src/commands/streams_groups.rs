@@ -273,9 +273,11 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
             )),
         }
         if a.as_slice() == b"$" {
-            return ctx
-                .out
-                .error("ERR The $ ID is meaningful only for XREAD command");
+            return ctx.out.error(
+                "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the \
+                 history of this consumer by specifying a proper ID, or use the > ID to get new \
+                 messages. The $ ID would just return an empty result set.",
+            );
         }
         if a.as_slice() == b">" {
             ids.push(None);

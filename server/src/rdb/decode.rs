@@ -20,7 +20,7 @@ enum Len {
     Lzf,
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -30,7 +30,7 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: u64) -> R<&'a [u8]> {
+    pub(super) fn take(&mut self, n: u64) -> R<&'a [u8]> {
         if n > self.remaining() as u64 {
             return Err(Bad("truncated"));
         }
@@ -62,7 +62,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn length(&mut self) -> R<u64> {
+    pub(super) fn length(&mut self) -> R<u64> {
         match self.len_or_encoding()? {
             Len::Plain(n) => Ok(n),
             _ => Err(Bad("encoded length")),
@@ -71,7 +71,7 @@ impl<'a> Reader<'a> {
 
     /// A count of things that each take at least `min_bytes`: refused if the rest of the
     /// payload cannot hold that many, so it is safe to preallocate.
-    fn count(&mut self, min_bytes: u64) -> R<usize> {
+    pub(super) fn count(&mut self, min_bytes: u64) -> R<usize> {
         let n = self.length()?;
         if n == 0 {
             return Err(Bad("empty collection"));
@@ -82,7 +82,7 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    fn string(&mut self) -> R<Vec<u8>> {
+    pub(super) fn string(&mut self) -> R<Vec<u8>> {
         match self.len_or_encoding()? {
             Len::Plain(n) => Ok(self.take(n)?.to_vec()),
             Len::Int(width) => {
@@ -262,6 +262,7 @@ pub fn value(body: &[u8]) -> R<Value> {
             }
             Value::List(l)
         }
+        types::STREAM_LISTPACKS_2 => Value::Stream(Box::new(super::stream::decode(&mut r)?)),
         _ => return Err(Bad("unsupported value type")),
     })
 }
