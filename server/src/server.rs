@@ -1164,6 +1164,8 @@ impl Server {
 
     fn on_io_events(&mut self) {
         let events = self.engine.poll();
+        // Keys the IO work changed (expired records found) belong to no client's command.
+        self.tracking_tick();
         for ev in events {
             match ev {
                 Event::KeyReady { db, key } => {
