@@ -919,6 +919,9 @@ struct Samples {
     used_memory_max: [u64; 3],
     /// One point per INFO, to explain the slowest PINGs.
     timeline: Vec<InfoPoint>,
+    /// Largest anonymous and file-backed parts of the RSS (KiB), read once a second.
+    rss_anon_max_kb: u64,
+    rss_file_max_kb: u64,
     backend_memory_max: u64,
     dirty_keys_max: u64,
     last_info: HashMap<String, String>,
@@ -935,6 +938,20 @@ struct InfoPoint {
     writers_delayed: u64,
     saves_in_flight: u64,
     loads_in_flight: u64,
+}
+
+/// `RssAnon` and `RssFile` of /proc/<pid>/status in KiB: the heap and what is mapped from
+/// files (page cache a backend maps, reclaimable).
+fn rss_parts_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
 }
 
 fn info_u64(info: &HashMap<String, String>, name: &str) -> u64 {
@@ -954,6 +971,9 @@ fn sampler(pid: u32, port: u16, t0: Instant, phase: &AtomicUsize, stop: &AtomicB
             s.rss_kb[ph].push(kb);
         }
         if tick.is_multiple_of(10) {
+            let (anon, file) = rss_parts_kb(pid);
+            s.rss_anon_max_kb = s.rss_anon_max_kb.max(anon);
+            s.rss_file_max_kb = s.rss_file_max_kb.max(file);
             if let Some(c) = conn.as_mut() {
                 match c.cmd(&[b"INFO", b"all"]) {
                     Ok(r) => {
@@ -1050,6 +1070,8 @@ struct Outcome {
     save_secs: f64,
     loadavg: String,
     pings_over_100ms: usize,
+    rss_anon_max_mb: f64,
+    rss_file_max_mb: f64,
 }
 
 fn loadavg() -> String {
@@ -1211,6 +1233,8 @@ fn run_backend(
                 mismatches,
                 used_memory_max: samples.used_memory_max.iter().copied().max().unwrap_or(0),
                 used_memory_max_load: samples.used_memory_max[PH_LOAD],
+                rss_anon_max_mb: mb(samples.rss_anon_max_kb),
+                rss_file_max_mb: mb(samples.rss_file_max_kb),
                 pings_over_100ms: ping_us.iter().filter(|&&us| us > 100_000).count(),
                 backend_memory_max: samples.backend_memory_max,
                 evicted: info_u64(info, "evicted_keys"),
@@ -1241,7 +1265,7 @@ fn report_slow_pings(pings: &[(f64, u64)], timeline: &[InfoPoint]) {
             .min_by(|a, b| (a.t - t).abs().total_cmp(&(b.t - t).abs()));
         let ctx = near.map_or(String::new(), |p| {
             format!(
-                "; INFO at {:.1} s: RSS {} MB, used_memory {:.1} MB, dirty_keys {},                  memory_over_limit {}, writers_delayed {}, saves/loads in flight {}/{}",
+                "; INFO at {:.1} s: RSS {} MB, used_memory {:.1} MB, dirty_keys {}, memory_over_limit {}, writers_delayed {}, saves/loads in flight {}/{}",
                 p.t,
                 p.rss_kb / 1024,
                 p.used_memory as f64 / MIB as f64,
@@ -1262,7 +1286,7 @@ fn report_slow_pings(pings: &[(f64, u64)], timeline: &[InfoPoint]) {
 const CSV_HEADER: &str = "backend,maxmemory_mb,dataset_bytes,clients,seconds,ops,ops_per_sec,\
 errors,max_ping_ms,p99_ping_ms,rss_max_mb,rss_bound_mb,within_bound,verify_mismatches,\
 verified_keys,rss_avg_mb,rss_max_load_mb,used_memory_max_mb,backend_memory_max_mb,\
-evicted_keys,disk_loads,writers_delayed,save_secs,loadavg_1m,unix_time,used_memory_max_load_mb,pings_over_100ms";
+evicted_keys,disk_loads,writers_delayed,save_secs,loadavg_1m,unix_time,used_memory_max_load_mb,pings_over_100ms,rss_anon_max_mb,rss_file_max_mb";
 
 fn csv_row(args: &Args, o: &Outcome) -> String {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
@@ -1303,6 +1327,8 @@ fn csv_row(args: &Args, o: &Outcome) -> String {
         now.to_string(),
         mb(o.used_memory_max_load),
         o.pings_over_100ms.to_string(),
+        format!("{:.1}", o.rss_anon_max_mb),
+        format!("{:.1}", o.rss_file_max_mb),
     ]
     .join(",")
 }
@@ -1329,7 +1355,7 @@ fn append_csv(path: &Path, row: &str) -> Result<(), String> {
 fn summary(o: &Outcome, args: &Args) -> String {
     format!(
         "soak {}: {} clients {:.1} s, {} commands = {}/s, {} errors, PING max {:.1} ms p99 {:.1} ms \
-         ({} pings, {} over 100 ms), RSS max {:.1} MB avg {:.1} MB (load {:.1}) bound {:.1} MB: {}, used_memory max \
+         ({} pings, {} over 100 ms), RSS max {:.1} MB avg {:.1} MB (load {:.1}; anon max {:.1}, file max {:.1}) bound {:.1} MB: {}, used_memory max \
          {:.1} MB (load {:.1} MB), backend_memory max {:.1} MB, {} evicted, {} disk loads, {} owned-key checks, \
          {} mismatches",
         o.backend,
@@ -1345,6 +1371,8 @@ fn summary(o: &Outcome, args: &Args) -> String {
         o.rss_max_mb,
         o.rss_avg_mb,
         o.rss_max_load_mb,
+        o.rss_anon_max_mb,
+        o.rss_file_max_mb,
         o.bound_mb,
         if o.rss_max_mb <= o.bound_mb {
             "within"
