@@ -470,7 +470,8 @@ fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) {
             );
         }
     }
-    if !s.is_empty() && id < s.last_id {
+    // Against the last live entry, not the last ID (which may be a deleted entry's).
+    if s.last_entry().is_some_and(|(last, _)| id < last) {
         return ctx
             .out
             .error("ERR The ID specified in XSETID is smaller than the target stream top item");
@@ -744,7 +745,7 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 reply_group_counters(out, s, g);
             }
         }
-        _ => xinfo_stream(out, s, &args[3..], now),
+        _ => xinfo_stream(out, s, &args[1], &args[3..]),
     }
 }
 
@@ -763,12 +764,12 @@ fn reply_group_counters(out: &mut Reply, s: &Stream, g: &crate::stream::group::G
     }
 }
 
-fn xinfo_stream(out: &mut Reply, s: &Stream, opts: &[Vec<u8>], now: i64) {
-    let _ = now;
+fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) {
     let syntax = |out: &mut Reply| {
-        out.error(
-            "ERR unknown subcommand or wrong number of arguments for 'stream'. Try XINFO HELP.",
-        )
+        out.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
+            String::from_utf8_lossy(sub)
+        ))
     };
     let mut full = false;
     let mut count: i64 = 10;

@@ -266,11 +266,13 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
         match lookup(ctx, key, &gname) {
             Err(()) => return,
             Ok(Lookup::Found) => {}
-            Ok(_) => return ctx.out.error(&format!(
+            Ok(_) => {
+                return ctx.out.error(&format!(
                 "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
                 s(key),
                 s(&gname)
-            )),
+            ))
+            }
         }
         if a.as_slice() == b"$" {
             return ctx.out.error(

@@ -319,7 +319,7 @@ impl Stream {
         if self.entries_added == 0 {
             return Some(0);
         }
-        if self.entries.is_empty() && id <= self.last_id {
+        if self.is_empty() && id <= self.last_id {
             return Some(self.entries_added as i64);
         }
         if id == self.last_id {
