@@ -186,9 +186,25 @@ impl Server {
         if resync {
             self.tracking_resync();
         }
-        for (target, payload) in std::mem::take(&mut self.tracking.pending) {
-            self.tracking_send(target, &payload);
+        self.tracking_send_pending();
+    }
+
+    /// Sends the invalidations held for clients' own commands, except to a client whose reply
+    /// still waits for IO (a FLUSHDB's +OK comes once the store is cleared): those wait until
+    /// it is written (the next pass of the event loop after that).
+    fn tracking_send_pending(&mut self) {
+        if self.tracking.pending.is_empty() {
+            return;
         }
+        let mut waiting = Vec::new();
+        for (target, payload) in std::mem::take(&mut self.tracking.pending) {
+            if self.conns.get(&target).is_some_and(|c| c.waiting_io) {
+                waiting.push((target, payload));
+            } else {
+                self.tracking_send(target, &payload);
+            }
+        }
+        self.tracking.pending = waiting;
     }
 
     /// Outside commands (IO events, periodic work): keys changed by expiry or the disk sweep.
@@ -197,6 +213,7 @@ impl Server {
             return;
         }
         self.tracking_touched(None);
+        self.tracking_send_pending();
     }
 
     /// Periodic work: the table limit, with no client running.

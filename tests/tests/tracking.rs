@@ -553,3 +553,226 @@ fn reset_turns_tracking_off_and_client_list_shows_it() {
     w.cmd(&["SET", "k", "1"]);
     assert_quiet(&mut a);
 }
+
+/// One step of a differential scenario: a client (by name) sends a command; `{x}` in an
+/// argument is the id of client `x`.
+type Step = (&'static str, &'static [&'static str]);
+
+/// Runs a scenario on one server: after each step every client not inside MULTI is synced with
+/// a PING, and everything it received before the PONG is recorded with the step's reply. Ids of
+/// the scenario's clients are replaced by their names, HELLO replies are dropped.
+fn run_scenario(port: u16, steps: &[Step]) -> Vec<(String, Vec<String>)> {
+    let mut names: Vec<&str> = Vec::new();
+    for (n, args) in steps {
+        for a in args.iter().chain(std::iter::once(n)) {
+            let name = a.trim_start_matches('{').trim_end_matches('}');
+            if (a.starts_with('{') || a == n) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let mut clients: Vec<Client> = names.iter().map(|_| Client::connect(port)).collect();
+    let ids: Vec<i64> = clients.iter_mut().map(id).collect();
+    let show = |r: &Resp| {
+        let mut s = format!("{r:?}");
+        for (i, n) in names.iter().enumerate() {
+            s = s.replace(&format!("Int({})", ids[i]), &format!("Id({n})"));
+        }
+        s
+    };
+    let mut in_multi = vec![false; names.len()];
+    let mut closed = vec![false; names.len()];
+    let mut log = Vec::new();
+    for (n, args) in steps {
+        let who = names.iter().position(|x| x == n).expect("named");
+        let args: Vec<String> = args
+            .iter()
+            .map(
+                |a| match names.iter().position(|x| format!("{{{x}}}") == *a) {
+                    Some(i) => ids[i].to_string(),
+                    None => a.to_string(),
+                },
+            )
+            .collect();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let reply = clients[who].cmd(&refs);
+        let cmd = args[0].to_ascii_uppercase();
+        if cmd == "MULTI" {
+            in_multi[who] = true;
+        } else if cmd == "EXEC" || cmd == "DISCARD" {
+            in_multi[who] = false;
+        }
+        let mut seen = vec![if cmd == "HELLO" {
+            "hello".into()
+        } else {
+            show(&reply)
+        }];
+        for (i, c) in clients.iter_mut().enumerate() {
+            if in_multi[i] || closed[i] {
+                continue;
+            }
+            c.send(&["PING"]);
+            loop {
+                // A client killed by the step: recorded, then left alone.
+                let Ok(r) = c.try_read() else {
+                    seen.push(format!("{} closed", names[i]));
+                    closed[i] = true;
+                    break;
+                };
+                let pong = r == Resp::Simple("PONG".into())
+                    || r == Resp::Array(vec![Resp::bulk("pong"), Resp::bulk("")]);
+                if pong {
+                    break;
+                }
+                seen.push(format!("{} got {}", names[i], show(&r)));
+            }
+        }
+        log.push((refs.join(" "), seen));
+    }
+    log
+}
+
+#[test]
+fn invalidation_messages_match_redis() {
+    let scenarios: &[&[Step]] = &[
+        // Default mode, RESP3: own writes, others' writes, MULTI, MGET, HDEL.
+        &[
+            ("a", &["HELLO", "3"]),
+            ("a", &["CLIENT", "TRACKING", "on"]),
+            ("a", &["MGET", "k", "k", "j"]),
+            ("b", &["MSET", "k", "1", "j", "2"]),
+            ("a", &["HSET", "h", "f", "1"]),
+            ("a", &["HGET", "h", "f"]),
+            ("a", &["HDEL", "h", "f"]),
+            ("a", &["MULTI"]),
+            ("a", &["GET", "k"]),
+            ("a", &["SET", "k", "3"]),
+            ("a", &["GET", "k"]),
+            ("a", &["EXEC"]),
+            ("b", &["DEL", "k"]),
+            ("a", &["FLUSHALL"]),
+        ],
+        // OPTIN / OPTOUT with CACHING, across CLIENT commands and transactions.
+        &[
+            ("a", &["HELLO", "3"]),
+            ("a", &["CLIENT", "TRACKING", "on", "optin"]),
+            ("a", &["GET", "x"]),
+            ("a", &["CLIENT", "CACHING", "yes"]),
+            ("a", &["CLIENT", "ID"]),
+            ("a", &["GET", "y"]),
+            ("b", &["MSET", "x", "1", "y", "2"]),
+            ("a", &["CLIENT", "CACHING", "yes"]),
+            ("a", &["MULTI"]),
+            ("a", &["GET", "x"]),
+            ("a", &["EXEC"]),
+            ("b", &["SET", "x", "3"]),
+            ("c", &["HELLO", "3"]),
+            ("c", &["CLIENT", "TRACKING", "on", "optout"]),
+            ("c", &["CLIENT", "CACHING", "no"]),
+            ("c", &["GET", "x"]),
+            ("c", &["GET", "y"]),
+            ("b", &["MSET", "x", "4", "y", "5"]),
+        ],
+        // BCAST with prefixes, NOLOOP, several clients, transactions.
+        &[
+            ("a", &["HELLO", "3"]),
+            ("c", &["HELLO", "3"]),
+            (
+                "a",
+                &[
+                    "CLIENT", "TRACKING", "on", "bcast", "prefix", "p", "prefix", "q:",
+                ],
+            ),
+            (
+                "c",
+                &[
+                    "CLIENT", "TRACKING", "on", "bcast", "noloop", "prefix", "pp",
+                ],
+            ),
+            ("b", &["MSET", "p1", "1", "pp1", "2", "q:1", "3", "r", "4"]),
+            ("c", &["MULTI"]),
+            ("c", &["SET", "pp2", "1"]),
+            ("c", &["SET", "p3", "1"]),
+            ("c", &["EXEC"]),
+            ("a", &["SET", "pp3", "1"]),
+            ("a", &["CLIENT", "TRACKING", "on", "bcast", "prefix", "z"]),
+            ("b", &["SET", "zz", "1"]),
+            ("b", &["FLUSHDB"]),
+        ],
+        // REDIRECT: to a RESP2 subscriber, to a RESP2 non-subscriber, to a RESP3 client,
+        // redirect gone (RESP3 and RESP2 tracking clients), two clients to one.
+        &[
+            ("s", &["SUBSCRIBE", "__redis__:invalidate"]),
+            ("n", &["PING"]),
+            ("r", &["HELLO", "3"]),
+            ("a", &["CLIENT", "TRACKING", "on", "redirect", "{s}"]),
+            ("c", &["CLIENT", "TRACKING", "on", "redirect", "{s}"]),
+            ("a", &["GET", "k"]),
+            ("c", &["GET", "k"]),
+            ("b", &["SET", "k", "1"]),
+            ("a", &["GET", "k"]),
+            ("b", &["FLUSHALL"]),
+            ("a", &["CLIENT", "TRACKING", "on", "redirect", "{n}"]),
+            ("a", &["GET", "k"]),
+            ("b", &["SET", "k", "2"]),
+            ("a", &["HELLO", "3"]),
+            ("a", &["CLIENT", "TRACKING", "on", "redirect", "{r}"]),
+            ("a", &["GET", "k"]),
+            ("b", &["SET", "k", "3"]),
+            ("a", &["GET", "k"]),
+            ("r", &["QUIT"]),
+            ("b", &["SET", "k", "4"]),
+            ("a", &["CLIENT", "TRACKINGINFO"]),
+            ("a", &["CLIENT", "TRACKING", "on", "redirect", "{s}"]),
+            ("a", &["HELLO", "2"]),
+            ("a", &["GET", "k"]),
+            ("s", &["UNSUBSCRIBE"]),
+            ("b", &["SET", "k", "5"]),
+        ],
+        // Scripts: reads count for the caller, NOLOOP applies to its writes; EVAL_RO.
+        &[
+            ("a", &["HELLO", "3"]),
+            ("a", &["CLIENT", "TRACKING", "on", "noloop"]),
+            (
+                "a",
+                &[
+                    "EVAL",
+                    "redis.call('get', KEYS[1]); return redis.call('set', KEYS[1], 'v')",
+                    "1",
+                    "s1",
+                ],
+            ),
+            ("b", &["SET", "s1", "2"]),
+            (
+                "a",
+                &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "s2"],
+            ),
+            ("b", &["SET", "s2", "2"]),
+            ("a", &["CLIENT", "TRACKING", "off"]),
+            ("a", &["CLIENT", "TRACKING", "on"]),
+            (
+                "a",
+                &["EVAL", "return redis.call('get', KEYS[1])", "1", "s3"],
+            ),
+            ("a", &["SET", "s3", "1"]),
+            ("a", &["RESET"]),
+            ("b", &["SET", "s3", "2"]),
+        ],
+    ];
+    let kv = Server::start(SMALL_CACHE);
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    for steps in scenarios {
+        let ours = run_scenario(kv.port, steps);
+        let theirs = run_scenario(redis.port, steps);
+        // Ids in arguments differ between the servers: compare what came back.
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert_eq!(o.1, t.1, "after {:?} (redis: {:?})", o.0, t.0);
+        }
+        let mut c = Client::connect(kv.port);
+        c.cmd(&["FLUSHALL"]);
+        let mut c = Client::connect(redis.port);
+        c.cmd(&["FLUSHALL"]);
+    }
+}
