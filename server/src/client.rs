@@ -21,6 +21,9 @@ pub struct ClientState {
     /// A queued command was rejected: EXEC must fail with EXECABORT.
     pub multi_error: bool,
     pub watched: Vec<(u32, Vec<u8>)>,
+    /// Watched keys that had already expired when WATCHed: their reclaim is no change (as in
+    /// Redis); only consulted for keys in `watched`, reset by the first WATCH after EXEC.
+    pub watch_stale: Vec<(u32, Vec<u8>)>,
     /// A watched key was touched: EXEC must return a null array.
     pub watch_dirty: bool,
     pub channels: HashSet<Vec<u8>>,
@@ -67,6 +70,7 @@ impl ClientState {
             multi_error: false,
             watched: Vec::new(),
             watch_dirty: false,
+            watch_stale: Vec::new(),
             channels: HashSet::new(),
             patterns: HashSet::new(),
             shard_channels: HashSet::new(),

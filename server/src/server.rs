@@ -75,6 +75,9 @@ pub struct Server {
     pub(crate) ids: HashMap<u64, usize>,
     /// Clients whose write waits for memory to be freed by saves and eviction.
     mem_waiters: Vec<usize>,
+    /// After a SWAPDB: clients to run again and blocked keys to look at, once the command (or
+    /// the whole EXEC) that swapped is done.
+    after_swap: (Vec<usize>, Vec<(u32, Vec<u8>)>),
     /// SHUTDOWN or SIGTERM is waiting for its final barrier: no command runs meanwhile, so no
     /// write is acknowledged that the barrier does not cover.
     shutting_down: bool,
@@ -136,6 +139,7 @@ impl Server {
             to_flush: Vec::new(),
             ids: HashMap::new(),
             mem_waiters: Vec::new(),
+            after_swap: Default::default(),
             shutting_down: false,
             more_input: Vec::new(),
             startup_memory: allocated(),
@@ -530,6 +534,20 @@ impl Server {
             .map(|k| (db, k.to_vec()))
             .collect();
         let databases = self.engine.ks.databases() as u32;
+        if spec.name == "swapdb" {
+            // Whether a WATCHed key of either DB is touched depends on whether it exists in
+            // either: those keys are loaded first.
+            if let Some((a, b)) = commands::swapdb::swapdb_args(args, databases) {
+                for c in self.conns.values() {
+                    for (d, k) in &c.state.watched {
+                        if *d == a || *d == b {
+                            keys.push((a, k.clone()));
+                            keys.push((b, k.clone()));
+                        }
+                    }
+                }
+            }
+        }
         let extra_db = match spec.name {
             "move" => crate::util::parse_i64(&args[2]).and_then(|n| u32::try_from(n).ok()),
             "copy" => commands::keys::copy_target_db(args),
@@ -838,6 +856,7 @@ impl Server {
                 self.engine.clear(token, db);
             }
             Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
+            Action::SwapDb(a, b) => self.swap_dbs(a, b),
             Action::BlockWith { timeout_ms, args } => self.block(t, &args, timeout_ms),
             Action::KeyScan(scan) => {
                 if let Some(c) = self.conns.get_mut(&t) {
@@ -996,6 +1015,65 @@ impl Server {
         }
     }
 
+    /// SWAPDB after the engine's checks: clients parked on cold keys of either DB let go of
+    /// them (their pins name the old contents) and ask again; WATCHers of a key that exists
+    /// in either DB see it modified and blocked clients of either DB look again, as in Redis.
+    fn swap_dbs(&mut self, a: u32, b: u32) {
+        let hit = |keys: &[(u32, Vec<u8>)]| keys.iter().any(|(d, _)| *d == a || *d == b);
+        let parked: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| hit(&c.pins))
+            .map(|(t, _)| *t)
+            .collect();
+        for &t in &parked {
+            self.unpark(t);
+        }
+        self.engine.swap_db(a, b);
+        let now = kvtier_core::engine::now_ms();
+        let ks = &mut self.engine.ks;
+        for c in self.conns.values_mut() {
+            let touched = c.state.watched.iter().any(|(d, k)| {
+                (*d == a || *d == b)
+                    && [a, b].iter().any(|&x| match ks.residency(x, k) {
+                        Residency::Resident => ks.db(x, now).is_live(k),
+                        Residency::KnownAbsent => false,
+                        // Loaded before SWAPDB ran; evicted since only if clean on disk.
+                        Residency::Unknown => true,
+                    })
+            });
+            if touched {
+                c.state.watch_dirty = true;
+            }
+        }
+        let blocked: Vec<(u32, Vec<u8>)> = self
+            .conns
+            .values()
+            .filter(|c| c.blocked.is_some())
+            .flat_map(|c| c.state.blocked_on.iter())
+            .filter(|(d, _)| *d == a || *d == b)
+            .cloned()
+            .collect();
+        // Not now: inside EXEC, another client's command must not run mid-transaction.
+        self.after_swap.0.extend(parked);
+        self.after_swap.1.extend(blocked);
+    }
+
+    /// Runs again the clients a SWAPDB let go of (see `swap_dbs`).
+    fn retry_after_swap(&mut self) {
+        let (parked, blocked) = std::mem::take(&mut self.after_swap);
+        for t in parked {
+            let waiting_memory = self.mem_waiters.contains(&t);
+            if !waiting_memory && self.conns.get(&t).is_some_and(|c| c.pending.is_some()) {
+                self.try_run(t);
+                self.process_input(t);
+            }
+        }
+        if !blocked.is_empty() {
+            self.wake_blocked(&blocked);
+        }
+    }
+
     /// A watcher of a key the flush removes sees it as modified, as in Redis (a watched key
     /// that did not exist, or lives in another DB, is not touched). Called before the clear; a
     /// key whose existence is unknown (on disk, not loaded) counts as existing.
@@ -1135,6 +1213,9 @@ impl Server {
         for (channel, message) in std::mem::take(&mut self.shared.notifications) {
             self.publish(&channel, &message);
         }
+        if !self.after_swap.0.is_empty() || !self.after_swap.1.is_empty() {
+            self.retry_after_swap();
+        }
         // (Keys client-side caching already took from the keyspace come first.)
         let mut touched = self.tracking.take_seen();
         touched.extend(self.engine.ks.take_touched());
@@ -1143,11 +1224,25 @@ impl Server {
             return;
         }
         {
+            let now = kvtier_core::engine::now_ms();
+            let ks = &mut self.engine.ks;
             for c in self.conns.values_mut() {
-                if !c.state.watched.is_empty()
-                    && c.state.watched.iter().any(|w| touched.contains(w))
-                {
-                    c.state.watch_dirty = true;
+                if c.state.watched.is_empty() {
+                    continue;
+                }
+                let st = &mut c.state;
+                for w in &touched {
+                    if !st.watched.contains(w) {
+                        continue;
+                    }
+                    if let Some(i) = st.watch_stale.iter().position(|s| s == w) {
+                        // Expired when watched: its reclaim is no change; what comes after is.
+                        if !ks.db(w.0, now).is_live(&w.1) {
+                            st.watch_stale.swap_remove(i);
+                            continue;
+                        }
+                    }
+                    st.watch_dirty = true;
                 }
             }
         }

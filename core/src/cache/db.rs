@@ -239,6 +239,14 @@ impl<'a, V: CacheValue> Db<'a, V> {
             .and_then(|e| e.expire_at)
     }
 
+    /// Whether a resident key holds a live value, without reclaiming an expired one (a reclaim
+    /// is a change WATCH would see; Redis's own existence checks for WATCH do not reclaim).
+    pub fn is_live(&self, key: &[u8]) -> bool {
+        self.ks.dbs[self.db as usize]
+            .get(key)
+            .is_some_and(|e| e.value.is_some() && e.expire_at.is_none_or(|t| t > self.now_ms))
+    }
+
     /// Whether a key is in memory as a tombstone or a value (expired or not).
     pub fn is_resident(&self, key: &[u8]) -> bool {
         self.ks.dbs[self.db as usize].contains_key(key)

@@ -38,6 +38,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("scan", -2, READONLY, KeySpec::None, scan),
     cmd("randomkey", 1, READONLY, KeySpec::None, randomkey),
     cmd("dbsize", 1, READONLY | FAST, KeySpec::None, dbsize),
+    cmd(
+        "swapdb",
+        3,
+        WRITE | FAST,
+        KeySpec::None,
+        super::swapdb::swapdb,
+    ),
 ];
 
 fn del(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -330,7 +337,7 @@ pub fn keyspace_keys(ctx: &mut Ctx) -> Option<Vec<Vec<u8>>> {
         if clearing {
             break;
         }
-        match store.scan(db_index, &cursor, 1024) {
+        match store.scan(ctx.engine.store_db(db_index), &cursor, 1024) {
             Ok(page) => {
                 keys.extend(page.keys);
                 match page.next {
@@ -438,7 +445,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
 /// gone, expired or unreadable (a damaged record is logged and skipped, never fatal to SCAN).
 fn disk_type(ctx: &mut Ctx, key: &[u8]) -> Option<&'static str> {
     let db = ctx.client.db;
-    let bytes = match ctx.engine.store().get(db, key) {
+    let bytes = match ctx.engine.store().get(ctx.engine.store_db(db), key) {
         Ok(b) => b?,
         Err(e) => {
             log::warn!("SCAN TYPE: reading a key failed: {e}");

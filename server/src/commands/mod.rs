@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
 pub mod sort;
+pub mod swapdb;
 pub mod streams;
 pub mod streams_groups;
 pub mod strings;
@@ -196,6 +197,8 @@ pub enum Action {
     KeyScan(crate::keyscan::KeyScan),
     /// Sleep the whole server (DEBUG SLEEP), as Redis does.
     Sleep(std::time::Duration),
+    /// SWAPDB of two different DBs (already validated; +OK already written).
+    SwapDb(u32, u32),
 }
 
 /// What happens when a barrier completes.

@@ -180,7 +180,7 @@ pub(crate) fn acl_categories(c: &super::CommandSpec) -> Vec<&'static str> {
         "sort" | "sort_ro" | "info" | "keys" | "monitor" | "restore" | "restore-asking" => {
             v.push("@dangerous")
         }
-        "flushall" | "flushdb" => v.extend(["@keyspace", "@dangerous"]),
+        "flushall" | "flushdb" | "swapdb" => v.extend(["@keyspace", "@dangerous"]),
         // Categories Redis gives these beyond their flags (ACL rules and COMMAND INFO).
         "lastsave" | "role" => v.extend(["@admin", "@dangerous"]),
         "command" => v.push("@connection"),

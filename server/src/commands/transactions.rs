@@ -44,8 +44,19 @@ fn discard(ctx: &mut Ctx, _args: &[Vec<u8>]) {
 }
 
 fn watch(ctx: &mut Ctx, args: &[Vec<u8>]) {
+    let now = ctx.now_ms;
+    if ctx.client.watched.is_empty() {
+        ctx.client.watch_stale.clear();
+    }
     for k in &args[1..] {
-        let ttl = ctx.db().expire_at(k);
+        let stale =
+            ctx.db().is_resident(k) && !ctx.db().is_live(k) && ctx.db().peek_expire_at(k).is_some();
+        if stale {
+            ctx.client.watch_stale.push((ctx.client.db, k.clone()));
+        }
+        // Looked at without reclaiming: WATCH of an already expired key must not count as a
+        // change of it, and only a key that expires after WATCH counts as touched at EXEC.
+        let ttl = ctx.db().peek_expire_at(k).filter(|&t| t > now);
         if let Some(t) = ttl {
             let w = &mut ctx.client.watch_expires_at;
             *w = Some(w.map_or(t, |old| old.min(t)));

@@ -481,7 +481,9 @@ impl Server {
         let action = self.call_nested(t, spec, &argv);
         match action {
             Action::Clear(db) => self.clear_nested(t, db),
-            Action::Publish { .. } | Action::None => self.perform(t, action, &argv),
+            Action::Publish { .. } | Action::SwapDb(..) | Action::None => {
+                self.perform(t, action, &argv)
+            }
             // Nothing else can come from the commands a script may call.
             _ => {}
         }
