@@ -727,7 +727,7 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 out.bulk(b"pending");
                 out.int(c.pel.len() as i64);
                 out.bulk(b"idle");
-                out.int((now - c.seen_time).max(0));
+                out.int((now.saturating_sub(c.seen_time)).max(0));
             }
         }
         b"groups" => {

@@ -386,7 +386,7 @@ fn read_new(
         let g = st.groups.get_mut(gname).expect("group checked");
         if *id > g.last_id {
             if g.entries_read != ENTRIES_READ_UNKNOWN && !tombstones {
-                g.entries_read += 1;
+                g.entries_read = g.entries_read.wrapping_add(1);
             } else if added > 0 {
                 g.entries_read = estimate.unwrap_or(ENTRIES_READ_UNKNOWN);
             }
@@ -428,7 +428,7 @@ fn read_history(
                 .get_mut(&id)
                 .expect("consumer PEL is in the group PEL");
             p.delivery_time = now;
-            p.delivery_count += 1;
+            p.delivery_count = p.delivery_count.wrapping_add(1);
         }
         got.push((id, fields));
     }
@@ -542,7 +542,7 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let rows: Vec<_> = ids
         .iter()
         .map(|id| (id, &g.pel[id]))
-        .filter(|(_, p)| min_idle == 0 || now - p.delivery_time >= min_idle)
+        .filter(|(_, p)| min_idle == 0 || now.saturating_sub(p.delivery_time) >= min_idle)
         .take(count)
         .collect();
     out.array(rows.len());
@@ -550,7 +550,7 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) {
         out.array(4);
         reply_id(out, *id);
         out.bulk(&p.consumer);
-        out.int(now - p.delivery_time);
+        out.int(now.saturating_sub(p.delivery_time));
         out.int(p.delivery_count as i64);
     }
 }
@@ -656,7 +656,7 @@ fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
             None if force => (1, None),
             None => continue,
             Some(p) => {
-                if min_idle > 0 && now - p.delivery_time < min_idle {
+                if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
                     continue;
                 }
                 (p.delivery_count, Some(p.consumer.clone()))
@@ -668,7 +668,7 @@ fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
         let count = if retry >= 0 {
             retry as u64
         } else if !justid {
-            count + 1
+            count.wrapping_add(1)
         } else {
             count
         };
@@ -759,7 +759,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
             continue;
         };
         let p = &g.pel[&id];
-        if min_idle > 0 && now - p.delivery_time < min_idle {
+        if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
             continue;
         }
         if !g.consumers.contains_key(cname.as_slice()) {
@@ -768,7 +768,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
         let n = if justid {
             p.delivery_count
         } else {
-            p.delivery_count + 1
+            p.delivery_count.wrapping_add(1)
         };
         g.assign(id, cname, now, n);
         claimed.push((id, (!justid).then(|| fields.clone())));

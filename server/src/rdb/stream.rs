@@ -106,6 +106,16 @@ pub fn encode(s: &Stream, out: &mut Vec<u8>) {
     }
 }
 
+/// A count (zero allowed: a stream may have no nodes, groups, PEL or consumers) of things
+/// taking at least `min_bytes` each, refused if the rest of the payload cannot hold them.
+fn count(r: &mut Reader, min_bytes: u64) -> R<usize> {
+    let n = r.length()?;
+    if n > r.remaining() as u64 / min_bytes.max(1) {
+        return Err(Bad("stream count out of range"));
+    }
+    Ok(n as usize)
+}
+
 fn read_id(r: &mut Reader) -> R<StreamId> {
     Ok(StreamId::new(r.length()?, r.length()?))
 }
@@ -196,11 +206,16 @@ fn read_node(s: &mut Stream, master: StreamId, lp: &[u8]) -> R<()> {
 /// Reads a stream after its type byte.
 pub fn decode(r: &mut Reader) -> R<Stream> {
     let mut s = Stream::default();
-    let nodes = r.count(2)?;
+    let nodes = count(r, 2)?;
     for _ in 0..nodes {
         let key = r.string()?;
         let master = StreamId::from_be_bytes(&key).ok_or(Bad("stream node key"))?;
-        if s.nodes.range(master..).next().is_some() {
+        // Nodes in order, each starting after the previous one's last entry.
+        if s.nodes
+            .iter()
+            .next_back()
+            .is_some_and(|(_, prev)| master <= prev.last_id)
+        {
             return Err(Bad("stream nodes out of order"));
         }
         let lp = r.string()?;
@@ -216,11 +231,11 @@ pub fn decode(r: &mut Reader) -> R<Stream> {
     if s.last_entry().is_some_and(|(id, _)| id > s.last_id) {
         return Err(Bad("stream last ID"));
     }
-    let groups = r.count(4)?;
+    let groups = count(r, 4)?;
     for _ in 0..groups {
         let name = r.string()?;
         let mut g = Group::new(read_id(r)?, r.length()? as i64);
-        let pel = r.count(17)?;
+        let pel = count(r, 17)?;
         for _ in 0..pel {
             let id = raw_id(r)?;
             let delivery_time = millis(r)?;
@@ -234,13 +249,13 @@ pub fn decode(r: &mut Reader) -> R<Stream> {
                 },
             );
         }
-        let consumers = r.count(9)?;
+        let consumers = count(r, 9)?;
         // PEL entries given to a consumer (each must be given to exactly one).
         let mut owned: BTreeSet<StreamId> = BTreeSet::new();
         for _ in 0..consumers {
             let cname = r.string()?;
             let seen_time = millis(r)?;
-            let n = r.count(16)?;
+            let n = count(r, 16)?;
             let mut ids = BTreeSet::new();
             for _ in 0..n {
                 let id = raw_id(r)?;

@@ -173,7 +173,7 @@ impl Stream {
         node.last_id = id;
         self.entries.insert(id, fields);
         self.last_id = id;
-        self.entries_added += 1;
+        self.entries_added = self.entries_added.wrapping_add(1);
         if self.entries.len() == 1 {
             self.first_id = id;
         }
@@ -330,10 +330,10 @@ impl Stream {
         }
         if self.max_deleted_id.is_zero() || self.max_deleted_id < self.first_id {
             if id < self.first_id {
-                return Some((self.entries_added - self.len()) as i64);
+                return Some(self.entries_added.saturating_sub(self.len()) as i64);
             }
             if id == self.first_id {
-                return Some((self.entries_added - self.len() + 1) as i64);
+                return Some(self.entries_added.saturating_sub(self.len()) as i64 + 1);
             }
         }
         None
@@ -345,10 +345,10 @@ impl Stream {
             return Some(0);
         }
         if g.entries_read != group::ENTRIES_READ_UNKNOWN && !self.has_tombstones_from(g.last_id) {
-            return Some(self.entries_added as i64 - g.entries_read);
+            return Some((self.entries_added as i64).wrapping_sub(g.entries_read));
         }
         self.entries_before(g.last_id)
-            .map(|read| self.entries_added as i64 - read)
+            .map(|read| (self.entries_added as i64).wrapping_sub(read))
     }
 
     /// The number of nodes of Redis's radix tree holding the listpack nodes (XINFO's
