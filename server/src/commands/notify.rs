@@ -4,8 +4,9 @@
 //! `__keyevent@<db>__:<event>` (message: the key), as Redis 7.0 does.
 //!
 //! `expired` is reported for keys given a TTL while `x` events are enabled ([`ExpiryWatch`]),
-//! by the periodic tick, when their time comes. Not emitted: stream events (no streams) and
-//! `evicted`, on purpose: a key leaving the cache is not a Redis eviction (it stays on disk).
+//! by the periodic tick, when their time comes. Stream commands report class `t` events
+//! (`commands/streams.rs`). Not emitted: `evicted`, on purpose: a key leaving the cache is not a
+//! Redis eviction (it stays on disk).
 
 use super::Ctx;
 

@@ -1,6 +1,7 @@
 //! Reads one RDB-encoded value: every string, list, set, hash and sorted-set encoding Redis 7.0
 //! loads (plain, ziplist, listpack, intset, quicklist v1 and v2, old string-double sorted
-//! sets). Streams, modules, zipmaps and Redis 7.2's listpack sets are refused.
+//! sets), and streams (type 19, in `stream.rs`). Modules, zipmaps and Redis 7.2's listpack sets
+//! are refused.
 //!
 //! Hostile input is expected: every length is checked against the bytes that remain before
 //! anything is allocated for it, so a claimed length of 2^40 fails fast without allocating.

@@ -4,7 +4,7 @@
 //! u16 LE, then the CRC-64 (Jones polynomial, as Redis computes it) of all that as a u64 LE.
 //! kvtier writes version 10, as Redis 7.0 does, with the encodings Redis 7.0 picks for the
 //! value's size (see [`encode`]), and reads every encoding Redis 7.0 can load for strings,
-//! lists, sets, hashes and sorted sets (see [`decode`]).
+//! lists, sets, hashes and sorted sets (see [`decode`]); streams in [`stream`].
 
 mod decode;
 mod encode;
