@@ -13,6 +13,7 @@ pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod keyspecs;
 pub mod lists;
 pub mod monitor;
 pub mod notify;

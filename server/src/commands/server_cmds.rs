@@ -233,9 +233,9 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
     for cat in categories {
         ctx.out.simple(cat);
     }
-    for _ in 0..3 {
-        ctx.out.array(0);
-    }
+    ctx.out.array(0);
+    super::keyspecs::write_key_specs(ctx.out, c);
+    ctx.out.array(0);
 }
 
 fn command(ctx: &mut Ctx, args: &[Vec<u8>]) {
@@ -259,8 +259,13 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
         }
         Some(b"docs") => {
-            // Minimal: an empty map; clients use it for help text only.
-            ctx.out.map(0);
+            let cmds: Vec<&super::CommandSpec> = if args.len() == 2 {
+                all.to_vec()
+            } else {
+                // Unknown names are left out, as Redis does.
+                args[2..].iter().filter_map(|n| super::lookup(n)).collect()
+            };
+            super::keyspecs::write_docs(ctx.out, &cmds);
         }
         Some(b"list") => {
             ctx.out.array(all.len());
