@@ -655,3 +655,60 @@ fn stream_dump_restore_round_trips() {
         assert_eq!(c.cmd(&["XINFO", "STREAM", "s", "FULL"]), full);
     });
 }
+
+/// Waits until the server counts `n` blocked clients.
+fn wait_blocked(c: &mut Client, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.info_int("blocked_clients") < n {
+        assert!(Instant::now() < deadline, "clients did not block");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn blocked_xreadgroup_ends_when_its_stream_or_group_goes() {
+    let s = Server::start(TINY);
+    let mut c = s.client();
+    let mut blocked = s.client();
+    let read = [
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "10000",
+        "STREAMS",
+        "s",
+        ">",
+    ];
+    c.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    blocked.send(&read);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["DEL", "s"]);
+    assert_eq!(
+        blocked.read(),
+        Resp::err("UNBLOCKED the stream key no longer exists")
+    );
+    c.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    blocked.send(&read);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["XGROUP", "DESTROY", "s", "g"]);
+    assert_eq!(
+        blocked.read(),
+        Resp::err("NOGROUP the consumer group this client was blocked on no longer exists")
+    );
+    // A change that adds nothing keeps it blocked; an entry then wakes it.
+    c.cmd(&["XGROUP", "CREATE", "s", "g", "$"]);
+    blocked.send(&read);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["XGROUP", "CREATECONSUMER", "s", "g", "other"]);
+    churn(&mut c);
+    c.cmd(&["XADD", "s", "5-5", "a", "b"]);
+    assert_eq!(
+        blocked.read(),
+        Resp::Array(vec![Resp::Array(vec![
+            b("s"),
+            Resp::Array(vec![entry("5-5", &["a", "b"])])
+        ])])
+    );
+}

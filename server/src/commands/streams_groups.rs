@@ -263,6 +263,20 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
     // `None`: `>` (new entries).
     let mut ids: Vec<Option<StreamId>> = Vec::with_capacity(keys.len());
     for (key, a) in keys.iter().zip(id_args) {
+        // Woken because the key changed: Redis ends the block with these errors when the
+        // stream or the group is gone.
+        if ctx.client.woken {
+            let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+            match db.get(key) {
+                Some(Value::Stream(st)) if st.groups.contains_key(&gname) => {}
+                Some(Value::Stream(_)) => {
+                    return ctx.out.error(
+                        "NOGROUP the consumer group this client was blocked on no longer exists",
+                    )
+                }
+                _ => return ctx.out.error("UNBLOCKED the stream key no longer exists"),
+            }
+        }
         match lookup(ctx, key, &gname) {
             Err(()) => return,
             Ok(Lookup::Found) => {}
