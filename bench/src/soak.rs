@@ -878,33 +878,45 @@ fn load_client(args: &Args, layout: &Layout, seed: u64, id: usize, sh: &LoadShar
 // ---------------------------------------------------------------------------------------------
 // PING and RSS/INFO sampling
 
-/// Sends PING every 2 ms until `stop`; returns every round trip as (seconds since `t0` when it
-/// was sent, µs).
-fn pinger(port: u16, t0: Instant, stop: &AtomicBool, findings: &Findings) -> Vec<(f64, u64)> {
-    let mut lat = Vec::new();
+/// What the PING client saw.
+#[derive(Default)]
+struct PingLog {
+    /// Every round trip: (seconds since `t0` when it was sent, µs).
+    rtt: Vec<(f64, u64)>,
+    /// The longest the pinger's own 2 ms sleep overran, in µs: how long this (client) thread
+    /// can wait for a CPU. A PING stall much longer than this is the server's.
+    sleep_overrun_max_us: u64,
+}
+
+/// Sends PING every 2 ms until `stop`.
+fn pinger(port: u16, t0: Instant, stop: &AtomicBool, findings: &Findings) -> PingLog {
+    let mut log = PingLog::default();
     let mut conn = match Conn::connect(port) {
         Ok(c) => c,
         Err(e) => {
             findings.add(format!("pinger: connect: {e}"));
-            return lat;
+            return log;
         }
     };
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
         match conn.cmd(&[b"PING"]) {
-            Ok(Reply::Simple(s)) if s == "PONG" => lat.push((
+            Ok(Reply::Simple(s)) if s == "PONG" => log.rtt.push((
                 t.duration_since(t0).as_secs_f64(),
                 t.elapsed().as_micros() as u64,
             )),
             Ok(other) => findings.add(format!("PING: {}", describe(&other))),
             Err(e) => {
                 findings.add(format!("PING: {e}"));
-                return lat;
+                return log;
             }
         }
+        let slept = Instant::now();
         std::thread::sleep(Duration::from_millis(2));
+        let overrun = slept.elapsed().saturating_sub(Duration::from_millis(2));
+        log.sleep_overrun_max_us = log.sleep_overrun_max_us.max(overrun.as_micros() as u64);
     }
-    lat
+    log
 }
 
 const PH_PRELOAD: usize = 0;
@@ -1072,6 +1084,7 @@ struct Outcome {
     pings_over_100ms: usize,
     rss_anon_max_mb: f64,
     rss_file_max_mb: f64,
+    ping_sleep_overrun_us: u64,
 }
 
 fn loadavg() -> String {
@@ -1209,9 +1222,14 @@ fn run_backend(
             mismatches += m2;
             restarted.shutdown(&[], PHASE_BUDGET)?;
 
-            let pings = ping_us.len();
-            report_slow_pings(&ping_us, &samples.timeline);
-            let mut ping_us: Vec<u64> = ping_us.iter().map(|&(_, us)| us).collect();
+            let pings = ping_us.rtt.len();
+            let ping_sleep_overrun_us = ping_us.sleep_overrun_max_us;
+            report_slow_pings(&ping_us.rtt, &samples.timeline);
+            println!(
+                "  the PING client's own 2 ms sleep overran by at most {:.1} ms (client-side CPU wait)",
+                ping_sleep_overrun_us as f64 / 1000.0
+            );
+            let mut ping_us: Vec<u64> = ping_us.rtt.iter().map(|&(_, us)| us).collect();
             ping_us.sort_unstable();
             let mb = |kb: u64| kb as f64 / 1024.0;
             let all_rss: Vec<u64> = samples.rss_kb.iter().flatten().copied().collect();
@@ -1236,6 +1254,7 @@ fn run_backend(
                 rss_anon_max_mb: mb(samples.rss_anon_max_kb),
                 rss_file_max_mb: mb(samples.rss_file_max_kb),
                 pings_over_100ms: ping_us.iter().filter(|&&us| us > 100_000).count(),
+                ping_sleep_overrun_us,
                 backend_memory_max: samples.backend_memory_max,
                 evicted: info_u64(info, "evicted_keys"),
                 disk_loads: info_u64(info, "disk_loads"),
@@ -1286,7 +1305,8 @@ fn report_slow_pings(pings: &[(f64, u64)], timeline: &[InfoPoint]) {
 const CSV_HEADER: &str = "backend,maxmemory_mb,dataset_bytes,clients,seconds,ops,ops_per_sec,\
 errors,max_ping_ms,p99_ping_ms,rss_max_mb,rss_bound_mb,within_bound,verify_mismatches,\
 verified_keys,rss_avg_mb,rss_max_load_mb,used_memory_max_mb,backend_memory_max_mb,\
-evicted_keys,disk_loads,writers_delayed,save_secs,loadavg_1m,unix_time,used_memory_max_load_mb,pings_over_100ms,rss_anon_max_mb,rss_file_max_mb";
+evicted_keys,disk_loads,writers_delayed,save_secs,loadavg_1m,unix_time,used_memory_max_load_mb,pings_over_100ms,rss_anon_max_mb,rss_file_max_mb,\
+pinger_sleep_overrun_max_ms";
 
 fn csv_row(args: &Args, o: &Outcome) -> String {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
@@ -1329,6 +1349,7 @@ fn csv_row(args: &Args, o: &Outcome) -> String {
         o.pings_over_100ms.to_string(),
         format!("{:.1}", o.rss_anon_max_mb),
         format!("{:.1}", o.rss_file_max_mb),
+        ms(o.ping_sleep_overrun_us),
     ]
     .join(",")
 }
