@@ -169,3 +169,57 @@ pub fn decode(payload: &[u8]) -> Result<Stream, &'static str> {
     }
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream with everything set: nodes, deletions, groups, PEL, consumers.
+    pub fn sample() -> Stream {
+        let mut s = Stream::default();
+        for i in 1..=30u64 {
+            let fields = if i % 4 == 0 {
+                vec![b"other".to_vec(), i.to_string().into_bytes()]
+            } else {
+                vec![
+                    b"f".to_vec(),
+                    b"v".to_vec(),
+                    b"n".to_vec(),
+                    i.to_string().into_bytes(),
+                ]
+            };
+            s.append(StreamId::new(i, i % 3), fields, 10, 4096);
+        }
+        s.delete(StreamId::new(3, 0));
+        s.delete(StreamId::new(11, 2));
+        let mut g = Group::new(StreamId::new(6, 0), 6);
+        g.assign(StreamId::new(2, 2), b"alice", 1_700_000_000_000, 1);
+        g.assign(StreamId::new(4, 1), b"bob", 1_700_000_000_001, 3);
+        g.consumer(b"idle", 5);
+        s.groups.insert(b"g".to_vec(), g);
+        s.groups
+            .insert(b"empty".to_vec(), Group::new(StreamId::MIN, -1));
+        s.max_deleted_id = StreamId::new(11, 2);
+        s
+    }
+
+    #[test]
+    fn round_trips_and_refuses_truncation() {
+        let s = sample();
+        let mut out = Vec::new();
+        encode(&s, &mut out);
+        assert_eq!(decode(&out).unwrap(), s);
+        for cut in 0..out.len() {
+            assert!(decode(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode(&Stream::default().encoded()).is_ok());
+    }
+
+    impl Stream {
+        fn encoded(&self) -> Vec<u8> {
+            let mut out = Vec::new();
+            encode(self, &mut out);
+            out
+        }
+    }
+}
