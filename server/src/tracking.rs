@@ -159,14 +159,26 @@ impl Server {
             return;
         }
         let id = c.state.id;
-        for key in spec.key_args(args) {
-            if self
-                .tracking
-                .keys
-                .entry(key.to_vec())
-                .or_default()
-                .insert(id)
-            {
+        // A read inside a script tracks the keys the script declared (EVAL/FCALL's numkeys),
+        // not the ones the read names, as Redis 7.0 does; a script declaring none tracks none.
+        let script = self.scripting.run.as_ref().filter(|r| r.client == t);
+        let keys: Vec<Vec<u8>> = match script {
+            Some(run) => crate::commands::lookup(&run.command[0])
+                .map(|s| {
+                    s.key_args(&run.command)
+                        .into_iter()
+                        .map(<[u8]>::to_vec)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => spec
+                .key_args(args)
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect(),
+        };
+        for key in keys {
+            if self.tracking.keys.entry(key).or_default().insert(id) {
                 self.tracking.items += 1;
             }
         }

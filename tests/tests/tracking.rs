@@ -755,6 +755,18 @@ fn invalidation_messages_match_redis() {
                 &["EVAL", "return redis.call('get', KEYS[1])", "1", "s3"],
             ),
             ("a", &["SET", "s3", "1"]),
+            // A read in a script tracks the keys the script declared, not the one it read.
+            (
+                "a",
+                &["EVAL", "return redis.call('get', 's9')", "2", "s4", "s5"],
+            ),
+            ("b", &["MSET", "s4", "1", "s5", "1", "s9", "1"]),
+            ("a", &["EVAL", "return redis.call('get', 's9')", "0"]),
+            (
+                "a",
+                &["EVAL", "return redis.call('set', 's9', '1')", "1", "s6"],
+            ),
+            ("b", &["MSET", "s6", "1", "s9", "2"]),
             ("a", &["RESET"]),
             ("b", &["SET", "s3", "2"]),
         ],
