@@ -1192,12 +1192,17 @@ impl Server {
                 continue;
             };
             c.state.blocked_on.clear();
-            c.state.block_deadline = None;
+            // A command that blocks again keeps its deadline and its place in line, as in Redis
+            // (XREAD woken by a change that adds no entry).
+            let kept = (c.state.block_deadline.take(), c.state.blocked_at);
             c.pending = Some(args);
             c.state.woken = true;
             self.try_run(t);
             if let Some(c) = self.conns.get_mut(&t) {
                 c.state.woken = false;
+                if c.blocked.is_some() {
+                    (c.state.block_deadline, c.state.blocked_at) = kept;
+                }
             }
             self.process_input(t);
         }
