@@ -115,6 +115,7 @@ fn clients(ctx: &mut Ctx, out: &mut String) {
                 ctx.shared.config.get("maxclients").unwrap_or("").into(),
             ),
             ("blocked_clients", ctx.shared.blocked_clients.to_string()),
+            ("tracking_clients", ctx.shared.tracking.clients.to_string()),
             ("parked_clients", ctx.shared.parked_clients.to_string()),
         ],
     );
@@ -230,6 +231,12 @@ fn stats(ctx: &mut Ctx, out: &mut String) {
             ("evicted_keys", ks.evicted_keys.to_string()),
             ("keyspace_hits", ks.hits.to_string()),
             ("keyspace_misses", ks.misses.to_string()),
+            ("tracking_total_keys", ctx.shared.tracking.keys.to_string()),
+            ("tracking_total_items", ctx.shared.tracking.items.to_string()),
+            (
+                "tracking_total_prefixes",
+                ctx.shared.tracking.prefixes.to_string(),
+            ),
             (
                 "total_error_replies",
                 ctx.shared.total_error_replies.to_string(),

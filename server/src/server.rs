@@ -779,6 +779,7 @@ impl Server {
             self.engine.ks.track_touched(true);
         }
         if spec.name == "info" {
+            self.shared.tracking = self.tracking.stats();
             self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
         }
         if spec.name == "client" {

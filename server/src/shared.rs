@@ -69,6 +69,8 @@ pub struct Shared {
     pub acl: crate::acl::Acl,
     /// Scripting counters (INFO).
     pub scripts: crate::scripting::ScriptStats,
+    /// Client-side caching figures for INFO, refreshed before INFO runs (tracking.rs).
+    pub tracking: crate::tracking::TrackingStats,
 }
 
 impl Shared {
@@ -110,6 +112,7 @@ impl Shared {
             scan_cursors: Default::default(),
             acl: Default::default(),
             scripts: Default::default(),
+            tracking: Default::default(),
         }
     }
 

@@ -125,6 +125,26 @@ impl Table {
     pub fn take_seen(&mut self) -> Vec<(u32, Vec<u8>)> {
         std::mem::take(&mut self.seen)
     }
+
+    /// The figures INFO shows.
+    pub fn stats(&self) -> TrackingStats {
+        TrackingStats {
+            clients: self.clients,
+            keys: self.keys.len(),
+            items: self.items,
+            prefixes: self.prefixes.len(),
+        }
+    }
+}
+
+/// INFO `tracking_clients`, `tracking_total_keys`, `tracking_total_items`,
+/// `tracking_total_prefixes`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TrackingStats {
+    pub clients: usize,
+    pub keys: usize,
+    pub items: usize,
+    pub prefixes: usize,
 }
 
 impl Server {

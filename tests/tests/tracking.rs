@@ -788,3 +788,35 @@ fn invalidation_messages_match_redis() {
         c.cmd(&["FLUSHALL"]);
     }
 }
+
+#[test]
+fn info_reports_tracking_figures() {
+    let s = Server::start(SMALL_CACHE);
+    let mut a = s.client();
+    let mut b = s.client();
+    let mut w = s.client();
+    assert_eq!(w.info_int("tracking_clients"), 0);
+    a.cmd(&["CLIENT", "TRACKING", "on"]);
+    a.cmd(&["MGET", "k1", "k2"]);
+    b.cmd(&["CLIENT", "TRACKING", "on"]);
+    b.cmd(&["GET", "k1"]);
+    let mut p = s.client();
+    p.cmd(&[
+        "CLIENT", "TRACKING", "on", "bcast", "prefix", "x:", "prefix", "y:",
+    ]);
+    assert_eq!(w.info_int("tracking_clients"), 3);
+    assert_eq!(w.info_int("tracking_total_keys"), 2);
+    assert_eq!(w.info_int("tracking_total_items"), 3);
+    assert_eq!(w.info_int("tracking_total_prefixes"), 2);
+    w.cmd(&["SET", "k1", "1"]);
+    assert_eq!(w.info_int("tracking_total_keys"), 1);
+    assert_eq!(w.info_int("tracking_total_items"), 1);
+    drop(p);
+    b.cmd(&["CLIENT", "TRACKING", "off"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(w.info_int("tracking_clients"), 1);
+    assert_eq!(w.info_int("tracking_total_prefixes"), 0);
+    w.cmd(&["FLUSHALL"]);
+    assert_eq!(w.info_int("tracking_total_keys"), 0);
+    assert_eq!(w.info_int("tracking_total_items"), 0);
+}
