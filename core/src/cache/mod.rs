@@ -386,6 +386,31 @@ impl<V: CacheValue> Keyspace<V> {
         freed
     }
 
+    /// The bytes resident entries take as [`Keyspace::evict`] counts them (key, value's
+    /// `mem_size`, 64 bytes of bookkeeping), estimated from up to `samples` random entries per
+    /// DB (exact for smaller DBs). For a server whose backend allocates from the same heap
+    /// (sled), so that the allocator's total cannot tell the cache's share.
+    pub fn estimate_bytes(&mut self, samples: usize) -> usize {
+        let size =
+            |k: &Vec<u8>, e: &Entry<V>| k.len() + e.value.as_ref().map_or(0, |v| v.mem_size()) + 64;
+        let mut total = 0;
+        for d in 0..self.dbs.len() {
+            let n = self.dbs[d].len();
+            if n <= samples.max(1) {
+                total += self.dbs[d].iter().map(|(k, e)| size(k, e)).sum::<usize>();
+                continue;
+            }
+            let mut sum = 0;
+            for _ in 0..samples {
+                let i = (self.rand() % n as u64) as usize;
+                let (k, e) = self.dbs[d].get_index(i).expect("index in range");
+                sum += size(k, e);
+            }
+            total += sum / samples * n;
+        }
+        total
+    }
+
     fn pick_victim(&mut self, samples: usize) -> Option<(usize, usize)> {
         let total: usize = self.dbs.iter().map(|m| m.len()).sum();
         if total == 0 {

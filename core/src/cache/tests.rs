@@ -65,3 +65,17 @@ fn expired_values_read_as_absent_and_become_tombstones() {
     ks.db(0, 0).insert_with_expire(b"j", V(1), Some(10));
     assert_eq!(ks.active_expire(20, 10), 1);
 }
+
+#[test]
+fn the_byte_estimate_is_exact_for_small_dbs_and_close_for_large_ones() {
+    let mut ks: Keyspace<V> = Keyspace::new(2, 10);
+    ks.db(0, 0).insert(b"k", V(1));
+    let one = ks.estimate_bytes(16);
+    assert_eq!(one, 1 + V(1).mem_size() + 64);
+    for i in 0..10_000u32 {
+        ks.db(1, 0).insert(&i.to_be_bytes(), V(i as u8));
+    }
+    let exact = one + 10_000 * (4 + V(0).mem_size() + 64);
+    let est = ks.estimate_bytes(64);
+    assert!(est.abs_diff(exact) < exact / 10, "{est} vs {exact}");
+}
