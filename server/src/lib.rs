@@ -219,6 +219,9 @@ fn finish(result: Result<(), String>) -> ExitCode {
 /// key is on disk). Logging is the caller's (see [`serve_with`]).
 pub fn run(cfg: Config, store: Arc<dyn DiskStore>) -> Result<(), String> {
     let dir = data_dir(&cfg);
+    // A damaged SWAPDB map, or one that swapped a DB beyond `databases`, stops startup here
+    // rather than showing DBs with the wrong contents.
+    kvtier_core::dbmap::DbMap::load(&*store, cfg.get_u64("databases") as usize)?;
     let kind = store.name();
     let addr = format!(
         "{}:{}",

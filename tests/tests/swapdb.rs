@@ -192,3 +192,34 @@ fn reads_of_cold_keys_racing_swaps_see_one_db_or_the_other_whole() {
     check(&mut c, "0", "one");
     check(&mut c, "1", "zero");
 }
+
+#[test]
+fn a_restart_with_fewer_databases_than_a_swap_needs_is_refused_with_the_reason() {
+    let mut s = Server::start(&[]);
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["SET", "x", "1"]), Resp::ok());
+    assert_eq!(c.cmd(&["SWAPDB", "0", "9"]), Resp::ok());
+    assert_eq!(c.cmd(&["SAVE"]), Resp::ok());
+    assert!(s.shutdown());
+    let out = std::process::Command::new(kvtier_tests::server_binary())
+        .args([
+            "--port",
+            &kvtier_tests::free_port().to_string(),
+            "--databases",
+            "4",
+        ])
+        .arg("--dir")
+        .arg(&s.dir)
+        .args(["--backend", &kvtier_tests::test_backend()])
+        .output()
+        .expect("run the server");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("databases 16"), "{err}");
+    // With enough DBs it starts, still swapped.
+    let s = Server::start_in(&s.dir.clone(), &[]);
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["GET", "x"]), Resp::Nil);
+    assert_eq!(c.cmd(&["SELECT", "9"]), Resp::ok());
+    assert_eq!(c.cmd(&["GET", "x"]), Resp::bulk("1"));
+}
