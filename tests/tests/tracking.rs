@@ -820,3 +820,40 @@ fn info_reports_tracking_figures() {
     assert_eq!(w.info_int("tracking_total_keys"), 0);
     assert_eq!(w.info_int("tracking_total_items"), 0);
 }
+
+#[test]
+fn tracking_subcommands_are_not_dangerous_for_acl() {
+    let run = |port: u16| -> Vec<Resp> {
+        let mut admin = Client::connect(port);
+        admin.cmd(&[
+            "ACL",
+            "SETUSER",
+            "u",
+            "on",
+            "nopass",
+            "+@all",
+            "-@dangerous",
+        ]);
+        let mut c = Client::connect(port);
+        let mut out = vec![c.cmd(&["AUTH", "u", "x"])];
+        for req in [
+            &["CLIENT", "TRACKING", "on"][..],
+            &["CLIENT", "GETREDIR"],
+            &["CLIENT", "TRACKING", "off"],
+        ] {
+            out.push(c.cmd(req));
+        }
+        let list = c.cmd(&["CLIENT", "LIST"]);
+        out.push(match list {
+            Resp::Error(e) => Resp::Error(e.split(' ').take(1).collect()),
+            other => panic!("{other:?}"),
+        });
+        out
+    };
+    let kv = Server::start(SMALL_CACHE);
+    let ours = run(kv.port);
+    assert_eq!(ours[1], Resp::ok());
+    if let Some(redis) = RedisServer::start(&[]) {
+        assert_eq!(ours, run(redis.port));
+    }
+}

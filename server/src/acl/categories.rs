@@ -48,10 +48,10 @@ pub fn of(spec: &CommandSpec, sub: Option<&[u8]>) -> Vec<&'static str> {
     match (spec.name, sub.as_deref()) {
         ("acl", Some("whoami" | "cat" | "genpass" | "help")) => vec!["@slow"],
         ("acl", _) => vec!["@admin", "@slow", "@dangerous"],
-        (
-            "client",
-            Some("kill" | "list" | "pause" | "unpause" | "unblock" | "no-evict" | "tracking"),
-        ) => vec!["@admin", "@slow", "@dangerous", "@connection"],
+        // (CLIENT TRACKING is @slow @connection only, as in Redis 7.0.)
+        ("client", Some("kill" | "list" | "pause" | "unpause" | "unblock" | "no-evict")) => {
+            vec!["@admin", "@slow", "@dangerous", "@connection"]
+        }
         ("client", _) => vec!["@slow", "@connection"],
         _ => crate::commands::server_cmds::acl_categories(spec),
     }
