@@ -472,6 +472,7 @@ impl Server {
         if let Some(conn) = self.conns.get_mut(&t) {
             conn.out.error(msg);
         }
+        self.tracking_refused(t, cmd);
         self.count_error(msg, cmd, true);
     }
 

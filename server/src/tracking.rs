@@ -81,6 +81,35 @@ impl ClientTracking {
     }
 }
 
+/// Whether a request is a CLIENT subcommand Redis 7.0 knows: those leave a CLIENT CACHING
+/// in effect for the next command (an unknown subcommand does not, as in Redis).
+fn is_client_command(args: &[Vec<u8>]) -> bool {
+    const SUBCOMMANDS: &[&str] = &[
+        "caching",
+        "getname",
+        "getredir",
+        "help",
+        "id",
+        "info",
+        "kill",
+        "list",
+        "no-evict",
+        "pause",
+        "reply",
+        "setname",
+        "tracking",
+        "trackinginfo",
+        "unblock",
+        "unpause",
+    ];
+    args[0].eq_ignore_ascii_case(b"client")
+        && args.get(1).is_some_and(|s| {
+            SUBCOMMANDS
+                .iter()
+                .any(|n| s.eq_ignore_ascii_case(n.as_bytes()))
+        })
+}
+
 /// What an invalidation carries: keys, or null (a flush).
 #[derive(Debug, Clone)]
 enum Payload {
@@ -210,7 +239,7 @@ impl Server {
         let mut resync = false;
         if let Some(c) = self.conns.get_mut(&t) {
             let tr = &mut c.state.tracking;
-            if tr.caching && c.state.multi.is_none() && !args[0].eq_ignore_ascii_case(b"client") {
+            if tr.caching && c.state.multi.is_none() && !is_client_command(args) {
                 tr.caching = false;
             }
             resync = std::mem::take(&mut tr.changed);
@@ -237,6 +266,16 @@ impl Server {
             }
         }
         self.tracking.pending = waiting;
+    }
+
+    /// A request refused before it ran (unknown command, wrong arity, ACL…): like any other
+    /// command outside MULTI it ends a CLIENT CACHING, as in Redis.
+    pub(crate) fn tracking_refused(&mut self, t: usize, cmd: Option<&str>) {
+        if let Some(c) = self.conns.get_mut(&t) {
+            if c.state.multi.is_none() && cmd != Some("client") {
+                c.state.tracking.caching = false;
+            }
+        }
     }
 
     /// Outside commands (IO events, periodic work): keys changed by expiry or the disk sweep.

@@ -672,6 +672,14 @@ fn invalidation_messages_match_redis() {
             ("c", &["GET", "x"]),
             ("c", &["GET", "y"]),
             ("b", &["MSET", "x", "4", "y", "5"]),
+            // A refused request ends CACHING YES too.
+            ("a", &["CLIENT", "CACHING", "yes"]),
+            ("a", &["GET"]),
+            ("a", &["GET", "x"]),
+            ("a", &["CLIENT", "CACHING", "yes"]),
+            ("a", &["NOSUCHCOMMAND"]),
+            ("a", &["GET", "y"]),
+            ("b", &["MSET", "x", "6", "y", "7"]),
         ],
         // BCAST with prefixes, NOLOOP, several clients, transactions.
         &[
