@@ -712,3 +712,34 @@ fn blocked_xreadgroup_ends_when_its_stream_or_group_goes() {
         ])])
     );
 }
+
+#[test]
+fn commands_that_change_nothing_leave_watch_alone() {
+    let s = Server::start(TINY);
+    let mut c = s.client();
+    let mut other = s.client();
+    c.cmd(&["XADD", "s", "1-1", "a", "1"]);
+    c.cmd(&["XGROUP", "CREATE", "s", "g", "0"]);
+    for noop in [
+        &["XDEL", "s", "9-9"][..],
+        &["XTRIM", "s", "MAXLEN", "5"],
+        &["XTRIM", "s", "MINID", "1"],
+        &["XTRIM", "s", "MAXLEN", "~", "1"],
+        &["XACK", "s", "g", "1-1"],
+    ] {
+        c.cmd(&["WATCH", "s"]);
+        other.cmd(noop);
+        c.cmd(&["MULTI"]);
+        c.cmd(&["PING"]);
+        assert_eq!(
+            c.cmd(&["EXEC"]),
+            Resp::Array(vec![Resp::Simple("PONG".into())]),
+            "{noop:?}"
+        );
+    }
+    c.cmd(&["WATCH", "s"]);
+    other.cmd(&["XDEL", "s", "1-1"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["PING"]);
+    assert_eq!(c.cmd(&["EXEC"]), Resp::NilArray);
+}

@@ -336,6 +336,12 @@ fn xtrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
         return ctx.out.int(0);
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let Some(Value::Stream(s)) = db.get(key) else {
+        unreachable!("checked")
+    };
+    if !s.trim_would_remove(how, trim.approx, trim.limit) {
+        return ctx.out.int(0);
+    }
     let n = stream_mut(&mut db, key).trim(how, trim.approx, trim.limit);
     ctx.out.int(n as i64);
     if n > 0 {
@@ -413,6 +419,13 @@ fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
         Ok(true) => {}
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let Some(Value::Stream(s)) = db.get(key) else {
+        unreachable!("checked")
+    };
+    // Nothing to delete: the key stays untouched (WATCH, blocked readers), as in Redis.
+    if !ids.iter().any(|id| s.entries.contains_key(id)) {
+        return ctx.out.int(0);
+    }
     let s = stream_mut(&mut db, key);
     let n = ids.into_iter().filter(|id| s.delete(*id)).count();
     ctx.out.int(n as i64);

@@ -466,6 +466,16 @@ fn xack(ctx: &mut Ctx, args: &[Vec<u8>]) {
         return ctx.out.int(0);
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let Some(Value::Stream(st)) = db.get(key) else {
+        unreachable!("checked")
+    };
+    // Nothing pending among them: the key stays untouched, as in Redis.
+    if !ids
+        .iter()
+        .any(|id| st.groups[gname.as_slice()].pel.contains_key(id))
+    {
+        return ctx.out.int(0);
+    }
     let g = group_mut(&mut db, key, gname);
     let n = ids.into_iter().filter(|id| g.ack(*id)).count();
     ctx.out.int(n as i64);

@@ -279,6 +279,28 @@ impl Stream {
         deleted
     }
 
+    /// Whether [`Stream::trim`] would remove anything (without changing the stream, so that a
+    /// trim that does nothing leaves the key untouched, as in Redis).
+    pub fn trim_would_remove(&self, how: Trim, approx: bool, limit: u64) -> bool {
+        let first = self.first_entry().map(|(id, _)| id);
+        match how {
+            Trim::MaxLen(max) if self.len() <= max => return false,
+            Trim::MinId(min) if first.is_none_or(|f| f >= min) => return false,
+            _ if !approx => return true,
+            _ => {}
+        }
+        let Some((_, node)) = self.nodes.iter().next() else {
+            return false;
+        };
+        if limit > 0 && node.live > limit {
+            return false;
+        }
+        match how {
+            Trim::MaxLen(max) => self.len() - node.live >= max,
+            Trim::MinId(min) => node.last_id < min,
+        }
+    }
+
     /// Entries with IDs in `[start, end]`, forwards or backwards, at most `count` (0 = all).
     pub fn range(
         &self,
