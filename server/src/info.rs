@@ -232,7 +232,10 @@ fn stats(ctx: &mut Ctx, out: &mut String) {
             ("keyspace_hits", ks.hits.to_string()),
             ("keyspace_misses", ks.misses.to_string()),
             ("tracking_total_keys", ctx.shared.tracking.keys.to_string()),
-            ("tracking_total_items", ctx.shared.tracking.items.to_string()),
+            (
+                "tracking_total_items",
+                ctx.shared.tracking.items.to_string(),
+            ),
             (
                 "tracking_total_prefixes",
                 ctx.shared.tracking.prefixes.to_string(),
