@@ -170,7 +170,10 @@ pub fn main_builtin() -> ExitCode {
         let kind = cfg.get("backend").unwrap_or("fs").to_string();
         let dir = data_dir(&cfg);
         let store = backend::open_backend(&kind, &dir, &cfg)?;
-        run(cfg, store)
+        run(cfg, store)?;
+        // `run` returned after a clean shutdown, with the store closed.
+        backend::after_clean_close(&kind, &dir);
+        Ok(())
     }))
 }
 

@@ -174,6 +174,21 @@ impl SledStore {
         })
     }
 
+    /// Makes the next open of the (closed) store in `dir` fast. sled writes its recovery
+    /// snapshot only when it opens, so an open replays every log segment written since the
+    /// previous open: 2.75 s for a store loaded with 10 million keys. Opening and closing it
+    /// once more right after a clean close does that replay at shutdown instead, so a restart
+    /// reads the fresh snapshot. (After a crash the replay is unavoidable.)
+    pub fn snapshot_after_close(dir: impl AsRef<Path>) -> Result<(), StoreError> {
+        let db = sled::Config::new()
+            .path(dir.as_ref())
+            .open()
+            .map_err(map_err)?;
+        db.flush().map_err(map_err)?;
+        drop(db);
+        Ok(())
+    }
+
     /// The options the store was opened with.
     pub fn options(&self) -> &SledOptions {
         &self.options
