@@ -34,5 +34,8 @@ fn a_hot_set_within_maxmemory_is_read_from_memory_after_its_first_load() {
         }
     }
     let loads = c.info_int("disk_loads") - before;
-    assert!(loads <= 150, "{loads} disk loads for 2,000 reads of 100 keys");
+    assert!(
+        loads <= 150,
+        "{loads} disk loads for 2,000 reads of 100 keys"
+    );
 }
