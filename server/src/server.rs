@@ -50,6 +50,9 @@ pub fn apply_config(engine: &mut Engine<Value>, shared: &mut Shared) {
 
 /// The memory limit is applied at most this often (each time reads jemalloc's statistics).
 const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(1);
+/// Writers held by flow control that are let go per event-loop pass once memory is back under
+/// the limit (see `release_mem_waiters`).
+const MEM_RELEASE_PER_PASS: usize = 8;
 /// sled: how often the cache's own size is estimated (see `enforce_memory`), and from how
 /// many sampled entries per DB.
 const CACHE_ESTIMATE_EVERY: Duration = Duration::from_millis(100);
@@ -168,6 +171,9 @@ impl Server {
             let mut timeout = period.saturating_sub(last_cron.elapsed());
             if self.input_ready() {
                 timeout = Duration::ZERO;
+            } else if !self.mem_waiters.is_empty() && !self.shared.mem_delay {
+                // Writers are being let go a few per pass (`release_mem_waiters`).
+                timeout = timeout.min(MEMORY_CHECK_EVERY);
             }
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
@@ -722,16 +728,21 @@ impl Server {
         let all = !self.shared.mem_delay;
         let max_wait = self.shared.config.get_u64("maxmemory-max-wait");
         let waiters = std::mem::take(&mut self.mem_waiters);
+        let mut released = 0;
         for t in waiters {
             let Some(c) = self.conns.get_mut(&t) else {
                 continue;
             };
             let waited = c.mem_wait_since.map(|s| now.duration_since(s));
             let late = max_wait > 0 && waited.is_some_and(|w| w >= Duration::from_millis(max_wait));
-            if !(all || late) {
+            // A few writers per loop pass: each runs what it pipelined meanwhile, and 64 of them
+            // at once held every other client for up to 250 ms (soak); the rest go on the
+            // next pass, which comes at once (see `run`).
+            if !(all || late) || (!late && released >= MEM_RELEASE_PER_PASS) {
                 self.mem_waiters.push(t);
                 continue;
             }
+            released += 1;
             self.shared.writer_delay_usec += waited.map_or(0, |w| w.as_micros() as u64);
             if late && self.shared.mem_delay {
                 c.pending = None;
