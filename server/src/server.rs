@@ -738,7 +738,8 @@ impl Server {
             // A few writers per loop pass: each runs what it pipelined meanwhile, and 64 of them
             // at once held every other client for up to 250 ms (soak); the rest go on the
             // next pass, which comes at once (see `run`).
-            if !(all || late) || (!late && released >= MEM_RELEASE_PER_PASS) {
+            let go = late || (all && released < MEM_RELEASE_PER_PASS);
+            if !go {
                 self.mem_waiters.push(t);
                 continue;
             }
