@@ -506,9 +506,12 @@ impl Server {
         if spec.name == "exec" {
             let mut keys = Vec::new();
             if let Some(queued) = &conn.state.multi {
-                // A SELECT queued in the transaction changes the DB of the commands after it.
+                // A SELECT queued in the transaction changes the DB of the commands after it,
+                // and a SWAPDB what their DBs show: their keys are loaded now, before the swap,
+                // under the DB that holds them now.
                 let mut db = db;
                 let databases = self.engine.ks.databases() as i64;
+                let mut now_in: Vec<u32> = (0..databases as u32).collect();
                 for q in queued {
                     if q[0].eq_ignore_ascii_case(b"select") && q.len() == 2 {
                         if let Some(n) =
@@ -517,7 +520,17 @@ impl Server {
                             db = n as u32;
                         }
                     }
-                    keys.extend(self.keys_of(db, q));
+                    if q[0].eq_ignore_ascii_case(b"swapdb") {
+                        if let Some((a, b)) = commands::swapdb::swapdb_args(q, databases as u32) {
+                            now_in.swap(a as usize, b as usize);
+                        }
+                    }
+                    let q_keys = self.keys_of(db, q);
+                    keys.extend(
+                        q_keys
+                            .into_iter()
+                            .map(|(d, k)| (now_in.get(d as usize).copied().unwrap_or(d), k)),
+                    );
                 }
             }
             return keys;

@@ -429,6 +429,7 @@ const BRANCHES: &[(&str, u32)] = &[
     ("bitop", 1),
     ("bitfield", 1),
     ("lcs", 1),
+    ("swapdb", 1),
     ("sort", 1),
     ("object", 1),
 ];
@@ -1164,6 +1165,11 @@ impl Gen {
                         }
                     }
                 }
+            }
+            // DB 0 (the one every other command uses) and DB 1/2 trade contents, cold keys too.
+            "swapdb" => {
+                a.push(s(["0", "1", "2"].choose(&mut self.rng).expect("non-empty")));
+                a.push(s(["0", "1", "2"].choose(&mut self.rng).expect("non-empty")));
             }
             "lcs" => {
                 a.push(self.key(STRING_KEYS));

@@ -114,8 +114,10 @@ fn watched_keys_are_touched_only_when_a_live_key_exists_in_either_db() {
         for cmd in setup {
             c.cmd(cmd);
         }
-        // Make every key cold: only disk holds them when SWAPDB runs.
+        // Make every key cold: only disk holds them when SWAPDB runs. (A PX 1 key must have
+        // expired before WATCH: one that expires after it does touch it, in Redis too.)
         c.cmd(&["SAVE"]);
+        std::thread::sleep(Duration::from_millis(5));
         assert_eq!(c.cmd(&["SELECT", "0"]), Resp::ok());
         assert_eq!(c.cmd(&["WATCH", "x"]), Resp::ok());
         assert_eq!(c.cmd(&["SWAPDB", "0", "1"]), Resp::ok());
@@ -222,4 +224,33 @@ fn a_restart_with_fewer_databases_than_a_swap_needs_is_refused_with_the_reason()
     assert_eq!(c.cmd(&["GET", "x"]), Resp::Nil);
     assert_eq!(c.cmd(&["SELECT", "9"]), Resp::ok());
     assert_eq!(c.cmd(&["GET", "x"]), Resp::bulk("1"));
+}
+
+#[test]
+fn commands_after_a_swapdb_inside_exec_see_the_swapped_cold_keys() {
+    let s = Server::start(TINY);
+    let mut c = s.client();
+    fill(&mut c, "0", "zero");
+    fill(&mut c, "1", "one");
+    c.cmd(&["SAVE"]);
+    assert_eq!(c.cmd(&["SELECT", "0"]), Resp::ok());
+    assert_eq!(c.cmd(&["MULTI"]), Resp::ok());
+    for cmd in [
+        &["GET", "k:7"][..],
+        &["SWAPDB", "0", "1"],
+        &["GET", "k:7"],
+        &["EXISTS", "only-one"],
+        &["SWAPDB", "1", "2"],
+        &["SELECT", "2"],
+        &["GET", "k:7"],
+    ] {
+        assert_eq!(c.cmd(cmd), Resp::Simple("QUEUED".into()));
+    }
+    let Resp::Array(r) = c.cmd(&["EXEC"]) else {
+        panic!()
+    };
+    assert!(r[0].as_str().starts_with("zero-7-"), "{:?}", r[0]);
+    assert!(r[2].as_str().starts_with("one-7-"), "{:?}", r[2]);
+    assert_eq!(r[3], Resp::Int(1));
+    assert!(r[6].as_str().starts_with("zero-7-"), "{:?}", r[6]);
 }

@@ -8,7 +8,7 @@ use crate::reply::Reply;
 use crate::util::{fmt_double, parse_f64, parse_i64};
 use crate::value::Value;
 use crate::zset::{LexBound, LexRange, ScoreRange, ZSet};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("zadd", -4, WRITE | DENYOOM | FAST, KEY1, zadd),
@@ -1022,7 +1022,13 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
         }
     }
     let mut z = ZSet::default();
+    // A stored sorted set holds -0 as 0, but the reply of ZUNION/ZINTER/ZDIFF shows a computed
+    // -0 (0 times a negative weight) as Redis does.
+    let mut negative_zeros = HashSet::new();
     for (m, s) in acc {
+        if s == 0.0 && s.is_sign_negative() && !dst {
+            negative_zeros.insert(m.clone());
+        }
         z.insert(m, s);
     }
     let len = z.len();
@@ -1044,7 +1050,13 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             existed,
         );
     }
-    let items: Vec<(&[u8], f64)> = z.iter().collect();
+    let items: Vec<(&[u8], f64)> = z
+        .iter()
+        .map(|(m, s)| match negative_zeros.contains(m) {
+            true => (m, -0.0),
+            false => (m, s),
+        })
+        .collect();
     write_entries(ctx.out, &items, withscores, true);
 }
 
