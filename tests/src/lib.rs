@@ -497,3 +497,58 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A connection that returns each reply's raw bytes, for byte-for-byte comparisons of kvtier
+/// with redis-server (RESP2 and RESP3 alike).
+pub struct RawConn {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl RawConn {
+    pub fn connect(port: u16) -> std::io::Result<RawConn> {
+        let w = TcpStream::connect(("127.0.0.1", port))?;
+        w.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let r = BufReader::new(w.try_clone()?);
+        Ok(RawConn { w, r })
+    }
+
+    /// Sends one request and returns its reply's bytes.
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Vec<u8>> {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            let a = a.as_ref();
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        self.w.write_all(&req)?;
+        let mut out = Vec::new();
+        read_raw_reply(&mut self.r, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Reads one complete RESP2/RESP3 reply, appending its bytes to `out`.
+pub fn read_raw_reply(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let start = out.len();
+    r.read_until(b'\n', out)?;
+    let line = String::from_utf8_lossy(&out[start..])
+        .trim_end()
+        .to_string();
+    if line.is_empty() {
+        return Err(std::io::Error::other("connection closed"));
+    }
+    let n: i64 = line[1..].parse().unwrap_or(0);
+    match line.as_bytes()[0] {
+        b'$' | b'=' | b'!' if n >= 0 => {
+            let mut body = vec![0u8; n as usize + 2];
+            r.read_exact(&mut body)?;
+            out.extend_from_slice(&body);
+        }
+        b'*' | b'~' | b'>' if n > 0 => (0..n).try_for_each(|_| read_raw_reply(r, out))?,
+        b'%' if n > 0 => (0..2 * n).try_for_each(|_| read_raw_reply(r, out))?,
+        _ => {}
+    }
+    Ok(())
+}

@@ -9,11 +9,9 @@
 //! redis-server comes from `REDIS_SERVER_BIN` or `PATH`; without it the tests print why and
 //! pass without checking anything. Seeds: `KVTIER_DIFF_SEEDS` (default `1,2,3`).
 
-use kvtier_tests::{free_port, Server};
+use kvtier_tests::{free_port, RawConn, Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,17 +79,11 @@ impl Drop for Redis {
 }
 
 /// A connection returning each reply's raw bytes.
-struct Conn {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
+struct Conn(RawConn);
 
 impl Conn {
     fn connect(port: u16) -> std::io::Result<Conn> {
-        let w = TcpStream::connect(("127.0.0.1", port))?;
-        w.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let r = BufReader::new(w.try_clone()?);
-        Ok(Conn { w, r })
+        RawConn::connect(port).map(Conn)
     }
 
     fn call(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
@@ -100,41 +92,8 @@ impl Conn {
     }
 
     fn try_call(&mut self, args: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
-            req.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&req)?;
-        let mut out = Vec::new();
-        read_reply(&mut self.r, &mut out)?;
-        Ok(out)
+        self.0.call(args)
     }
-}
-
-/// Reads one complete RESP2/RESP3 reply, appending its bytes to `out`.
-fn read_reply(r: &mut BufReader<TcpStream>, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let start = out.len();
-    r.read_until(b'\n', out)?;
-    let line = String::from_utf8_lossy(&out[start..])
-        .trim_end()
-        .to_string();
-    if line.is_empty() {
-        return Err(std::io::Error::other("connection closed"));
-    }
-    let n: i64 = line[1..].parse().unwrap_or(0);
-    match line.as_bytes()[0] {
-        b'$' | b'=' | b'!' if n >= 0 => {
-            let mut body = vec![0u8; n as usize + 2];
-            r.read_exact(&mut body)?;
-            out.extend_from_slice(&body);
-        }
-        b'*' | b'~' | b'>' if n > 0 => (0..n).try_for_each(|_| read_reply(r, out))?,
-        b'%' if n > 0 => (0..2 * n).try_for_each(|_| read_reply(r, out))?,
-        _ => {}
-    }
-    Ok(())
 }
 
 fn show(b: &[u8]) -> String {

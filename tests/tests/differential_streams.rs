@@ -9,71 +9,27 @@
 //! comparing. Without redis-server on PATH the tests print why and pass without checking.
 //! Seeds: `KVTIER_DIFF_SEEDS` (default `1,2,3`).
 
-use kvtier_tests::{read_resp, RedisServer, Resp, Server};
+use kvtier_tests::{read_resp, RawConn, RedisServer, Resp, Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 
 const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb", "--cache-flush-delay", "0"];
 
 /// A connection returning each reply's raw bytes.
-struct Conn {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
+struct Conn(RawConn);
 
 impl Conn {
     fn connect(port: u16) -> Conn {
-        let w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        w.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let r = BufReader::new(w.try_clone().expect("clone"));
-        Conn { w, r }
+        Conn(RawConn::connect(port).expect("connect"))
     }
 
     fn call(&mut self, args: &[String]) -> Vec<u8> {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.call_bytes(&args)
+        self.0.call(args).expect("read a reply")
     }
 
     fn call_bytes(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
-            req.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&req).expect("send");
-        let mut out = Vec::new();
-        read_reply(&mut self.r, &mut out).expect("read a reply");
-        out
+        self.0.call(args).expect("read a reply")
     }
-}
-
-/// Reads one complete RESP2/RESP3 reply, appending its bytes to `out`.
-fn read_reply(r: &mut BufReader<TcpStream>, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let start = out.len();
-    r.read_until(b'\n', out)?;
-    let line = String::from_utf8_lossy(&out[start..])
-        .trim_end()
-        .to_string();
-    if line.is_empty() {
-        return Err(std::io::Error::other("connection closed"));
-    }
-    let n: i64 = line[1..].parse().unwrap_or(0);
-    match line.as_bytes()[0] {
-        b'$' | b'=' | b'!' if n >= 0 => {
-            let mut body = vec![0u8; n as usize + 2];
-            r.read_exact(&mut body)?;
-            out.extend_from_slice(&body);
-        }
-        b'*' | b'~' | b'>' if n > 0 => (0..n).try_for_each(|_| read_reply(r, out))?,
-        b'%' if n > 0 => (0..2 * n).try_for_each(|_| read_reply(r, out))?,
-        _ => {}
-    }
-    Ok(())
 }
 
 /// Replaces integer replies that look like Unix-millisecond times (13 digits) with `:T`.
