@@ -77,7 +77,7 @@ impl DbMap {
             .map(|c| DbIndex::from_le_bytes(c.try_into().expect("4 bytes")))
             .collect();
         let n = to_store.len();
-        let mut seen = vec![false; n.max(databases)];
+        let mut seen = vec![false; n];
         for &s in &to_store {
             if s as usize >= n || std::mem::replace(&mut seen[s as usize], true) {
                 return Err("the DB map record is damaged (not a permutation)".into());

@@ -376,7 +376,7 @@ impl<V: CacheValue> Keyspace<V> {
                 Some((d, i)) => {
                     let (key, e) = self.dbs[d].swap_remove_index(i).expect("sampled index");
                     self.uncount(d as DbIndex, e.count_share());
-                    freed += key.len() + e.value.as_ref().map_or(0, |v| v.mem_size()) + 64;
+                    freed += entry_bytes(&key, &e);
                     self.stats.evicted_keys += 1;
                     misses = 0;
                 }
@@ -391,20 +391,21 @@ impl<V: CacheValue> Keyspace<V> {
     /// DB (exact for smaller DBs). For a server whose backend allocates from the same heap
     /// (sled), so that the allocator's total cannot tell the cache's share.
     pub fn estimate_bytes(&mut self, samples: usize) -> usize {
-        let size =
-            |k: &Vec<u8>, e: &Entry<V>| k.len() + e.value.as_ref().map_or(0, |v| v.mem_size()) + 64;
         let mut total = 0;
         for d in 0..self.dbs.len() {
             let n = self.dbs[d].len();
             if n <= samples.max(1) {
-                total += self.dbs[d].iter().map(|(k, e)| size(k, e)).sum::<usize>();
+                total += self.dbs[d]
+                    .iter()
+                    .map(|(k, e)| entry_bytes(k, e))
+                    .sum::<usize>();
                 continue;
             }
             let mut sum = 0;
             for _ in 0..samples {
                 let i = (self.rand() % n as u64) as usize;
                 let (k, e) = self.dbs[d].get_index(i).expect("index in range");
-                sum += size(k, e);
+                sum += entry_bytes(k, e);
             }
             total += sum / samples * n;
         }
@@ -437,6 +438,11 @@ impl<V: CacheValue> Keyspace<V> {
         }
         best.map(|(d, i, _)| (d, i))
     }
+}
+
+/// The memory an entry is taken to use: key, value (`mem_size`) and 64 bytes of bookkeeping.
+fn entry_bytes<V: CacheValue>(key: &[u8], e: &Entry<V>) -> usize {
+    key.len() + e.value.as_ref().map_or(0, |v| v.mem_size()) + 64
 }
 
 #[cfg(test)]

@@ -396,6 +396,11 @@ impl<V: CacheValue> Engine<V> {
         self.swaps[b as usize] += 1;
         self.counts.set_pending_map(self.ks.map.encode());
         self.map_writes = (self.map_writes.0 + 1, self.ks.groups.last_id());
+        self.send_map_write();
+    }
+
+    /// Sends a write of the pending DB map (counted in `map_writes` by the caller).
+    fn send_map_write(&mut self) {
         self.other_in_flight += 1;
         self.send(Job::WriteMap);
     }
@@ -902,8 +907,7 @@ impl<V: CacheValue> Engine<V> {
     pub fn tick(&mut self) {
         if self.map_retry_at.is_some_and(|t| t <= Instant::now()) {
             self.map_retry_at = None;
-            self.other_in_flight += 1;
-            self.send(Job::WriteMap);
+            self.send_map_write();
         }
         self.build_filters();
         self.dispatch_clear();
@@ -1008,17 +1012,18 @@ impl<V: CacheValue> Engine<V> {
                 }
                 Completion::MapWritten { result } => {
                     self.other_in_flight -= 1;
-                    self.map_writes.0 -= 1;
                     if let Err(e) = result {
                         // Later batches carry the map too; this retry covers an idle store.
+                        // It stays counted in `map_writes` until it succeeds.
                         log::error!("writing the DB map (SWAPDB) failed: {e}; retrying");
                         self.stats.save_errors += 1;
                         self.stats.last_save_error = Some(e.to_string());
-                        self.map_writes.0 += 1;
                         self.map_retry_at = Some(Instant::now() + self.backoff);
                         for b in &mut self.barriers {
                             b.failed = Some(format!("writing the DB map failed: {e}"));
                         }
+                    } else {
+                        self.map_writes.0 -= 1;
                     }
                 }
             }
