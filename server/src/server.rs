@@ -48,6 +48,21 @@ pub fn apply_config(engine: &mut Engine<Value>, shared: &mut Shared) {
         .set_capacity(c.get_u64("negcache-max-entries") as usize);
 }
 
+/// Whether a WATCHed key holds a live value, for the changes Redis judges by existence (FLUSH,
+/// SWAPDB). Looked at without reclaiming an expired value; a key only on disk counts as existing.
+fn watched_key_exists(
+    ks: &mut kvtier_core::Keyspace<crate::value::Value>,
+    db: u32,
+    key: &[u8],
+    now: i64,
+) -> bool {
+    match ks.residency(db, key) {
+        Residency::Resident => ks.db(db, now).is_live(key),
+        Residency::KnownAbsent => false,
+        Residency::Unknown => true,
+    }
+}
+
 /// The memory limit is applied at most this often (each time reads jemalloc's statistics).
 const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(1);
 /// Writers held by flow control that are let go per event-loop pass once memory is back under
@@ -1067,14 +1082,9 @@ impl Server {
         let now = kvtier_core::engine::now_ms();
         let ks = &mut self.engine.ks;
         for c in self.conns.values_mut() {
+            // (The keys were loaded before SWAPDB ran; evicted since only if clean on disk.)
             let touched = c.state.watched.iter().any(|(d, k)| {
-                (*d == a || *d == b)
-                    && [a, b].iter().any(|&x| match ks.residency(x, k) {
-                        Residency::Resident => ks.db(x, now).is_live(k),
-                        Residency::KnownAbsent => false,
-                        // Loaded before SWAPDB ran; evicted since only if clean on disk.
-                        Residency::Unknown => true,
-                    })
+                (*d == a || *d == b) && [a, b].iter().any(|&x| watched_key_exists(ks, x, k, now))
             });
             if touched {
                 c.state.watch_dirty = true;
@@ -1115,14 +1125,11 @@ impl Server {
         let now = kvtier_core::engine::now_ms();
         let ks = &mut self.engine.ks;
         for c in self.conns.values_mut() {
-            let hit = c.state.watched.iter().any(|(d, k)| {
-                db.is_none_or(|x| x == *d)
-                    && match ks.residency(*d, k) {
-                        Residency::Resident => ks.db(*d, now).contains(k),
-                        Residency::KnownAbsent => false,
-                        Residency::Unknown => true,
-                    }
-            });
+            let hit = c
+                .state
+                .watched
+                .iter()
+                .any(|(d, k)| db.is_none_or(|x| x == *d) && watched_key_exists(ks, *d, k, now));
             if hit {
                 c.state.watch_dirty = true;
             }

@@ -42,6 +42,18 @@ fn check_with(c: &mut Client, db: &str, tag: &str, extra: i64) {
     assert_eq!(c.cmd(&["EXISTS", &format!("only-{tag}")]), Resp::Int(1));
 }
 
+/// A server with a tiny cache whose DBs 0 and 1 hold the `zero` and `one` keys, saved (so
+/// mostly only on disk), and a client in DB 0.
+fn cold_pair() -> (Server, Client) {
+    let s = Server::start(TINY);
+    let mut c = s.client();
+    fill(&mut c, "0", "zero");
+    fill(&mut c, "1", "one");
+    assert_eq!(c.cmd(&["SAVE"]), Resp::ok());
+    assert_eq!(c.cmd(&["SELECT", "0"]), Resp::ok());
+    (s, c)
+}
+
 #[test]
 fn replies_and_errors_match_redis() {
     let s = Server::start(&[]);
@@ -70,11 +82,7 @@ fn replies_and_errors_match_redis() {
 
 #[test]
 fn cold_dbs_swap_and_stay_swapped_across_restart_and_kill9() {
-    let mut s = Server::start(TINY);
-    let mut c = s.client();
-    fill(&mut c, "0", "zero");
-    fill(&mut c, "1", "one");
-    assert_eq!(c.cmd(&["SAVE"]), Resp::ok());
+    let (mut s, mut c) = cold_pair();
     assert_eq!(c.cmd(&["SWAPDB", "0", "1"]), Resp::ok());
     check(&mut c, "0", "one");
     check(&mut c, "1", "zero");
@@ -158,12 +166,7 @@ fn a_client_blocked_on_the_other_db_wakes_when_the_swap_brings_its_key() {
 
 #[test]
 fn reads_of_cold_keys_racing_swaps_see_one_db_or_the_other_whole() {
-    let s = Server::start(TINY);
-    let mut c = s.client();
-    fill(&mut c, "0", "zero");
-    fill(&mut c, "1", "one");
-    c.cmd(&["SAVE"]);
-    assert_eq!(c.cmd(&["SELECT", "0"]), Resp::ok());
+    let (s, mut c) = cold_pair();
     let port = s.port;
     let swapper = std::thread::spawn(move || {
         let mut w = Client::connect(port);
@@ -228,12 +231,7 @@ fn a_restart_with_fewer_databases_than_a_swap_needs_is_refused_with_the_reason()
 
 #[test]
 fn commands_after_a_swapdb_inside_exec_see_the_swapped_cold_keys() {
-    let s = Server::start(TINY);
-    let mut c = s.client();
-    fill(&mut c, "0", "zero");
-    fill(&mut c, "1", "one");
-    c.cmd(&["SAVE"]);
-    assert_eq!(c.cmd(&["SELECT", "0"]), Resp::ok());
+    let (_server, mut c) = cold_pair();
     assert_eq!(c.cmd(&["MULTI"]), Resp::ok());
     for cmd in [
         &["GET", "k:7"][..],
