@@ -110,9 +110,9 @@ fn open_builtin(
 
 /// A backend memory setting: the configured value, or (0) one sized from `maxmemory`, so that
 /// the backend's caches fit inside the limit instead of on top of it.
-fn sized(config: &crate::config::Config, name: &str, share: u64, min: u64, max: u64) -> u64 {
-    match config.get_u64(name) {
-        0 => match config.get_u64("maxmemory") {
+fn sized(config: &crate::config::Config, set: u64, share: u64, min: u64, max: u64) -> u64 {
+    match set {
+        0 => match config.settings().maxmemory {
             0 => max,
             m => (m / share).clamp(min, max),
         },
@@ -121,15 +121,33 @@ fn sized(config: &crate::config::Config, name: &str, share: u64, min: u64, max: 
 }
 
 fn rocks_block_cache(config: &crate::config::Config) -> u64 {
-    sized(config, "rocksdb-block-cache-size", 8, 1 << 20, 64 << 20)
+    sized(
+        config,
+        config.settings().rocksdb_block_cache_size,
+        8,
+        1 << 20,
+        64 << 20,
+    )
 }
 
 fn rocks_write_buffer(config: &crate::config::Config) -> u64 {
-    sized(config, "rocksdb-write-buffer-size", 16, 1 << 20, 16 << 20)
+    sized(
+        config,
+        config.settings().rocksdb_write_buffer_size,
+        16,
+        1 << 20,
+        16 << 20,
+    )
 }
 
 fn sled_cache(config: &crate::config::Config) -> u64 {
-    sized(config, "sled-cache-capacity", 8, 1 << 20, 64 << 20)
+    sized(
+        config,
+        config.settings().sled_cache_capacity,
+        8,
+        1 << 20,
+        64 << 20,
+    )
 }
 
 /// Bytes the backend may hold in memory beyond kvtier's cache (RocksDB: block cache plus a

@@ -15,7 +15,7 @@ pub struct ClientState {
     pub laddr: String,
     pub created: Instant,
     pub last_interaction: Instant,
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// Commands queued by MULTI; `None` outside a transaction.
     pub multi: Option<Vec<Vec<Vec<u8>>>>,
     /// A queued command was rejected: EXEC must fail with EXECABORT.
@@ -65,7 +65,7 @@ impl ClientState {
             laddr,
             created: now,
             last_interaction: now,
-            last_cmd: "NULL".into(),
+            last_cmd: "NULL",
             multi: None,
             multi_error: false,
             watched: Vec::new(),

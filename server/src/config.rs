@@ -35,18 +35,77 @@ const fn s(name: &'static str, default: &'static str, kind: Kind, mutable: bool)
     }
 }
 
-static SETTINGS: &[Setting] = &[
-    s("port", "6379", Kind::Int(0, 65535), false),
-    s("bind", "127.0.0.1", Kind::Str, false),
-    s("dir", "./data", Kind::Str, false),
+/// Declares the settings kvtier itself reads: the table entry that validates and prints each
+/// one, and a field of [`Settings`] that holds its parsed value. Code reads the field (no name
+/// to misspell, no string lookup on the hot path); the table drives parsing, CONFIG GET/SET/
+/// REWRITE and INFO as for every other setting.
+macro_rules! typed_settings {
+    ($( s($field:ident : $ty:ty = $name:literal, $default:expr, $kind:expr, $mutable:expr $(,)?) ),* $(,)?) => {
+        static SETTINGS: &[Setting] = &[ $( s($name, $default, $kind, $mutable), )* ];
+
+        /// The parsed value of every setting in `SETTINGS`, kept in step with the text values
+        /// by [`Config::set`].
+        #[derive(Debug, Clone, Default)]
+        pub struct Settings {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                pub $field: $ty,
+            )*
+        }
+
+        impl Settings {
+            /// Stores `value` (already validated and normalized) in the field named `name`.
+            fn store(&mut self, name: &str, value: &str) {
+                match name {
+                    $( $name => self.$field = Parse::parse_setting(value), )*
+                    _ => {}
+                }
+            }
+        }
+    };
+}
+
+/// A setting's normalized text as the type of its [`Settings`] field.
+trait Parse {
+    fn parse_setting(v: &str) -> Self;
+}
+
+impl Parse for u64 {
+    fn parse_setting(v: &str) -> u64 {
+        // Validated by the table first: a negative or non-number cannot reach here.
+        v.parse().unwrap_or(0)
+    }
+}
+
+impl Parse for i64 {
+    fn parse_setting(v: &str) -> i64 {
+        v.parse().unwrap_or(0)
+    }
+}
+
+impl Parse for bool {
+    fn parse_setting(v: &str) -> bool {
+        v == "yes"
+    }
+}
+
+impl Parse for String {
+    fn parse_setting(v: &str) -> String {
+        v.to_string()
+    }
+}
+
+typed_settings! {
+    s(port: u64 = "port", "6379", Kind::Int(0, 65535), false),
+    s(bind: String = "bind", "127.0.0.1", Kind::Str, false),
+    s(dir: String = "dir", "./data", Kind::Str, false),
     // Checked by the binary that opens the store: the stock one knows fs, sled and rocksdb;
     // one built with `kvtier_server::serve_with` knows its own.
-    s("backend", "fs", Kind::Str, false),
-    s("databases", "16", Kind::Int(1, 1 << 16), false),
-    s("maxmemory", "0", Kind::Memory, true),
-    s("maxmemory-samples", "5", Kind::Int(1, 64), true),
-    s(
-        "maxmemory-policy",
+    s(backend: String = "backend", "fs", Kind::Str, false),
+    s(databases: u64 = "databases", "16", Kind::Int(1, 1 << 16), false),
+    s(maxmemory: u64 = "maxmemory", "0", Kind::Memory, true),
+    s(maxmemory_samples: u64 = "maxmemory-samples", "5", Kind::Int(1, 64), true),
+    s(maxmemory_policy: String = "maxmemory-policy",
         "allkeys-lru",
         Kind::Enum(&[
             "volatile-lru",
@@ -62,44 +121,49 @@ static SETTINGS: &[Setting] = &[
     ),
     // How long a write may wait for memory (saves and eviction to make room) before -OOM;
     // 0 waits as long as it takes, like a slow disk in any database.
-    s(
-        "maxmemory-max-wait",
+    s(maxmemory_max_wait: u64 = "maxmemory-max-wait",
         "0",
         Kind::Int(0, i32::MAX as i64),
         true,
     ),
-    s("maxclients", "10000", Kind::Int(1, 1_000_000), true),
-    s("timeout", "0", Kind::Int(0, i32::MAX as i64), true),
-    s("requirepass", "", Kind::Str, true),
-    s("io-threads", "4", Kind::Int(1, 128), false),
-    s("cache-flush-delay", "1", Kind::Int(0, 3600), true),
-    s(
-        "negcache-max-entries",
+    s(maxclients: u64 = "maxclients", "10000", Kind::Int(1, 1_000_000), true),
+    s(timeout: u64 = "timeout", "0", Kind::Int(0, i32::MAX as i64), true),
+    s(requirepass: String = "requirepass", "", Kind::Str, true),
+    s(io_threads: u64 = "io-threads", "4", Kind::Int(1, 128), false),
+    s(cache_flush_delay: u64 = "cache-flush-delay", "1", Kind::Int(0, 3600), true),
+    s(negcache_max_entries: u64 = "negcache-max-entries",
         "100000",
         Kind::Int(0, i64::MAX),
         true,
     ),
-    s("proto-max-bulk-len", "512mb", Kind::Memory, true),
-    s("client-query-buffer-limit", "1gb", Kind::Memory, true),
-    s(
-        "loglevel",
+    s(proto_max_bulk_len: u64 = "proto-max-bulk-len", "512mb", Kind::Memory, true),
+    s(client_query_buffer_limit: u64 = "client-query-buffer-limit", "1gb", Kind::Memory, true),
+    s(loglevel: String = "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
         true,
     ),
-    s("logfile", "", Kind::Str, false),
-    s("hz", "10", Kind::Int(1, 500), true),
+    s(logfile: String = "logfile", "", Kind::Str, false),
+    s(hz: u64 = "hz", "10", Kind::Int(1, 500), true),
     // 0 = sized from maxmemory (see backend.rs: the backend's memory is inside the budget).
-    s("rocksdb-block-cache-size", "0", Kind::Memory, false),
-    s("rocksdb-write-buffer-size", "0", Kind::Memory, false),
-    s("sled-cache-capacity", "0", Kind::Memory, false),
-    s("daemonize", "no", Kind::Enum(&["no"]), false),
-    s("save", "", Kind::Ignored, true),
-    s("appendonly", "no", Kind::Ignored, true),
+    s(rocksdb_block_cache_size: u64 = "rocksdb-block-cache-size", "0", Kind::Memory, false),
+    s(rocksdb_write_buffer_size: u64 = "rocksdb-write-buffer-size", "0", Kind::Memory, false),
+    s(sled_cache_capacity: u64 = "sled-cache-capacity", "0", Kind::Memory, false),
+    s(daemonize: String = "daemonize", "no", Kind::Enum(&["no"]), false),
+    s(save: String = "save", "", Kind::Ignored, true),
+    s(appendonly: String = "appendonly", "no", Kind::Ignored, true),
     // Only loopback clients while the default user has no password (acl/protected.rs).
-    s("protected-mode", "yes", Kind::Bool, true),
-    s("tcp-keepalive", "300", Kind::Ignored, true),
-];
+    s(protected_mode: bool = "protected-mode", "yes", Kind::Bool, true),
+    s(tcp_keepalive: String = "tcp-keepalive", "300", Kind::Ignored, true),
+    // (Redis settings that kvtier reads.)
+    s(notify_keyspace_events: String = "notify-keyspace-events", "", Kind::Events, true),
+    s(busy_reply_threshold: u64 = "busy-reply-threshold", "5000", LONG, true),
+    s(tracking_table_max_keys: u64 = "tracking-table-max-keys", "1000000", LONG, true),
+    s(acllog_max_len: u64 = "acllog-max-len", "128", LONG, true),
+    s(stream_node_max_bytes: u64 = "stream-node-max-bytes", "4096", Kind::Memory, true),
+    s(stream_node_max_entries: u64 = "stream-node-max-entries", "100", LONG, true),
+    s(hll_sparse_max_bytes: u64 = "hll-sparse-max-bytes", "3000", Kind::Memory, true),
+}
 
 const fn c(name: &'static str, default: &'static str, kind: Kind) -> Setting {
     s(name, default, kind, true)
@@ -126,20 +190,13 @@ static COMPAT: &[Setting] = &[
     c("hash-max-listpack-value", "64", LONG),
     c("zset-max-listpack-entries", "128", LONG),
     c("zset-max-listpack-value", "64", LONG),
-    c("stream-node-max-bytes", "4096", Kind::Memory),
-    c("stream-node-max-entries", "100", LONG),
-    c("hll-sparse-max-bytes", "3000", Kind::Memory),
     c("activerehashing", YES, Kind::Bool),
     // Events and introspection.
-    c("notify-keyspace-events", "", Kind::Events),
     c("slowlog-log-slower-than", "10000", Kind::Int(-1, i64::MAX)),
     c("slowlog-max-len", "128", LONG),
     c("latency-monitor-threshold", "0", LONG),
     c("latency-tracking", YES, Kind::Bool),
     c("latency-tracking-info-percentiles", "50 99 99.9", Kind::Str),
-    c("busy-reply-threshold", "5000", LONG),
-    c("tracking-table-max-keys", "1000000", LONG),
-    c("acllog-max-len", "128", LONG),
     c(
         "acl-pubsub-default",
         "resetchannels",
@@ -433,6 +490,8 @@ pub struct Config {
     /// Directives that may repeat (`rename-command OLD NEW`, `user NAME RULES…`), in order,
     /// with their lowercase name; read at startup by acl/, not settable with CONFIG SET.
     pub directives: Vec<(String, String)>,
+    /// The settings kvtier reads, parsed (see `typed_settings!`).
+    typed: Settings,
 }
 
 /// Directives kept as a list instead of a single value.
@@ -455,6 +514,7 @@ impl Default for Config {
             values: BTreeMap::new(),
             file: None,
             directives: Vec::new(),
+            typed: Settings::default(),
         };
         // Stored normalized (memory in bytes…), as CONFIG GET shows them.
         for s in SETTINGS.iter().chain(COMPAT) {
@@ -518,8 +578,14 @@ impl Config {
                 .ok_or_else(|| bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?,
             Kind::Str | Kind::Ignored => value.to_string(),
         };
+        self.typed.store(setting.name, &normalized);
         self.values.insert(setting.name, normalized);
         Ok(())
+    }
+
+    /// The parsed values of the settings kvtier reads: what code should use.
+    pub fn settings(&self) -> &Settings {
+        &self.typed
     }
 
     /// The current value of a setting (by name or alias), as text; `None` for an unknown name.

@@ -138,7 +138,7 @@ fn human(n: u64) -> String {
 
 fn memory(ctx: &mut Ctx, out: &mut String) {
     let used = ctx.shared.used_memory as u64;
-    let maxmemory = ctx.shared.config.get_u64("maxmemory");
+    let maxmemory = ctx.shared.config.settings().maxmemory;
     let backend = ctx.engine.store().memory_usage().unwrap_or(0);
     section(
         out,

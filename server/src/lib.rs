@@ -13,13 +13,24 @@
 //! ```
 //!
 //! # Layout
-//! - [`config`]: the settings table (redis.conf file, `--name value`, CONFIG GET/SET/REWRITE).
+//! Dependencies point one way: the event loop (`server`) drives sessions and commands, which
+//! use `kvtier-core`, which drives the store. `docs/architecture.md` draws the request path.
+//! - `server/`: the owner thread, one file per concern: `event_loop` (loop, accept, signals,
+//!   cron), `input`/`output` (socket reads and writes), `dispatch` (checks, queueing, the one
+//!   `execute()` path of every command), `residency` (which keys a request needs; parking,
+//!   pins, prefetch), `transaction` (EXEC), `memory` (maxmemory and flow control), `watch`
+//!   (WATCH, SWAPDB, after-command work), `blocking`, `fanout` (pub/sub, MONITOR delivery),
+//!   `io_events` (completions of the IO workers).
+//! - `conn`, `client`: one connection's buffers and waiting state; per-client session state.
+//! - `resp`, `reply`: RESP parser and encoder.
+//! - `commands/`: the command table ([`CommandSpec`](commands::CommandSpec): arity, flags, key
+//!   positions, handler) and one file per command family.
+//! - `scripting/` (Lua, functions), `tracking` (client-side caching), `keyscan` (KEYS/SCAN over
+//!   the store), `acl/` (users, protected mode, rename-command).
+//! - [`config`] (the typed settings table), `info`, `shared` (server-wide state and statistics).
 //! - `backend`: the only place that names the built-in backends; claims the data directory.
-//! - `server`: the owner thread's event loop (accept, read, parse, park, run, reply).
-//! - `conn`, `client`: one connection's buffers and what it waits for; client state.
-//! - `commands/`: the command table and one file per command family.
-//! - `resp`, `reply`: RESP parser and encoder. `value`, `zset`: Redis values in the cache.
-//! - `info`, `shared`: INFO and server-wide statistics; `pubsub`, `glob`, `util`: helpers.
+//! - `value`, `zset`, `stream/`, `hll`, `geohash`, `rdb/`: Redis values, their encodings and
+//!   DUMP/RESTORE. `pubsub`, `glob`, `util`: helpers.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -110,14 +121,14 @@ fn load_config(args: Args, backend: &str) -> Result<config::Config, String> {
 }
 
 fn init_logging(cfg: &config::Config) {
-    let level = match cfg.get("loglevel").unwrap_or("notice") {
+    let level = match cfg.settings().loglevel.as_str() {
         "debug" => log::LevelFilter::Debug,
         "verbose" | "notice" => log::LevelFilter::Info,
         _ => log::LevelFilter::Warn,
     };
     let mut b = env_logger::Builder::new();
     b.filter_level(level).parse_default_env();
-    if let Some(path) = cfg.get("logfile").filter(|p| !p.is_empty()) {
+    if let Some(path) = Some(cfg.settings().logfile.as_str()).filter(|p| !p.is_empty()) {
         match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -167,7 +178,7 @@ pub fn config_from_args(args: impl IntoIterator<Item = String>) -> Result<Config
 pub fn main_builtin() -> ExitCode {
     finish(parse_args("fs").and_then(|cfg| {
         init_logging(&cfg);
-        let kind = cfg.get("backend").unwrap_or("fs").to_string();
+        let kind = cfg.settings().backend.clone();
         let dir = data_dir(&cfg);
         let store = backend::open_backend(&kind, &dir, &cfg)?;
         run(cfg, store)?;
@@ -205,7 +216,7 @@ pub fn serve_with(
 }
 
 fn data_dir(cfg: &Config) -> PathBuf {
-    PathBuf::from(cfg.get("dir").unwrap_or("./data"))
+    PathBuf::from(&cfg.settings().dir)
 }
 
 fn finish(result: Result<(), String>) -> ExitCode {
@@ -224,12 +235,12 @@ pub fn run(cfg: Config, store: Arc<dyn DiskStore>) -> Result<(), String> {
     let dir = data_dir(&cfg);
     // A damaged SWAPDB map, or one that swapped a DB beyond `databases`, stops startup here
     // rather than showing DBs with the wrong contents.
-    kvtier_core::dbmap::DbMap::load(&*store, cfg.get_u64("databases") as usize)?;
+    kvtier_core::dbmap::DbMap::load(&*store, cfg.settings().databases as usize)?;
     let kind = store.name();
     let addr = format!(
         "{}:{}",
         acl::protected::listen_host(cfg.get("bind")),
-        cfg.get("port").unwrap_or("6379")
+        cfg.settings().port
     );
     let sock: std::net::SocketAddr = addr
         .parse()
@@ -237,11 +248,11 @@ pub fn run(cfg: Config, store: Arc<dyn DiskStore>) -> Result<(), String> {
     let listener =
         mio::net::TcpListener::bind(sock).map_err(|e| format!("can't listen on {addr}: {e}"))?;
     let engine_cfg = EngineConfig {
-        databases: cfg.get_u64("databases") as usize,
-        io_threads: cfg.get_u64("io-threads") as usize,
-        flush_delay: Duration::from_secs(cfg.get_u64("cache-flush-delay")),
-        negcache_entries: cfg.get_u64("negcache-max-entries") as usize,
-        maxmemory_samples: cfg.get_u64("maxmemory-samples") as usize,
+        databases: cfg.settings().databases as usize,
+        io_threads: cfg.settings().io_threads as usize,
+        flush_delay: Duration::from_secs(cfg.settings().cache_flush_delay),
+        negcache_entries: cfg.settings().negcache_max_entries as usize,
+        maxmemory_samples: cfg.settings().maxmemory_samples as usize,
         ..EngineConfig::default()
     };
     log::info!(

@@ -121,3 +121,26 @@ impl Shared {
         self.next_token
     }
 }
+
+/// Applies the settings that can change at runtime to the engine (at startup and after
+/// CONFIG SET).
+pub fn apply_config(engine: &mut kvtier_core::Engine<crate::value::Value>, shared: &mut Shared) {
+    shared.acl.sync_requirepass(&shared.config);
+    let c = &shared.config;
+    engine.set_flush_delay(std::time::Duration::from_secs(
+        c.settings().cache_flush_delay,
+    ));
+    engine.set_maxmemory_samples(c.settings().maxmemory_samples as usize);
+    // Saves in flight hold serialized copies of their values: keep a batch small next to the
+    // cache so they cannot blow the memory limit.
+    let maxmemory = c.settings().maxmemory as usize;
+    engine.set_max_batch_bytes(if maxmemory == 0 {
+        8 << 20
+    } else {
+        (maxmemory / 16).clamp(64 << 10, 8 << 20)
+    });
+    engine
+        .ks
+        .negcache
+        .set_capacity(c.settings().negcache_max_entries as usize);
+}

@@ -453,7 +453,7 @@ impl Server {
     /// `tracking-table-max-keys`: over the limit, keys are dropped (with an invalidation, so
     /// clients drop them too) with an effort that grows while the table stays over.
     fn tracking_limit(&mut self, current: Option<usize>) {
-        let max = self.shared.config.get_u64("tracking-table-max-keys") as usize;
+        let max = self.shared.config.settings().tracking_table_max_keys as usize;
         if max == 0 || self.tracking.keys.len() <= max {
             self.tracking.over_limit_runs = 0;
             return;

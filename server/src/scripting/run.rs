@@ -478,7 +478,7 @@ impl Server {
         };
         let conn = self.conns.get_mut(&t).expect("live");
         std::mem::swap(&mut conn.out, &mut reply);
-        let action = self.call_nested(t, spec, &argv);
+        let action = self.execute(t, spec, &argv);
         match action {
             Action::Clear(db) => self.clear_nested(t, db),
             Action::Publish { .. } | Action::SwapDb(..) | Action::None => {

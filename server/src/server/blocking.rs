@@ -1,0 +1,56 @@
+use super::*;
+
+impl Server {
+    /// Parks a client in a blocking command until one of its keys changes or the timeout.
+    pub(super) fn block(&mut self, t: usize, args: &[Vec<u8>], timeout_ms: u64) {
+        let db = self.conns[&t].state.db;
+        let keys = self.keys_of(db, args);
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        c.state.blocked_on = keys;
+        c.state.blocked_at = Some(Instant::now());
+        c.state.block_deadline =
+            (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+        c.blocked = Some(args.to_vec());
+        self.engine.ks.track_touched(true);
+        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
+    }
+
+    /// Re-runs blocked commands whose keys were touched.
+    pub(super) fn wake_blocked(&mut self, touched: &[(u32, Vec<u8>)]) {
+        let mut ready: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.blocked.is_some() && c.state.blocked_on.iter().any(|k| touched.contains(k))
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        // Served in the order they blocked, as in Redis.
+        ready.sort_by_key(|t| self.conns[t].state.blocked_at);
+        for t in ready {
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            let Some(args) = c.blocked.take() else {
+                continue;
+            };
+            c.state.blocked_on.clear();
+            // A command that blocks again keeps its deadline and its place in line, as in Redis
+            // (XREAD woken by a change that adds no entry).
+            let kept = (c.state.block_deadline.take(), c.state.blocked_at);
+            c.pending = Some(args);
+            c.state.woken = true;
+            self.try_run(t);
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.state.woken = false;
+                if c.blocked.is_some() {
+                    (c.state.block_deadline, c.state.blocked_at) = kept;
+                }
+            }
+            self.process_input(t);
+        }
+        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
+    }
+}

@@ -1,0 +1,368 @@
+use super::*;
+
+impl Server {
+    /// Entry point for one request of client `t`.
+    pub(super) fn handle(&mut self, t: usize, mut args: Vec<Vec<u8>>) {
+        let conn = self.conns.get_mut(&t).expect("live conn");
+        // rename-command: requests name commands by their new names from here on.
+        let visible = self.shared.acl.renames.resolve(&mut args);
+        let Some(spec) = commands::lookup(&args[0]).filter(|_| visible) else {
+            let mut msg = format!(
+                "ERR unknown command '{}', with args beginning with: ",
+                String::from_utf8_lossy(&args[0][..args[0].len().min(128)])
+            );
+            // Like Redis: arguments are quoted until the list reaches 128 bytes, the last one
+            // cut to fit.
+            let mut listed = 0usize;
+            for a in args.iter().skip(1) {
+                if listed >= 128 {
+                    break;
+                }
+                let part = &a[..a.len().min(128 - listed)];
+                let quoted = format!("'{}' ", String::from_utf8_lossy(part));
+                listed += part.len() + 3;
+                msg.push_str(&quoted);
+            }
+            if conn.state.multi.is_some() {
+                conn.state.multi_error = true;
+            }
+            return self.reply_error(t, &msg, None);
+        };
+        let n = args.len() as i32;
+        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+            if conn.state.multi.is_some() {
+                conn.state.multi_error = true;
+            }
+            let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
+            return self.reply_error(t, &msg, Some(spec.name));
+        }
+        if !conn.state.authenticated && !spec.has(flags::NO_AUTH) {
+            return self.reply_error(t, "NOAUTH Authentication required.", Some(spec.name));
+        }
+        // (The log's settings and the client's line are only computed for a refusal.)
+        let config = &self.shared.config;
+        if let Err(denied) = self.shared.acl.check_request(
+            &conn.state,
+            || conn.client_list_line(Instant::now()),
+            spec,
+            &args,
+            || config.settings().acllog_max_len as usize,
+        ) {
+            if denied == crate::acl::Denied::NoUser {
+                conn.close_after_write = true;
+                return;
+            }
+            // Refused at queue time, as in Redis: the transaction then fails with EXECABORT.
+            if conn.state.multi.is_some() {
+                conn.state.multi_error = true;
+            }
+            return self.reply_error(t, &denied.message(), Some(spec.name));
+        }
+        if conn.state.subscriptions() > 0 && !conn.out.resp3 && !spec.has(flags::PUBSUB) {
+            let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name);
+            return self.reply_error(t, &msg, Some(spec.name));
+        }
+        if let Some(queue) = &mut conn.state.multi {
+            if spec.has(flags::NO_MULTI) {
+                if spec.name == "watch" {
+                    return self.reply_error(
+                        t,
+                        "ERR WATCH inside MULTI is not allowed",
+                        Some(spec.name),
+                    );
+                }
+                conn.state.multi_error = true;
+                return self.reply_error(
+                    t,
+                    "ERR Command not allowed inside a transaction",
+                    Some(spec.name),
+                );
+            }
+            if !spec.has(flags::NO_QUEUE) {
+                queue.push(args);
+                conn.out.simple("QUEUED");
+                return;
+            }
+        }
+        conn.pending = Some(args);
+        self.try_run(t);
+    }
+
+    pub(super) fn reply_error(&mut self, t: usize, msg: &str, cmd: Option<&'static str>) {
+        if let Some(conn) = self.conns.get_mut(&t) {
+            conn.out.error(msg);
+        }
+        self.tracking_refused(t, cmd);
+        self.count_error(msg, cmd, true);
+    }
+
+    pub(super) fn count_error(&mut self, msg: &str, cmd: Option<&'static str>, rejected: bool) {
+        self.shared.total_error_replies += 1;
+        let code = msg.split_whitespace().next().unwrap_or("ERR").to_string();
+        *self.shared.error_stats.entry(code).or_insert(0) += 1;
+        if let Some(c) = cmd {
+            let s = self.shared.command_stats.entry(c).or_default();
+            if rejected {
+                s.rejected_calls += 1;
+            } else {
+                s.failed_calls += 1;
+            }
+        }
+    }
+
+    /// Runs the client's pending command if all its keys are available; parks it otherwise.
+    pub(super) fn try_run(&mut self, t: usize) {
+        if self.shutting_down {
+            // Stays pending; runs if the shutdown fails (see `resume_all`).
+            return;
+        }
+        let Some(args) = self.conns.get_mut(&t).and_then(|c| c.pending.take()) else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&t) {
+            if commands::pause::holds(&mut self.shared, &c.state, &args) {
+                // CLIENT PAUSE: stays pending until the pause ends (see `resume_all`).
+                c.pending = Some(args);
+                return;
+            }
+        }
+        let keys = self.needed_keys(t, &args);
+        let mut missing = 0;
+        for (db, key) in &keys {
+            if self.engine.ensure(*db, key) == Residency::Unknown {
+                let waiters = self.parked.entry((*db, key.clone())).or_default();
+                if !waiters.contains(&t) {
+                    waiters.push(t);
+                    missing += 1;
+                }
+            }
+        }
+        if missing > 0 {
+            let conn = self.conns.get_mut(&t).expect("live");
+            if conn.pins.is_empty() {
+                // The keys that arrive first stay until the last one is there.
+                for (db, key) in &keys {
+                    self.engine.ks.pin(*db, key);
+                }
+                conn.pins = keys;
+            }
+            conn.pending = Some(args);
+            conn.waiting_keys = missing;
+            self.prefetch(t);
+            self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
+            return;
+        }
+        let conn = self.conns.get_mut(&t).expect("live");
+        conn.waiting_keys = 0;
+        let maxmemory = self.shared.config.settings().maxmemory as usize;
+        if maxmemory > 0
+            && args.iter().map(Vec::len).sum::<usize>() > maxmemory
+            && Self::grows_memory(&conn.state, &args)
+        {
+            self.release_pins(t);
+            // The one case a writer is refused rather than slowed: it can never fit.
+            return self.reply_error(
+                t,
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                None,
+            );
+        }
+        if self.shared.mem_delay
+            && conn.mem_wait_since.is_none()
+            && Self::grows_memory(&conn.state, &args)
+        {
+            // Flow control: hold the writer (and so stop reading its input) while saves and
+            // eviction make room; readers go on being served.
+            conn.pending = Some(args);
+            conn.mem_wait_since = Some(Instant::now());
+            self.mem_waiters.push(t);
+            self.shared.writers_delayed_total += 1;
+            self.shared.delayed_writers = self.mem_waiters.len();
+            return;
+        }
+        conn.mem_wait_since = None;
+        // Pins are kept through a wait for memory: eviction meanwhile would send the command
+        // back to loading its keys, and around again.
+        self.release_pins(t);
+        self.tracking_before_call(t);
+        let conn = self.conns.get_mut(&t).expect("live");
+        if args[0].eq_ignore_ascii_case(b"exec") && conn.state.multi.is_some() {
+            self.exec(t);
+            if !self.shared.monitor_ids.is_empty() {
+                self.feed_monitors(t, &args);
+            }
+        } else {
+            self.run_request(t, &args);
+            if let Some(i) = self.scripting.retry.iter().position(|&x| x == t) {
+                // The script met keys not in memory: it runs again once they are loaded.
+                self.scripting.retry.swap_remove(i);
+                self.retry_script(t, &args);
+                self.try_run(t);
+            }
+        }
+        self.tracking_after_command(t, &args);
+        self.after_command();
+    }
+
+    /// Runs a handler for client `t` and returns what it asks the loop to do.
+    pub(crate) fn call(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+        if crate::scripting::Scripting::handles(spec.name) {
+            // Scripts need the whole server (redis.call runs commands through it).
+            return self.scripting_command(t, spec, args);
+        }
+        let conn = self.conns.get_mut(&t).expect("live");
+        let mut ctx = Ctx {
+            engine: &mut self.engine,
+            client: &mut conn.state,
+            out: &mut conn.out,
+            shared: &mut self.shared,
+            now_ms: kvtier_core::engine::now_ms(),
+            action: Action::None,
+        };
+        (spec.handler)(&mut ctx, args);
+        ctx.action
+    }
+
+    /// A client's command at top level (not queued in MULTI, not from a script), keys
+    /// resident: the refusals that depend on the server's state now, one save group, the
+    /// command, then its action at once.
+    pub(super) fn run_request(&mut self, t: usize, args: &[Vec<u8>]) {
+        let spec = commands::lookup(&args[0]).expect("looked up before");
+        if self.shared.oom && spec.has(flags::DENYOOM) {
+            return self.reply_error(
+                t,
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                Some(spec.name),
+            );
+        }
+        if self.engine.stats.out_of_space && spec.has(flags::WRITE) {
+            return self.reply_error(t, MISCONF_NO_SPACE, Some(spec.name));
+        }
+        let before = self.conns.get(&t).map_or(0, |c| c.out.buf.len());
+        self.engine.ks.begin_group();
+        let action = self.execute(t, spec, args);
+        self.engine.ks.end_group();
+        self.perform(t, action, args);
+        if let Some(c) = self.conns.get_mut(&t) {
+            commands::connection::apply_reply_mode(&mut c.state, &mut c.out, before, spec.name);
+        }
+    }
+
+    /// The one path of every command whose keys are resident, whoever runs it: a client, EXEC
+    /// for each queued command, a script's `redis.call`. Views of the whole server the
+    /// command reads, the handler, client-side caching, statistics, error counts and MONITOR
+    /// all happen here and only here, so a command behaves the same wherever it runs. The
+    /// caller performs the returned action (at once, or at the end of the transaction).
+    pub(crate) fn execute(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+        self.prepare_views(spec);
+        let Some(conn) = self.conns.get_mut(&t) else {
+            return Action::None;
+        };
+        conn.state.last_cmd = spec.name;
+        let before = conn.out.buf.len();
+        let start = Instant::now();
+        let action = self.call(t, spec, args);
+        self.tracking_after_call(t, spec, args);
+        let stat = self.shared.command_stats.entry(spec.name).or_default();
+        stat.calls += 1;
+        stat.usec += start.elapsed().as_micros() as u64;
+        self.shared.total_commands += 1;
+        if let Some(e) = self.error_since(t, before) {
+            self.count_error(&e, Some(spec.name), false);
+        }
+        if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
+            self.feed_monitors(t, args);
+        }
+        action
+    }
+
+    /// What some commands read of the server beyond the keyspace, taken just before they run.
+    fn prepare_views(&mut self, spec: &CommandSpec) {
+        match spec.name {
+            // Touched keys are recorded only while someone needs them (see `after_command`).
+            "watch" => self.engine.ks.track_touched(true),
+            "info" => {
+                self.shared.tracking = self.tracking.stats();
+                self.shared.parked_clients =
+                    self.conns.values().filter(|c| c.waiting_keys > 0).count();
+            }
+            "client" => {
+                let now = Instant::now();
+                self.shared.client_list = self
+                    .conns
+                    .values()
+                    .map(|c| c.client_list_line(now))
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+
+    /// The error a command replied with, if its reply (from `before` on) is one.
+    fn error_since(&self, t: usize, before: usize) -> Option<String> {
+        let rest = self.conns.get(&t)?.out.buf.get(before..)?;
+        (rest.first() == Some(&b'-')).then(|| {
+            let end = rest.iter().position(|&b| b == b'\r').unwrap_or(rest.len());
+            String::from_utf8_lossy(&rest[1..end]).into_owned()
+        })
+    }
+
+    pub(crate) fn perform(&mut self, t: usize, action: Action, args: &[Vec<u8>]) {
+        match action {
+            Action::None => {}
+            Action::Close => {
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.close_after_write = true;
+                }
+            }
+            Action::Sleep(d) => std::thread::sleep(d),
+            Action::Barrier(then) => {
+                if matches!(then, BarrierThen::Shutdown) {
+                    self.shutting_down = true;
+                }
+                let token = self.shared.token();
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.waiting_io = true;
+                }
+                self.io_waiters
+                    .insert(token, (Some(t), IoThen::Barrier(then)));
+                self.engine.barrier(token);
+            }
+            Action::Clear(db) => {
+                let token = self.shared.token();
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.waiting_io = true;
+                }
+                self.io_waiters.insert(token, (Some(t), IoThen::Clear));
+                self.invalidate_watchers(db);
+                self.tracking_flush(t);
+                self.engine.clear(token, db);
+            }
+            Action::Block { timeout_ms } => self.block(t, args, timeout_ms),
+            Action::SwapDb(a, b) => self.swap_dbs(a, b),
+            Action::BlockWith { timeout_ms, args } => self.block(t, &args, timeout_ms),
+            Action::KeyScan(scan) => {
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.waiting_io = true;
+                }
+                // Saves recorded so far belong to the scans already running, not to this one.
+                self.route_saves();
+                self.next_key_page(t, scan);
+            }
+            Action::Publish {
+                channel,
+                message,
+                shard,
+            } => {
+                let n = if shard {
+                    self.spublish(&channel, &message)
+                } else {
+                    self.publish(&channel, &message)
+                };
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.out.int(n as i64);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The owner thread: mio event loop, command dispatch, parking of clients whose keys are on
+//! disk, transactions, barriers and periodic work. The keyspace is touched only here.
+
+use crate::client::ClientState;
+use crate::commands::{self, flags, Action, BarrierThen, CommandSpec, Ctx};
+use crate::conn::Conn;
+use crate::shared::Shared;
+use crate::value::Value;
+use kvtier_core::{Engine, Event, Residency};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod blocking;
+mod dispatch;
+mod event_loop;
+mod fanout;
+mod input;
+mod io_events;
+mod memory;
+mod output;
+mod residency;
+mod transaction;
+mod watch;
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const FIRST_CLIENT: usize = 3;
+/// Most unparsed input held per client before its commands run: a large pipeline is read and
+/// executed in slices, so flow control (and the memory limit) sees each slice.
+const INPUT_SLICE: usize = 256 * 1024;
+/// Commands buffered behind a parked one whose keys are loaded ahead (prefetch).
+const PREFETCH_COMMANDS: usize = 128;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The reply to a write while the disk store is full (Redis answers MISCONF when it cannot
+/// persist): reads go on, writes resume once a save succeeds again.
+const MISCONF_NO_SPACE: &str = "MISCONF kvtier's disk store is full (no space left on device): commands that may modify the data set are disabled until a save succeeds again; reads are served. Please check the server log.";
+
+pub use crate::shared::apply_config;
+
+/// Whether a WATCHed key holds a live value, for the changes Redis judges by existence (FLUSH,
+/// SWAPDB). Looked at without reclaiming an expired value; a key only on disk counts as existing.
+fn watched_key_exists(
+    ks: &mut kvtier_core::Keyspace<crate::value::Value>,
+    db: u32,
+    key: &[u8],
+    now: i64,
+) -> bool {
+    match ks.residency(db, key) {
+        Residency::Resident => ks.db(db, now).is_live(key),
+        Residency::KnownAbsent => false,
+        Residency::Unknown => true,
+    }
+}
+
+/// The memory limit is applied at most this often (each time reads jemalloc's statistics).
+const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(1);
+/// Writers held by flow control that are let go per event-loop pass once memory is back under
+/// the limit (see `release_mem_waiters`).
+const MEM_RELEASE_PER_PASS: usize = 8;
+/// sled: how often the cache's own size is estimated (see `enforce_memory`), and from how
+/// many sampled entries per DB.
+const CACHE_ESTIMATE_EVERY: Duration = Duration::from_millis(100);
+const CACHE_ESTIMATE_SAMPLES: usize = 32;
+
+/// Current heap bytes as jemalloc counts them.
+fn allocated() -> usize {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0)
+}
+
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    signals: signal_hook_mio::v1_0::Signals,
+    pub(crate) engine: Engine<Value>,
+    pub(crate) shared: Shared,
+    pub(crate) conns: HashMap<usize, Conn>,
+    next_token: usize,
+    next_client_id: u64,
+    /// Clients parked on a key: (db, key) → tokens.
+    parked: HashMap<(u32, Vec<u8>), Vec<usize>>,
+    /// Barrier / clear token → (client token or None for a signal, what to do).
+    io_waiters: HashMap<u64, (Option<usize>, IoThen)>,
+    pub(crate) to_flush: Vec<usize>,
+    /// Client id → connection token (pub/sub delivery, CLIENT KILL).
+    pub(crate) ids: HashMap<u64, usize>,
+    /// Clients whose write waits for memory to be freed by saves and eviction.
+    mem_waiters: Vec<usize>,
+    /// After a SWAPDB: clients to run again and blocked keys to look at, once the command (or
+    /// the whole EXEC) that swapped is done.
+    after_swap: (Vec<usize>, Vec<(u32, Vec<u8>)>),
+    /// SHUTDOWN or SIGTERM is waiting for its final barrier: no command runs meanwhile, so no
+    /// write is acknowledged that the barrier does not cover.
+    shutting_down: bool,
+    /// Clients with input left in their socket (reading stopped at `INPUT_SLICE`).
+    more_input: Vec<usize>,
+    /// The buffer every socket read goes through (see `on_readable`).
+    read_buf: Vec<u8>,
+    /// Heap in use once the server was up, before any client: excluded from `maxmemory`.
+    startup_memory: usize,
+    /// When the memory limit was last applied (see `MEMORY_CHECK_EVERY`).
+    memory_checked_at: Instant,
+    /// sled only: the cache's own size estimate, jemalloc's total when it was taken, and when.
+    cache_anchor: Option<(Instant, usize, usize)>,
+    warned_not_cache: bool,
+    exit: bool,
+    /// Lua scripts and functions (scripting/).
+    pub(crate) scripting: crate::scripting::Scripting,
+    /// Client-side caching tables (tracking.rs).
+    pub(crate) tracking: crate::tracking::Table,
+}
+
+enum IoThen {
+    Barrier(BarrierThen),
+    /// A plain FLUSHDB/FLUSHALL: reply +OK when done.
+    Clear,
+    /// A flush inside EXEC: release the held EXEC reply once the last one is done.
+    ExecClear,
+    /// A keyspace-wide command reading the store page by page.
+    KeyScan(crate::keyscan::KeyScan),
+}
+
+impl Server {
+    pub fn new(
+        listener: TcpListener,
+        engine_for: impl FnOnce(Arc<Waker>) -> Engine<Value>,
+        shared: Shared,
+    ) -> std::io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listener = listener;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+        ])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let mut engine = engine_for(waker);
+        let mut shared = shared;
+        apply_config(&mut engine, &mut shared);
+        Ok(Server {
+            poll,
+            listener,
+            signals,
+            engine,
+            shared,
+            conns: HashMap::new(),
+            next_token: FIRST_CLIENT,
+            next_client_id: 1,
+            parked: HashMap::new(),
+            io_waiters: HashMap::new(),
+            to_flush: Vec::new(),
+            ids: HashMap::new(),
+            mem_waiters: Vec::new(),
+            after_swap: Default::default(),
+            shutting_down: false,
+            more_input: Vec::new(),
+            read_buf: vec![0; READ_CHUNK],
+            startup_memory: allocated(),
+            memory_checked_at: Instant::now(),
+            cache_anchor: None,
+            warned_not_cache: false,
+            exit: false,
+            scripting: crate::scripting::Scripting::new(),
+            tracking: Default::default(),
+        })
+    }
+}

@@ -1,0 +1,174 @@
+use super::*;
+
+impl Server {
+    /// The (db, key) pairs a request needs in memory.
+    pub(super) fn needed_keys(&self, t: usize, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
+        let conn = &self.conns[&t];
+        let db = conn.state.db;
+        let Some(spec) = commands::lookup(&args[0]) else {
+            return Vec::new();
+        };
+        if spec.name == "exec" {
+            let mut keys = Vec::new();
+            if let Some(queued) = &conn.state.multi {
+                // A SELECT queued in the transaction changes the DB of the commands after it,
+                // and a SWAPDB what their DBs show: their keys are loaded now, before the swap,
+                // under the DB that holds them now.
+                let mut db = db;
+                let databases = self.engine.ks.databases() as i64;
+                let mut now_in: Vec<u32> = (0..databases as u32).collect();
+                for q in queued {
+                    if q[0].eq_ignore_ascii_case(b"select") && q.len() == 2 {
+                        if let Some(n) =
+                            crate::util::parse_i64(&q[1]).filter(|n| (0..databases).contains(n))
+                        {
+                            db = n as u32;
+                        }
+                    }
+                    if q[0].eq_ignore_ascii_case(b"swapdb") {
+                        if let Some((a, b)) = commands::swapdb::swapdb_args(q, databases as u32) {
+                            now_in.swap(a as usize, b as usize);
+                        }
+                    }
+                    let q_keys = self.keys_of(db, q);
+                    keys.extend(
+                        q_keys
+                            .into_iter()
+                            .map(|(d, k)| (now_in.get(d as usize).copied().unwrap_or(d), k)),
+                    );
+                }
+            }
+            return keys;
+        }
+        let mut keys = self.keys_of(db, args);
+        // Keys a script touched without declaring them, found cold on an earlier run.
+        keys.extend_from_slice(self.scripting.extra_keys(t));
+        keys
+    }
+
+    pub(super) fn keys_of(&self, db: u32, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
+        let Some(spec) = commands::lookup(&args[0]) else {
+            return Vec::new();
+        };
+        // Prefetch looks at requests not yet arity-checked: one with too few arguments has no
+        // keys to load (and indexing its arguments would panic; found by the dispatch fuzz).
+        let n = args.len() as i32;
+        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+            return Vec::new();
+        }
+        if spec.blind_write(args) {
+            // Nothing to load: the old values are replaced unread.
+            return Vec::new();
+        }
+        let mut keys: Vec<(u32, Vec<u8>)> = spec
+            .key_args(args)
+            .into_iter()
+            .map(|k| (db, k.to_vec()))
+            .collect();
+        let databases = self.engine.ks.databases() as u32;
+        if spec.name == "swapdb" {
+            // Whether a WATCHed key of either DB is touched depends on whether it exists in
+            // either: those keys are loaded first.
+            if let Some((a, b)) = commands::swapdb::swapdb_args(args, databases) {
+                for c in self.conns.values() {
+                    for (d, k) in &c.state.watched {
+                        if *d == a || *d == b {
+                            keys.push((a, k.clone()));
+                            keys.push((b, k.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        let extra_db = match spec.name {
+            "move" => crate::util::parse_i64(&args[2]).and_then(|n| u32::try_from(n).ok()),
+            "copy" => commands::keys::copy_target_db(args),
+            _ => None,
+        };
+        if let Some(target) = extra_db.filter(|&d| d < databases) {
+            let key = if spec.name == "move" {
+                &args[1]
+            } else {
+                &args[2]
+            };
+            keys.push((target, key.clone()));
+        }
+        keys
+    }
+
+    /// Queues loads for the keys of the commands buffered behind a parked one, so a pipeline
+    /// of cold reads costs about one batched read instead of one disk round trip per command.
+    /// Bounded by `PREFETCH_COMMANDS`; stops at a command that changes the DB.
+    pub(super) fn prefetch(&mut self, t: usize) {
+        let max_bulk = self.shared.config.settings().proto_max_bulk_len as usize;
+        let Some(c) = self.conns.get(&t) else {
+            return;
+        };
+        let (db, mut pos) = (c.state.db, c.inpos);
+        let mut parser = crate::resp::Parser::default();
+        let mut ahead = Vec::new();
+        while ahead.len() < PREFETCH_COMMANDS {
+            match parser.parse(&c.inbuf, &mut pos, max_bulk) {
+                Ok(Some(args)) if args.is_empty() => continue,
+                Ok(Some(args)) => {
+                    let stop = [b"select".as_slice(), b"multi", b"exec", b"swapdb"]
+                        .iter()
+                        .any(|n| args[0].eq_ignore_ascii_case(n));
+                    if stop {
+                        break;
+                    }
+                    ahead.push(args);
+                }
+                _ => break,
+            }
+        }
+        for args in ahead {
+            for (d, key) in self.keys_of(db, &args) {
+                self.engine.ensure(d, &key);
+            }
+        }
+    }
+
+    /// Forgets every parking registration of a client.
+    pub(super) fn unpark(&mut self, t: usize) {
+        self.parked.retain(|_, v| {
+            v.retain(|&x| x != t);
+            !v.is_empty()
+        });
+        self.release_pins(t);
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.waiting_keys = 0;
+        }
+    }
+
+    /// Lets the keys a parked command held in memory be evicted again.
+    pub(super) fn release_pins(&mut self, t: usize) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        for (db, key) in std::mem::take(&mut c.pins) {
+            self.engine.ks.unpin(db, &key);
+        }
+    }
+
+    pub(super) fn key_arrived(&mut self, t: usize) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        c.waiting_keys = c.waiting_keys.saturating_sub(1);
+        if c.waiting_keys == 0 && c.pending.is_some() {
+            // Re-checks every key: one may have been evicted again meanwhile.
+            self.try_run(t);
+            self.process_input(t);
+        }
+    }
+
+    /// Whether the client's parked command overwrites or deletes its keys without reading them
+    /// (SET, MSET, DEL…), so that a damaged record of one of them can simply be replaced.
+    pub(super) fn overwrites_without_reading(&self, t: usize) -> bool {
+        let Some(args) = self.conns.get(&t).and_then(|c| c.pending.as_ref()) else {
+            return false;
+        };
+        commands::lookup(&args[0]).is_some_and(|s| s.overwrites_keys(args))
+    }
+}
