@@ -64,7 +64,7 @@ impl Server {
         // loop pass (a client at -c 1) it was 40% of the server's CPU. Input is read in bounded
         // slices, so a millisecond's staleness lets memory overshoot by little.
         let now = Instant::now();
-        if now.duration_since(self.memory_checked_at) < MEMORY_CHECK_EVERY {
+        if now.duration_since(self.memory_checked_at) < self.memory_check_gap {
             return;
         }
         self.memory_checked_at = now;
@@ -129,6 +129,14 @@ impl Server {
             );
         }
         self.shared.mem_delay = !nothing_to_free && over;
+        // Input is read in bounded slices: with a quarter of the limit free, 10 ms of it cannot
+        // overshoot by much; near the limit every millisecond counts.
+        let far = maxmemory == 0 || counted < maxmemory - maxmemory / 4;
+        self.memory_check_gap = if far && !over && self.mem_waiters.is_empty() {
+            MEMORY_CHECK_RELAXED
+        } else {
+            MEMORY_CHECK_EVERY
+        };
         self.shared.oom = false;
         self.release_mem_waiters();
     }

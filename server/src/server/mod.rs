@@ -61,6 +61,10 @@ fn watched_key_exists(
 
 /// The memory limit is applied at most this often (each time reads jemalloc's statistics).
 const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(1);
+/// ... and this often while memory is far from it (more than `maxmemory / 4` below, or no
+/// limit): the reading merges every arena's statistics, 9% of the CPU at -c 1 when taken every
+/// millisecond.
+const MEMORY_CHECK_RELAXED: Duration = Duration::from_millis(10);
 /// Writers held by flow control that are let go per event-loop pass once memory is back under
 /// the limit (see `release_mem_waiters`).
 const MEM_RELEASE_PER_PASS: usize = 8;
@@ -107,6 +111,8 @@ pub struct Server {
     startup_memory: usize,
     /// When the memory limit was last applied (see `MEMORY_CHECK_EVERY`).
     memory_checked_at: Instant,
+    /// Time until the next check: `MEMORY_CHECK_EVERY` near the limit, else relaxed.
+    memory_check_gap: Duration,
     /// sled only: the cache's own size estimate, jemalloc's total when it was taken, and when.
     cache_anchor: Option<(Instant, usize, usize)>,
     warned_not_cache: bool,
@@ -167,6 +173,7 @@ impl Server {
             read_buf: vec![0; READ_CHUNK],
             startup_memory: allocated(),
             memory_checked_at: Instant::now(),
+            memory_check_gap: MEMORY_CHECK_EVERY,
             cache_anchor: None,
             warned_not_cache: false,
             exit: false,
