@@ -1192,6 +1192,7 @@ fn every_command_behaves_the_same_inside_exec() {
                 // Redis differs inside EXEC: kvtier must differ the same way, with Redis's
                 // replies on both sides (by the example's comparison) where the reply differs.
                 let (ka, ra) = (aspects(&d), aspects(&rd));
+                eprintln!("Redis differs inside EXEC: {line}: {rd:?}");
                 d.clear();
                 if ka != ra {
                     d.push(format!(
