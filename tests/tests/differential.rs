@@ -19,157 +19,12 @@
 //! On a mismatch the test fails with the command, both replies (decoded and raw) and the
 //! commands leading to it (the last ones overall and the earlier ones touching the same keys).
 
-use kvtier_tests::{free_port, read_resp, Resp, Server};
+use kvtier_tests::{seeds, Client, Pair, Resp, SMALL_CACHE};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-// ---------------------------------------------------------------------------------------------
-// A reference redis-server
-// ---------------------------------------------------------------------------------------------
-
-/// Finds `redis-server`: `REDIS_SERVER_BIN`, else the first one on `PATH`.
-fn redis_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("REDIS_SERVER_BIN") {
-        return Some(PathBuf::from(p)).filter(|p| p.exists());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file())
-}
-
-/// A `redis-server` child process with its own port and temp dir; killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn start(bin: &Path) -> RedisServer {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let mut child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!("redis-server exited early: {st}");
-            }
-            if let Ok(mut c) = Conn::try_connect(port) {
-                if matches!(c.call(&["PING".to_string()]), Ok((Resp::Simple(s), _)) if s == "PONG")
-                {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer {
-            port,
-            child,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A connection that keeps each reply's raw bytes
-// ---------------------------------------------------------------------------------------------
-
-/// A buffered reader that records every byte consumed, so a reply's exact wire form is known.
-struct Tee {
-    inner: BufReader<TcpStream>,
-    rec: Vec<u8>,
-}
-
-impl Read for Tee {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = {
-            let avail = self.fill_buf()?;
-            let n = avail.len().min(buf.len());
-            buf[..n].copy_from_slice(&avail[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for Tee {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-    fn consume(&mut self, n: usize) {
-        self.rec.extend_from_slice(&self.inner.buffer()[..n]);
-        self.inner.consume(n);
-    }
-}
-
-struct Conn {
-    stream: TcpStream,
-    reader: Tee,
-}
-
-impl Conn {
-    fn try_connect(port: u16) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.set_nodelay(true)?;
-        let reader = Tee {
-            inner: BufReader::new(stream.try_clone()?),
-            rec: Vec::new(),
-        };
-        Ok(Conn { stream, reader })
-    }
-
-    fn connect(port: u16) -> Conn {
-        Conn::try_connect(port).expect("connect")
-    }
-
-    /// Sends one command; returns the decoded reply and its raw bytes.
-    fn call(&mut self, args: &[String]) -> std::io::Result<(Resp, Vec<u8>)> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        self.stream.write_all(&out)?;
-        self.reader.rec.clear();
-        let r = read_resp(&mut self.reader)?;
-        Ok((r, std::mem::take(&mut self.reader.rec)))
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> Resp {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        self.call(&args).expect("reply").0
-    }
-}
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
 // Reply normalisation
@@ -1227,15 +1082,13 @@ struct HistoryEntry {
 
 struct Run {
     label: String,
-    redis: Conn,
-    kv: Conn,
+    /// redis-server and kvtier, one connection to each.
+    pair: Pair,
     history: Vec<HistoryEntry>,
     steps: usize,
     counts: BTreeMap<String, (u64, u64)>,
     /// Arguments of the open MULTI block's commands (for the history shown with an EXEC).
     multi_args: Vec<String>,
-    redis_port: u16,
-    kv_port: u16,
     /// Commands (or MULTI blocks) resent to kvtier after a transient -OOM.
     oom_retries: u64,
 }
@@ -1252,7 +1105,7 @@ fn is_oom(r: &Resp) -> bool {
 /// RESP2), for the report of a mismatch.
 fn dump(port: u16) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Ok(mut c) = Conn::try_connect(port) else {
+    let Ok(mut c) = Client::try_connect(port) else {
         return out;
     };
     let Resp::Array(keys) = c.cmd(&["KEYS", "*"]) else {
@@ -1346,14 +1199,14 @@ fn brief(r: &Resp) -> String {
 
 impl Run {
     fn call_redis(&mut self, args: &[String]) -> (Resp, Vec<u8>) {
-        match self.redis.call(args) {
+        match self.pair.redis_call(args) {
             Ok(r) => r,
             Err(e) => self.fail(args, &format!("redis-server connection failed: {e}")),
         }
     }
 
     fn call_kv(&mut self, args: &[String]) -> (Resp, Vec<u8>) {
-        match self.kv.call(args) {
+        match self.pair.kv_call(args) {
             Ok(k) => k,
             Err(e) => self.fail(args, &format!("kvtier connection failed: {e}")),
         }
@@ -1427,7 +1280,7 @@ impl Run {
                 h.reply
             ));
         }
-        if let Ok(mut c) = Conn::try_connect(self.kv_port) {
+        if let Ok(mut c) = Client::try_connect(self.pair.kv_port()) {
             let mut info = c.cmd(&["INFO", "memory"]).as_str();
             info.push_str(&c.cmd(&["INFO", "diskstore"]).as_str());
             let wanted = [
@@ -1442,7 +1295,7 @@ impl Run {
                 .collect();
             msg.push_str(&format!("\n--- kvtier now: {}\n", fields.join(" ")));
         }
-        let (rd, kd) = (dump(self.redis_port), dump(self.kv_port));
+        let (rd, kd) = (dump(self.pair.redis_port()), dump(self.pair.kv_port()));
         msg.push_str("\n--- keys now (= same on both, r redis, k kvtier):\n");
         let all: std::collections::BTreeSet<&String> = rd.keys().chain(kd.keys()).collect();
         for key in all {
@@ -1608,14 +1461,15 @@ impl Run {
 
 /// Which generator commands kvtier has.
 fn kvtier_commands(port: u16) -> HashSet<String> {
-    let mut c = Conn::connect(port);
+    let mut c = Client::connect(port);
     let mut names: Vec<&str> = BRANCHES.iter().map(|b| b.0).collect();
     names.extend(["multi", "exec", "discard", "hello", "flushall"]);
     names.extend(WRONG_ARITY.iter().map(|a| a[0]));
     let names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
     let mut args = vec![s("COMMAND"), s("INFO")];
     args.extend(names.iter().cloned());
-    let reply = c.call(&args).expect("COMMAND INFO").0;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reply = c.cmd(&args);
     let Resp::Array(items) = reply else {
         panic!("COMMAND INFO on kvtier: {reply:?}");
     };
@@ -1632,41 +1486,14 @@ fn env_num<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-fn seeds() -> Vec<u64> {
-    match std::env::var("KVTIER_DIFF_SEEDS") {
-        Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
-        Err(_) => vec![1, 2, 3],
-    }
-}
-
-const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb", "--cache-flush-delay", "0"];
-
 /// Runs every seed against a fresh redis-server and a fresh kvtier, the latter with its default
 /// settings or with a 1 MB cache (`small_cache`: values of tens of KiB are mixed in too, and at
 /// least one key must be evicted and loaded back per seed).
 fn differential(resp3: bool, small_cache: bool) {
     let kv_args: &[&str] = if small_cache { SMALL_CACHE } else { &[] };
-    let Some(redis_bin) = redis_binary() else {
-        eprintln!(
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! SKIPPED: redis-server is not installed (set REDIS_SERVER_BIN or put it on   !!!\n\
-             !!! PATH; Debian: apt-get install redis-server). The differential test        !!!\n\
-             !!! against Redis did NOT run.                                                 !!!\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-        return;
-    };
     let steps: usize = env_num("KVTIER_DIFF_STEPS").unwrap_or(2500);
     let mut total_loads = 0;
     for seed in seeds() {
-        let redis = RedisServer::start(&redis_bin);
-        let kv = Server::start(kv_args);
-        let avail = kvtier_commands(kv.port);
-        let missing: Vec<&str> = BRANCHES
-            .iter()
-            .map(|b| b.0)
-            .filter(|n| !avail.contains(*n))
-            .collect();
         let label = format!(
             "seed {seed}, {}, kvtier {}",
             if resp3 { "RESP3" } else { "RESP2" },
@@ -1676,6 +1503,23 @@ fn differential(resp3: bool, small_cache: bool) {
                 kv_args.join(" ")
             }
         );
+        let Some(pair) = Pair::start(&label, kv_args, resp3) else {
+            eprintln!(
+                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                 !!! SKIPPED: redis-server is not installed (set REDIS_SERVER_BIN or put it on   !!!\n\
+                 !!! PATH; Debian: apt-get install redis-server). The differential test        !!!\n\
+                 !!! against Redis did NOT run.                                                 !!!\n\
+                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            );
+            return;
+        };
+        let kv_port = pair.kv_port();
+        let avail = kvtier_commands(kv_port);
+        let missing: Vec<&str> = BRANCHES
+            .iter()
+            .map(|b| b.0)
+            .filter(|n| !avail.contains(*n))
+            .collect();
         if !missing.is_empty() {
             eprintln!(
                 "[{label}] kvtier lacks, not generated: {}",
@@ -1684,30 +1528,20 @@ fn differential(resp3: bool, small_cache: bool) {
         }
         let mut run = Run {
             label: label.clone(),
-            redis: Conn::connect(redis.port),
-            kv: Conn::connect(kv.port),
+            pair,
             history: Vec::new(),
             steps: 0,
             counts: BTreeMap::new(),
             multi_args: Vec::new(),
-            redis_port: redis.port,
-            kv_port: kv.port,
             oom_retries: 0,
         };
-        if resp3 {
-            let hello = vec![s("HELLO"), s("3")];
-            let r = run.redis.call(&hello).expect("HELLO 3 on redis").0;
-            let k = run.kv.call(&hello).expect("HELLO 3 on kvtier").0;
-            assert!(matches!(r, Resp::Map(_)), "redis HELLO 3: {r:?}");
-            assert!(matches!(k, Resp::Map(_)), "kvtier HELLO 3: {k:?}");
-        }
         let mut gen = Gen::new(seed, &avail, small_cache);
         while run.steps < steps {
             let item = gen.item();
             run.item(&item);
         }
         let errors: u64 = run.counts.values().map(|c| c.1).sum();
-        let mut info = Conn::connect(kv.port);
+        let mut info = Client::connect(kv_port);
         let text = info.cmd(&["INFO", "diskstore"]).as_str();
         let field = |name: &str| -> u64 {
             text.lines()
@@ -1727,8 +1561,6 @@ fn differential(resp3: bool, small_cache: bool) {
         );
         total_loads += loads.min(evicted);
         drop(run);
-        drop(kv);
-        drop(redis);
     }
     // sled's memory bound is approximate (its heap is estimated, docs/backends.md), so these
     // small datasets may stay in memory there.

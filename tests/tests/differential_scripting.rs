@@ -4,12 +4,7 @@
 //! default cache and a tiny one (values go through the disk store); every reply must be the
 //! same bytes. Without a redis-server on `PATH` the test prints why and checks nothing.
 
-use kvtier_tests::{RedisServer, Server};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb", "--cache-flush-delay", "0"];
+use kvtier_tests::differential;
 
 /// Setup commands run before the cases (same data on both servers).
 const SETUP: &[&[&str]] = &[
@@ -342,107 +337,25 @@ const CASES: &[&[&str]] = &[
     &["EVAL", "return loadstring('return 1')()", "0"],
 ];
 
-/// A connection that returns each reply's exact bytes.
-struct Raw {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn connect(port: u16) -> Raw {
-        let w = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        w.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let r = BufReader::new(w.try_clone().expect("clone"));
-        Raw { w, r }
-    }
-
-    fn call(&mut self, args: &[&str]) -> Vec<u8> {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a.as_bytes());
-            req.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&req).expect("send");
-        let mut out = Vec::new();
-        self.read_one(&mut out);
-        out
-    }
-
-    fn read_one(&mut self, out: &mut Vec<u8>) {
-        let start = out.len();
-        self.r.read_until(b'\n', out).expect("read");
-        let line = String::from_utf8_lossy(&out[start..])
-            .trim_end()
-            .to_string();
-        let (kind, rest) = line.split_at(1);
-        let n: i64 = rest.parse().unwrap_or(0);
-        match kind {
-            "$" | "=" if n >= 0 => {
-                let mut b = vec![0u8; n as usize + 2];
-                self.r.read_exact(&mut b).expect("read bulk");
-                out.extend_from_slice(&b);
-            }
-            "*" | "~" | ">" => {
-                for _ in 0..n.max(0) {
-                    self.read_one(out);
-                }
-            }
-            "%" => {
-                for _ in 0..n.max(0) * 2 {
-                    self.read_one(out);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn run(port: u16, resp3: bool) -> Vec<(String, Vec<u8>)> {
-    let mut c = Raw::connect(port);
-    if resp3 {
-        c.call(&["HELLO", "3"]);
-    }
-    c.call(&["FLUSHALL"]);
-    c.call(&["FUNCTION", "FLUSH"]);
-    c.call(&["SCRIPT", "FLUSH"]);
-    for s in SETUP {
-        c.call(s);
-    }
-    CASES
-        .iter()
-        .map(|args| (args.join(" "), c.call(args)))
-        .collect()
-}
-
+/// Every case runs on fresh servers (default and tiny cache, RESP2 and RESP3) after the same
+/// setup; all differing cases are listed, not only the first.
 #[test]
 fn scripts_match_redis() {
-    let Some(redis) = RedisServer::start(&[]) else {
-        return;
-    };
-    for small in [false, true] {
-        let kv = Server::start(if small { SMALL_CACHE } else { &[] });
-        for resp3 in [false, true] {
-            let want = run(redis.port, resp3);
-            let got = run(kv.port, resp3);
-            let mut diffs = Vec::new();
-            for ((case, w), (_, g)) in want.iter().zip(&got) {
-                if w != g {
-                    diffs.push(format!(
-                        "{case}\n  redis:  {:?}\n  kvtier: {:?}",
-                        String::from_utf8_lossy(w),
-                        String::from_utf8_lossy(g)
-                    ));
-                }
-            }
-            assert!(
-                diffs.is_empty(),
-                "small cache {small}, RESP3 {resp3}: {} of {} differ:\n{}",
-                diffs.len(),
-                CASES.len(),
-                diffs.join("\n")
-            );
+    differential("scripting", |p| {
+        for args in SETUP {
+            p.c(args);
         }
-    }
+        let diffs: Vec<String> = CASES
+            .iter()
+            .filter_map(|args| p.compare(args).err())
+            .collect();
+        assert!(
+            diffs.is_empty(),
+            "[{}] {} of {} differ:\n{}",
+            p.label,
+            diffs.len(),
+            CASES.len(),
+            diffs.join("\n")
+        );
+    });
 }

@@ -9,28 +9,9 @@
 //! comparing. Without redis-server on PATH the tests print why and pass without checking.
 //! Seeds: `KVTIER_DIFF_SEEDS` (default `1,2,3`).
 
-use kvtier_tests::{read_resp, RawConn, RedisServer, Resp, Server};
+use kvtier_tests::{differential_with, read_resp, seeds, show, Pair, Resp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb", "--cache-flush-delay", "0"];
-
-/// A connection returning each reply's raw bytes.
-struct Conn(RawConn);
-
-impl Conn {
-    fn connect(port: u16) -> Conn {
-        Conn(RawConn::connect(port).expect("connect"))
-    }
-
-    fn call(&mut self, args: &[String]) -> Vec<u8> {
-        self.0.call(args).expect("read a reply")
-    }
-
-    fn call_bytes(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        self.0.call(args).expect("read a reply")
-    }
-}
 
 /// Replaces integer replies that look like Unix-millisecond times (13 digits) with `:T`.
 fn mask_times(b: &[u8]) -> Vec<u8> {
@@ -91,100 +72,28 @@ fn zero_idle(r: Resp) -> Resp {
     }
 }
 
-fn show(b: &[u8]) -> String {
-    let s: String = b
-        .iter()
-        .take(800)
-        .map(|&c| match c {
-            b' '..=b'~' => (c as char).to_string(),
-            b'\r' => String::new(),
-            b'\n' => " ".into(),
-            _ => format!("\\x{c:02x}"),
-        })
-        .collect();
-    s
-}
-
-struct Pair {
-    redis: Conn,
-    kv: Conn,
-    log: Vec<String>,
-    label: String,
-}
-
-impl Pair {
-    fn c(&mut self, args: &[&str]) {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        self.check(&args);
-    }
-
-    /// Sends to both; panics if the (masked) replies differ.
-    fn check(&mut self, args: &[String]) {
-        let line = args.join(" ");
-        self.log.push(line.clone());
-        let want = mask_times(&self.redis.call(args));
-        let got = mask_times(&self.kv.call(args));
-        let name = args[0].to_ascii_uppercase();
-        let timed = (name == "XPENDING" && args.len() > 3)
-            || (name == "XINFO"
-                && args
-                    .get(1)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("consumers")));
-        let same = if timed {
-            let decode =
-                |b: &[u8]| zero_idle(read_resp(&mut std::io::Cursor::new(b)).expect("RESP"));
-            decode(&want) == decode(&got)
-        } else {
-            want == got
-        };
-        if !same {
-            let tail: Vec<String> = self.log.iter().rev().take(40).rev().cloned().collect();
-            panic!(
-                "[{}] reply mismatch for: {line}\nredis:  {}\nkvtier: {}\nlast commands:\n{}",
-                self.label,
-                show(&want),
-                show(&got),
-                tail.join("\n")
-            );
-        }
+/// Whether kvtier's reply matches redis-server's once times are masked, and for XPENDING's
+/// extended form and XINFO CONSUMERS also idle times zeroed.
+fn same(args: &[Vec<u8>], want: &[u8], got: &[u8]) -> bool {
+    let (want, got) = (mask_times(want), mask_times(got));
+    let name = args[0].to_ascii_uppercase();
+    let timed = (name == b"XPENDING" && args.len() > 3)
+        || (name == b"XINFO"
+            && args
+                .get(1)
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"consumers")));
+    if timed {
+        let decode = |b: &[u8]| zero_idle(read_resp(&mut std::io::Cursor::new(b)).expect("RESP"));
+        decode(&want) == decode(&got)
+    } else {
+        want == got
     }
 }
 
-/// Runs `body` against a fresh redis-server and fresh kvtiers (default and tiny cache), in
-/// RESP2 and RESP3.
+/// Runs `body` against fresh servers (default and tiny cache, RESP2 and RESP3), comparing
+/// replies by [`same`].
 fn differential(name: &str, body: impl Fn(&mut Pair)) {
-    for small in [false, true] {
-        for resp3 in [false, true] {
-            let Some(redis) = RedisServer::start(&[]) else {
-                eprintln!("SKIPPED {name}");
-                return;
-            };
-            let kv = Server::start(if small { SMALL_CACHE } else { &[] });
-            let mut p = Pair {
-                redis: Conn::connect(redis.port),
-                kv: Conn::connect(kv.port),
-                log: Vec::new(),
-                label: format!(
-                    "{name}, {}, {}",
-                    if small { "tiny cache" } else { "default cache" },
-                    if resp3 { "RESP3" } else { "RESP2" }
-                ),
-            };
-            if resp3 {
-                p.redis.call(&["HELLO".into(), "3".into()]);
-                p.kv.call(&["HELLO".into(), "3".into()]);
-            }
-            body(&mut p);
-            eprintln!("{}: {} commands compared", p.label, p.log.len());
-        }
-    }
-}
-
-fn seeds() -> Vec<u64> {
-    std::env::var("KVTIER_DIFF_SEEDS")
-        .ok()
-        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 2, 3])
+    differential_with(name, same, body);
 }
 
 /// Pushes earlier keys out of a tiny cache (same replies on both servers).
@@ -535,17 +444,23 @@ fn dump_restore_between_redis_and_kvtier() {
             let args: Vec<&str> = cmd.split(' ').collect();
             p.c(&args);
         }
-        let from_redis = dump_payload(&p.redis.call(&["DUMP".into(), "src".into()]));
-        let from_kv = dump_payload(&p.kv.call(&["DUMP".into(), "src".into()]));
+        let from_redis = dump_payload(&p.redis_call(&["DUMP", "src"]).expect("DUMP").1);
+        let from_kv = dump_payload(&p.kv_call(&["DUMP", "src"]).expect("DUMP").1);
         // Each server restores the other's payload next to its own original.
-        let r = p.kv.call_bytes(&[b"RESTORE", b"copy", b"0", &from_redis]);
+        let r = p
+            .kv_call(&[&b"RESTORE"[..], b"copy", b"0", &from_redis])
+            .expect("RESTORE")
+            .1;
         assert_eq!(
             r,
             b"+OK\r\n",
             "kvtier RESTORE of redis's DUMP: {}",
             show(&r)
         );
-        let r = p.redis.call_bytes(&[b"RESTORE", b"copy", b"0", &from_kv]);
+        let r = p
+            .redis_call(&[&b"RESTORE"[..], b"copy", b"0", &from_kv])
+            .expect("RESTORE")
+            .1;
         assert_eq!(
             r,
             b"+OK\r\n",
