@@ -13,6 +13,7 @@
 //! to the real stdout): `KVTIER-BEGIN n` before generation `n` writes anything, and
 //! `KVTIER-ACK n` once all writes of generation `n` and the following `sync` returned.
 
+use kvtier_core::testkit::XorShift;
 use kvtier_core::{DiskStore, WriteOp};
 use kvtier_fs::FsStore;
 use std::collections::HashMap;
@@ -143,17 +144,6 @@ struct Reported {
     last_ack: Option<u64>,
 }
 
-/// Tiny xorshift generator, so the test needs no `rand`.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Reopens the store after a crash and checks every invariant. Returns the largest generation
 /// found; updates `seen` (the last recovered generation of each present key).
 fn check_recovered(
@@ -271,11 +261,7 @@ fn kill_9_never_tears_or_loses_acknowledged_data() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift::from_clock();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut next_gen: u64 = 1;
     let mut total_acks = 0;

@@ -173,10 +173,27 @@ struct Reported {
     acks: u64,
 }
 
-/// xorshift, so the kit needs no `rand`.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+/// A tiny xorshift generator, so the kit (and the crash tests built on it) need no `rand`.
+/// Picks kill moments and workload choices; not for anything that needs good randomness.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from `seed` (a zero state would stay zero, so the low bit is forced on).
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed | 1)
+    }
+
+    /// A generator seeded from the clock: each run of a crash test kills at other moments.
+    pub fn from_clock() -> XorShift {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        XorShift::new(nanos)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -295,10 +312,7 @@ pub fn run(open: Opener, w: &Workload, test_name: &str) {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("current test binary");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift::from_clock();
     let mut seen = HashMap::new();
     let mut next_gen = 1;
     let mut total_acks = 0;

@@ -12,6 +12,8 @@
 pub mod crash;
 pub mod faulty;
 
+pub use crash::XorShift;
+
 use crate::store::{DbIndex, DiskStore, StoreError, WriteOp};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
