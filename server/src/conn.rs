@@ -5,6 +5,43 @@ use crate::reply::Reply;
 use crate::resp::Parser;
 use mio::net::TcpStream;
 
+/// What a client waits for before its next command may run: one state at a time, so the loop
+/// asks one question (`is_waiting`) and every transition is an assignment of this.
+#[derive(Debug, Default)]
+pub enum Wait {
+    /// Free to run its next command.
+    #[default]
+    Idle,
+    /// `cmd` waits for `missing` keys to be loaded; with 0, for a CLIENT PAUSE or a pending
+    /// shutdown to end (or it is about to run).
+    Keys { cmd: Vec<Vec<u8>>, missing: usize },
+    /// `cmd`, a write, is held by flow control since `since` until memory is freed.
+    Memory {
+        cmd: Vec<Vec<u8>>,
+        since: std::time::Instant,
+    },
+    /// The reply waits for disk work: a barrier (SAVE, SHUTDOWN), a clear (FLUSH*), the store
+    /// pages of a keyspace scan, or the flushes of the EXEC or script just run (`exec_io`).
+    Io,
+    /// A blocking command (BLPOP…) waiting for its keys to change.
+    Blocked { cmd: Vec<Vec<u8>> },
+}
+
+impl Wait {
+    /// The command waiting for its keys, if any.
+    pub fn keys_cmd(&self) -> Option<&[Vec<u8>]> {
+        match self {
+            Wait::Keys { cmd, .. } => Some(cmd),
+            _ => None,
+        }
+    }
+
+    /// Whether it waits for keys still loading.
+    pub fn loading(&self) -> bool {
+        matches!(self, Wait::Keys { missing, .. } if *missing > 0)
+    }
+}
+
 pub struct Conn {
     pub sock: TcpStream,
     pub state: ClientState,
@@ -16,20 +53,13 @@ pub struct Conn {
     pub parser: Parser,
     /// The buffered input ends inside a request (a large one may exceed the read slice).
     pub incomplete: bool,
-    /// A command parked until its keys are loaded.
-    pub pending: Option<Vec<Vec<u8>>>,
-    /// Keys of `pending` still loading.
-    pub waiting_keys: usize,
-    /// Keys of `pending` held in memory (not evictable) until it runs.
+    /// What the client waits for before its next command may run.
+    pub wait: Wait,
+    /// Keys of a waiting command held in memory (not evictable) until it runs: kept through a
+    /// wait for memory, so eviction cannot send the command back to loading them.
     pub pins: Vec<(u32, Vec<u8>)>,
-    /// Waiting for a barrier or a clear to complete.
-    pub waiting_io: bool,
     pub close_after_write: bool,
     pub writable_interest: bool,
-    /// A blocking command (BLPOP…) waiting for its keys to change.
-    pub blocked: Option<Vec<Vec<u8>>>,
-    /// Since when a write has been held back because memory is full of dirty data.
-    pub mem_wait_since: Option<std::time::Instant>,
     /// Flushes inside the EXEC just run that are not yet durable.
     pub exec_io: usize,
     /// Output from this offset on is held back (an EXEC reply waiting for `exec_io`).
@@ -47,14 +77,10 @@ impl Conn {
             inpos: 0,
             parser: Parser::default(),
             incomplete: false,
-            pending: None,
-            waiting_keys: 0,
+            wait: Wait::Idle,
             pins: Vec::new(),
-            waiting_io: false,
             close_after_write: false,
             writable_interest: false,
-            blocked: None,
-            mem_wait_since: None,
             exec_io: 0,
             held_from: None,
         }
@@ -62,7 +88,7 @@ impl Conn {
 
     /// Whether the client is waiting for disk work and must not run more commands yet.
     pub fn is_waiting(&self) -> bool {
-        self.pending.is_some() || self.waiting_io || self.blocked.is_some()
+        !matches!(self.wait, Wait::Idle)
     }
 
     /// Drops consumed input so the buffer does not grow with pipelined traffic.
@@ -79,7 +105,10 @@ impl Conn {
         let s = &self.state;
         let rest = if s.multi.is_some() {
             "x"
-        } else if self.pending.is_some() || self.blocked.is_some() {
+        } else if matches!(
+            self.wait,
+            Wait::Keys { .. } | Wait::Memory { .. } | Wait::Blocked { .. }
+        ) {
             "b"
         } else if s.monitor {
             "O"

@@ -259,7 +259,11 @@ impl Server {
         }
         let mut waiting = Vec::new();
         for (target, payload) in std::mem::take(&mut self.tracking.pending) {
-            if self.conns.get(&target).is_some_and(|c| c.waiting_io) {
+            if self
+                .conns
+                .get(&target)
+                .is_some_and(|c| matches!(c.wait, crate::conn::Wait::Io))
+            {
                 waiting.push((target, payload));
             } else {
                 self.tracking_send(target, &payload);

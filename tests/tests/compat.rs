@@ -352,7 +352,8 @@ fn multi_key_list_commands() {
     );
     assert_eq!(c.cmd(&["LMPOP", "1", "l", "UP"]), Resp::err(SYNTAX));
     assert_eq!(c.cmd(&["BRPOPLPUSH", "l", "dst", "0"]), Resp::bulk("a"));
-    assert_eq!(c.cmd(&["BRPOPLPUSH", "l", "dst", "0.05"]), Resp::Nil);
+    // A timeout answers a null array, as Redis 7.0 does (`*-1`, not `$-1`).
+    assert_eq!(c.cmd(&["BRPOPLPUSH", "l", "dst", "0.05"]), Resp::NilArray);
     // A blocked client stays blocked when the key becomes another type.
     let mut waiter = s.client();
     waiter.send(&["BLMPOP", "5", "1", "q", "LEFT"]);

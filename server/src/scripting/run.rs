@@ -186,7 +186,10 @@ impl Server {
             }
             self.shared.scripts.cold_retries += 1;
             self.scripting.retry.push(t);
-            conn.pending = Some(args.to_vec());
+            conn.wait = crate::conn::Wait::Keys {
+                cmd: args.to_vec(),
+                missing: 0,
+            };
             return;
         }
         self.scripting.extra_keys.remove(&t);
@@ -215,7 +218,7 @@ impl Server {
         }
         if conn.exec_io > 0 && !was_in_exec {
             // A FLUSHALL/FLUSHDB in the script: the reply waits until the store is cleared.
-            conn.waiting_io = true;
+            conn.wait = crate::conn::Wait::Io;
             conn.held_from = Some(before);
         }
     }

@@ -12,9 +12,17 @@ impl Server {
         c.state.blocked_at = Some(Instant::now());
         c.state.block_deadline =
             (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
-        c.blocked = Some(args.to_vec());
+        c.wait = Wait::Blocked { cmd: args.to_vec() };
         self.engine.ks.track_touched(true);
-        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
+        self.shared.blocked_clients = self.blocked_count();
+    }
+
+    /// Clients in a blocking command (INFO `blocked_clients`).
+    pub(super) fn blocked_count(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| matches!(c.wait, Wait::Blocked { .. }))
+            .count()
     }
 
     /// Re-runs blocked commands whose keys were touched.
@@ -23,7 +31,8 @@ impl Server {
             .conns
             .iter()
             .filter(|(_, c)| {
-                c.blocked.is_some() && c.state.blocked_on.iter().any(|k| touched.contains(k))
+                matches!(c.wait, Wait::Blocked { .. })
+                    && c.state.blocked_on.iter().any(|k| touched.contains(k))
             })
             .map(|(t, _)| *t)
             .collect();
@@ -33,24 +42,27 @@ impl Server {
             let Some(c) = self.conns.get_mut(&t) else {
                 continue;
             };
-            let Some(args) = c.blocked.take() else {
+            let Wait::Blocked { cmd: args } = std::mem::take(&mut c.wait) else {
                 continue;
             };
             c.state.blocked_on.clear();
             // A command that blocks again keeps its deadline and its place in line, as in Redis
             // (XREAD woken by a change that adds no entry).
             let kept = (c.state.block_deadline.take(), c.state.blocked_at);
-            c.pending = Some(args);
+            c.wait = Wait::Keys {
+                cmd: args,
+                missing: 0,
+            };
             c.state.woken = true;
             self.try_run(t);
             if let Some(c) = self.conns.get_mut(&t) {
                 c.state.woken = false;
-                if c.blocked.is_some() {
+                if matches!(c.wait, Wait::Blocked { .. }) {
                     (c.state.block_deadline, c.state.blocked_at) = kept;
                 }
             }
             self.process_input(t);
         }
-        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
+        self.shared.blocked_clients = self.blocked_count();
     }
 }

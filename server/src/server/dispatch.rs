@@ -84,7 +84,10 @@ impl Server {
                 return;
             }
         }
-        conn.pending = Some(args);
+        conn.wait = Wait::Keys {
+            cmd: args,
+            missing: 0,
+        };
         self.try_run(t);
     }
 
@@ -116,15 +119,25 @@ impl Server {
             // Stays pending; runs if the shutdown fails (see `resume_all`).
             return;
         }
-        let Some(args) = self.conns.get_mut(&t).and_then(|c| c.pending.take()) else {
+        let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
-        if let Some(c) = self.conns.get_mut(&t) {
-            if commands::pause::holds(&mut self.shared, &c.state, &args) {
-                // CLIENT PAUSE: stays pending until the pause ends (see `resume_all`).
-                c.pending = Some(args);
+        // (A command let go by flow control does not wait for memory a second time.)
+        let (args, waited) = match std::mem::take(&mut c.wait) {
+            Wait::Keys { cmd, .. } => (cmd, false),
+            Wait::Memory { cmd, .. } => (cmd, true),
+            other => {
+                c.wait = other;
                 return;
             }
+        };
+        if commands::pause::holds(&mut self.shared, &c.state, &args) {
+            // CLIENT PAUSE: stays pending until the pause ends (see `resume_all`).
+            c.wait = Wait::Keys {
+                cmd: args,
+                missing: 0,
+            };
+            return;
         }
         let keys = self.needed_keys(t, &args);
         let mut missing = 0;
@@ -146,14 +159,12 @@ impl Server {
                 }
                 conn.pins = keys;
             }
-            conn.pending = Some(args);
-            conn.waiting_keys = missing;
+            conn.wait = Wait::Keys { cmd: args, missing };
             self.prefetch(t);
-            self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
+            self.shared.parked_clients = self.conns.values().filter(|c| c.wait.loading()).count();
             return;
         }
         let conn = self.conns.get_mut(&t).expect("live");
-        conn.waiting_keys = 0;
         let maxmemory = self.shared.config.settings().maxmemory as usize;
         if maxmemory > 0
             && args.iter().map(Vec::len).sum::<usize>() > maxmemory
@@ -167,20 +178,18 @@ impl Server {
                 None,
             );
         }
-        if self.shared.mem_delay
-            && conn.mem_wait_since.is_none()
-            && Self::grows_memory(&conn.state, &args)
-        {
+        if self.shared.mem_delay && !waited && Self::grows_memory(&conn.state, &args) {
             // Flow control: hold the writer (and so stop reading its input) while saves and
             // eviction make room; readers go on being served.
-            conn.pending = Some(args);
-            conn.mem_wait_since = Some(Instant::now());
+            conn.wait = Wait::Memory {
+                cmd: args,
+                since: Instant::now(),
+            };
             self.mem_waiters.push(t);
             self.shared.writers_delayed_total += 1;
             self.shared.delayed_writers = self.mem_waiters.len();
             return;
         }
-        conn.mem_wait_since = None;
         // Pins are kept through a wait for memory: eviction meanwhile would send the command
         // back to loading its keys, and around again.
         self.release_pins(t);
@@ -284,7 +293,7 @@ impl Server {
             "info" => {
                 self.shared.tracking = self.tracking.stats();
                 self.shared.parked_clients =
-                    self.conns.values().filter(|c| c.waiting_keys > 0).count();
+                    self.conns.values().filter(|c| c.wait.loading()).count();
             }
             "client" => {
                 let now = Instant::now();
@@ -322,7 +331,7 @@ impl Server {
                 }
                 let token = self.shared.token();
                 if let Some(c) = self.conns.get_mut(&t) {
-                    c.waiting_io = true;
+                    c.wait = Wait::Io;
                 }
                 self.io_waiters
                     .insert(token, (Some(t), IoThen::Barrier(then)));
@@ -331,7 +340,7 @@ impl Server {
             Action::Clear(db) => {
                 let token = self.shared.token();
                 if let Some(c) = self.conns.get_mut(&t) {
-                    c.waiting_io = true;
+                    c.wait = Wait::Io;
                 }
                 self.io_waiters.insert(token, (Some(t), IoThen::Clear));
                 self.invalidate_watchers(db);
@@ -343,7 +352,7 @@ impl Server {
             Action::BlockWith { timeout_ms, args } => self.block(t, &args, timeout_ms),
             Action::KeyScan(scan) => {
                 if let Some(c) = self.conns.get_mut(&t) {
-                    c.waiting_io = true;
+                    c.wait = Wait::Io;
                 }
                 // Saves recorded so far belong to the scans already running, not to this one.
                 self.route_saves();

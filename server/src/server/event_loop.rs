@@ -137,7 +137,7 @@ impl Server {
         // CLIENT UNBLOCK: end those blocks now, as a timeout (or an error, see below).
         for (id, error) in std::mem::take(&mut self.shared.unblock_requests) {
             if let Some(c) = self.ids.get(&id).and_then(|t| self.conns.get_mut(t)) {
-                if c.blocked.is_some() {
+                if matches!(c.wait, Wait::Blocked { .. }) {
                     c.state.block_deadline = Some(now);
                     c.state.unblock_error = error;
                 }
@@ -147,7 +147,8 @@ impl Server {
             .conns
             .iter()
             .filter(|(_, c)| {
-                c.blocked.is_some() && c.state.block_deadline.is_some_and(|d| d <= now)
+                matches!(c.wait, Wait::Blocked { .. })
+                    && c.state.block_deadline.is_some_and(|d| d <= now)
             })
             .map(|(t, _)| *t)
             .collect();
@@ -155,22 +156,22 @@ impl Server {
             let Some(c) = self.conns.get_mut(&t) else {
                 continue;
             };
-            let args = c.blocked.take().unwrap_or_default();
+            let Wait::Blocked { .. } = std::mem::take(&mut c.wait) else {
+                continue;
+            };
             c.state.blocked_on.clear();
             c.state.block_deadline = None;
             if std::mem::take(&mut c.state.unblock_error) {
                 c.out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
-            } else if args.first().is_some_and(|a| {
-                a.eq_ignore_ascii_case(b"blmove") || a.eq_ignore_ascii_case(b"brpoplpush")
-            }) {
-                c.out.null();
             } else {
+                // Every blocking command times out with a null array, BLMOVE and BRPOPLPUSH
+                // included (as Redis 7.0 answers them).
                 c.out.null_array();
             }
             self.to_flush.push(t);
             self.process_input(t);
         }
-        self.shared.blocked_clients = self.conns.values().filter(|c| c.blocked.is_some()).count();
+        self.shared.blocked_clients = self.blocked_count();
         for id in std::mem::take(&mut self.shared.kill_requests) {
             if let Some(t) = self
                 .conns

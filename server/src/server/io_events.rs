@@ -39,7 +39,7 @@ impl Server {
                         let msg = format!("IOERR disk store read failed: {error}");
                         self.reply_error(t, &msg, None);
                         if let Some(c) = self.conns.get_mut(&t) {
-                            c.pending = None;
+                            c.wait = Wait::Idle;
                             c.state.multi = None;
                         }
                         self.process_input(t);
@@ -51,7 +51,7 @@ impl Server {
                         if let Some(c) = self.conns.get_mut(&t) {
                             c.exec_io = c.exec_io.saturating_sub(1);
                             if c.exec_io == 0 {
-                                c.waiting_io = false;
+                                c.wait = Wait::Idle;
                                 c.held_from = None;
                                 self.to_flush.push(t);
                             }
@@ -60,7 +60,7 @@ impl Server {
                     }
                     Some((Some(t), _)) => {
                         if let Some(c) = self.conns.get_mut(&t) {
-                            c.waiting_io = false;
+                            c.wait = Wait::Idle;
                             match result {
                                 Ok(()) => c.out.ok(),
                                 Err(e) => c.out.error(&format!("ERR flush failed on disk: {e}")),
@@ -84,7 +84,7 @@ impl Server {
         };
         if let Some(t) = client {
             if let Some(c) = self.conns.get_mut(&t) {
-                c.waiting_io = false;
+                c.wait = Wait::Idle;
             }
         }
         let IoThen::Barrier(then) = then else {
@@ -184,7 +184,7 @@ impl Server {
                     scan.cursor.clear();
                     return self.next_key_page(t, scan);
                 }
-                c.waiting_io = false;
+                c.wait = Wait::Idle;
                 let msg = format!("ERR disk store scan failed: {e}");
                 self.reply_error(t, &msg, None);
                 return self.process_input(t);
@@ -198,7 +198,7 @@ impl Server {
         match scan.absorb(page, &mut db, &mut self.shared.scan_cursors, &mut c.out) {
             crate::keyscan::Step::More => self.next_key_page(t, scan),
             crate::keyscan::Step::Done => {
-                c.waiting_io = false;
+                c.wait = Wait::Idle;
                 self.to_flush.push(t);
                 let running = self
                     .io_waiters
@@ -217,9 +217,10 @@ impl Server {
     pub(super) fn resume_all(&mut self) {
         let tokens: Vec<usize> = self.conns.keys().copied().collect();
         for t in tokens {
-            let ready = self.conns.get(&t).is_some_and(|c| {
-                c.pending.is_some() && c.waiting_keys == 0 && c.mem_wait_since.is_none()
-            });
+            let ready = self
+                .conns
+                .get(&t)
+                .is_some_and(|c| matches!(c.wait, Wait::Keys { missing: 0, .. }));
             if ready {
                 self.try_run(t);
             }

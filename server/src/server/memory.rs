@@ -29,7 +29,10 @@ impl Server {
             let Some(c) = self.conns.get_mut(&t) else {
                 continue;
             };
-            let waited = c.mem_wait_since.map(|s| now.duration_since(s));
+            let waited = match c.wait {
+                Wait::Memory { since, .. } => Some(now.duration_since(since)),
+                _ => None,
+            };
             let late = max_wait > 0 && waited.is_some_and(|w| w >= Duration::from_millis(max_wait));
             // A few writers per loop pass: each runs what it pipelined meanwhile, and 64 of them
             // at once held every other client for up to 250 ms (soak); the rest go on the
@@ -42,8 +45,7 @@ impl Server {
             released += 1;
             self.shared.writer_delay_usec += waited.map_or(0, |w| w.as_micros() as u64);
             if late && self.shared.mem_delay {
-                c.pending = None;
-                c.mem_wait_since = None;
+                c.wait = Wait::Idle;
                 c.state.multi = None;
                 self.release_pins(t);
                 self.reply_error(

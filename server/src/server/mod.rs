@@ -3,12 +3,13 @@
 
 use crate::client::ClientState;
 use crate::commands::{self, flags, Action, BarrierThen, CommandSpec, Ctx};
-use crate::conn::Conn;
+use crate::conn::{Conn, Wait};
 use crate::shared::Shared;
 use crate::value::Value;
 use kvtier_core::{Engine, Event, Residency};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
@@ -85,16 +86,17 @@ pub struct Server {
     signals: signal_hook_mio::v1_0::Signals,
     pub(crate) engine: Engine<Value>,
     pub(crate) shared: Shared,
-    pub(crate) conns: HashMap<usize, Conn>,
+    /// (Fx-hashed: tokens are ours, and this map is looked up many times per command.)
+    pub(crate) conns: FxHashMap<usize, Conn>,
     next_token: usize,
     next_client_id: u64,
     /// Clients parked on a key: (db, key) → tokens.
     parked: HashMap<(u32, Vec<u8>), Vec<usize>>,
     /// Barrier / clear token → (client token or None for a signal, what to do).
-    io_waiters: HashMap<u64, (Option<usize>, IoThen)>,
+    io_waiters: FxHashMap<u64, (Option<usize>, IoThen)>,
     pub(crate) to_flush: Vec<usize>,
     /// Client id → connection token (pub/sub delivery, CLIENT KILL).
-    pub(crate) ids: HashMap<u64, usize>,
+    pub(crate) ids: FxHashMap<u64, usize>,
     /// Clients whose write waits for memory to be freed by saves and eviction.
     mem_waiters: Vec<usize>,
     /// After a SWAPDB: clients to run again and blocked keys to look at, once the command (or
@@ -159,13 +161,13 @@ impl Server {
             signals,
             engine,
             shared,
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             next_token: FIRST_CLIENT,
             next_client_id: 1,
             parked: HashMap::new(),
-            io_waiters: HashMap::new(),
+            io_waiters: FxHashMap::default(),
             to_flush: Vec::new(),
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             mem_waiters: Vec::new(),
             after_swap: Default::default(),
             shutting_down: false,

@@ -76,7 +76,7 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut c.sock);
             self.ids.remove(&c.state.id);
             self.shared.pubsub.forget_client(&mut c.state);
-            if c.pending.is_some() {
+            if matches!(c.wait, Wait::Keys { .. } | Wait::Memory { .. }) {
                 self.unpark(t);
             }
             for (db, key) in std::mem::take(&mut c.pins) {
@@ -86,6 +86,6 @@ impl Server {
         }
         self.tracking_closed(was_tracking);
         self.shared.connected_clients = self.conns.len();
-        self.shared.parked_clients = self.conns.values().filter(|c| c.waiting_keys > 0).count();
+        self.shared.parked_clients = self.conns.values().filter(|c| c.wait.loading()).count();
     }
 }

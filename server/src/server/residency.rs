@@ -136,8 +136,8 @@ impl Server {
             !v.is_empty()
         });
         self.release_pins(t);
-        if let Some(c) = self.conns.get_mut(&t) {
-            c.waiting_keys = 0;
+        if let Some(Wait::Keys { missing, .. }) = self.conns.get_mut(&t).map(|c| &mut c.wait) {
+            *missing = 0;
         }
     }
 
@@ -155,8 +155,12 @@ impl Server {
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
-        c.waiting_keys = c.waiting_keys.saturating_sub(1);
-        if c.waiting_keys == 0 && c.pending.is_some() {
+        let Wait::Keys { missing, .. } = &mut c.wait else {
+            return;
+        };
+        *missing = missing.saturating_sub(1);
+        let all_there = *missing == 0;
+        if all_there {
             // Re-checks every key: one may have been evicted again meanwhile.
             self.try_run(t);
             self.process_input(t);
@@ -166,7 +170,7 @@ impl Server {
     /// Whether the client's parked command overwrites or deletes its keys without reading them
     /// (SET, MSET, DEL…), so that a damaged record of one of them can simply be replaced.
     pub(super) fn overwrites_without_reading(&self, t: usize) -> bool {
-        let Some(args) = self.conns.get(&t).and_then(|c| c.pending.as_ref()) else {
+        let Some(args) = self.conns.get(&t).and_then(|c| c.wait.keys_cmd()) else {
             return false;
         };
         commands::lookup(&args[0]).is_some_and(|s| s.overwrites_keys(args))

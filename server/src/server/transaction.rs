@@ -86,7 +86,7 @@ impl Server {
             c.state.in_exec = false;
             if c.exec_io > 0 {
                 // Nothing of the reply leaves, and no further command runs, until then.
-                c.waiting_io = true;
+                c.wait = Wait::Io;
                 c.held_from = Some(reply_start);
             }
         }

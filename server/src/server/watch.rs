@@ -30,7 +30,7 @@ impl Server {
         let blocked: Vec<(u32, Vec<u8>)> = self
             .conns
             .values()
-            .filter(|c| c.blocked.is_some())
+            .filter(|c| matches!(c.wait, Wait::Blocked { .. }))
             .flat_map(|c| c.state.blocked_on.iter())
             .filter(|(d, _)| *d == a || *d == b)
             .cloned()
@@ -45,7 +45,12 @@ impl Server {
         let (parked, blocked) = std::mem::take(&mut self.after_swap);
         for t in parked {
             let waiting_memory = self.mem_waiters.contains(&t);
-            if !waiting_memory && self.conns.get(&t).is_some_and(|c| c.pending.is_some()) {
+            if !waiting_memory
+                && self
+                    .conns
+                    .get(&t)
+                    .is_some_and(|c| c.wait.keys_cmd().is_some())
+            {
                 self.try_run(t);
                 self.process_input(t);
             }
@@ -115,14 +120,19 @@ impl Server {
                 }
             }
         }
-        if !touched.is_empty() && self.conns.values().any(|c| c.blocked.is_some()) {
+        if !touched.is_empty()
+            && self
+                .conns
+                .values()
+                .any(|c| matches!(c.wait, Wait::Blocked { .. }))
+        {
             self.wake_blocked(&touched);
         }
         let tracking = self.tracking.active()
             || self
                 .conns
                 .values()
-                .any(|c| !c.state.watched.is_empty() || c.blocked.is_some());
+                .any(|c| !c.state.watched.is_empty() || matches!(c.wait, Wait::Blocked { .. }));
         self.engine.ks.track_touched(tracking);
     }
 }
