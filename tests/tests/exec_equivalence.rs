@@ -531,12 +531,6 @@ const KNOWN: &[(&str, &str)] = &[
     // KNOWN(issue 13): kvtier refuses MONITOR when it is queued (no-multi); Redis 7.0 queues
     // it and EXEC refuses it ("ERR MONITOR isn't allowed for DENY BLOCKING client").
     ("MULTI, monitor", "MONITOR refused at queue time"),
-    // KNOWN(issue 13): a timed-out BRPOPLPUSH answers a nil bulk ($-1) in RESP2 where Redis
-    // answers a nil array (*-1); inside EXEC both answer $-1, so Redis differs and kvtier not.
-    (
-        "BRPOPLPUSH nokey l2 0.01",
-        "timed-out BRPOPLPUSH replies $-1, Redis *-1",
-    ),
 ];
 
 // ---------------------------------------------------------------------------------------------
