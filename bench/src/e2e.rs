@@ -14,13 +14,12 @@
 //! compared with the bound `1.15 × maxmemory + 32 MB`.
 
 use crate::report::{self, fmt_rate, fmt_ratio, markdown_table, percentile};
-use crate::resp::{parse_info, Conn, Reply};
+use crate::server::{connect, free_port, rss_kb};
+use kvtier_testutil::{kvtier_command, parse_info, Proc, Resp};
 use rand::{Rng, RngCore};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -77,131 +76,31 @@ fn key(i: u64) -> Vec<u8> {
     format!("key:{i:010}").into_bytes()
 }
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("free port: {e}"))
+/// Starts the server on a free port over `data`, its output in `log`, and waits until it
+/// answers PING.
+fn start_server(args: &Args, data: &Path, log: &Path) -> Result<Proc, String> {
+    let port = free_port()?;
+    let mut extra = vec![
+        "--maxmemory".to_string(),
+        format!("{}mb", args.maxmemory_mb),
+        "--cache-flush-delay".into(),
+        "1".into(),
+    ];
+    extra.extend_from_slice(&args.server_args);
+    let cmd = kvtier_command(&args.server_bin, port, data, &args.backend, &extra);
+    println!("server: {cmd:?}");
+    let mut server = Proc::spawn(cmd, port, log)?;
+    server.wait_ready(None, Duration::from_secs(30))?;
+    Ok(server)
 }
 
-/// Resident set size of a process in KiB, or `None` once it has exited.
-fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// The server process; killed on drop if still running.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(args: &Args, data: &Path, log: &Path) -> Result<Server, String> {
-        let port = free_port()?;
-        let log_file =
-            std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(&args.server_bin);
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .arg("--dir")
-            .arg(data)
-            .arg("--maxmemory")
-            .arg(format!("{}mb", args.maxmemory_mb))
-            .arg("--backend")
-            .arg(&args.backend)
-            .arg("--cache-flush-delay")
-            .arg("1")
-            .args(&args.server_args)
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_err);
-        println!("server: {cmd:?}");
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", args.server_bin.display()))?;
-        let mut server = Server {
-            child,
-            port,
-            log: log.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!(
-                    "server exited at startup ({status}):\n{}",
-                    server.log_tail()
-                ));
-            }
-            if let Ok(mut c) = Conn::connect(port) {
-                if let Ok(Reply::Simple(s)) = c.cmd(&[b"PING"]) {
-                    if s == "PONG" {
-                        return Ok(server);
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "server not answering on port {port}:\n{}",
-                    server.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    fn info(&self) -> Result<HashMap<String, String>, String> {
-        let mut c = Conn::connect(self.port).map_err(|e| format!("connect: {e}"))?;
-        let r = c
-            .cmd(&[b"INFO", b"all"])
-            .map_err(|e| format!("INFO: {e}"))?;
-        Ok(parse_info(&r).into_iter().collect())
-    }
-
-    /// Sends SHUTDOWN and waits for the exit.
-    fn shutdown(&mut self) -> Result<(), String> {
-        let mut c = Conn::connect(self.port).map_err(|e| format!("connect: {e}"))?;
-        c.queue(&[b"SHUTDOWN"]);
-        c.flush().map_err(|e| format!("SHUTDOWN: {e}"))?;
-        // Success closes the connection without a reply; an error reply means it refused.
-        if let Ok(Reply::Error(e)) = c.read() {
-            return Err(format!("SHUTDOWN refused: {e}"));
-        }
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) if st.success() => return Ok(()),
-                Ok(Some(st)) => {
-                    return Err(format!("server exited with {st}:\n{}", self.log_tail()))
-                }
-                Ok(None) if Instant::now() > deadline => {
-                    return Err("server still running 300 s after SHUTDOWN".into())
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(format!("wait for server: {e}")),
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// The server's `INFO all` as a map.
+fn server_info(port: u16) -> Result<HashMap<String, String>, String> {
+    let mut c = connect(port).map_err(|e| format!("connect: {e}"))?;
+    let r = c
+        .try_cmd(&[b"INFO", b"all"])
+        .map_err(|e| format!("INFO: {e}"))?;
+    Ok(parse_info(&r).into_iter().collect())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -314,7 +213,7 @@ fn set_worker(
     oom: &AtomicU64,
     abort: &AtomicBool,
 ) -> Result<(), String> {
-    let mut conn = Conn::connect(port).map_err(|e| format!("connect: {e}"))?;
+    let mut conn = connect(port).map_err(|e| format!("connect: {e}"))?;
     // Incompressible filler, so that compressing backends get no free ride; each value starts
     // with its key, which the get phase checks.
     let mut value = vec![0u8; args.value_size];
@@ -339,9 +238,9 @@ fn set_worker(
         conn.flush().map_err(|e| format!("SET: {e}"))?;
         let mut retry = Vec::new();
         for &i in &pending {
-            match conn.read().map_err(|e| format!("SET reply: {e}"))? {
-                Reply::Simple(s) if s == "OK" => {}
-                Reply::Error(e) if e.starts_with("OOM") => retry.push(i),
+            match conn.try_read().map_err(|e| format!("SET reply: {e}"))? {
+                Resp::Simple(s) if s == "OK" => {}
+                Resp::Error(e) if e.starts_with("OOM") => retry.push(i),
                 other => return Err(format!("SET {i}: unexpected reply {other:?}")),
             }
         }
@@ -385,7 +284,7 @@ fn get_phase(args: &Args, port: u16, nkeys: u64) -> Result<ReadStats, String> {
 }
 
 fn get_worker(args: &Args, port: u16, nkeys: u64, deadline: Instant) -> Result<Vec<u64>, String> {
-    let mut conn = Conn::connect(port).map_err(|e| format!("connect: {e}"))?;
+    let mut conn = connect(port).map_err(|e| format!("connect: {e}"))?;
     let mut rng = rand::rng();
     let mut lat = Vec::new();
     let mut keys = Vec::with_capacity(args.get_pipeline);
@@ -399,17 +298,17 @@ fn get_worker(args: &Args, port: u16, nkeys: u64, deadline: Instant) -> Result<V
         let sent = Instant::now();
         conn.flush().map_err(|e| format!("GET: {e}"))?;
         for k in &keys {
-            let reply = conn.read().map_err(|e| format!("GET reply: {e}"))?;
+            let reply = conn.try_read().map_err(|e| format!("GET reply: {e}"))?;
             lat.push(sent.elapsed().as_micros() as u64);
             let n = k.len().min(args.value_size);
             match reply {
-                Reply::Bulk(v) if v.len() == args.value_size && v[..n] == k[..n] => {}
+                Resp::Bulk(v) if v.len() == args.value_size && v[..n] == k[..n] => {}
                 other => {
                     return Err(format!(
                         "GET {}: wrong reply {}",
                         String::from_utf8_lossy(k),
                         match other {
-                            Reply::Bulk(v) => format!("({} bytes)", v.len()),
+                            Resp::Bulk(v) => format!("({} bytes)", v.len()),
                             o => format!("{o:?}"),
                         }
                     ))
@@ -497,8 +396,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         data.display()
     );
 
-    let mut server = Server::start(args, &data, &tmp.path().join("server.log"))?;
-    let pid = server.child.id();
+    let mut server = start_server(args, &data, &tmp.path().join("server.log"))?;
+    let pid = server.pid();
     let t0 = Instant::now();
     let sampler = Sampler::start(pid, t0);
     std::thread::sleep(Duration::from_millis(300));
@@ -516,19 +415,19 @@ pub fn run(args: &Args) -> Result<(), String> {
     // save
     sampler.set_phase(PH_SAVE);
     let save_start = Instant::now();
-    let mut c = Conn::connect(server.port).map_err(|e| format!("connect: {e}"))?;
-    match c.cmd(&[b"SAVE"]).map_err(|e| format!("SAVE: {e}"))? {
-        Reply::Simple(s) if s == "OK" => {}
+    let mut c = connect(server.port).map_err(|e| format!("connect: {e}"))?;
+    match c.try_cmd(&[b"SAVE"]).map_err(|e| format!("SAVE: {e}"))? {
+        Resp::Simple(s) if s == "OK" => {}
         other => return Err(format!("SAVE: {other:?}")),
     }
     let save_secs = save_start.elapsed().as_secs_f64();
     println!("  save: {save_secs:.2} s");
-    let info_before = server.info()?;
+    let info_before = server_info(server.port)?;
 
     // get
     sampler.set_phase(PH_GET);
     let get = get_phase(args, server.port, nkeys)?;
-    let info_after = server.info()?;
+    let info_after = server_info(server.port)?;
     let get_rate = get.ops as f64 / get.secs;
     let p50 = percentile(&get.latencies_us, 50.0);
     let p99 = percentile(&get.latencies_us, 99.0);
@@ -545,7 +444,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     // shutdown
     sampler.set_phase(PH_SHUTDOWN);
     let shutdown_start = Instant::now();
-    server.shutdown()?;
+    server.shutdown(&[], Duration::from_secs(300))?;
     let shutdown_secs = shutdown_start.elapsed().as_secs_f64();
     let samples = sampler.finish();
     drop(server);

@@ -19,10 +19,12 @@
 //! incomplete); server processes are killed and temp directories removed on every exit path.
 
 use crate::report::{self, fmt_rate, markdown_table};
-use crate::resp::{parse_info, Conn, Reply};
-use std::net::TcpListener;
+use crate::server::{
+    connect, default_server_bin, free_port, io_err, rss_kb, spawn_command, spawn_kvtier,
+};
+use kvtier_testutil::{parse_info, Client, Proc, Resp};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -97,25 +99,6 @@ fn value(n: u64, size: usize) -> Vec<u8> {
     v
 }
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("free port: {e}"))
-}
-
-pub(crate) fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-pub(crate) fn io_err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
-    move |e| format!("{what}: {e}")
-}
-
 /// Which server a run measures.
 #[derive(Clone)]
 enum Target {
@@ -139,170 +122,21 @@ impl Target {
     }
 }
 
-/// A running server process; killed (and reaped) on drop if still running. Also used by
-/// `soak`.
-pub(crate) struct Proc {
-    pub(crate) child: Child,
-    pub(crate) port: u16,
-    log: PathBuf,
-}
-
-impl Proc {
-    /// Spawns the server for `target` over `dir` on a free port; does not wait for it.
-    fn spawn(args: &Args, server_bin: &Path, target: &Target, dir: &Path) -> Result<Proc, String> {
-        let port = free_port()?;
-        let cmd = match target {
-            Target::Redis => {
-                let mut c = Command::new(&args.redis_bin);
-                c.arg("--port")
-                    .arg(port.to_string())
-                    .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                    .args(["--daemonize", "no", "--dbfilename", "dump.rdb", "--dir"])
-                    .arg(dir);
-                c
-            }
-            Target::Kvtier(backend) => {
-                return Proc::spawn_kvtier(
-                    server_bin,
-                    backend,
-                    &args.maxmemory,
-                    &args.server_args,
-                    dir,
-                )
-            }
-        };
-        Proc::spawn_command(cmd, port, dir)
-    }
-
-    /// Spawns `kvtier-server` on `backend` over `dir` with `maxmemory` (redis units) and extra
-    /// arguments, on a free port; does not wait for it.
-    pub(crate) fn spawn_kvtier(
-        server_bin: &Path,
-        backend: &str,
-        maxmemory: &str,
-        server_args: &[String],
-        dir: &Path,
-    ) -> Result<Proc, String> {
-        let port = free_port()?;
-        let mut c = Command::new(server_bin);
-        c.arg("--port")
-            .arg(port.to_string())
-            .arg("--dir")
-            .arg(dir)
-            .arg("--backend")
-            .arg(backend)
-            .arg("--maxmemory")
-            .arg(maxmemory)
-            .args(server_args);
-        Proc::spawn_command(c, port, dir)
-    }
-
-    /// Spawns `cmd` (a server told to listen on `port`), its output going to a log file
-    /// next to `dir`.
-    fn spawn_command(mut cmd: Command, port: u16, dir: &Path) -> Result<Proc, String> {
-        let log = dir.with_extension(format!("{port}.log"));
-        let log_file =
-            std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-        cmd.stdin(Stdio::null()).stdout(log_file).stderr(log_err);
-        let bin = cmd.get_program().to_string_lossy().into_owned();
-        let child = cmd.spawn().map_err(|e| format!("spawn {bin}: {e}"))?;
-        Ok(Proc { child, port, log })
-    }
-
-    pub(crate) fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    pub(crate) fn check_alive(&mut self) -> Result<(), String> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(st)) => Err(format!("server exited ({st}):\n{}", self.log_tail())),
-            Err(e) => Err(format!("wait for server: {e}")),
+/// Spawns the server for `target` over `dir` on a free port; does not wait for it.
+fn spawn(args: &Args, server_bin: &Path, target: &Target, dir: &Path) -> Result<Proc, String> {
+    match target {
+        Target::Redis => {
+            let port = free_port()?;
+            let mut c = Command::new(&args.redis_bin);
+            c.arg("--port")
+                .arg(port.to_string())
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--daemonize", "no", "--dbfilename", "dump.rdb", "--dir"])
+                .arg(dir);
+            spawn_command(c, port, dir)
         }
-    }
-
-    /// Polls until the server answers `GET probe` with `expected` (or PING with PONG when
-    /// `probe` is `None`); `-LOADING` and refused connections are retried every millisecond.
-    pub(crate) fn wait_ready(
-        &mut self,
-        probe: Option<(&[u8], &[u8])>,
-        budget: Duration,
-    ) -> Result<(), String> {
-        let deadline = Instant::now() + budget;
-        let mut conn: Option<Conn> = None;
-        let mut last = String::from("no connection");
-        loop {
-            self.check_alive()?;
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "server on port {} not ready after {:.0} s (last: {last}):\n{}",
-                    self.port,
-                    budget.as_secs_f64(),
-                    self.log_tail()
-                ));
-            }
-            if conn.is_none() {
-                conn = Conn::connect(self.port).ok();
-            }
-            if let Some(c) = conn.as_mut() {
-                let reply = match probe {
-                    Some((k, _)) => c.cmd(&[b"GET", k]),
-                    None => c.cmd(&[b"PING"]),
-                };
-                match (reply, probe) {
-                    (Ok(Reply::Bulk(v)), Some((_, want))) if v == want => return Ok(()),
-                    (Ok(Reply::Simple(s)), None) if s == "PONG" => return Ok(()),
-                    (Ok(Reply::Error(e)), _) => last = e,
-                    (Ok(other), _) => return Err(format!("unexpected readiness reply {other:?}")),
-                    (Err(e), _) => {
-                        last = e.to_string();
-                        conn = None;
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// Sends SHUTDOWN (with `extra` arguments) and waits for a successful exit.
-    pub(crate) fn shutdown(&mut self, extra: &[&[u8]], budget: Duration) -> Result<(), String> {
-        let mut c = Conn::connect(self.port).map_err(io_err("connect"))?;
-        let mut cmd: Vec<&[u8]> = vec![b"SHUTDOWN"];
-        cmd.extend_from_slice(extra);
-        c.queue(&cmd);
-        c.flush().map_err(io_err("SHUTDOWN"))?;
-        // Success closes the connection without a reply; an error reply means it refused.
-        if let Ok(Reply::Error(e)) = c.read() {
-            return Err(format!("SHUTDOWN refused: {e}"));
-        }
-        let deadline = Instant::now() + budget;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) if st.success() => return Ok(()),
-                Ok(Some(st)) => {
-                    return Err(format!("server exited with {st}:\n{}", self.log_tail()))
-                }
-                Ok(None) if Instant::now() > deadline => {
-                    return Err(format!(
-                        "server still running {:.0} s after SHUTDOWN",
-                        budget.as_secs_f64()
-                    ))
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(format!("wait for server: {e}")),
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        Target::Kvtier(backend) => {
+            spawn_kvtier(server_bin, backend, &args.maxmemory, &args.server_args, dir)
         }
     }
 }
@@ -323,7 +157,7 @@ struct Pinger {
 
 impl Pinger {
     fn start(port: u16, cap: Duration) -> Result<Pinger, String> {
-        let mut conn = Conn::connect(port).map_err(io_err("pinger connect"))?;
+        let mut conn = connect(port).map_err(io_err("pinger connect"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
         let (stop2, count2) = (stop.clone(), count.clone());
@@ -332,8 +166,8 @@ impl Pinger {
             let start = Instant::now();
             while !stop2.load(Ordering::Relaxed) && start.elapsed() < cap {
                 let sent = Instant::now();
-                match conn.cmd(&[b"PING"]) {
-                    Ok(Reply::Simple(s)) if s == "PONG" => {}
+                match conn.try_cmd(&[b"PING"]) {
+                    Ok(Resp::Simple(s)) if s == "PONG" => {}
                     Ok(other) => return Err(format!("PING: unexpected reply {other:?}")),
                     Err(e) => return Err(format!("PING: {e}")),
                 }
@@ -418,22 +252,22 @@ struct Results {
     dbsize_after_restart: i64,
 }
 
-fn expect_ok(reply: std::io::Result<Reply>, what: &str) -> Result<(), String> {
+fn expect_ok(reply: std::io::Result<Resp>, what: &str) -> Result<(), String> {
     match reply.map_err(io_err(what))? {
-        Reply::Simple(s) if s == "OK" => Ok(()),
+        Resp::Simple(s) if s == "OK" => Ok(()),
         other => Err(format!("{what}: unexpected reply {other:?}")),
     }
 }
 
-fn dbsize(conn: &mut Conn) -> Result<i64, String> {
-    match conn.cmd(&[b"DBSIZE"]).map_err(io_err("DBSIZE"))? {
-        Reply::Int(n) => Ok(n),
+fn dbsize(conn: &mut Client) -> Result<i64, String> {
+    match conn.try_cmd(&[b"DBSIZE"]).map_err(io_err("DBSIZE"))? {
+        Resp::Int(n) => Ok(n),
         other => Err(format!("DBSIZE: unexpected reply {other:?}")),
     }
 }
 
 fn load(args: &Args, port: u16, budget: Duration) -> Result<(f64, u64), String> {
-    let mut conn = Conn::connect(port).map_err(io_err("connect"))?;
+    let mut conn = connect(port).map_err(io_err("connect"))?;
     let start = Instant::now();
     let mut last_print = start;
     let (mut next, mut oom) = (0u64, 0u64);
@@ -457,9 +291,9 @@ fn load(args: &Args, port: u16, budget: Duration) -> Result<(f64, u64), String> 
         conn.flush().map_err(io_err("SET"))?;
         let mut retry = Vec::new();
         for &n in &pending {
-            match conn.read().map_err(io_err("SET reply"))? {
-                Reply::Simple(s) if s == "OK" => {}
-                Reply::Error(e) if e.starts_with("OOM") => retry.push(n),
+            match conn.try_read().map_err(io_err("SET reply"))? {
+                Resp::Simple(s) if s == "OK" => {}
+                Resp::Error(e) if e.starts_with("OOM") => retry.push(n),
                 other => return Err(format!("SET key:{n}: unexpected reply {other:?}")),
             }
         }
@@ -480,7 +314,7 @@ fn load(args: &Args, port: u16, budget: Duration) -> Result<(f64, u64), String> 
     Ok((start.elapsed().as_secs_f64(), oom))
 }
 
-fn scan_all(args: &Args, conn: &mut Conn, budget: Duration) -> Result<ScanStats, String> {
+fn scan_all(args: &Args, conn: &mut Client, budget: Duration) -> Result<ScanStats, String> {
     let n = args.keys as usize;
     let mut seen = vec![0u64; n.div_ceil(64)];
     let mut st = ScanStats::default();
@@ -492,18 +326,18 @@ fn scan_all(args: &Args, conn: &mut Conn, budget: Duration) -> Result<ScanStats,
     loop {
         let t = Instant::now();
         let reply = conn
-            .cmd(&[b"SCAN", &cursor, b"COUNT", count.as_bytes()])
+            .try_cmd(&[b"SCAN", &cursor, b"COUNT", count.as_bytes()])
             .map_err(io_err("SCAN"))?;
         st.max_call_us = st.max_call_us.max(t.elapsed().as_micros() as u64);
         st.calls += 1;
-        let Reply::Array(mut parts) = reply else {
+        let Resp::Array(mut parts) = reply else {
             return Err(format!("SCAN: unexpected reply {reply:?}"));
         };
-        let (Some(Reply::Array(keys)), Some(Reply::Bulk(next))) = (parts.pop(), parts.pop()) else {
+        let (Some(Resp::Array(keys)), Some(Resp::Bulk(next))) = (parts.pop(), parts.pop()) else {
             return Err("SCAN: reply is not [cursor, keys]".into());
         };
         for k in keys {
-            let Reply::Bulk(k) = k else {
+            let Resp::Bulk(k) = k else {
                 return Err(format!("SCAN: non-bulk key {k:?}"));
             };
             st.returned += 1;
@@ -561,11 +395,15 @@ fn run_target(args: &Args, server_bin: &Path, target: &Target) -> Result<Results
     let mut r = Results::default();
 
     println!("{}: data in {}", target.label(), dir.display());
-    let mut server = Proc::spawn(args, server_bin, target, &dir)?;
+    let mut server = spawn(args, server_bin, target, &dir)?;
     server.wait_ready(None, Duration::from_secs(60))?;
     let port = server.port;
-    let mut conn = Conn::connect(port).map_err(io_err("connect"))?;
-    let info = parse_info(&conn.cmd(&[b"INFO", b"server"]).map_err(io_err("INFO"))?);
+    let mut conn = connect(port).map_err(io_err("connect"))?;
+    let info = parse_info(
+        &conn
+            .try_cmd(&[b"INFO", b"server"])
+            .map_err(io_err("INFO"))?,
+    );
     r.version = info
         .iter()
         .find(|(k, _)| k == "redis_version")
@@ -575,9 +413,9 @@ fn run_target(args: &Args, server_bin: &Path, target: &Target) -> Result<Results
     let (secs, oom) = load(args, port, budget)?;
     r.load_secs = secs;
     r.oom_retries = oom;
-    r.rss_after_load_kb = rss_kb(server.child.id()).unwrap_or(0);
+    r.rss_after_load_kb = rss_kb(server.pid()).unwrap_or(0);
     if let Target::Kvtier(_) = target {
-        let info = parse_info(&conn.cmd(&[b"INFO", b"all"]).map_err(io_err("INFO"))?);
+        let info = parse_info(&conn.try_cmd(&[b"INFO", b"all"]).map_err(io_err("INFO"))?);
         r.load_disk_misses = info
             .iter()
             .find(|(k, _)| k == "disk_load_misses")
@@ -589,7 +427,7 @@ fn run_target(args: &Args, server_bin: &Path, target: &Target) -> Result<Results
         fmt_rate(args.keys as f64 / secs)
     );
     let t = Instant::now();
-    expect_ok(conn.cmd(&[b"SAVE"]), "SAVE")?;
+    expect_ok(conn.try_cmd(&[b"SAVE"]), "SAVE")?;
     r.save_secs = t.elapsed().as_secs_f64();
     println!("  SAVE: {:.2} s", r.save_secs);
 
@@ -622,14 +460,14 @@ fn run_target(args: &Args, server_bin: &Path, target: &Target) -> Result<Results
     let (matched, st) = with_pinger(port, ping_cap, || {
         let t = Instant::now();
         let reply = conn
-            .cmd(&[b"KEYS", pattern.as_bytes()])
+            .try_cmd(&[b"KEYS", pattern.as_bytes()])
             .map_err(io_err("KEYS"))?;
         r.keys_us = t.elapsed().as_micros() as u64;
-        let Reply::Array(keys) = reply else {
+        let Resp::Array(keys) = reply else {
             return Err(format!("KEYS: unexpected reply {reply:?}"));
         };
         for k in &keys {
-            let ok = matches!(k, Reply::Bulk(b) if b.starts_with(pattern.trim_end_matches('*').as_bytes())
+            let ok = matches!(k, Resp::Bulk(b) if b.starts_with(pattern.trim_end_matches('*').as_bytes())
                 && key_index(b).is_some_and(|i| i < args.keys));
             if !ok {
                 return Err(format!("KEYS {pattern}: unexpected key {k:?}"));
@@ -659,10 +497,10 @@ fn run_target(args: &Args, server_bin: &Path, target: &Target) -> Result<Results
         let mut lat = Vec::new();
         for _ in 0..args.randomkey_samples {
             let t = Instant::now();
-            let reply = conn.cmd(&[b"RANDOMKEY"]).map_err(io_err("RANDOMKEY"))?;
+            let reply = conn.try_cmd(&[b"RANDOMKEY"]).map_err(io_err("RANDOMKEY"))?;
             lat.push(t.elapsed().as_micros() as u64);
             match reply {
-                Reply::Bulk(k) if key_index(&k).is_some_and(|i| i < args.keys) => {}
+                Resp::Bulk(k) if key_index(&k).is_some_and(|i| i < args.keys) => {}
                 other => return Err(format!("RANDOMKEY: unexpected reply {other:?}")),
             }
         }
@@ -707,10 +545,10 @@ fn run_target(args: &Args, server_bin: &Path, target: &Target) -> Result<Results
     let probe_n = args.keys / 2;
     let (probe_key, probe_value) = (key(probe_n), value(probe_n, args.value_size));
     let t = Instant::now();
-    let mut server = Proc::spawn(args, server_bin, target, &dir)?;
+    let mut server = spawn(args, server_bin, target, &dir)?;
     server.wait_ready(Some((&probe_key, &probe_value)), budget)?;
     r.restart_secs = t.elapsed().as_secs_f64();
-    let mut conn = Conn::connect(server.port).map_err(io_err("connect"))?;
+    let mut conn = connect(server.port).map_err(io_err("connect"))?;
     r.dbsize_after_restart = dbsize(&mut conn)?;
     println!(
         "  shutdown {:.2} s, restart to first GET {:.3} s, DBSIZE after restart {}",
@@ -938,12 +776,6 @@ fn rows(args: &Args, results: &[(Target, Results)]) -> Vec<Row> {
             }),
         ),
     ]
-}
-
-pub(crate) fn default_server_bin() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
-        .join("release/kvtier-server")
 }
 
 pub fn run(args: &Args) -> Result<(), String> {

@@ -19,7 +19,7 @@ mod backends;
 mod e2e;
 mod keyspace;
 mod report;
-mod resp;
+mod server;
 mod soak;
 
 use clap::{Parser, Subcommand};

@@ -24,9 +24,9 @@
 //! Prints a summary line per backend and appends one CSV row per backend to `--csv`. Exits
 //! with an error if any reply was wrong or any owned key mismatched.
 
-use crate::keyspace::{default_server_bin, io_err, rss_kb, Proc};
 use crate::report::{fmt_rate, percentile};
-use crate::resp::{parse_info, Conn, Reply};
+use crate::server::{connect, default_server_bin, io_err, rss_kb, spawn_kvtier};
+use kvtier_testutil::{parse_info, Resp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -312,7 +312,7 @@ fn preload(
             .map(|t| {
                 let (bytes, done) = (&bytes, &done);
                 s.spawn(move || -> Result<(), String> {
-                    let mut conn = Conn::connect(port).map_err(io_err("preload connect"))?;
+                    let mut conn = connect(port).map_err(io_err("preload connect"))?;
                     let mut rng = StdRng::seed_from_u64(mix(seed ^ t));
                     let mut g = t;
                     let mut pending: Vec<Vec<Vec<u8>>> = Vec::new();
@@ -333,9 +333,9 @@ fn preload(
                         conn.flush().map_err(io_err("preload"))?;
                         let mut retry = Vec::new();
                         for cmd in pending.drain(..) {
-                            match conn.read().map_err(io_err("preload reply"))? {
-                                Reply::Error(e) if e.starts_with("OOM") => retry.push(cmd),
-                                Reply::Error(e) => findings.add(format!(
+                            match conn.try_read().map_err(io_err("preload reply"))? {
+                                Resp::Error(e) if e.starts_with("OOM") => retry.push(cmd),
+                                Resp::Error(e) => findings.add(format!(
                                     "preload {} {}: -{e}",
                                     String::from_utf8_lossy(&cmd[0]),
                                     String::from_utf8_lossy(&cmd[1])
@@ -490,35 +490,35 @@ enum Expect {
     Exec(Vec<Expect>),
 }
 
-fn describe(r: &Reply) -> String {
+fn describe(r: &Resp) -> String {
     match r {
-        Reply::Bulk(v) => format!(
+        Resp::Bulk(v) => format!(
             "bulk of {} bytes {:?}",
             v.len(),
             String::from_utf8_lossy(&v[..v.len().min(60)])
         ),
-        Reply::Array(items) => format!("array of {}", items.len()),
+        Resp::Array(items) => format!("array of {}", items.len()),
         other => format!("{other:?}"),
     }
 }
 
 /// Checks `reply` against `want`; `owned` is the client's owned-key state (a failed owned
 /// write marks its key Unknown).
-fn check(want: &Expect, reply: &Reply, owned: &mut [Owned]) -> Result<(), String> {
+fn check(want: &Expect, reply: &Resp, owned: &mut [Owned]) -> Result<(), String> {
     let unexpected = || Err(format!("expected {want:?}, got {}", describe(reply)));
-    if let (Reply::Error(e), Expect::OwnedWrite(j)) = (reply, want) {
+    if let (Resp::Error(e), Expect::OwnedWrite(j)) = (reply, want) {
         owned[*j] = Owned::Unknown;
         return Err(format!("owned write: -{e}"));
     }
     match (want, reply) {
-        (_, Reply::Error(e)) => Err(format!("-{e} (expected {want:?})")),
-        (Expect::Ok | Expect::OwnedWrite(_), Reply::Simple(s)) if s == "OK" => Ok(()),
-        (Expect::Queued, Reply::Simple(s)) if s == "QUEUED" => Ok(()),
-        (Expect::Int, Reply::Int(_)) => Ok(()),
-        (Expect::IntIs(n), Reply::Int(m)) if n == m => Ok(()),
-        (Expect::Str(_) | Expect::Counter | Expect::Score, Reply::Nil) => Ok(()),
-        (Expect::Str(k), Reply::Bulk(v)) => check_value(k, v).map(|_| ()),
-        (Expect::Counter, Reply::Bulk(v))
+        (_, Resp::Error(e)) => Err(format!("-{e} (expected {want:?})")),
+        (Expect::Ok | Expect::OwnedWrite(_), Resp::Simple(s)) if s == "OK" => Ok(()),
+        (Expect::Queued, Resp::Simple(s)) if s == "QUEUED" => Ok(()),
+        (Expect::Int, Resp::Int(_)) => Ok(()),
+        (Expect::IntIs(n), Resp::Int(m)) if n == m => Ok(()),
+        (Expect::Str(_) | Expect::Counter | Expect::Score, Resp::Nil) => Ok(()),
+        (Expect::Str(k), Resp::Bulk(v)) => check_value(k, v).map(|_| ()),
+        (Expect::Counter, Resp::Bulk(v))
             if std::str::from_utf8(v)
                 .ok()
                 .and_then(|s| s.parse::<i64>().ok())
@@ -526,7 +526,7 @@ fn check(want: &Expect, reply: &Reply, owned: &mut [Owned]) -> Result<(), String
         {
             Ok(())
         }
-        (Expect::Score, Reply::Bulk(v))
+        (Expect::Score, Resp::Bulk(v))
             if std::str::from_utf8(v)
                 .ok()
                 .and_then(|s| s.parse::<f64>().ok())
@@ -534,10 +534,10 @@ fn check(want: &Expect, reply: &Reply, owned: &mut [Owned]) -> Result<(), String
         {
             Ok(())
         }
-        (Expect::List(k), Reply::Array(items)) => {
+        (Expect::List(k), Resp::Array(items)) => {
             for item in items {
                 match item {
-                    Reply::Bulk(v) => {
+                    Resp::Bulk(v) => {
                         check_value(k, v)?;
                     }
                     other => return Err(format!("list element {}", describe(other))),
@@ -545,11 +545,11 @@ fn check(want: &Expect, reply: &Reply, owned: &mut [Owned]) -> Result<(), String
             }
             Ok(())
         }
-        (Expect::MGet(keys), Reply::Array(items)) if keys.len() == items.len() => {
+        (Expect::MGet(keys), Resp::Array(items)) if keys.len() == items.len() => {
             for (k, item) in keys.iter().zip(items) {
                 match item {
-                    Reply::Nil => {}
-                    Reply::Bulk(v) => {
+                    Resp::Nil => {}
+                    Resp::Bulk(v) => {
                         check_value(k, v)?;
                     }
                     other => return Err(format!("MGET item {}", describe(other))),
@@ -557,9 +557,9 @@ fn check(want: &Expect, reply: &Reply, owned: &mut [Owned]) -> Result<(), String
             }
             Ok(())
         }
-        (Expect::Owned(_, Owned::Unknown | Owned::Gone), Reply::Nil) => Ok(()),
-        (Expect::Owned(k, Owned::Unknown), Reply::Bulk(v)) => check_value(k, v).map(|_| ()),
-        (Expect::Owned(k, Owned::Val(tag, len)), Reply::Bulk(v)) => {
+        (Expect::Owned(_, Owned::Unknown | Owned::Gone), Resp::Nil) => Ok(()),
+        (Expect::Owned(k, Owned::Unknown), Resp::Bulk(v)) => check_value(k, v).map(|_| ()),
+        (Expect::Owned(k, Owned::Val(tag, len)), Resp::Bulk(v)) => {
             let got = check_value(k, v)?;
             if got == (*tag, *len) {
                 Ok(())
@@ -572,11 +572,11 @@ fn check(want: &Expect, reply: &Reply, owned: &mut [Owned]) -> Result<(), String
                 ))
             }
         }
-        (Expect::Owned(k, Owned::Val(tag, _)), Reply::Nil) => Err(format!(
+        (Expect::Owned(k, Owned::Val(tag, _)), Resp::Nil) => Err(format!(
             "{}: last written tag {tag}, read nil (lost write)",
             String::from_utf8_lossy(k)
         )),
-        (Expect::Exec(wants), Reply::Array(items)) if wants.len() == items.len() => {
+        (Expect::Exec(wants), Resp::Array(items)) if wants.len() == items.len() => {
             for (w, r) in wants.iter().zip(items) {
                 check(w, r, owned).map_err(|e| format!("in EXEC: {e}"))?;
             }
@@ -824,7 +824,7 @@ fn load_client(args: &Args, layout: &Layout, seed: u64, id: usize, sh: &LoadShar
         owned,
         batch: Vec::new(),
     };
-    let mut conn = match Conn::connect(sh.port) {
+    let mut conn = match connect(sh.port) {
         Ok(conn) => conn,
         Err(e) => {
             sh.findings.add(format!("client {id}: connect: {e}"));
@@ -847,7 +847,7 @@ fn load_client(args: &Args, layout: &Layout, seed: u64, id: usize, sh: &LoadShar
         let sent = c.batch.len() as u64;
         let io = conn.flush().and_then(|()| {
             for (cmd, want) in c.batch.drain(..) {
-                let reply = conn.read()?;
+                let reply = conn.try_read()?;
                 if let Err(e) = check(&want, &reply, &mut c.owned) {
                     sh.findings.add(format!(
                         "client {id}: {} {}: {e}",
@@ -891,7 +891,7 @@ struct PingLog {
 /// Sends PING every 2 ms until `stop`.
 fn pinger(port: u16, t0: Instant, stop: &AtomicBool, findings: &Findings) -> PingLog {
     let mut log = PingLog::default();
-    let mut conn = match Conn::connect(port) {
+    let mut conn = match connect(port) {
         Ok(c) => c,
         Err(e) => {
             findings.add(format!("pinger: connect: {e}"));
@@ -900,8 +900,8 @@ fn pinger(port: u16, t0: Instant, stop: &AtomicBool, findings: &Findings) -> Pin
     };
     while !stop.load(Ordering::Relaxed) {
         let t = Instant::now();
-        match conn.cmd(&[b"PING"]) {
-            Ok(Reply::Simple(s)) if s == "PONG" => log.rtt.push((
+        match conn.try_cmd(&[b"PING"]) {
+            Ok(Resp::Simple(s)) if s == "PONG" => log.rtt.push((
                 t.duration_since(t0).as_secs_f64(),
                 t.elapsed().as_micros() as u64,
             )),
@@ -973,7 +973,7 @@ fn info_u64(info: &HashMap<String, String>, name: &str) -> u64 {
 /// Reads VmRSS every 100 ms and INFO every second until `stop`.
 fn sampler(pid: u32, port: u16, t0: Instant, phase: &AtomicUsize, stop: &AtomicBool) -> Samples {
     let mut s = Samples::default();
-    let mut conn = Conn::connect(port).ok();
+    let mut conn = connect(port).ok();
     let mut next = Instant::now();
     let mut tick = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -987,7 +987,7 @@ fn sampler(pid: u32, port: u16, t0: Instant, phase: &AtomicUsize, stop: &AtomicB
             s.rss_anon_max_kb = s.rss_anon_max_kb.max(anon);
             s.rss_file_max_kb = s.rss_file_max_kb.max(file);
             if let Some(c) = conn.as_mut() {
-                match c.cmd(&[b"INFO", b"all"]) {
+                match c.try_cmd(&[b"INFO", b"all"]) {
                     Ok(r) => {
                         let info: HashMap<String, String> = parse_info(&r).into_iter().collect();
                         let used = info_u64(&info, "used_memory");
@@ -1028,7 +1028,7 @@ fn verify(
     what: &str,
     findings: &Findings,
 ) -> Result<(u64, u64), String> {
-    let mut conn = Conn::connect(port).map_err(io_err("verify connect"))?;
+    let mut conn = connect(port).map_err(io_err("verify connect"))?;
     let all: Vec<(usize, usize, Owned)> = owned
         .iter()
         .enumerate()
@@ -1044,7 +1044,7 @@ fn verify(
         }
         conn.flush().map_err(io_err("verify GET"))?;
         for (k, &(_, _, st)) in keys.iter().zip(chunk) {
-            let reply = conn.read().map_err(io_err("verify GET reply"))?;
+            let reply = conn.try_read().map_err(io_err("verify GET reply"))?;
             checked += 1;
             if let Err(e) = check(&Expect::Owned(k.clone(), st), &reply, &mut scratch) {
                 mismatches += 1;
@@ -1109,9 +1109,9 @@ fn run_backend(
     let dir = tmp.path().join("data");
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let maxmemory = format!("{}mb", args.maxmemory_mb);
-    let mut server = Proc::spawn_kvtier(server_bin, backend, &maxmemory, &args.server_args, &dir)?;
+    let mut server = spawn_kvtier(server_bin, backend, &maxmemory, &args.server_args, &dir)?;
     server.wait_ready(None, Duration::from_secs(60))?;
-    let (port, pid) = (server.port, server.child.id());
+    let (port, pid) = (server.port, server.pid());
     println!(
         "soak {backend}: maxmemory {maxmemory}, {data_mb} MiB dataset: {} shared keys \
          (strings, counters, hashes, lists, sets, zsets: {:?}) + {} owned, data in {}",
@@ -1199,10 +1199,10 @@ fn run_backend(
             // verify: after SAVE, then after a restart
             phase.store(PH_VERIFY, Ordering::Relaxed);
             server.check_alive()?;
-            let mut conn = Conn::connect(port).map_err(io_err("connect"))?;
+            let mut conn = connect(port).map_err(io_err("connect"))?;
             let t = Instant::now();
-            match conn.cmd(&[b"SAVE"]).map_err(io_err("SAVE"))? {
-                Reply::Simple(s) if s == "OK" => {}
+            match conn.try_cmd(&[b"SAVE"]).map_err(io_err("SAVE"))? {
+                Resp::Simple(s) if s == "OK" => {}
                 other => findings.add(format!("SAVE: {}", describe(&other))),
             }
             let save_secs = t.elapsed().as_secs_f64();
@@ -1215,7 +1215,7 @@ fn run_backend(
             let samples = sampler_thread.join().expect("sampler thread");
             server.shutdown(&[], PHASE_BUDGET)?;
             let mut restarted =
-                Proc::spawn_kvtier(server_bin, backend, &maxmemory, &args.server_args, &dir)?;
+                spawn_kvtier(server_bin, backend, &maxmemory, &args.server_args, &dir)?;
             restarted.wait_ready(None, PHASE_BUDGET)?;
             let (v2, m2) = verify(restarted.port, &owned, "after restart", &findings)?;
             println!("  restart: {v2} owned keys checked, {m2} mismatches");
@@ -1506,16 +1506,16 @@ mod tests {
         let v = value(&k, 5, 300);
         let mut owned = vec![Owned::Unknown; 2];
         let want = Expect::Owned(k.clone(), Owned::Val(5, 300));
-        assert!(check(&want, &Reply::Bulk(v.clone()), &mut owned).is_ok());
+        assert!(check(&want, &Resp::Bulk(v.clone()), &mut owned).is_ok());
         let old = Expect::Owned(k.clone(), Owned::Val(4, 300));
-        assert!(check(&old, &Reply::Bulk(v), &mut owned).is_err());
-        assert!(check(&want, &Reply::Nil, &mut owned).is_err());
+        assert!(check(&old, &Resp::Bulk(v), &mut owned).is_err());
+        assert!(check(&want, &Resp::Nil, &mut owned).is_err());
         let gone = Expect::Owned(k, Owned::Gone);
-        assert!(check(&gone, &Reply::Nil, &mut owned).is_ok());
+        assert!(check(&gone, &Resp::Nil, &mut owned).is_ok());
         let mut owned = vec![Owned::Val(1, 1)];
         assert!(check(
             &Expect::OwnedWrite(0),
-            &Reply::Error("ERR x".into()),
+            &Resp::Error("ERR x".into()),
             &mut owned
         )
         .is_err());
