@@ -27,7 +27,9 @@ impl Reply {
         self.line(b'+', s.as_bytes());
     }
 
-    /// An error reply; `msg` carries its code, e.g. `ERR syntax error` or `WRONGTYPE …`.
+    /// An error reply; `msg` carries its code, e.g. `ERR syntax error` or `WRONGTYPE …`. A
+    /// command's own failure is a `CmdError` its handler returns (see `commands::run`); this
+    /// writes one, or an error that is part of a reply (EXEC's array, a script's table).
     pub fn error(&mut self, msg: &str) {
         // Newlines would break the protocol; Redis replaces them with spaces too.
         let clean: String = msg
@@ -127,22 +129,5 @@ impl Reply {
         for i in items {
             self.bulk(i);
         }
-    }
-
-    // Redis's standard error texts.
-    pub fn err_wrongtype(&mut self) {
-        self.error("WRONGTYPE Operation against a key holding the wrong kind of value");
-    }
-    pub fn err_syntax(&mut self) {
-        self.error("ERR syntax error");
-    }
-    pub fn err_not_int(&mut self) {
-        self.error("ERR value is not an integer or out of range");
-    }
-    pub fn err_not_float(&mut self) {
-        self.error("ERR value is not a valid float");
-    }
-    pub fn err_no_key(&mut self) {
-        self.error("ERR no such key");
     }
 }

@@ -3,7 +3,7 @@
 
 use super::categories;
 use crate::commands::flags::*;
-use crate::commands::{cmd, CommandSpec, Ctx, KeySpec};
+use crate::commands::{cmd, CmdError, CmdResult, CommandSpec, Ctx, KeySpec};
 
 pub const COMMANDS: &[CommandSpec] = &[cmd("acl", -2, ADMIN, KeySpec::None, acl)];
 
@@ -26,30 +26,30 @@ const ARITY: &[(&str, i32)] = &[
 
 const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
-fn acl(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn acl(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     let Some(&(_, arity)) = ARITY.iter().find(|(n, _)| *n == sub) else {
-        return ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR unknown subcommand '{}'. Try ACL HELP.",
             String::from_utf8_lossy(&args[1])
-        ));
+        )));
     };
     let n = args.len() as i32;
     if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
-        return ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for 'acl|{sub}' command"
-        ));
+        )));
     }
-    let too_many = |ctx: &mut Ctx| {
-        ctx.out.error(&format!(
+    let too_many = || {
+        Err(CmdError::msg(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
             String::from_utf8_lossy(&args[1])
-        ))
+        )))
     };
     match sub.as_str() {
-        "setuser" => setuser(ctx, args),
+        "setuser" => setuser(ctx, args)?,
         "getuser" => getuser(ctx, &args[2]),
-        "deluser" => deluser(ctx, args),
+        "deluser" => deluser(ctx, args)?,
         "list" => {
             let lines: Vec<String> = ctx
                 .shared
@@ -71,12 +71,10 @@ fn acl(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
         }
         "whoami" => ctx.out.bulk(ctx.client.user.clone().as_bytes()),
-        "cat" if args.len() > 3 => too_many(ctx),
-        "cat" => cat(ctx, args.get(2)),
-        "genpass" if args.len() > 3 => too_many(ctx),
-        "genpass" => genpass(ctx, args.get(2)),
-        "log" if args.len() > 3 => too_many(ctx),
-        "log" => log(ctx, args.get(2)),
+        "cat" | "genpass" | "log" if args.len() > 3 => return too_many(),
+        "cat" => cat(ctx, args.get(2))?,
+        "genpass" => genpass(ctx, args.get(2))?,
+        "log" => log(ctx, args.get(2))?,
         "save" | "load" => {
             let Some(path) = ctx
                 .shared
@@ -85,7 +83,7 @@ fn acl(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 .filter(|p| !p.is_empty())
                 .map(std::path::PathBuf::from)
             else {
-                return ctx.out.error(NO_ACLFILE);
+                return Err(CmdError::msg(NO_ACLFILE));
             };
             let result = if sub == "save" {
                 ctx.shared.acl.save_file(&path)
@@ -94,20 +92,21 @@ fn acl(ctx: &mut Ctx, args: &[Vec<u8>]) {
             };
             match result {
                 Ok(()) => ctx.out.ok(),
-                Err(e) => ctx.out.error(&format!("ERR {e}")),
+                Err(e) => return Err(CmdError::msg(format!("ERR {e}"))),
             }
         }
-        "dryrun" => dryrun(ctx, args),
+        "dryrun" => dryrun(ctx, args)?,
         _ => help(ctx),
     }
+    Ok(())
 }
 
-fn setuser(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn setuser(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let name = String::from_utf8_lossy(&args[2]).into_owned();
     if args[2].iter().any(|&c| c == b' ' || c == 0) {
-        return ctx
-            .out
-            .error("ERR Usernames can't contain spaces or null characters");
+        return Err(CmdError::msg(
+            "ERR Usernames can't contain spaces or null characters",
+        ));
     }
     match ctx
         .shared
@@ -123,8 +122,9 @@ fn setuser(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
             ctx.out.ok()
         }
-        Err(e) => ctx.out.error(&format!("ERR {e}")),
+        Err(e) => return Err(CmdError::msg(format!("ERR {e}"))),
     }
+    Ok(())
 }
 
 fn getuser(ctx: &mut Ctx, name: &[u8]) {
@@ -161,9 +161,9 @@ fn getuser(ctx: &mut Ctx, name: &[u8]) {
     ctx.out.array(0);
 }
 
-fn deluser(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn deluser(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if args[2..].iter().any(|n| n == b"default") {
-        return ctx.out.error("ERR The 'default' user cannot be removed");
+        return Err(CmdError::msg("ERR The 'default' user cannot be removed"));
     }
     let mut deleted = 0;
     for n in &args[2..] {
@@ -179,19 +179,20 @@ fn deluser(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     }
     ctx.out.int(deleted);
+    Ok(())
 }
 
-fn cat(ctx: &mut Ctx, category: Option<&Vec<u8>>) {
+fn cat(ctx: &mut Ctx, category: Option<&Vec<u8>>) -> CmdResult {
     let Some(c) = category else {
         ctx.out.array(categories::CATEGORIES.len());
         for c in categories::CATEGORIES {
             ctx.out.bulk(c.as_bytes());
         }
-        return;
+        return Ok(());
     };
     let name = String::from_utf8_lossy(c);
     let Some(cat) = categories::known(&name) else {
-        return ctx.out.error(&format!("ERR Unknown category '{name}'"));
+        return Err(CmdError::msg(format!("ERR Unknown category '{name}'")));
     };
     let tag = format!("@{cat}");
     let names: Vec<&str> = crate::commands::all()
@@ -203,14 +204,15 @@ fn cat(ctx: &mut Ctx, category: Option<&Vec<u8>>) {
     for n in names {
         ctx.out.bulk(n.as_bytes());
     }
+    Ok(())
 }
 
-fn genpass(ctx: &mut Ctx, bits: Option<&Vec<u8>>) {
+fn genpass(ctx: &mut Ctx, bits: Option<&Vec<u8>>) -> CmdResult {
     let bits = match bits.map(|b| crate::util::parse_i64(b)) {
         None => 256,
-        Some(None) => return ctx.out.err_not_int(),
+        Some(None) => return Err(CmdError::NotInt),
         Some(Some(b)) if !(1..=4096).contains(&b) => {
-            return ctx.out.error("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096");
+            return Err(CmdError::msg("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"));
         }
         Some(Some(b)) => b as usize,
     };
@@ -221,17 +223,19 @@ fn genpass(ctx: &mut Ctx, bits: Option<&Vec<u8>>) {
     let mut hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     hex.truncate(chars);
     ctx.out.bulk(hex.as_bytes());
+    Ok(())
 }
 
-fn log(ctx: &mut Ctx, arg: Option<&Vec<u8>>) {
+fn log(ctx: &mut Ctx, arg: Option<&Vec<u8>>) -> CmdResult {
     let count = match arg {
         None => 10,
         Some(a) if a.eq_ignore_ascii_case(b"reset") => {
             ctx.shared.acl.log.entries.clear();
-            return ctx.out.ok();
+            ctx.out.ok();
+            return Ok(());
         }
         Some(a) => match crate::util::parse_i64(a) {
-            None => return ctx.out.err_not_int(),
+            None => return Err(CmdError::NotInt),
             Some(n) => n.max(0) as usize,
         },
     };
@@ -256,26 +260,27 @@ fn log(ctx: &mut Ctx, arg: Option<&Vec<u8>>) {
         ctx.out.bulk(b"client-info");
         ctx.out.bulk(e.client_info.as_bytes());
     }
+    Ok(())
 }
 
-fn dryrun(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn dryrun(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let user = String::from_utf8_lossy(&args[2]).into_owned();
     if !ctx.shared.acl.users.contains_key(&user) {
-        return ctx.out.error(&format!("ERR User '{user}' not found"));
+        return Err(CmdError::msg(format!("ERR User '{user}' not found")));
     }
     let Some(spec) = crate::commands::lookup(&args[3]) else {
-        return ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR Command '{}' not found",
             String::from_utf8_lossy(&args[3])
-        ));
+        )));
     };
     let rest = &args[3..];
     let n = rest.len() as i32;
     if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
-        return ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for '{}' command",
             spec.name
-        ));
+        )));
     }
     match ctx.shared.acl.check(&user, spec, rest) {
         Ok(()) => ctx.out.ok(),
@@ -296,8 +301,11 @@ fn dryrun(ctx: &mut Ctx, args: &[Vec<u8>]) {
         Err(super::Denied::Command(c)) => ctx
             .out
             .bulk(format!("This user has no permissions to run the '{c}' command").as_bytes()),
-        Err(super::Denied::NoUser) => ctx.out.error(&format!("ERR User '{user}' not found")),
+        Err(super::Denied::NoUser) => {
+            return Err(CmdError::msg(format!("ERR User '{user}' not found")))
+        }
     }
+    Ok(())
 }
 
 fn help(ctx: &mut Ctx) {

@@ -3,7 +3,9 @@
 //! Bit 0 is the most significant bit of the first byte, as in Redis.
 
 use super::flags::*;
+use super::strings::read_str;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult};
 use crate::util::parse_i64;
 use crate::value::Value;
 
@@ -25,21 +27,9 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 const ERR_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 
-/// Reads a string value: `Ok(None)` absent, `Err(())` wrong type (already replied).
-fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, ()> {
-    match ctx.db().get(key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s.clone())),
-        Some(_) => {
-            ctx.out.err_wrongtype();
-            Err(())
-        }
-    }
-}
-
 /// Parses a bit offset (`#n` multiplies by `width` when allowed), bounded by
 /// proto-max-bulk-len as in Redis.
-fn parse_offset(ctx: &mut Ctx, arg: &[u8], hash_width: Option<u64>) -> Option<u64> {
+fn parse_offset(ctx: &mut Ctx, arg: &[u8], hash_width: Option<u64>) -> Result<u64, CmdError> {
     let (mul, digits) = match (arg.first(), hash_width) {
         (Some(b'#'), Some(w)) => (w, &arg[1..]),
         _ => (1, arg),
@@ -47,16 +37,10 @@ fn parse_offset(ctx: &mut Ctx, arg: &[u8], hash_width: Option<u64>) -> Option<u6
     let limit = ctx.shared.config.get_u64("proto-max-bulk-len").max(1) * 8;
     match parse_i64(digits) {
         Some(n) if n >= 0 => match (n as u64).checked_mul(mul) {
-            Some(v) if v < limit => Some(v),
-            _ => {
-                ctx.out.error(ERR_OFFSET);
-                None
-            }
+            Some(v) if v < limit => Ok(v),
+            _ => Err(CmdError::msg(ERR_OFFSET)),
         },
-        _ => {
-            ctx.out.error(ERR_OFFSET);
-            None
-        }
+        _ => Err(CmdError::msg(ERR_OFFSET)),
     }
 }
 
@@ -90,18 +74,14 @@ fn store_str(ctx: &mut Ctx, key: &[u8], value: Vec<u8>) {
     }
 }
 
-fn setbit(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(bit) = parse_offset(ctx, &args[2], None) else {
-        return;
-    };
+fn setbit(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let bit = parse_offset(ctx, &args[2], None)?;
     let on = match args[3].as_slice() {
         b"0" => false,
         b"1" => true,
-        _ => return ctx.out.error("ERR bit is not an integer or out of range"),
+        _ => return Err(CmdError::msg("ERR bit is not an integer or out of range")),
     };
-    let Ok(cur) = read_str(ctx, &args[1]) else {
-        return;
-    };
+    let cur = read_str(ctx, &args[1])?;
     let existed = cur.is_some();
     let mut s = cur.unwrap_or_default();
     let old = get_bit(&s, bit);
@@ -110,16 +90,14 @@ fn setbit(ctx: &mut Ctx, args: &[Vec<u8>]) {
     super::notify::notify_new(ctx, existed, &args[1]);
     ctx.out.int(old as i64);
     super::notify::notify(ctx, super::notify::class::STRING, "setbit", &args[1]);
+    Ok(())
 }
 
-fn getbit(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(bit) = parse_offset(ctx, &args[2], None) else {
-        return;
-    };
-    let Ok(cur) = read_str(ctx, &args[1]) else {
-        return;
-    };
+fn getbit(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let bit = parse_offset(ctx, &args[2], None)?;
+    let cur = read_str(ctx, &args[1])?;
     ctx.out.int(get_bit(&cur.unwrap_or_default(), bit) as i64);
+    Ok(())
 }
 
 /// Resolves Redis start/end (negative from the end) over `len` units; `None` when empty.
@@ -133,15 +111,12 @@ fn resolve(start: i64, end: i64, len: i64) -> Option<(i64, i64)> {
 }
 
 /// Parses the optional `BYTE|BIT` unit at `args[i]`: `Some(true)` for BIT.
-fn parse_unit(ctx: &mut Ctx, args: &[Vec<u8>], i: usize) -> Option<bool> {
+fn parse_unit(args: &[Vec<u8>], i: usize) -> Result<bool, CmdError> {
     match args.get(i) {
-        None => Some(false),
-        Some(a) if a.eq_ignore_ascii_case(b"byte") && args.len() == i + 1 => Some(false),
-        Some(a) if a.eq_ignore_ascii_case(b"bit") && args.len() == i + 1 => Some(true),
-        Some(_) => {
-            ctx.out.err_syntax();
-            None
-        }
+        None => Ok(false),
+        Some(a) if a.eq_ignore_ascii_case(b"byte") && args.len() == i + 1 => Ok(false),
+        Some(a) if a.eq_ignore_ascii_case(b"bit") && args.len() == i + 1 => Ok(true),
+        Some(_) => Err(CmdError::Syntax),
     }
 }
 
@@ -149,30 +124,28 @@ fn count_bits(s: &[u8], first: u64, last: u64) -> u64 {
     (first..=last).map(|b| get_bit(s, b) as u64).sum()
 }
 
-fn bitcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn bitcount(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     // Redis 7.0 looks the key up before it parses the range.
-    let Ok(cur) = read_str(ctx, &args[1]) else {
-        return;
-    };
+    let cur = read_str(ctx, &args[1])?;
     let Some(s) = cur else {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     };
     let mut range = None;
     let mut bit_unit = false;
     if args.len() >= 3 {
         if args.len() == 3 {
-            return ctx.out.err_syntax();
+            return Err(CmdError::Syntax);
         }
         let (Some(a), Some(b)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
-            return ctx.out.err_not_int();
+            return Err(CmdError::NotInt);
         };
         // Redis answers an empty negative range before it looks at the unit.
         if a < 0 && b < 0 && a > b {
-            return ctx.out.int(0);
+            ctx.out.int(0);
+            return Ok(());
         }
-        let Some(u) = parse_unit(ctx, args, 4) else {
-            return;
-        };
+        let u = parse_unit(args, 4)?;
         bit_unit = u;
         range = Some((a, b));
     }
@@ -191,21 +164,21 @@ fn bitcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
         },
     };
     ctx.out.int(n as i64);
+    Ok(())
 }
 
-fn bitpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn bitpos(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let want = match args[2].as_slice() {
         b"0" => 0u8,
         b"1" => 1u8,
-        _ if parse_i64(&args[2]).is_none() => return ctx.out.err_not_int(),
-        _ => return ctx.out.error("ERR The bit argument must be 1 or 0."),
+        _ if parse_i64(&args[2]).is_none() => return Err(CmdError::NotInt),
+        _ => return Err(CmdError::msg("ERR The bit argument must be 1 or 0.")),
     };
     // Redis 7.0 looks the key up before it parses the range.
-    let Ok(cur) = read_str(ctx, &args[1]) else {
-        return;
-    };
+    let cur = read_str(ctx, &args[1])?;
     let Some(s) = cur else {
-        return ctx.out.int(if want == 1 { -1 } else { 0 });
+        ctx.out.int(if want == 1 { -1 } else { 0 });
+        return Ok(());
     };
     let mut start = 0i64;
     let mut end = -1i64;
@@ -213,17 +186,15 @@ fn bitpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let mut bit_unit = false;
     if args.len() >= 4 {
         let Some(a) = parse_i64(&args[3]) else {
-            return ctx.out.err_not_int();
+            return Err(CmdError::NotInt);
         };
         start = a;
         if end_given {
             let Some(b) = parse_i64(&args[4]) else {
-                return ctx.out.err_not_int();
+                return Err(CmdError::NotInt);
             };
             end = b;
-            let Some(u) = parse_unit(ctx, args, 5) else {
-                return;
-            };
+            let u = parse_unit(args, 5)?;
             bit_unit = u;
         }
     }
@@ -233,7 +204,8 @@ fn bitpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
         s.len() as i64
     };
     let Some((f, l)) = resolve(start, end, len) else {
-        return ctx.out.int(-1);
+        ctx.out.int(-1);
+        return Ok(());
     };
     let (first_bit, last_bit) = if bit_unit {
         (f as u64, l as u64)
@@ -242,31 +214,32 @@ fn bitpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
     };
     for b in first_bit..=last_bit {
         if get_bit(&s, b) == want {
-            return ctx.out.int(b as i64);
+            ctx.out.int(b as i64);
+            return Ok(());
         }
     }
     // Looking for a clear bit with no explicit end: the string is taken as padded with zeros.
     if want == 0 && !end_given {
-        return ctx.out.int(last_bit as i64 + 1);
+        ctx.out.int(last_bit as i64 + 1);
+        return Ok(());
     }
     ctx.out.int(-1);
+    Ok(())
 }
 
-fn bitop(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn bitop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let op = args[1].to_ascii_lowercase();
     if !matches!(op.as_slice(), b"and" | b"or" | b"xor" | b"not") {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     if op == b"not" && args.len() != 4 {
-        return ctx
-            .out
-            .error("ERR BITOP NOT must be called with a single source key.");
+        return Err(CmdError::msg(
+            "ERR BITOP NOT must be called with a single source key.",
+        ));
     }
     let mut srcs = Vec::with_capacity(args.len() - 3);
     for k in &args[3..] {
-        let Ok(v) = read_str(ctx, k) else {
-            return;
-        };
+        let v = read_str(ctx, k)?;
         srcs.push(v.unwrap_or_default());
     }
     let len = srcs.iter().map(Vec::len).max().unwrap_or(0);
@@ -296,6 +269,7 @@ fn bitop(ctx: &mut Ctx, args: &[Vec<u8>]) {
         len > 0,
         existed,
     );
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -317,18 +291,17 @@ enum FieldOp {
     Incr(FieldType, u64, i64, Overflow),
 }
 
-fn parse_type(ctx: &mut Ctx, a: &[u8]) -> Option<FieldType> {
+fn parse_type(a: &[u8]) -> Result<FieldType, CmdError> {
     let signed = matches!(a.first(), Some(b'i' | b'I'));
     let ok = matches!(a.first(), Some(b'i' | b'I' | b'u' | b'U'));
     let bits = parse_i64(&a[1.min(a.len())..]).unwrap_or(0);
     if !ok || bits < 1 || (signed && bits > 64) || (!signed && bits > 63) {
-        ctx.out.error(
+        return Err(CmdError::msg(
             "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not \
              supported but i64 is.",
-        );
-        return None;
+        ));
     }
-    Some(FieldType {
+    Ok(FieldType {
         signed,
         bits: bits as u32,
     })
@@ -379,7 +352,7 @@ fn field_value(t: FieldType, cur: Option<i64>, v: i64, of: Overflow) -> Option<i
     }
 }
 
-fn bitfield_common(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
+fn bitfield_common(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
     let mut ops = Vec::new();
     let mut of = Overflow::Wrap;
     let mut i = 2;
@@ -388,29 +361,21 @@ fn bitfield_common(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
         let left = args.len() - i - 1;
         match sub.as_slice() {
             b"get" if left >= 2 => {
-                let Some(t) = parse_type(ctx, &args[i + 1]) else {
-                    return;
-                };
-                let Some(off) = parse_offset(ctx, &args[i + 2], Some(t.bits as u64)) else {
-                    return;
-                };
+                let t = parse_type(&args[i + 1])?;
+                let off = parse_offset(ctx, &args[i + 2], Some(t.bits as u64))?;
                 ops.push(FieldOp::Get(t, off));
                 i += 3;
             }
             b"set" | b"incrby" if left >= 3 => {
                 if readonly {
-                    return ctx
-                        .out
-                        .error("ERR BITFIELD_RO only supports the GET subcommand");
+                    return Err(CmdError::msg(
+                        "ERR BITFIELD_RO only supports the GET subcommand",
+                    ));
                 }
-                let Some(t) = parse_type(ctx, &args[i + 1]) else {
-                    return;
-                };
-                let Some(off) = parse_offset(ctx, &args[i + 2], Some(t.bits as u64)) else {
-                    return;
-                };
+                let t = parse_type(&args[i + 1])?;
+                let off = parse_offset(ctx, &args[i + 2], Some(t.bits as u64))?;
                 let Some(v) = parse_i64(&args[i + 3]) else {
-                    return ctx.out.err_not_int();
+                    return Err(CmdError::NotInt);
                 };
                 ops.push(if sub == b"set" {
                     FieldOp::Set(t, off, v, of)
@@ -421,24 +386,22 @@ fn bitfield_common(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
             }
             b"overflow" if left >= 1 => {
                 if readonly {
-                    return ctx
-                        .out
-                        .error("ERR BITFIELD_RO only supports the GET subcommand");
+                    return Err(CmdError::msg(
+                        "ERR BITFIELD_RO only supports the GET subcommand",
+                    ));
                 }
                 of = match args[i + 1].to_ascii_lowercase().as_slice() {
                     b"wrap" => Overflow::Wrap,
                     b"sat" => Overflow::Sat,
                     b"fail" => Overflow::Fail,
-                    _ => return ctx.out.error("ERR Invalid OVERFLOW type specified"),
+                    _ => return Err(CmdError::msg("ERR Invalid OVERFLOW type specified")),
                 };
                 i += 2;
             }
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
     }
-    let Ok(cur) = read_str(ctx, &args[1]) else {
-        return;
-    };
+    let cur = read_str(ctx, &args[1])?;
     let mut s = cur.unwrap_or_default();
     // Like Redis, a write grows (or creates) the string to its highest field first, even when
     // OVERFLOW FAIL then refuses it.
@@ -482,12 +445,13 @@ fn bitfield_common(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
         store_str(ctx, &args[1], s);
         super::notify::notify(ctx, super::notify::class::STRING, "setbit", &args[1]);
     }
+    Ok(())
 }
 
-fn bitfield(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    bitfield_common(ctx, args, false);
+fn bitfield(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    bitfield_common(ctx, args, false)
 }
 
-fn bitfield_ro(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    bitfield_common(ctx, args, true);
+fn bitfield_ro(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    bitfield_common(ctx, args, true)
 }

@@ -4,6 +4,7 @@
 
 use super::flags::*;
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec};
+use super::{CmdError, CmdResult};
 use crate::value::Value;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -27,18 +28,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("blmpop", -5, WRITE, KeySpec::Numkeys(2), blmpop),
 ];
 
-/// Parses a timeout in seconds (a float) into milliseconds; replies the Redis error if invalid.
-pub fn parse_timeout(ctx: &mut Ctx, arg: &[u8]) -> Option<u64> {
+/// Parses a timeout in seconds (a float) into milliseconds, with Redis's error if invalid.
+pub fn parse_timeout(arg: &[u8]) -> Result<u64, CmdError> {
     match crate::util::parse_f64(arg) {
-        Some(t) if t < 0.0 => {
-            ctx.out.error("ERR timeout is negative");
-            None
-        }
-        Some(t) if t.is_finite() && t * 1000.0 < u64::MAX as f64 => Some((t * 1000.0) as u64),
-        _ => {
-            ctx.out.error("ERR timeout is not a float or out of range");
-            None
-        }
+        Some(t) if t < 0.0 => Err(CmdError::msg("ERR timeout is negative")),
+        Some(t) if t.is_finite() && t * 1000.0 < u64::MAX as f64 => Ok((t * 1000.0) as u64),
+        _ => Err(CmdError::msg("ERR timeout is not a float or out of range")),
     }
 }
 
@@ -49,7 +44,7 @@ type PoppedMany = (Vec<u8>, Vec<Vec<u8>>);
 
 /// Pops from the first non-empty list among `keys`; `Err` after a WRONGTYPE reply. A client
 /// woken by a change of its keys skips keys of another type (it stays blocked, as in Redis).
-fn pop_first(ctx: &mut Ctx, keys: &[Vec<u8>], left: bool) -> Result<Option<Popped>, ()> {
+fn pop_first(ctx: &mut Ctx, keys: &[Vec<u8>], left: bool) -> Result<Option<Popped>, CmdError> {
     Ok(pop_first_n(ctx, keys, left, 1)?.map(|(k, mut v)| (k, v.remove(0))))
 }
 
@@ -59,7 +54,7 @@ fn pop_first_n(
     keys: &[Vec<u8>],
     left: bool,
     count: usize,
-) -> Result<Option<PoppedMany>, ()> {
+) -> Result<Option<PoppedMany>, CmdError> {
     let woken = ctx.client.woken;
     let mut db = ctx.db();
     for k in keys {
@@ -69,8 +64,7 @@ fn pop_first_n(
             Some(Value::List(_)) => {}
             Some(_) if woken => continue,
             Some(_) => {
-                ctx.out.err_wrongtype();
-                return Err(());
+                return Err(CmdError::WrongType);
             }
         }
         let Some(Value::List(l)) = db.get_mut(k) else {
@@ -94,32 +88,30 @@ fn pop_first_n(
     Ok(None)
 }
 
-fn bpop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) {
-    let Some(timeout) = parse_timeout(ctx, &args[args.len() - 1]) else {
-        return;
-    };
-    match pop_first(ctx, &args[1..args.len() - 1], left) {
-        Err(()) => {}
-        Ok(Some((k, v))) => {
+fn bpop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) -> CmdResult {
+    let timeout = parse_timeout(&args[args.len() - 1])?;
+    match pop_first(ctx, &args[1..args.len() - 1], left)? {
+        Some((k, v)) => {
             ctx.out.array(2);
             ctx.out.bulk(&k);
             ctx.out.bulk(&v);
         }
-        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
-        Ok(None) => {
+        None if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
+        None => {
             ctx.action = Action::Block {
                 timeout_ms: timeout,
             }
         }
     }
+    Ok(())
 }
 
-fn blpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    bpop(ctx, args, true);
+fn blpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    bpop(ctx, args, true)
 }
 
-fn brpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    bpop(ctx, args, false);
+fn brpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    bpop(ctx, args, false)
 }
 
 fn side(arg: &[u8]) -> Option<bool> {
@@ -130,21 +122,25 @@ fn side(arg: &[u8]) -> Option<bool> {
     }
 }
 
-fn blmove(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn blmove(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (Some(from_left), Some(to_left)) = (side(&args[3]), side(&args[4])) else {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     };
-    blmove_common(ctx, args, from_left, to_left, &args[5]);
+    blmove_common(ctx, args, from_left, to_left, &args[5])
 }
 
-fn brpoplpush(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    blmove_common(ctx, args, false, true, &args[3]);
+fn brpoplpush(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    blmove_common(ctx, args, false, true, &args[3])
 }
 
-fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool, t: &[u8]) {
-    let Some(timeout) = parse_timeout(ctx, t) else {
-        return;
-    };
+fn blmove_common(
+    ctx: &mut Ctx,
+    args: &[Vec<u8>],
+    from_left: bool,
+    to_left: bool,
+    t: &[u8],
+) -> CmdResult {
+    let timeout = parse_timeout(t)?;
     let woken = ctx.client.woken;
     let mut db = ctx.db();
     // Redis checks the source's type first, then the destination's when there is something
@@ -153,26 +149,26 @@ fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool
         Some(Value::List(_)) => true,
         None => false,
         Some(_) if woken => false,
-        Some(_) => return ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     if let Some(v) = db.get(&args[2]) {
         if src_ok && !matches!(v, Value::List(_)) {
-            return ctx.out.err_wrongtype();
+            return Err(CmdError::WrongType);
         }
     }
     if !src_ok {
         if ctx.client.multi.is_some() || ctx.client.in_exec {
-            return ctx.out.null();
+            ctx.out.null();
+            return Ok(());
         }
         ctx.action = Action::Block {
             timeout_ms: timeout,
         };
-        return;
+        return Ok(());
     }
     let mark = ctx.shared.notifications.len();
-    match pop_first(ctx, &args[1..2], from_left) {
-        Err(()) => {}
-        Ok(Some((_, v))) => {
+    match pop_first(ctx, &args[1..2], from_left)? {
+        Some((_, v)) => {
             let popped_events = ctx.shared.notifications.len();
             let mut db = ctx.db();
             let existed = db.contains(&args[2]);
@@ -194,36 +190,30 @@ fn blmove_common(ctx: &mut Ctx, args: &[Vec<u8>], from_left: bool, to_left: bool
             let pushed = ctx.shared.notifications.len() - popped_events;
             ctx.shared.notifications[mark..].rotate_right(pushed);
         }
-        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null(),
-        Ok(None) => {
+        None if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null(),
+        None => {
             ctx.action = Action::Block {
                 timeout_ms: timeout,
             }
         }
     }
+    Ok(())
 }
 
 /// Parses `numkeys key... LEFT|RIGHT [COUNT n]` from `at`: (keys, left, count).
-fn parse_lmpop<'a>(
-    ctx: &mut Ctx,
-    args: &'a [Vec<u8>],
-    at: usize,
-) -> Option<(&'a [Vec<u8>], bool, usize)> {
+fn parse_lmpop(args: &[Vec<u8>], at: usize) -> Result<(&[Vec<u8>], bool, usize), CmdError> {
     let numkeys = match crate::util::parse_i64(&args[at]) {
         Some(n) if n > 0 && n <= i32::MAX as i64 => n as usize,
         _ => {
-            ctx.out.error("ERR numkeys should be greater than 0");
-            return None;
+            return Err(CmdError::msg("ERR numkeys should be greater than 0"));
         }
     };
     let where_at = at + 1 + numkeys;
     if where_at >= args.len() {
-        ctx.out.err_syntax();
-        return None;
+        return Err(CmdError::Syntax);
     }
     let Some(left) = side(&args[where_at]) else {
-        ctx.out.err_syntax();
-        return None;
+        return Err(CmdError::Syntax);
     };
     let mut count = None;
     let mut j = where_at + 1;
@@ -232,17 +222,15 @@ fn parse_lmpop<'a>(
             match crate::util::parse_i64(&args[j + 1]) {
                 Some(c) if c > 0 => count = Some(c as usize),
                 _ => {
-                    ctx.out.error("ERR count should be greater than 0");
-                    return None;
+                    return Err(CmdError::msg("ERR count should be greater than 0"));
                 }
             }
             j += 2;
         } else {
-            ctx.out.err_syntax();
-            return None;
+            return Err(CmdError::Syntax);
         }
     }
-    Some((&args[at + 1..where_at], left, count.unwrap_or(1)))
+    Ok((&args[at + 1..where_at], left, count.unwrap_or(1)))
 }
 
 fn write_lmpop(ctx: &mut Ctx, key: &[u8], popped: &[Vec<u8>]) {
@@ -251,32 +239,26 @@ fn write_lmpop(ctx: &mut Ctx, key: &[u8], popped: &[Vec<u8>]) {
     ctx.out.bulks(popped.iter().map(Vec::as_slice));
 }
 
-fn lmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some((keys, left, count)) = parse_lmpop(ctx, args, 1) else {
-        return;
-    };
-    match pop_first_n(ctx, keys, left, count) {
-        Err(()) => {}
-        Ok(None) => ctx.out.null_array(),
-        Ok(Some((k, v))) => write_lmpop(ctx, &k, &v),
+fn lmpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, left, count) = parse_lmpop(args, 1)?;
+    match pop_first_n(ctx, keys, left, count)? {
+        None => ctx.out.null_array(),
+        Some((k, v)) => write_lmpop(ctx, &k, &v),
     }
+    Ok(())
 }
 
-fn blmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(timeout) = parse_timeout(ctx, &args[1]) else {
-        return;
-    };
-    let Some((keys, left, count)) = parse_lmpop(ctx, args, 2) else {
-        return;
-    };
-    match pop_first_n(ctx, keys, left, count) {
-        Err(()) => {}
-        Ok(Some((k, v))) => write_lmpop(ctx, &k, &v),
-        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
-        Ok(None) => {
+fn blmpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let timeout = parse_timeout(&args[1])?;
+    let (keys, left, count) = parse_lmpop(args, 2)?;
+    match pop_first_n(ctx, keys, left, count)? {
+        Some((k, v)) => write_lmpop(ctx, &k, &v),
+        None if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
+        None => {
             ctx.action = Action::Block {
                 timeout_ms: timeout,
             }
         }
     }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 use super::flags::*;
 use super::object::help;
 use super::{cmd, CommandSpec, Ctx, KeySpec};
+use super::{CmdError, CmdResult};
 use crate::util::parse_i64;
 
 const NONE: KeySpec = KeySpec::None;
@@ -15,43 +16,49 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("latency", -2, ADMIN, NONE, latency),
 ];
 
-fn role(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn role(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.out.array(3);
     ctx.out.bulk(b"master");
     ctx.out.int(0);
     ctx.out.array(0);
+    Ok(())
 }
 
 /// WAIT numreplicas timeout: there are no replicas, so 0 at once.
-fn wait(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn wait(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if parse_i64(&args[1]).is_none() {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     }
     match parse_i64(&args[2]) {
-        None => ctx
-            .out
-            .error("ERR timeout is not an integer or out of range"),
-        Some(t) if t < 0 => ctx.out.error("ERR timeout is negative"),
+        None => {
+            return Err(CmdError::msg(
+                "ERR timeout is not an integer or out of range",
+            ))
+        }
+        Some(t) if t < 0 => return Err(CmdError::msg("ERR timeout is negative")),
         Some(_) => ctx.out.int(0),
     }
+    Ok(())
 }
 
-fn unknown(ctx: &mut Ctx, cmd: &str, sub: &[u8]) {
-    ctx.out.error(&format!(
+fn unknown(cmd: &str, sub: &[u8]) -> CmdError {
+    CmdError::msg(format!(
         "ERR unknown subcommand '{}'. Try {cmd} HELP.",
         String::from_utf8_lossy(sub)
-    ));
+    ))
 }
 
 /// SLOWLOG: kvtier records no slow log entries (the `slowlog-*` settings are accepted).
-fn slowlog(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn slowlog(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     match (args[1].to_ascii_lowercase().as_slice(), args.len()) {
         (b"get", 2) => ctx.out.array(0),
         (b"get", 3) => match parse_i64(&args[2]) {
             Some(n) if n >= -1 => ctx.out.array(0),
-            _ => ctx
-                .out
-                .error("ERR count should be greater than or equal to -1"),
+            _ => {
+                return Err(CmdError::msg(
+                    "ERR count should be greater than or equal to -1",
+                ))
+            }
         },
         (b"len", 2) => ctx.out.int(0),
         (b"reset", 2) => ctx.out.ok(),
@@ -72,12 +79,13 @@ fn slowlog(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 "    Prints this help.",
             ],
         ),
-        _ => unknown(ctx, "SLOWLOG", &args[1]),
+        _ => return Err(unknown("SLOWLOG", &args[1])),
     }
+    Ok(())
 }
 
 /// LATENCY: no latency events are recorded.
-fn latency(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn latency(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     match (args[1].to_ascii_lowercase().as_slice(), args.len()) {
         (b"latest", 2) | (b"history", 3) => ctx.out.array(0),
         (b"reset", _) => ctx.out.int(0),
@@ -87,11 +95,14 @@ fn latency(ctx: &mut Ctx, args: &[Vec<u8>]) {
              order to enable it. If we weren't in a deep space mission I'd suggest to take a look \
              at https://redis.io/topics/latency-monitor.\n",
         ),
-        (b"graph", 3) => ctx.out.error(&format!(
-            "ERR No samples available for event '{}'",
-            String::from_utf8_lossy(&args[2])
-        )),
+        (b"graph", 3) => {
+            return Err(CmdError::msg(format!(
+                "ERR No samples available for event '{}'",
+                String::from_utf8_lossy(&args[2])
+            )))
+        }
         (b"histogram", _) => ctx.out.map(0),
-        _ => unknown(ctx, "LATENCY", &args[1]),
+        _ => return Err(unknown("LATENCY", &args[1])),
     }
+    Ok(())
 }

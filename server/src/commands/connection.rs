@@ -2,6 +2,7 @@
 
 use super::flags::*;
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec};
+use super::{CmdError, CmdResult};
 
 const NONE: KeySpec = KeySpec::None;
 
@@ -17,42 +18,39 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("reset", 1, FAST | NO_AUTH | PUBSUB | NO_QUEUE, NONE, reset),
 ];
 
-fn ping(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn ping(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if args.len() > 2 {
-        return super::err_arity(ctx.out, &args[0]);
+        return Err(CmdError::arity(&args[0]));
     }
     // A subscribed RESP2 client gets PING as a pub/sub style array.
     if ctx.client.subscriptions() > 0 && !ctx.out.resp3 {
         ctx.out.array(2);
         ctx.out.bulk(b"pong");
-        return ctx.out.bulk(args.get(1).map_or(&b""[..], |a| a));
+        ctx.out.bulk(args.get(1).map_or(&b""[..], |a| a));
+        return Ok(());
     }
     match args.get(1) {
         Some(m) => ctx.out.bulk(m),
         None => ctx.out.simple("PONG"),
     }
+    Ok(())
 }
 
-fn echo(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn echo(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ctx.out.bulk(&args[1]);
+    Ok(())
 }
 
-fn quit(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn quit(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.out.ok();
     ctx.action = Action::Close;
+    Ok(())
 }
 
-fn select(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    match crate::util::parse_i64(&args[1]) {
-        None => ctx.out.err_not_int(),
-        Some(n) if n < 0 || n >= ctx.engine.ks.databases() as i64 => {
-            ctx.out.error("ERR DB index is out of range")
-        }
-        Some(n) => {
-            ctx.client.db = n as u32;
-            ctx.out.ok()
-        }
-    }
+fn select(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    ctx.client.db = super::args::db_index(&args[1], ctx.engine.ks.databases())?;
+    ctx.out.ok();
+    Ok(())
 }
 
 /// Checks AUTH / HELLO AUTH credentials against the ACL users (`user` absent: `default`); a
@@ -95,12 +93,12 @@ fn check_auth(ctx: &mut Ctx, cmd: &[u8], user: Option<&[u8]>, pass: &[u8]) -> bo
     false
 }
 
-fn auth(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn auth(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if args.len() > 3 {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     if args.len() == 2 && ctx.shared.acl.default_nopass() {
-        return ctx.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        return Err(CmdError::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
     }
     let (user, pass) = match args.len() {
         2 => (None, &args[1]),
@@ -109,22 +107,24 @@ fn auth(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if check_auth(ctx, &args[0], user, pass) {
         ctx.out.ok();
     } else {
-        ctx.out
-            .error("WRONGPASS invalid username-password pair or user is disabled.");
+        return Err(CmdError::msg(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ));
     }
+    Ok(())
 }
 
-fn hello(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hello(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut proto = None;
     let mut i = 1;
     if let Some(v) = args.get(1) {
         match crate::util::parse_i64(v) {
             Some(p @ 2..=3) => proto = Some(p),
-            Some(_) => return ctx.out.error("NOPROTO unsupported protocol version"),
+            Some(_) => return Err(CmdError::msg("NOPROTO unsupported protocol version")),
             None => {
-                return ctx
-                    .out
-                    .error("ERR Protocol version is not an integer or out of range")
+                return Err(CmdError::msg(
+                    "ERR Protocol version is not an integer or out of range",
+                ))
             }
         }
         i = 2;
@@ -136,9 +136,9 @@ fn hello(ctx: &mut Ctx, args: &[Vec<u8>]) {
             b"auth" if i + 2 < args.len() => {
                 let (u, p) = (args[i + 1].clone(), args[i + 2].clone());
                 if !check_auth(ctx, &args[0], Some(&u), &p) {
-                    return ctx
-                        .out
-                        .error("WRONGPASS invalid username-password pair or user is disabled.");
+                    return Err(CmdError::msg(
+                        "WRONGPASS invalid username-password pair or user is disabled.",
+                    ));
                 }
                 i += 3;
             }
@@ -147,21 +147,21 @@ fn hello(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 i += 2;
             }
             _ => {
-                return ctx.out.error(&format!(
+                return Err(CmdError::msg(format!(
                     "ERR Syntax error in HELLO option '{}'",
                     String::from_utf8_lossy(&args[i])
-                ))
+                )))
             }
         }
     }
     if !ctx.client.authenticated {
-        return ctx.out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(n) = name {
         if n.iter().any(|&c| c <= b' ' || c > b'~') {
-            return ctx
-                .out
-                .error("ERR Client names cannot contain spaces, newlines or special characters.");
+            return Err(CmdError::msg(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ));
         }
         ctx.client.name = Some(n);
     }
@@ -183,29 +183,30 @@ fn hello(ctx: &mut Ctx, args: &[Vec<u8>]) {
     ctx.out.bulk(b"master");
     ctx.out.bulk(b"modules");
     ctx.out.array(0);
+    Ok(())
 }
 
-fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    if super::tracking::client_subcommand(ctx, args) {
-        return;
+fn client(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if super::tracking::client_subcommand(ctx, args)? {
+        return Ok(());
     }
     let sub = args[1].to_ascii_lowercase();
     match (sub.as_slice(), args.len()) {
         (b"id", 2) => ctx.out.int(ctx.client.id as i64),
-        (b"pause", 3 | 4) => super::pause::pause(ctx, args),
+        (b"pause", 3 | 4) => super::pause::pause(ctx, args)?,
         (b"unpause", 2) => super::pause::unpause(ctx),
         (b"unblock", 3 | 4) => {
             let Some(id) = crate::util::parse_i64(&args[2]) else {
-                return ctx.out.err_not_int();
+                return Err(CmdError::NotInt);
             };
             let error = match args.get(3).map(|a| a.to_ascii_lowercase()) {
                 None => false,
                 Some(m) if m == b"timeout" => false,
                 Some(m) if m == b"error" => true,
                 Some(_) => {
-                    return ctx
-                        .out
-                        .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+                    return Err(CmdError::msg(
+                        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                    ))
                 }
             };
             // Only a client blocked in a blocking command (flag b) can be unblocked.
@@ -225,7 +226,7 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
             b"off" => ctx.client.reply_mode = ReplyMode::Off,
             b"skip" => ctx.client.reply_mode = ReplyMode::SkipThis,
-            _ => ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         },
         (b"getname", 2) => match ctx.client.name.clone() {
             Some(n) => ctx.out.bulk(&n),
@@ -234,9 +235,9 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
         (b"setname", 3) => {
             let n = &args[2];
             if n.iter().any(|&c| c <= b' ' || c > b'~') {
-                return ctx.out.error(
+                return Err(CmdError::msg(
                     "ERR Client names cannot contain spaces, newlines or special characters.",
-                );
+                ));
             }
             ctx.client.name = if n.is_empty() { None } else { Some(n.clone()) };
             ctx.out.ok()
@@ -262,7 +263,7 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
                     ctx.shared.kill_requests.push(id);
                     ctx.out.ok()
                 }
-                None => ctx.out.error("ERR No such client"),
+                None => return Err(CmdError::msg("ERR No such client")),
             }
         }
         (b"kill", n) if n >= 4 && n % 2 == 0 => {
@@ -275,12 +276,12 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 match pair[0].to_ascii_lowercase().as_slice() {
                     b"id" => match crate::util::parse_i64(&pair[1]) {
                         Some(id) if id > 0 => f.id = Some(format!("id={id} ")),
-                        _ => return ctx.out.error("ERR client-id should be greater than 0"),
+                        _ => return Err(CmdError::msg("ERR client-id should be greater than 0")),
                     },
                     b"addr" => f.addr = Some(format!(" addr={v} ")),
                     b"laddr" => f.laddr = Some(format!(" laddr={v} ")),
                     b"user" if !ctx.shared.acl.users.contains_key(&v) => {
-                        return ctx.out.error(&format!("ERR No such user '{v}'"))
+                        return Err(CmdError::msg(format!("ERR No such user '{v}'")))
                     }
                     // CLIENT LIST lines end with the ACL user.
                     b"user" => f.user = Some(format!(" user={v}")),
@@ -289,14 +290,14 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
                         "pubsub" => f.pubsub = Some(true),
                         // kvtier has no replication links.
                         "master" | "replica" | "slave" => f.none = true,
-                        _ => return ctx.out.error(&format!("ERR Unknown client type '{v}'")),
+                        _ => return Err(CmdError::msg(format!("ERR Unknown client type '{v}'"))),
                     },
                     b"skipme" => match v.to_ascii_lowercase().as_str() {
                         "yes" => f.skipme = true,
                         "no" => f.skipme = false,
-                        _ => return ctx.out.err_syntax(),
+                        _ => return Err(CmdError::Syntax),
                     },
-                    _ => return ctx.out.err_syntax(),
+                    _ => return Err(CmdError::Syntax),
                 }
             }
             let me = format!("id={} ", ctx.client.id);
@@ -304,14 +305,17 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) {
             ctx.shared.kill_requests.extend(&ids);
             ctx.out.int(ids.len() as i64)
         }
-        _ => ctx.out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
+        _ => {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
     }
+    Ok(())
 }
 
-fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.shared.pubsub.forget_client(ctx.client);
     ctx.client.db = 0;
     ctx.client.multi = None;
@@ -326,6 +330,7 @@ fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) {
     ctx.client.authenticated = ctx.shared.acl.default_nopass();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
+    Ok(())
 }
 
 /// Ids of the clients whose CLIENT LIST line satisfies `keep`.

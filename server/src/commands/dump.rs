@@ -10,6 +10,7 @@
 use super::flags::*;
 use super::notify::{class, notify};
 use super::{cmd, CommandSpec, Ctx, KEY1};
+use super::{CmdError, CmdResult};
 use crate::rdb::{self, RestoreError};
 use crate::util::parse_i64;
 
@@ -19,7 +20,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("restore-asking", -4, WRITE | DENYOOM, KEY1, restore),
 ];
 
-fn dump(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn dump(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     match db.get(&args[1]) {
         None => ctx.out.null(),
@@ -28,20 +29,17 @@ fn dump(ctx: &mut Ctx, args: &[Vec<u8>]) {
             ctx.out.bulk(&payload);
         }
     }
+    Ok(())
 }
 
-/// `Some(n)` for an integer argument; `None` after replying Redis's not-an-integer error.
-fn int_arg(ctx: &mut Ctx, a: &[u8]) -> Option<i64> {
-    let n = parse_i64(a);
-    if n.is_none() {
-        ctx.out.err_not_int();
-    }
-    n
+/// An integer argument, or Redis's not-an-integer error.
+fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
+    parse_i64(a).ok_or(CmdError::NotInt)
 }
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f], checked in Redis's order:
 /// options, then an existing key, the TTL, the payload's footer, the payload's value.
-fn restore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn restore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq) = (false, false);
     let mut i = 4;
@@ -52,51 +50,45 @@ fn restore(ctx: &mut Ctx, args: &[Vec<u8>]) {
             b"absttl" => absttl = true,
             // IDLETIME and FREQ exclude each other: the second is a syntax error.
             b"idletime" if more && !freq => {
-                let Some(n) = int_arg(ctx, &args[i + 1]) else {
-                    return;
-                };
+                let n = int_arg(&args[i + 1])?;
                 if n < 0 {
-                    return ctx.out.error("ERR Invalid IDLETIME value, must be >= 0");
+                    return Err(CmdError::msg("ERR Invalid IDLETIME value, must be >= 0"));
                 }
                 idle = true;
                 i += 1;
             }
             b"freq" if more && !idle => {
-                let Some(n) = int_arg(ctx, &args[i + 1]) else {
-                    return;
-                };
+                let n = int_arg(&args[i + 1])?;
                 if !(0..=255).contains(&n) {
-                    return ctx
-                        .out
-                        .error("ERR Invalid FREQ value, must be >= 0 and <= 255");
+                    return Err(CmdError::msg(
+                        "ERR Invalid FREQ value, must be >= 0 and <= 255",
+                    ));
                 }
                 freq = true;
                 i += 1;
             }
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 1;
     }
     let key = &args[1];
     if !replace && ctx.db().contains(key) {
-        return ctx.out.error("BUSYKEY Target key name already exists.");
+        return Err(CmdError::msg("BUSYKEY Target key name already exists."));
     }
-    let Some(ttl) = int_arg(ctx, &args[2]) else {
-        return;
-    };
+    let ttl = int_arg(&args[2])?;
     if ttl < 0 {
-        return ctx.out.error("ERR Invalid TTL value, must be >= 0");
+        return Err(CmdError::msg("ERR Invalid TTL value, must be >= 0"));
     }
     let value = match rdb::restore(&args[3]) {
         Ok(v) => v,
         Err(RestoreError::VersionOrChecksum) => {
-            return ctx
-                .out
-                .error("ERR DUMP payload version or checksum are wrong")
+            return Err(CmdError::msg(
+                "ERR DUMP payload version or checksum are wrong",
+            ))
         }
         Err(RestoreError::BadFormat(why)) => {
             log::debug!("RESTORE: bad payload ({})", why.0);
-            return ctx.out.error("ERR Bad data format");
+            return Err(CmdError::msg("ERR Bad data format"));
         }
     };
     let expire_at = match ttl {
@@ -113,9 +105,11 @@ fn restore(ctx: &mut Ctx, args: &[Vec<u8>]) {
         if deleted {
             notify(ctx, class::GENERIC, "del", key);
         }
-        return ctx.out.ok();
+        ctx.out.ok();
+        return Ok(());
     }
     db.insert_with_expire(key, value, expire_at);
     notify(ctx, class::GENERIC, "restore", key);
     ctx.out.ok();
+    Ok(())
 }

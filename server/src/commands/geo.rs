@@ -5,12 +5,12 @@
 use super::flags::*;
 use super::notify::{class, notify, notify_new, notify_store};
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::geohash::{self, Search, Shape};
 use crate::reply::Reply;
 use crate::util::{parse_f64, parse_i64};
 use crate::value::Value;
 use crate::zset::{ScoreRange, ZSet};
-use kvtier_core::Db;
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("geoadd", -5, WRITE | DENYOOM, KEY1, geoadd),
@@ -105,68 +105,48 @@ fn fixed4(d: f64) -> String {
     format!("{sign}{}.{:04}", a / 10_000, a % 10_000)
 }
 
-/// Parses a longitude/latitude pair; `None` after replying the error.
-fn lon_lat(out: &mut Reply, lon: &[u8], lat: &[u8]) -> Option<(f64, f64)> {
+/// Parses a longitude/latitude pair.
+fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), CmdError> {
     let (Some(x), Some(y)) = (parse_f64(lon), parse_f64(lat)) else {
-        out.err_not_float();
-        return None;
+        return Err(CmdError::NotFloat);
     };
     if !(geohash::LONG_MIN..=geohash::LONG_MAX).contains(&x)
         || !(geohash::LAT_MIN..=geohash::LAT_MAX).contains(&y)
     {
-        out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR invalid longitude,latitude pair {x:.6},{y:.6}"
-        ));
-        return None;
+        )));
     }
-    Some((x, y))
+    Ok((x, y))
 }
 
-/// Metres per unit; `None` after replying the error.
-fn unit(out: &mut Reply, u: &[u8]) -> Option<f64> {
-    Some(match u.to_ascii_lowercase().as_slice() {
+/// Metres per unit.
+fn unit(u: &[u8]) -> Result<f64, CmdError> {
+    Ok(match u.to_ascii_lowercase().as_slice() {
         b"m" => 1.0,
         b"km" => 1000.0,
         b"ft" => 0.3048,
         b"mi" => 1609.34,
         _ => {
-            out.error("ERR unsupported unit provided. please use M, KM, FT, MI");
-            return None;
+            return Err(CmdError::msg(
+                "ERR unsupported unit provided. please use M, KM, FT, MI",
+            ));
         }
     })
 }
 
-/// A non-negative float argument; `None` after replying `msg`.
-fn non_negative(out: &mut Reply, a: &[u8], msg: &str, negative: &str) -> Option<f64> {
+/// A non-negative float argument; `msg` is the error when it is not a number.
+fn non_negative(a: &[u8], msg: &'static str, negative: &'static str) -> Result<f64, CmdError> {
     let Some(v) = parse_f64(a) else {
-        out.error(msg);
-        return None;
+        return Err(CmdError::msg(msg));
     };
     if v < 0.0 {
-        out.error(negative);
-        return None;
+        return Err(CmdError::msg(negative));
     }
-    Some(v)
+    Ok(v)
 }
 
-/// The sorted set at `key` in `db`: `Ok(None)` if missing, `Err(())` after replying
-/// WRONGTYPE. Callers open `db` from `ctx.engine` so that `ctx.out` stays usable meanwhile.
-fn zset_in<'a>(
-    db: &'a mut Db<'_, Value>,
-    out: &mut Reply,
-    key: &[u8],
-) -> Result<Option<&'a ZSet>, ()> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => {
-            out.err_wrongtype();
-            Err(())
-        }
-    }
-}
-
-fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut nx, mut xx, mut ch) = (false, false, false);
     let mut i = 2;
     while i < args.len() {
@@ -179,26 +159,25 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         i += 1;
     }
     if !(args.len() - i).is_multiple_of(3) || (nx && xx) {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     let mut points = Vec::with_capacity((args.len() - i) / 3);
     for p in args[i..].chunks(3) {
-        let Some((lon, lat)) = lon_lat(ctx.out, &p[0], &p[1]) else {
-            return;
-        };
+        let (lon, lat) = lon_lat(&p[0], &p[1])?;
         points.push((geohash::encode_score(lon, lat) as f64, p[2].as_slice()));
     }
     if points.is_empty() {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     let key = &args[1];
     let exists = match ctx.db().get(key) {
         None => false,
         Some(Value::ZSet(_)) => true,
-        Some(_) => return ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     if !exists && xx {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     // Dry run first, so that a GEOADD changing nothing does not rewrite the key.
     let changes = |z: &ZSet| {
@@ -213,7 +192,8 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
             unreachable!("checked above")
         };
         if !changes(z) {
-            return ctx.out.int(0);
+            ctx.out.int(0);
+            return Ok(());
         }
     } else {
         db.insert(key, Value::ZSet(ZSet::default()));
@@ -240,13 +220,12 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         notify(ctx, class::ZSET, "zadd", key);
     }
     ctx.out.int(if ch { added + updated } else { added });
+    Ok(())
 }
 
-fn geopos(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn geopos(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let Ok(z) = zset_in(&mut db, ctx.out, &args[1]) else {
-        return;
-    };
+    let z = db.read::<ZSet>(&args[1])?;
     let pos: Vec<Option<(f64, f64)>> = args[2..]
         .iter()
         .map(|m| z.and_then(|z| z.score(m)).map(geohash::decode_score))
@@ -262,21 +241,17 @@ fn geopos(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
         }
     }
+    Ok(())
 }
 
-fn geodist(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn geodist(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let to_m = match args.len() {
         4 => 1.0,
-        5 => match unit(ctx.out, &args[4]) {
-            Some(u) => u,
-            None => return,
-        },
-        _ => return ctx.out.err_syntax(),
+        5 => unit(&args[4])?,
+        _ => return Err(CmdError::Syntax),
     };
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let Ok(z) = zset_in(&mut db, ctx.out, &args[1]) else {
-        return;
-    };
+    let z = db.read::<ZSet>(&args[1])?;
     let scores = z.map(|z| (z.score(&args[2]), z.score(&args[3])));
     match scores {
         Some((Some(a), Some(b))) => {
@@ -286,13 +261,12 @@ fn geodist(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         _ => ctx.out.null(),
     }
+    Ok(())
 }
 
-fn geohash_cmd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn geohash_cmd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let Ok(z) = zset_in(&mut db, ctx.out, &args[1]) else {
-        return;
-    };
+    let z = db.read::<ZSet>(&args[1])?;
     let hashes: Vec<Option<String>> = args[2..]
         .iter()
         .map(|m| z.and_then(|z| z.score(m)).map(geohash::geohash_string))
@@ -304,6 +278,7 @@ fn geohash_cmd(ctx: &mut Ctx, args: &[Vec<u8>]) {
             Some(h) => ctx.out.bulk(h.as_bytes()),
         }
     }
+    Ok(())
 }
 
 /// Which command runs the search, as it changes the parsing.
@@ -331,80 +306,74 @@ struct Found {
     dist: f64,
 }
 
-fn geosearch(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    search_generic(ctx, args, 1, Kind::Search { store: false });
+fn geosearch(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    search_generic(ctx, args, 1, Kind::Search { store: false })?;
+    Ok(())
 }
 
-fn geosearchstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    search_generic(ctx, args, 2, Kind::Search { store: true });
+fn geosearchstore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    search_generic(ctx, args, 2, Kind::Search { store: true })?;
+    Ok(())
 }
 
-fn georadius(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn georadius(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let kind = Kind::Radius {
         by_member: false,
         store: true,
     };
-    search_generic(ctx, args, 1, kind);
+    search_generic(ctx, args, 1, kind)
 }
 
-fn georadius_ro(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn georadius_ro(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let kind = Kind::Radius {
         by_member: false,
         store: false,
     };
-    search_generic(ctx, args, 1, kind);
+    search_generic(ctx, args, 1, kind)
 }
 
-fn georadiusbymember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn georadiusbymember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let kind = Kind::Radius {
         by_member: true,
         store: true,
     };
-    search_generic(ctx, args, 1, kind);
+    search_generic(ctx, args, 1, kind)
 }
 
-fn georadiusbymember_ro(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn georadiusbymember_ro(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let kind = Kind::Radius {
         by_member: true,
         store: false,
     };
-    search_generic(ctx, args, 1, kind);
+    search_generic(ctx, args, 1, kind)
 }
 
 /// A radius: a non-negative number and a unit; `(radius in metres, metres per unit)`.
-fn radius_arg(out: &mut Reply, r: &[u8], u: &[u8]) -> Option<(f64, f64)> {
+fn radius_arg(r: &[u8], u: &[u8]) -> Result<(f64, f64), CmdError> {
     let r = non_negative(
-        out,
         r,
         "ERR need numeric radius",
         "ERR radius cannot be negative",
     )?;
-    let to_m = unit(out, u)?;
-    Some((r, to_m))
+    let to_m = unit(u)?;
+    Ok((r, to_m))
 }
 
-/// The position of a member of `z`; `None` after replying the error.
-fn member_pos(out: &mut Reply, z: &ZSet, m: &[u8]) -> Option<(f64, f64)> {
+/// The position of a member of `z`.
+fn member_pos(z: &ZSet, m: &[u8]) -> Result<(f64, f64), CmdError> {
     match z.score(m) {
-        Some(s) => Some(geohash::decode_score(s)),
-        None => {
-            out.error("ERR could not decode requested zset member");
-            None
-        }
+        Some(s) => Ok(geohash::decode_score(s)),
+        None => Err(CmdError::msg("ERR could not decode requested zset member")),
     }
 }
 
 /// Everything GEOSEARCH-like commands share: argument parsing in Redis's order (so the same
 /// error comes first), the cell scan, sorting, and the reply or the stored set.
-fn search_generic(ctx: &mut Ctx, args: &[Vec<u8>], src: usize, kind: Kind) {
+fn search_generic(ctx: &mut Ctx, args: &[Vec<u8>], src: usize, kind: Kind) -> CmdResult {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let Ok(z) = zset_in(&mut db, ctx.out, &args[src]) else {
-        return;
-    };
-    let Some(plan) = plan(ctx.out, z, args, kind) else {
-        return;
-    };
-    finish(ctx, plan);
+    let z = db.read::<ZSet>(&args[src])?;
+    let plan = plan(z, args, kind)?;
+    finish(ctx, plan)
 }
 
 /// What a search found and what to do with it.
@@ -420,8 +389,8 @@ struct Plan {
 }
 
 /// Parses the arguments in Redis's order (so that the same error comes first) and runs the
-/// search; `None` after replying an error.
-fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Option<Plan> {
+/// search.
+fn plan(z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Result<Plan, CmdError> {
     let mut centre: Option<(f64, f64)> = None;
     // The area in the command's unit, and metres per unit.
     let mut area: Option<(Shape, f64)> = None;
@@ -431,16 +400,16 @@ fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Opti
         Kind::Radius { by_member, .. } => {
             if !by_member {
                 base = 6;
-                centre = Some(lon_lat(out, &args[2], &args[3])?);
-                let (r, to_m) = radius_arg(out, &args[4], &args[5])?;
+                centre = Some(lon_lat(&args[2], &args[3])?);
+                let (r, to_m) = radius_arg(&args[4], &args[5])?;
                 area = Some((Shape::Radius(r), to_m));
             } else {
                 base = 5;
                 // Without a source key the member cannot be looked up: parsing goes on only
                 // to know which empty reply to give.
                 if let Some(z) = z {
-                    centre = Some(member_pos(out, z, &args[2])?);
-                    let (r, to_m) = radius_arg(out, &args[3], &args[4])?;
+                    centre = Some(member_pos(z, &args[2])?);
+                    let (r, to_m) = radius_arg(&args[3], &args[4])?;
                     area = Some((Shape::Radius(r), to_m));
                 }
             }
@@ -473,12 +442,10 @@ fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Opti
             b"desc" => sort = Sort::Desc,
             b"count" if left >= 1 => {
                 let Some(n) = parse_i64(&args[i + 1]) else {
-                    out.err_not_int();
-                    return None;
+                    return Err(CmdError::NotInt);
                 };
                 if n <= 0 {
-                    out.error("ERR COUNT must be > 0");
-                    return None;
+                    return Err(CmdError::msg("ERR COUNT must be > 0"));
                 }
                 count = n;
                 i += 1;
@@ -496,18 +463,18 @@ fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Opti
             b"storedist" if search_store => storedist = true,
             b"frommember" if left >= 1 && is_search && !from_lonlat => {
                 if let Some(z) = z {
-                    centre = Some(member_pos(out, z, &args[i + 1])?);
+                    centre = Some(member_pos(z, &args[i + 1])?);
                 }
                 from_member = true;
                 i += 1;
             }
             b"fromlonlat" if left >= 2 && is_search && !from_member => {
-                centre = Some(lon_lat(out, &args[i + 1], &args[i + 2])?);
+                centre = Some(lon_lat(&args[i + 1], &args[i + 2])?);
                 from_lonlat = true;
                 i += 2;
             }
             b"byradius" if left >= 2 && is_search && !by_box => {
-                let (r, to_m) = radius_arg(out, &args[i + 1], &args[i + 2])?;
+                let (r, to_m) = radius_arg(&args[i + 1], &args[i + 2])?;
                 area = Some((Shape::Radius(r), to_m));
                 by_radius = true;
                 i += 2;
@@ -519,21 +486,18 @@ fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Opti
                     } else {
                         "ERR need numeric height"
                     };
-                    out.error(msg);
-                    return None;
+                    return Err(CmdError::msg(msg));
                 };
                 if h < 0.0 || w < 0.0 {
-                    out.error("ERR height or width cannot be negative");
-                    return None;
+                    return Err(CmdError::msg("ERR height or width cannot be negative"));
                 }
-                let to_m = unit(out, &args[i + 3])?;
+                let to_m = unit(&args[i + 3])?;
                 area = Some((Shape::Box(w, h), to_m));
                 by_box = true;
                 i += 3;
             }
             _ => {
-                out.err_syntax();
-                return None;
+                return Err(CmdError::Syntax);
             }
         }
         i += 1;
@@ -544,27 +508,25 @@ fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Opti
         } else {
             "STORE option in GEORADIUS"
         };
-        out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
-        ));
-        return None;
+        )));
     }
     let name = String::from_utf8_lossy(&args[0]).into_owned();
     if is_search && !(from_member || from_lonlat) {
-        out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
-        ));
-        return None;
+        )));
     }
     if is_search && !(by_radius || by_box) {
-        out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR exactly one of BYRADIUS and BYBOX can be specified for {name}"
-        ));
-        return None;
+        )));
     }
     if any && count == 0 {
-        out.error("ERR the ANY argument requires COUNT argument");
-        return None;
+        return Err(CmdError::msg(
+            "ERR the ANY argument requires COUNT argument",
+        ));
     }
     let event = if is_search {
         "geosearchstore"
@@ -581,7 +543,7 @@ fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Opti
         event,
     };
     let (Some(z), Some((lon, lat)), Some((shape, to_m))) = (z, centre, area) else {
-        return Some(plan);
+        return Ok(plan);
     };
     // COUNT alone means the nearest ones.
     if count != 0 && sort == Sort::None && !any {
@@ -640,11 +602,11 @@ fn plan(out: &mut Reply, z: Option<&ZSet>, args: &[Vec<u8>], kind: Kind) -> Opti
         f.dist /= to_m;
     }
     plan.found = Some(found);
-    Some(plan)
+    Ok(plan)
 }
 
 /// Replies with what a search found, or stores it.
-fn finish(ctx: &mut Ctx, plan: Plan) {
+fn finish(ctx: &mut Ctx, plan: Plan) -> CmdResult {
     let Some(dst) = plan.store_key else {
         let found = plan.found.unwrap_or_default();
         let (withdist, withhash, withcoord) = (plan.withdist, plan.withhash, plan.withcoord);
@@ -668,7 +630,7 @@ fn finish(ctx: &mut Ctx, plan: Plan) {
                 reply_coord(out, f.lat);
             }
         }
-        return;
+        return Ok(());
     };
     let found = plan.found.unwrap_or_default();
     let storedist = plan.storedist;
@@ -686,4 +648,5 @@ fn finish(ctx: &mut Ctx, plan: Plan) {
     }
     notify_store(ctx, class::ZSET, plan.event, &dst, n > 0, existed);
     ctx.out.int(n as i64);
+    Ok(())
 }

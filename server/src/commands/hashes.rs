@@ -1,12 +1,14 @@
 //! Hash commands.
 
+use super::args::{scan_cursor, scan_hash, scan_opts, ScanOpts};
 use super::flags::*;
+use super::typed::Hash;
 use super::{cmd, CommandSpec, Ctx, KEY1};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::glob::glob_match;
 use crate::reply::Reply;
 use crate::util::{fmt_incr_float, parse_f64, parse_i64};
 use crate::value::Value;
-use indexmap::IndexMap;
 use kvtier_core::Db;
 use rand::Rng;
 
@@ -35,7 +37,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("hrandfield", -2, READONLY, KEY1, hrandfield),
 ];
 
-type Hash = IndexMap<Vec<u8>, Vec<u8>>;
 /// A field and its value, borrowed from a hash.
 type Entry<'h> = (&'h Vec<u8>, &'h Vec<u8>);
 
@@ -44,105 +45,72 @@ type Entry<'h> = (&'h Vec<u8>, &'h Vec<u8>);
 const SMALL_HASH_ENTRIES: usize = 128;
 const SMALL_HASH_VALUE: usize = 64;
 
-/// HSCAN's default COUNT.
-const SCAN_COUNT: usize = 10;
-
 /// The client's DB and its reply buffer, borrowed side by side so a handler can write a reply
 /// straight from a value it is looking at.
 fn db_out<'a>(ctx: &'a mut Ctx<'_>) -> (Db<'a, Value>, &'a mut Reply) {
     (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), &mut *ctx.out)
 }
 
-/// Reads the hash at `key`: `Ok(None)` absent, `Err(())` wrong type (already replied).
-fn read_hash<'d>(
-    db: &'d mut Db<Value>,
-    out: &mut Reply,
-    key: &[u8],
-) -> Result<Option<&'d Hash>, ()> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(Value::Hash(h)) => Ok(Some(h)),
-        Some(_) => {
-            out.err_wrongtype();
-            Err(())
-        }
-    }
-}
-
-/// The hash at `key` for changing it, created if absent; the caller has checked its type.
-fn hash_mut<'d>(db: &'d mut Db<Value>, key: &[u8]) -> &'d mut Hash {
-    match db.get_or_insert_with(key, || Value::Hash(IndexMap::new())) {
-        Value::Hash(h) => h,
-        _ => unreachable!("type checked by the caller"),
-    }
-}
-
-/// Sets the field/value pairs of HSET/HMSET; the number of new fields, or `None` on error
-/// (already replied).
-fn set_pairs(ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<i64> {
+/// Sets the field/value pairs of HSET/HMSET; the number of new fields.
+fn set_pairs(ctx: &mut Ctx, args: &[Vec<u8>]) -> Result<i64, CmdError> {
     if !args.len().is_multiple_of(2) {
-        super::err_arity(ctx.out, &args[0]);
-        return None;
+        return Err(CmdError::arity(&args[0]));
     }
-    let (mut db, out) = db_out(ctx);
-    read_hash(&mut db, out, &args[1]).ok()?;
-    let h = hash_mut(&mut db, &args[1]);
+    let mut db = ctx.db();
+    let h = db.entry::<Hash>(&args[1])?;
     let mut added = 0;
     for pair in args[2..].chunks(2) {
         added += h.insert(pair[0].clone(), pair[1].clone()).is_none() as i64;
     }
-    Some(added)
+    Ok(added)
 }
 
-fn hset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let existed = ctx.db().contains(&args[1]);
-    if let Some(n) = set_pairs(ctx, args) {
-        ctx.out.int(n);
-        super::notify::notify_new(ctx, existed, &args[1]);
-        super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
-    }
+    let n = set_pairs(ctx, args)?;
+    ctx.out.int(n);
+    super::notify::notify_new(ctx, existed, &args[1]);
+    super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
+    Ok(())
 }
 
-fn hmset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hmset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let existed = ctx.db().contains(&args[1]);
-    if set_pairs(ctx, args).is_some() {
-        ctx.out.ok();
-        super::notify::notify_new(ctx, existed, &args[1]);
-        super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
-    }
+    set_pairs(ctx, args)?;
+    ctx.out.ok();
+    super::notify::notify_new(ctx, existed, &args[1]);
+    super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
+    Ok(())
 }
 
-fn hsetnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hsetnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    match read_hash(&mut db, out, &args[1]) {
-        Err(()) => {}
-        Ok(Some(h)) if h.contains_key(&args[2]) => out.int(0),
-        Ok(h) => {
+    match db.read::<Hash>(&args[1])? {
+        Some(h) if h.contains_key(&args[2]) => out.int(0),
+        h => {
             let existed = h.is_some();
-            hash_mut(&mut db, &args[1]).insert(args[2].clone(), args[3].clone());
+            db.entry::<Hash>(&args[1])?
+                .insert(args[2].clone(), args[3].clone());
             out.int(1);
             super::notify::notify_new(ctx, existed, &args[1]);
             super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
         }
     }
+    Ok(())
 }
 
-fn hget(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    match read_hash(&mut db, out, &args[1]) {
-        Err(()) => {}
-        Ok(h) => match h.and_then(|h| h.get(&args[2])) {
-            Some(v) => out.bulk(v),
-            None => out.null(),
-        },
+    match db.read::<Hash>(&args[1])?.and_then(|h| h.get(&args[2])) {
+        Some(v) => out.bulk(v),
+        None => out.null(),
     }
+    Ok(())
 }
 
-fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    let Ok(h) = read_hash(&mut db, out, &args[1]) else {
-        return;
-    };
+    let h = db.read::<Hash>(&args[1])?;
     out.array(args.len() - 2);
     for f in &args[2..] {
         match h.and_then(|h| h.get(f)) {
@@ -150,9 +118,10 @@ fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) {
             None => out.null(),
         }
     }
+    Ok(())
 }
 
-fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let ordered_up_to = ctx
         .shared
         .config
@@ -160,12 +129,14 @@ fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
         .max(0) as usize;
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    match read_hash(&mut db, out, key) {
-        Err(()) => return,
-        Ok(Some(h)) if args[2..].iter().any(|f| h.contains_key(f)) => {}
-        Ok(_) => return out.int(0),
+    match db.read::<Hash>(key)? {
+        Some(h) if args[2..].iter().any(|f| h.contains_key(f)) => {}
+        _ => {
+            out.int(0);
+            return Ok(());
+        }
     }
-    let h = hash_mut(&mut db, key);
+    let h = db.entry::<Hash>(key)?;
     // A hash of listpack size keeps its order, as Redis's listpack does; a larger one is a
     // hash table in Redis (no order), where an O(1) removal is what matters.
     let remove = |h: &mut Hash, f: &[u8]| {
@@ -185,168 +156,128 @@ fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if emptied {
         super::notify::notify(ctx, super::notify::class::GENERIC, "del", key);
     }
+    Ok(())
 }
 
-fn hlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
-        out.int(h.map_or(0, Hash::len) as i64);
-    }
+    let h = db.read::<Hash>(&args[1])?;
+    out.int(h.map_or(0, Hash::len) as i64);
+
+    Ok(())
 }
 
-fn hstrlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hstrlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
-        out.int(h.and_then(|h| h.get(&args[2])).map_or(0, Vec::len) as i64);
-    }
+    let h = db.read::<Hash>(&args[1])?;
+    out.int(h.and_then(|h| h.get(&args[2])).map_or(0, Vec::len) as i64);
+
+    Ok(())
 }
 
-fn hexists(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hexists(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
-        out.int(h.is_some_and(|h| h.contains_key(&args[2])) as i64);
-    }
+    let h = db.read::<Hash>(&args[1])?;
+    out.int(h.is_some_and(|h| h.contains_key(&args[2])) as i64);
+
+    Ok(())
 }
 
-fn hkeys(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hkeys(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
-        match h {
-            Some(h) => out.bulks(h.keys().map(Vec::as_slice)),
-            None => out.array(0),
-        }
+    let h = db.read::<Hash>(&args[1])?;
+    match h {
+        Some(h) => out.bulks(h.keys().map(Vec::as_slice)),
+        None => out.array(0),
     }
+
+    Ok(())
 }
 
-fn hvals(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hvals(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
-        match h {
-            Some(h) => out.bulks(h.values().map(Vec::as_slice)),
-            None => out.array(0),
-        }
+    let h = db.read::<Hash>(&args[1])?;
+    match h {
+        Some(h) => out.bulks(h.values().map(Vec::as_slice)),
+        None => out.array(0),
     }
+
+    Ok(())
 }
 
-fn hgetall(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hgetall(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    if let Ok(h) = read_hash(&mut db, out, &args[1]) {
-        let h = h.map(|h| h.iter());
-        out.map(h.as_ref().map_or(0, |i| i.len()));
-        for (k, v) in h.into_iter().flatten() {
-            out.bulk(k);
-            out.bulk(v);
-        }
+    let h = db.read::<Hash>(&args[1])?;
+    let h = h.map(|h| h.iter());
+    out.map(h.as_ref().map_or(0, |i| i.len()));
+    for (k, v) in h.into_iter().flatten() {
+        out.bulk(k);
+        out.bulk(v);
     }
+
+    Ok(())
 }
 
-fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(delta) = parse_i64(&args[3]) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     let (mut db, out) = db_out(ctx);
-    let current = match read_hash(&mut db, out, &args[1]) {
-        Err(()) => return,
-        Ok(h) => match h.and_then(|h| h.get(&args[2])) {
-            None => 0,
-            Some(v) => match parse_i64(v) {
-                Some(n) => n,
-                None => return out.error("ERR hash value is not an integer"),
-            },
-        },
+    let current = match db.read::<Hash>(&args[1])?.and_then(|h| h.get(&args[2])) {
+        None => 0,
+        Some(v) => parse_i64(v).ok_or(CmdError::msg("ERR hash value is not an integer"))?,
     };
     let Some(n) = current.checked_add(delta) else {
-        return out.error("ERR increment or decrement would overflow");
+        return Err(CmdError::msg("ERR increment or decrement would overflow"));
     };
     let mut b = itoa::Buffer::new();
     let existed = db.contains(&args[1]);
-    hash_mut(&mut db, &args[1]).insert(args[2].clone(), b.format(n).as_bytes().to_vec());
+    db.entry::<Hash>(&args[1])?
+        .insert(args[2].clone(), b.format(n).as_bytes().to_vec());
     out.int(n);
     super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrby", &args[1]);
+    Ok(())
 }
 
-fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(delta) = parse_f64(&args[3]) else {
-        return ctx.out.err_not_float();
+        return Err(CmdError::NotFloat);
     };
     if !delta.is_finite() {
-        return ctx.out.error("ERR value is NaN or Infinity");
+        return Err(CmdError::msg("ERR value is NaN or Infinity"));
     }
     let (mut db, out) = db_out(ctx);
-    let current = match read_hash(&mut db, out, &args[1]) {
-        Err(()) => return,
-        Ok(h) => match h.and_then(|h| h.get(&args[2])) {
-            None => 0.0,
-            Some(v) => match parse_f64(v) {
-                Some(n) => n,
-                None => return out.error("ERR hash value is not a float"),
-            },
-        },
+    let current = match db.read::<Hash>(&args[1])?.and_then(|h| h.get(&args[2])) {
+        None => 0.0,
+        Some(v) => parse_f64(v).ok_or(CmdError::msg("ERR hash value is not a float"))?,
     };
     let n = current + delta;
     if !n.is_finite() {
-        return out.error("ERR increment would produce NaN or Infinity");
+        return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
     }
     let text = fmt_incr_float(n).into_bytes();
     out.bulk(&text);
     let existed = db.contains(&args[1]);
-    hash_mut(&mut db, &args[1]).insert(args[2].clone(), text);
+    db.entry::<Hash>(&args[1])?.insert(args[2].clone(), text);
     super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrbyfloat", &args[1]);
+    Ok(())
 }
 
-/// Where a field sits in HSCAN's order: a fixed hash of its name (FNV-1a, then a 64-bit
-/// finalizer to spread it), never 0 since cursor 0 means "start"/"done". Iterating in this
-/// order makes a cursor a position that survives fields being added or removed between calls,
-/// so every field present for the whole scan is returned (fields with equal positions are
-/// always returned together).
-fn scan_pos(field: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in field {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h.max(1)
-}
-
-fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(cursor) = super::sets::parse_cursor(&args[2]) else {
-        return ctx.out.error("ERR invalid cursor");
-    };
+fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let cursor = scan_cursor(&args[2])?;
     let (mut db, out) = db_out(ctx);
-    let h = match read_hash(&mut db, out, &args[1]) {
-        Err(()) => return,
-        Ok(None) => {
+    let h = match db.read::<Hash>(&args[1])? {
+        None => {
             out.array(2);
             out.bulk(b"0");
-            return out.array(0);
+            out.array(0);
+            return Ok(());
         }
-        Ok(Some(h)) => h,
+        Some(h) => h,
     };
-    let mut count = SCAN_COUNT;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            return out.err_syntax();
-        };
-        match args[i].to_ascii_lowercase().as_slice() {
-            b"count" => match parse_i64(value) {
-                None => return out.err_not_int(),
-                Some(n) if n < 1 => return out.err_syntax(),
-                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
-            },
-            b"match" => pattern = (value.as_slice() != b"*").then_some(value.as_slice()),
-            _ => return out.err_syntax(),
-        }
-        i += 2;
-    }
+    let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
     let small = h.len() <= SMALL_HASH_ENTRIES
         && h.iter()
             .all(|(k, v)| k.len() <= SMALL_HASH_VALUE && v.len() <= SMALL_HASH_VALUE);
@@ -355,7 +286,7 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
     } else {
         let mut rest: Vec<(u64, &Vec<u8>, &Vec<u8>)> = h
             .iter()
-            .map(|(k, v)| (scan_pos(k), k, v))
+            .map(|(k, v)| (scan_hash(k), k, v))
             .filter(|e| e.0 >= cursor)
             .collect();
         let by_pos = |a: &(u64, &Vec<u8>, &Vec<u8>), b: &(u64, &Vec<u8>, &Vec<u8>)| {
@@ -386,7 +317,7 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
         (rest.into_iter().map(|(_, k, v)| (k, v)).collect(), next)
     };
     if let Some(p) = pattern {
-        page.retain(|(k, _)| glob_match(p, k, false));
+        page.retain(|(k, _)| glob_match(&p, k, false));
     }
     out.array(2);
     let mut b = itoa::Buffer::new();
@@ -396,24 +327,29 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
         out.bulk(k);
         out.bulk(v);
     }
+    Ok(())
 }
 
-fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Ok((count, withvalues)) = super::random_count_args(ctx.out, args, b"withvalues") else {
-        return;
-    };
+fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let (count, withvalues) = super::random_count_args(args, b"withvalues")?;
     let (mut db, out) = db_out(ctx);
-    let h = match read_hash(&mut db, out, &args[1]) {
-        Err(()) => return,
-        Ok(None) if count.is_some() => return out.array(0),
-        Ok(None) => return out.null(),
-        Ok(Some(h)) => h,
+    let h = match db.read::<Hash>(&args[1])? {
+        None if count.is_some() => {
+            out.array(0);
+            return Ok(());
+        }
+        None => {
+            out.null();
+            return Ok(());
+        }
+        Some(h) => h,
     };
     let entries: Vec<Entry> = h.iter().collect();
     let mut rng = rand::rng();
     let Some(n) = count else {
         let (k, _) = entries[rng.random_range(0..entries.len())];
-        return out.bulk(k);
+        out.bulk(k);
+        return Ok(());
     };
     let emit = |out: &mut Reply, (k, v): Entry| {
         if withvalues && out.resp3 {
@@ -450,4 +386,5 @@ fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) {
             emit(out, entries[rng.random_range(0..entries.len())]);
         }
     }
+    Ok(())
 }

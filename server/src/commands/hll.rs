@@ -4,6 +4,7 @@
 use super::flags::*;
 use super::notify::{class, notify, notify_new};
 use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use super::{CmdError, CmdResult};
 use crate::hll;
 use crate::value::Value;
 
@@ -32,18 +33,12 @@ enum Hll {
 
 /// Checks `key` as Redis does before any HLL command; `Err(())` after replying the error
 /// (wrong type, or a string that is not an HLL).
-fn check(ctx: &mut Ctx, key: &[u8]) -> Result<Hll, ()> {
+fn check(ctx: &mut Ctx, key: &[u8]) -> Result<Hll, CmdError> {
     match ctx.db().get(key) {
         None => Ok(Hll::Missing),
         Some(Value::Str(s)) if hll::looks_valid(s) => Ok(Hll::Valid),
-        Some(Value::Str(_)) => {
-            ctx.out.error(ERR_NOT_HLL);
-            Err(())
-        }
-        Some(_) => {
-            ctx.out.err_wrongtype();
-            Err(())
-        }
+        Some(Value::Str(_)) => Err(CmdError::msg(ERR_NOT_HLL)),
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
@@ -66,9 +61,9 @@ fn store(ctx: &mut Ctx, key: &[u8], s: Vec<u8>) {
     }
 }
 
-fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let key = &args[1];
-    let Ok(state) = check(ctx, key) else { return };
+    let state = check(ctx, key)?;
     let max = sparse_max(ctx);
     let elems = args[2..].iter().map(Vec::as_slice);
     let created = matches!(state, Hll::Missing);
@@ -82,11 +77,13 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         ctx.db().insert(key, Value::Str(s));
         notify_new(ctx, false, key);
         notify(ctx, class::STRING, "pfadd", key);
-        return ctx.out.int(1);
+        ctx.out.int(1);
+        return Ok(());
     }
     // Read-only first: a PFADD that raises no register does not rewrite the value.
     if let Ok(false) = read(ctx, key, |s| hll::would_change(s, elems.clone())) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let mut db = ctx.db();
     let Some(Value::Str(s)) = db.get_mut(key) else {
@@ -105,13 +102,14 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     // As in Redis, registers raised before a corrupt part was met stay raised.
     if corrupt {
-        return ctx.out.error(ERR_CORRUPT);
+        return Err(CmdError::msg(ERR_CORRUPT));
     }
     if updated {
         hll::invalidate(s);
         notify(ctx, class::STRING, "pfadd", key);
     }
     ctx.out.int(updated as i64);
+    Ok(())
 }
 
 /// Runs `f` on the bytes of a key already checked to be an HLL, without copying them.
@@ -122,50 +120,56 @@ fn read<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     }
 }
 
-fn pfcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn pfcount(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if args.len() > 2 {
         // A union: registers merged into a scratch array; the keys are not changed.
         let mut regs = vec![0u8; hll::REGISTERS];
         for key in &args[1..] {
-            let Ok(state) = check(ctx, key) else { return };
+            let state = check(ctx, key)?;
             if let Hll::Valid = state {
                 if read(ctx, key, |s| hll::merge_into(&mut regs, s)).is_err() {
-                    return ctx.out.error(ERR_CORRUPT);
+                    return Err(CmdError::msg(ERR_CORRUPT));
                 }
             }
         }
         let n = hll::count_registers(&regs);
-        return ctx.out.int(n as i64);
+        ctx.out.int(n as i64);
+        return Ok(());
     }
     let key = &args[1];
-    let Ok(state) = check(ctx, key) else { return };
+    let state = check(ctx, key)?;
     if let Hll::Missing = state {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let card = match read(ctx, key, |s| hll::cached(s).ok_or_else(|| hll::count(s))) {
-        Ok(cached) => return ctx.out.int(cached as i64),
+        Ok(cached) => {
+            ctx.out.int(cached as i64);
+            return Ok(());
+        }
         Err(Ok(card)) => card,
-        Err(Err(hll::Corrupt)) => return ctx.out.error(ERR_CORRUPT),
+        Err(Err(hll::Corrupt)) => return Err(CmdError::msg(ERR_CORRUPT)),
     };
     // The estimate is cached in the header, which changes the value (as in Redis).
     if let Some(Value::Str(s)) = ctx.db().get_mut(key) {
         hll::set_cached(s, card);
     }
     ctx.out.int(card as i64);
+    Ok(())
 }
 
-fn pfmerge(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn pfmerge(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut regs = vec![0u8; hll::REGISTERS];
     let mut any_dense = false;
     for key in &args[1..] {
-        let Ok(state) = check(ctx, key) else { return };
+        let state = check(ctx, key)?;
         if let Hll::Valid = state {
             let merged = read(ctx, key, |s| {
                 any_dense |= !hll::is_sparse(s);
                 hll::merge_into(&mut regs, s)
             });
             if merged.is_err() {
-                return ctx.out.error(ERR_CORRUPT);
+                return Err(CmdError::msg(ERR_CORRUPT));
             }
         }
     }
@@ -178,7 +182,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Vec<u8>]) {
     };
     // The destination turns dense if any input was dense.
     if any_dense && hll::to_dense(&mut s).is_err() {
-        return ctx.out.error(ERR_CORRUPT);
+        return Err(CmdError::msg(ERR_CORRUPT));
     }
     let max = sparse_max(ctx);
     for (i, &r) in regs.iter().enumerate() {
@@ -196,15 +200,15 @@ fn pfmerge(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     notify(ctx, class::STRING, "pfadd", dest);
     ctx.out.ok();
+    Ok(())
 }
 
-fn pfdebug(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn pfdebug(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     let key = &args[2];
-    match check(ctx, key) {
-        Err(()) => return,
-        Ok(Hll::Missing) => return ctx.out.error("ERR The specified key does not exist"),
-        Ok(Hll::Valid) => {}
+    match check(ctx, key)? {
+        Hll::Missing => return Err(CmdError::msg("ERR The specified key does not exist")),
+        Hll::Valid => {}
     }
     let mut s = bytes_of(ctx, key);
     match sub.as_slice() {
@@ -212,12 +216,12 @@ fn pfdebug(ctx: &mut Ctx, args: &[Vec<u8>]) {
             // Like Redis, reading the registers converts a sparse value to dense.
             if hll::is_sparse(&s) {
                 if hll::to_dense(&mut s).is_err() {
-                    return ctx.out.error(ERR_CORRUPT);
+                    return Err(CmdError::msg(ERR_CORRUPT));
                 }
                 store(ctx, key, s.clone());
             }
             let Ok(regs) = hll::registers(&s) else {
-                return ctx.out.error(ERR_CORRUPT);
+                return Err(CmdError::msg(ERR_CORRUPT));
             };
             ctx.out.array(regs.len());
             for r in regs {
@@ -226,11 +230,11 @@ fn pfdebug(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         b"decode" => {
             if !hll::is_sparse(&s) {
-                return ctx.out.error("ERR HLL encoding is not sparse");
+                return Err(CmdError::msg("ERR HLL encoding is not sparse"));
             }
             match hll::decode_sparse(&s) {
                 Ok(text) => ctx.out.bulk(text.as_bytes()),
-                Err(_) => ctx.out.error(ERR_CORRUPT),
+                Err(_) => return Err(CmdError::msg(ERR_CORRUPT)),
             }
         }
         b"encoding" => ctx.out.simple(if hll::is_sparse(&s) {
@@ -242,22 +246,26 @@ fn pfdebug(ctx: &mut Ctx, args: &[Vec<u8>]) {
             let conv = hll::is_sparse(&s);
             if conv {
                 if hll::to_dense(&mut s).is_err() {
-                    return ctx.out.error(ERR_CORRUPT);
+                    return Err(CmdError::msg(ERR_CORRUPT));
                 }
                 store(ctx, key, s);
             }
             ctx.out.int(conv as i64);
         }
-        _ => ctx.out.error(&format!(
-            "ERR Unknown PFDEBUG subcommand '{}'",
-            String::from_utf8_lossy(&args[1])
-        )),
+        _ => {
+            return Err(CmdError::msg(format!(
+                "ERR Unknown PFDEBUG subcommand '{}'",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
     }
+    Ok(())
 }
 
-fn pfselftest(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn pfselftest(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     match hll::self_test() {
         Ok(()) => ctx.out.ok(),
-        Err(e) => ctx.out.error(&e),
+        Err(e) => return Err(CmdError::msg(e)),
     }
+    Ok(())
 }

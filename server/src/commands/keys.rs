@@ -3,6 +3,7 @@
 
 use super::flags::*;
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use super::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyscan::{KeyScan, Kind};
 use crate::util::parse_i64;
@@ -47,7 +48,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn del(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn del(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut n = 0;
     for k in &args[1..] {
         if ctx.db().remove(k).is_some() {
@@ -56,6 +57,7 @@ fn del(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     }
     ctx.out.int(n as i64);
+    Ok(())
 }
 
 /// A generic keyspace notification (class `g`) on the client's DB.
@@ -63,28 +65,36 @@ fn notify(ctx: &mut Ctx, event: &str, key: &[u8]) {
     super::notify::notify(ctx, super::notify::class::GENERIC, event, key);
 }
 
-fn exists(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn exists(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     let n = args[1..].iter().filter(|k| db.contains(k)).count();
     ctx.out.int(n as i64);
+    Ok(())
 }
 
-fn type_(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn type_(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let name = ctx.db().get(&args[1]).map_or("none", Value::type_name);
     ctx.out.simple(name);
+    Ok(())
 }
 
-fn rename_common(ctx: &mut Ctx, args: &[Vec<u8>], nx: bool) {
+fn rename_common(ctx: &mut Ctx, args: &[Vec<u8>], nx: bool) -> CmdResult {
     let mut db = ctx.db();
     let ttl = db.expire_at(&args[1]);
     let Some(v) = db.get(&args[1]).cloned() else {
-        return ctx.out.err_no_key();
+        return Err(CmdError::NoSuchKey);
     };
     if args[1] == args[2] {
-        return if nx { ctx.out.int(0) } else { ctx.out.ok() };
+        if nx {
+            ctx.out.int(0)
+        } else {
+            ctx.out.ok()
+        };
+        return Ok(());
     }
     if nx && db.contains(&args[2]) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     db.remove(&args[1]);
     db.insert_with_expire(&args[2], v, ttl);
@@ -95,51 +105,28 @@ fn rename_common(ctx: &mut Ctx, args: &[Vec<u8>], nx: bool) {
     } else {
         ctx.out.ok()
     }
+    Ok(())
 }
 
-fn rename(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    rename_common(ctx, args, false);
+fn rename(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    rename_common(ctx, args, false)
 }
 
-fn renamenx(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    rename_common(ctx, args, true);
+fn renamenx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    rename_common(ctx, args, true)
 }
 
-fn expire_generic(ctx: &mut Ctx, args: &[Vec<u8>], unit_ms: i64, absolute: bool) {
-    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
-    for a in &args[3..] {
-        match a.to_ascii_lowercase().as_slice() {
-            b"nx" => nx = true,
-            b"xx" => xx = true,
-            b"gt" => gt = true,
-            b"lt" => lt = true,
-            _ => {
-                return ctx.out.error(&format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(a)
-                ))
-            }
-        }
-    }
-    if nx && (xx || gt || lt) {
-        return ctx
-            .out
-            .error("ERR NX and XX, GT or LT options at the same time are not compatible");
-    }
-    if gt && lt {
-        return ctx
-            .out
-            .error("ERR GT and LT options at the same time are not compatible");
-    }
+fn expire_generic(ctx: &mut Ctx, args: &[Vec<u8>], unit_ms: i64, absolute: bool) -> CmdResult {
+    let cond = super::args::ExpireCond::parse(&args[3..])?;
     // Options are checked before the time value, as in Redis.
     let Some(n) = parse_i64(&args[2]) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     let name = String::from_utf8_lossy(&args[0]).to_lowercase();
     let Some(ms) = n.checked_mul(unit_ms) else {
-        return ctx
-            .out
-            .error(&format!("ERR invalid expire time in '{name}' command"));
+        return Err(CmdError::msg(format!(
+            "ERR invalid expire time in '{name}' command"
+        )));
     };
     let when = if absolute {
         Some(ms)
@@ -147,41 +134,37 @@ fn expire_generic(ctx: &mut Ctx, args: &[Vec<u8>], unit_ms: i64, absolute: bool)
         ms.checked_add(ctx.now_ms)
     };
     let Some(when) = when else {
-        return ctx
-            .out
-            .error(&format!("ERR invalid expire time in '{name}' command"));
+        return Err(CmdError::msg(format!(
+            "ERR invalid expire time in '{name}' command"
+        )));
     };
     let mut db = ctx.db();
     if !db.contains(&args[1]) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
-    let current = db.expire_at(&args[1]);
-    let allowed = match current {
-        None => !(xx || gt),
-        Some(c) => !nx && (!gt || when > c) && (!lt || when < c),
-    };
-    // LT with no current TTL: a TTL is always "less than" infinity.
-    let allowed = allowed || (lt && current.is_none() && !xx);
-    if !allowed {
-        return ctx.out.int(0);
+    if !cond.allows(db.expire_at(&args[1]), when) {
+        ctx.out.int(0);
+        return Ok(());
     }
     db.set_expire(&args[1], Some(when));
     let event = if when <= ctx.now_ms { "del" } else { "expire" };
     notify(ctx, event, &args[1]);
     ctx.out.int(1);
+    Ok(())
 }
 
-fn expire(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    expire_generic(ctx, args, 1000, false);
+fn expire(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    expire_generic(ctx, args, 1000, false)
 }
-fn pexpire(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    expire_generic(ctx, args, 1, false);
+fn pexpire(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    expire_generic(ctx, args, 1, false)
 }
-fn expireat(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    expire_generic(ctx, args, 1000, true);
+fn expireat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    expire_generic(ctx, args, 1000, true)
 }
-fn pexpireat(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    expire_generic(ctx, args, 1, true);
+fn pexpireat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    expire_generic(ctx, args, 1, true)
 }
 
 fn ttl_generic(ctx: &mut Ctx, args: &[Vec<u8>], div: i64, absolute: bool) {
@@ -198,20 +181,24 @@ fn ttl_generic(ctx: &mut Ctx, args: &[Vec<u8>], div: i64, absolute: bool) {
     }
 }
 
-fn ttl(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn ttl(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(ctx, args, 1000, false);
+    Ok(())
 }
-fn pttl(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn pttl(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(ctx, args, 1, false);
+    Ok(())
 }
-fn expiretime(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn expiretime(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(ctx, args, 1000, true);
+    Ok(())
 }
-fn pexpiretime(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn pexpiretime(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(ctx, args, 1, true);
+    Ok(())
 }
 
-fn persist(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn persist(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     if db.expire_at(&args[1]).is_some() {
         db.set_expire(&args[1], None);
@@ -220,40 +207,25 @@ fn persist(ctx: &mut Ctx, args: &[Vec<u8>]) {
     } else {
         ctx.out.int(0);
     }
+    Ok(())
 }
 
-/// Parses a DB index argument, replying with Redis's error when invalid.
-pub fn parse_db(ctx: &mut Ctx, arg: &[u8]) -> Option<u32> {
-    let databases = ctx.engine.ks.databases() as i64;
-    match parse_i64(arg) {
-        Some(n) if (0..databases).contains(&n) => Some(n as u32),
-        Some(_) => {
-            ctx.out.error("ERR DB index is out of range");
-            None
-        }
-        None => {
-            ctx.out.err_not_int();
-            None
-        }
-    }
-}
-
-fn move_(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(target) = parse_db(ctx, &args[2]) else {
-        return;
-    };
+fn move_(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let target = super::args::db_index(&args[2], ctx.engine.ks.databases())?;
     if target == ctx.client.db {
-        return ctx
-            .out
-            .error("ERR source and destination objects are the same");
+        return Err(CmdError::msg(
+            "ERR source and destination objects are the same",
+        ));
     }
     let mut src = ctx.db();
     let ttl = src.expire_at(&args[1]);
     let Some(v) = src.get(&args[1]).cloned() else {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     };
     if ctx.db_at(target).contains(&args[1]) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     ctx.db().remove(&args[1]);
     ctx.db_at(target).insert_with_expire(&args[1], v, ttl);
@@ -266,20 +238,19 @@ fn move_(ctx: &mut Ctx, args: &[Vec<u8>]) {
         &args[1],
     );
     ctx.out.int(1);
+    Ok(())
 }
 
 /// The target DB of `COPY src dst [DB n] [REPLACE]`, if any (for key loading).
-pub fn copy_target_db(args: &[Vec<u8>]) -> Option<u32> {
+pub fn copy_target_db(args: &[Vec<u8>], databases: usize) -> Option<u32> {
     let i = args
         .iter()
         .skip(3)
         .position(|a| a.eq_ignore_ascii_case(b"db"))?;
-    args.get(i + 4)
-        .and_then(|a| parse_i64(a))
-        .and_then(|n| u32::try_from(n).ok())
+    super::args::db_index(args.get(i + 4)?, databases).ok()
 }
 
-fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut target = ctx.client.db;
     let mut replace = false;
     let mut i = 3;
@@ -287,29 +258,29 @@ fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) {
         match args[i].to_ascii_lowercase().as_slice() {
             b"replace" => replace = true,
             b"db" if i + 1 < args.len() => {
-                let Some(t) = parse_db(ctx, &args[i + 1]) else {
-                    return;
-                };
+                let t = super::args::db_index(&args[i + 1], ctx.engine.ks.databases())?;
                 target = t;
                 i += 1;
             }
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 1;
     }
     if target == ctx.client.db && args[1] == args[2] {
-        return ctx
-            .out
-            .error("ERR source and destination objects are the same");
+        return Err(CmdError::msg(
+            "ERR source and destination objects are the same",
+        ));
     }
     let mut src = ctx.db();
     let ttl = src.expire_at(&args[1]);
     let Some(v) = src.get(&args[1]).cloned() else {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     };
     let mut dst = ctx.db_at(target);
     if dst.contains(&args[2]) && !replace {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     dst.insert_with_expire(&args[2], v, ttl);
     super::notify::notify_db(
@@ -320,12 +291,13 @@ fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) {
         &args[2],
     );
     ctx.out.int(1);
+    Ok(())
 }
 
 /// Every live key of the client's DB: the store's keys plus resident ones, minus keys deleted in
 /// memory whose delete has not reached disk yet. Runs a full store scan on the owner thread:
-/// O(keys on disk), like KEYS in Redis; a store error is replied and `None` returned.
-pub fn keyspace_keys(ctx: &mut Ctx) -> Option<Vec<Vec<u8>>> {
+/// O(keys on disk), like KEYS in Redis.
+pub fn keyspace_keys(ctx: &mut Ctx) -> Result<Vec<Vec<u8>>, CmdError> {
     let db_index = ctx.client.db;
     let store = std::sync::Arc::clone(ctx.engine.store());
     let mut cursor = Vec::new();
@@ -346,8 +318,7 @@ pub fn keyspace_keys(ctx: &mut Ctx) -> Option<Vec<Vec<u8>>> {
                 }
             }
             Err(e) => {
-                ctx.out.error(&format!("ERR disk store scan failed: {e}"));
-                return None;
+                return Err(CmdError::msg(format!("ERR disk store scan failed: {e}")));
             }
         }
     }
@@ -355,30 +326,30 @@ pub fn keyspace_keys(ctx: &mut Ctx) -> Option<Vec<Vec<u8>>> {
     // Disk keys that are resident are judged by memory (newer); the rest are live on disk.
     let mut out: Vec<Vec<u8>> = keys.into_iter().filter(|k| !db.is_resident(k)).collect();
     out.extend(db.resident_keys().map(<[u8]>::to_vec));
-    Some(out)
+    Ok(out)
 }
 
 /// Starts a keyspace-wide command on the IO workers (see `keyscan.rs`). With a flush of the DB
 /// pending the store is logically empty, so it completes at once from memory.
-fn start_scan(ctx: &mut Ctx, kind: Kind, cursor: Vec<u8>) {
+fn start_scan(ctx: &mut Ctx, kind: Kind, cursor: Vec<u8>) -> CmdResult {
     let db = ctx.client.db;
     let mut scan = KeyScan::new(kind, db, ctx.engine.db_epoch(db), cursor);
     if ctx.engine.is_clearing(db) {
         let mut view = ctx.engine.ks.db(db, ctx.now_ms);
         scan.absorb(None, &mut view, &mut ctx.shared.scan_cursors, ctx.out);
-        return;
+        return Ok(());
     }
     ctx.action = Action::KeyScan(scan);
+    Ok(())
 }
 
-fn keys(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn keys(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if !ctx.client.in_exec {
         let pattern = args[1].clone();
-        return start_scan(ctx, Kind::Keys { pattern }, Vec::new());
+        start_scan(ctx, Kind::Keys { pattern }, Vec::new())?;
+        return Ok(());
     }
-    let Some(all) = keyspace_keys(ctx) else {
-        return;
-    };
+    let all = keyspace_keys(ctx)?;
     let matched: Vec<&Vec<u8>> = all
         .iter()
         .filter(|k| glob_match(&args[1], k, false))
@@ -387,24 +358,27 @@ fn keys(ctx: &mut Ctx, args: &[Vec<u8>]) {
     for k in matched {
         ctx.out.bulk(k);
     }
+    Ok(())
 }
 
-fn dbsize(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn dbsize(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     // O(1) from the persisted count merged with memory (see kvtier_core::keycount); counted
     // by reading the store only while that is not known (a store written before counts
     // existed, or blind writes over never-loaded keys whose saves have not resolved them yet).
     if let Some(n) = ctx.engine.ks.key_count(ctx.client.db) {
-        return ctx.out.int(n as i64);
+        ctx.out.int(n as i64);
+        return Ok(());
     }
     if !ctx.client.in_exec {
-        return start_scan(ctx, Kind::DbSize, Vec::new());
+        start_scan(ctx, Kind::DbSize, Vec::new())?;
+        return Ok(());
     }
-    if let Some(all) = keyspace_keys(ctx) {
-        ctx.out.int(all.len() as i64);
-    }
+    let all = keyspace_keys(ctx)?;
+    ctx.out.int(all.len() as i64);
+    Ok(())
 }
 
-fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     if !ctx.client.in_exec {
         // From memory in proportion to its share of the keyspace (the key filter counts the
         // store's keys), otherwise a page of the store from a random position: never a full
@@ -413,7 +387,8 @@ fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
         let on_disk = ctx.engine.ks.diskkeys.len();
         if resident > 0 && rand::random_range(0..resident + on_disk) < resident {
             if let Some(k) = ctx.db().random_resident_key() {
-                return ctx.out.bulk(&k);
+                ctx.out.bulk(&k);
+                return Ok(());
             }
         }
         // A random position in the store's order: the backend's own, or just after a sampled
@@ -429,16 +404,17 @@ fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) {
                 .map(|k| kvtier_core::cursor::after(&k))
                 .unwrap_or_default(),
         };
-        return start_scan(ctx, Kind::RandomKey { wrapped: false }, cursor);
+        start_scan(ctx, Kind::RandomKey { wrapped: false }, cursor)?;
+        return Ok(());
     }
-    let Some(all) = keyspace_keys(ctx) else {
-        return;
-    };
+    let all = keyspace_keys(ctx)?;
     if all.is_empty() {
-        return ctx.out.null();
+        ctx.out.null();
+        return Ok(());
     }
     let i = rand::random_range(0..all.len());
     ctx.out.bulk(&all[i]);
+    Ok(())
 }
 
 /// The type of a key that is only on disk, read from its record header; `None` when it is
@@ -462,44 +438,13 @@ fn disk_type(ctx: &mut Ctx, key: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Position of a key in the SCAN order: a stable 63-bit hash, never 0 (0 ends a scan).
-fn scan_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h >> 1).max(1)
-}
-
-/// SCAN cursors are positions in hash order, so a key present for the whole iteration is
-/// returned whatever is added or removed meanwhile.
-fn scan(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let cursor = match std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        Some(c) => c,
-        None => return ctx.out.error("ERR invalid cursor"),
-    };
-    let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
-    let mut i = 2;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return ctx.out.err_syntax();
-        }
-        match args[i].to_ascii_lowercase().as_slice() {
-            b"match" => pattern = Some(args[i + 1].clone()),
-            b"count" => match parse_i64(&args[i + 1]) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => return ctx.out.err_syntax(),
-                None => return ctx.out.err_not_int(),
-            },
-            b"type" => type_filter = Some(String::from_utf8_lossy(&args[i + 1]).to_lowercase()),
-            _ => return ctx.out.err_syntax(),
-        }
-        i += 2;
-    }
+fn scan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let cursor = super::args::scan_cursor(&args[1])?;
+    let super::args::ScanOpts {
+        pattern,
+        count,
+        type_name: type_filter,
+    } = super::args::scan_opts(&args[2..], true)?;
     if !ctx.client.in_exec {
         let db = ctx.client.db;
         let epoch = ctx.engine.db_epoch(db);
@@ -519,14 +464,13 @@ fn scan(ctx: &mut Ctx, args: &[Vec<u8>]) {
             type_name: type_filter,
             first,
         };
-        return start_scan(ctx, kind, store_cursor);
+        start_scan(ctx, kind, store_cursor)?;
+        return Ok(());
     }
-    let Some(all) = keyspace_keys(ctx) else {
-        return;
-    };
+    let all = keyspace_keys(ctx)?;
     let mut hashed: Vec<(u64, Vec<u8>)> = all
         .into_iter()
-        .map(|k| (scan_hash(&k), k))
+        .map(|k| (super::args::scan_hash(&k), k))
         .filter(|(h, _)| *h >= cursor)
         .collect();
     hashed.sort();
@@ -558,4 +502,5 @@ fn scan(ctx: &mut Ctx, args: &[Vec<u8>]) {
     for k in &page {
         ctx.out.bulk(k);
     }
+    Ok(())
 }

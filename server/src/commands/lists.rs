@@ -2,7 +2,9 @@
 
 use super::flags::*;
 use super::notify::{class, notify, notify_new};
+use super::typed::List;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::reply::Reply;
 use crate::util::parse_i64;
 use crate::value::Value;
@@ -34,33 +36,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("lpos", -3, READONLY, KEY1, lpos),
 ];
 
-type List = VecDeque<Vec<u8>>;
-
 /// The client's DB and its reply buffer, borrowed side by side so a handler can write a reply
 /// straight from a value it is looking at.
 fn db_out<'a>(ctx: &'a mut Ctx<'_>) -> (Db<'a, Value>, &'a mut Reply) {
     (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), &mut *ctx.out)
-}
-
-/// Checks that `key` is absent or a list: `Ok(false)` absent, `Ok(true)` a list, `Err(())` wrong
-/// type (already replied).
-fn check_list(db: &mut Db<Value>, out: &mut Reply, key: &[u8]) -> Result<bool, ()> {
-    match db.get(key) {
-        None => Ok(false),
-        Some(Value::List(_)) => Ok(true),
-        Some(_) => {
-            out.err_wrongtype();
-            Err(())
-        }
-    }
-}
-
-/// The list at `key` for changing it; the caller has checked that it is one.
-fn list_mut<'d>(db: &'d mut Db<Value>, key: &[u8]) -> &'d mut List {
-    match db.get_or_insert_with(key, || Value::List(VecDeque::new())) {
-        Value::List(l) => l,
-        _ => unreachable!("type checked by the caller"),
-    }
 }
 
 fn pop_end(l: &mut List, left: bool) -> Option<Vec<u8>> {
@@ -105,63 +84,72 @@ fn list_index(index: i64, len: usize) -> Option<usize> {
     (i >= 0 && (i as usize) < len).then_some(i as usize)
 }
 
-fn push(ctx: &mut Ctx, args: &[Vec<u8>], left: bool, only_existing: bool) {
+fn push(ctx: &mut Ctx, args: &[Vec<u8>], left: bool, only_existing: bool) -> CmdResult {
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    match check_list(&mut db, out, key) {
-        Err(()) => return,
-        Ok(false) if only_existing => return out.int(0),
-        Ok(_) => {}
+    match db.check::<List>(key)? {
+        false if only_existing => {
+            out.int(0);
+            return Ok(());
+        }
+        _ => {}
     }
     let existed = db.contains(key);
-    let l = list_mut(&mut db, key);
+    let l = db.entry::<List>(key)?;
     for v in &args[2..] {
         push_end(l, v.clone(), left);
     }
     out.int(l.len() as i64);
     notify_new(ctx, existed, key);
     notify(ctx, class::LIST, if left { "lpush" } else { "rpush" }, key);
+    Ok(())
 }
 
-fn lpush(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    push(ctx, args, true, false);
+fn lpush(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    push(ctx, args, true, false)
 }
 
-fn rpush(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    push(ctx, args, false, false);
+fn rpush(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    push(ctx, args, false, false)
 }
 
-fn lpushx(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    push(ctx, args, true, true);
+fn lpushx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    push(ctx, args, true, true)
 }
 
-fn rpushx(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    push(ctx, args, false, true);
+fn rpushx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    push(ctx, args, false, true)
 }
 
-fn pop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) {
+fn pop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) -> CmdResult {
     if args.len() > 3 {
-        return super::err_arity(ctx.out, &args[0]);
+        return Err(CmdError::arity(&args[0]));
     }
     let count = match args.get(2) {
         None => None,
         Some(a) => match parse_i64(a) {
             Some(n) if n >= 0 => Some(n as usize),
-            _ => return ctx.out.error("ERR value is out of range, must be positive"),
+            _ => return Err(CmdError::NotPositive),
         },
     };
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    match check_list(&mut db, out, key) {
-        Err(()) => return,
-        Ok(false) if count.is_some() => return out.null_array(),
-        Ok(false) => return out.null(),
-        Ok(true) => {}
+    match db.check::<List>(key)? {
+        false if count.is_some() => {
+            out.null_array();
+            return Ok(());
+        }
+        false => {
+            out.null();
+            return Ok(());
+        }
+        true => {}
     }
     if count == Some(0) {
-        return out.array(0);
+        out.array(0);
+        return Ok(());
     }
-    let l = list_mut(&mut db, key);
+    let l = db.entry::<List>(key)?;
     match count {
         None => {
             let v = pop_end(l, left).expect("lists are never empty");
@@ -184,28 +172,30 @@ fn pop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) {
     if emptied {
         notify(ctx, class::GENERIC, "del", key);
     }
+    Ok(())
 }
 
-fn lpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    pop(ctx, args, true);
+fn lpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    pop(ctx, args, true)
 }
 
-fn rpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    pop(ctx, args, false);
+fn rpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    pop(ctx, args, false)
 }
 
-fn llen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn llen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
     match db.get(&args[1]) {
         None => out.int(0),
         Some(Value::List(l)) => out.int(l.len() as i64),
-        Some(_) => out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
+    Ok(())
 }
 
-fn lrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn lrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (Some(start), Some(end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     let (mut db, out) = db_out(ctx);
     match db.get(&args[1]) {
@@ -214,82 +204,96 @@ fn lrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
             None => out.array(0),
             Some((s, e)) => out.bulks(l.range(s..=e).map(Vec::as_slice)),
         },
-        Some(_) => out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
+    Ok(())
 }
 
-fn lindex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn lindex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
     match db.get(&args[1]) {
         None => out.null(),
         Some(Value::List(l)) => match parse_i64(&args[2]) {
-            None => out.err_not_int(),
+            None => return Err(CmdError::NotInt),
             Some(i) => match list_index(i, l.len()) {
                 Some(i) => out.bulk(&l[i]),
                 None => out.null(),
             },
         },
-        Some(_) => out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
+    Ok(())
 }
 
-fn lset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn lset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
     let len = match db.get(key) {
-        None => return out.err_no_key(),
+        None => return Err(CmdError::NoSuchKey),
         Some(Value::List(l)) => l.len(),
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let Some(index) = parse_i64(&args[2]) else {
-        return out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     let Some(i) = list_index(index, len) else {
-        return out.error("ERR index out of range");
+        return Err(CmdError::IndexOutOfRange);
     };
-    list_mut(&mut db, key)[i] = args[3].clone();
+    db.entry::<List>(key)?[i] = args[3].clone();
     out.ok();
     notify(ctx, class::LIST, "lset", key);
+    Ok(())
 }
 
-fn linsert(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn linsert(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let after = match args[2].to_ascii_lowercase().as_slice() {
         b"before" => false,
         b"after" => true,
-        _ => return ctx.out.err_syntax(),
+        _ => return Err(CmdError::Syntax),
     };
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
     let pos = match db.get(key) {
-        None => return out.int(0),
+        None => {
+            out.int(0);
+            return Ok(());
+        }
         Some(Value::List(l)) => l.iter().position(|e| *e == args[3]),
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let Some(pos) = pos else {
-        return out.int(-1);
+        out.int(-1);
+        return Ok(());
     };
-    let l = list_mut(&mut db, key);
+    let l = db.entry::<List>(key)?;
     l.insert(pos + after as usize, args[4].clone());
     out.int(l.len() as i64);
     notify(ctx, class::LIST, "linsert", key);
+    Ok(())
 }
 
-fn lrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn lrem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(count) = parse_i64(&args[2]) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
     let elem = &args[3];
     match db.get(key) {
-        None => return out.int(0),
-        Some(Value::List(l)) if !l.contains(elem) => return out.int(0),
+        None => {
+            out.int(0);
+            return Ok(());
+        }
+        Some(Value::List(l)) if !l.contains(elem) => {
+            out.int(0);
+            return Ok(());
+        }
         Some(Value::List(_)) => {}
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let limit = if count == 0 { usize::MAX } else { limit };
-    let l = list_mut(&mut db, key);
+    let l = db.entry::<List>(key)?;
     let mut removed = 0;
     if count >= 0 {
         l.retain(|e| {
@@ -319,18 +323,22 @@ fn lrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if emptied {
         notify(ctx, class::GENERIC, "del", key);
     }
+    Ok(())
 }
 
-fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (Some(start), Some(end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
     let len = match db.get(key) {
-        None => return out.ok(),
+        None => {
+            out.ok();
+            return Ok(());
+        }
         Some(Value::List(l)) => l.len(),
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let emptied = list_range(start, end, len).is_none();
     match list_range(start, end, len) {
@@ -342,7 +350,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
             db.touch(key);
         }
         Some((s, e)) => {
-            let l = list_mut(&mut db, key);
+            let l = db.entry::<List>(key)?;
             l.truncate(e + 1);
             l.drain(..s);
         }
@@ -352,6 +360,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if emptied {
         notify(ctx, class::GENERIC, "del", key);
     }
+    Ok(())
 }
 
 /// Parses LMOVE's LEFT/RIGHT: `Some(true)` for LEFT.
@@ -363,21 +372,18 @@ fn parse_side(a: &[u8]) -> Option<bool> {
     }
 }
 
-fn move_common(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) {
+fn move_common(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) -> CmdResult {
     let (mut db, out) = db_out(ctx);
-    match check_list(&mut db, out, src) {
-        Err(()) => return,
-        Ok(false) => return out.null(),
-        Ok(true) => {}
+    if !db.check::<List>(src)? {
+        out.null();
+        return Ok(());
     }
-    if check_list(&mut db, out, dst).is_err() {
-        return;
-    }
-    let l = list_mut(&mut db, src);
+    db.check::<List>(dst)?;
+    let l = db.entry::<List>(src)?;
     let v = pop_end(l, from_left).expect("lists are never empty");
     let src_empty = l.is_empty();
     let dst_existed = db.contains(dst);
-    push_end(list_mut(&mut db, dst), v.clone(), to_left);
+    push_end(db.entry::<List>(dst)?, v.clone(), to_left);
     if src_empty && src != dst {
         db.remove(src);
     }
@@ -391,6 +397,7 @@ fn move_common(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: 
         src_empty && src != dst,
         dst_existed,
     );
+    Ok(())
 }
 
 /// The events of an element moved from `src` to `dst` (LMOVE, RPOPLPUSH, and their blocking
@@ -415,53 +422,59 @@ pub fn notify_move(
     }
 }
 
-fn rpoplpush(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    move_common(ctx, &args[1], &args[2], false, true);
+fn rpoplpush(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    move_common(ctx, &args[1], &args[2], false, true)
 }
 
-fn lmove(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn lmove(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (Some(from_left), Some(to_left)) = (parse_side(&args[3]), parse_side(&args[4])) else {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     };
-    move_common(ctx, &args[1], &args[2], from_left, to_left);
+    move_common(ctx, &args[1], &args[2], from_left, to_left)
 }
 
-fn lpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn lpos(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut rank, mut count, mut maxlen): (i64, Option<usize>, usize) = (1, None, 0);
     let mut i = 3;
     while i < args.len() {
         let Some(value) = args.get(i + 1) else {
-            return ctx.out.err_syntax();
+            return Err(CmdError::Syntax);
         };
         match args[i].to_ascii_lowercase().as_slice() {
             b"rank" => {
                 match parse_i64(value) {
-                    None => return ctx.out.err_not_int(),
-                    Some(0) => return ctx.out.error(
+                    None => return Err(CmdError::NotInt),
+                    Some(0) => return Err(CmdError::msg(
                         "ERR RANK can't be zero: use 1 to start from the first match, 2 from the \
                          second ... or use negative to start from the end of the list",
-                    ),
+                    )),
                     Some(r) => rank = r,
                 }
             }
             b"count" => match parse_i64(value) {
                 Some(c) if c >= 0 => count = Some(c as usize),
-                _ => return ctx.out.error("ERR COUNT can't be negative"),
+                _ => return Err(CmdError::msg("ERR COUNT can't be negative")),
             },
             b"maxlen" => match parse_i64(value) {
                 Some(m) if m >= 0 => maxlen = m as usize,
-                _ => return ctx.out.error("ERR MAXLEN can't be negative"),
+                _ => return Err(CmdError::msg("ERR MAXLEN can't be negative")),
             },
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 2;
     }
     let (mut db, out) = db_out(ctx);
     let l = match db.get(&args[1]) {
-        None if count.is_some() => return out.array(0),
-        None => return out.null(),
+        None if count.is_some() => {
+            out.array(0);
+            return Ok(());
+        }
+        None => {
+            out.null();
+            return Ok(());
+        }
         Some(Value::List(l)) => l,
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let from_tail = rank < 0;
     // Redis 7.0 negates the rank in place, so RANK -9223372036854775808 stays negative and
@@ -496,4 +509,5 @@ fn lpos(ctx: &mut Ctx, args: &[Vec<u8>]) {
         (None, Some(&n)) => out.int(n),
         (None, None) => out.null(),
     }
+    Ok(())
 }

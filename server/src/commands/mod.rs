@@ -4,11 +4,13 @@
 //! server looks a request up here, checks arity, makes sure the command's keys are in memory
 //! (parking the client otherwise), and then calls the handler, which runs without blocking.
 
+pub mod args;
 pub mod bitops;
 pub mod blocking;
 pub mod compat;
 pub mod connection;
 pub mod dump;
+pub mod error;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
@@ -29,6 +31,7 @@ pub mod strings;
 pub mod swapdb;
 pub mod tracking;
 pub mod transactions;
+pub mod typed;
 pub mod zsets;
 
 use crate::client::ClientState;
@@ -39,7 +42,30 @@ use kvtier_core::{Db, Engine};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-pub type Handler = fn(&mut Ctx, &[Vec<u8>]);
+pub use error::{CmdError, CmdResult};
+pub use typed::TypedDb;
+
+/// A command's implementation: it writes its reply into `ctx.out`, or fails with a
+/// [`CmdError`] before writing anything (see [`run`]).
+pub type Handler = fn(&mut Ctx, &[Vec<u8>]) -> CmdResult;
+
+/// Runs a command's handler. A failure becomes the error reply and is returned so that the
+/// caller counts it (INFO errorstats, commandstats `failed_calls`).
+pub fn run(spec: &CommandSpec, ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<CmdError> {
+    let before = ctx.out.buf.len();
+    let res = (spec.handler)(ctx, args);
+    debug_assert!(
+        match &res {
+            Ok(()) => ctx.out.buf.get(before) != Some(&b'-'),
+            Err(_) => ctx.out.buf.len() == before,
+        },
+        "{}: an error reply must be the handler's Err, returned before any reply",
+        spec.name
+    );
+    let e = res.err()?;
+    ctx.out.error(&e.text());
+    Some(e)
+}
 
 /// Command flags (bit set).
 pub mod flags {
@@ -233,47 +259,29 @@ impl Ctx<'_> {
 }
 
 /// The optional `count [WITH…]` arguments of HRANDFIELD and ZRANDMEMBER (`flag` is WITHVALUES or
-/// WITHSCORES): `Ok((count, with))`, or `Err(())` after replying Redis's error.
-pub fn random_count_args(
-    out: &mut Reply,
-    args: &[Vec<u8>],
-    flag: &[u8],
-) -> Result<(Option<i64>, bool), ()> {
+/// WITHSCORES): `(count, with)`, or Redis's error.
+pub fn random_count_args(args: &[Vec<u8>], flag: &[u8]) -> Result<(Option<i64>, bool), CmdError> {
     let Some(a) = args.get(2) else {
         return Ok((None, false));
     };
     let n = match crate::util::parse_i64(a) {
-        None => {
-            out.err_not_int();
-            return Err(());
-        }
+        None => return Err(CmdError::NotInt),
         Some(i64::MIN) => {
-            out.error(
+            return Err(CmdError::msg(
                 "ERR value is out of range, value must between -9223372036854775807 and \
                  9223372036854775807",
-            );
-            return Err(());
+            ))
         }
         Some(n) => n,
     };
     if args.len() > 4 || (args.len() == 4 && !args[3].eq_ignore_ascii_case(flag)) {
-        out.err_syntax();
-        return Err(());
+        return Err(CmdError::Syntax);
     }
     let with = args.len() == 4;
     if with && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
-        out.error("ERR value is out of range");
-        return Err(());
+        return Err(CmdError::OutOfRange);
     }
     Ok((Some(n), with))
-}
-
-/// Replies with the standard wrong-arity error.
-pub fn err_arity(out: &mut Reply, name: &[u8]) {
-    out.error(&format!(
-        "ERR wrong number of arguments for '{}' command",
-        String::from_utf8_lossy(name).to_lowercase()
-    ));
 }
 
 fn all_families() -> impl Iterator<Item = &'static CommandSpec> {

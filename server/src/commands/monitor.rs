@@ -5,16 +5,18 @@
 //! [`Shared::monitor_ids`]: crate::shared::Shared
 
 use super::flags::*;
+use super::CmdResult;
 use super::{cmd, CommandSpec, Ctx, KeySpec};
 
 pub const COMMANDS: &[CommandSpec] = &[cmd("monitor", 1, ADMIN | NO_MULTI, KeySpec::None, monitor)];
 
-fn monitor(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn monitor(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     if !ctx.client.monitor {
         ctx.client.monitor = true;
         ctx.shared.monitor_ids.push(ctx.client.id);
     }
     ctx.out.ok();
+    Ok(())
 }
 
 /// Leaves monitor mode (RESET).

@@ -6,6 +6,7 @@
 
 use super::flags::*;
 use super::{cmd, CommandSpec, Ctx, KeySpec};
+use super::{CmdError, CmdResult};
 use crate::config::Config;
 use crate::util::parse_i64;
 use crate::value::Value;
@@ -78,18 +79,18 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
     }
 }
 
-fn sub_arity(ctx: &mut Ctx, cmd: &str, sub: &[u8]) {
-    ctx.out.error(&format!(
+fn sub_arity(cmd: &str, sub: &[u8]) -> CmdError {
+    CmdError::msg(format!(
         "ERR wrong number of arguments for '{cmd}|{}' command",
         String::from_utf8_lossy(sub).to_lowercase()
-    ));
+    ))
 }
 
-fn unknown_sub(ctx: &mut Ctx, cmd: &str, sub: &[u8]) {
-    ctx.out.error(&format!(
+fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
+    CmdError::msg(format!(
         "ERR unknown subcommand '{}'. Try {cmd} HELP.",
         String::from_utf8_lossy(sub)
-    ));
+    ))
 }
 
 /// Replies a help text as an array of status lines, as Redis's addReplyHelp does.
@@ -124,20 +125,26 @@ fn lfu_policy(config: &Config) -> bool {
         .is_some_and(|p| p.ends_with("-lfu"))
 }
 
-fn object(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn object(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
-        b"help" if args.len() == 2 => return help(ctx, OBJECT_HELP),
+        b"help" if args.len() == 2 => {
+            help(ctx, OBJECT_HELP);
+            return Ok(());
+        }
         b"encoding" | b"refcount" | b"idletime" | b"freq" if args.len() != 3 => {
-            return sub_arity(ctx, "object", &args[1])
+            return Err(sub_arity("object", &args[1]))
         }
         b"encoding" | b"refcount" | b"idletime" | b"freq" => {}
-        _ => return unknown_sub(ctx, "OBJECT", &args[1]),
+        _ => {
+            return Err(unknown_sub("OBJECT", &args[1]));
+        }
     }
     let lfu = lfu_policy(&ctx.shared.config);
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     let Some(v) = db.get(&args[2]) else {
-        return ctx.out.null();
+        ctx.out.null();
+        return Ok(());
     };
     match sub.as_slice() {
         b"encoding" => {
@@ -151,20 +158,23 @@ fn object(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 && parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
             ctx.out.int(if shared { SHARED_REFCOUNT } else { 1 });
         }
-        b"idletime" if lfu => ctx.out.error(
-            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+        b"idletime" if lfu => {
+            return Err(CmdError::msg(
+                "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
              when switching between policies at runtime LRU and LFU data will take some time \
              to adjust.",
-        ),
+            ))
+        }
         // The cache's LRU clock is not exposed per key: every key reads as just used.
         b"idletime" => ctx.out.int(0),
-        b"freq" if !lfu => ctx.out.error(
+        b"freq" if !lfu => return Err(CmdError::msg(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
              note that when switching between policies at runtime LRU and LFU data will take \
              some time to adjust.",
-        ),
+        )),
         _ => ctx.out.int(0),
     }
+    Ok(())
 }
 
 const MEMORY_HELP: &[&str] = &[
@@ -191,7 +201,7 @@ fn usage(key: &[u8], v: &Value) -> i64 {
     (v.mem_size() + key.len() + KEY_OVERHEAD) as i64
 }
 
-fn memory(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn memory(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
         b"help" if args.len() == 2 => help(ctx, MEMORY_HELP),
@@ -200,11 +210,11 @@ fn memory(ctx: &mut Ctx, args: &[Vec<u8>]) {
             while i < args.len() {
                 if args[i].eq_ignore_ascii_case(b"samples") && i + 1 < args.len() {
                     if parse_i64(&args[i + 1]).is_none_or(|n| n < 0) {
-                        return ctx.out.err_not_int();
+                        return Err(CmdError::NotInt);
                     }
                     i += 2;
                 } else {
-                    return ctx.out.err_syntax();
+                    return Err(CmdError::Syntax);
                 }
             }
             let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
@@ -238,8 +248,9 @@ fn memory(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
         }
         b"usage" | b"doctor" | b"malloc-stats" | b"purge" | b"stats" | b"help" => {
-            sub_arity(ctx, "memory", &args[1])
+            return Err(sub_arity("memory", &args[1]))
         }
-        _ => unknown_sub(ctx, "MEMORY", &args[1]),
+        _ => return Err(unknown_sub("MEMORY", &args[1])),
     }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! covers (every command with ALL, writes with WRITE) as pending, and runs them when the pause
 //! ends (timeout or UNPAUSE), in order, as Redis does.
 
-use super::Ctx;
+use super::{CmdError, CmdResult, Ctx};
 use crate::client::ClientState;
 use crate::shared::Shared;
 use std::time::{Duration, Instant};
@@ -15,27 +15,28 @@ pub struct Pause {
 }
 
 /// CLIENT PAUSE timeout [WRITE|ALL].
-pub fn pause(ctx: &mut Ctx, args: &[Vec<u8>]) {
+pub fn pause(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let timeout = match crate::util::parse_i64(&args[2]) {
         None => {
-            return ctx
-                .out
-                .error("ERR timeout is not an integer or out of range")
+            return Err(CmdError::msg(
+                "ERR timeout is not an integer or out of range",
+            ))
         }
-        Some(t) if t < 0 => return ctx.out.error("ERR timeout is negative"),
+        Some(t) if t < 0 => return Err(CmdError::msg("ERR timeout is negative")),
         Some(t) => t as u64,
     };
     let all = match args.get(3).map(|a| a.to_ascii_lowercase()) {
         None => true,
         Some(m) if m == b"all" => true,
         Some(m) if m == b"write" => false,
-        Some(_) => return ctx.out.error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+        Some(_) => return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
     };
     ctx.shared.pause = Some(Pause {
         until: Instant::now() + Duration::from_millis(timeout),
         all,
     });
     ctx.out.ok();
+    Ok(())
 }
 
 /// CLIENT UNPAUSE.

@@ -4,6 +4,7 @@
 
 use super::flags::*;
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec};
+use super::{CmdError, CmdResult};
 use crate::glob::glob_match;
 
 const NONE: KeySpec = KeySpec::None;
@@ -107,34 +108,39 @@ fn unsubscribe_generic(ctx: &mut Ctx, args: &[Vec<u8>], pattern: bool) {
     }
 }
 
-fn subscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn subscribe(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     subscribe_generic(ctx, args, false);
+    Ok(())
 }
-fn psubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn psubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     subscribe_generic(ctx, args, true);
+    Ok(())
 }
-fn unsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn unsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     unsubscribe_generic(ctx, args, false);
+    Ok(())
 }
-fn punsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn punsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     unsubscribe_generic(ctx, args, true);
+    Ok(())
 }
 
-fn publish(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn publish(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ctx.action = Action::Publish {
         channel: args[1].clone(),
         message: args[2].clone(),
         shard: false,
     };
+    Ok(())
 }
 
-fn ssubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn ssubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     // Inside EXEC the client expects one reply per command, so (unlike SUBSCRIBE) Redis 7.0
     // refuses it there.
     if ctx.client.in_exec {
-        return ctx
-            .out
-            .error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return Err(CmdError::msg(
+            "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        ));
     }
     let id = ctx.client.id;
     ctx.shared.pubsub.owners.insert(id, ctx.client.user.clone());
@@ -148,16 +154,18 @@ fn ssubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
             .insert(id);
         sub_reply(ctx, "ssubscribe", Some(name));
     }
+    Ok(())
 }
 
-fn sunsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn sunsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let names: Vec<Vec<u8>> = if args.len() > 1 {
         args[1..].to_vec()
     } else {
         ctx.client.shard_channels.iter().cloned().collect()
     };
     if names.is_empty() {
-        return sub_reply(ctx, "sunsubscribe", None);
+        sub_reply(ctx, "sunsubscribe", None);
+        return Ok(());
     }
     let id = ctx.client.id;
     for name in names {
@@ -167,17 +175,19 @@ fn sunsubscribe(ctx: &mut Ctx, args: &[Vec<u8>]) {
             .forget_shard(id, std::slice::from_ref(&name));
         sub_reply(ctx, "sunsubscribe", Some(&name));
     }
+    Ok(())
 }
 
-fn spublish(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn spublish(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ctx.action = Action::Publish {
         channel: args[1].clone(),
         message: args[2].clone(),
         shard: true,
     };
+    Ok(())
 }
 
-fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     match (sub.as_slice(), args.len()) {
         (b"channels", 2 | 3) => {
@@ -239,18 +249,25 @@ fn pubsub(ctx: &mut Ctx, args: &[Vec<u8>]) {
             ctx.out.int(n as i64)
         }
         // Fixed-arity subcommands fail Redis's command-table arity check.
-        (b"help" | b"numpat", _) => ctx.out.error(&format!(
-            "ERR wrong number of arguments for 'pubsub|{}' command",
-            String::from_utf8_lossy(&sub)
-        )),
-        (b"channels" | b"shardchannels", _) => ctx.out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
+        (b"help" | b"numpat", _) => {
+            return Err(CmdError::msg(format!(
+                "ERR wrong number of arguments for 'pubsub|{}' command",
+                String::from_utf8_lossy(&sub)
+            )))
+        }
+        (b"channels" | b"shardchannels", _) => {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
         // Redis shows at most 128 bytes of an unknown name.
-        _ => ctx.out.error(&format!(
-            "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
-        )),
+        _ => {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
+            )))
+        }
     }
+    Ok(())
 }

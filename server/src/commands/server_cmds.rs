@@ -2,6 +2,7 @@
 
 use super::flags::*;
 use super::{cmd, Action, BarrierThen, CommandSpec, Ctx, KeySpec};
+use super::{CmdError, CmdResult};
 use std::fmt::Write as _;
 
 const NONE: KeySpec = KeySpec::None;
@@ -20,16 +21,17 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("lastsave", 1, FAST, NONE, lastsave),
 ];
 
-fn info(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn info(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sections: Vec<String> = args[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_lowercase())
         .collect();
     let text = crate::info::render(ctx, &sections);
     ctx.out.verbatim(&text);
+    Ok(())
 }
 
-fn config(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn config(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
         b"get" if args.len() >= 3 => {
@@ -53,7 +55,7 @@ fn config(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 let name = String::from_utf8_lossy(&pair[0]).to_string();
                 let value = String::from_utf8_lossy(&pair[1]).to_string();
                 if let Err(e) = next.set(&name, &value, true) {
-                    return ctx.out.error(&format!("ERR {e}"));
+                    return Err(CmdError::msg(format!("ERR {e}")));
                 }
             }
             ctx.shared.config = next;
@@ -72,50 +74,52 @@ fn config(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         b"rewrite" if args.len() == 2 => match ctx.shared.config.rewrite() {
             Ok(()) => ctx.out.ok(),
-            Err(e) => ctx.out.error(&format!("ERR {e}")),
+            Err(e) => return Err(CmdError::msg(format!("ERR {e}"))),
         },
-        _ => ctx.out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
-    }
-}
-
-fn flush_args_ok(ctx: &mut Ctx, args: &[Vec<u8>]) -> bool {
-    match args.len() {
-        1 => true,
-        2 if args[1].eq_ignore_ascii_case(b"sync") || args[1].eq_ignore_ascii_case(b"async") => {
-            true
-        }
         _ => {
-            ctx.out.err_syntax();
-            false
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
         }
     }
+    Ok(())
 }
 
-fn flushdb(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    if flush_args_ok(ctx, args) {
-        // Flushed keys do not expire later (keyspace notifications).
-        ctx.shared.expiry_watch = Default::default();
-        ctx.action = Action::Clear(Some(ctx.client.db));
+/// Checks FLUSHDB/FLUSHALL's optional SYNC|ASYNC.
+fn flush_args(args: &[Vec<u8>]) -> CmdResult {
+    match args.len() {
+        1 => Ok(()),
+        2 if args[1].eq_ignore_ascii_case(b"sync") || args[1].eq_ignore_ascii_case(b"async") => {
+            Ok(())
+        }
+        _ => Err(CmdError::Syntax),
     }
 }
 
-fn flushall(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    if flush_args_ok(ctx, args) {
-        ctx.shared.expiry_watch = Default::default();
-        ctx.action = Action::Clear(None);
-    }
+fn flushdb(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    flush_args(args)?;
+    // Flushed keys do not expire later (keyspace notifications).
+    ctx.shared.expiry_watch = Default::default();
+    ctx.action = Action::Clear(Some(ctx.client.db));
+    Ok(())
 }
 
-fn time(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn flushall(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    flush_args(args)?;
+    ctx.shared.expiry_watch = Default::default();
+    ctx.action = Action::Clear(None);
+    Ok(())
+}
+
+fn time(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     ctx.out.array(2);
     ctx.out.bulk(now.as_secs().to_string().as_bytes());
     ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
+    Ok(())
 }
 
 fn flag_names(c: &super::CommandSpec) -> Vec<&'static str> {
@@ -238,7 +242,7 @@ fn command_info(ctx: &mut Ctx, c: &super::CommandSpec) {
     ctx.out.array(0);
 }
 
-fn command(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn command(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let all = super::all();
     let sub = args.get(1).map(|a| a.to_ascii_lowercase());
     match sub.as_deref() {
@@ -277,23 +281,26 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) {
             Some(c) => {
                 let keys = c.key_args(&args[2..]);
                 if keys.is_empty() {
-                    return ctx.out.error("ERR The command has no key arguments");
+                    return Err(CmdError::msg("ERR The command has no key arguments"));
                 }
                 ctx.out.array(keys.len());
                 for k in keys {
                     ctx.out.bulk(k);
                 }
             }
-            None => ctx.out.error("ERR Invalid command specified"),
+            None => return Err(CmdError::msg("ERR Invalid command specified")),
         },
-        _ => ctx.out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
+        _ => {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
     }
+    Ok(())
 }
 
-fn debug(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn debug(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
         b"sleep" if args.len() == 3 => {
@@ -303,34 +310,39 @@ fn debug(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         b"set-active-expire" if args.len() == 3 => ctx.out.ok(),
         b"jmap" => ctx.out.ok(),
-        _ => ctx.out.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
+        _ => {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
     }
+    Ok(())
 }
 
-fn shutdown(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn shutdown(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     for a in &args[1..] {
         match a.to_ascii_lowercase().as_slice() {
             b"save" | b"nosave" | b"now" | b"force" => {}
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
     }
     // NOSAVE is not honoured: the disk is the database, so dirty data is always written.
     ctx.action = Action::Barrier(BarrierThen::Shutdown);
+    Ok(())
 }
 
-fn save(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn save(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.action = Action::Barrier(BarrierThen::Save { reply: true });
+    Ok(())
 }
 
-fn bgsave(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn bgsave(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if args.len() > 2 || (args.len() == 2 && !args[1].eq_ignore_ascii_case(b"schedule")) {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     if ctx.shared.bgsave_in_progress {
-        return ctx.out.error("ERR Background save already in progress");
+        return Err(CmdError::msg("ERR Background save already in progress"));
     }
     ctx.shared.bgsave_in_progress = true;
     // Inside EXEC the point in time is taken when the transaction ends, as Redis schedules it.
@@ -340,10 +352,12 @@ fn bgsave(ctx: &mut Ctx, args: &[Vec<u8>]) {
         "Background saving started"
     });
     ctx.action = Action::Barrier(BarrierThen::Save { reply: false });
+    Ok(())
 }
 
-fn lastsave(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn lastsave(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.out.int(ctx.shared.last_save_unix);
+    Ok(())
 }
 
 /// `key:value` lines for INFO, one section.

@@ -1,7 +1,10 @@
 //! Set commands.
 
+use super::args::{scan_cursor, scan_hash, scan_opts, ScanOpts};
 use super::flags::*;
+use super::typed::Set;
 use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::glob::glob_match;
 use crate::reply::Reply;
 use crate::util::parse_i64;
@@ -36,28 +39,19 @@ pub(crate) fn split<'c>(ctx: &'c mut Ctx) -> (Db<'c, Value>, &'c mut Reply) {
     (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), ctx.out)
 }
 
-/// Reads a set: `Ok(None)` absent, `Err(())` wrong type (already replied).
+/// Applies `f` to the set at `key`: `None` if absent.
 fn with_set<R>(
     ctx: &mut Ctx,
     key: &[u8],
     f: impl FnOnce(&HashSet<Vec<u8>>) -> R,
-) -> Result<Option<R>, ()> {
-    match ctx.db().get(key) {
-        None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(f(s))),
-        Some(_) => {
-            ctx.out.err_wrongtype();
-            Err(())
-        }
-    }
+) -> Result<Option<R>, CmdError> {
+    Ok(ctx.db().read::<Set>(key)?.map(f))
 }
 
-fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let key = &args[1];
     let members = &args[2..];
-    let Ok(missing) = with_set(ctx, key, |s| members.iter().any(|m| !s.contains(m))) else {
-        return;
-    };
+    let missing = with_set(ctx, key, |s| members.iter().any(|m| !s.contains(m)))?;
     let mut db = ctx.db();
     let added = match missing {
         None => {
@@ -79,16 +73,16 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         super::notify::notify_new(ctx, missing.is_some(), key);
         super::notify::notify(ctx, super::notify::class::SET, "sadd", key);
     }
+    Ok(())
 }
 
-fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let key = &args[1];
     let members = &args[2..];
-    let Ok(present) = with_set(ctx, key, |s| members.iter().any(|m| s.contains(m))) else {
-        return;
-    };
+    let present = with_set(ctx, key, |s| members.iter().any(|m| s.contains(m)))?;
     if present != Some(true) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let mut db = ctx.db();
     let Some(Value::Set(s)) = db.get_mut(key) else {
@@ -104,9 +98,10 @@ fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if emptied {
         super::notify::notify(ctx, super::notify::class::GENERIC, "del", key);
     }
+    Ok(())
 }
 
-fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = split(ctx);
     match db.get(&args[1]) {
         None => out.set(0),
@@ -114,52 +109,53 @@ fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) {
             out.set(s.len());
             s.iter().for_each(|m| out.bulk(m));
         }
-        Some(_) => out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
+    Ok(())
 }
 
-fn sismember(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    if let Ok(found) = with_set(ctx, &args[1], |s| s.contains(&args[2])) {
-        ctx.out.int(found.unwrap_or(false) as i64);
-    }
+fn sismember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let found = with_set(ctx, &args[1], |s| s.contains(&args[2]))?;
+    ctx.out.int(found.unwrap_or(false) as i64);
+
+    Ok(())
 }
 
-fn smismember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn smismember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
-    let Ok(found) = with_set(ctx, &args[1], |s| {
+    let found = with_set(ctx, &args[1], |s| {
         members.iter().map(|m| s.contains(m)).collect::<Vec<_>>()
-    }) else {
-        return;
-    };
+    })?;
     ctx.out.array(members.len());
     for f in found.unwrap_or_else(|| vec![false; members.len()]) {
         ctx.out.int(f as i64);
     }
+    Ok(())
 }
 
-fn scard(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    if let Ok(n) = with_set(ctx, &args[1], HashSet::len) {
-        ctx.out.int(n.unwrap_or(0) as i64);
-    }
+fn scard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let n = with_set(ctx, &args[1], HashSet::len)?;
+    ctx.out.int(n.unwrap_or(0) as i64);
+
+    Ok(())
 }
 
-fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let count = match args.len() {
         2 => None,
         3 => match parse_i64(&args[2]) {
             Some(n) if n >= 0 => Some(n as usize),
-            _ => return ctx.out.error("ERR value is out of range, must be positive"),
+            _ => return Err(CmdError::NotPositive),
         },
-        _ => return ctx.out.err_syntax(),
+        _ => return Err(CmdError::Syntax),
     };
     let key = &args[1];
-    let Ok(len) = with_set(ctx, key, HashSet::len) else {
-        return;
-    };
+    let len = with_set(ctx, key, HashSet::len)?;
     let len = len.unwrap_or(0);
     let Some(count) = count else {
         if len == 0 {
-            return ctx.out.null();
+            ctx.out.null();
+            return Ok(());
         }
         let mut db = ctx.db();
         let Some(Value::Set(s)) = db.get_mut(key) else {
@@ -175,10 +171,12 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) {
             db.remove(key);
         }
         ctx.out.bulk(&m);
-        return super::notify::notify_removed(ctx, super::notify::class::SET, "spop", key);
+        super::notify::notify_removed(ctx, super::notify::class::SET, "spop", key);
+        return Ok(());
     };
     if count == 0 || len == 0 {
-        return ctx.out.set(0);
+        ctx.out.set(0);
+        return Ok(());
     }
     let popped: Vec<Vec<u8>> = if count >= len {
         match ctx.db().remove(key) {
@@ -204,37 +202,38 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) {
     ctx.out.set(popped.len());
     popped.iter().for_each(|m| ctx.out.bulk(m));
     super::notify::notify_removed(ctx, super::notify::class::SET, "spop", key);
+    Ok(())
 }
 
-fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let count = match args.len() {
         2 => None,
         3 => match parse_i64(&args[2]) {
             Some(i64::MIN) => {
-                return ctx.out.error(
-                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-                )
+                return Err(CmdError::msg("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"))
             }
             Some(n) => Some(n),
-            None => return ctx.out.err_not_int(),
+            None => return Err(CmdError::NotInt),
         },
-        _ => return ctx.out.err_syntax(),
+        _ => return Err(CmdError::Syntax),
     };
     let (mut db, out) = split(ctx);
     let set = match db.get(&args[1]) {
         None => None,
         Some(Value::Set(s)) => Some(s),
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let mut rng = rand::rng();
     let Some(count) = count else {
-        return match set.and_then(|s| s.iter().choose(&mut rng)) {
+        match set.and_then(|s| s.iter().choose(&mut rng)) {
             Some(m) => out.bulk(m),
             None => out.null(),
-        };
+        }
+        return Ok(());
     };
     let Some(set) = set.filter(|s| count != 0 && !s.is_empty()) else {
-        return out.array(0);
+        out.array(0);
+        return Ok(());
     };
     if count < 0 {
         // With repetitions: `-count` independent draws.
@@ -252,21 +251,20 @@ fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
         out.array(picked.len());
         picked.iter().for_each(|m| out.bulk(m));
     }
+    Ok(())
 }
 
-fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
-    let Ok(has) = with_set(ctx, src, |s| s.contains(member)) else {
-        return;
-    };
+    let has = with_set(ctx, src, |s| s.contains(member))?;
     let Some(has) = has else {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     };
-    if with_set(ctx, dst, |_| ()).is_err() {
-        return;
-    }
+    with_set(ctx, dst, |_| ())?;
     if !has || src == dst {
-        return ctx.out.int(has as i64);
+        ctx.out.int(has as i64);
+        return Ok(());
     }
     let mut db = ctx.db();
     let Some(Value::Set(s)) = db.get_mut(src) else {
@@ -294,6 +292,7 @@ fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if !already {
         notify(ctx, class::SET, "sadd", dst);
     }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -303,8 +302,8 @@ enum SetOp {
     Diff,
 }
 
-/// Computes a set operation over `keys`; `Err(())` if one holds another type (already replied).
-fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>, ()> {
+/// Computes a set operation over `keys` (WRONGTYPE if one holds another type).
+fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>, CmdError> {
     // Type-check every key first, as Redis does, and find the sizes.
     let mut sizes = Vec::with_capacity(keys.len());
     for k in keys {
@@ -359,17 +358,15 @@ fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>
     Ok(result)
 }
 
-fn set_op_reply(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) {
-    if let Ok(result) = set_op(ctx, &args[1..], op) {
-        ctx.out.set(result.len());
-        result.iter().for_each(|m| ctx.out.bulk(m));
-    }
+fn set_op_reply(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) -> CmdResult {
+    let result = set_op(ctx, &args[1..], op)?;
+    ctx.out.set(result.len());
+    result.iter().for_each(|m| ctx.out.bulk(m));
+    Ok(())
 }
 
-fn set_op_store(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) {
-    let Ok(result) = set_op(ctx, &args[2..], op) else {
-        return;
-    };
+fn set_op_store(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) -> CmdResult {
+    let result = set_op(ctx, &args[2..], op)?;
     let n = result.len();
     let mut db = ctx.db();
     let existed = db.contains(&args[1]);
@@ -388,41 +385,42 @@ fn set_op_store(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) {
         n > 0,
         existed,
     );
+    Ok(())
 }
 
-fn sinter(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    set_op_reply(ctx, args, SetOp::Inter);
+fn sinter(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    set_op_reply(ctx, args, SetOp::Inter)
 }
 
-fn sunion(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    set_op_reply(ctx, args, SetOp::Union);
+fn sunion(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    set_op_reply(ctx, args, SetOp::Union)
 }
 
-fn sdiff(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    set_op_reply(ctx, args, SetOp::Diff);
+fn sdiff(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    set_op_reply(ctx, args, SetOp::Diff)
 }
 
-fn sinterstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    set_op_store(ctx, args, SetOp::Inter);
+fn sinterstore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    set_op_store(ctx, args, SetOp::Inter)
 }
 
-fn sunionstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    set_op_store(ctx, args, SetOp::Union);
+fn sunionstore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    set_op_store(ctx, args, SetOp::Union)
 }
 
-fn sdiffstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    set_op_store(ctx, args, SetOp::Diff);
+fn sdiffstore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    set_op_store(ctx, args, SetOp::Diff)
 }
 
-fn sintercard(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn sintercard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let numkeys = match parse_i64(&args[1]) {
         Some(n) if n > 0 => n as usize,
-        _ => return ctx.out.error("ERR numkeys should be greater than 0"),
+        _ => return Err(CmdError::msg("ERR numkeys should be greater than 0")),
     };
     if numkeys > args.len() - 2 {
-        return ctx
-            .out
-            .error("ERR Number of keys can't be greater than number of args");
+        return Err(CmdError::msg(
+            "ERR Number of keys can't be greater than number of args",
+        ));
     }
     let keys = &args[2..2 + numkeys];
     let mut limit = 0usize;
@@ -431,91 +429,26 @@ fn sintercard(ctx: &mut Ctx, args: &[Vec<u8>]) {
         if args[i].eq_ignore_ascii_case(b"limit") && i + 1 < args.len() {
             match parse_i64(&args[i + 1]) {
                 Some(n) if n >= 0 => limit = n as usize,
-                _ => return ctx.out.error("ERR LIMIT can't be negative"),
+                _ => return Err(CmdError::msg("ERR LIMIT can't be negative")),
             }
             i += 2;
         } else {
-            return ctx.out.err_syntax();
+            return Err(CmdError::Syntax);
         }
     }
-    let Ok(result) = set_op(ctx, keys, SetOp::Inter) else {
-        return;
-    };
+    let result = set_op(ctx, keys, SetOp::Inter)?;
     let n = if limit == 0 {
         result.len()
     } else {
         result.len().min(limit)
     };
     ctx.out.int(n as i64);
-}
-
-/// Parses a SCAN cursor as Redis's `strtoul` check does; `None` is `ERR invalid cursor`.
-pub(crate) fn parse_cursor(b: &[u8]) -> Option<u64> {
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() {
-        // strtoul converts nothing: fine for "", an error for a lone sign.
-        return b.is_empty().then_some(0);
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
-/// SSCAN/ZSCAN options: MATCH pattern and COUNT. `Err(())` when already replied.
-pub(crate) fn parse_scan_opts(
-    out: &mut Reply,
-    args: &[Vec<u8>],
-) -> Result<(Option<Vec<u8>>, usize), ()> {
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut i = 0;
-    while i < args.len() {
-        let more = i + 1 < args.len();
-        if args[i].eq_ignore_ascii_case(b"count") && more {
-            match parse_i64(&args[i + 1]) {
-                None => {
-                    out.err_not_int();
-                    return Err(());
-                }
-                Some(n) if n < 1 => {
-                    out.err_syntax();
-                    return Err(());
-                }
-                Some(n) => count = n as usize,
-            }
-        } else if args[i].eq_ignore_ascii_case(b"match") && more {
-            let p = &args[i + 1];
-            pattern = (p.as_slice() != b"*").then(|| p.clone());
-        } else {
-            out.err_syntax();
-            return Err(());
-        }
-        i += 2;
-    }
-    Ok((pattern, count))
+    Ok(())
 }
 
 /// Collections this small are returned in one SCAN call with cursor 0, as Redis does for its
 /// compact encodings.
 const SCAN_ALL_AT_ONCE: usize = 128;
-
-/// Position of a member in SCAN order: a fixed hash (FNV-1a), never 0 (cursor 0 is the start).
-fn scan_key(m: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in m {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h.max(1)
-}
 
 /// Picks the next SCAN batch of a collection of `len` items, in hash order from `cursor`:
 /// every member present for the whole iteration is returned at least once however the
@@ -531,7 +464,7 @@ pub(crate) fn scan_batch<'a, T>(
         return (0, items.collect());
     }
     let mut cands: Vec<(u64, (&'a [u8], T))> = items
-        .map(|it| (scan_key(it.0), it))
+        .map(|it| (scan_hash(it.0), it))
         .filter(|(k, _)| *k >= cursor)
         .collect();
     let batch = count.max(len / 256);
@@ -559,19 +492,18 @@ pub(crate) fn scan_reply(out: &mut Reply, cursor: u64, items: &[Vec<u8>]) {
     items.iter().for_each(|i| out.bulk(i));
 }
 
-fn sscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return ctx.out.error("ERR invalid cursor");
-    };
+fn sscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let cursor = scan_cursor(&args[2])?;
     let (mut db, out) = split(ctx);
     let set = match db.get(&args[1]) {
-        None => return scan_reply(out, 0, &[]),
+        None => {
+            scan_reply(out, 0, &[]);
+            return Ok(());
+        }
         Some(Value::Set(s)) => s,
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
-    let Ok((pattern, count)) = parse_scan_opts(out, &args[3..]) else {
-        return;
-    };
+    let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
     let (next, batch) = scan_batch(
         set.iter().map(|m| (m.as_slice(), ())),
         set.len(),
@@ -584,4 +516,5 @@ fn sscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
         .map(|(m, _)| m.to_vec())
         .collect();
     scan_reply(out, next, &items);
+    Ok(())
 }

@@ -5,6 +5,7 @@
 
 use super::flags::*;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult};
 use crate::util::{parse_f64, parse_i64};
 use crate::value::Value;
 use std::cmp::Ordering;
@@ -37,15 +38,15 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn sort(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    sort_generic(ctx, args, false);
+fn sort(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    sort_generic(ctx, args, false)
 }
 
-fn sort_ro(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    sort_generic(ctx, args, true);
+fn sort_ro(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    sort_generic(ctx, args, true)
 }
 
-fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
+fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
     let (mut desc, mut alpha) = (false, false);
     let (mut start, mut count) = (0i64, -1i64);
     let mut by: Option<&[u8]> = None;
@@ -61,7 +62,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
             b"alpha" => alpha = true,
             b"limit" if left >= 2 => {
                 let (Some(s), Some(c)) = (parse_i64(&args[i + 1]), parse_i64(&args[i + 2])) else {
-                    return ctx.out.err_not_int();
+                    return Err(CmdError::NotInt);
                 };
                 (start, count) = (s, c);
                 i += 2;
@@ -81,7 +82,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
                 gets.push(&args[i + 1]);
                 i += 1;
             }
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 1;
     }
@@ -90,7 +91,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
         Some(Value::List(l)) => (l.iter().cloned().collect(), false),
         Some(Value::Set(s)) => (s.iter().cloned().collect(), true),
         Some(Value::ZSet(z)) => (z.iter().map(|(m, _)| m.to_vec()).collect(), false),
-        Some(_) => return ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     // A set has no order of its own: when stored, sort it anyway so the result is stable.
     if dontsort && is_set && store.is_some() {
@@ -116,9 +117,9 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
                     Some(v) => match parse_f64(v) {
                         Some(f) if !f.is_nan() => f,
                         _ => {
-                            return ctx
-                                .out
-                                .error("ERR One or more scores can't be converted into double")
+                            return Err(CmdError::msg(
+                                "ERR One or more scores can't be converted into double",
+                            ))
                         }
                     },
                 }
@@ -189,4 +190,5 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) {
             notify_store(ctx, class::LIST, "sortstore", dst, n > 0, existed);
         }
     }
+    Ok(())
 }

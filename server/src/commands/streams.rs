@@ -5,6 +5,7 @@
 use super::flags::*;
 use super::notify::{notify, notify_new};
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::reply::Reply;
 use crate::stream::group::ENTRIES_READ_UNKNOWN;
 use crate::stream::{id, Fields, Stream, StreamId, Trim};
@@ -47,26 +48,17 @@ pub fn stream_keys(args: &[Vec<u8>]) -> Vec<&[u8]> {
     Vec::new()
 }
 
-/// The stream at `key`: `Ok(None)` when missing, `Err(())` after a WRONGTYPE reply.
+/// The stream at `key`, `None` when missing.
 pub fn get_stream<'a>(
     db: &'a mut kvtier_core::Db<'_, Value>,
-    out: &mut Reply,
     key: &[u8],
-) -> Result<Option<&'a Stream>, ()> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(Value::Stream(s)) => Ok(Some(s)),
-        Some(_) => {
-            out.err_wrongtype();
-            Err(())
-        }
-    }
+) -> Result<Option<&'a Stream>, CmdError> {
+    Ok(db.read::<Box<Stream>>(key)?.map(|s| &**s))
 }
 
-/// Checks that `key` is a stream or missing; `Err(())` after a WRONGTYPE reply.
-pub fn check_type(ctx: &mut Ctx, key: &[u8]) -> Result<bool, ()> {
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    get_stream(&mut db, ctx.out, key).map(|s| s.is_some())
+/// Fails unless `key` is a stream or missing; whether it exists.
+pub fn check_type(ctx: &mut Ctx, key: &[u8]) -> Result<bool, CmdError> {
+    ctx.db().check::<Box<Stream>>(key)
 }
 
 /// The stream at `key`, mutably (it must exist and be a stream: checked before).
@@ -96,38 +88,26 @@ pub fn reply_entries(out: &mut Reply, entries: &[(StreamId, &Fields)]) {
 }
 
 /// Parses a strict ID (`<ms>[-<seq>]`), replying the error when invalid.
-pub fn strict_id(out: &mut Reply, arg: &[u8]) -> Option<StreamId> {
-    let id = id::parse_strict(arg);
-    if id.is_none() {
-        out.error(ERR_INVALID_ID);
-    }
-    id
+pub fn strict_id(arg: &[u8]) -> Result<StreamId, CmdError> {
+    id::parse_strict(arg).ok_or(CmdError::msg(ERR_INVALID_ID))
 }
 
 /// Parses a range bound: `-`, `+`, an ID, or `(ID` (exclusive). `missing_seq` completes a
 /// bare `<ms>`; `start` says which side (for the exclusive step and its error).
-pub fn interval_id(out: &mut Reply, arg: &[u8], start: bool) -> Option<StreamId> {
+pub fn interval_id(arg: &[u8], start: bool) -> Result<StreamId, CmdError> {
     let missing = if start { 0 } else { u64::MAX };
     if arg.len() > 1 && arg[0] == b'(' {
-        let Some(p) = id::parse(&arg[1..], missing, true, false) else {
-            out.error(ERR_INVALID_ID);
-            return None;
-        };
+        let p = id::parse(&arg[1..], missing, true, false).ok_or(CmdError::msg(ERR_INVALID_ID))?;
         let stepped = if start { p.id.incr() } else { p.id.decr() };
-        if stepped.is_none() {
-            out.error(if start {
-                "ERR invalid start ID for the interval"
-            } else {
-                "ERR invalid end ID for the interval"
-            });
-        }
-        return stepped;
+        return stepped.ok_or(CmdError::msg(if start {
+            "ERR invalid start ID for the interval"
+        } else {
+            "ERR invalid end ID for the interval"
+        }));
     }
-    let p = id::parse(arg, missing, false, false);
-    if p.is_none() {
-        out.error(ERR_INVALID_ID);
-    }
-    p.map(|p| p.id)
+    id::parse(arg, missing, false, false)
+        .map(|p| p.id)
+        .ok_or(CmdError::msg(ERR_INVALID_ID))
 }
 
 /// Trimming arguments of XADD and XTRIM.
@@ -144,7 +124,7 @@ fn parse_trim_args(
     args: &[Vec<u8>],
     xadd: bool,
     nomkstream: &mut bool,
-) -> Option<(TrimArgs, usize, Option<id::Parsed>)> {
+) -> Result<(TrimArgs, usize, Option<id::Parsed>), CmdError> {
     let mut t = TrimArgs {
         how: None,
         approx: false,
@@ -169,39 +149,29 @@ fn parse_trim_args(
             let v = &args[i + 1];
             if maxlen {
                 if matches!(t.how, Some(Trim::MinId(_))) {
-                    ctx.out.error(
-                        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
-                    );
-                    return None;
+                    return Err(CmdError::msg("ERR syntax error, MAXLEN and MINID options at the same time are not compatible"));
                 }
                 let Some(n) = crate::util::parse_i64(v) else {
-                    ctx.out.err_not_int();
-                    return None;
+                    return Err(CmdError::NotInt);
                 };
                 if n < 0 {
-                    ctx.out.error("ERR The MAXLEN argument must be >= 0.");
-                    return None;
+                    return Err(CmdError::msg("ERR The MAXLEN argument must be >= 0."));
                 }
                 t.how = Some(Trim::MaxLen(n as u64));
             } else {
                 if matches!(t.how, Some(Trim::MaxLen(_))) {
-                    ctx.out.error(
-                        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
-                    );
-                    return None;
+                    return Err(CmdError::msg("ERR syntax error, MAXLEN and MINID options at the same time are not compatible"));
                 }
-                t.how = Some(Trim::MinId(strict_id(ctx.out, v)?));
+                t.how = Some(Trim::MinId(strict_id(v)?));
             }
             t.approx = approx;
             i += 1;
         } else if opt == b"limit" && more > 0 {
             let Some(n) = crate::util::parse_i64(&args[i + 1]) else {
-                ctx.out.err_not_int();
-                return None;
+                return Err(CmdError::NotInt);
             };
             if n < 0 {
-                ctx.out.error("ERR The LIMIT argument must be >= 0.");
-                return None;
+                return Err(CmdError::msg("ERR The LIMIT argument must be >= 0."));
             }
             t.limit = n as u64;
             limit_given = true;
@@ -210,28 +180,25 @@ fn parse_trim_args(
             *nomkstream = true;
         } else if xadd {
             let Some(p) = id::parse(&args[i], 0, true, true) else {
-                ctx.out.error(ERR_INVALID_ID);
-                return None;
+                return Err(CmdError::msg(ERR_INVALID_ID));
             };
             parsed = Some(p);
             break;
         } else {
-            ctx.out.err_syntax();
-            return None;
+            return Err(CmdError::Syntax);
         }
         i += 1;
     }
     if limit_given {
         if t.how.is_none() {
-            ctx.out.error(
+            return Err(CmdError::msg(
                 "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
-            );
-            return None;
+            ));
         }
         if !t.approx {
-            ctx.out
-                .error("ERR syntax error, LIMIT cannot be used without the special ~ option");
-            return None;
+            return Err(CmdError::msg(
+                "ERR syntax error, LIMIT cannot be used without the special ~ option",
+            ));
         }
     } else if t.approx {
         let per_node = ctx.shared.config.get_i64("stream-node-max-entries");
@@ -243,7 +210,7 @@ fn parse_trim_args(
     } else {
         t.limit = 0;
     }
-    Some((t, i, parsed))
+    Ok((t, i, parsed))
 }
 
 fn node_limits(ctx: &Ctx) -> (u64, u64) {
@@ -253,29 +220,25 @@ fn node_limits(ctx: &Ctx) -> (u64, u64) {
     )
 }
 
-fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut nomkstream = false;
-    let Some((trim, at, parsed)) = parse_trim_args(ctx, args, true, &mut nomkstream) else {
-        return;
-    };
+    let (trim, at, parsed) = parse_trim_args(ctx, args, true, &mut nomkstream)?;
     let fields_at = at + 1;
     if args.len() <= fields_at || (args.len() - fields_at) % 2 == 1 {
-        return super::err_arity(ctx.out, &args[0]);
+        return Err(CmdError::arity(&args[0]));
     }
     if let Some(p) = parsed {
         if !p.seq_auto && p.id.is_zero() {
-            return ctx
-                .out
-                .error("ERR The ID specified in XADD must be greater than 0-0");
+            return Err(CmdError::msg(
+                "ERR The ID specified in XADD must be greater than 0-0",
+            ));
         }
     }
     let key = &args[1];
-    let existed = match check_type(ctx, key) {
-        Err(()) => return,
-        Ok(e) => e,
-    };
+    let existed = check_type(ctx, key)?;
     if !existed && nomkstream {
-        return ctx.out.null();
+        ctx.out.null();
+        return Ok(());
     }
     let (max_entries, max_bytes) = node_limits(ctx);
     let now = ctx.now_ms.max(0) as u64;
@@ -285,9 +248,9 @@ fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
             unreachable!("checked")
         };
         if s.last_id == StreamId::MAX {
-            return ctx.out.error(
+            return Err(CmdError::msg(
                 "ERR The stream has exhausted the last possible ID, unable to add more items",
-            );
+            ));
         }
     }
     let s: &Stream = match db.get(key) {
@@ -300,9 +263,9 @@ fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         Some(p) => (p.id > s.last_id).then_some(p.id),
     };
     let Some(id) = id else {
-        return ctx.out.error(
+        return Err(CmdError::msg(
             "ERR The ID specified in XADD is equal or smaller than the target stream top item",
-        );
+        ));
     };
     let Value::Stream(s) = db.get_or_insert_with(key, || Value::Stream(Box::default())) else {
         unreachable!("checked")
@@ -317,106 +280,100 @@ fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if trimmed {
         notify(ctx, CLASS, "xtrim", key);
     }
+    Ok(())
 }
 
-fn xtrim(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xtrim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let key = &args[1];
-    let exists = match check_type(ctx, key) {
-        Err(()) => return,
-        Ok(e) => e,
-    };
+    let exists = check_type(ctx, key)?;
     let mut unused = false;
-    let Some((trim, _, _)) = parse_trim_args(ctx, args, false, &mut unused) else {
-        return;
-    };
+    let (trim, _, _) = parse_trim_args(ctx, args, false, &mut unused)?;
     let Some(how) = trim.how else {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     };
     if !exists {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(s)) = db.get(key) else {
         unreachable!("checked")
     };
     if !s.trim_would_remove(how, trim.approx, trim.limit) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let n = stream_mut(&mut db, key).trim(how, trim.approx, trim.limit);
     ctx.out.int(n as i64);
     if n > 0 {
         notify(ctx, CLASS, "xtrim", key);
     }
+    Ok(())
 }
 
-fn range_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) {
+fn range_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) -> CmdResult {
     let (start_arg, end_arg) = if rev {
         (&args[3], &args[2])
     } else {
         (&args[2], &args[3])
     };
-    let Some(start) = interval_id(ctx.out, start_arg, true) else {
-        return;
-    };
-    let Some(end) = interval_id(ctx.out, end_arg, false) else {
-        return;
-    };
+    let start = interval_id(start_arg, true)?;
+    let end = interval_id(end_arg, false)?;
     let mut count: i64 = -1;
     let mut j = 4;
     while j < args.len() {
         if args[j].eq_ignore_ascii_case(b"count") && j + 1 < args.len() {
             let Some(n) = crate::util::parse_i64(&args[j + 1]) else {
-                return ctx.out.err_not_int();
+                return Err(CmdError::NotInt);
             };
             count = n.max(0);
             j += 2;
         } else {
-            return ctx.out.err_syntax();
+            return Err(CmdError::Syntax);
         }
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let Ok(s) = get_stream(&mut db, ctx.out, &args[1]) else {
-        return;
-    };
+    let s = get_stream(&mut db, &args[1])?;
     let Some(s) = s else {
-        return ctx.out.array(0);
+        ctx.out.array(0);
+        return Ok(());
     };
     if count == 0 {
-        return ctx.out.null_array();
+        ctx.out.null_array();
+        return Ok(());
     }
     let entries = s.range(start, end, rev, count.max(0) as usize);
     reply_entries(ctx.out, &entries);
+    Ok(())
 }
 
-fn xrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    range_common(ctx, args, false);
+fn xrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    range_common(ctx, args, false)
 }
 
-fn xrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    range_common(ctx, args, true);
+fn xrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    range_common(ctx, args, true)
 }
 
-fn xlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    if let Ok(s) = get_stream(&mut db, ctx.out, &args[1]) {
-        let n = s.map_or(0, |s| s.len());
-        ctx.out.int(n as i64);
-    }
+    let s = get_stream(&mut db, &args[1])?;
+    let n = s.map_or(0, |s| s.len());
+    ctx.out.int(n as i64);
+
+    Ok(())
 }
 
-fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut ids = Vec::with_capacity(args.len() - 2);
     for a in &args[2..] {
-        let Some(id) = strict_id(ctx.out, a) else {
-            return;
-        };
+        let id = strict_id(a)?;
         ids.push(id);
     }
     let key = &args[1];
-    match check_type(ctx, key) {
-        Err(()) => return,
-        Ok(false) => return ctx.out.int(0),
-        Ok(true) => {}
+    if !check_type(ctx, key)? {
+        ctx.out.int(0);
+        return Ok(());
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(s)) = db.get(key) else {
@@ -424,7 +381,8 @@ fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
     };
     // Nothing to delete: the key stays untouched (WATCH, blocked readers), as in Redis.
     if !ids.iter().any(|id| s.entries.contains_key(id)) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let s = stream_mut(&mut db, key);
     let n = ids.into_iter().filter(|id| s.delete(*id)).count();
@@ -432,12 +390,11 @@ fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if n > 0 {
         notify(ctx, CLASS, "xdel", key);
     }
+    Ok(())
 }
 
-fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(id) = strict_id(ctx.out, &args[2]) else {
-        return;
-    };
+fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let id = strict_id(&args[2])?;
     let mut entries_added: Option<u64> = None;
     let mut max_deleted: Option<StreamId> = None;
     let mut i = 3;
@@ -445,32 +402,26 @@ fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) {
         let more = i + 1 < args.len();
         if args[i].eq_ignore_ascii_case(b"entriesadded") && more {
             let Some(n) = crate::util::parse_i64(&args[i + 1]) else {
-                return ctx.out.err_not_int();
+                return Err(CmdError::NotInt);
             };
             if n < 0 {
-                return ctx.out.error("ERR entries_added must be positive");
+                return Err(CmdError::msg("ERR entries_added must be positive"));
             }
             entries_added = Some(n as u64);
         } else if args[i].eq_ignore_ascii_case(b"maxdeletedid") && more {
-            let Some(m) = strict_id(ctx.out, &args[i + 1]) else {
-                return;
-            };
+            let m = strict_id(&args[i + 1])?;
             if id < m {
-                return ctx.out.error(
-                    "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
-                );
+                return Err(CmdError::msg("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"));
             }
             max_deleted = Some(m);
         } else {
-            return ctx.out.err_syntax();
+            return Err(CmdError::Syntax);
         }
         i += 2;
     }
     let key = &args[1];
-    match check_type(ctx, key) {
-        Err(()) => return,
-        Ok(false) => return ctx.out.error("ERR no such key"),
-        Ok(true) => {}
+    if !check_type(ctx, key)? {
+        return Err(CmdError::NoSuchKey);
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(s)) = db.get(key) else {
@@ -478,16 +429,14 @@ fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) {
     };
     if let Some(n) = entries_added {
         if s.len() > n {
-            return ctx.out.error(
-                "ERR The entries_added specified in XSETID is smaller than the target stream length",
-            );
+            return Err(CmdError::msg("ERR The entries_added specified in XSETID is smaller than the target stream length"));
         }
     }
     // Against the last live entry, not the last ID (which may be a deleted entry's).
     if s.last_entry().is_some_and(|(last, _)| id < last) {
-        return ctx
-            .out
-            .error("ERR The ID specified in XSETID is smaller than the target stream top item");
+        return Err(CmdError::msg(
+            "ERR The ID specified in XSETID is smaller than the target stream top item",
+        ));
     }
     let s = stream_mut(&mut db, key);
     s.last_id = id;
@@ -499,6 +448,7 @@ fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     ctx.out.ok();
     notify(ctx, CLASS, "xsetid", key);
+    Ok(())
 }
 
 /// The parsed options of XREAD / XREADGROUP.
@@ -513,8 +463,8 @@ pub struct ReadArgs {
     pub nstreams: usize,
 }
 
-/// Parses XREAD / XREADGROUP options, replying the error when invalid.
-pub fn parse_read_args(ctx: &mut Ctx, args: &[Vec<u8>], xreadgroup: bool) -> Option<ReadArgs> {
+/// Parses XREAD / XREADGROUP options.
+pub fn parse_read_args(args: &[Vec<u8>], xreadgroup: bool) -> Result<ReadArgs, CmdError> {
     let mut r = ReadArgs {
         count: 0,
         block: None,
@@ -530,65 +480,51 @@ pub fn parse_read_args(ctx: &mut Ctx, args: &[Vec<u8>], xreadgroup: bool) -> Opt
         if opt == b"block" && more > 0 {
             i += 1;
             let Some(ms) = crate::util::parse_i64(&args[i]) else {
-                ctx.out
-                    .error("ERR timeout is not an integer or out of range");
-                return None;
+                return Err(CmdError::msg(
+                    "ERR timeout is not an integer or out of range",
+                ));
             };
             if ms < 0 {
-                ctx.out.error("ERR timeout is negative");
-                return None;
+                return Err(CmdError::msg("ERR timeout is negative"));
             }
             r.block = Some(ms as u64);
         } else if opt == b"count" && more > 0 {
             i += 1;
             let Some(n) = crate::util::parse_i64(&args[i]) else {
-                ctx.out.err_not_int();
-                return None;
+                return Err(CmdError::NotInt);
             };
             r.count = n.max(0) as usize;
         } else if opt == b"streams" && more > 0 {
             r.streams_at = i + 1;
             let n = args.len() - r.streams_at;
             if !n.is_multiple_of(2) {
-                ctx.out.error(
-                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
-                );
-                return None;
+                return Err(CmdError::msg("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             r.nstreams = n / 2;
             break;
         } else if opt == b"group" && more >= 2 {
             if !xreadgroup {
-                ctx.out.error(
-                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-                );
-                return None;
+                return Err(CmdError::msg("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."));
             }
             r.group = Some((args[i + 1].clone(), args[i + 2].clone()));
             i += 2;
         } else if opt == b"noack" {
             if !xreadgroup {
-                ctx.out.error(
-                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-                );
-                return None;
+                return Err(CmdError::msg("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."));
             }
             r.noack = true;
         } else {
-            ctx.out.err_syntax();
-            return None;
+            return Err(CmdError::Syntax);
         }
         i += 1;
     }
     if r.streams_at == 0 {
-        ctx.out.err_syntax();
-        return None;
+        return Err(CmdError::Syntax);
     }
     if xreadgroup && r.group.is_none() {
-        ctx.out.error("ERR Missing GROUP option for XREADGROUP");
-        return None;
+        return Err(CmdError::msg("ERR Missing GROUP option for XREADGROUP"));
     }
-    Some(r)
+    Ok(r)
 }
 
 /// Whether the client may block now (not inside MULTI or a script's EXEC).
@@ -596,10 +532,8 @@ pub fn may_block(ctx: &Ctx) -> bool {
     ctx.client.multi.is_none() && !ctx.client.in_exec
 }
 
-fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(r) = parse_read_args(ctx, args, false) else {
-        return;
-    };
+fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let r = parse_read_args(args, false)?;
     let keys = &args[r.streams_at..r.streams_at + r.nstreams];
     let id_args = &args[r.streams_at + r.nstreams..];
     let woken = ctx.client.woken;
@@ -612,7 +546,7 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) {
             None => None,
             Some(Value::Stream(s)) => Some(s),
             Some(_) if woken => None,
-            Some(_) => return ctx.out.err_wrongtype(),
+            Some(_) => return Err(CmdError::WrongType),
         };
         if a.as_slice() == b"$" {
             let last = s.map_or(StreamId::MIN, |s| s.last_id);
@@ -622,13 +556,9 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) {
             continue;
         }
         if a.as_slice() == b">" {
-            return ctx.out.error(
-                "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
-            );
+            return Err(CmdError::msg("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
         }
-        let Some(id) = strict_id(ctx.out, a) else {
-            return;
-        };
+        let id = strict_id(a)?;
         ids.push(id);
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
@@ -663,7 +593,7 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 reply_entry(ctx.out, *id, f);
             }
         }
-        return;
+        return Ok(());
     }
     match r.block {
         Some(ms) if may_block(ctx) => {
@@ -677,9 +607,10 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         _ => ctx.out.null_array(),
     }
+    Ok(())
 }
 
-fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     let arity_ok = match sub.as_slice() {
         b"help" => args.len() == 2,
@@ -687,20 +618,20 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) {
         b"groups" => args.len() == 3,
         b"consumers" => args.len() == 4,
         _ => {
-            return ctx.out.error(&format!(
+            return Err(CmdError::msg(format!(
                 "ERR unknown subcommand '{}'. Try XINFO HELP.",
                 String::from_utf8_lossy(&args[1])
-            ))
+            )))
         }
     };
     if !arity_ok {
-        return ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for 'xinfo|{}' command",
             String::from_utf8_lossy(&sub)
-        ));
+        )));
     }
     if sub == b"help" {
-        return super::object::help(
+        super::object::help(
             ctx,
             &[
                 "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -714,23 +645,23 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 "    Prints this help.",
             ],
         );
+        return Ok(());
     }
     let now = ctx.now_ms;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let s = match get_stream(&mut db, ctx.out, &args[2]) {
-        Err(()) => return,
-        Ok(None) => return ctx.out.error("ERR no such key"),
-        Ok(Some(s)) => s,
+    let s = match get_stream(&mut db, &args[2])? {
+        None => return Err(CmdError::NoSuchKey),
+        Some(s) => s,
     };
     let out = &mut *ctx.out;
     match sub.as_slice() {
         b"consumers" => {
             let Some(g) = s.groups.get(&args[3]) else {
-                return out.error(&format!(
+                return Err(CmdError::msg(format!(
                     "NOGROUP No such consumer group '{}' for key name '{}'",
                     String::from_utf8_lossy(&args[3]),
                     String::from_utf8_lossy(&args[2])
-                ));
+                )));
             };
             out.array(g.consumers.len());
             for (name, c) in &g.consumers {
@@ -758,8 +689,9 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 reply_group_counters(out, s, g);
             }
         }
-        _ => xinfo_stream(out, s, &args[1], &args[3..]),
+        _ => xinfo_stream(out, s, &args[1], &args[3..])?,
     }
+    Ok(())
 }
 
 /// `entries-read` and `lag` of a group (null when unknown).
@@ -777,27 +709,27 @@ fn reply_group_counters(out: &mut Reply, s: &Stream, g: &crate::stream::group::G
     }
 }
 
-fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) {
-    let syntax = |out: &mut Reply| {
-        out.error(&format!(
+fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) -> CmdResult {
+    let syntax = || {
+        Err(CmdError::msg(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
             String::from_utf8_lossy(sub)
-        ))
+        )))
     };
     let mut full = false;
     let mut count: i64 = 10;
     if !opts.is_empty() {
         if !opts[0].eq_ignore_ascii_case(b"full") {
-            return syntax(out);
+            return syntax();
         }
         full = true;
         if opts.len() == 3 && opts[1].eq_ignore_ascii_case(b"count") {
             let Some(n) = crate::util::parse_i64(&opts[2]) else {
-                return out.err_not_int();
+                return Err(CmdError::NotInt);
             };
             count = if n < 0 { 10 } else { n };
         } else if opts.len() != 1 {
-            return syntax(out);
+            return syntax();
         }
     }
     let limit = if count == 0 {
@@ -833,7 +765,7 @@ fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) {
                 None => out.null(),
             }
         }
-        return;
+        return Ok(());
     }
     out.bulk(b"entries");
     let entries = s.range(StreamId::MIN, StreamId::MAX, false, limit);
@@ -881,4 +813,5 @@ fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) {
             }
         }
     }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use super::streams::{
     interval_id, may_block, parse_read_args, reply_entry, reply_id, stream_mut, strict_id, CLASS,
 };
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult};
 use crate::stream::group::{Group, ENTRIES_READ_UNKNOWN};
 use crate::stream::{Fields, Stream, StreamId};
 use crate::value::Value;
@@ -32,25 +33,22 @@ enum Lookup {
 }
 
 /// Looks up `key` and `group`; `Err(())` after a WRONGTYPE reply.
-fn lookup(ctx: &mut Ctx, key: &[u8], group: &[u8]) -> Result<Lookup, ()> {
+fn lookup(ctx: &mut Ctx, key: &[u8], group: &[u8]) -> Result<Lookup, CmdError> {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     match db.get(key) {
         None => Ok(Lookup::NoKey),
         Some(Value::Stream(st)) if st.groups.contains_key(group) => Ok(Lookup::Found),
         Some(Value::Stream(_)) => Ok(Lookup::NoGroup),
-        Some(_) => {
-            ctx.out.err_wrongtype();
-            Err(())
-        }
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
-fn no_key_or_group(ctx: &mut Ctx, key: &[u8], group: &[u8]) {
-    ctx.out.error(&format!(
+fn no_key_or_group(key: &[u8], group: &[u8]) -> CmdError {
+    CmdError::msg(format!(
         "NOGROUP No such key '{}' or consumer group '{}'",
         s(key),
         s(group)
-    ));
+    ))
 }
 
 /// The group `name` of the stream at `key` (both checked to exist).
@@ -72,12 +70,12 @@ fn touch_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8]) {
     }
 }
 
-fn subcommand_syntax(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    ctx.out.error(&format!(
+fn subcommand_syntax(args: &[Vec<u8>]) -> CmdError {
+    CmdError::msg(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
         s(&args[1]),
         s(&args[0]).to_uppercase()
-    ));
+    ))
 }
 
 const XGROUP_HELP: &[&str] = &[
@@ -100,7 +98,7 @@ const XGROUP_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     let arity_ok = match sub.as_slice() {
         b"help" => args.len() == 2,
@@ -108,20 +106,21 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
         b"destroy" => args.len() == 4,
         b"createconsumer" | b"delconsumer" => args.len() == 5,
         _ => {
-            return ctx.out.error(&format!(
+            return Err(CmdError::msg(format!(
                 "ERR unknown subcommand '{}'. Try XGROUP HELP.",
                 s(&args[1])
-            ))
+            )))
         }
     };
     if !arity_ok {
-        return ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for 'xgroup|{}' command",
             s(&sub)
-        ));
+        )));
     }
     if sub == b"help" {
-        return super::object::help(ctx, XGROUP_HELP);
+        super::object::help(ctx, XGROUP_HELP);
+        return Ok(());
     }
     let key = &args[1 + 1];
     let gname = &args[3];
@@ -134,40 +133,37 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 mkstream = true;
             } else if args[i].eq_ignore_ascii_case(b"entriesread") && i + 1 < args.len() {
                 let Some(n) = crate::util::parse_i64(&args[i + 1]) else {
-                    return ctx.out.err_not_int();
+                    return Err(CmdError::NotInt);
                 };
                 if n < 0 && n != ENTRIES_READ_UNKNOWN {
-                    return ctx
-                        .out
-                        .error("ERR value for ENTRIESREAD must be positive or -1");
+                    return Err(CmdError::msg(
+                        "ERR value for ENTRIESREAD must be positive or -1",
+                    ));
                 }
                 entries_read = n;
                 i += 1;
             } else {
-                return subcommand_syntax(ctx, args);
+                return Err(subcommand_syntax(args));
             }
             i += 1;
         }
     }
-    let look = match lookup(ctx, key, gname) {
-        Err(()) => return,
-        Ok(l) => l,
-    };
+    let look = lookup(ctx, key, gname)?;
     if !mkstream {
         match look {
             Lookup::NoKey => {
-                return ctx.out.error(
+                return Err(CmdError::msg(
                     "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE \
                      you may want to use the MKSTREAM option to create an empty stream \
                      automatically.",
-                )
+                ))
             }
             Lookup::NoGroup if sub != b"create" && sub != b"destroy" => {
-                return ctx.out.error(&format!(
+                return Err(CmdError::msg(format!(
                     "NOGROUP No such consumer group '{}' for key name '{}'",
                     s(gname),
                     s(key)
-                ))
+                )))
             }
             _ => {}
         }
@@ -182,15 +178,12 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
             let id = if args[4] == b"$" {
                 last_id
             } else {
-                let Some(id) = strict_id(ctx.out, &args[4]) else {
-                    return;
-                };
-                id
+                strict_id(&args[4])?
             };
             if matches!(look, Lookup::Found) {
-                return ctx
-                    .out
-                    .error("BUSYGROUP Consumer Group name already exists");
+                return Err(CmdError::msg(
+                    "BUSYGROUP Consumer Group name already exists",
+                ));
             }
             let existed = !matches!(look, Lookup::NoKey);
             let Value::Stream(st) = db.get_or_insert_with(key, || Value::Stream(Box::default()))
@@ -207,10 +200,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
             let id = if args[4] == b"$" {
                 last_id
             } else {
-                let Some(id) = strict_id(ctx.out, &args[4]) else {
-                    return;
-                };
-                id
+                strict_id(&args[4])?
             };
             let g = group_mut(&mut db, key, gname);
             g.last_id = id;
@@ -220,7 +210,8 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         b"destroy" => {
             if !matches!(look, Lookup::Found) {
-                return ctx.out.int(0);
+                ctx.out.int(0);
+                return Ok(());
             }
             stream_mut(&mut db, key).groups.remove(gname.as_slice());
             ctx.out.int(1);
@@ -241,8 +232,9 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
             None => ctx.out.int(0),
         },
-        _ => subcommand_syntax(ctx, args),
+        _ => return Err(subcommand_syntax(args)),
     }
+    Ok(())
 }
 
 /// What XREADGROUP serves for one stream.
@@ -253,10 +245,8 @@ enum Served {
     History(Vec<(StreamId, Option<Fields>)>),
 }
 
-fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(r) = parse_read_args(ctx, args, true) else {
-        return;
-    };
+fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let r = parse_read_args(args, true)?;
     let (gname, cname) = r.group.clone().expect("checked");
     let keys = &args[r.streams_at..r.streams_at + r.nstreams];
     let id_args = &args[r.streams_at + r.nstreams..];
@@ -270,38 +260,35 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
             match db.get(key) {
                 Some(Value::Stream(st)) if st.groups.contains_key(&gname) => {}
                 Some(Value::Stream(_)) => {
-                    return ctx.out.error(
+                    return Err(CmdError::msg(
                         "NOGROUP the consumer group this client was blocked on no longer exists",
-                    )
+                    ))
                 }
-                _ => return ctx.out.error("UNBLOCKED the stream key no longer exists"),
+                _ => return Err(CmdError::msg("UNBLOCKED the stream key no longer exists")),
             }
         }
-        match lookup(ctx, key, &gname) {
-            Err(()) => return,
-            Ok(Lookup::Found) => {}
-            Ok(_) => {
-                return ctx.out.error(&format!(
+        match lookup(ctx, key, &gname)? {
+            Lookup::Found => {}
+            _ => {
+                return Err(CmdError::msg(format!(
                 "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
                 s(key),
                 s(&gname)
-            ))
+            )))
             }
         }
         if a.as_slice() == b"$" {
-            return ctx.out.error(
+            return Err(CmdError::msg(
                 "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the \
                  history of this consumer by specifying a proper ID, or use the > ID to get new \
                  messages. The $ ID would just return an empty result set.",
-            );
+            ));
         }
         if a.as_slice() == b">" {
             ids.push(None);
             continue;
         }
-        let Some(id) = strict_id(ctx.out, a) else {
-            return;
-        };
+        let id = strict_id(a)?;
         ids.push(Some(id));
     }
     let now = ctx.now_ms;
@@ -335,10 +322,11 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     }
     if served.is_empty() {
-        return match r.block {
+        match r.block {
             Some(ms) if may_block(ctx) => ctx.action = Action::Block { timeout_ms: ms },
             _ => ctx.out.null_array(),
-        };
+        }
+        return Ok(());
     }
     let out = &mut *ctx.out;
     if out.resp3 {
@@ -373,6 +361,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) {
             }
         }
     }
+    Ok(())
 }
 
 /// Delivers entries after `from` to `consumer`: advances the group, adds them to the PEL.
@@ -449,21 +438,17 @@ fn read_history(
     got
 }
 
-fn xack(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xack(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (key, gname) = (&args[1], &args[2]);
-    let look = match lookup(ctx, key, gname) {
-        Err(()) => return,
-        Ok(l) => l,
-    };
+    let look = lookup(ctx, key, gname)?;
     let mut ids = Vec::with_capacity(args.len() - 3);
     for a in &args[3..] {
-        let Some(id) = strict_id(ctx.out, a) else {
-            return;
-        };
+        let id = strict_id(a)?;
         ids.push(id);
     }
     if !matches!(look, Lookup::Found) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(st)) = db.get(key) else {
@@ -474,18 +459,20 @@ fn xack(ctx: &mut Ctx, args: &[Vec<u8>]) {
         .iter()
         .any(|id| st.groups[gname.as_slice()].pel.contains_key(id))
     {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let g = group_mut(&mut db, key, gname);
     let n = ids.into_iter().filter(|id| g.ack(*id)).count();
     ctx.out.int(n as i64);
+    Ok(())
 }
 
-fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (key, gname) = (&args[1], &args[2]);
     let n = args.len();
     if n != 3 && !(6..=9).contains(&n) {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     let mut min_idle: i64 = 0;
     let mut range = None;
@@ -494,32 +481,29 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) {
         let mut at = 3;
         if args[3].eq_ignore_ascii_case(b"idle") {
             let Some(v) = crate::util::parse_i64(&args[4]) else {
-                return ctx.out.err_not_int();
+                return Err(CmdError::NotInt);
             };
             min_idle = v;
             if n < 8 {
-                return ctx.out.err_syntax();
+                return Err(CmdError::Syntax);
             }
             at += 2;
         }
         let Some(count) = crate::util::parse_i64(&args[at + 2]) else {
-            return ctx.out.err_not_int();
+            return Err(CmdError::NotInt);
         };
-        let Some(start) = interval_id(ctx.out, &args[at], true) else {
-            return;
-        };
-        let Some(end) = interval_id(ctx.out, &args[at + 1], false) else {
-            return;
-        };
+        let start = interval_id(&args[at], true)?;
+        let end = interval_id(&args[at + 1], false)?;
         if at + 3 < n {
             consumer = Some(&args[at + 3]);
         }
         range = Some((start, end, count.max(0) as usize));
     }
-    match lookup(ctx, key, gname) {
-        Err(()) => return,
-        Ok(Lookup::Found) => {}
-        Ok(_) => return no_key_or_group(ctx, key, gname),
+    match lookup(ctx, key, gname)? {
+        Lookup::Found => {}
+        _ => {
+            return Err(no_key_or_group(key, gname));
+        }
     }
     let now = ctx.now_ms;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
@@ -535,7 +519,7 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) {
             out.null();
             out.null();
             out.null_array();
-            return;
+            return Ok(());
         }
         reply_id(out, *g.pel.keys().next().expect("non-empty"));
         reply_id(out, *g.pel.keys().next_back().expect("non-empty"));
@@ -550,7 +534,7 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) {
             out.bulk(name);
             out.bulk(c.pel.len().to_string().as_bytes());
         }
-        return;
+        return Ok(());
     };
     let ids: Vec<StreamId> = if start > end || count == 0 {
         Vec::new()
@@ -577,19 +561,21 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) {
         out.int(now.saturating_sub(p.delivery_time));
         out.int(p.delivery_count as i64);
     }
+    Ok(())
 }
 
-fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (key, gname, cname) = (&args[1], &args[2], &args[3]);
-    match lookup(ctx, key, gname) {
-        Err(()) => return,
-        Ok(Lookup::Found) => {}
-        Ok(_) => return no_key_or_group(ctx, key, gname),
+    match lookup(ctx, key, gname)? {
+        Lookup::Found => {}
+        _ => {
+            return Err(no_key_or_group(key, gname));
+        }
     }
     let Some(min_idle) = crate::util::parse_i64(&args[4]) else {
-        return ctx
-            .out
-            .error("ERR Invalid min-idle-time argument for XCLAIM");
+        return Err(CmdError::msg(
+            "ERR Invalid min-idle-time argument for XCLAIM",
+        ));
     };
     let min_idle = min_idle.max(0);
     let mut ids = Vec::new();
@@ -609,49 +595,39 @@ fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
     while j < args.len() {
         let more = j + 1 < args.len();
         let opt = args[j].to_ascii_lowercase();
-        let int_opt = |ctx: &mut Ctx, what: &str| {
-            let v = crate::util::parse_i64(&args[j + 1]);
-            if v.is_none() {
-                ctx.out
-                    .error(&format!("ERR Invalid {what} option argument for XCLAIM"));
-            }
-            v
+        let int_opt = |what: &str| {
+            crate::util::parse_i64(&args[j + 1]).ok_or_else(|| {
+                CmdError::msg(format!("ERR Invalid {what} option argument for XCLAIM"))
+            })
         };
         match opt.as_slice() {
             b"force" => force = true,
             b"justid" => justid = true,
             b"idle" if more => {
-                let Some(v) = int_opt(ctx, "IDLE") else {
-                    return;
-                };
+                let v = int_opt("IDLE")?;
                 delivery = Some(now.saturating_sub(v));
                 j += 1;
             }
             b"time" if more => {
-                let Some(v) = int_opt(ctx, "TIME") else {
-                    return;
-                };
+                let v = int_opt("TIME")?;
                 delivery = Some(v);
                 j += 1;
             }
             b"retrycount" if more => {
-                let Some(v) = int_opt(ctx, "RETRYCOUNT") else {
-                    return;
-                };
+                let v = int_opt("RETRYCOUNT")?;
                 retry = v;
                 j += 1;
             }
             b"lastid" if more => {
-                let Some(id) = strict_id(ctx.out, &args[j + 1]) else {
-                    return;
-                };
+                let id = strict_id(&args[j + 1])?;
                 last_id = id;
                 j += 1;
             }
             _ => {
-                return ctx
-                    .out
-                    .error(&format!("ERR Unrecognized XCLAIM option '{}'", s(&args[j])))
+                return Err(CmdError::msg(format!(
+                    "ERR Unrecognized XCLAIM option '{}'",
+                    s(&args[j])
+                )))
             }
         }
         j += 1;
@@ -724,23 +700,19 @@ fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if created {
         notify(ctx, CLASS, "xgroup-createconsumer", key);
     }
+    Ok(())
 }
 
-fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (key, gname, cname) = (&args[1], &args[2], &args[3]);
-    let look = match lookup(ctx, key, gname) {
-        Err(()) => return,
-        Ok(l) => l,
-    };
+    let look = lookup(ctx, key, gname)?;
     let Some(min_idle) = crate::util::parse_i64(&args[4]) else {
-        return ctx
-            .out
-            .error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
+        return Err(CmdError::msg(
+            "ERR Invalid min-idle-time argument for XAUTOCLAIM",
+        ));
     };
     let min_idle = min_idle.max(0);
-    let Some(start) = interval_id(ctx.out, &args[5], true) else {
-        return;
-    };
+    let start = interval_id(&args[5], true)?;
     const ATTEMPTS_FACTOR: i64 = 10;
     let mut count: i64 = 100;
     let mut justid = false;
@@ -750,18 +722,18 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
         if args[j].eq_ignore_ascii_case(b"count") && more {
             match crate::util::parse_i64(&args[j + 1]) {
                 Some(n) if (1..=i64::MAX / ATTEMPTS_FACTOR).contains(&n) => count = n,
-                _ => return ctx.out.error("ERR COUNT must be > 0"),
+                _ => return Err(CmdError::msg("ERR COUNT must be > 0")),
             }
             j += 1;
         } else if args[j].eq_ignore_ascii_case(b"justid") {
             justid = true;
         } else {
-            return ctx.out.err_syntax();
+            return Err(CmdError::Syntax);
         }
         j += 1;
     }
     if !matches!(look, Lookup::Found) {
-        return no_key_or_group(ctx, key, gname);
+        return Err(no_key_or_group(key, gname));
     }
     let now = ctx.now_ms;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
@@ -821,4 +793,5 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if created {
         notify(ctx, CLASS, "xgroup-createconsumer", key);
     }
+    Ok(())
 }

@@ -2,7 +2,9 @@
 
 use super::flags::*;
 use super::notify::{class, notify, notify_new};
+use super::typed::Str;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::util::{fmt_incr_float, parse_f64, parse_i64};
 use crate::value::Value;
 
@@ -40,19 +42,12 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Largest string SETRANGE/APPEND may build (Redis's proto-max-bulk-len default).
 const MAX_STRING: usize = 512 * 1024 * 1024;
 
-/// Reads a string value: `Ok(None)` absent, `Err(())` wrong type (already replied).
-fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, ()> {
-    match ctx.db().get(key) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s.clone())),
-        Some(_) => {
-            ctx.out.err_wrongtype();
-            Err(())
-        }
-    }
+/// A copy of the string value at `key`, `None` if absent.
+pub(super) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
+    Ok(ctx.db().read::<Str>(key)?.cloned())
 }
 
-fn get(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn get(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     match db.get(&args[1]) {
         None => ctx.out.null(),
@@ -60,44 +55,32 @@ fn get(ctx: &mut Ctx, args: &[Vec<u8>]) {
             let s = s.clone();
             ctx.out.bulk(&s)
         }
-        Some(_) => ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
+    Ok(())
 }
 
 /// Parses an expire argument (`EX`/`PX`/`EXAT`/`PXAT` value) into absolute Unix ms, with
 /// Redis's error for non-positive or overflowing times. `name` is the command for the message.
-pub fn parse_expire(ctx: &mut Ctx, unit: &[u8], value: &[u8], name: &str) -> Result<i64, ()> {
-    let Some(n) = parse_i64(value) else {
-        ctx.out.err_not_int();
-        return Err(());
-    };
+pub fn parse_expire(ctx: &Ctx, unit: &[u8], value: &[u8], name: &str) -> Result<i64, CmdError> {
+    let n = parse_i64(value).ok_or(CmdError::NotInt)?;
     let u = unit.to_ascii_lowercase();
-    let invalid = |ctx: &mut Ctx| {
-        ctx.out
-            .error(&format!("ERR invalid expire time in '{name}' command"));
-        Err(())
-    };
+    let invalid = || CmdError::msg(format!("ERR invalid expire time in '{name}' command"));
     if n <= 0 {
-        return invalid(ctx);
+        return Err(invalid());
     }
     let ms = match u.as_slice() {
-        b"ex" | b"exat" => match n.checked_mul(1000) {
-            Some(v) => v,
-            None => return invalid(ctx),
-        },
+        b"ex" | b"exat" => n.checked_mul(1000).ok_or_else(invalid)?,
         _ => n,
     };
-    let abs = match u.as_slice() {
+    match u.as_slice() {
         b"ex" | b"px" => ms.checked_add(ctx.now_ms),
         _ => Some(ms),
-    };
-    match abs {
-        Some(t) => Ok(t),
-        None => invalid(ctx),
     }
+    .ok_or_else(invalid)
 }
 
-fn set(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn set(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut nx, mut xx, mut get_old, mut keepttl) = (false, false, false, false);
     // As in Redis, options are all parsed before the expire value is checked, and repeating
     // the same expire option is allowed (the last one wins); mixing units is not.
@@ -118,32 +101,27 @@ fn set(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 expire_arg = Some((a, &args[i + 1]));
                 i += 1;
             }
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 1;
     }
     let expire = match expire_arg {
-        Some((unit, value)) => match parse_expire(ctx, &unit, value, "set") {
-            Ok(t) => Some(t),
-            Err(()) => return,
-        },
+        Some((unit, value)) => Some(parse_expire(ctx, &unit, value, "set")?),
         None => None,
     };
     let key = &args[1];
     let old = if get_old {
-        match read_str(ctx, key) {
-            Ok(v) => Some(v),
-            Err(()) => return,
-        }
+        Some(read_str(ctx, key)?)
     } else {
         None
     };
     let exists = ctx.db().contains(key);
     if (nx && exists) || (xx && !exists) {
-        return match old {
+        match old {
             Some(Some(v)) => ctx.out.bulk(&v),
             _ => ctx.out.null(),
-        };
+        }
+        return Ok(());
     }
     let mut db = ctx.db();
     let value = Value::Str(args[2].clone());
@@ -162,9 +140,10 @@ fn set(ctx: &mut Ctx, args: &[Vec<u8>]) {
         Some(None) => ctx.out.null(),
         None => ctx.out.ok(),
     }
+    Ok(())
 }
 
-fn setnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn setnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     if db.contains(&args[1]) {
         ctx.out.int(0);
@@ -174,12 +153,11 @@ fn setnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
         notify(ctx, class::STRING, "set", &args[1]);
         ctx.out.int(1);
     }
+    Ok(())
 }
 
-fn setex_common(ctx: &mut Ctx, args: &[Vec<u8>], unit: &[u8], name: &str) {
-    let Ok(t) = parse_expire(ctx, unit, &args[2], name) else {
-        return;
-    };
+fn setex_common(ctx: &mut Ctx, args: &[Vec<u8>], unit: &[u8], name: &str) -> CmdResult {
+    let t = parse_expire(ctx, unit, &args[2], name)?;
     let existed = ctx.db().contains(&args[1]);
     ctx.db()
         .insert_with_expire(&args[1], Value::Str(args[3].clone()), Some(t));
@@ -187,20 +165,19 @@ fn setex_common(ctx: &mut Ctx, args: &[Vec<u8>], unit: &[u8], name: &str) {
     notify(ctx, class::STRING, "set", &args[1]);
     notify(ctx, class::GENERIC, "expire", &args[1]);
     ctx.out.ok();
+    Ok(())
 }
 
-fn setex(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    setex_common(ctx, args, b"ex", "setex");
+fn setex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    setex_common(ctx, args, b"ex", "setex")
 }
 
-fn psetex(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    setex_common(ctx, args, b"px", "psetex");
+fn psetex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    setex_common(ctx, args, b"px", "psetex")
 }
 
-fn getset(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Ok(old) = read_str(ctx, &args[1]) else {
-        return;
-    };
+fn getset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let old = read_str(ctx, &args[1])?;
     ctx.db().insert(&args[1], Value::Str(args[2].clone()));
     notify_new(ctx, old.is_some(), &args[1]);
     notify(ctx, class::STRING, "set", &args[1]);
@@ -208,12 +185,11 @@ fn getset(ctx: &mut Ctx, args: &[Vec<u8>]) {
         Some(v) => ctx.out.bulk(&v),
         None => ctx.out.null(),
     }
+    Ok(())
 }
 
-fn getdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Ok(old) = read_str(ctx, &args[1]) else {
-        return;
-    };
+fn getdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let old = read_str(ctx, &args[1])?;
     match old {
         Some(v) => {
             ctx.db().remove(&args[1]);
@@ -222,9 +198,10 @@ fn getdel(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         None => ctx.out.null(),
     }
+    Ok(())
 }
 
-fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut expire_arg: Option<(Vec<u8>, &[u8])> = None;
     let mut persist = false;
     let mut i = 2;
@@ -240,22 +217,18 @@ fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) {
                 expire_arg = Some((a, &args[i + 1]));
                 i += 1;
             }
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 1;
     }
     // Redis looks the key up (nil, WRONGTYPE) before it checks the expire value.
-    let Ok(v) = read_str(ctx, &args[1]) else {
-        return;
-    };
+    let v = read_str(ctx, &args[1])?;
     let Some(v) = v else {
-        return ctx.out.null();
+        ctx.out.null();
+        return Ok(());
     };
     let expire = match expire_arg {
-        Some((unit, value)) => match parse_expire(ctx, &unit, value, "getex") {
-            Ok(t) => Some(Some(t)),
-            Err(()) => return,
-        },
+        Some((unit, value)) => Some(Some(parse_expire(ctx, &unit, value, "getex")?)),
         None if persist => Some(None),
         None => None,
     };
@@ -265,9 +238,10 @@ fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) {
         notify(ctx, class::GENERIC, event, &args[1]);
     }
     ctx.out.bulk(&v);
+    Ok(())
 }
 
-fn mget(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn mget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ctx.out.array(args.len() - 1);
     for k in &args[1..] {
         match ctx.engine.ks.db(ctx.client.db, ctx.now_ms).get(k) {
@@ -275,11 +249,12 @@ fn mget(ctx: &mut Ctx, args: &[Vec<u8>]) {
             _ => ctx.out.null(),
         }
     }
+    Ok(())
 }
 
-fn mset(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn mset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if args.len().is_multiple_of(2) {
-        return super::err_arity(ctx.out, &args[0]);
+        return Err(CmdError::arity(&args[0]));
     }
     for pair in args[1..].chunks(2) {
         let existed = ctx.db().contains(&pair[0]);
@@ -288,15 +263,17 @@ fn mset(ctx: &mut Ctx, args: &[Vec<u8>]) {
         notify(ctx, class::STRING, "set", &pair[0]);
     }
     ctx.out.ok();
+    Ok(())
 }
 
-fn msetnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn msetnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if args.len().is_multiple_of(2) {
-        return super::err_arity(ctx.out, &args[0]);
+        return Err(CmdError::arity(&args[0]));
     }
     let mut db = ctx.db();
     if args[1..].chunks(2).any(|p| db.contains(&p[0])) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     for pair in args[1..].chunks(2) {
         db.insert(&pair[0], Value::Str(pair[1].clone()));
@@ -306,9 +283,10 @@ fn msetnx(ctx: &mut Ctx, args: &[Vec<u8>]) {
         notify(ctx, class::STRING, "set", &pair[0]);
     }
     ctx.out.int(1);
+    Ok(())
 }
 
-fn append(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn append(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     match db.get(&args[1]) {
         None => {
@@ -319,9 +297,9 @@ fn append(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
         Some(Value::Str(s)) => {
             if s.len() + args[2].len() > MAX_STRING {
-                return ctx
-                    .out
-                    .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+                return Err(CmdError::msg(
+                    "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+                ));
             }
             let Some(Value::Str(s)) = db.get_mut(&args[1]) else {
                 unreachable!("checked above")
@@ -331,33 +309,35 @@ fn append(ctx: &mut Ctx, args: &[Vec<u8>]) {
             notify(ctx, class::STRING, "append", &args[1]);
             ctx.out.int(len);
         }
-        Some(_) => ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
+    Ok(())
 }
 
-fn strlen(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn strlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     match ctx.db().get(&args[1]) {
         None => ctx.out.int(0),
         Some(Value::Str(s)) => {
             let n = s.len() as i64;
             ctx.out.int(n)
         }
-        Some(_) => ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     }
+    Ok(())
 }
 
-fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) {
+fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
     let mut db = ctx.db();
     let current = match db.get(key) {
         None => 0,
         Some(Value::Str(s)) => match parse_i64(s) {
             Some(n) => n,
-            None => return ctx.out.err_not_int(),
+            None => return Err(CmdError::NotInt),
         },
-        Some(_) => return ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let Some(n) = current.checked_add(delta) else {
-        return ctx.out.error("ERR increment or decrement would overflow");
+        return Err(CmdError::msg("ERR increment or decrement would overflow"));
     };
     let mut b = itoa::Buffer::new();
     let text = b.format(n).as_bytes().to_vec();
@@ -374,53 +354,52 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) {
     notify_new(ctx, existed, key);
     notify(ctx, class::STRING, "incrby", key);
     ctx.out.int(n);
+    Ok(())
 }
 
-fn incr(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    incr_by(ctx, &args[1], 1);
+fn incr(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    incr_by(ctx, &args[1], 1)
 }
 
-fn decr(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    incr_by(ctx, &args[1], -1);
+fn decr(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    incr_by(ctx, &args[1], -1)
 }
 
-fn incrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn incrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let d = parse_i64(&args[2]).ok_or(CmdError::NotInt)?;
+    incr_by(ctx, &args[1], d)
+}
+
+fn decrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     match parse_i64(&args[2]) {
-        Some(d) => incr_by(ctx, &args[1], d),
-        None => ctx.out.err_not_int(),
-    }
-}
-
-fn decrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    match parse_i64(&args[2]) {
-        Some(i64::MIN) => ctx.out.error("ERR decrement would overflow"),
+        Some(i64::MIN) => Err(CmdError::msg("ERR decrement would overflow")),
         Some(d) => incr_by(ctx, &args[1], -d),
-        None => ctx.out.err_not_int(),
+        None => Err(CmdError::NotInt),
     }
 }
 
-fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     if db
         .get(&args[1])
         .is_some_and(|v| !matches!(v, Value::Str(_)))
     {
-        return ctx.out.err_wrongtype();
+        return Err(CmdError::WrongType);
     }
     let Some(delta) = parse_f64(&args[2]) else {
-        return ctx.out.err_not_float();
+        return Err(CmdError::NotFloat);
     };
     let current = match db.get(&args[1]) {
         None => 0.0,
         Some(Value::Str(s)) => match parse_f64(s) {
             Some(n) => n,
-            None => return ctx.out.err_not_float(),
+            None => return Err(CmdError::NotFloat),
         },
-        Some(_) => return ctx.out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let n = current + delta;
     if !n.is_finite() {
-        return ctx.out.error("ERR increment would produce NaN or Infinity");
+        return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
     }
     let text = fmt_incr_float(n).into_bytes();
     let existed = db.contains(&args[1]);
@@ -428,6 +407,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) {
     notify_new(ctx, existed, &args[1]);
     notify(ctx, class::STRING, "incrbyfloat", &args[1]);
     ctx.out.bulk(&text);
+    Ok(())
 }
 
 /// Converts Redis start/end indexes (negative from the end) into a byte range of `len`.
@@ -450,45 +430,49 @@ pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((s as usize, e as usize))
 }
 
-fn getrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn getrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (Some(start), Some(end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
-    let Ok(v) = read_str(ctx, &args[1]) else {
-        return;
-    };
+    let v = read_str(ctx, &args[1])?;
     let v = v.unwrap_or_default();
     if start < 0 && end < 0 && start > end {
-        return ctx.out.bulk(b"");
+        ctx.out.bulk(b"");
+        return Ok(());
     }
     match clamp_range(start, end, v.len()) {
         Some((s, e)) => ctx.out.bulk(&v[s..=e]),
         None => ctx.out.bulk(b""),
     }
+    Ok(())
 }
 
-fn setrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn setrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(offset) = parse_i64(&args[2]) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     if offset < 0 {
-        return ctx.out.error("ERR offset is out of range");
+        return Err(CmdError::msg("ERR offset is out of range"));
     }
     let value = &args[3];
-    let Ok(current) = read_str(ctx, &args[1]) else {
-        return;
-    };
+    let current = read_str(ctx, &args[1])?;
     let offset = offset as usize;
     if !value.is_empty() && offset + value.len() > MAX_STRING {
-        return ctx
-            .out
-            .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+        return Err(CmdError::msg(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
     }
     let mut db = ctx.db();
     match current {
-        None if value.is_empty() => return ctx.out.int(0),
+        None if value.is_empty() => {
+            ctx.out.int(0);
+            return Ok(());
+        }
         None => db.insert(&args[1], Value::Str(Vec::new())),
-        Some(s) if value.is_empty() => return ctx.out.int(s.len() as i64),
+        Some(s) if value.is_empty() => {
+            ctx.out.int(s.len() as i64);
+            return Ok(());
+        }
         Some(_) => {}
     }
     let Some(Value::Str(s)) = db.get_mut(&args[1]) else {
@@ -501,11 +485,12 @@ fn setrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
     let len = s.len() as i64;
     notify(ctx, class::STRING, "setrange", &args[1]);
     ctx.out.int(len);
+    Ok(())
 }
 
 /// LCS a b [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: Redis's dynamic programming and its
 /// backtracking, so the reported ranges are the ones Redis reports.
-fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
     let mut minmatchlen: i64 = 0;
     let mut i = 3;
@@ -516,12 +501,12 @@ fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) {
             b"withmatchlen" => withmatchlen = true,
             b"minmatchlen" if i + 1 < args.len() => {
                 let Some(n) = parse_i64(&args[i + 1]) else {
-                    return ctx.out.err_not_int();
+                    return Err(CmdError::NotInt);
                 };
                 minmatchlen = n.max(0);
                 i += 1;
             }
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 1;
     }
@@ -531,24 +516,24 @@ fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) {
             None => strs.push(Vec::new()),
             Some(Value::Str(s)) => strs.push(s.clone()),
             Some(_) => {
-                return ctx
-                    .out
-                    .error("ERR The specified keys must contain string values")
+                return Err(CmdError::msg(
+                    "ERR The specified keys must contain string values",
+                ))
             }
         }
     }
     if getidx && getlen {
-        return ctx
-            .out
-            .error("ERR If you want both the length and indexes, please just use IDX.");
+        return Err(CmdError::msg(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
     }
     let (a, b) = (&strs[0], &strs[1]);
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
     if cells.saturating_mul(4) > ctx.shared.config.get_u64("proto-max-bulk-len") {
-        return ctx
-            .out
-            .error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+        return Err(CmdError::msg(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
     }
     let w = blen + 1;
     let mut t = vec![0u32; (alen + 1) * w];
@@ -626,4 +611,5 @@ fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) {
     } else {
         ctx.out.bulk(&result);
     }
+    Ok(())
 }

@@ -2,32 +2,26 @@
 //! each shows (no data moves, see kvtier_core::dbmap); the server then re-examines the clients
 //! that depend on either DB (parked on cold keys, WATCHing, blocked), see `Server::swap_dbs`.
 
-use super::{Action, Ctx};
+use super::args::{db_in_range, db_index};
+use super::{Action, CmdError, CmdResult, Ctx};
+use crate::util::parse_i64;
 
 /// `SWAPDB index1 index2`.
-pub fn swapdb(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let databases = ctx.engine.ks.databases() as i64;
-    let Some(a) = crate::util::parse_i64(&args[1]) else {
-        return ctx.out.error("ERR invalid first DB index");
-    };
-    let Some(b) = crate::util::parse_i64(&args[2]) else {
-        return ctx.out.error("ERR invalid second DB index");
-    };
-    if !(0..databases).contains(&a) || !(0..databases).contains(&b) {
-        return ctx.out.error("ERR DB index is out of range");
-    }
+pub fn swapdb(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let databases = ctx.engine.ks.databases();
+    // Both are parsed before either is checked against the number of DBs, as in Redis.
+    let a = parse_i64(&args[1]).ok_or(CmdError::msg("ERR invalid first DB index"))?;
+    let b = parse_i64(&args[2]).ok_or(CmdError::msg("ERR invalid second DB index"))?;
+    let (a, b) = (db_in_range(a, databases)?, db_in_range(b, databases)?);
     ctx.out.ok();
     if a != b {
-        ctx.action = Action::SwapDb(a as u32, b as u32);
+        ctx.action = Action::SwapDb(a, b);
     }
+    Ok(())
 }
 
 /// The two DBs of a well-formed SWAPDB (for loading the keys it must judge first).
-pub fn swapdb_args(args: &[Vec<u8>], databases: u32) -> Option<(u32, u32)> {
-    let db = |a: &Vec<u8>| {
-        crate::util::parse_i64(a)
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|&n| n < databases)
-    };
+pub fn swapdb_args(args: &[Vec<u8>], databases: usize) -> Option<(u32, u32)> {
+    let db = |a: &Vec<u8>| db_index(a, databases).ok();
     Some((db(args.get(1)?)?, db(args.get(2)?)?))
 }

@@ -1,34 +1,33 @@
 //! CLIENT TRACKING, CLIENT CACHING, CLIENT GETREDIR and CLIENT TRACKINGINFO (dispatched from
 //! CLIENT in connection.rs). The invalidations themselves are sent by `crate::tracking`.
 
-use super::Ctx;
+use super::{CmdError, CmdResult, Ctx};
 
 /// Runs a tracking subcommand of CLIENT; `false` if `args[1]` is none of them.
-pub fn client_subcommand(ctx: &mut Ctx, args: &[Vec<u8>]) -> bool {
+pub fn client_subcommand(ctx: &mut Ctx, args: &[Vec<u8>]) -> Result<bool, CmdError> {
     let sub = args[1].to_ascii_lowercase();
     let (name, arity_ok) = match sub.as_slice() {
         b"tracking" => ("tracking", args.len() >= 3),
         b"caching" => ("caching", args.len() == 3),
         b"getredir" => ("getredir", args.len() == 2),
         b"trackinginfo" => ("trackinginfo", args.len() == 2),
-        _ => return false,
+        _ => return Ok(false),
     };
     if !arity_ok {
-        ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for 'client|{name}' command"
-        ));
-        return true;
+        )));
     }
     match name {
-        "tracking" => tracking(ctx, args),
-        "caching" => caching(ctx, &args[2]),
+        "tracking" => tracking(ctx, args)?,
+        "caching" => caching(ctx, &args[2])?,
         "getredir" => {
             let tr = &ctx.client.tracking;
             ctx.out.int(if tr.on { tr.redirect as i64 } else { -1 })
         }
         _ => tracking_info(ctx),
     }
-    true
+    Ok(true)
 }
 
 /// Options of CLIENT TRACKING as given.
@@ -47,9 +46,9 @@ fn overlap(a: &[u8], b: &[u8]) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
-/// Parses the options; replies with the error and returns `None` on a bad one. As in Redis,
+/// Parses the options, with Redis's error for a bad one. As in Redis,
 /// REDIRECT names a client that must exist now.
-fn parse(ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<Options> {
+fn parse(ctx: &mut Ctx, args: &[Vec<u8>]) -> Result<Options, CmdError> {
     let mut o = Options::default();
     let mut i = 3;
     while i < args.len() {
@@ -58,13 +57,12 @@ fn parse(ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<Options> {
             b"redirect" if more => {
                 i += 1;
                 if o.redirect != 0 {
-                    ctx.out
-                        .error("ERR A client can only redirect to a single other client");
-                    return None;
+                    return Err(CmdError::msg(
+                        "ERR A client can only redirect to a single other client",
+                    ));
                 }
                 let Some(id) = crate::util::parse_i64(&args[i]) else {
-                    ctx.out.err_not_int();
-                    return None;
+                    return Err(CmdError::NotInt);
                 };
                 let prefix = format!("id={id} ");
                 if id <= 0
@@ -74,9 +72,9 @@ fn parse(ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<Options> {
                         .iter()
                         .any(|l| l.starts_with(&prefix))
                 {
-                    ctx.out
-                        .error("ERR The client ID you want redirect to does not exist");
-                    return None;
+                    return Err(CmdError::msg(
+                        "ERR The client ID you want redirect to does not exist",
+                    ));
                 }
                 o.redirect = id as u64;
             }
@@ -89,13 +87,12 @@ fn parse(ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<Options> {
                 o.prefixes.push(args[i].clone());
             }
             _ => {
-                ctx.out.err_syntax();
-                return None;
+                return Err(CmdError::Syntax);
             }
         }
         i += 1;
     }
-    Some(o)
+    Ok(o)
 }
 
 /// The reason CLIENT TRACKING ON with these options is refused, in Redis's order of checks.
@@ -137,14 +134,12 @@ fn refusal(ctx: &Ctx, o: &Options) -> Option<String> {
     None
 }
 
-fn tracking(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(o) = parse(ctx, args) else {
-        return;
-    };
+fn tracking(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let o = parse(ctx, args)?;
     match args[2].to_ascii_lowercase().as_slice() {
         b"on" => {
             if let Some(e) = refusal(ctx, &o) {
-                return ctx.out.error(&e);
+                return Err(CmdError::msg(e));
             }
             let tr = &mut ctx.client.tracking;
             tr.on = true;
@@ -165,32 +160,34 @@ fn tracking(ctx: &mut Ctx, args: &[Vec<u8>]) {
             tr.changed = true;
         }
         b"off" => ctx.client.tracking.disable(),
-        _ => return ctx.out.err_syntax(),
+        _ => return Err(CmdError::Syntax),
     }
-    ctx.out.ok()
+    ctx.out.ok();
+    Ok(())
 }
 
-fn caching(ctx: &mut Ctx, opt: &[u8]) {
+fn caching(ctx: &mut Ctx, opt: &[u8]) -> CmdResult {
     let tr = &mut ctx.client.tracking;
     if !tr.on {
-        return ctx.out.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+        return Err(CmdError::msg("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
     }
     match opt.to_ascii_lowercase().as_slice() {
         b"yes" if tr.optin => tr.caching = true,
         b"yes" => {
-            return ctx.out.error(
+            return Err(CmdError::msg(
                 "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
-            )
+            ))
         }
         b"no" if tr.optout => tr.caching = true,
         b"no" => {
-            return ctx.out.error(
+            return Err(CmdError::msg(
                 "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
-            )
+            ))
         }
-        _ => return ctx.out.err_syntax(),
+        _ => return Err(CmdError::Syntax),
     }
-    ctx.out.ok()
+    ctx.out.ok();
+    Ok(())
 }
 
 fn tracking_info(ctx: &mut Ctx) {

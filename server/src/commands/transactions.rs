@@ -3,6 +3,7 @@
 
 use super::flags::*;
 use super::{cmd, CommandSpec, Ctx, KeySpec};
+use super::{CmdError, CmdResult};
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("multi", 1, FAST | NO_QUEUE, KeySpec::None, multi),
@@ -19,31 +20,33 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("unwatch", 1, FAST | NO_QUEUE, KeySpec::None, unwatch),
 ];
 
-fn multi(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn multi(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     if ctx.client.multi.is_some() {
-        return ctx.out.error("ERR MULTI calls can not be nested");
+        return Err(CmdError::msg("ERR MULTI calls can not be nested"));
     }
     ctx.client.multi = Some(Vec::new());
     ctx.client.multi_error = false;
     ctx.out.ok();
+    Ok(())
 }
 
-fn exec_without_multi(ctx: &mut Ctx, _args: &[Vec<u8>]) {
-    ctx.out.error("ERR EXEC without MULTI");
+fn exec_without_multi(_ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
+    Err(CmdError::msg("ERR EXEC without MULTI"))
 }
 
-fn discard(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn discard(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     if ctx.client.multi.take().is_none() {
-        return ctx.out.error("ERR DISCARD without MULTI");
+        return Err(CmdError::msg("ERR DISCARD without MULTI"));
     }
     ctx.client.multi_error = false;
     ctx.client.watched.clear();
     ctx.client.watch_expires_at = None;
     ctx.client.watch_dirty = false;
     ctx.out.ok();
+    Ok(())
 }
 
-fn watch(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn watch(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let now = ctx.now_ms;
     if ctx.client.watched.is_empty() {
         ctx.client.watch_stale.clear();
@@ -67,11 +70,13 @@ fn watch(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     }
     ctx.out.ok();
+    Ok(())
 }
 
-fn unwatch(ctx: &mut Ctx, _args: &[Vec<u8>]) {
+fn unwatch(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.client.watched.clear();
     ctx.client.watch_expires_at = None;
     ctx.client.watch_dirty = false;
     ctx.out.ok();
+    Ok(())
 }

@@ -1,8 +1,10 @@
 //! Sorted set commands.
 
+use super::args::{scan_cursor, scan_opts, ScanOpts};
 use super::flags::*;
-use super::sets::{parse_cursor, parse_scan_opts, scan_batch, scan_reply, split};
+use super::sets::{scan_batch, scan_reply, split};
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::glob::glob_match;
 use crate::reply::Reply;
 use crate::util::{fmt_double, parse_f64, parse_i64};
@@ -200,16 +202,13 @@ fn parse_lex_range(min: &[u8], max: &[u8]) -> Option<LexRange> {
 
 // ---- helpers ----
 
-/// Reads a sorted set: `Ok(None)` absent, `Err(())` wrong type (already replied).
-fn with_zset<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&ZSet) -> R) -> Result<Option<R>, ()> {
-    match ctx.db().get(key) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(f(z))),
-        Some(_) => {
-            ctx.out.err_wrongtype();
-            Err(())
-        }
-    }
+/// Applies `f` to the sorted set at `key`: `None` if absent.
+fn with_zset<R>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    f: impl FnOnce(&ZSet) -> R,
+) -> Result<Option<R>, CmdError> {
+    Ok(ctx.db().read::<ZSet>(key)?.map(f))
 }
 
 /// Changes an existing sorted set, deleting the key if it ends up empty.
@@ -318,7 +317,7 @@ fn zadd_common(
     key: &[u8],
     pairs: &[(f64, &[u8])],
     o: ZaddOpts,
-) -> Result<ZaddTally, ()> {
+) -> Result<ZaddTally, CmdError> {
     // Dry run against the current scores: if nothing would change, nothing is written.
     let plan = with_zset(ctx, key, |z| -> Result<ZaddTally, ()> {
         let mut t = ZaddTally::default();
@@ -330,10 +329,7 @@ fn zadd_common(
     })?;
     let exists = plan.is_some();
     let plan = match plan {
-        Some(Err(())) => {
-            ctx.out.error(ERR_NAN);
-            return Err(());
-        }
+        Some(Err(())) => return Err(CmdError::msg(ERR_NAN)),
         Some(Ok(t)) => t,
         None if o.xx => return Ok(ZaddTally::default()),
         None => ZaddTally {
@@ -366,7 +362,7 @@ fn zadd_common(
     Ok(t)
 }
 
-fn zadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn zadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut o = ZaddOpts::default();
     let mut i = 2;
     while i < args.len() {
@@ -383,33 +379,31 @@ fn zadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
     }
     let elements = args.len() - i;
     if elements == 0 || !elements.is_multiple_of(2) {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     if o.nx && o.xx {
-        return ctx
-            .out
-            .error("ERR XX and NX options at the same time are not compatible");
+        return Err(CmdError::msg(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
     }
     if (o.gt || o.lt) && (o.nx || (o.gt && o.lt)) {
-        return ctx
-            .out
-            .error("ERR GT, LT, and/or NX options at the same time are not compatible");
+        return Err(CmdError::msg(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
     }
     if o.incr && elements > 2 {
-        return ctx
-            .out
-            .error("ERR INCR option supports a single increment-element pair");
+        return Err(CmdError::msg(
+            "ERR INCR option supports a single increment-element pair",
+        ));
     }
     let mut pairs = Vec::with_capacity(elements / 2);
     for p in args[i..].chunks(2) {
         let Some(score) = parse_score(&p[0]) else {
-            return ctx.out.err_not_float();
+            return Err(CmdError::NotFloat);
         };
         pairs.push((score, p[1].as_slice()));
     }
-    let Ok(t) = zadd_common(ctx, &args[1], &pairs, o) else {
-        return;
-    };
+    let t = zadd_common(ctx, &args[1], &pairs, o)?;
     if o.incr {
         if t.processed > 0 {
             ctx.out.double(t.score)
@@ -420,32 +414,33 @@ fn zadd(ctx: &mut Ctx, args: &[Vec<u8>]) {
         let n = t.added + if o.ch { t.updated } else { 0 };
         ctx.out.int(n as i64)
     }
+    Ok(())
 }
 
-fn zincrby(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn zincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(incr) = parse_score(&args[2]) else {
-        return ctx.out.err_not_float();
+        return Err(CmdError::NotFloat);
     };
     let o = ZaddOpts {
         incr: true,
         ..ZaddOpts::default()
     };
-    if let Ok(t) = zadd_common(ctx, &args[1], &[(incr, &args[3])], o) {
-        ctx.out.double(t.score);
-    }
+    let t = zadd_common(ctx, &args[1], &[(incr, &args[3])], o)?;
+    ctx.out.double(t.score);
+
+    Ok(())
 }
 
 // ---- simple reads and removals ----
 
-fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
-    let Ok(present) = with_zset(ctx, &args[1], |z| {
+    let present = with_zset(ctx, &args[1], |z| {
         members.iter().any(|m| z.score(m).is_some())
-    }) else {
-        return;
-    };
+    })?;
     if present != Some(true) {
-        return ctx.out.int(0);
+        ctx.out.int(0);
+        return Ok(());
     }
     let n = modify_zset(ctx, &args[1], |z| {
         members.iter().filter(|m| z.remove(m).is_some()).count()
@@ -455,30 +450,31 @@ fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) {
     if !ctx.db().contains(&args[1]) {
         super::notify::notify(ctx, super::notify::class::GENERIC, "del", &args[1]);
     }
+    Ok(())
 }
 
-fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    if let Ok(n) = with_zset(ctx, &args[1], ZSet::len) {
-        ctx.out.int(n.unwrap_or(0) as i64);
+fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let n = with_zset(ctx, &args[1], ZSet::len)?;
+    ctx.out.int(n.unwrap_or(0) as i64);
+
+    Ok(())
+}
+
+fn zscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let s = with_zset(ctx, &args[1], |z| z.score(&args[2]))?;
+    match s.flatten() {
+        Some(s) => ctx.out.double(s),
+        None => ctx.out.null(),
     }
+
+    Ok(())
 }
 
-fn zscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    if let Ok(s) = with_zset(ctx, &args[1], |z| z.score(&args[2])) {
-        match s.flatten() {
-            Some(s) => ctx.out.double(s),
-            None => ctx.out.null(),
-        }
-    }
-}
-
-fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
-    let Ok(scores) = with_zset(ctx, &args[1], |z| {
+    let scores = with_zset(ctx, &args[1], |z| {
         members.iter().map(|m| z.score(m)).collect::<Vec<_>>()
-    }) else {
-        return;
-    };
+    })?;
     let scores = scores.unwrap_or_else(|| vec![None; members.len()]);
     ctx.out.array(scores.len());
     for s in scores {
@@ -487,27 +483,27 @@ fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
             None => ctx.out.null(),
         }
     }
+    Ok(())
 }
 
-fn zrank_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) {
-    let Ok(r) = with_zset(ctx, &args[1], |z| {
+fn zrank_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) -> CmdResult {
+    let r = with_zset(ctx, &args[1], |z| {
         z.rank(&args[2])
             .map(|r| if rev { z.len() - 1 - r } else { r })
-    }) else {
-        return;
-    };
+    })?;
     match r.flatten() {
         Some(r) => ctx.out.int(r as i64),
         None => ctx.out.null(),
     }
+    Ok(())
 }
 
-fn zrank(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrank_common(ctx, args, false);
+fn zrank(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrank_common(ctx, args, false)
 }
 
-fn zrevrank(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrank_common(ctx, args, true);
+fn zrevrank(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrank_common(ctx, args, true)
 }
 
 // ---- ranges ----
@@ -525,27 +521,20 @@ enum Range {
     Lex(LexRange),
 }
 
-/// Parses the range of a ZRANGE-family command, replying with Redis's error if invalid.
-fn parse_range(out: &mut Reply, by: RangeBy, min: &[u8], max: &[u8]) -> Option<Range> {
-    let r = match by {
+/// Parses the range of a ZRANGE-family command, with Redis's error if invalid.
+fn parse_range(by: RangeBy, min: &[u8], max: &[u8]) -> Result<Range, CmdError> {
+    match by {
         RangeBy::Rank => match (parse_i64(min), parse_i64(max)) {
-            (Some(a), Some(b)) => Some(Range::Rank(a, b)),
-            _ => {
-                out.err_not_int();
-                None
-            }
+            (Some(a), Some(b)) => Ok(Range::Rank(a, b)),
+            _ => Err(CmdError::NotInt),
         },
-        RangeBy::Score => parse_score_range(min, max).map(Range::Score),
-        RangeBy::Lex => parse_lex_range(min, max).map(Range::Lex),
-    };
-    if r.is_none() {
-        match by {
-            RangeBy::Rank => {}
-            RangeBy::Score => out.error(ERR_NOT_FLOAT_RANGE),
-            RangeBy::Lex => out.error(ERR_LEX_RANGE),
-        }
+        RangeBy::Score => parse_score_range(min, max)
+            .map(Range::Score)
+            .ok_or(CmdError::msg(ERR_NOT_FLOAT_RANGE)),
+        RangeBy::Lex => parse_lex_range(min, max)
+            .map(Range::Lex)
+            .ok_or(CmdError::msg(ERR_LEX_RANGE)),
     }
-    r
 }
 
 /// The members of `z` in a range, ascending or descending, after `offset` and up to `limit`
@@ -593,8 +582,13 @@ fn collect_range<'a>(
 }
 
 /// ZRANGE and its older forms, which preset the range type and direction.
-fn zrange_generic(ctx: &mut Ctx, args: &[Vec<u8>], by: Option<RangeBy>, rev: Option<bool>) {
-    zrange_to(ctx, args, by, rev, None);
+fn zrange_generic(
+    ctx: &mut Ctx,
+    args: &[Vec<u8>],
+    by: Option<RangeBy>,
+    rev: Option<bool>,
+) -> CmdResult {
+    zrange_to(ctx, args, by, rev, None)
 }
 
 /// ZRANGE's work; with `store`, the range is stored there (ZRANGESTORE) instead of replied.
@@ -604,7 +598,7 @@ fn zrange_to(
     by: Option<RangeBy>,
     rev: Option<bool>,
     store: Option<&[u8]>,
-) {
+) -> CmdResult {
     let (mut by, mut rev) = (by, rev);
     let mut withscores = false;
     let (mut offset, mut limit) = (0i64, -1i64);
@@ -617,28 +611,28 @@ fn zrange_to(
             b"limit" if left >= 2 => {
                 match (parse_i64(&args[i + 1]), parse_i64(&args[i + 2])) {
                     (Some(o), Some(l)) => (offset, limit) = (o, l),
-                    _ => return ctx.out.err_not_int(),
+                    _ => return Err(CmdError::NotInt),
                 }
                 i += 2;
             }
             b"rev" if rev.is_none() => rev = Some(true),
             b"bylex" if by.is_none() => by = Some(RangeBy::Lex),
             b"byscore" if by.is_none() => by = Some(RangeBy::Score),
-            _ => return ctx.out.err_syntax(),
+            _ => return Err(CmdError::Syntax),
         }
         i += 1;
     }
     let by = by.unwrap_or(RangeBy::Rank);
     let rev = rev.unwrap_or(false);
     if limit != -1 && by == RangeBy::Rank {
-        return ctx.out.error(
+        return Err(CmdError::msg(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
-        );
+        ));
     }
     if withscores && by == RangeBy::Lex {
-        return ctx
-            .out
-            .error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+        return Err(CmdError::msg(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
     }
     // Reversed score and lex ranges are given as max, min.
     let (min, max) = if rev && by != RangeBy::Rank {
@@ -646,19 +640,17 @@ fn zrange_to(
     } else {
         (&args[2], &args[3])
     };
-    let Some(range) = parse_range(ctx.out, by, min, max) else {
-        return;
-    };
+    let range = parse_range(by, min, max)?;
     let (mut db, out) = split(ctx);
     let Some(dst) = store else {
-        return match db.get(&args[1]) {
+        match db.read::<ZSet>(&args[1])? {
             None => out.array(0),
-            Some(Value::ZSet(z)) => {
+            Some(z) => {
                 let items = collect_range(z, &range, rev, offset, limit);
                 write_entries(out, &items, withscores, true);
             }
-            Some(_) => out.err_wrongtype(),
-        };
+        }
+        return Ok(());
     };
     let result = match db.get(&args[1]) {
         None => ZSet::default(),
@@ -669,7 +661,7 @@ fn zrange_to(
             }
             r
         }
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let n = result.len();
     let existed = db.contains(dst);
@@ -687,69 +679,64 @@ fn zrange_to(
         n > 0,
         existed,
     );
+    Ok(())
 }
 
-fn zrangestore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrange_to(ctx, &args[1..], None, None, Some(&args[1]));
+fn zrangestore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrange_to(ctx, &args[1..], None, None, Some(&args[1]))
 }
 
-fn zrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrange_generic(ctx, args, None, None);
+fn zrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrange_generic(ctx, args, None, None)
 }
 
-fn zrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrange_generic(ctx, args, Some(RangeBy::Score), Some(false));
+fn zrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrange_generic(ctx, args, Some(RangeBy::Score), Some(false))
 }
 
-fn zrevrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrange_generic(ctx, args, Some(RangeBy::Score), Some(true));
+fn zrevrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrange_generic(ctx, args, Some(RangeBy::Score), Some(true))
 }
 
-fn zrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrange_generic(ctx, args, Some(RangeBy::Lex), Some(false));
+fn zrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrange_generic(ctx, args, Some(RangeBy::Lex), Some(false))
 }
 
-fn zrevrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrange_generic(ctx, args, Some(RangeBy::Lex), Some(true));
+fn zrevrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrange_generic(ctx, args, Some(RangeBy::Lex), Some(true))
 }
 
-fn zrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zrange_generic(ctx, args, Some(RangeBy::Rank), Some(true));
+fn zrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zrange_generic(ctx, args, Some(RangeBy::Rank), Some(true))
 }
 
-fn zcount_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) {
-    let Some(range) = parse_range(ctx.out, by, &args[2], &args[3]) else {
-        return;
-    };
-    if let Ok(n) = with_zset(ctx, &args[1], |z| match &range {
+fn zcount_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
+    let range = parse_range(by, &args[2], &args[3])?;
+    let n = with_zset(ctx, &args[1], |z| match &range {
         Range::Score(r) => z.range_by_score(*r, false).count(),
         Range::Lex(r) => z.range_by_lex(r, false).count(),
         Range::Rank(..) => unreachable!("counts are by score or lex"),
-    }) {
-        ctx.out.int(n.unwrap_or(0) as i64);
-    }
+    })?;
+    ctx.out.int(n.unwrap_or(0) as i64);
+    Ok(())
 }
 
-fn zcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zcount_common(ctx, args, RangeBy::Score);
+fn zcount(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zcount_common(ctx, args, RangeBy::Score)
 }
 
-fn zlexcount(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zcount_common(ctx, args, RangeBy::Lex);
+fn zlexcount(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zcount_common(ctx, args, RangeBy::Lex)
 }
 
-fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) {
-    let Some(range) = parse_range(ctx.out, by, &args[2], &args[3]) else {
-        return;
-    };
-    let Ok(doomed) = with_zset(ctx, &args[1], |z| {
+fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
+    let range = parse_range(by, &args[2], &args[3])?;
+    let doomed = with_zset(ctx, &args[1], |z| {
         collect_range(z, &range, false, 0, -1)
             .into_iter()
             .map(|(m, _)| m.to_vec())
             .collect::<Vec<_>>()
-    }) else {
-        return;
-    };
+    })?;
     let doomed = doomed.unwrap_or_default();
     if !doomed.is_empty() {
         modify_zset(ctx, &args[1], |z| {
@@ -765,37 +752,37 @@ fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) {
         super::notify::notify_removed(ctx, super::notify::class::ZSET, event, &args[1]);
     }
     ctx.out.int(doomed.len() as i64);
+    Ok(())
 }
 
-fn zremrangebyrank(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zremrange_common(ctx, args, RangeBy::Rank);
+fn zremrangebyrank(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zremrange_common(ctx, args, RangeBy::Rank)
 }
 
-fn zremrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zremrange_common(ctx, args, RangeBy::Score);
+fn zremrangebyscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zremrange_common(ctx, args, RangeBy::Score)
 }
 
-fn zremrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zremrange_common(ctx, args, RangeBy::Lex);
+fn zremrangebylex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zremrange_common(ctx, args, RangeBy::Lex)
 }
 
 // ---- ZPOPMIN / ZPOPMAX ----
 
-fn zpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) {
+fn zpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) -> CmdResult {
     let count = match args.len() {
         2 => None,
         3 => match parse_i64(&args[2]) {
             Some(n) if n >= 0 => Some(n as usize),
-            _ => return ctx.out.error("ERR value is out of range, must be positive"),
+            _ => return Err(CmdError::NotPositive),
         },
-        _ => return ctx.out.err_syntax(),
+        _ => return Err(CmdError::Syntax),
     };
-    let Ok(len) = with_zset(ctx, &args[1], ZSet::len) else {
-        return;
-    };
+    let len = with_zset(ctx, &args[1], ZSet::len)?;
     let n = count.unwrap_or(1).min(len.unwrap_or(0));
     if n == 0 {
-        return ctx.out.array(0);
+        ctx.out.array(0);
+        return Ok(());
     }
     let popped = modify_zset(ctx, &args[1], |z| {
         (0..n).filter_map(|_| z.pop(max)).collect::<Vec<_>>()
@@ -804,14 +791,15 @@ fn zpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) {
     write_entries(ctx.out, &items, true, count.is_some());
     let event = if max { "zpopmax" } else { "zpopmin" };
     super::notify::notify_removed(ctx, super::notify::class::ZSET, event, &args[1]);
+    Ok(())
 }
 
-fn zpopmin(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zpop(ctx, args, false);
+fn zpopmin(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zpop(ctx, args, false)
 }
 
-fn zpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zpop(ctx, args, true);
+fn zpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zpop(ctx, args, true)
 }
 
 // ---- ZUNIONSTORE / ZINTERSTORE ----
@@ -876,19 +864,19 @@ enum SetOp {
 
 /// ZUNION/ZINTER/ZDIFF, their STORE forms and ZINTERCARD (Redis's
 /// zunionInterDiffGenericCommand). With `dst` the numkeys is at 2, else at 1.
-fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool) {
+fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool) -> CmdResult {
     let at = if dst { 2 } else { 1 };
     let Some(numkeys) = parse_i64(&args[at]) else {
-        return ctx.out.err_not_int();
+        return Err(CmdError::NotInt);
     };
     if numkeys < 1 {
         let name = String::from_utf8_lossy(&args[0]).to_lowercase();
-        return ctx.out.error(&format!(
+        return Err(CmdError::msg(format!(
             "ERR at least 1 input key is needed for '{name}' command"
-        ));
+        )));
     }
     if numkeys > (args.len() - at - 1) as i64 {
-        return ctx.out.err_syntax();
+        return Err(CmdError::Syntax);
     }
     let n = numkeys as usize;
     let keys = &args[at + 1..at + 1 + n];
@@ -899,7 +887,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             None => sizes.push(0),
             Some(Value::ZSet(z)) => sizes.push(z.len()),
             Some(Value::Set(s)) => sizes.push(s.len()),
-            Some(_) => return ctx.out.err_wrongtype(),
+            Some(_) => return Err(CmdError::WrongType),
         }
     }
     let mut weights = vec![1.0; n];
@@ -914,7 +902,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             for (w, a) in weights.iter_mut().zip(&args[j + 1..]) {
                 match parse_score(a) {
                     Some(v) => *w = v,
-                    None => return ctx.out.error("ERR weight value is not a float"),
+                    None => return Err(CmdError::msg("ERR weight value is not a float")),
                 }
             }
             j += n + 1;
@@ -923,7 +911,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
                 b"sum" => Aggregate::Sum,
                 b"min" => Aggregate::Min,
                 b"max" => Aggregate::Max,
-                _ => return ctx.out.err_syntax(),
+                _ => return Err(CmdError::Syntax),
             };
             j += 2;
         } else if !dst && !card_only && args[j].eq_ignore_ascii_case(b"withscores") {
@@ -932,11 +920,11 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
         } else if card_only && remaining >= 2 && args[j].eq_ignore_ascii_case(b"limit") {
             match parse_i64(&args[j + 1]) {
                 Some(l) if l >= 0 => limit = l as usize,
-                _ => return ctx.out.error("ERR LIMIT can't be negative"),
+                _ => return Err(CmdError::msg("ERR LIMIT can't be negative")),
             }
             j += 2;
         } else {
-            return ctx.out.err_syntax();
+            return Err(CmdError::Syntax);
         }
     }
     let mut acc: HashMap<Vec<u8>, f64> = HashMap::new();
@@ -948,7 +936,8 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             order.sort_by_key(|&i| sizes[i]);
             if card_only {
                 if sizes[order[0]] == 0 {
-                    return ctx.out.int(0);
+                    ctx.out.int(0);
+                    return Ok(());
                 }
                 let mut count = 0usize;
                 let first: Vec<Vec<u8>> = {
@@ -967,7 +956,8 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
                         }
                     }
                 }
-                return ctx.out.int(count as i64);
+                ctx.out.int(count as i64);
+                return Ok(());
             }
             if sizes[order[0]] > 0 {
                 let first = order[0];
@@ -1041,7 +1031,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
         }
         ctx.out.int(len as i64);
         let event = String::from_utf8_lossy(&args[0]).to_lowercase();
-        return super::notify::notify_store(
+        super::notify::notify_store(
             ctx,
             super::notify::class::ZSET,
             &event,
@@ -1049,6 +1039,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             len > 0,
             existed,
         );
+        return Ok(());
     }
     let items: Vec<(&[u8], f64)> = z
         .iter()
@@ -1058,55 +1049,61 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
         })
         .collect();
     write_entries(ctx.out, &items, withscores, true);
+    Ok(())
 }
 
-fn zunionstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zsetop(ctx, args, SetOp::Union, true, false);
+fn zunionstore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zsetop(ctx, args, SetOp::Union, true, false)
 }
 
-fn zinterstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zsetop(ctx, args, SetOp::Inter, true, false);
+fn zinterstore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zsetop(ctx, args, SetOp::Inter, true, false)
 }
 
-fn zdiffstore(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zsetop(ctx, args, SetOp::Diff, true, false);
+fn zdiffstore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zsetop(ctx, args, SetOp::Diff, true, false)
 }
 
-fn zunion(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zsetop(ctx, args, SetOp::Union, false, false);
+fn zunion(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zsetop(ctx, args, SetOp::Union, false, false)
 }
 
-fn zinter(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zsetop(ctx, args, SetOp::Inter, false, false);
+fn zinter(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zsetop(ctx, args, SetOp::Inter, false, false)
 }
 
-fn zdiff(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zsetop(ctx, args, SetOp::Diff, false, false);
+fn zdiff(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zsetop(ctx, args, SetOp::Diff, false, false)
 }
 
-fn zintercard(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    zsetop(ctx, args, SetOp::Inter, false, true);
+fn zintercard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    zsetop(ctx, args, SetOp::Inter, false, true)
 }
 
 // ---- ZRANDMEMBER ----
 
-fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
+fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     use rand::Rng;
-    let Ok((count, withscores)) = super::random_count_args(ctx.out, args, b"withscores") else {
-        return;
-    };
+    let (count, withscores) = super::random_count_args(args, b"withscores")?;
     let (mut db, out) = split(ctx);
     let z = match db.get(&args[1]) {
-        None if count.is_some() => return out.array(0),
-        None => return out.null(),
+        None if count.is_some() => {
+            out.array(0);
+            return Ok(());
+        }
+        None => {
+            out.null();
+            return Ok(());
+        }
         Some(Value::ZSet(z)) => z,
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
     let entries: Vec<(&[u8], f64)> = z.iter().collect();
     let mut rng = rand::rng();
     let Some(n) = count else {
         let (m, _) = entries[rng.random_range(0..entries.len())];
-        return out.bulk(m);
+        out.bulk(m);
+        return Ok(());
     };
     let picks: Vec<(&[u8], f64)> = if n >= 0 {
         let n = usize::try_from(n).unwrap_or(usize::MAX);
@@ -1125,35 +1122,29 @@ fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) {
             .collect()
     };
     write_entries(out, &picks, withscores, true);
+    Ok(())
 }
 
 // ---- ZMPOP / BZMPOP / BZPOPMIN / BZPOPMAX ----
 
 /// Parses `numkeys key... MIN|MAX [COUNT n]` from `at`: (keys, max, count).
-fn parse_mpop<'a>(
-    ctx: &mut Ctx,
-    args: &'a [Vec<u8>],
-    at: usize,
-) -> Option<(&'a [Vec<u8>], bool, usize)> {
+fn parse_mpop(args: &[Vec<u8>], at: usize) -> Result<(&[Vec<u8>], bool, usize), CmdError> {
     let numkeys = match parse_i64(&args[at]) {
         Some(n) if n > 0 && n <= i32::MAX as i64 => n as usize,
         _ => {
-            ctx.out.error("ERR numkeys should be greater than 0");
-            return None;
+            return Err(CmdError::msg("ERR numkeys should be greater than 0"));
         }
     };
     let where_at = at + 1 + numkeys;
     if where_at >= args.len() {
-        ctx.out.err_syntax();
-        return None;
+        return Err(CmdError::Syntax);
     }
     let keys = &args[at + 1..where_at];
     let max = match args[where_at].to_ascii_lowercase().as_slice() {
         b"min" => false,
         b"max" => true,
         _ => {
-            ctx.out.err_syntax();
-            return None;
+            return Err(CmdError::Syntax);
         }
     };
     let mut count = None;
@@ -1163,17 +1154,15 @@ fn parse_mpop<'a>(
             match parse_i64(&args[j + 1]) {
                 Some(c) if c > 0 => count = Some(c as usize),
                 _ => {
-                    ctx.out.error("ERR count should be greater than 0");
-                    return None;
+                    return Err(CmdError::msg("ERR count should be greater than 0"));
                 }
             }
             j += 2;
         } else {
-            ctx.out.err_syntax();
-            return None;
+            return Err(CmdError::Syntax);
         }
     }
-    Some((keys, max, count.unwrap_or(1)))
+    Ok((keys, max, count.unwrap_or(1)))
 }
 
 /// Pops up to `count` from the first non-empty sorted set of `keys`: the key and the
@@ -1184,17 +1173,14 @@ fn zpop_first(
     keys: &[Vec<u8>],
     max: bool,
     count: usize,
-) -> Result<Option<ZPopped>, ()> {
+) -> Result<Option<ZPopped>, CmdError> {
     let woken = ctx.client.woken;
     for k in keys {
         match ctx.db().get(k) {
             Some(Value::ZSet(z)) if !z.is_empty() => {}
             None | Some(Value::ZSet(_)) => continue,
             Some(_) if woken => continue,
-            Some(_) => {
-                ctx.out.err_wrongtype();
-                return Err(());
-            }
+            Some(_) => return Err(CmdError::WrongType),
         }
         let popped = modify_zset(ctx, k, |z| {
             (0..count).map_while(|_| z.pop(max)).collect::<Vec<_>>()
@@ -1217,81 +1203,72 @@ fn write_mpop(out: &mut Reply, key: &[u8], popped: &[(Vec<u8>, f64)]) {
     }
 }
 
-fn zmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some((keys, max, count)) = parse_mpop(ctx, args, 1) else {
-        return;
-    };
-    match zpop_first(ctx, keys, max, count) {
-        Err(()) => {}
-        Ok(None) => ctx.out.null_array(),
-        Ok(Some((k, popped))) => write_mpop(ctx.out, &k, &popped),
+fn zmpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, max, count) = parse_mpop(args, 1)?;
+    match zpop_first(ctx, keys, max, count)? {
+        None => ctx.out.null_array(),
+        Some((k, popped)) => write_mpop(ctx.out, &k, &popped),
     }
+    Ok(())
 }
 
-fn bzmpop(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(timeout) = super::blocking::parse_timeout(ctx, &args[1]) else {
-        return;
-    };
-    let Some((keys, max, count)) = parse_mpop(ctx, args, 2) else {
-        return;
-    };
-    match zpop_first(ctx, keys, max, count) {
-        Err(()) => {}
-        Ok(Some((k, popped))) => write_mpop(ctx.out, &k, &popped),
-        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
-        Ok(None) => {
+fn bzmpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let timeout = super::blocking::parse_timeout(&args[1])?;
+    let (keys, max, count) = parse_mpop(args, 2)?;
+    match zpop_first(ctx, keys, max, count)? {
+        Some((k, popped)) => write_mpop(ctx.out, &k, &popped),
+        None if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
+        None => {
             ctx.action = super::Action::Block {
                 timeout_ms: timeout,
             }
         }
     }
+    Ok(())
 }
 
-fn bzpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) {
-    let Some(timeout) = super::blocking::parse_timeout(ctx, &args[args.len() - 1]) else {
-        return;
-    };
-    match zpop_first(ctx, &args[1..args.len() - 1], max, 1) {
-        Err(()) => {}
-        Ok(Some((k, popped))) => {
+fn bzpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) -> CmdResult {
+    let timeout = super::blocking::parse_timeout(&args[args.len() - 1])?;
+    match zpop_first(ctx, &args[1..args.len() - 1], max, 1)? {
+        Some((k, popped)) => {
             let (m, s) = &popped[0];
             ctx.out.array(3);
             ctx.out.bulk(&k);
             ctx.out.bulk(m);
             ctx.out.double(*s);
         }
-        Ok(None) if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
-        Ok(None) => {
+        None if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null_array(),
+        None => {
             ctx.action = super::Action::Block {
                 timeout_ms: timeout,
             }
         }
     }
+    Ok(())
 }
 
-fn bzpopmin(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    bzpop(ctx, args, false);
+fn bzpopmin(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    bzpop(ctx, args, false)
 }
 
-fn bzpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    bzpop(ctx, args, true);
+fn bzpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    bzpop(ctx, args, true)
 }
 
 // ---- ZSCAN ----
 
-fn zscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return ctx.out.error("ERR invalid cursor");
-    };
+fn zscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let cursor = scan_cursor(&args[2])?;
     let (mut db, out) = split(ctx);
     let z = match db.get(&args[1]) {
-        None => return scan_reply(out, 0, &[]),
+        None => {
+            scan_reply(out, 0, &[]);
+            return Ok(());
+        }
         Some(Value::ZSet(z)) => z,
-        Some(_) => return out.err_wrongtype(),
+        Some(_) => return Err(CmdError::WrongType),
     };
-    let Ok((pattern, count)) = parse_scan_opts(out, &args[3..]) else {
-        return;
-    };
+    let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
     let (next, batch) = scan_batch(z.iter(), z.len(), cursor, count);
     let mut items = Vec::with_capacity(batch.len() * 2);
     for (m, s) in batch {
@@ -1301,6 +1278,7 @@ fn zscan(ctx: &mut Ctx, args: &[Vec<u8>]) {
         }
     }
     scan_reply(out, next, &items);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use super::run::Invocation;
 use super::{sha1_hex, Script, ScriptFlags};
 use crate::commands::flags::*;
-use crate::commands::{cmd, Action, CommandSpec, Ctx, KeySpec};
+use crate::commands::{cmd, Action, CmdError, CmdResult, CommandSpec, Ctx, KeySpec};
 use crate::server::Server;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -29,9 +29,8 @@ pub const COMMANDS: &[CommandSpec] = &[
 const NO_QUEUE_NEVER: u32 = 0;
 
 /// Never called: `Server::call` sends these commands to `scripting_command`.
-fn by_server(ctx: &mut Ctx, _args: &[Vec<u8>]) {
-    ctx.out
-        .error("ERR internal: scripting command without the server");
+fn by_server(_ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
+    Err("ERR internal: scripting command without the server".into())
 }
 
 /// The first line of a script starting with `#!`: its flags, or Redis's error.
@@ -85,27 +84,28 @@ pub fn split_keys(args: &[Vec<u8>]) -> Result<(Args, Args), &'static str> {
 }
 
 impl Server {
-    /// The server side of the scripting commands (see `Server::call`).
+    /// The server side of the scripting commands (see `Server::call`): as
+    /// [`crate::commands::run`], a failure is replied here and returned for the statistics.
     pub(crate) fn scripting_command(
         &mut self,
         t: usize,
         spec: &CommandSpec,
         args: &[Vec<u8>],
-    ) -> Action {
-        match spec.name {
+    ) -> (Action, Option<CmdError>) {
+        let res = match spec.name {
             "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => self.eval(t, spec.name, args),
             "script" => self.script(t, args),
             "fcall" | "fcall_ro" => self.fcall(t, spec.name, args),
-            "function" => return self.function(t, args),
-            _ => {}
-        }
-        Action::None
-    }
-
-    pub(crate) fn reply_err(&mut self, t: usize, msg: &str) {
+            "function" => self.function(t, args),
+            _ => Ok(()),
+        };
+        let Err(e) = res else {
+            return (Action::None, None);
+        };
         if let Some(c) = self.conns.get_mut(&t) {
-            c.out.error(msg);
+            c.out.error(&e.text());
         }
+        (Action::None, Some(e))
     }
 
     /// Compiles and caches a script body; returns its sha.
@@ -123,22 +123,16 @@ impl Server {
         Ok(sha)
     }
 
-    fn eval(&mut self, t: usize, name: &str, args: &[Vec<u8>]) {
-        let (keys, argv) = match split_keys(args) {
-            Ok(v) => v,
-            Err(e) => return self.reply_err(t, e),
-        };
+    fn eval(&mut self, t: usize, name: &str, args: &[Vec<u8>]) -> CmdResult {
+        let (keys, argv) = split_keys(args)?;
         let sha = if name.starts_with("evalsha") {
             let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
             if !self.scripting.scripts.contains_key(&sha) {
-                return self.reply_err(t, "NOSCRIPT No matching script. Please use EVAL.");
+                return Err("NOSCRIPT No matching script. Please use EVAL.".into());
             }
             sha
         } else {
-            match self.cache_script(&args[1]) {
-                Ok(sha) => sha,
-                Err(e) => return self.reply_err(t, &e),
-            }
+            self.cache_script(&args[1])?
         };
         let script = &self.scripting.scripts[&sha];
         let inv = Invocation {
@@ -150,10 +144,10 @@ impl Server {
             keys,
             argv,
         };
-        self.run_script(t, inv, args);
+        self.run_script(t, inv, args)
     }
 
-    fn script(&mut self, t: usize, args: &[Vec<u8>]) {
+    fn script(&mut self, t: usize, args: &[Vec<u8>]) -> CmdResult {
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
         let arity_ok = match sub.as_str() {
             "load" => args.len() == 3,
@@ -165,23 +159,22 @@ impl Server {
                     "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
                     String::from_utf8_lossy(&args[1])
                 );
-                return self.reply_err(t, &msg);
+                return Err(msg.into());
             }
         };
         if !arity_ok {
             let msg = format!("ERR wrong number of arguments for 'script|{sub}' command");
-            return self.reply_err(t, &msg);
+            return Err(msg.into());
         }
         match sub.as_str() {
-            "load" => match self.cache_script(&args[2]) {
-                Ok(sha) => self
-                    .conns
+            "load" => {
+                let sha = self.cache_script(&args[2])?;
+                self.conns
                     .get_mut(&t)
                     .expect("live")
                     .out
-                    .bulk(sha.as_bytes()),
-                Err(e) => self.reply_err(t, &e),
-            },
+                    .bulk(sha.as_bytes());
+            }
             "exists" => {
                 let found: Vec<bool> = args[2..]
                     .iter()
@@ -199,8 +192,7 @@ impl Server {
             "flush" => {
                 if let Some(mode) = args.get(2) {
                     if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
-                        return self
-                            .reply_err(t, "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+                        return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into());
                     }
                 }
                 self.scripting.scripts.clear();
@@ -208,7 +200,7 @@ impl Server {
             }
             // A command runs only when no script does: nothing to kill (a running script is
             // killed from the busy loop, busy.rs).
-            "kill" => self.reply_err(t, "NOTBUSY No scripts in execution right now."),
+            "kill" => return Err("NOTBUSY No scripts in execution right now.".into()),
             _ => {
                 let lines = [
                     "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -234,6 +226,7 @@ impl Server {
                 }
             }
         }
+        Ok(())
     }
 
     /// Undoes the accounting of a script run abandoned for cold keys: it runs again and is

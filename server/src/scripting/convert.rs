@@ -27,6 +27,17 @@ fn number_of(v: &Value) -> Option<f64> {
 
 /// Writes a script's return value (or a value inside it) as a reply. `script_resp3` is the
 /// protocol the script chose with `redis.setresp` (booleans depend on it).
+/// The text of an error table (`{err = …}`), which as a script's result is the command's error.
+pub fn error_of(v: &Value) -> Option<String> {
+    let Value::Table(t) = v else {
+        return None;
+    };
+    match t.raw_get::<Value>("err") {
+        Ok(Value::String(e)) => Some(e.to_string_lossy()),
+        _ => None,
+    }
+}
+
 pub fn write_value(out: &mut Reply, v: &Value, script_resp3: bool, depth: usize) {
     match v {
         Value::Nil => out.null(),

@@ -7,7 +7,7 @@
 use super::run::Invocation;
 use super::vm::{self, HOST};
 use super::ScriptFlags;
-use crate::commands::Action;
+use crate::commands::CmdResult;
 use crate::server::Server;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use std::cell::RefCell;
@@ -336,15 +336,15 @@ impl Server {
         write().map_err(|e| format!("ERR saving the function libraries failed: {e}"))
     }
 
-    pub(crate) fn fcall(&mut self, t: usize, name: &str, args: &[Vec<u8>]) {
+    pub(crate) fn fcall(&mut self, t: usize, name: &str, args: &[Vec<u8>]) -> CmdResult {
         self.restore_functions();
         let fname = String::from_utf8_lossy(&args[1]).into_owned();
         let (keys, argv) = match super::commands::split_keys(args) {
             Ok(v) => v,
             Err("ERR value is not an integer or out of range") => {
-                return self.reply_err(t, "ERR Bad number of keys provided")
+                return Err("ERR Bad number of keys provided".into())
             }
-            Err(e) => return self.reply_err(t, e),
+            Err(e) => return Err(e.into()),
         };
         let reg = &self.scripting.functions;
         let Some(def) = reg
@@ -353,14 +353,11 @@ impl Server {
             .and_then(|l| reg.libs.get(l))
             .and_then(|l| l.functions.iter().find(|f| f.name == fname))
         else {
-            return self.reply_err(t, "ERR Function not found");
+            return Err("ERR Function not found".into());
         };
         let read_only = name == "fcall_ro";
         if read_only && !def.flags.no_writes {
-            return self.reply_err(
-                t,
-                "ERR Can not execute a script with write flag using *_ro command.",
-            );
+            return Err("ERR Can not execute a script with write flag using *_ro command.".into());
         }
         let inv = Invocation {
             func: def.func.clone(),
@@ -371,10 +368,10 @@ impl Server {
             keys,
             argv,
         };
-        self.run_script(t, inv, args);
+        self.run_script(t, inv, args)
     }
 
-    pub(crate) fn function(&mut self, t: usize, args: &[Vec<u8>]) -> Action {
+    pub(crate) fn function(&mut self, t: usize, args: &[Vec<u8>]) -> CmdResult {
         self.restore_functions();
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
         let arity_ok = match sub.as_str() {
@@ -389,14 +386,12 @@ impl Server {
                     "ERR unknown subcommand '{}'. Try FUNCTION HELP.",
                     String::from_utf8_lossy(&args[1])
                 );
-                self.reply_err(t, &msg);
-                return Action::None;
+                return Err(msg.into());
             }
         };
         if !arity_ok {
             let msg = format!("ERR wrong number of arguments for 'function|{sub}' command");
-            self.reply_err(t, &msg);
-            return Action::None;
+            return Err(msg.into());
         }
         let lua = self.scripting.lua.clone();
         let changed = match sub.as_str() {
@@ -407,8 +402,7 @@ impl Server {
                         "ERR Unknown option given: {}",
                         String::from_utf8_lossy(&args[2])
                     );
-                    self.reply_err(t, &msg);
-                    return Action::None;
+                    return Err(msg.into());
                 }
                 match self
                     .scripting
@@ -423,10 +417,7 @@ impl Server {
                             .bulk(name.as_bytes());
                         true
                     }
-                    Err(e) => {
-                        self.reply_err(t, &e);
-                        false
-                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             "delete" => {
@@ -435,15 +426,13 @@ impl Server {
                     self.conns.get_mut(&t).expect("live").out.ok();
                     true
                 } else {
-                    self.reply_err(t, "ERR Library not found");
-                    false
+                    return Err("ERR Library not found".into());
                 }
             }
             "flush" => {
                 if let Some(mode) = args.get(2) {
                     if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
-                        self.reply_err(t, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-                        return Action::None;
+                        return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
                     }
                 }
                 let f = &mut self.scripting.functions;
@@ -457,9 +446,12 @@ impl Server {
                 self.conns.get_mut(&t).expect("live").out.bulk(&payload);
                 false
             }
-            "restore" => self.function_restore(t, &lua, args),
+            "restore" => {
+                self.function_restore(t, &lua, args)?;
+                true
+            }
             "list" => {
-                self.function_list(t, args);
+                self.function_list(t, args)?;
                 false
             }
             "stats" => {
@@ -481,10 +473,7 @@ impl Server {
                 out.int(funcs as i64);
                 false
             }
-            "kill" => {
-                self.reply_err(t, "NOTBUSY No scripts in execution right now.");
-                false
-            }
+            "kill" => return Err("NOTBUSY No scripts in execution right now.".into()),
             _ => {
                 let lines = [
                     "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -513,24 +502,22 @@ impl Server {
                 log::warn!("{e}");
             }
         }
-        Action::None
+        Ok(())
     }
 
-    fn function_restore(&mut self, t: usize, lua: &Lua, args: &[Vec<u8>]) -> bool {
+    fn function_restore(&mut self, t: usize, lua: &Lua, args: &[Vec<u8>]) -> CmdResult {
         let policy = args
             .get(3)
             .map(|p| String::from_utf8_lossy(p).to_ascii_lowercase())
             .unwrap_or_else(|| "append".into());
         if !["append", "replace", "flush"].contains(&policy.as_str()) {
-            self.reply_err(
-                t,
-                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            return Err(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+                    .into(),
             );
-            return false;
         }
         let Some(codes) = Registry::parse_dump(&args[2]) else {
-            self.reply_err(t, "ERR DUMP payload version or checksum are wrong");
-            return false;
+            return Err("ERR DUMP payload version or checksum are wrong".into());
         };
         // Built aside and swapped in whole: a failure leaves the libraries as they were.
         let mut next = Registry {
@@ -548,22 +535,18 @@ impl Server {
             if policy == "append" {
                 if let Ok(name) = parse_metadata(&code) {
                     if next.libs.contains_key(&name) {
-                        self.reply_err(t, &format!("ERR Library {name} already exists"));
-                        return false;
+                        return Err(format!("ERR Library {name} already exists").into());
                     }
                 }
             }
-            if let Err(e) = next.load(lua, &code, policy != "append") {
-                self.reply_err(t, &e);
-                return false;
-            }
+            next.load(lua, &code, policy != "append")?;
         }
         self.scripting.functions = next;
         self.conns.get_mut(&t).expect("live").out.ok();
-        true
+        Ok(())
     }
 
-    fn function_list(&mut self, t: usize, args: &[Vec<u8>]) {
+    fn function_list(&mut self, t: usize, args: &[Vec<u8>]) -> CmdResult {
         let (mut pattern, mut code) = (None, false);
         let mut i = 2;
         while i < args.len() {
@@ -571,13 +554,13 @@ impl Server {
                 code = true;
             } else if args[i].eq_ignore_ascii_case(b"libraryname") && pattern.is_none() {
                 let Some(p) = args.get(i + 1) else {
-                    return self.reply_err(t, "ERR library name argument was not given");
+                    return Err("ERR library name argument was not given".into());
                 };
                 pattern = Some(p.clone());
                 i += 1;
             } else {
                 let msg = format!("ERR Unknown argument {}", String::from_utf8_lossy(&args[i]));
-                return self.reply_err(t, &msg);
+                return Err(msg.into());
             }
             i += 1;
         }
@@ -623,5 +606,6 @@ impl Server {
                 out.bulk(&lib.code);
             }
         }
+        Ok(())
     }
 }

@@ -6,10 +6,10 @@
 //! `execute` opens around the EVAL. Keys a script did not declare and that are not in memory
 //! abandon the run (if nothing was written yet) and it starts again once they are loaded.
 
-use super::convert::{reply_to_lua, write_value};
+use super::convert::{error_of, reply_to_lua, write_value};
 use super::vm::{self, LuaFailure, HOST};
 use super::{RunState, ScriptFlags};
-use crate::commands::{self, flags, Action};
+use crate::commands::{self, flags, Action, CmdResult};
 use crate::reply::Reply;
 use crate::server::Server;
 use kvtier_core::Residency;
@@ -110,15 +110,15 @@ fn failed(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
 impl Server {
     /// Runs a script for client `t` and writes its reply. `args` is the client's request (kept
     /// to run it again after loading cold keys).
-    pub(crate) fn run_script(&mut self, t: usize, inv: Invocation, args: &[Vec<u8>]) {
+    pub(crate) fn run_script(&mut self, t: usize, inv: Invocation, args: &[Vec<u8>]) -> CmdResult {
         let f = inv.flags;
         if self.shared.oom && f.declared && !f.no_writes && !f.allow_oom && !inv.read_only {
             // A script that says it may write is refused up front when memory is full, as in
             // Redis (one without a shebang is checked command by command instead).
-            return self.reply_err(t, "OOM command not allowed when used memory > 'maxmemory'.");
+            return Err("OOM command not allowed when used memory > 'maxmemory'.".into());
         }
         let Some(conn) = self.conns.get_mut(&t) else {
-            return;
+            return Ok(());
         };
         let caller_db = conn.state.db;
         let before = conn.out.buf.len();
@@ -152,7 +152,7 @@ impl Server {
         }
         let run = self.scripting.run.take().expect("set above");
         let Some(conn) = self.conns.get_mut(&t) else {
-            return;
+            return Ok(());
         };
         conn.state.db = caller_db;
         conn.state.in_exec = was_in_exec;
@@ -169,11 +169,11 @@ impl Server {
             self.scripting.extra_keys.remove(&t);
             self.scripting.retry_count.remove(&t);
             self.shared.scripts.cold_refused += 1;
-            conn.out.error(
+            return Err(
                 "ERR kvtier: the script kept touching keys that are not in memory \
-                 (declare the keys a script uses in numkeys)",
+                 (declare the keys a script uses in numkeys)"
+                    .into(),
             );
-            return;
         }
         if retry {
             self.scripting.retry_count.insert(t, retries + 1);
@@ -190,7 +190,7 @@ impl Server {
                 cmd: args.to_vec(),
                 missing: 0,
             };
-            return;
+            return Ok(());
         }
         self.scripting.extra_keys.remove(&t);
         self.scripting.retry_count.remove(&t);
@@ -208,18 +208,24 @@ impl Server {
                 source,
                 plain: false,
             };
-            conn.out.error(&failure_text(&killed, &run));
-            return;
-        }
-        match outcome {
-            Ok(Ok(v)) => write_value(&mut conn.out, &v, run.resp3, 0),
-            Ok(Err(f)) => conn.out.error(&failure_text(&f, &run)),
-            Err(e) => conn.out.error(&format!("ERR Error running script: {e}")),
+            return Err(failure_text(&killed, &run).into());
         }
         if conn.exec_io > 0 && !was_in_exec {
             // A FLUSHALL/FLUSHDB in the script: the reply waits until the store is cleared.
             conn.wait = crate::conn::Wait::Io;
             conn.held_from = Some(before);
+        }
+        match outcome {
+            // A script returning an error table fails as the command.
+            Ok(Ok(v)) => match error_of(&v) {
+                Some(e) => Err(e.into()),
+                None => {
+                    write_value(&mut conn.out, &v, run.resp3, 0);
+                    Ok(())
+                }
+            },
+            Ok(Err(f)) => Err(failure_text(&f, &run).into()),
+            Err(e) => Err(format!("ERR Error running script: {e}").into()),
         }
     }
 
@@ -481,7 +487,7 @@ impl Server {
         };
         let conn = self.conns.get_mut(&t).expect("live");
         std::mem::swap(&mut conn.out, &mut reply);
-        let action = self.execute(t, spec, &argv);
+        let (action, err) = self.execute(t, spec, &argv);
         match action {
             Action::Clear(db) => self.clear_nested(t, db),
             Action::Publish { .. } | Action::SwapDb(..) | Action::None => {
@@ -492,7 +498,7 @@ impl Server {
         }
         let conn = self.conns.get_mut(&t).expect("live");
         std::mem::swap(&mut conn.out, &mut reply);
-        let is_err = reply.buf.first() == Some(&b'-');
+        let is_err = err.is_some();
         if spec.has(flags::WRITE) && !is_err {
             if let Some(r) = self.scripting.run.as_mut() {
                 r.wrote = true;

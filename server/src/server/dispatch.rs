@@ -96,13 +96,14 @@ impl Server {
             conn.out.error(msg);
         }
         self.tracking_refused(t, cmd);
-        self.count_error(msg, cmd, true);
+        let code = msg.split_whitespace().next().unwrap_or("ERR");
+        self.count_error(code, cmd, true);
     }
 
-    pub(super) fn count_error(&mut self, msg: &str, cmd: Option<&'static str>, rejected: bool) {
+    /// Counts an error reply with this code (INFO errorstats) against `cmd` (commandstats).
+    pub(super) fn count_error(&mut self, code: &str, cmd: Option<&'static str>, rejected: bool) {
         self.shared.total_error_replies += 1;
-        let code = msg.split_whitespace().next().unwrap_or("ERR").to_string();
-        *self.shared.error_stats.entry(code).or_insert(0) += 1;
+        *self.shared.error_stats.entry(code.to_string()).or_insert(0) += 1;
         if let Some(c) = cmd {
             let s = self.shared.command_stats.entry(c).or_default();
             if rejected {
@@ -213,8 +214,14 @@ impl Server {
         self.after_command();
     }
 
-    /// Runs a handler for client `t` and returns what it asks the loop to do.
-    pub(crate) fn call(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+    /// Runs a handler for client `t` and returns what it asks the loop to do, and its error
+    /// (already replied) if it failed.
+    pub(crate) fn call(
+        &mut self,
+        t: usize,
+        spec: &CommandSpec,
+        args: &[Vec<u8>],
+    ) -> (Action, Option<CmdError>) {
         if crate::scripting::Scripting::handles(spec.name) {
             // Scripts need the whole server (redis.call runs commands through it).
             return self.scripting_command(t, spec, args);
@@ -228,8 +235,8 @@ impl Server {
             now_ms: kvtier_core::engine::now_ms(),
             action: Action::None,
         };
-        (spec.handler)(&mut ctx, args);
-        ctx.action
+        let err = commands::run(spec, &mut ctx, args);
+        (ctx.action, err)
     }
 
     /// A client's command at top level (not queued in MULTI, not from a script), keys
@@ -249,7 +256,7 @@ impl Server {
         }
         let before = self.conns.get(&t).map_or(0, |c| c.out.buf.len());
         self.engine.ks.begin_group();
-        let action = self.execute(t, spec, args);
+        let (action, _) = self.execute(t, spec, args);
         self.engine.ks.end_group();
         self.perform(t, action, args);
         if let Some(c) = self.conns.get_mut(&t) {
@@ -261,28 +268,33 @@ impl Server {
     /// for each queued command, a script's `redis.call`. Views of the whole server the
     /// command reads, the handler, client-side caching, statistics, error counts and MONITOR
     /// all happen here and only here, so a command behaves the same wherever it runs. The
-    /// caller performs the returned action (at once, or at the end of the transaction).
-    pub(crate) fn execute(&mut self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> Action {
+    /// caller performs the returned action (at once, or at the end of the transaction). The
+    /// command's error, if it failed, is returned too (already replied and counted).
+    pub(crate) fn execute(
+        &mut self,
+        t: usize,
+        spec: &CommandSpec,
+        args: &[Vec<u8>],
+    ) -> (Action, Option<CmdError>) {
         self.prepare_views(spec);
         let Some(conn) = self.conns.get_mut(&t) else {
-            return Action::None;
+            return (Action::None, None);
         };
         conn.state.last_cmd = spec.name;
-        let before = conn.out.buf.len();
         let start = Instant::now();
-        let action = self.call(t, spec, args);
+        let (action, err) = self.call(t, spec, args);
         self.tracking_after_call(t, spec, args);
         let stat = self.shared.command_stats.entry(spec.name).or_default();
         stat.calls += 1;
         stat.usec += start.elapsed().as_micros() as u64;
         self.shared.total_commands += 1;
-        if let Some(e) = self.error_since(t, before) {
-            self.count_error(&e, Some(spec.name), false);
+        if let Some(e) = &err {
+            self.count_error(e.code(), Some(spec.name), false);
         }
         if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
             self.feed_monitors(t, args);
         }
-        action
+        (action, err)
     }
 
     /// What some commands read of the server beyond the keyspace, taken just before they run.
@@ -305,15 +317,6 @@ impl Server {
             }
             _ => {}
         }
-    }
-
-    /// The error a command replied with, if its reply (from `before` on) is one.
-    fn error_since(&self, t: usize, before: usize) -> Option<String> {
-        let rest = self.conns.get(&t)?.out.buf.get(before..)?;
-        (rest.first() == Some(&b'-')).then(|| {
-            let end = rest.iter().position(|&b| b == b'\r').unwrap_or(rest.len());
-            String::from_utf8_lossy(&rest[1..end]).into_owned()
-        })
     }
 
     pub(crate) fn perform(&mut self, t: usize, action: Action, args: &[Vec<u8>]) {

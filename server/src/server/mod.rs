@@ -2,7 +2,7 @@
 //! disk, transactions, barriers and periodic work. The keyspace is touched only here.
 
 use crate::client::ClientState;
-use crate::commands::{self, flags, Action, BarrierThen, CommandSpec, Ctx};
+use crate::commands::{self, flags, Action, BarrierThen, CmdError, CommandSpec, Ctx};
 use crate::conn::{Conn, Wait};
 use crate::shared::Shared;
 use crate::value::Value;

@@ -15,18 +15,16 @@ impl Server {
                 // and a SWAPDB what their DBs show: their keys are loaded now, before the swap,
                 // under the DB that holds them now.
                 let mut db = db;
-                let databases = self.engine.ks.databases() as i64;
+                let databases = self.engine.ks.databases();
                 let mut now_in: Vec<u32> = (0..databases as u32).collect();
                 for q in queued {
                     if q[0].eq_ignore_ascii_case(b"select") && q.len() == 2 {
-                        if let Some(n) =
-                            crate::util::parse_i64(&q[1]).filter(|n| (0..databases).contains(n))
-                        {
-                            db = n as u32;
+                        if let Ok(n) = commands::args::db_index(&q[1], databases) {
+                            db = n;
                         }
                     }
                     if q[0].eq_ignore_ascii_case(b"swapdb") {
-                        if let Some((a, b)) = commands::swapdb::swapdb_args(q, databases as u32) {
+                        if let Some((a, b)) = commands::swapdb::swapdb_args(q, databases) {
                             now_in.swap(a as usize, b as usize);
                         }
                     }
@@ -65,7 +63,7 @@ impl Server {
             .into_iter()
             .map(|k| (db, k.to_vec()))
             .collect();
-        let databases = self.engine.ks.databases() as u32;
+        let databases = self.engine.ks.databases();
         if spec.name == "swapdb" {
             // Whether a WATCHed key of either DB is touched depends on whether it exists in
             // either: those keys are loaded first.
@@ -81,11 +79,11 @@ impl Server {
             }
         }
         let extra_db = match spec.name {
-            "move" => crate::util::parse_i64(&args[2]).and_then(|n| u32::try_from(n).ok()),
-            "copy" => commands::keys::copy_target_db(args),
+            "move" => commands::args::db_index(&args[2], databases).ok(),
+            "copy" => commands::keys::copy_target_db(args, databases),
             _ => None,
         };
-        if let Some(target) = extra_db.filter(|&d| d < databases) {
+        if let Some(target) = extra_db {
             let key = if spec.name == "move" {
                 &args[1]
             } else {

@@ -64,7 +64,7 @@ impl Server {
                 }
                 continue;
             }
-            let action = self.execute(t, spec, q);
+            let (action, _) = self.execute(t, spec, q);
             match action {
                 Action::Clear(db) => self.clear_nested(t, db),
                 // BGSAVE: a point in time taken when the transaction ends (below).

@@ -1,0 +1,83 @@
+//! Typed access to a DB's values: the one place a command meets a key of another type and
+//! answers WRONGTYPE.
+
+use super::CmdError;
+use crate::stream::Stream;
+use crate::value::Value;
+use crate::zset::ZSet;
+use indexmap::IndexMap;
+use kvtier_core::Db;
+use std::collections::{HashSet, VecDeque};
+
+/// A string value.
+pub type Str = Vec<u8>;
+/// A list value.
+pub type List = VecDeque<Vec<u8>>;
+/// A hash value.
+pub type Hash = IndexMap<Vec<u8>, Vec<u8>>;
+/// A set value.
+pub type Set = HashSet<Vec<u8>>;
+
+/// The Rust type held by one variant of [`Value`].
+pub trait Kind: Sized {
+    fn of(v: &Value) -> Option<&Self>;
+    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+    /// An empty value of this type, for a key written for the first time.
+    fn empty() -> Value;
+}
+
+macro_rules! kind {
+    ($t:ty, $variant:ident, $empty:expr) => {
+        impl Kind for $t {
+            fn of(v: &Value) -> Option<&Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn empty() -> Value {
+                Value::$variant($empty)
+            }
+        }
+    };
+}
+
+kind!(Str, Str, Vec::new());
+kind!(List, List, VecDeque::new());
+kind!(Hash, Hash, IndexMap::new());
+kind!(Set, Set, HashSet::new());
+kind!(ZSet, ZSet, ZSet::default());
+kind!(Box<Stream>, Stream, Box::default());
+
+/// Typed lookups; each fails with [`CmdError::WrongType`] when the key holds another type.
+pub trait TypedDb {
+    /// The value at `key`, `None` if absent.
+    fn read<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&T>, CmdError>;
+    /// The value at `key` for changing it, created empty if absent.
+    fn entry<T: Kind>(&mut self, key: &[u8]) -> Result<&mut T, CmdError>;
+    /// Fails unless `key` is absent or of type `T`; whether it exists.
+    fn check<T: Kind>(&mut self, key: &[u8]) -> Result<bool, CmdError> {
+        Ok(self.read::<T>(key)?.is_some())
+    }
+}
+
+impl TypedDb for Db<'_, Value> {
+    fn read<T: Kind>(&mut self, key: &[u8]) -> Result<Option<&T>, CmdError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => T::of(v).map(Some).ok_or(CmdError::WrongType),
+        }
+    }
+
+    fn entry<T: Kind>(&mut self, key: &[u8]) -> Result<&mut T, CmdError> {
+        self.read::<T>(key)?;
+        let v = self.get_or_insert_with(key, T::empty);
+        Ok(T::of_mut(v).expect("type checked above"))
+    }
+}
