@@ -76,8 +76,16 @@ const CACHE_ESTIMATE_SAMPLES: usize = 32;
 
 /// Current heap bytes as jemalloc counts them.
 fn allocated() -> usize {
+    heap().0
+}
+
+/// Heap bytes allocated, and in active pages (allocated plus the free space of those pages:
+/// fragmentation the process still holds), as jemalloc counts them, from one snapshot.
+fn heap() -> (usize, usize) {
     let _ = tikv_jemalloc_ctl::epoch::advance();
-    tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0)
+    let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0);
+    let active = tikv_jemalloc_ctl::stats::active::read().unwrap_or(0);
+    (allocated, active.max(allocated))
 }
 
 pub struct Server {
