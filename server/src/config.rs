@@ -163,6 +163,14 @@ typed_settings! {
     s(stream_node_max_bytes: u64 = "stream-node-max-bytes", "4096", Kind::Memory, true),
     s(stream_node_max_entries: u64 = "stream-node-max-entries", "100", LONG, true),
     s(hll_sparse_max_bytes: u64 = "hll-sparse-max-bytes", "3000", Kind::Memory, true),
+    // (Encoding thresholds: what OBJECT ENCODING and DUMP choose by.)
+    s(list_max_listpack_size: i64 = "list-max-listpack-size", "-2", INT, true),
+    s(list_compress_depth: u64 = "list-compress-depth", "0", UINT, true),
+    s(set_max_intset_entries: u64 = "set-max-intset-entries", "512", LONG, true),
+    s(hash_max_listpack_entries: u64 = "hash-max-listpack-entries", "512", LONG, true),
+    s(hash_max_listpack_value: u64 = "hash-max-listpack-value", "64", LONG, true),
+    s(zset_max_listpack_entries: u64 = "zset-max-listpack-entries", "128", LONG, true),
+    s(zset_max_listpack_value: u64 = "zset-max-listpack-value", "64", LONG, true),
 }
 
 const fn c(name: &'static str, default: &'static str, kind: Kind) -> Setting {
@@ -181,15 +189,8 @@ const NO: &str = "no";
 /// no effect (docs/configuration.md).
 static COMPAT: &[Setting] = &[
     // Encodings (OBJECT ENCODING reports what Redis would choose by these thresholds).
-    c("list-max-listpack-size", "-2", INT),
-    c("list-compress-depth", "0", UINT),
-    c("set-max-intset-entries", "512", LONG),
     c("set-max-listpack-entries", "128", LONG),
     c("set-max-listpack-value", "64", LONG),
-    c("hash-max-listpack-entries", "512", LONG),
-    c("hash-max-listpack-value", "64", LONG),
-    c("zset-max-listpack-entries", "128", LONG),
-    c("zset-max-listpack-value", "64", LONG),
     c("activerehashing", YES, Kind::Bool),
     // Events and introspection.
     c("slowlog-log-slower-than", "10000", Kind::Int(-1, i64::MAX)),
@@ -595,11 +596,6 @@ impl Config {
             .map(String::as_str)
     }
 
-    /// A numeric or memory setting as a number (memory units already applied); 0 if unknown.
-    pub fn get_u64(&self, name: &str) -> u64 {
-        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
-    }
-
     /// Settings whose name matches a glob, for CONFIG GET (old alias names included, as in
     /// Redis).
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, &str)> {
@@ -611,11 +607,6 @@ impl Config {
             .chain(aliases)
             .filter(|(k, _)| crate::glob::glob_match(pattern, k.as_bytes(), true))
             .collect()
-    }
-
-    /// An integer setting (encoding thresholds…); 0 when unset.
-    pub fn get_i64(&self, name: &str) -> i64 {
-        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     /// Loads a redis.conf-style file: `name value…` per line, `#` comments, quoted values.
@@ -717,9 +708,9 @@ mod tests {
     #[test]
     fn set_validates() {
         let mut c = Config::default();
-        assert_eq!(c.get_u64("proto-max-bulk-len"), 512 << 20);
+        assert_eq!(c.settings().proto_max_bulk_len, 512 << 20);
         c.set("maxmemory", "64mb", true).unwrap();
-        assert_eq!(c.get_u64("maxmemory"), 64 << 20);
+        assert_eq!(c.settings().maxmemory, 64 << 20);
         assert!(c.set("port", "1", true).unwrap_err().contains("immutable"));
         assert!(c.set("nope", "1", false).is_err());
         assert!(c.set("timeout", "abc", true).is_err());

@@ -46,7 +46,6 @@ mod fuzz;
 mod geohash;
 mod glob;
 mod hll;
-mod info;
 mod keyscan;
 mod pubsub;
 mod rdb;

@@ -522,16 +522,7 @@ const EXCLUDED: &[(&str, Option<&str>)] = &[
 
 /// Known differences between the plain and the in-EXEC run, not fixed yet: (example, why).
 /// Reported, not failed; a marker whose difference is gone fails the test.
-const KNOWN: &[(&str, &str)] = &[
-    // KNOWN(issue 13): kvtier runs UNWATCH at once inside MULTI (and EXEC's array is then
-    // empty); Redis queues it and runs it in EXEC like any command.
-    ("UNWATCH", "UNWATCH is not queued inside MULTI"),
-    // KNOWN(issue 13): kvtier queues QUIT inside MULTI; Redis answers +OK at once and closes.
-    ("MULTI, quit", "QUIT is queued inside MULTI"),
-    // KNOWN(issue 13): kvtier refuses MONITOR when it is queued (no-multi); Redis 7.0 queues
-    // it and EXEC refuses it ("ERR MONITOR isn't allowed for DENY BLOCKING client").
-    ("MULTI, monitor", "MONITOR refused at queue time"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 // ---------------------------------------------------------------------------------------------
 // Parsing and normalising

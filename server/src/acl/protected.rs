@@ -10,7 +10,7 @@ pub const DENIED: &str = "-DENIED Redis is running in protected mode because pro
 
 /// Whether a client connecting from `peer` must be refused.
 pub fn refuses(shared: &crate::shared::Shared, peer: &SocketAddr) -> bool {
-    shared.config.get("protected-mode") == Some("yes")
+    shared.config.settings().protected_mode
         && shared.acl.default_nopass()
         && !peer.ip().is_loopback()
         && !peer.ip().to_canonical().is_loopback()

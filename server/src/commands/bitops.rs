@@ -34,7 +34,7 @@ fn parse_offset(ctx: &mut Ctx, arg: &[u8], hash_width: Option<u64>) -> Result<u6
         (Some(b'#'), Some(w)) => (w, &arg[1..]),
         _ => (1, arg),
     };
-    let limit = ctx.shared.config.get_u64("proto-max-bulk-len").max(1) * 8;
+    let limit = ctx.shared.config.settings().proto_max_bulk_len.max(1) * 8;
     match parse_i64(digits) {
         Some(n) if n >= 0 => match (n as u64).checked_mul(mul) {
             Some(v) if v < limit => Ok(v),

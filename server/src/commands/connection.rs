@@ -9,7 +9,8 @@ const NONE: KeySpec = KeySpec::None;
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("ping", -1, FAST | PUBSUB, NONE, ping),
     cmd("echo", 2, FAST, NONE, echo),
-    cmd("quit", -1, FAST | NO_AUTH | PUBSUB, NONE, quit),
+    // Not queued inside MULTI: it answers and closes at once, as in Redis.
+    cmd("quit", -1, FAST | NO_AUTH | PUBSUB | NO_QUEUE, NONE, quit),
     cmd("select", 2, FAST, NONE, select),
     cmd("auth", -2, FAST | NO_AUTH, NONE, auth),
     cmd("hello", -1, FAST | NO_AUTH, NONE, hello),
@@ -67,7 +68,7 @@ fn check_auth(ctx: &mut Ctx, cmd: &[u8], user: Option<&[u8]>, pass: &[u8]) -> bo
         }
         return true;
     }
-    let max = ctx.shared.config.get_u64("acllog-max-len") as usize;
+    let max = ctx.shared.config.settings().acllog_max_len as usize;
     let context = if ctx.client.multi.is_some() {
         "multi"
     } else {

@@ -122,11 +122,7 @@ fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let ordered_up_to = ctx
-        .shared
-        .config
-        .get_i64("hash-max-listpack-entries")
-        .max(0) as usize;
+    let ordered_up_to = ctx.shared.config.settings().hash_max_listpack_entries as usize;
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
     match db.read::<Hash>(key)? {

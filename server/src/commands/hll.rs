@@ -51,7 +51,7 @@ fn bytes_of(ctx: &mut Ctx, key: &[u8]) -> Vec<u8> {
 }
 
 fn sparse_max(ctx: &Ctx) -> usize {
-    ctx.shared.config.get_u64("hll-sparse-max-bytes") as usize
+    ctx.shared.config.settings().hll_sparse_max_bytes as usize
 }
 
 /// Replaces the bytes of a key, keeping its TTL.

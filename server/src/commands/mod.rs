@@ -14,6 +14,7 @@ pub mod error;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
+pub mod info;
 pub mod keys;
 pub mod keyspecs;
 pub mod lists;

@@ -8,9 +8,16 @@ use super::flags::*;
 use super::CmdResult;
 use super::{cmd, CommandSpec, Ctx, KeySpec};
 
-pub const COMMANDS: &[CommandSpec] = &[cmd("monitor", 1, ADMIN | NO_MULTI, KeySpec::None, monitor)];
+// Queued inside MULTI as in Redis 7.0; EXEC then refuses it (below).
+pub const COMMANDS: &[CommandSpec] = &[cmd("monitor", 1, ADMIN, KeySpec::None, monitor)];
 
 fn monitor(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
+    if ctx.client.in_exec {
+        // Redis's words: a client inside EXEC may not block, and MONITOR would.
+        return Err(super::CmdError::Msg(
+            "ERR MONITOR isn't allowed for DENY BLOCKING client".into(),
+        ));
+    }
     if !ctx.client.monitor {
         ctx.client.monitor = true;
         ctx.shared.monitor_ids.push(ctx.client.id);

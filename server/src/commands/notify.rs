@@ -36,11 +36,8 @@ pub fn notify(ctx: &mut Ctx, class: u8, event: &str, key: &[u8]) {
 
 /// Reports `event` on `key` of DB `db` (MOVE, COPY … DB).
 pub fn notify_db(ctx: &mut Ctx, db: u32, class: u8, event: &str, key: &[u8]) {
-    let flags = ctx
-        .shared
-        .config
-        .get("notify-keyspace-events")
-        .unwrap_or("");
+    // (Read on every write: a typed field, not a lookup by name.)
+    let flags = ctx.shared.config.settings().notify_keyspace_events.as_str();
     if flags.is_empty() {
         return;
     }
@@ -48,11 +45,8 @@ pub fn notify_db(ctx: &mut Ctx, db: u32, class: u8, event: &str, key: &[u8]) {
     if x_space || x_event {
         track_expiry(ctx, db, event, key);
     }
-    let flags = ctx
-        .shared
-        .config
-        .get("notify-keyspace-events")
-        .unwrap_or("");
+    // (Read on every write: a typed field, not a lookup by name.)
+    let flags = ctx.shared.config.settings().notify_keyspace_events.as_str();
     let (keyspace, keyevent) = enabled(flags, class);
     if keyspace {
         let mut channel = format!("__keyspace@{db}__:").into_bytes();
@@ -119,7 +113,7 @@ pub fn expire_tick(
         shared.expiry_watch.set(db, &key, None);
         let mut d = engine.ks.db(db, now_ms);
         let expired = !d.contains(&key) || d.expire_at(&key) == Some(when);
-        let flags = shared.config.get("notify-keyspace-events").unwrap_or("");
+        let flags = shared.config.settings().notify_keyspace_events.as_str();
         let (keyspace, keyevent) = enabled(flags, b'x');
         if expired && keyspace {
             let mut channel = format!("__keyspace@{db}__:").into_bytes();

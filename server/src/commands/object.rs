@@ -31,8 +31,9 @@ fn is_int_string(s: &[u8]) -> bool {
 
 /// What `OBJECT ENCODING` answers for `v` in Redis 7.0 under `config`'s thresholds.
 pub fn encoding(v: &Value, config: &Config) -> &'static str {
-    let small = |count: usize, entries: &str, longest: usize, value: &str| {
-        count as i64 <= config.get_i64(entries) && longest as i64 <= config.get_i64(value)
+    let t = config.settings();
+    let small = |count: usize, entries: u64, longest: usize, value: u64| {
+        count as u64 <= entries && longest as u64 <= value
     };
     match v {
         Value::Str(s) if is_int_string(s) => "int",
@@ -41,9 +42,7 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
         // Redis 7.0 always keeps lists in a quicklist (of listpacks).
         Value::List(_) => "quicklist",
         Value::Set(s) => {
-            if s.len() as i64 <= config.get_i64("set-max-intset-entries")
-                && s.iter().all(|m| is_int_string(m))
-            {
+            if s.len() as u64 <= t.set_max_intset_entries && s.iter().all(|m| is_int_string(m)) {
                 "intset"
             } else {
                 "hashtable"
@@ -53,9 +52,9 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
             let longest = h.iter().map(|(k, v)| k.len().max(v.len())).max();
             if small(
                 h.len(),
-                "hash-max-listpack-entries",
+                t.hash_max_listpack_entries,
                 longest.unwrap_or(0),
-                "hash-max-listpack-value",
+                t.hash_max_listpack_value,
             ) {
                 "listpack"
             } else {
@@ -66,9 +65,9 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
             let longest = z.iter().map(|(m, _)| m.len()).max();
             if small(
                 z.len(),
-                "zset-max-listpack-entries",
+                t.zset_max_listpack_entries,
                 longest.unwrap_or(0),
-                "zset-max-listpack-value",
+                t.zset_max_listpack_value,
             ) {
                 "listpack"
             } else {

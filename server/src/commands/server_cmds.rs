@@ -3,7 +3,6 @@
 use super::flags::*;
 use super::{cmd, Action, BarrierThen, CommandSpec, Ctx, KeySpec};
 use super::{CmdError, CmdResult};
-use std::fmt::Write as _;
 
 const NONE: KeySpec = KeySpec::None;
 
@@ -26,7 +25,7 @@ fn info(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_lowercase())
         .collect();
-    let text = crate::info::render(ctx, &sections);
+    let text = super::info::render(ctx, &sections);
     ctx.out.verbatim(&text);
     Ok(())
 }
@@ -59,7 +58,7 @@ fn config(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                 }
             }
             ctx.shared.config = next;
-            crate::server::apply_config(ctx.engine, ctx.shared);
+            crate::shared::apply_config(ctx.engine, ctx.shared);
             ctx.out.ok();
         }
         b"resetstat" if args.len() == 2 => {
@@ -358,13 +357,4 @@ fn bgsave(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn lastsave(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.out.int(ctx.shared.last_save_unix);
     Ok(())
-}
-
-/// `key:value` lines for INFO, one section.
-pub fn section(out: &mut String, title: &str, lines: &[(&str, String)]) {
-    let _ = writeln!(out, "# {title}\r");
-    for (k, v) in lines {
-        let _ = writeln!(out, "{k}:{v}\r");
-    }
-    out.push_str("\r\n");
 }

@@ -201,7 +201,7 @@ fn parse_trim_args(
             ));
         }
     } else if t.approx {
-        let per_node = ctx.shared.config.get_i64("stream-node-max-entries");
+        let per_node = ctx.shared.config.settings().stream_node_max_entries as i64;
         t.limit = if per_node > 0 {
             (per_node as u64).saturating_mul(100).min(1_000_000)
         } else {
@@ -215,8 +215,8 @@ fn parse_trim_args(
 
 fn node_limits(ctx: &Ctx) -> (u64, u64) {
     (
-        ctx.shared.config.get_i64("stream-node-max-entries").max(0) as u64,
-        ctx.shared.config.get_u64("stream-node-max-bytes"),
+        ctx.shared.config.settings().stream_node_max_entries,
+        ctx.shared.config.settings().stream_node_max_bytes,
     )
 }
 

@@ -530,7 +530,7 @@ fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (a, b) = (&strs[0], &strs[1]);
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
-    if cells.saturating_mul(4) > ctx.shared.config.get_u64("proto-max-bulk-len") {
+    if cells.saturating_mul(4) > ctx.shared.config.settings().proto_max_bulk_len {
         return Err(CmdError::msg(
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
         ));

@@ -17,7 +17,9 @@ pub const COMMANDS: &[CommandSpec] = &[
         KeySpec::Range(1, -1, 1),
         watch,
     ),
-    cmd("unwatch", 1, FAST | NO_QUEUE, KeySpec::None, unwatch),
+    // Queued inside MULTI like any command, as in Redis (only MULTI, EXEC, DISCARD, WATCH,
+    // QUIT and RESET are not).
+    cmd("unwatch", 1, FAST, KeySpec::None, unwatch),
 ];
 
 fn multi(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {

@@ -65,8 +65,8 @@ fn crc64(data: &[u8]) -> u64 {
 pub fn dump(v: &Value, config: &Config) -> Vec<u8> {
     let encoding = crate::commands::object::encoding(v, config);
     let shape = encode::ListShape {
-        fill: config.get_i64("list-max-listpack-size"),
-        compress_depth: config.get_i64("list-compress-depth").max(0) as usize,
+        fill: config.settings().list_max_listpack_size,
+        compress_depth: config.settings().list_compress_depth as usize,
     };
     let mut out = encode::value(v, encoding, shape);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());

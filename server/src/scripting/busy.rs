@@ -27,7 +27,7 @@ impl Server {
         self.scripting.last_busy_poll = Some(Instant::now());
         let own = run.client;
         self.accept();
-        let max_bulk = self.shared.config.get_u64("proto-max-bulk-len") as usize;
+        let max_bulk = self.shared.config.settings().proto_max_bulk_len as usize;
         let tokens: Vec<usize> = self.conns.keys().copied().filter(|&t| t != own).collect();
         for t in tokens {
             let Some(conn) = self.conns.get_mut(&t) else {

@@ -293,7 +293,7 @@ impl Registry {
 
 impl Server {
     fn functions_file(&self) -> PathBuf {
-        PathBuf::from(self.shared.config.get("dir").unwrap_or(".")).join(FILE_NAME)
+        PathBuf::from(&self.shared.config.settings().dir).join(FILE_NAME)
     }
 
     /// Reads the libraries saved before a restart (once).

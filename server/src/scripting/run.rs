@@ -416,7 +416,7 @@ impl Server {
             || conn.client_list_line(Instant::now()),
             spec,
             &argv,
-            || config.get_u64("acllog-max-len") as usize,
+            || config.settings().acllog_max_len as usize,
         ) {
             return fail(match denied {
                 crate::acl::Denied::Command(_) => {
@@ -515,7 +515,7 @@ impl Server {
     /// Called by the instruction hook: whether the script must stop. Past the busy threshold,
     /// other clients are served -BUSY meanwhile.
     fn script_tick(&mut self) -> bool {
-        let threshold = self.shared.config.get_u64("busy-reply-threshold");
+        let threshold = self.shared.config.settings().busy_reply_threshold;
         let Some(run) = self.scripting.run.as_mut() else {
             return false;
         };

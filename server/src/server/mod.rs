@@ -43,7 +43,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// persist): reads go on, writes resume once a save succeeds again.
 const MISCONF_NO_SPACE: &str = "MISCONF kvtier's disk store is full (no space left on device): commands that may modify the data set are disabled until a save succeeds again; reads are served. Please check the server log.";
 
-pub use crate::shared::apply_config;
+use crate::shared::apply_config;
 
 /// Whether a WATCHed key holds a live value, for the changes Redis judges by existence (FLUSH,
 /// SWAPDB). Looked at without reclaiming an expired value; a key only on disk counts as existing.

@@ -1,7 +1,7 @@
 //! INFO in Redis's format, plus kvtier's `# Diskstore` section.
 
-use crate::commands::server_cmds::section;
 use crate::commands::Ctx;
+use std::fmt::Write as _;
 
 const ALL: &[&str] = &[
     "server",
@@ -75,13 +75,10 @@ fn server(ctx: &mut Ctx, out: &mut String) {
             ("os", std::env::consts::OS.into()),
             ("arch_bits", "64".into()),
             ("process_id", std::process::id().to_string()),
-            (
-                "tcp_port",
-                ctx.shared.config.get("port").unwrap_or("").into(),
-            ),
+            ("tcp_port", ctx.shared.config.settings().port.to_string()),
             ("uptime_in_seconds", up.to_string()),
             ("uptime_in_days", (up / 86400).to_string()),
-            ("hz", ctx.shared.config.get("hz").unwrap_or("10").into()),
+            ("hz", ctx.shared.config.settings().hz.to_string()),
             (
                 "executable",
                 std::env::current_exe()
@@ -112,7 +109,7 @@ fn clients(ctx: &mut Ctx, out: &mut String) {
             ),
             (
                 "maxclients",
-                ctx.shared.config.get("maxclients").unwrap_or("").into(),
+                ctx.shared.config.settings().maxclients.to_string(),
             ),
             ("blocked_clients", ctx.shared.blocked_clients.to_string()),
             ("tracking_clients", ctx.shared.tracking.clients.to_string()),
@@ -439,4 +436,13 @@ fn keyspace(ctx: &mut Ctx, out: &mut String) {
     }
     let refs: Vec<(&str, String)> = lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     section(out, "Keyspace", &refs);
+}
+
+/// `key:value` lines for INFO, one section.
+pub fn section(out: &mut String, title: &str, lines: &[(&str, String)]) {
+    let _ = writeln!(out, "# {title}\r");
+    for (k, v) in lines {
+        let _ = writeln!(out, "{k}:{v}\r");
+    }
+    out.push_str("\r\n");
 }
