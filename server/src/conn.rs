@@ -53,6 +53,9 @@ pub struct Conn {
     pub parser: Parser,
     /// The buffered input ends inside a request (a large one may exceed the read slice).
     pub incomplete: bool,
+    /// The peer closed its side: reads go on to the end of the stream (no later readiness
+    /// event will announce it; see `Server::on_readable`).
+    pub peer_closed: bool,
     /// What the client waits for before its next command may run.
     pub wait: Wait,
     /// Keys of a waiting command held in memory (not evictable) until it runs: kept through a
@@ -77,6 +80,7 @@ impl Conn {
             inpos: 0,
             parser: Parser::default(),
             incomplete: false,
+            peer_closed: false,
             wait: Wait::Idle,
             pins: Vec::new(),
             close_after_write: false,

@@ -162,6 +162,46 @@ fn quit_closes_after_ok() {
     assert_eq!(String::from_utf8_lossy(&c.read_to_close()), "+OK\r\n");
 }
 
+/// A client that pipelines several read slices (256 KB each) and closes its sending side at
+/// once gets every reply, and then the server closes the connection (the end of its input is
+/// seen however the close and the slices interleave).
+#[test]
+fn half_close_after_a_large_pipeline_gets_every_reply_then_eof() {
+    use std::io::{Read, Write};
+    let s = Server::start(&[]);
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let value = "v".repeat(1000);
+    let n = 2_000; // about 2 MB
+    let mut input = Vec::new();
+    for i in 0..n {
+        let key = format!("k{i}");
+        input.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+                key.len(),
+                value.len()
+            )
+            .as_bytes(),
+        );
+    }
+    let writer = {
+        let mut w = sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            w.write_all(&input).unwrap();
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        })
+    };
+    let mut replies = Vec::new();
+    // Read to the end: the server must close once every reply is out (a timeout fails).
+    sock.read_to_end(&mut replies)
+        .expect("the server closes the connection");
+    writer.join().unwrap();
+    assert_eq!(replies, b"+OK\r\n".repeat(n));
+    assert_eq!(s.client().cmd(&["DBSIZE"]), Resp::Int(n as i64));
+}
+
 /// Sends raw bytes on a fresh connection (after `setup` commands, whose replies are read)
 /// and returns everything until the server closes it (or 2 s pass).
 fn raw_exchange(port: u16, setup: &[&[&str]], input: &[u8]) -> String {

@@ -1,9 +1,10 @@
 use super::*;
 
 impl Server {
-    /// Reads what client `t` sent and runs it. `drain`: read until the socket says it has no
-    /// more (the peer closed its side: the end must be seen now, no later event will tell).
-    pub(super) fn on_readable(&mut self, t: usize, drain: bool) {
+    /// Reads what client `t` sent and runs it. `peer_closed`: the readiness event said the
+    /// peer closed its side, so reading goes on to the end of the stream, now or in a later
+    /// slice (no later event will tell).
+    pub(super) fn on_readable(&mut self, t: usize, peer_closed: bool) {
         let limit = self.shared.config.settings().client_query_buffer_limit as usize;
         self.more_input.retain(|&x| x != t);
         let mut closed = false;
@@ -13,6 +14,13 @@ impl Server {
         let mut chunk = std::mem::take(&mut self.read_buf);
         chunk.resize(READ_CHUNK, 0);
         let mut read = 0;
+        let drain = match self.conns.get_mut(&t) {
+            Some(c) => {
+                c.peer_closed |= peer_closed;
+                c.peer_closed
+            }
+            None => false,
+        };
         loop {
             let Some(conn) = self.conns.get_mut(&t) else {
                 self.read_buf = chunk;
