@@ -5,7 +5,6 @@
 //! warning and check kvtier alone.
 
 use kvtier_tests::{free_port, Client, Resp, Server};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -479,16 +478,6 @@ fn hostile_payloads_are_refused_and_the_server_stays_up() {
 // Crossed with a real redis-server
 // ---------------------------------------------------------------------------------------------
 
-fn redis_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("REDIS_SERVER_BIN") {
-        return Some(PathBuf::from(p)).filter(|p| p.exists());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file())
-}
-
 /// A redis-server child on its own port and directory; killed on drop.
 struct Redis {
     port: u16,
@@ -504,7 +493,7 @@ impl Drop for Redis {
 }
 
 fn start_redis() -> Option<Redis> {
-    let Some(bin) = redis_binary() else {
+    let Some(bin) = kvtier_tests::redis_binary() else {
         eprintln!("WARNING: redis-server not found: DUMP/RESTORE not crossed with Redis");
         return None;
     };
