@@ -519,13 +519,11 @@ fn start_redis() -> Option<Redis> {
             if let Ok(Some(_)) = r.child.try_wait() {
                 break; // lost the port: try another
             }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                let mut c = Client::connect(port);
-                // Our own server: the port may have been taken by another test's.
-                let pid = c.cmd(&["INFO", "server"]).as_str();
-                if pid.contains(&format!("process_id:{}\r", r.child.id())) {
-                    return Some(r);
-                }
+            // Our own server: the port may have been taken by another test's.
+            if kvtier_tests::connect_when_ready(port, r.child.id(), Duration::from_millis(100))
+                .is_some()
+            {
+                return Some(r);
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -65,10 +65,11 @@ fn start_on_tmpfs(dir: &Path, size: &str) -> Option<Jailed> {
             eprintln!("skipped: the server could not start on a private tmpfs: {log}");
             return None;
         }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if kvtier_tests::connect_when_ready(port, j.child.id(), Duration::from_millis(100))
+            .is_some()
+        {
             return Some(j);
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
     let _ = j.child.kill();
     panic!("server on tmpfs did not start");

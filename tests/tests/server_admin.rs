@@ -18,12 +18,8 @@ fn config_file_overrides_and_rewrite() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut c = loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break kvtier_tests::Client::connect(port);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut c = kvtier_tests::connect_when_ready(port, child.id(), Duration::from_secs(20))
+        .expect("server up");
     // The command line wins over the file.
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "maxmemory"]),

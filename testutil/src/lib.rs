@@ -24,5 +24,6 @@ pub use differential::{differential, differential_with, seeds, show, Pair, SMALL
 pub use redis::{redis_binary, RedisServer};
 pub use resp::{encode_command, parse_info, read_raw_reply, read_resp, Resp};
 pub use server::{
-    free_port, kvtier_command, log_path_for, server_binary, test_backend, Proc, Server,
+    connect_when_ready, free_port, kvtier_command, log_path_for, server_binary, test_backend, Proc,
+    Server,
 };

@@ -347,6 +347,23 @@ impl Server {
 }
 
 /// The `process_id` from INFO server, or `None` when the server refuses INFO (NOAUTH).
+/// A connection to the server process `pid` listening on `port`, once it answers (within
+/// `within`), or `None`. A connection that reaches another process on a reused port, or that connects to
+/// itself (TCP may, on a local port nobody listens on yet), is recognised by the process id
+/// in `INFO server` and tried again, never taken for the server.
+pub fn connect_when_ready(port: u16, pid: u32, within: Duration) -> Option<Client> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(mut c) = Client::try_connect_timeout(port, Duration::from_secs(5)) {
+            if read_info_pid(&mut c) == Some(pid) {
+                return Client::try_connect(port).ok();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
 fn read_info_pid(c: &mut Client) -> Option<u32> {
     let text = match c.try_cmd(&[b"INFO", b"server"]) {
         // NOAUTH: a server with a password (ours or not: see `Server::wait_ready`).
