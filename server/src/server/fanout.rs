@@ -23,24 +23,10 @@ impl Server {
     pub(super) fn publish(&mut self, channel: &[u8], message: &[u8]) -> usize {
         let receivers = self.shared.pubsub.receivers(channel);
         for (id, pattern) in &receivers {
-            let Some(&t) = self.ids.get(id) else { continue };
-            let Some(c) = self.conns.get_mut(&t) else {
-                continue;
-            };
             match pattern {
-                Some(p) => {
-                    c.out.push(4);
-                    c.out.bulk(b"pmessage");
-                    c.out.bulk(p);
-                }
-                None => {
-                    c.out.push(3);
-                    c.out.bulk(b"message");
-                }
+                Some(p) => self.deliver(*id, &[b"pmessage", p, channel, message]),
+                None => self.deliver(*id, &[b"message", channel, message]),
             }
-            c.out.bulk(channel);
-            c.out.bulk(message);
-            self.to_flush.push(t);
         }
         receivers.len()
     }
@@ -48,17 +34,23 @@ impl Server {
     /// Sends an SPUBLISH message to the subscribers of shard channel `channel`.
     pub(super) fn spublish(&mut self, channel: &[u8], message: &[u8]) -> usize {
         let receivers = self.shared.pubsub.shard_receivers(channel);
-        for id in &receivers {
-            let Some(&t) = self.ids.get(id) else { continue };
-            let Some(c) = self.conns.get_mut(&t) else {
-                continue;
-            };
-            c.out.push(3);
-            c.out.bulk(b"smessage");
-            c.out.bulk(channel);
-            c.out.bulk(message);
-            self.to_flush.push(t);
+        for &id in &receivers {
+            self.deliver(id, &[b"smessage", channel, message]);
         }
         receivers.len()
+    }
+
+    /// Writes the push frame `frame` (its elements as bulk strings) to client `id` and queues
+    /// the client's flush; a receiver with no open connection is skipped.
+    fn deliver(&mut self, id: u64, frame: &[&[u8]]) {
+        let Some(&t) = self.ids.get(&id) else { return };
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        c.out.push(frame.len());
+        for part in frame {
+            c.out.bulk(part);
+        }
+        self.to_flush.push(t);
     }
 }
