@@ -34,14 +34,15 @@ impl DbMap {
         }
     }
 
-    /// The store namespace holding logical DB `db`.
+    /// The store namespace holding logical DB `db`. Indices past the Redis DBs (the page
+    /// namespace) are never swapped: they map to themselves.
     pub fn store(&self, db: DbIndex) -> DbIndex {
-        self.to_store[db as usize]
+        self.to_store.get(db as usize).copied().unwrap_or(db)
     }
 
     /// The logical DB whose data is in store namespace `ns`.
     pub fn logical(&self, ns: DbIndex) -> DbIndex {
-        self.to_logical[ns as usize]
+        self.to_logical.get(ns as usize).copied().unwrap_or(ns)
     }
 
     /// Swaps what logical DBs `a` and `b` show.

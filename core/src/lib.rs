@@ -15,6 +15,7 @@ pub mod engine;
 pub mod keycount;
 pub mod keysample;
 pub mod negcache;
+pub mod pages;
 pub mod store;
 pub mod value;
 

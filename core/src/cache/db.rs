@@ -126,7 +126,32 @@ impl<'a, V: CacheValue> Db<'a, V> {
         self.put(key, value, ttl);
     }
 
+    /// Creates a key the caller knows the store cannot hold (a page of a new generation, see
+    /// [`crate::pages`]): no load, and no read on save to learn whether it existed.
+    pub fn insert_new(&mut self, key: &[u8], value: V) {
+        self.put_with(key, value, None, true);
+    }
+
+    /// Deletes a key whether or not it is resident, without loading it: a dirty tombstone (for
+    /// the pages of a deleted paged value, which nobody reads again).
+    pub fn delete_blind(&mut self, key: &[u8]) {
+        if self.ks.dbs[self.db as usize].contains_key(key) {
+            if self.live(key) {
+                self.remove(key);
+            }
+            return;
+        }
+        self.ks.negcache.remove(self.db, key);
+        self.ks.dbs[self.db as usize].insert(key.to_vec(), Entry::tombstone(None));
+        self.ks.count(self.db, (0, 1));
+        self.ks.mark_dirty(self.db, key);
+    }
+
     fn put(&mut self, key: &[u8], value: V, expire_at: Option<i64>) {
+        self.put_with(key, value, expire_at, false);
+    }
+
+    fn put_with(&mut self, key: &[u8], value: V, expire_at: Option<i64>, known_absent: bool) {
         let clock = self.ks.tick_clock();
         let map = &mut self.ks.dbs[self.db as usize];
         match map.get_mut(key) {
@@ -143,7 +168,8 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 // Known absent from the store (by the filter or the negative cache), or not
                 // known: a blind write over a key that was never loaded.
                 let in_negcache = self.ks.negcache.remove(self.db, key);
-                let absent = in_negcache || !self.ks.diskkeys.may_contain(self.db, key);
+                let absent =
+                    known_absent || in_negcache || !self.ks.diskkeys.may_contain(self.db, key);
                 self.ks.dbs[self.db as usize].insert(
                     key.to_vec(),
                     Entry {

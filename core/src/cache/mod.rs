@@ -122,9 +122,11 @@ pub struct Keyspace<V> {
 }
 
 impl<V: CacheValue> Keyspace<V> {
-    /// An empty keyspace of `databases` DBs, with a negative cache of at most
-    /// `negcache_entries` keys; the key filters start out building (every key may be on disk).
+    /// An empty keyspace of `databases` DBs (plus the page namespace, see [`crate::pages`]),
+    /// with a negative cache of at most `negcache_entries` keys; the key filters start out
+    /// building (every key may be on disk).
     pub fn new(databases: usize, negcache_entries: usize) -> Self {
+        let databases = databases + 1;
         Keyspace {
             dbs: (0..databases).map(|_| IndexMap::new()).collect(),
             negcache: NegCache::new(negcache_entries),
@@ -146,9 +148,23 @@ impl<V: CacheValue> Keyspace<V> {
         &self.map
     }
 
-    /// Number of DBs.
+    /// Number of Redis DBs (the page namespace not included).
     pub fn databases(&self) -> usize {
-        self.dbs.len()
+        self.dbs.len() - 1
+    }
+
+    /// The DB index of the page namespace (see [`crate::pages`]): one past the Redis DBs, never
+    /// swapped, flushed by FLUSHALL only.
+    pub fn pages_db(&self) -> DbIndex {
+        (self.dbs.len() - 1) as DbIndex
+    }
+
+    /// The live value of a resident key without touching its LRU clock or reclaiming it if it
+    /// has expired (for planning which pages a command needs, before it runs).
+    pub fn peek(&self, db: DbIndex, key: &[u8]) -> Option<&V> {
+        self.dbs[self.map.store(db) as usize]
+            .get(key)
+            .and_then(|e| e.value.as_deref())
     }
 
     /// A view of one DB for a command running at `now_ms` (Unix milliseconds).

@@ -266,6 +266,10 @@ impl<V: CacheValue> Engine<V> {
     /// Starts the IO workers over `store`. `notify` is called (from a worker) after each
     /// completion, to wake the owner's event loop.
     pub fn new(store: Arc<dyn DiskStore>, cfg: EngineConfig, notify: Notify) -> Self {
+        // The page namespace is one more DB inside the engine (see `pages`).
+        let spaces = cfg.databases + 1;
+        let store: Arc<dyn DiskStore> =
+            Arc::new(crate::pages::NsStore::new(store, cfg.databases as DbIndex));
         let (jobs_tx, jobs_rx) = unbounded::<Job<V>>();
         let (done_tx, done_rx) = unbounded();
         // O(databases) point reads: the persisted key counts (see keycount.rs).
@@ -291,6 +295,7 @@ impl<V: CacheValue> Engine<V> {
             })
             .collect();
         let mut ks = Keyspace::new(cfg.databases, cfg.negcache_entries);
+        // The page namespace has no persisted count (nobody asks for it): it stays unknown.
         for (c, stored) in ks.counts.iter_mut().zip(initial_counts) {
             c.stored = stored;
         }
@@ -307,7 +312,7 @@ impl<V: CacheValue> Engine<V> {
             loads_in_flight: 0,
             saves_in_flight: BTreeMap::new(),
             other_in_flight: 0,
-            epochs: vec![0; cfg.databases],
+            epochs: vec![0; spaces],
             barriers: Vec::new(),
             clears: VecDeque::new(),
             pending_events: Vec::new(),
@@ -316,13 +321,13 @@ impl<V: CacheValue> Engine<V> {
             sweep: (0, Vec::new(), false),
             sweep_epoch: 0,
             sweep_again: false,
-            sample: KeySample::new(cfg.databases),
+            sample: KeySample::new(spaces),
             saved_during_sweep: Default::default(),
             clear_backoff: Duration::from_millis(100),
             saved_log: None,
             full_batch_checked: None,
             counts,
-            swaps: vec![0; cfg.databases],
+            swaps: vec![0; spaces],
             map_writes: (0, 0),
             map_retry_at: None,
             filter_build: Some(FilterBuild {
@@ -607,8 +612,11 @@ impl<V: CacheValue> Engine<V> {
                     Some(d) => vec![d],
                     None => (0..self.cfg.databases as DbIndex).collect(),
                 };
+                // FLUSHALL empties the page namespace too; FLUSHDB leaves the pages of the
+                // DB's paged values behind (unreachable: no manifest names them any more).
+                let pages = db.is_none().then_some(self.cfg.databases as DbIndex);
                 self.other_in_flight += 1;
-                self.send(Job::Clear { db, dbs });
+                self.send(Job::Clear { db, dbs, pages });
             }
         }
     }

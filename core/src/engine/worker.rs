@@ -67,6 +67,8 @@ pub(crate) enum Job<V> {
         db: Option<DbIndex>,
         /// The DBs it covers (all of them for FLUSHALL), whose counts become 0.
         dbs: Vec<DbIndex>,
+        /// The page namespace, cleared too by FLUSHALL (it keeps no count).
+        pages: Option<DbIndex>,
     },
     /// Make a changed DB map (SWAPDB) durable, if no batch carried it yet.
     WriteMap,
@@ -160,10 +162,13 @@ pub(crate) fn run<V: CacheValue>(
             },
             // FLUSHALL clears the Redis DBs one by one: kvtier's own records (META_DB: key
             // counts, script libraries) are not data and survive it.
-            Job::Clear { db, dbs } => Completion::Clear {
+            Job::Clear { db, dbs, pages } => Completion::Clear {
                 result: match db {
                     Some(d) => store.clear(Some(d)),
-                    None => dbs.iter().try_for_each(|&d| store.clear(Some(d))),
+                    None => dbs
+                        .iter()
+                        .chain(&pages)
+                        .try_for_each(|&d| store.clear(Some(d))),
                 }
                 .and_then(|()| counts.cleared(&*store, dbs.into_iter())),
             },
