@@ -1,7 +1,8 @@
 //! Argument parsers shared by several commands: DB index, SCAN cursor and options, the
-//! EXPIRE family's conditions.
+//! EXPIRE family's conditions; and the missing-key reply of the commands with an optional count.
 
-use super::CmdError;
+use super::{CmdError, CmdResult};
+use crate::reply::Reply;
 use crate::util::parse_i64;
 
 /// A DB index argument (SELECT, MOVE, COPY … DB): Redis's not-an-integer or out-of-range error.
@@ -152,6 +153,18 @@ impl ExpireCond {
     }
 }
 
+/// The reply of HRANDFIELD, ZRANDMEMBER and LPOS for a key that does not exist: an empty array
+/// when a count was given (`counted`, see `random_count_args`), a nil without one, as the reply's
+/// shape follows the count.
+pub fn missing_key_reply(out: &mut Reply, counted: bool) -> CmdResult {
+    if counted {
+        out.array(0);
+    } else {
+        out.null();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +230,20 @@ mod tests {
         assert!(gt.allows(Some(4), 5));
         assert!(!gt.allows(Some(5), 5));
         assert!(ExpireCond::default().allows(None, 1));
+    }
+
+    #[test]
+    fn missing_key_reply_follows_the_count() {
+        let mut out = Reply::default();
+        missing_key_reply(&mut out, true).unwrap();
+        missing_key_reply(&mut out, false).unwrap();
+        assert_eq!(out.buf, b"*0\r\n$-1\r\n");
+        let mut out = Reply {
+            resp3: true,
+            ..Reply::default()
+        };
+        missing_key_reply(&mut out, true).unwrap();
+        missing_key_reply(&mut out, false).unwrap();
+        assert_eq!(out.buf, b"*0\r\n_\r\n");
     }
 }

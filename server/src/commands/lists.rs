@@ -1,5 +1,6 @@
 //! List commands (the blocking ones live with the server loop).
 
+use super::args::missing_key_reply;
 use super::flags::*;
 use super::notify::{class, notify, notify_new};
 use super::typed::List;
@@ -465,14 +466,7 @@ fn lpos(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     let (mut db, out) = db_out(ctx);
     let l = match db.get(&args[1]) {
-        None if count.is_some() => {
-            out.array(0);
-            return Ok(());
-        }
-        None => {
-            out.null();
-            return Ok(());
-        }
+        None => return missing_key_reply(out, count.is_some()),
         Some(Value::List(l)) => l,
         Some(_) => return Err(CmdError::WrongType),
     };

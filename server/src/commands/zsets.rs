@@ -1,6 +1,6 @@
 //! Sorted set commands.
 
-use super::args::{scan_cursor, scan_opts, ScanOpts};
+use super::args::{missing_key_reply, scan_cursor, scan_opts, ScanOpts};
 use super::flags::*;
 use super::sets::{scan_batch, scan_reply, split};
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
@@ -1087,14 +1087,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (count, withscores) = super::random_count_args(args, b"withscores")?;
     let (mut db, out) = split(ctx);
     let z = match db.get(&args[1]) {
-        None if count.is_some() => {
-            out.array(0);
-            return Ok(());
-        }
-        None => {
-            out.null();
-            return Ok(());
-        }
+        None => return missing_key_reply(out, count.is_some()),
         Some(Value::ZSet(z)) => z,
         Some(_) => return Err(CmdError::WrongType),
     };
