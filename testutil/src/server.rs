@@ -276,39 +276,34 @@ impl Server {
         *self = next;
     }
 
-    /// Waits until *this* server answers: a connection that reaches another test's server on a
-    /// reused port is recognised by its process id and not taken for ours.
+    /// Waits until *this* server answers ([`connect_when_ready`]): a connection that reaches
+    /// another test's server on a reused port is recognised by its process id and not taken
+    /// for ours. A server that exits meanwhile ends the wait with its log tail (a lost port
+    /// race says "can't listen" there, which `start_in` retries on).
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let pid = self.proc.pid();
-        while Instant::now() < deadline {
-            if let Err(e) = self.proc.check_alive() {
-                return Err(format!("kvtier-server exited early: {e}"));
-            }
-            if let Ok(mut c) = Client::try_connect(self.port) {
-                c.set_timeout(Duration::from_secs(5));
-                match read_info_pid(&mut c) {
-                    // NOAUTH (requirepass set): the pid cannot be asked. A server of another
-                    // test with a password may hold the port while ours failed to bind: it is
-                    // ours only once our own log says it listens on this port.
-                    None => {
-                        let log = std::fs::read_to_string(&self.proc.log).unwrap_or_default();
-                        if log.contains(&format!(":{} ", self.port))
-                            || log.contains(&format!(":{},", self.port))
-                        {
-                            return Ok(());
-                        }
-                    }
-                    Some(p) if p == pid => return Ok(()),
-                    Some(_) => {}
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let (port, pid) = (self.port, self.proc.pid());
+        let log = self.proc.log.clone();
+        let proc = &mut self.proc;
+        let ready = Readiness {
+            alive: &mut || {
+                proc.check_alive()
+                    .map_err(|e| format!("kvtier-server exited early: {e}"))
+            },
+            // With requirepass set, the pid cannot be asked. A server of another test with a
+            // password may hold the port while ours failed to bind: it is ours only once our
+            // own log says it listens on this port.
+            ours_without_auth: &|| {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.contains(&format!(":{port} ")) || text.contains(&format!(":{port},"))
+            },
+        };
+        match connect_to_process(port, pid, Duration::from_secs(20), ready) {
+            Ok(_) => Ok(()),
+            Err(Some(e)) => Err(e),
+            Err(None) => Err(format!(
+                "kvtier-server did not start listening on port {port}"
+            )),
         }
-        Err(format!(
-            "kvtier-server did not start listening on port {}",
-            self.port
-        ))
     }
 
     pub fn client(&self) -> Client {
@@ -346,24 +341,52 @@ impl Server {
     }
 }
 
-/// The `process_id` from INFO server, or `None` when the server refuses INFO (NOAUTH).
 /// A connection to the server process `pid` listening on `port`, once it answers (within
-/// `within`), or `None`. A connection that reaches another process on a reused port, or that connects to
-/// itself (TCP may, on a local port nobody listens on yet), is recognised by the process id
-/// in `INFO server` and tried again, never taken for the server.
+/// `within`), or `None`. A connection that reaches another process on a reused port, or that
+/// connects to itself (TCP may, on a local port nobody listens on yet), is recognised by the
+/// process id in `INFO server` and tried again, never taken for the server.
 pub fn connect_when_ready(port: u16, pid: u32, within: Duration) -> Option<Client> {
+    let ready = Readiness {
+        alive: &mut || Ok(()),
+        ours_without_auth: &|| false,
+    };
+    connect_to_process(port, pid, within, ready).ok()
+}
+
+/// What the wait of [`connect_to_process`] asks its caller on each attempt.
+struct Readiness<'a> {
+    /// Run before each attempt; its error ends the wait (the process has exited).
+    alive: &'a mut dyn FnMut() -> Result<(), String>,
+    /// Whether a server that refuses INFO (NOAUTH: its pid cannot be asked) is ours.
+    ours_without_auth: &'a dyn Fn() -> bool,
+}
+
+/// The loop of [`connect_when_ready`]: a fresh connection once the process `pid` answers on
+/// `port`; `Err(Some(_))` when `ready.alive` failed, `Err(None)` after `within`.
+fn connect_to_process(
+    port: u16,
+    pid: u32,
+    within: Duration,
+    ready: Readiness,
+) -> Result<Client, Option<String>> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
+        (ready.alive)().map_err(Some)?;
         if let Ok(mut c) = Client::try_connect_timeout(port, Duration::from_secs(5)) {
-            if read_info_pid(&mut c) == Some(pid) {
-                return Client::try_connect(port).ok();
+            let ours = match read_info_pid(&mut c) {
+                None => (ready.ours_without_auth)(),
+                Some(p) => p == pid,
+            };
+            if ours {
+                return Client::try_connect(port).map_err(|e| Some(format!("connect: {e}")));
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    None
+    Err(None)
 }
 
+/// The `process_id` from INFO server, or `None` when the server refuses INFO (NOAUTH).
 fn read_info_pid(c: &mut Client) -> Option<u32> {
     let text = match c.try_cmd(&[b"INFO", b"server"]) {
         // NOAUTH: a server with a password (ours or not: see `Server::wait_ready`).
@@ -405,5 +428,33 @@ mod tests {
         assert_eq!(s.client().cmd(&["GET", "k"]), Resp::bulk("v"));
         let log = std::fs::read_to_string(log_path_for(&s.dir)).unwrap();
         assert!(!log.is_empty(), "the log file gets the server's output");
+    }
+
+    /// Needs the server binary too: the readiness wait takes only the process it started.
+    #[test]
+    fn readiness_is_the_process_own() {
+        let s = Server::start(&[]);
+        let pid = s.proc.pid();
+        let mut c = connect_when_ready(s.port, pid, Duration::from_secs(5)).expect("ours answers");
+        assert_eq!(c.cmd(&["PING"]), Resp::Simple("PONG".into()));
+        // Another process id on the same port is not taken for the server, nor is a port where
+        // nobody listens.
+        let quick = Duration::from_millis(200);
+        assert!(connect_when_ready(s.port, pid + 1, quick).is_none());
+        assert!(connect_when_ready(free_port(), pid, quick).is_none());
+    }
+
+    /// A server that exits during startup ends the wait at once with its log, not after the
+    /// 20 s timeout.
+    #[test]
+    fn a_server_that_exits_ends_the_wait() {
+        let started = Instant::now();
+        let Err(panic) = std::panic::catch_unwind(|| Server::start(&["--no-such-option", "1"]))
+        else {
+            panic!("a server with an unknown option started");
+        };
+        let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("kvtier-server exited early"), "{msg}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{msg}");
     }
 }
