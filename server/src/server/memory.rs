@@ -1,5 +1,15 @@
 use super::*;
 
+/// Heap bytes allocated, and in active pages (allocated plus the free space of those pages:
+/// fragmentation the process still holds), as jemalloc counts them, from one snapshot. The one
+/// reading of the heap: the startup baseline (`startup_memory`) and every memory check.
+pub(super) fn heap() -> (usize, usize) {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0);
+    let active = tikv_jemalloc_ctl::stats::active::read().unwrap_or(0);
+    (allocated, active.max(allocated))
+}
+
 impl Server {
     /// Whether a request may grow memory (DENYOOM, or an EXEC queuing such a command).
     pub(super) fn grows_memory(state: &ClientState, args: &[Vec<u8>]) -> bool {

@@ -74,20 +74,6 @@ const MEM_RELEASE_PER_PASS: usize = 8;
 const CACHE_ESTIMATE_EVERY: Duration = Duration::from_millis(100);
 const CACHE_ESTIMATE_SAMPLES: usize = 32;
 
-/// Current heap bytes as jemalloc counts them.
-fn allocated() -> usize {
-    heap().0
-}
-
-/// Heap bytes allocated, and in active pages (allocated plus the free space of those pages:
-/// fragmentation the process still holds), as jemalloc counts them, from one snapshot.
-fn heap() -> (usize, usize) {
-    let _ = tikv_jemalloc_ctl::epoch::advance();
-    let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0);
-    let active = tikv_jemalloc_ctl::stats::active::read().unwrap_or(0);
-    (allocated, active.max(allocated))
-}
-
 pub struct Server {
     poll: Poll,
     listener: TcpListener,
@@ -181,7 +167,7 @@ impl Server {
             shutting_down: false,
             more_input: Vec::new(),
             read_buf: vec![0; READ_CHUNK],
-            startup_memory: allocated(),
+            startup_memory: memory::heap().0,
             memory_checked_at: Instant::now(),
             memory_check_gap: MEMORY_CHECK_EVERY,
             cache_anchor: None,
