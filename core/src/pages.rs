@@ -128,7 +128,9 @@ mod tests {
 
     /// The least store that records where each op landed.
     #[derive(Debug, Default)]
-    struct MemStore(Mutex<BTreeMap<(DbIndex, Vec<u8>), Vec<u8>>>);
+    struct MemStore(Mutex<Records>);
+
+    type Records = BTreeMap<(DbIndex, Vec<u8>), Vec<u8>>;
 
     impl DiskStore for MemStore {
         fn get(&self, db: DbIndex, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

@@ -13,4 +13,11 @@ pub trait CacheValue: Clone + Send + Sync + 'static {
     fn encode_payload(&self, out: &mut Vec<u8>);
     /// Rebuilds a value from a payload written by `encode_payload` with the same tag.
     fn decode_payload(type_tag: u8, payload: &[u8]) -> Result<Self, StoreError>;
+    /// Whether the value is a manifest whose pages live under other keys (see
+    /// [`crate::pages`]): such a value is handed back through
+    /// [`Keyspace::take_released`](crate::Keyspace::take_released) when it is replaced,
+    /// deleted or expires, so its pages can be deleted.
+    fn owns_pages(&self) -> bool {
+        false
+    }
 }

@@ -47,6 +47,7 @@ mod geohash;
 mod glob;
 mod hll;
 mod keyscan;
+mod paged;
 mod pubsub;
 mod rdb;
 mod reply;

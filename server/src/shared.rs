@@ -37,6 +37,8 @@ pub struct Shared {
     pub mem_delay: bool,
     /// Clients whose write waits for memory (shown in INFO).
     pub delayed_writers: usize,
+    /// Pages of deleted paged values, deleted a bounded number per cron tick.
+    pub page_gc: crate::paged::Gc,
     /// Writes ever held back for memory, and the total time they waited (INFO).
     pub writers_delayed_total: u64,
     pub writer_delay_usec: u64,
@@ -95,6 +97,7 @@ impl Shared {
             oom: false,
             mem_delay: false,
             delayed_writers: 0,
+            page_gc: Default::default(),
             writers_delayed_total: 0,
             writer_delay_usec: 0,
             used_memory_startup: 0,

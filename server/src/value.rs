@@ -1,5 +1,6 @@
 //! Redis values as kvtier keeps them in the cache, and their on-disk payloads.
 
+use crate::paged::hash::PagedHash;
 use crate::stream::Stream;
 use crate::zset::ZSet;
 use indexmap::IndexMap;
@@ -17,6 +18,8 @@ pub enum Value {
     ZSet(ZSet),
     /// Boxed: a stream carries groups and node bookkeeping, larger than the other variants.
     Stream(Box<Stream>),
+    /// A hash stored in pages (see `paged`): the manifest only; the fields are in page records.
+    PagedHash(PagedHash),
 }
 
 const TAG_STR: u8 = 0;
@@ -25,13 +28,14 @@ const TAG_HASH: u8 = 2;
 const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
 const TAG_STREAM: u8 = 5;
+const TAG_PAGED_HASH: u8 = 6;
 
 /// The name TYPE reports for a record's type tag (of a key that is only on disk).
 pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
     Some(match tag {
         TAG_STR => "string",
         TAG_LIST => "list",
-        TAG_HASH => "hash",
+        TAG_HASH | TAG_PAGED_HASH => "hash",
         TAG_SET => "set",
         TAG_ZSET => "zset",
         TAG_STREAM => "stream",
@@ -45,7 +49,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::List(_) => "list",
-            Value::Hash(_) => "hash",
+            Value::Hash(_) | Value::PagedHash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Stream(_) => "stream",
@@ -104,6 +108,7 @@ impl CacheValue for Value {
             Value::Set(s) => s.iter().map(|m| m.capacity() + ELEM).sum(),
             Value::ZSet(z) => z.mem_size(),
             Value::Stream(s) => s.mem_size(),
+            Value::PagedHash(_) => std::mem::size_of::<PagedHash>(),
         }
     }
 
@@ -115,6 +120,7 @@ impl CacheValue for Value {
             Value::Set(_) => TAG_SET,
             Value::ZSet(_) => TAG_ZSET,
             Value::Stream(_) => TAG_STREAM,
+            Value::PagedHash(_) => TAG_PAGED_HASH,
         }
     }
 
@@ -144,7 +150,12 @@ impl CacheValue for Value {
                 }
             }
             Value::Stream(s) => crate::stream::codec::encode(s, out),
+            Value::PagedHash(m) => m.encode(out),
         }
+    }
+
+    fn owns_pages(&self) -> bool {
+        matches!(self, Value::PagedHash(_))
     }
 
     fn decode_payload(tag: u8, payload: &[u8]) -> Result<Self, StoreError> {
@@ -185,6 +196,7 @@ impl CacheValue for Value {
                 }
                 Value::ZSet(z)
             }
+            TAG_PAGED_HASH => return PagedHash::decode(payload).map(Value::PagedHash),
             TAG_STREAM => {
                 return crate::stream::codec::decode(payload)
                     .map(|s| Value::Stream(Box::new(s)))

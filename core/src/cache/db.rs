@@ -62,11 +62,12 @@ impl<'a, V: CacheValue> Db<'a, V> {
             .get_mut(key)
             .expect("tombstone of a resident key");
         let before = e.count_share();
-        e.value = None;
+        let old = e.value.take();
         e.expire_at = None;
         let after = e.count_share();
         self.ks.uncount(self.db, before);
         self.ks.count(self.db, after);
+        self.ks.release(old.as_ref());
         self.ks.mark_dirty(self.db, key);
     }
 
@@ -81,6 +82,25 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let e = self.ks.dbs[self.db as usize].get_mut(key)?;
         e.lru = clock;
         e.value.as_deref()
+    }
+
+    /// [`Db::get`] consuming the view, so the value can outlive it (a helper that picks a DB and
+    /// returns what it found).
+    pub fn into_get(mut self, key: &[u8]) -> Option<&'a V> {
+        self.get(key)?;
+        let ks = self.ks;
+        ks.dbs[self.db as usize].get(key)?.value.as_deref()
+    }
+
+    /// [`Db::get_mut`] consuming the view.
+    pub fn into_get_mut(mut self, key: &[u8]) -> Option<&'a mut V> {
+        self.get_mut(key)?;
+        let ks = self.ks;
+        ks.dbs[self.db as usize]
+            .get_mut(key)?
+            .value
+            .as_mut()
+            .map(Arc::make_mut)
     }
 
     /// Whether the key holds a live value. Deletes it if it has expired, like [`Db::get`], but
@@ -157,12 +177,13 @@ impl<'a, V: CacheValue> Db<'a, V> {
         match map.get_mut(key) {
             Some(e) => {
                 let before = e.count_share();
-                e.value = Some(Arc::new(value));
+                let old = e.value.replace(Arc::new(value));
                 e.expire_at = expire_at;
                 e.lru = clock;
                 let after = e.count_share();
                 self.ks.uncount(self.db, before);
                 self.ks.count(self.db, after);
+                self.ks.release(old.as_ref());
             }
             None => {
                 // Known absent from the store (by the filter or the negative cache), or not
@@ -202,6 +223,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let after = e.count_share();
         self.ks.uncount(self.db, before);
         self.ks.count(self.db, after);
+        self.ks.release(old.as_ref());
         self.ks.mark_dirty(self.db, key);
         old.map(|v| Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()))
     }

@@ -116,6 +116,9 @@ pub struct Keyspace<V> {
     touched: Option<Vec<(DbIndex, Vec<u8>)>>,
     /// Per DB: what memory adds to the store's key count (see [`crate::keycount`]).
     pub(crate) counts: Vec<DbCount>,
+    /// Values with pages ([`CacheValue::owns_pages`]) replaced, deleted or expired since the
+    /// last [`Keyspace::take_released`].
+    released: Vec<Arc<V>>,
     /// Redis DB index → store namespace (SWAPDB). Every `DbIndex` this type's public methods
     /// take or return is a Redis DB; every field above is indexed by store namespace.
     pub(crate) map: DbMap,
@@ -139,6 +142,7 @@ impl<V: CacheValue> Keyspace<V> {
             pinned: std::collections::HashMap::new(),
             touched: None,
             counts: vec![DbCount::default(); databases],
+            released: Vec::new(),
             map: DbMap::identity(databases),
         }
     }
@@ -197,6 +201,19 @@ impl<V: CacheValue> Keyspace<V> {
             Residency::KnownAbsent
         } else {
             Residency::Unknown
+        }
+    }
+
+    /// The values with pages that left their key (replaced, deleted, expired) since the last
+    /// call. A RENAME or MOVE hands one back too: the caller checks where it went before it
+    /// deletes the pages.
+    pub fn take_released(&mut self) -> Vec<Arc<V>> {
+        std::mem::take(&mut self.released)
+    }
+
+    pub(crate) fn release(&mut self, old: Option<&Arc<V>>) {
+        if let Some(v) = old.filter(|v| v.owns_pages()) {
+            self.released.push(Arc::clone(v));
         }
     }
 

@@ -13,6 +13,7 @@ use super::{cmd, CommandSpec, Ctx, KEY1};
 use super::{CmdError, CmdResult};
 use crate::rdb::{self, RestoreError};
 use crate::util::parse_i64;
+use crate::value::Value;
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("dump", 2, READONLY, KEY1, dump),
@@ -24,6 +25,13 @@ fn dump(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     match db.get(&args[1]) {
         None => ctx.out.null(),
+        Some(Value::PagedHash(m)) => {
+            let m = *m;
+            let h = crate::paged::hash::materialize(ctx.engine, &m, ctx.now_ms)
+                .map_err(CmdError::store)?;
+            let payload = rdb::dump(&Value::Hash(h), &ctx.shared.config);
+            ctx.out.bulk(&payload);
+        }
         Some(v) => {
             let payload = rdb::dump(v, &ctx.shared.config);
             ctx.out.bulk(&payload);

@@ -40,6 +40,12 @@ pub enum CmdError {
 }
 
 impl CmdError {
+    /// A page of a paged value could not be read (see `paged`): the same text as a key whose
+    /// load failed.
+    pub fn store(e: kvtier_core::StoreError) -> Self {
+        CmdError::Msg(format!("IOERR disk store read failed: {e}").into())
+    }
+
     /// An error with this exact text (which starts with its code).
     pub fn msg(text: impl Into<Cow<'static, str>>) -> Self {
         CmdError::Msg(text.into())

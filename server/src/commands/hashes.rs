@@ -2,6 +2,7 @@
 
 use super::args::{scan_cursor, scan_hash, scan_opts, ScanOpts};
 use super::flags::*;
+use super::hashes_paged as paged;
 use super::typed::Hash;
 use super::{cmd, CommandSpec, Ctx, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
@@ -56,12 +57,17 @@ fn set_pairs(ctx: &mut Ctx, args: &[Vec<u8>]) -> Result<i64, CmdError> {
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::arity(&args[0]));
     }
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        return paged::set_pairs(ctx, &args[1], m, &args[2..]);
+    }
     let mut db = ctx.db();
     let h = db.entry::<Hash>(&args[1])?;
+    let len_before = h.len();
     let mut added = 0;
     for pair in args[2..].chunks(2) {
         added += h.insert(pair[0].clone(), pair[1].clone()).is_none() as i64;
     }
+    paged::maybe_page_out(ctx, &args[1], len_before);
     Ok(added)
 }
 
@@ -84,14 +90,25 @@ fn hmset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hsetnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let new = paged::get(ctx, &m, &args[2])?.is_none()
+            && paged::set(ctx, &args[1], m, &args[2], args[3].clone())?;
+        ctx.out.int(i64::from(new));
+        if new {
+            super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
+        }
+        return Ok(());
+    }
     let (mut db, out) = db_out(ctx);
     match db.read::<Hash>(&args[1])? {
         Some(h) if h.contains_key(&args[2]) => out.int(0),
         h => {
             let existed = h.is_some();
-            db.entry::<Hash>(&args[1])?
-                .insert(args[2].clone(), args[3].clone());
+            let h = db.entry::<Hash>(&args[1])?;
+            let len_before = h.len();
+            h.insert(args[2].clone(), args[3].clone());
             out.int(1);
+            paged::maybe_page_out(ctx, &args[1], len_before);
             super::notify::notify_new(ctx, existed, &args[1]);
             super::notify::notify(ctx, super::notify::class::HASH, "hset", &args[1]);
         }
@@ -100,6 +117,13 @@ fn hsetnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        match paged::get(ctx, &m, &args[2])? {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    }
     let (mut db, out) = db_out(ctx);
     match db.read::<Hash>(&args[1])?.and_then(|h| h.get(&args[2])) {
         Some(v) => out.bulk(v),
@@ -109,6 +133,20 @@ fn hget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let mut values = Vec::with_capacity(args.len() - 2);
+        for f in &args[2..] {
+            values.push(paged::get(ctx, &m, f)?);
+        }
+        ctx.out.array(values.len());
+        for v in values {
+            match v {
+                Some(v) => ctx.out.bulk(&v),
+                None => ctx.out.null(),
+            }
+        }
+        return Ok(());
+    }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     out.array(args.len() - 2);
@@ -123,6 +161,17 @@ fn hmget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let ordered_up_to = ctx.shared.config.settings().hash_max_listpack_entries as usize;
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let removed = paged::remove(ctx, &args[1], m, &args[2..])?;
+        ctx.out.int(removed as i64);
+        if removed > 0 {
+            super::notify::notify(ctx, super::notify::class::HASH, "hdel", &args[1]);
+            if !ctx.db().contains(&args[1]) {
+                super::notify::notify(ctx, super::notify::class::GENERIC, "del", &args[1]);
+            }
+        }
+        return Ok(());
+    }
     let (mut db, out) = db_out(ctx);
     let key = &args[1];
     match db.read::<Hash>(key)? {
@@ -156,6 +205,10 @@ fn hdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        ctx.out.int(m.len as i64);
+        return Ok(());
+    }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     out.int(h.map_or(0, Hash::len) as i64);
@@ -164,6 +217,11 @@ fn hlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hstrlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let n = paged::get(ctx, &m, &args[2])?.map_or(0, |v| v.len());
+        ctx.out.int(n as i64);
+        return Ok(());
+    }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     out.int(h.and_then(|h| h.get(&args[2])).map_or(0, Vec::len) as i64);
@@ -172,6 +230,11 @@ fn hstrlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hexists(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let found = paged::get(ctx, &m, &args[2])?.is_some();
+        ctx.out.int(i64::from(found));
+        return Ok(());
+    }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     out.int(h.is_some_and(|h| h.contains_key(&args[2])) as i64);
@@ -180,6 +243,9 @@ fn hexists(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hkeys(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        return paged::all(ctx, &m, true, false);
+    }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     match h {
@@ -191,6 +257,9 @@ fn hkeys(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        return paged::all(ctx, &m, false, true);
+    }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     match h {
@@ -202,6 +271,9 @@ fn hvals(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        return paged::all(ctx, &m, true, true);
+    }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     let h = h.map(|h| h.iter());
@@ -218,19 +290,39 @@ fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(delta) = parse_i64(&args[3]) else {
         return Err(CmdError::NotInt);
     };
-    let (mut db, out) = db_out(ctx);
-    let current = match db.read::<Hash>(&args[1])?.and_then(|h| h.get(&args[2])) {
+    let m = paged::manifest(ctx, &args[1]);
+    let old = match m {
+        Some(m) => paged::get(ctx, &m, &args[2])?,
+        None => ctx
+            .db()
+            .read::<Hash>(&args[1])?
+            .and_then(|h| h.get(&args[2]))
+            .cloned(),
+    };
+    let current = match old {
         None => 0,
-        Some(v) => parse_i64(v).ok_or(CmdError::msg("ERR hash value is not an integer"))?,
+        Some(v) => parse_i64(&v).ok_or(CmdError::msg("ERR hash value is not an integer"))?,
     };
     let Some(n) = current.checked_add(delta) else {
         return Err(CmdError::msg("ERR increment or decrement would overflow"));
     };
     let mut b = itoa::Buffer::new();
-    let existed = db.contains(&args[1]);
-    db.entry::<Hash>(&args[1])?
-        .insert(args[2].clone(), b.format(n).as_bytes().to_vec());
-    out.int(n);
+    let text = b.format(n).as_bytes().to_vec();
+    let existed = m.is_some() || ctx.db().contains(&args[1]);
+    match m {
+        Some(m) => {
+            paged::set(ctx, &args[1], m, &args[2], text)?;
+        }
+        None => {
+            let h = ctx.db().entry::<Hash>(&args[1]).map(|h| {
+                let len_before = h.len();
+                h.insert(args[2].clone(), text);
+                len_before
+            })?;
+            paged::maybe_page_out(ctx, &args[1], h);
+        }
+    }
+    ctx.out.int(n);
     super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrby", &args[1]);
     Ok(())
@@ -243,19 +335,39 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if !delta.is_finite() {
         return Err(CmdError::msg("ERR value is NaN or Infinity"));
     }
-    let (mut db, out) = db_out(ctx);
-    let current = match db.read::<Hash>(&args[1])?.and_then(|h| h.get(&args[2])) {
+    let m = paged::manifest(ctx, &args[1]);
+    let old = match m {
+        Some(m) => paged::get(ctx, &m, &args[2])?,
+        None => ctx
+            .db()
+            .read::<Hash>(&args[1])?
+            .and_then(|h| h.get(&args[2]))
+            .cloned(),
+    };
+    let current = match old {
         None => 0.0,
-        Some(v) => parse_f64(v).ok_or(CmdError::msg("ERR hash value is not a float"))?,
+        Some(v) => parse_f64(&v).ok_or(CmdError::msg("ERR hash value is not a float"))?,
     };
     let n = current + delta;
     if !n.is_finite() {
         return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
     }
     let text = fmt_incr_float(n).into_bytes();
-    out.bulk(&text);
-    let existed = db.contains(&args[1]);
-    db.entry::<Hash>(&args[1])?.insert(args[2].clone(), text);
+    ctx.out.bulk(&text);
+    let existed = m.is_some() || ctx.db().contains(&args[1]);
+    match m {
+        Some(m) => {
+            paged::set(ctx, &args[1], m, &args[2], text)?;
+        }
+        None => {
+            let len_before = ctx.db().entry::<Hash>(&args[1]).map(|h| {
+                let n = h.len();
+                h.insert(args[2].clone(), text);
+                n
+            })?;
+            paged::maybe_page_out(ctx, &args[1], len_before);
+        }
+    }
     super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrbyfloat", &args[1]);
     Ok(())
@@ -263,6 +375,10 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let cursor = scan_cursor(&args[2])?;
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let ScanOpts { pattern, .. } = scan_opts(&args[3..], false)?;
+        return paged::scan(ctx, &m, cursor, pattern);
+    }
     let (mut db, out) = db_out(ctx);
     let h = match db.read::<Hash>(&args[1])? {
         None => {
@@ -328,18 +444,23 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (count, withvalues) = super::random_count_args(args, b"withvalues")?;
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let h = paged::materialize(ctx, &m)?;
+        if h.is_empty() {
+            // A paged hash is never empty; pages that read empty answer as a missing key.
+            return super::args::missing_key_reply(ctx.out, count.is_some());
+        }
+        return random_fields(ctx.out, &h, count, withvalues);
+    }
     let (mut db, out) = db_out(ctx);
-    let h = match db.read::<Hash>(&args[1])? {
-        None if count.is_some() => {
-            out.array(0);
-            return Ok(());
-        }
-        None => {
-            out.null();
-            return Ok(());
-        }
-        Some(h) => h,
+    let Some(h) = db.read::<Hash>(&args[1])? else {
+        return super::args::missing_key_reply(out, count.is_some());
     };
+    random_fields(out, h, count, withvalues)
+}
+
+/// HRANDFIELD's reply from a non-empty hash.
+fn random_fields(out: &mut Reply, h: &Hash, count: Option<i64>, withvalues: bool) -> CmdResult {
     let entries: Vec<Entry> = h.iter().collect();
     let mut rng = rand::rng();
     let Some(n) = count else {

@@ -13,6 +13,7 @@ pub mod dump;
 pub mod error;
 pub mod geo;
 pub mod hashes;
+pub mod hashes_paged;
 pub mod hll;
 pub mod info;
 pub mod keys;
@@ -55,6 +56,7 @@ pub type Handler = fn(&mut Ctx, &[Vec<u8>]) -> CmdResult;
 pub fn run(spec: &CommandSpec, ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<CmdError> {
     let before = ctx.out.buf.len();
     let res = (spec.handler)(ctx, args);
+    crate::paged::collect_released(ctx, spec, args);
     debug_assert!(
         match &res {
             Ok(()) => ctx.out.buf.get(before) != Some(&b'-'),

@@ -48,6 +48,8 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
                 "hashtable"
             }
         }
+        // Paged only above `paged-value-min-bytes`: far past Redis's listpack limits.
+        Value::PagedHash(_) => "hashtable",
         Value::Hash(h) => {
             let longest = h.iter().map(|(k, v)| k.len().max(v.len())).max();
             if small(

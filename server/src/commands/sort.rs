@@ -34,6 +34,13 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     match (ctx.db().get(&key), field) {
         (Some(Value::Str(s)), None) => Some(s.clone()),
         (Some(Value::Hash(h)), Some(f)) => h.get(f).cloned(),
+        (Some(Value::PagedHash(m)), Some(f)) => {
+            let m = *m;
+            // A page that cannot be read counts as a missing field, as a missing key does.
+            crate::paged::hash::get(ctx.engine, &m, f, ctx.now_ms)
+                .ok()
+                .flatten()
+        }
         _ => None,
     }
 }

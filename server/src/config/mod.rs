@@ -131,6 +131,11 @@ typed_settings! {
     s(requirepass: String = "requirepass", "", Kind::Str, true),
     s(io_threads: u64 = "io-threads", "4", Kind::Int(1, 128), false),
     s(cache_flush_delay: u64 = "cache-flush-delay", "1", Kind::Int(0, 3600), true),
+    // A hash whose fields and values pass this many bytes is stored in pages, so that a save
+    // writes the pages that changed and a read loads the page it needs (0: never page).
+    s(paged_value_min_bytes: u64 = "paged-value-min-bytes", "64kb", Kind::Memory, true),
+    // The size a page of a paged value is kept near (pages split as the value grows).
+    s(page_bytes: u64 = "page-bytes", "8kb", Kind::Memory, true),
     s(negcache_max_entries: u64 = "negcache-max-entries",
         "100000",
         Kind::Int(0, i64::MAX),

@@ -182,8 +182,9 @@ impl Server {
                 self.close(t);
             }
         }
-        self.engine
-            .ks
-            .active_expire(kvtier_core::engine::now_ms(), 20);
+        let now = kvtier_core::engine::now_ms();
+        self.engine.ks.active_expire(now, 20);
+        crate::paged::collect_expired(&mut self.engine, &mut self.shared.page_gc);
+        self.shared.page_gc.run(&mut self.engine, now);
     }
 }

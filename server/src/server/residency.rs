@@ -91,7 +91,23 @@ impl Server {
             };
             keys.push((target, key.clone()));
         }
+        self.add_pages(spec, args, &mut keys);
         keys
+    }
+
+    /// Adds the pages a command needs of the paged values among its keys that are in memory
+    /// (a manifest still on disk is loaded first; its pages are asked for on the next try).
+    fn add_pages(&self, spec: &CommandSpec, args: &[Vec<u8>], keys: &mut Vec<(u32, Vec<u8>)>) {
+        let ks = &self.engine.ks;
+        let page_bytes = self.shared.config.settings().page_bytes;
+        let mut pages = Vec::new();
+        for (db, key) in keys.iter() {
+            if let Some(Value::PagedHash(m)) = ks.peek(*db, key) {
+                let needed = commands::hashes_paged::pages_needed(spec.name, args, m, page_bytes);
+                pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
+            }
+        }
+        keys.extend(pages);
     }
 
     /// Queues loads for the keys of the commands buffered behind a parked one, so a pipeline

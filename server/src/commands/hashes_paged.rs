@@ -1,0 +1,236 @@
+//! The hash commands on a paged hash (see `paged`): each touches the pages of the fields it
+//! names; HGETALL, HKEYS and HVALS walk the pages in turn; HSCAN returns one page per call.
+
+use super::typed::Hash;
+use super::{CmdError, Ctx};
+use crate::glob::glob_match;
+use crate::paged::hash::{self, PagedHash};
+use crate::value::Value;
+
+/// The manifest at `key` if it holds a live paged hash (counted as a hit); `None` for anything
+/// else, which the caller handles as before.
+pub fn manifest(ctx: &mut Ctx, key: &[u8]) -> Option<PagedHash> {
+    if !matches!(
+        ctx.engine.ks.peek(ctx.client.db, key),
+        Some(Value::PagedHash(_))
+    ) {
+        return None;
+    }
+    match ctx.db().get(key) {
+        Some(Value::PagedHash(m)) => Some(*m),
+        _ => None,
+    }
+}
+
+/// Writes the changed manifest back (the key becomes dirty, in the command's save group with
+/// the pages it changed), or deletes the key once the last field is gone.
+pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedHash) {
+    let mut db = ctx.db();
+    if m.len == 0 {
+        db.remove(key);
+    } else if let Some(Value::PagedHash(x)) = db.get_mut(key) {
+        *x = m;
+    }
+}
+
+fn page_bytes(ctx: &Ctx) -> u64 {
+    ctx.shared.config.settings().page_bytes
+}
+
+/// HSET/HMSET pairs; the number of new fields.
+pub fn set_pairs(
+    ctx: &mut Ctx,
+    key: &[u8],
+    mut m: PagedHash,
+    pairs: &[Vec<u8>],
+) -> Result<i64, CmdError> {
+    let mut added = 0;
+    let page_bytes = page_bytes(ctx);
+    for pair in pairs.chunks(2) {
+        added += i64::from(
+            hash::set(
+                ctx.engine,
+                &mut m,
+                pair[0].clone(),
+                pair[1].clone(),
+                ctx.now_ms,
+            )
+            .map_err(CmdError::store)?,
+        );
+        hash::maybe_split(ctx.engine, &mut m, page_bytes, ctx.now_ms).map_err(CmdError::store)?;
+    }
+    store(ctx, key, m);
+    Ok(added)
+}
+
+/// Sets one field; whether it is new.
+pub fn set(
+    ctx: &mut Ctx,
+    key: &[u8],
+    mut m: PagedHash,
+    f: &[u8],
+    v: Vec<u8>,
+) -> Result<bool, CmdError> {
+    let page_bytes = page_bytes(ctx);
+    let new = hash::set(ctx.engine, &mut m, f.to_vec(), v, ctx.now_ms).map_err(CmdError::store)?;
+    hash::maybe_split(ctx.engine, &mut m, page_bytes, ctx.now_ms).map_err(CmdError::store)?;
+    store(ctx, key, m);
+    Ok(new)
+}
+
+/// One field's value.
+pub fn get(ctx: &mut Ctx, m: &PagedHash, f: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
+    hash::get(ctx.engine, m, f, ctx.now_ms).map_err(CmdError::store)
+}
+
+/// Removes fields; how many were there.
+pub fn remove(
+    ctx: &mut Ctx,
+    key: &[u8],
+    mut m: PagedHash,
+    fields: &[Vec<u8>],
+) -> Result<usize, CmdError> {
+    let mut removed = 0;
+    for f in fields {
+        removed +=
+            usize::from(hash::remove(ctx.engine, &mut m, f, ctx.now_ms).map_err(CmdError::store)?);
+    }
+    if removed > 0 {
+        store(ctx, key, m);
+    }
+    Ok(removed)
+}
+
+/// HGETALL (`keys` and `values` both), HKEYS or HVALS, page by page.
+pub fn all(ctx: &mut Ctx, m: &PagedHash, keys: bool, values: bool) -> Result<(), CmdError> {
+    let n = m.len as usize;
+    // Read first: an unreadable page fails the command before any reply is written.
+    for id in 0..m.page_count() {
+        hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
+    }
+    if keys && values {
+        ctx.out.map(n);
+    } else {
+        ctx.out.array(n);
+    }
+    let out = &mut *ctx.out;
+    hash::for_each(ctx.engine, m, ctx.now_ms, |k, v| {
+        if keys {
+            out.bulk(k);
+        }
+        if values {
+            out.bulk(v);
+        }
+    })
+    .map_err(CmdError::store)
+}
+
+/// HSCAN: the cursor is a page number; each call returns one page (COUNT is a hint Redis may
+/// exceed), so a scan holds one page in memory at a time. Pages only split towards higher
+/// numbers, so every field present for the whole scan is returned.
+pub fn scan(
+    ctx: &mut Ctx,
+    m: &PagedHash,
+    cursor: u64,
+    pattern: Option<Vec<u8>>,
+) -> Result<(), CmdError> {
+    let id = u32::try_from(cursor).unwrap_or(u32::MAX);
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    if id < m.page_count() {
+        if let Some(p) = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)? {
+            entries = p
+                .iter()
+                .filter(|(k, _)| pattern.as_ref().is_none_or(|p| glob_match(p, k, false)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
+    }
+    let next = if id.saturating_add(1) < m.page_count() {
+        u64::from(id) + 1
+    } else {
+        0
+    };
+    let out = &mut *ctx.out;
+    out.array(2);
+    let mut b = itoa::Buffer::new();
+    out.bulk(b.format(next).as_bytes());
+    out.array(entries.len() * 2);
+    for (k, v) in entries {
+        out.bulk(&k);
+        out.bulk(&v);
+    }
+    Ok(())
+}
+
+/// The whole hash in one map (HRANDFIELD).
+pub fn materialize(ctx: &mut Ctx, m: &PagedHash) -> Result<Hash, CmdError> {
+    hash::materialize(ctx.engine, m, ctx.now_ms).map_err(CmdError::store)
+}
+
+/// After a write that may have added fields to an ordinary hash: one that crossed
+/// `paged-value-min-bytes` becomes paged. Summing the sizes is linear, so past 64 fields it is
+/// checked only when the field count passes a multiple of 64.
+pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
+    let min = ctx.shared.config.settings().paged_value_min_bytes;
+    let page_bytes = page_bytes(ctx);
+    if min == 0 {
+        return;
+    }
+    let h = match ctx.engine.ks.peek(ctx.client.db, key) {
+        Some(Value::Hash(h)) if h.len() <= 64 || h.len() >> 6 != len_before >> 6 => h,
+        _ => return,
+    };
+    let bytes: u64 = h.iter().map(|(f, v)| hash::field_bytes(f, v)).sum();
+    if bytes < min {
+        return;
+    }
+    let h = h.clone();
+    let m = hash::page_out(ctx.engine, &h, page_bytes, ctx.now_ms);
+    ctx.db().insert_keep_ttl(key, Value::PagedHash(m));
+}
+
+/// The pages of paged hash `m` a command needs in memory, so the request path loads them
+/// (batched, without blocking the server) before the command runs. A page it misses anyway (a
+/// script, a key changed earlier in the same EXEC) is read synchronously when touched.
+pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64) -> Vec<u32> {
+    let fields = |from: usize, step: usize| -> Vec<u32> {
+        args.get(from..)
+            .unwrap_or_default()
+            .iter()
+            .step_by(step)
+            .map(|f| m.page_of(f))
+            .collect()
+    };
+    let mut pages = match name {
+        "hget" | "hexists" | "hstrlen" | "hsetnx" | "hincrby" | "hincrbyfloat" => fields(2, 1),
+        "hmget" | "hdel" => fields(2, 1),
+        "hset" | "hmset" => fields(2, 2),
+        "hscan" => crate::util::parse_i64(&args[2])
+            .and_then(|c| u32::try_from(c).ok())
+            .filter(|&c| c < m.page_count())
+            .into_iter()
+            .collect(),
+        "hgetall" | "hkeys" | "hvals" | "hrandfield" | "dump" | "copy" => {
+            (0..m.page_count()).collect()
+        }
+        _ => Vec::new(),
+    };
+    let writes = matches!(
+        name,
+        "hset" | "hmset" | "hsetnx" | "hincrby" | "hincrbyfloat"
+    );
+    if writes {
+        // The page a split would divide, if the write may push the hash over its page budget.
+        let adding: u64 = args[2..].iter().map(|a| a.len() as u64 + 8).sum();
+        let grown = PagedHash {
+            bytes: m.bytes + adding,
+            ..*m
+        };
+        if grown.wants_split(page_bytes) {
+            pages.push(m.split);
+        }
+    }
+    pages.sort_unstable();
+    pages.dedup();
+    pages
+}

@@ -1,0 +1,170 @@
+//! Collections stored in pages, so that a save writes what changed and a read loads what it
+//! needs (issue 19).
+//!
+//! A collection above `paged-value-min-bytes` is kept as a small **manifest** under its own key
+//! plus **page** records in the engine's page namespace (`kvtier_core::pages`). A page is an
+//! ordinary cache entry there: loaded, dirtied, saved and evicted on its own, in the same save
+//! group as the manifest when a command changes both, so a save is one atomic batch of the dirty
+//! pages and the manifest.
+//!
+//! A page key is the value's **generation** (a random 64-bit number drawn when the value becomes
+//! paged) and the page number. It names neither the user key nor the DB, so RENAME and MOVE move
+//! the manifest alone, and a new value under the same key never meets the old one's pages.
+//!
+//! Pages of a deleted value are removed in the background ([`Gc`]), a bounded number per cron
+//! tick. What a crash or an overwrite that never loaded the old value (a blind SET) leaves behind
+//! is unreachable: no manifest names that generation any more.
+
+pub mod hash;
+
+use crate::commands::{CommandSpec, Ctx};
+use crate::value::Value;
+use kvtier_core::{DbIndex, Engine, Residency, StoreError};
+use std::collections::VecDeque;
+
+/// The key of page `id` of generation `gen`.
+pub fn page_key(gen: u64, id: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12);
+    k.extend_from_slice(&gen.to_be_bytes());
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// A fresh generation: random, so that two values (also across restarts) never share pages.
+pub fn new_gen() -> u64 {
+    rand::random()
+}
+
+/// A hash of a field that never changes between builds (pages are partitioned by it on disk):
+/// FNV-1a, then a 64-bit finalizer so that the low bits the page choice uses are well mixed.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Makes page `key` resident: a page the request path did not bring in (a script, SORT) is read
+/// here, synchronously. A page missing from the store reads as empty.
+pub fn ensure_page(engine: &mut Engine<Value>, key: &[u8]) -> Result<(), StoreError> {
+    let db = engine.ks.pages_db();
+    match engine.ks.residency(db, key) {
+        Residency::Unknown => engine.load_now(db, key),
+        _ => Ok(()),
+    }
+}
+
+/// The pages of deleted values waiting for deletion.
+#[derive(Debug, Default)]
+pub struct Gc {
+    /// (generation, next page to delete, page count)
+    queue: VecDeque<(u64, u32, u32)>,
+    /// Pages deleted so far (INFO).
+    pub deleted: u64,
+}
+
+/// Pages deleted per cron tick: bounds the tombstones (and the batch) one tick adds.
+const GC_PAGES_PER_TICK: u32 = 256;
+
+impl Gc {
+    /// Queues the `pages` pages of generation `gen` for deletion.
+    pub fn push(&mut self, gen: u64, pages: u32) {
+        self.queue.push_back((gen, 0, pages));
+    }
+
+    /// Pages still to delete.
+    pub fn pending(&self) -> u64 {
+        self.queue.iter().map(|&(_, n, c)| u64::from(c - n)).sum()
+    }
+
+    /// Deletes up to [`GC_PAGES_PER_TICK`] queued pages (blind deletes: nothing is loaded).
+    pub fn run(&mut self, engine: &mut Engine<Value>, now_ms: i64) {
+        let mut budget = GC_PAGES_PER_TICK;
+        if self.queue.is_empty() {
+            return;
+        }
+        let pages: DbIndex = engine.ks.pages_db();
+        engine.ks.begin_group();
+        while budget > 0 {
+            let Some((gen, next, count)) = self.queue.front_mut() else {
+                break;
+            };
+            let end = (*next + budget).min(*count);
+            let mut db = engine.ks.db(pages, now_ms);
+            for id in *next..end {
+                db.delete_blind(&page_key(*gen, id));
+            }
+            budget -= end - *next;
+            self.deleted += u64::from(end - *next);
+            *next = end;
+            if *next == *count {
+                self.queue.pop_front();
+            }
+        }
+        engine.ks.end_group();
+    }
+}
+
+/// After a command: the paged values it deleted or replaced have their pages queued for
+/// deletion, unless the value is still under one of the command's keys in some DB (RENAME and
+/// MOVE move a manifest; its pages stay).
+pub fn collect_released(ctx: &mut Ctx, spec: &CommandSpec, args: &[Vec<u8>]) {
+    let released = ctx.engine.ks.take_released();
+    if released.is_empty() {
+        return;
+    }
+    let ks = &ctx.engine.ks;
+    let mut live = Vec::new();
+    for key in spec.key_args(args) {
+        for db in 0..ks.databases() as DbIndex {
+            if let Some(Value::PagedHash(m)) = ks.peek(db, key) {
+                live.push(m.gen);
+            }
+        }
+    }
+    for v in released {
+        if let Value::PagedHash(m) = &*v {
+            if !live.contains(&m.gen) {
+                ctx.shared.page_gc.push(m.gen, m.page_count());
+            }
+        }
+    }
+}
+
+/// Outside commands (active expiry): every released paged value's pages are deleted.
+pub fn collect_expired(engine: &mut Engine<Value>, gc: &mut Gc) {
+    for v in engine.ks.take_released() {
+        if let Value::PagedHash(m) = &*v {
+            gc.push(m.gen, m.page_count());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_keys_are_unique_and_ordered_by_page() {
+        assert_ne!(page_key(1, 2), page_key(2, 1));
+        assert!(page_key(7, 1) < page_key(7, 2));
+        assert_eq!(page_key(7, 1).len(), 12);
+    }
+
+    #[test]
+    fn the_field_hash_is_fixed() {
+        // Pages on disk are partitioned by this function: it must never change.
+        assert_eq!(stable_hash(b"field"), 0x1f34_f4d6_2626_7e5a);
+        assert_eq!(stable_hash(b""), 0xefd0_1f60_ba99_2926);
+        let spread: std::collections::HashSet<u64> = (0..1000u32)
+            .map(|i| stable_hash(&i.to_le_bytes()) & 15)
+            .collect();
+        assert_eq!(spread.len(), 16);
+    }
+}
