@@ -27,13 +27,14 @@ fn number_of(v: &Value) -> Option<f64> {
 
 /// Writes a script's return value (or a value inside it) as a reply. `script_resp3` is the
 /// protocol the script chose with `redis.setresp` (booleans depend on it).
-/// The text of an error table (`{err = …}`), which as a script's result is the command's error.
-pub fn error_of(v: &Value) -> Option<String> {
+/// The text of an error table (`{err = …}`), which as a script's result is the command's error,
+/// and whether the table says the error is already counted (see [`super::vm::COUNTED`]).
+pub fn error_of(v: &Value) -> Option<(String, bool)> {
     let Value::Table(t) = v else {
         return None;
     };
     match t.raw_get::<Value>("err") {
-        Ok(Value::String(e)) => Some(e.to_string_lossy()),
+        Ok(Value::String(e)) => Some((e.to_string_lossy(), super::vm::is_counted(t))),
         _ => None,
     }
 }
@@ -168,7 +169,7 @@ fn write_double(out: &mut Reply, d: f64) {
 }
 
 /// Parses one reply at `pos` of `buf` into a Lua value (`resp3`: the script asked for RESP3, so
-/// the buffer holds RESP3 types).
+/// the buffer holds RESP3 types). An error becomes an error table marked as counted.
 pub fn reply_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize, resp3: bool) -> mlua::Result<Value> {
     let line_end = buf[*pos..]
         .windows(2)
@@ -191,7 +192,13 @@ pub fn reply_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize, resp3: bool) -> mlua
     };
     Ok(match kind {
         b'+' => table_with("ok", Value::String(lua.create_string(body)?))?,
-        b'-' => table_with("err", Value::String(lua.create_string(body)?))?,
+        b'-' => {
+            // The command's error is counted where it was replied (`Server::execute`).
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(body)?)?;
+            t.raw_set(super::vm::COUNTED, true)?;
+            Value::Table(t)
+        }
         b':' => Value::Number(num() as f64),
         b'$' | b'=' => {
             let n = num();

@@ -142,6 +142,9 @@ pub struct Scripting {
     pub functions: functions::Registry,
     /// When the busy pass last looked at the sockets.
     pub last_busy_poll: Option<Instant>,
+    /// The error the last run failed with was already counted by its `redis.call` (Redis's
+    /// `ignore_error_stats_update`): `Server::execute` counts only the script's failed call.
+    pub error_counted: bool,
 }
 
 impl Scripting {
@@ -156,6 +159,7 @@ impl Scripting {
             retry: Vec::new(),
             functions: functions::Registry::default(),
             last_busy_poll: None,
+            error_counted: false,
         }
     }
 

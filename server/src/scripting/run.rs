@@ -7,7 +7,7 @@
 //! abandon the run (if nothing was written yet) and it starts again once they are loaded.
 
 use super::convert::{error_of, reply_to_lua, write_value};
-use super::vm::{self, LuaFailure, HOST};
+use super::vm::{self, LuaFailure, COUNTED, HOST};
 use super::{RunState, ScriptFlags};
 use crate::commands::{self, flags, Action, CmdResult};
 use crate::reply::Reply;
@@ -94,15 +94,15 @@ pub struct Invocation {
     pub argv: Vec<Vec<u8>>,
 }
 
-fn err_table(lua: &Lua, msg: &str) -> mlua::Result<Value> {
+fn err_table(lua: &Lua, msg: &str) -> mlua::Result<mlua::Table> {
     let t = lua.create_table()?;
     t.raw_set("err", msg)?;
-    Ok(Value::Table(t))
+    Ok(t)
 }
 
 fn failed(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_iter([
-        err_table(lua, msg)?,
+        Value::Table(err_table(lua, msg)?),
         Value::Boolean(true),
     ]))
 }
@@ -207,6 +207,7 @@ impl Server {
                 table: true,
                 source,
                 plain: false,
+                counted: false,
             };
             return Err(failure_text(&killed, &run).into());
         }
@@ -215,18 +216,21 @@ impl Server {
             conn.wait = crate::conn::Wait::Io;
             conn.held_from = Some(before);
         }
-        match outcome {
-            // A script returning an error table fails as the command.
+        // A script returning or raising an error table fails as the command; an error its
+        // `redis.call` already counted is not counted again (only as the script's failed call).
+        let (result, counted) = match outcome {
             Ok(Ok(v)) => match error_of(&v) {
-                Some(e) => Err(e.into()),
+                Some((e, counted)) => (Err(e.into()), counted),
                 None => {
                     write_value(&mut conn.out, &v, run.resp3, 0);
-                    Ok(())
+                    (Ok(()), false)
                 }
             },
-            Ok(Err(f)) => Err(failure_text(&f, &run).into()),
-            Err(e) => Err(format!("ERR Error running script: {e}").into()),
-        }
+            Ok(Err(f)) => (Err(failure_text(&f, &run).into()), f.counted),
+            Err(e) => (Err(format!("ERR Error running script: {e}").into()), false),
+        };
+        self.scripting.error_counted = counted;
+        result
     }
 
     /// Calls the Lua function with the server reachable from `redis.call` for the duration.
@@ -361,10 +365,30 @@ impl Server {
         }
     }
 
+    /// A `redis.call` refused before its command runs: counted now (INFO errorstats, and the
+    /// command's `rejected_calls` when there is one), as Redis counts it, and marked so as the
+    /// script's error it is not counted again.
+    fn refuse_call(
+        &mut self,
+        lua: &Lua,
+        msg: &str,
+        cmd: Option<&'static str>,
+    ) -> mlua::Result<(Value, bool)> {
+        let code = msg.split_whitespace().next().unwrap_or("ERR");
+        self.count_error(code, cmd, true);
+        let t = err_table(lua, msg)?;
+        t.raw_set(COUNTED, true)?;
+        Ok((Value::Table(t), true))
+    }
+
     /// `redis.call` / `redis.pcall`: returns the reply as a Lua value and whether it is an
-    /// error.
+    /// error. Errors about the call itself (no arguments, an argument of the wrong type) are
+    /// not counted, as in Redis; the refusals of the command are (`refuse_call`), and so are the
+    /// command's own errors (by `execute`).
     fn script_call(&mut self, lua: &Lua, args: &[Value]) -> mlua::Result<(Value, bool)> {
-        let fail = |msg: &str| -> mlua::Result<(Value, bool)> { Ok((err_table(lua, msg)?, true)) };
+        let fail = |msg: &str| -> mlua::Result<(Value, bool)> {
+            Ok((Value::Table(err_table(lua, msg)?), true))
+        };
         if self.scripting.run.as_ref().is_some_and(|r| r.stopping()) {
             return fail("ERR Script is being stopped");
         }
@@ -389,14 +413,17 @@ impl Server {
             }
         }
         let Some(spec) = commands::lookup(&argv[0]) else {
-            return fail("ERR Unknown Redis command called from script");
+            return self.refuse_call(lua, "ERR Unknown Redis command called from script", None);
         };
+        let refused = Some(spec.name);
         let n = argv.len() as i32;
         if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
-            return fail("ERR Wrong number of args calling Redis command from script");
+            let msg = "ERR Wrong number of args calling Redis command from script";
+            return self.refuse_call(lua, msg, refused);
         }
         if NOT_IN_SCRIPTS.contains(&spec.name) {
-            return fail("ERR This Redis command is not allowed from script");
+            let msg = "ERR This Redis command is not allowed from script";
+            return self.refuse_call(lua, msg, refused);
         }
         // The caller's ACL user applies to what its script runs, as in Redis (acl/).
         let caller = self.scripting.run.as_ref().expect("inside a run").client;
@@ -405,7 +432,7 @@ impl Server {
             .acl
             .check(&self.conns[&caller].state.user, spec, &argv)
         {
-            return fail(&denied.script_message());
+            return self.refuse_call(lua, &denied.script_message(), refused);
         }
         let t = self.scripting.run.as_ref().expect("inside a run").client;
         // The caller's ACL applies to what the script runs, as in Redis.
@@ -418,23 +445,26 @@ impl Server {
             &argv,
             || config.settings().acllog_max_len as usize,
         ) {
-            return fail(match denied {
+            let msg = match denied {
                 crate::acl::Denied::Command(_) => {
                     "ERR The user executing the script can't run this command or subcommand"
                 }
                 crate::acl::Denied::Key(_) => "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
                 crate::acl::Denied::Channel(_) => "ERR The user executing the script can't publish to the channel mentioned in the command",
                 crate::acl::Denied::NoUser => "NOPERM this user was deleted",
-            });
+            };
+            return self.refuse_call(lua, msg, refused);
         }
         let run = self.scripting.run.as_ref().expect("inside a run");
         let (read_only, allow_oom, declared) =
             (run.read_only, run.flags.allow_oom, run.flags.declared);
         if spec.has(flags::WRITE) && read_only {
-            return fail("ERR Write commands are not allowed from read-only scripts.");
+            let msg = "ERR Write commands are not allowed from read-only scripts.";
+            return self.refuse_call(lua, msg, refused);
         }
         if self.shared.oom && spec.has(flags::DENYOOM) && !(declared && allow_oom) {
-            return fail("OOM command not allowed when used memory > 'maxmemory'.");
+            let msg = "OOM command not allowed when used memory > 'maxmemory'.";
+            return self.refuse_call(lua, msg, refused);
         }
         // The command's keys must be in memory, as for a client's command.
         let db = self.conns[&t].state.db;
@@ -472,10 +502,11 @@ impl Server {
             for (db, k) in &cold {
                 if let Err(e) = self.engine.load_now(*db, k) {
                     self.shared.scripts.cold_refused += 1;
-                    return fail(&format!(
+                    let msg = format!(
                         "IOERR kvtier: loading key '{}' from the disk store failed: {e}",
                         String::from_utf8_lossy(k)
-                    ));
+                    );
+                    return self.refuse_call(lua, &msg, refused);
                 }
             }
             self.shared.scripts.cold_sync_loads += cold.len() as u64;

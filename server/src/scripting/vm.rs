@@ -18,6 +18,11 @@ const LOAD_REDIS: &str = "kvtier.load_redis";
 const RUN_REDIS: &str = "kvtier.run_redis";
 /// Registry name of the error handler.
 const HANDLER: &str = "kvtier.handler";
+/// The field Redis 7.0 sets on the error table of a `redis.call`/`redis.pcall` whose error
+/// was already counted (INFO errorstats) when the command failed: a script that returns or
+/// raises that table is not counted a second time. Scripts see it (and may clear it) as in
+/// Redis.
+pub const COUNTED: &str = "ignore_error_stats_update";
 /// Heap the Lua state may use (scripts, cached scripts and libraries together).
 const LUA_MEMORY_LIMIT: usize = 1 << 30;
 /// How often (in Lua instructions) the hook looks at time and kill requests.
@@ -74,8 +79,11 @@ end
 xpcall = function(f, h)
   return after_xpcall(real_xpcall(f, function(e)
     if type(e) == 'userdata' then
-      local m = errmsg(e)
-      if m then e = {err = m} end
+      local m, counted = errmsg(e)
+      if m then
+        e = {err = m}
+        if counted then e.ignore_error_stats_update = true end
+      end
     end
     return h(e)
   end))
@@ -164,21 +172,26 @@ pub fn new_vm() -> mlua::Result<Lua> {
             let mut it = out.into_iter();
             let v = it.next().unwrap_or(Value::Nil);
             if matches!(it.next(), Some(Value::Boolean(true))) {
-                let msg = match &v {
-                    Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
-                    _ => String::new(),
+                let (msg, counted) = match &v {
+                    Value::Table(t) => (
+                        t.raw_get::<String>("err").unwrap_or_default(),
+                        is_counted(t),
+                    ),
+                    _ => (String::new(), false),
                 };
-                return Err(mlua::Error::external(Raised(msg)));
+                return Err(mlua::Error::external(Raised { msg, counted }));
             }
             Ok(v)
         })
     };
+    // The message of an error a Rust function raised, and whether it is already counted.
     let errmsg = lua.create_function(|_, v: Value| {
         Ok(match v {
-            Value::Error(e) => raised_message(&e)
-                .or_else(|| thrown_message(&e))
-                .map(str::to_string),
-            _ => None,
+            Value::Error(e) => match raised(&e) {
+                Some(r) => (Some(r.msg.clone()), r.counted),
+                None => (thrown_message(&e).map(str::to_string), false),
+            },
+            _ => (None, false),
         })
     })?;
     let (xpcall, bind, load_redis, run_redis): (Function, Function, Table, Table) =
@@ -216,12 +229,21 @@ pub fn new_vm() -> mlua::Result<Lua> {
 /// An error table raised by a Rust function (`redis.call`…): Lua sees it as an error value
 /// whose message `pcall` returns and the error handler reports without the `ERR` prefix.
 #[derive(Debug)]
-pub struct Raised(pub String);
+pub struct Raised {
+    pub msg: String,
+    /// The table carried [`COUNTED`]: the error is already in the statistics.
+    pub counted: bool,
+}
 
 impl std::fmt::Display for Raised {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.msg)
     }
+}
+
+/// Whether an error table carries [`COUNTED`] set to `true` (Redis looks for the boolean).
+pub fn is_counted(t: &Table) -> bool {
+    matches!(t.raw_get::<Value>(COUNTED), Ok(Value::Boolean(true)))
 }
 
 impl std::error::Error for Raised {}
@@ -239,11 +261,9 @@ impl std::fmt::Display for Thrown {
 
 impl std::error::Error for Thrown {}
 
-/// The message of a [`Raised`] error inside an mlua error.
-pub fn raised_message(e: &mlua::Error) -> Option<&str> {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<Raised>())
-        .map(|r| r.0.as_str())
+/// The [`Raised`] error inside an mlua error.
+fn raised(e: &mlua::Error) -> Option<&Raised> {
+    e.chain().find_map(|c| c.downcast_ref::<Raised>())
 }
 
 /// The message of a [`Thrown`] error inside an mlua error.
@@ -264,6 +284,8 @@ pub struct LuaFailure {
     pub source: Option<(String, i64)>,
     /// Reported without the `script: …` suffix (argument errors of `redis.error_reply`).
     pub plain: bool,
+    /// The error of a `redis.call` already counted in the statistics (see [`COUNTED`]).
+    pub counted: bool,
 }
 
 /// xpcall's message handler: records what was raised and the innermost user frame.
@@ -281,9 +303,10 @@ fn error_handler(lua: &Lua, e: Value) -> mlua::Result<Table> {
     }
     match &e {
         Value::Error(err) => {
-            if let Some(m) = raised_message(err) {
-                info.raw_set("msg", m)?;
+            if let Some(r) = raised(err) {
+                info.raw_set("msg", r.msg.as_str())?;
                 info.raw_set("table", true)?;
+                info.raw_set("counted", r.counted)?;
                 return Ok(info);
             }
             if let Some(m) = thrown_message(err) {
@@ -298,6 +321,7 @@ fn error_handler(lua: &Lua, e: Value) -> mlua::Result<Table> {
                 if t.raw_get::<bool>("kvtier_plain").unwrap_or(false) {
                     info.raw_set("plain", true)?;
                 }
+                info.raw_set("counted", is_counted(t))?;
                 return Ok(info);
             }
         }
@@ -351,6 +375,7 @@ pub fn protected_call(
             table: false,
             source: None,
             plain: false,
+            counted: false,
         }));
     };
     let msg = match info.raw_get::<Value>("msg")? {
@@ -369,6 +394,7 @@ pub fn protected_call(
         table: info.raw_get::<bool>("table").unwrap_or(false),
         source,
         plain: info.raw_get::<bool>("plain").unwrap_or(false),
+        counted: info.raw_get::<bool>("counted").unwrap_or(false),
     }))
 }
 

@@ -101,7 +101,7 @@ impl Server {
     }
 
     /// Counts an error reply with this code (INFO errorstats) against `cmd` (commandstats).
-    pub(super) fn count_error(&mut self, code: &str, cmd: Option<&'static str>, rejected: bool) {
+    pub(crate) fn count_error(&mut self, code: &str, cmd: Option<&'static str>, rejected: bool) {
         self.shared.total_error_replies += 1;
         *self.shared.error_stats.entry(code.to_string()).or_insert(0) += 1;
         if let Some(c) = cmd {
@@ -112,6 +112,15 @@ impl Server {
                 s.failed_calls += 1;
             }
         }
+    }
+
+    /// Counts a call of the command `name` that started at `start` (commandstats, and the
+    /// commands processed).
+    pub(super) fn count_call(&mut self, name: &'static str, start: Instant) {
+        let stat = self.shared.command_stats.entry(name).or_default();
+        stat.calls += 1;
+        stat.usec += start.elapsed().as_micros() as u64;
+        self.shared.total_commands += 1;
     }
 
     /// Runs the client's pending command if all its keys are available; parks it otherwise.
@@ -284,12 +293,16 @@ impl Server {
         let start = Instant::now();
         let (action, err) = self.call(t, spec, args);
         self.tracking_after_call(t, spec, args);
-        let stat = self.shared.command_stats.entry(spec.name).or_default();
-        stat.calls += 1;
-        stat.usec += start.elapsed().as_micros() as u64;
-        self.shared.total_commands += 1;
+        self.count_call(spec.name, start);
         if let Some(e) = &err {
-            self.count_error(e.code(), Some(spec.name), false);
+            if std::mem::take(&mut self.scripting.error_counted) {
+                // A script failing with the error of its `redis.call`: that error is counted
+                // already, the script's call only fails (as Redis 7.0 counts it).
+                let stat = self.shared.command_stats.entry(spec.name).or_default();
+                stat.failed_calls += 1;
+            } else {
+                self.count_error(e.code(), Some(spec.name), false);
+            }
         }
         if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
             self.feed_monitors(t, args);

@@ -1,7 +1,11 @@
 use super::*;
 
 impl Server {
+    /// EXEC of client `t` (in MULTI). A transaction refused for the server's state (OOM, a
+    /// full disk) is a rejected call; one that runs, or fails (EXECABORT) or finds its watched
+    /// keys changed, is a call of EXEC in the statistics, as in Redis.
     pub(super) fn exec(&mut self, t: usize) {
+        let start = Instant::now();
         let conn = self.conns.get_mut(&t).expect("live");
         let queued = conn.state.multi.take().expect("in multi");
         let aborted = std::mem::take(&mut conn.state.multi_error);
@@ -14,15 +18,16 @@ impl Server {
         let dirty = std::mem::take(&mut conn.state.watch_dirty) || expired;
         conn.state.watched.clear();
         if aborted {
-            return self.reply_error(
-                t,
-                "EXECABORT Transaction discarded because of previous errors.",
-                Some("exec"),
-            );
+            // Redis runs EXEC, which fails: a failed call, not a rejected one.
+            conn.out
+                .error("EXECABORT Transaction discarded because of previous errors.");
+            self.tracking_refused(t, Some("exec"));
+            self.count_call("exec", start);
+            return self.count_error("EXECABORT", Some("exec"), false);
         }
         if dirty {
             conn.out.null_array();
-            return;
+            return self.count_call("exec", start);
         }
         if self.shared.oom
             && queued
@@ -74,6 +79,7 @@ impl Server {
         }
         self.shared.oom = oom;
         self.engine.ks.end_group();
+        self.count_call("exec", start);
         if bgsave {
             let token = self.shared.token();
             self.io_waiters.insert(
