@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 enum Kind {
     Int(i64, i64),
     Memory,
+    /// A memory amount within bounds, inclusive (Redis's minimum for a buffer's limit).
+    MemoryIn(u64, u64),
     Enum(&'static [&'static str]),
     Str,
     /// Accepted for compatibility with redis.conf files, with no effect.
@@ -95,6 +97,9 @@ impl Parse for String {
     }
 }
 
+/// Redis's bounds for `proto-max-bulk-len` and `client-query-buffer-limit`.
+const BUFFER_LIMIT: Kind = Kind::MemoryIn(1 << 20, i64::MAX as u64);
+
 typed_settings! {
     s(port: u64 = "port", "6379", Kind::Int(0, 65535), false),
     s(bind: String = "bind", "127.0.0.1", Kind::Str, false),
@@ -141,8 +146,10 @@ typed_settings! {
         Kind::Int(0, i64::MAX),
         true,
     ),
-    s(proto_max_bulk_len: u64 = "proto-max-bulk-len", "512mb", Kind::Memory, true),
-    s(client_query_buffer_limit: u64 = "client-query-buffer-limit", "1gb", Kind::Memory, true),
+    // At least 1mb, as in Redis: a smaller limit would refuse ordinary requests (a limit of 0
+    // closed every client on its first command).
+    s(proto_max_bulk_len: u64 = "proto-max-bulk-len", "512mb", BUFFER_LIMIT, true),
+    s(client_query_buffer_limit: u64 = "client-query-buffer-limit", "1gb", BUFFER_LIMIT, true),
     s(loglevel: String = "loglevel",
         "notice",
         Kind::Enum(&["debug", "verbose", "notice", "warning"]),
@@ -215,12 +222,26 @@ fn normalize_events(v: &str) -> Option<String> {
 
 /// Parses a memory amount the way redis.conf does: `1k` = 1000, `1kb` = 1024, … `1gb`.
 pub fn parse_memory(v: &str) -> Option<u64> {
+    match memory_value(v) {
+        Memory::Bytes(n) => Some(n),
+        Memory::TooLarge | Memory::Invalid => None,
+    }
+}
+
+/// What a memory argument is: an amount, a well-formed amount past 64 bits (for a bounded
+/// setting, out of its range, as Redis answers), or not an amount.
+enum Memory {
+    Bytes(u64),
+    TooLarge,
+    Invalid,
+}
+
+fn memory_value(v: &str) -> Memory {
     let lower = v.trim().to_ascii_lowercase();
     let split = lower
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(split);
-    let n: u64 = num.parse().ok()?;
     let mul: u64 = match unit {
         "" | "b" => 1,
         "k" => 1000,
@@ -229,9 +250,16 @@ pub fn parse_memory(v: &str) -> Option<u64> {
         "mb" => 1024 * 1024,
         "g" => 1000 * 1000 * 1000,
         "gb" => 1024 * 1024 * 1024,
-        _ => return None,
+        _ => return Memory::Invalid,
     };
-    n.checked_mul(mul)
+    if num.is_empty() {
+        // Redis reads no digits as 0 (`""`, `kb`).
+        return Memory::Bytes(0);
+    }
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mul)) {
+        Some(n) => Memory::Bytes(n),
+        None => Memory::TooLarge,
+    }
 }
 
 /// The server's settings: defaults, then a redis.conf-style file, then `--name value`
@@ -314,6 +342,18 @@ impl Config {
             Kind::Memory => parse_memory(value)
                 .ok_or_else(|| bad("argument must be a memory value"))?
                 .to_string(),
+            Kind::MemoryIn(min, max) => {
+                let n = match memory_value(value) {
+                    Memory::Bytes(n) if (min..=max).contains(&n) => n,
+                    Memory::Bytes(_) | Memory::TooLarge => {
+                        return Err(bad(&format!(
+                            "argument must be between {min} and {max} inclusive"
+                        )))
+                    }
+                    Memory::Invalid => return Err(bad("argument must be a memory value")),
+                };
+                n.to_string()
+            }
             Kind::Enum(opts) => {
                 let v = value.to_ascii_lowercase();
                 if !opts.contains(&v.as_str()) {
@@ -474,6 +514,48 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("fs, sled, rocksdb"), "{err}");
+    }
+
+    #[test]
+    fn buffer_limits_have_redis_bounds() {
+        let mut c = Config::default();
+        let between = |name: &str| {
+            format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - argument must be \
+                 between 1048576 and 9223372036854775807 inclusive"
+            )
+        };
+        for name in ["client-query-buffer-limit", "proto-max-bulk-len"] {
+            for v in [
+                "0",
+                "1",
+                "1048575",
+                "1023kb",
+                "9223372036854775808",
+                "99999999999999999999",
+                "",
+                "kb",
+            ] {
+                assert_eq!(c.set(name, v, true), Err(between(name)), "{name} {v}");
+            }
+            for v in ["-1", "abc", "1.5mb", "1xb"] {
+                let err = c.set(name, v, true).unwrap_err();
+                assert!(
+                    err.ends_with("- argument must be a memory value"),
+                    "{v}: {err}"
+                );
+            }
+            c.set(name, "1mb", true).unwrap();
+            assert_eq!(c.get(name), Some("1048576"));
+            c.set(name, "9223372036854775807", true).unwrap();
+            assert_eq!(c.get(name), Some("9223372036854775807"));
+        }
+        c.set("client-query-buffer-limit", "2MB", true).unwrap();
+        assert_eq!(c.settings().client_query_buffer_limit, 2 << 20);
+        assert_eq!(parse_memory("99999999999999999999"), None);
+        // No digits are 0, as Redis reads them.
+        assert_eq!(parse_memory("kb"), Some(0));
+        assert_eq!(parse_memory(""), Some(0));
     }
 
     #[test]
