@@ -162,12 +162,14 @@ impl Server {
         }
         if missing > 0 {
             let conn = self.conns.get_mut(&t).expect("live");
-            if conn.pins.is_empty() {
-                // The keys that arrive first stay until the last one is there.
-                for (db, key) in &keys {
-                    self.engine.ks.pin(*db, key);
+            // The keys that arrive first stay until the last one is there. A later try may
+            // need more (the pages of a paged value whose manifest just arrived): those are
+            // pinned too.
+            for k in keys {
+                if !conn.pins.contains(&k) {
+                    self.engine.ks.pin(k.0, &k.1);
+                    conn.pins.push(k);
                 }
-                conn.pins = keys;
             }
             conn.wait = Wait::Keys { cmd: args, missing };
             self.prefetch(t);
