@@ -320,6 +320,11 @@ impl<V: CacheValue> Keyspace<V> {
     }
 
     pub(crate) fn record_touch(&mut self, db: DbIndex, key: &[u8]) {
+        // A page is not a key anyone can WATCH or track: the command that changes it touches
+        // its manifest's key.
+        if db == self.pages_db() {
+            return;
+        }
         if let Some(t) = self.touched.as_mut() {
             t.push((self.map.logical(db), key.to_vec()));
         }

@@ -281,6 +281,7 @@ impl<V: CacheValue> Engine<V> {
             log::error!("{e}; using the identity DB map");
             crate::dbmap::DbMap::identity(cfg.databases)
         });
+        let pages = cfg.databases as DbIndex;
         let workers = (0..cfg.io_threads.max(1))
             .map(|i| {
                 let store = Arc::clone(&store);
@@ -290,7 +291,7 @@ impl<V: CacheValue> Engine<V> {
                 let counts = Arc::clone(&counts);
                 std::thread::Builder::new()
                     .name(format!("kvtier-io-{i}"))
-                    .spawn(move || worker::run(store, counts, jobs, done, notify))
+                    .spawn(move || worker::run(store, counts, jobs, done, notify, pages))
                     .expect("spawn IO worker")
             })
             .collect();

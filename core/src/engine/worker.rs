@@ -3,6 +3,7 @@
 
 use crate::encoding;
 use crate::keycount::{self, StoredCounts};
+use crate::pages::PAGES_NS;
 use crate::store::{DbIndex, DiskStore, StoreError, WriteOp};
 use crate::value::CacheValue;
 use crossbeam_channel::{Receiver, Sender};
@@ -114,6 +115,7 @@ pub(crate) fn run<V: CacheValue>(
     jobs: Receiver<Job<V>>,
     done: Sender<Completion<V>>,
     notify: Notify,
+    pages: DbIndex,
 ) {
     for job in jobs {
         let completion = match job {
@@ -147,7 +149,7 @@ pub(crate) fn run<V: CacheValue>(
                     None => continue,
                 }
             }
-            Job::Save { groups, items } => save(&*store, &counts, groups, items),
+            Job::Save { groups, items } => save(&*store, &counts, groups, items, pages),
             Job::Scan {
                 id,
                 db,
@@ -271,7 +273,11 @@ fn save<V: CacheValue>(
     counts: &StoredCounts,
     groups: Vec<u64>,
     items: Vec<SaveItem<V>>,
+    pages: DbIndex,
 ) -> Completion<V> {
+    // Page records are addressed in the store's page namespace here, so the store wrapper
+    // (`pages::NsStore`) passes the batch through instead of copying it to rename them.
+    let store_ns = |db: DbIndex| if db == pages { PAGES_NS } else { db };
     let failed = |items: Vec<SaveItem<V>>, e: StoreError| Completion::Save {
         groups: groups.clone(),
         items: items
@@ -301,13 +307,13 @@ fn save<V: CacheValue>(
                     v.encode_payload(out)
                 });
                 WriteOp::Put {
-                    db: it.db,
+                    db: store_ns(it.db),
                     key: it.key.clone(),
                     value,
                 }
             }
             None => WriteOp::Delete {
-                db: it.db,
+                db: store_ns(it.db),
                 key: it.key.clone(),
             },
         })
