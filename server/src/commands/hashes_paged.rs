@@ -33,11 +33,17 @@ pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedHash) {
     }
 }
 
-fn page_bytes(ctx: &Ctx) -> u64 {
-    ctx.shared.config.settings().page_bytes
+/// Splits a page if the hash outgrew its pages. A split is upkeep, not part of the command: one
+/// that cannot read its page is left for a later write.
+fn upkeep(ctx: &mut Ctx, m: &mut PagedHash) {
+    let page_bytes = ctx.shared.config.settings().page_bytes;
+    if let Err(e) = hash::maybe_split(ctx.engine, m, page_bytes, ctx.now_ms) {
+        log::warn!("splitting a page of a paged hash failed: {e}; retried on a later write");
+    }
 }
 
-/// HSET/HMSET pairs; the number of new fields.
+/// HSET/HMSET pairs; the number of new fields. A page that cannot be read fails the command
+/// after the fields before it were set (their pages and the manifest stay consistent).
 pub fn set_pairs(
     ctx: &mut Ctx,
     key: &[u8],
@@ -45,22 +51,28 @@ pub fn set_pairs(
     pairs: &[Vec<u8>],
 ) -> Result<i64, CmdError> {
     let mut added = 0;
-    let page_bytes = page_bytes(ctx);
+    let mut failed = None;
     for pair in pairs.chunks(2) {
-        added += i64::from(
-            hash::set(
-                ctx.engine,
-                &mut m,
-                pair[0].clone(),
-                pair[1].clone(),
-                ctx.now_ms,
-            )
-            .map_err(CmdError::store)?,
-        );
-        hash::maybe_split(ctx.engine, &mut m, page_bytes, ctx.now_ms).map_err(CmdError::store)?;
+        match hash::set(
+            ctx.engine,
+            &mut m,
+            pair[0].clone(),
+            pair[1].clone(),
+            ctx.now_ms,
+        ) {
+            Ok(new) => added += i64::from(new),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        upkeep(ctx, &mut m);
     }
     store(ctx, key, m);
-    Ok(added)
+    match failed {
+        Some(e) => Err(CmdError::store(e)),
+        None => Ok(added),
+    }
 }
 
 /// Sets one field; whether it is new.
@@ -71,9 +83,8 @@ pub fn set(
     f: &[u8],
     v: Vec<u8>,
 ) -> Result<bool, CmdError> {
-    let page_bytes = page_bytes(ctx);
     let new = hash::set(ctx.engine, &mut m, f.to_vec(), v, ctx.now_ms).map_err(CmdError::store)?;
-    hash::maybe_split(ctx.engine, &mut m, page_bytes, ctx.now_ms).map_err(CmdError::store)?;
+    upkeep(ctx, &mut m);
     store(ctx, key, m);
     Ok(new)
 }
@@ -91,14 +102,23 @@ pub fn remove(
     fields: &[Vec<u8>],
 ) -> Result<usize, CmdError> {
     let mut removed = 0;
+    let mut failed = None;
     for f in fields {
-        removed +=
-            usize::from(hash::remove(ctx.engine, &mut m, f, ctx.now_ms).map_err(CmdError::store)?);
+        match hash::remove(ctx.engine, &mut m, f, ctx.now_ms) {
+            Ok(was) => removed += usize::from(was),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
     if removed > 0 {
         store(ctx, key, m);
     }
-    Ok(removed)
+    match failed {
+        Some(e) => Err(CmdError::store(e)),
+        None => Ok(removed),
+    }
 }
 
 /// HGETALL (`keys` and `values` both), HKEYS or HVALS, page by page.
@@ -172,7 +192,7 @@ pub fn materialize(ctx: &mut Ctx, m: &PagedHash) -> Result<Hash, CmdError> {
 /// checked only when the field count passes a multiple of 64.
 pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     let min = ctx.shared.config.settings().paged_value_min_bytes;
-    let page_bytes = page_bytes(ctx);
+    let page_bytes = ctx.shared.config.settings().page_bytes;
     if min == 0 {
         return;
     }
