@@ -7,6 +7,7 @@ use super::typed::Hash;
 use super::{cmd, CommandSpec, Ctx, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
 use crate::glob::glob_match;
+use crate::paged::hash::PagedHash;
 use crate::reply::Reply;
 use crate::util::{fmt_incr_float, parse_f64, parse_i64};
 use crate::value::Value;
@@ -286,19 +287,52 @@ fn hgetall(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     Ok(())
 }
 
+/// A field's value in a paged (`m`) or an ordinary hash.
+fn field_of(
+    ctx: &mut Ctx,
+    m: Option<PagedHash>,
+    key: &[u8],
+    field: &[u8],
+) -> Result<Option<Vec<u8>>, CmdError> {
+    match m {
+        Some(m) => paged::get(ctx, &m, field),
+        None => Ok(ctx
+            .db()
+            .read::<Hash>(key)?
+            .and_then(|h| h.get(field))
+            .cloned()),
+    }
+}
+
+/// Sets one field of a paged (`m`) or an ordinary hash (which may become paged).
+fn put_field(
+    ctx: &mut Ctx,
+    m: Option<PagedHash>,
+    key: &[u8],
+    field: &[u8],
+    value: Vec<u8>,
+) -> Result<(), CmdError> {
+    match m {
+        Some(m) => {
+            paged::set(ctx, key, m, field, value)?;
+        }
+        None => {
+            let mut db = ctx.db();
+            let h = db.entry::<Hash>(key)?;
+            let len_before = h.len();
+            h.insert(field.to_vec(), value);
+            paged::maybe_page_out(ctx, key, len_before);
+        }
+    }
+    Ok(())
+}
+
 fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(delta) = parse_i64(&args[3]) else {
         return Err(CmdError::NotInt);
     };
     let m = paged::manifest(ctx, &args[1]);
-    let old = match m {
-        Some(m) => paged::get(ctx, &m, &args[2])?,
-        None => ctx
-            .db()
-            .read::<Hash>(&args[1])?
-            .and_then(|h| h.get(&args[2]))
-            .cloned(),
-    };
+    let old = field_of(ctx, m, &args[1], &args[2])?;
     let current = match old {
         None => 0,
         Some(v) => parse_i64(&v).ok_or(CmdError::msg("ERR hash value is not an integer"))?,
@@ -309,19 +343,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut b = itoa::Buffer::new();
     let text = b.format(n).as_bytes().to_vec();
     let existed = m.is_some() || ctx.db().contains(&args[1]);
-    match m {
-        Some(m) => {
-            paged::set(ctx, &args[1], m, &args[2], text)?;
-        }
-        None => {
-            let h = ctx.db().entry::<Hash>(&args[1]).map(|h| {
-                let len_before = h.len();
-                h.insert(args[2].clone(), text);
-                len_before
-            })?;
-            paged::maybe_page_out(ctx, &args[1], h);
-        }
-    }
+    put_field(ctx, m, &args[1], &args[2], text)?;
     ctx.out.int(n);
     super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrby", &args[1]);
@@ -336,14 +358,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Err(CmdError::msg("ERR value is NaN or Infinity"));
     }
     let m = paged::manifest(ctx, &args[1]);
-    let old = match m {
-        Some(m) => paged::get(ctx, &m, &args[2])?,
-        None => ctx
-            .db()
-            .read::<Hash>(&args[1])?
-            .and_then(|h| h.get(&args[2]))
-            .cloned(),
-    };
+    let old = field_of(ctx, m, &args[1], &args[2])?;
     let current = match old {
         None => 0.0,
         Some(v) => parse_f64(&v).ok_or(CmdError::msg("ERR hash value is not a float"))?,
@@ -355,19 +370,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let text = fmt_incr_float(n).into_bytes();
     ctx.out.bulk(&text);
     let existed = m.is_some() || ctx.db().contains(&args[1]);
-    match m {
-        Some(m) => {
-            paged::set(ctx, &args[1], m, &args[2], text)?;
-        }
-        None => {
-            let len_before = ctx.db().entry::<Hash>(&args[1]).map(|h| {
-                let n = h.len();
-                h.insert(args[2].clone(), text);
-                n
-            })?;
-            paged::maybe_page_out(ctx, &args[1], len_before);
-        }
-    }
+    put_field(ctx, m, &args[1], &args[2], text)?;
     super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrbyfloat", &args[1]);
     Ok(())
