@@ -1205,6 +1205,9 @@ fn model_paged_hashes() {
             "48",
             "--page-bytes",
             "24",
+            // Past one field a hash is a hash table (whose order is free), so it may be paged.
+            "--hash-max-listpack-entries",
+            "1",
         ],
         &[21, 22, 23],
     );

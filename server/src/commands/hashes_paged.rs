@@ -196,12 +196,18 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     if min == 0 {
         return;
     }
-    let h = match ctx.engine.ks.peek(ctx.client.db, key) {
+    let value = ctx.engine.ks.peek(ctx.client.db, key);
+    let h = match value {
         Some(Value::Hash(h)) if h.len() <= 64 || h.len() >> 6 != len_before >> 6 => h,
         _ => return,
     };
     let bytes: u64 = h.iter().map(|(f, v)| hash::field_bytes(f, v)).sum();
-    if bytes < min {
+    // A hash Redis would keep as a listpack (its hash-max-listpack-* settings) keeps the order
+    // its fields were added in, which HGETALL shows: only a hash table's order is free to be
+    // the pages' order.
+    if bytes < min
+        || value.is_some_and(|v| super::object::encoding(v, &ctx.shared.config) != "hashtable")
+    {
         return;
     }
     let h = h.clone();
