@@ -79,3 +79,64 @@ fn the_byte_estimate_is_exact_for_small_dbs_and_close_for_large_ones() {
     let est = ks.estimate_bytes(64);
     assert!(est.abs_diff(exact) < exact / 10, "{est} vs {exact}");
 }
+
+/// A value with pages in the tests below: tag 1 stands for a manifest.
+#[derive(Debug, Clone, PartialEq)]
+struct P(u8, bool);
+
+impl CacheValue for P {
+    fn mem_size(&self) -> usize {
+        1
+    }
+    fn type_tag(&self) -> u8 {
+        u8::from(self.1)
+    }
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        out.push(self.0);
+    }
+    fn decode_payload(t: u8, p: &[u8]) -> Result<Self, StoreError> {
+        Ok(P(p[0], t == 1))
+    }
+    fn owns_pages(&self) -> bool {
+        self.1
+    }
+}
+
+#[test]
+fn manifests_are_handed_back_when_deleted_replaced_or_expired() {
+    let mut ks: Keyspace<P> = Keyspace::new(1, 10);
+    ks.db(0, 0).insert(b"a", P(1, true));
+    ks.db(0, 0).insert(b"plain", P(9, false));
+    assert!(
+        ks.take_released().is_empty(),
+        "a new value releases nothing"
+    );
+    ks.db(0, 0).insert(b"a", P(2, true));
+    ks.db(0, 0).remove(b"plain");
+    let got: Vec<P> = ks.take_released().iter().map(|v| (**v).clone()).collect();
+    assert_eq!(got, vec![P(1, true)], "the overwritten manifest only");
+    ks.db(0, 0).set_expire(b"a", Some(5));
+    assert!(!ks.db(0, 10).contains(b"a"));
+    let got: Vec<P> = ks.take_released().iter().map(|v| (**v).clone()).collect();
+    assert_eq!(got, vec![P(2, true)], "the expired manifest");
+}
+
+#[test]
+fn pages_live_past_the_redis_dbs_and_are_never_touched_keys() {
+    let mut ks: Keyspace<V> = Keyspace::new(2, 10);
+    assert_eq!((ks.databases(), ks.pages_db()), (2, 2));
+    ks.track_touched(true);
+    let pages = ks.pages_db();
+    ks.db(pages, 0).insert_new(b"page", V(1));
+    ks.db(0, 0).insert(b"key", V(2));
+    assert_eq!(ks.take_touched(), vec![(0, b"key".to_vec())]);
+    // A page created new is known absent from the store: its save needs no read first.
+    assert_eq!(ks.dbs[2].get(&b"page"[..]).unwrap().on_disk, Some(false));
+    ks.db(pages, 0).delete_blind(b"never-loaded");
+    let e = ks.dbs[2].get(&b"never-loaded"[..]).unwrap();
+    assert!(
+        e.value.is_none() && e.dirty,
+        "a blind delete is a dirty tombstone"
+    );
+    assert_eq!(ks.peek(0, b"key"), Some(&V(2)));
+}
