@@ -346,6 +346,7 @@ impl Server {
             Action::Barrier(then) => {
                 if matches!(then, BarrierThen::Shutdown) {
                     self.shutting_down = true;
+                    self.drain_page_gc();
                 }
                 let token = self.shared.token();
                 if let Some(c) = self.conns.get_mut(&t) {

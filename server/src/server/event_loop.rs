@@ -52,10 +52,20 @@ impl Server {
         Ok(())
     }
 
+    /// Before a shutdown's final barrier: every queued page deletion joins it, so the pages of
+    /// values deleted just before SHUTDOWN do not stay on disk.
+    pub(super) fn drain_page_gc(&mut self) {
+        let now = kvtier_core::engine::now_ms();
+        while self.shared.page_gc.pending() > 0 {
+            self.shared.page_gc.run(&mut self.engine, now);
+        }
+    }
+
     pub(super) fn on_signal(&mut self) {
         for sig in self.signals.pending() {
             log::warn!("received signal {sig}, scheduling shutdown");
             self.shutting_down = true;
+            self.drain_page_gc();
             let token = self.shared.token();
             self.engine.barrier(token);
             self.io_waiters
