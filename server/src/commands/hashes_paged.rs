@@ -228,7 +228,10 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64
             .collect()
     };
     let mut pages = match name {
-        "hget" | "hexists" | "hstrlen" | "hsetnx" | "hincrby" | "hincrbyfloat" => fields(2, 1),
+        // One field; what follows it (HSETNX's value, HINCRBY's increment) is no field.
+        "hget" | "hexists" | "hstrlen" | "hsetnx" | "hincrby" | "hincrbyfloat" => {
+            vec![m.page_of(&args[2])]
+        }
         "hmget" | "hdel" => fields(2, 1),
         "hset" | "hmset" => fields(2, 2),
         "hscan" => crate::util::parse_i64(&args[2])
