@@ -11,6 +11,8 @@ const fn c(name: &'static str, default: &'static str, kind: Kind) -> Setting {
 pub(super) const INT: Kind = Kind::Int(i32::MIN as i64, i32::MAX as i64);
 pub(super) const UINT: Kind = Kind::Int(0, i32::MAX as i64);
 pub(super) const LONG: Kind = Kind::Int(0, i64::MAX);
+/// A memory amount within Redis's range for its `long long` / `size_t` memory settings.
+pub(super) const BYTES: Kind = Kind::MemoryIn(0, i64::MAX as u64);
 const YES: &str = "yes";
 const NO: &str = "no";
 
@@ -64,7 +66,11 @@ pub(super) static COMPAT: &[Setting] = &[
     c("activedefrag", NO, Kind::Bool),
     c("active-defrag-cycle-min", "1", Kind::Int(1, 99)),
     c("active-defrag-cycle-max", "25", Kind::Int(1, 99)),
-    c("active-defrag-ignore-bytes", "104857600", Kind::Memory),
+    c(
+        "active-defrag-ignore-bytes",
+        "104857600",
+        Kind::MemoryIn(1, i64::MAX as u64),
+    ),
     c("active-defrag-threshold-lower", "10", Kind::Int(0, 1000)),
     c("active-defrag-threshold-upper", "100", Kind::Int(0, 1000)),
     c("active-defrag-max-scan-fields", "1000", LONG),
@@ -91,7 +97,7 @@ pub(super) static COMPAT: &[Setting] = &[
     c("aof-timestamp-enabled", NO, Kind::Bool),
     c("aof-disable-auto-gc", NO, Kind::Bool),
     c("auto-aof-rewrite-percentage", "100", LONG),
-    c("auto-aof-rewrite-min-size", "67108864", Kind::Memory),
+    c("auto-aof-rewrite-min-size", "67108864", BYTES),
     c("no-appendfsync-on-rewrite", NO, Kind::Bool),
     c("dbfilename", "dump.rdb", Kind::Str),
     c("rdbcompression", YES, Kind::Bool),
@@ -129,7 +135,11 @@ pub(super) static COMPAT: &[Setting] = &[
     c("replica-ignore-disk-write-errors", NO, Kind::Bool),
     c("repl-timeout", "60", LONG),
     c("repl-ping-replica-period", "10", LONG),
-    c("repl-backlog-size", "1048576", Kind::Memory),
+    c(
+        "repl-backlog-size",
+        "1048576",
+        Kind::MemoryIn(1, i64::MAX as u64),
+    ),
     c("repl-backlog-ttl", "3600", LONG),
     c("repl-disable-tcp-nodelay", NO, Kind::Bool),
     c("repl-diskless-sync", YES, Kind::Bool),

@@ -172,21 +172,21 @@ typed_settings! {
     s(busy_reply_threshold: u64 = "busy-reply-threshold", "5000", LONG, true),
     s(tracking_table_max_keys: u64 = "tracking-table-max-keys", "1000000", LONG, true),
     s(acllog_max_len: u64 = "acllog-max-len", "128", LONG, true),
-    s(stream_node_max_bytes: u64 = "stream-node-max-bytes", "4096", Kind::Memory, true),
+    s(stream_node_max_bytes: u64 = "stream-node-max-bytes", "4096", BYTES, true),
     s(stream_node_max_entries: u64 = "stream-node-max-entries", "100", LONG, true),
-    s(hll_sparse_max_bytes: u64 = "hll-sparse-max-bytes", "3000", Kind::Memory, true),
+    s(hll_sparse_max_bytes: u64 = "hll-sparse-max-bytes", "3000", BYTES, true),
     // (Encoding thresholds: what OBJECT ENCODING and DUMP choose by.)
     s(list_max_listpack_size: i64 = "list-max-listpack-size", "-2", INT, true),
     s(list_compress_depth: u64 = "list-compress-depth", "0", UINT, true),
     s(set_max_intset_entries: u64 = "set-max-intset-entries", "512", LONG, true),
     s(hash_max_listpack_entries: u64 = "hash-max-listpack-entries", "512", LONG, true),
-    s(hash_max_listpack_value: u64 = "hash-max-listpack-value", "64", LONG, true),
+    s(hash_max_listpack_value: u64 = "hash-max-listpack-value", "64", BYTES, true),
     s(zset_max_listpack_entries: u64 = "zset-max-listpack-entries", "128", LONG, true),
-    s(zset_max_listpack_value: u64 = "zset-max-listpack-value", "64", LONG, true),
+    s(zset_max_listpack_value: u64 = "zset-max-listpack-value", "64", BYTES, true),
 }
 
 mod compat;
-use compat::{ALIASES, COMPAT, INT, LONG, UINT};
+use compat::{ALIASES, BYTES, COMPAT, INT, LONG, UINT};
 
 /// The classes `notify-keyspace-events` accepts, in Redis's order for CONFIG GET.
 const EVENT_CLASSES: &str = "gKE$lshzxetmdn";
@@ -221,45 +221,42 @@ fn normalize_events(v: &str) -> Option<String> {
 }
 
 /// Parses a memory amount the way redis.conf does: `1k` = 1000, `1kb` = 1024, … `1gb`.
+///
+/// Reads it exactly as Redis 7.0's `memtoull` does, odd inputs included
+/// (compared with redis-server 7.0.15 in tests/tests/config_memory.rs): digits then an optional
+/// unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`, any case), nothing else — no sign, no spaces, no
+/// fraction. No digits read as 0 (`""`, `kb`); more than 127 digits are refused; a number past
+/// 64 bits saturates at 2^64-1 and the unit's multiplication wraps, as `strtoull` and C's
+/// unsigned arithmetic do there (a bounded setting then refuses it by its range).
 pub fn parse_memory(v: &str) -> Option<u64> {
-    match memory_value(v) {
-        Memory::Bytes(n) => Some(n),
-        Memory::TooLarge | Memory::Invalid => None,
+    let b = v.as_bytes();
+    if b.first() == Some(&b'-') {
+        return None;
     }
-}
-
-/// What a memory argument is: an amount, a well-formed amount past 64 bits (for a bounded
-/// setting, out of its range, as Redis answers), or not an amount.
-enum Memory {
-    Bytes(u64),
-    TooLarge,
-    Invalid,
-}
-
-fn memory_value(v: &str) -> Memory {
-    let lower = v.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(split);
-    let mul: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return Memory::Invalid,
+    let split = b
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len());
+    let (digits, unit) = b.split_at(split);
+    let mul: u64 = match unit.to_ascii_lowercase().as_slice() {
+        b"" | b"b" => 1,
+        b"k" => 1000,
+        b"kb" => 1024,
+        b"m" => 1000 * 1000,
+        b"mb" => 1024 * 1024,
+        b"g" => 1000 * 1000 * 1000,
+        b"gb" => 1024 * 1024 * 1024,
+        _ => return None,
     };
-    if num.is_empty() {
-        // Redis reads no digits as 0 (`""`, `kb`).
-        return Memory::Bytes(0);
+    if digits.len() >= 128 {
+        return None;
     }
-    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mul)) {
-        Some(n) => Memory::Bytes(n),
-        None => Memory::TooLarge,
-    }
+    let n = digits.iter().fold(0u64, |n, d| {
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .unwrap_or(u64::MAX)
+    });
+    Some(n.wrapping_mul(mul))
 }
 
 /// The server's settings: defaults, then a redis.conf-style file, then `--name value`
@@ -329,9 +326,9 @@ impl Config {
         };
         let normalized = match setting.kind {
             Kind::Int(min, max) => {
-                let n: i64 = value
-                    .parse()
-                    .map_err(|_| bad("argument couldn't be parsed into an integer"))?;
+                // Redis's `string2ll`: no sign but `-`, no spaces, no leading zeros.
+                let n = crate::util::parse_i64(value.as_bytes())
+                    .ok_or_else(|| bad("argument couldn't be parsed into an integer"))?;
                 if n < min || n > max {
                     return Err(bad(&format!(
                         "argument must be between {min} and {max} inclusive"
@@ -342,16 +339,16 @@ impl Config {
             Kind::Memory => parse_memory(value)
                 .ok_or_else(|| bad("argument must be a memory value"))?
                 .to_string(),
+            // (Redis checks a signed setting's range on the value read as signed: with `max` at
+            // most 2^63-1, the same as checking the unsigned value.)
             Kind::MemoryIn(min, max) => {
-                let n = match memory_value(value) {
-                    Memory::Bytes(n) if (min..=max).contains(&n) => n,
-                    Memory::Bytes(_) | Memory::TooLarge => {
-                        return Err(bad(&format!(
-                            "argument must be between {min} and {max} inclusive"
-                        )))
-                    }
-                    Memory::Invalid => return Err(bad("argument must be a memory value")),
-                };
+                let n =
+                    parse_memory(value).ok_or_else(|| bad("argument must be a memory value"))?;
+                if !(min..=max).contains(&n) {
+                    return Err(bad(&format!(
+                        "argument must be between {min} and {max} inclusive"
+                    )));
+                }
                 n.to_string()
             }
             Kind::Enum(opts) => {
@@ -552,7 +549,11 @@ mod tests {
         }
         c.set("client-query-buffer-limit", "2MB", true).unwrap();
         assert_eq!(c.settings().client_query_buffer_limit, 2 << 20);
-        assert_eq!(parse_memory("99999999999999999999"), None);
+        // Past 64 bits saturates, the unit wraps (Redis's `strtoull` and multiplication).
+        assert_eq!(parse_memory("99999999999999999999"), Some(u64::MAX));
+        assert_eq!(parse_memory("17179869185gb"), Some(1 << 30));
+        assert_eq!(parse_memory(" 2mb"), None);
+        assert_eq!(parse_memory("+5mb"), None);
         // No digits are 0, as Redis reads them.
         assert_eq!(parse_memory("kb"), Some(0));
         assert_eq!(parse_memory(""), Some(0));
