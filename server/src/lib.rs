@@ -56,6 +56,7 @@ mod scripting;
 mod server;
 mod shared;
 mod stream;
+mod subcommands;
 mod tracking;
 mod util;
 mod value;

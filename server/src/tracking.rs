@@ -276,7 +276,9 @@ impl Server {
     /// command outside MULTI it ends a CLIENT CACHING, as in Redis.
     pub(crate) fn tracking_refused(&mut self, t: usize, cmd: Option<&str>) {
         if let Some(c) = self.conns.get_mut(&t) {
-            if c.state.multi.is_none() && cmd != Some("client") {
+            // (CLIENT's subcommands are counted as `client|caching`…)
+            let client = cmd.is_some_and(|c| c == "client" || c.starts_with("client|"));
+            if c.state.multi.is_none() && !client {
                 c.state.tracking.caching = false;
             }
         }

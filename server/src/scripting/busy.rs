@@ -1,11 +1,15 @@
 //! Serving other clients while a script runs past `busy-reply-threshold` (Redis's BUSY state).
 //!
 //! The Lua instruction hook calls `serve_busy` now and then; it reads what idle clients sent
-//! and answers every request `-BUSY`, except SCRIPT KILL / FUNCTION KILL (which stop the script
-//! if it has not written) and SHUTDOWN NOSAVE (which ends the process at once, as a crash
-//! would: what was acknowledged before the script is durable in the store).
+//! and checks each request as any other (`handle`), then answers `-BUSY` as Redis 7.0 does
+//! (counted as the command's rejected call), except for the few commands Redis serves then:
+//! SCRIPT KILL / FUNCTION KILL (which stop the script if it has not written), SHUTDOWN NOSAVE
+//! (which ends the process at once, as a crash would: what was acknowledged before the script
+//! is durable in the store), FUNCTION STATS, and the client's own MULTI, DISCARD, WATCH…
 
+use crate::commands::{flags, Action, CommandSpec};
 use crate::server::Server;
+use crate::subcommands;
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};
 
@@ -69,7 +73,11 @@ impl Server {
             }
             conn.compact_input();
             for args in requests {
-                self.busy_request(t, &args);
+                // Past QUIT, the rest of the input is not read (as outside a busy script).
+                if self.conns.get(&t).is_none_or(|c| c.close_after_write) {
+                    break;
+                }
+                self.handle(t, args);
             }
             self.flush(t);
             if closed {
@@ -78,127 +86,187 @@ impl Server {
         }
     }
 
-    fn busy_request(&mut self, t: usize, args: &[Vec<u8>]) {
-        let Some(run) = self.scripting.run.as_mut() else {
+    /// A request of another client while a script is busy, once it has passed the checks every
+    /// request goes through first (unknown command, arity, authentication, ACL: see `handle`),
+    /// as Redis 7.0 orders them. A subcommand Redis does not have and a subcommand's arity are
+    /// refused next; then a command not allowed while a script is busy gets -BUSY (EXEC:
+    /// -EXECABORT, its transaction discarded), a rejected call of it, and fails the client's
+    /// transaction. The allowed ones run: SCRIPT KILL, FUNCTION KILL / STATS, SHUTDOWN NOSAVE,
+    /// MULTI, DISCARD, WATCH, UNWATCH, AUTH, HELLO, RESET, QUIT (queued inside MULTI as usual).
+    pub(crate) fn busy_request(
+        &mut self,
+        t: usize,
+        spec: &'static CommandSpec,
+        args: Vec<Vec<u8>>,
+    ) {
+        let Some(run) = self.scripting.run.as_ref() else {
             return;
         };
-        let is = |i: usize, w: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w));
-        let reply = if (is(0, b"script") || is(0, b"function")) && is(1, b"kill") && args.len() == 2
-        {
-            let wants_function = is(0, b"function");
-            if run.wrote {
-                "-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
-            } else if wants_function != run.is_function {
-                if run.is_function {
-                    "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
-                } else {
-                    "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
-                }
-            } else {
-                run.killed = true;
-                "+OK"
-            }
-        } else if is(0, b"function") && is(1, b"stats") && args.len() == 2 {
-            let is_function = run.is_function;
-            let (name, command, ms) = (
-                run.name.clone(),
-                run.command.clone(),
-                run.started.elapsed().as_millis() as i64,
-            );
-            let (libs, funcs) = (
-                self.scripting.functions.libs.len(),
-                self.scripting.functions.by_fn.len(),
-            );
-            if let Some(c) = self.conns.get_mut(&t) {
-                let out = &mut c.out;
-                out.map(2);
-                out.bulk(b"running_script");
-                if !is_function {
-                    // Only a function counts as running for FUNCTION STATS.
-                    out.null();
-                } else {
-                    out.map(3);
-                    out.bulk(b"name");
-                    out.bulk(name.as_bytes());
-                    out.bulk(b"command");
-                    out.array(command.len());
-                    for a in &command {
-                        out.bulk(a);
-                    }
-                    out.bulk(b"duration_ms");
-                    out.int(ms);
-                }
-                out.bulk(b"engines");
-                out.map(1);
-                out.bulk(b"LUA");
-                out.map(2);
-                out.bulk(b"libraries_count");
-                out.int(libs as i64);
-                out.bulk(b"functions_count");
-                out.int(funcs as i64);
-            }
-            return;
-        } else if is(0, b"shutdown") && is(1, b"nosave") {
-            log::warn!("SHUTDOWN NOSAVE while a script runs: exiting now");
-            std::process::exit(0);
+        let (is_function, wrote) = (run.is_function, run.wrote);
+        let busy = if is_function {
+            BUSY_FUNCTION
         } else {
-            let busy = if run.is_function {
-                "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
-            } else {
-                "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
-            };
-            let Some(c) = self.conns.get_mut(&t) else {
-                return;
-            };
-            let st = &mut c.state;
-            // Transactions as Redis treats them meanwhile: MULTI and DISCARD work, a refused
-            // command fails the transaction, and EXEC discards it (nothing of it runs).
-            let single = args.len() == 1;
-            if is(0, b"multi") && single {
-                if st.multi.is_some() {
-                    "-ERR MULTI calls can not be nested"
-                } else {
-                    st.multi = Some(Vec::new());
-                    st.multi_error = false;
-                    "+OK"
+            BUSY_SCRIPT
+        };
+        let in_multi = self.conns.get(&t).is_some_and(|c| c.state.multi.is_some());
+        let fail_multi = |server: &mut Server| {
+            if let Some(c) = server.conns.get_mut(&t) {
+                if c.state.multi.is_some() {
+                    c.state.multi_error = true;
                 }
-            } else if is(0, b"discard") && single && st.multi.is_some() {
-                st.multi = None;
-                st.multi_error = false;
-                st.watched.clear();
-                st.watch_dirty = false;
-                "+OK"
-            } else if is(0, b"exec") && single && st.multi.is_some() {
-                st.multi = None;
-                st.multi_error = false;
-                st.watched.clear();
-                st.watch_dirty = false;
-                let msg = format!(
-                    "-EXECABORT Transaction discarded because of: {}",
-                    &busy[1..]
-                );
-                self.busy_reply(t, &msg);
-                return;
-            } else {
-                if st.multi.is_some() {
-                    st.multi_error = true;
-                }
-                busy
             }
         };
-        self.busy_reply(t, reply);
+        let sub = match args.get(1) {
+            Some(name) if subcommands::is_container(spec) => {
+                let Some(sub) = subcommands::find(spec, name) else {
+                    fail_multi(self);
+                    let msg = format!(
+                        "ERR unknown subcommand '{}'. Try {} HELP.",
+                        String::from_utf8_lossy(&name[..name.len().min(128)]),
+                        spec.name.to_ascii_uppercase()
+                    );
+                    return self.reply_error(t, &msg, None);
+                };
+                let n = args.len() as i32;
+                if (sub.arity > 0 && n != sub.arity) || (sub.arity < 0 && n < -sub.arity) {
+                    fail_multi(self);
+                    let msg = format!("ERR wrong number of arguments for '{}' command", sub.name);
+                    return self.reply_error(t, &msg, Some(sub.name));
+                }
+                Some(sub)
+            }
+            _ => None,
+        };
+        let allowed = sub.map_or(ALLOW_BUSY.contains(&spec.name), |s| s.allow_busy);
+        let stat = sub.map_or(spec.name, |s| s.name);
+        if !allowed {
+            fail_multi(self);
+            if spec.name != "exec" {
+                return self.reply_error(t, busy, Some(stat));
+            }
+            // EXEC, in MULTI or not: the transaction is discarded and EXEC rejected.
+            if let Some(c) = self.conns.get_mut(&t) {
+                let st = &mut c.state;
+                st.multi = None;
+                st.multi_error = false;
+                st.watched.clear();
+                st.watch_expires_at = None;
+                st.watch_dirty = false;
+            }
+            let msg = format!("EXECABORT Transaction discarded because of: {busy}");
+            return self.reply_error(t, &msg, Some("exec"));
+        }
+        if in_multi && !spec.has(flags::NO_QUEUE) {
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.state.multi.get_or_insert_with(Vec::new).push(args);
+                c.out.simple("QUEUED");
+            }
+            return;
+        }
+        let start = Instant::now();
+        let failed = match stat {
+            "script|kill" | "function|kill" => {
+                let wants_function = stat == "function|kill";
+                if wrote {
+                    Some("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.")
+                } else if wants_function != is_function {
+                    Some(busy)
+                } else {
+                    if let Some(run) = self.scripting.run.as_mut() {
+                        run.killed = true;
+                    }
+                    if let Some(c) = self.conns.get_mut(&t) {
+                        c.out.ok();
+                    }
+                    None
+                }
+            }
+            // Only a function's run is shown; during EVAL Redis answers -BUSY.
+            "function|stats" if !is_function => Some(busy),
+            "function|stats" => {
+                self.busy_function_stats(t);
+                None
+            }
+            "shutdown"
+                if args
+                    .iter()
+                    .skip(1)
+                    .any(|a| a.eq_ignore_ascii_case(b"nosave")) =>
+            {
+                log::warn!("SHUTDOWN NOSAVE while a script runs: exiting now");
+                std::process::exit(0);
+            }
+            // Saving needs the script to end: refused, as Redis refuses it.
+            "shutdown" => Some(busy),
+            // MULTI, DISCARD, WATCH, UNWATCH, AUTH, HELLO, RESET, QUIT: their handlers touch
+            // only the client's own state.
+            _ => {
+                let (action, _) = self.execute(t, spec, &args);
+                if matches!(action, Action::Close) {
+                    self.perform(t, action, &args);
+                }
+                return;
+            }
+        };
+        self.count_call(stat, start);
+        if let Some(msg) = failed {
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.out.error(msg);
+            }
+            let code = msg.split(' ').next().unwrap_or("ERR");
+            self.count_error(code, Some(stat), false);
+        }
     }
 
-    /// Writes a one-line reply (`+…` or `-…`) and counts an error.
-    fn busy_reply(&mut self, t: usize, reply: &str) {
-        if let Some(err) = reply.strip_prefix('-') {
-            self.shared.total_error_replies += 1;
-            let code = err.split(' ').next().unwrap_or("ERR").to_string();
-            *self.shared.error_stats.entry(code).or_insert(0) += 1;
+    /// FUNCTION STATS while a function runs: its name, command and duration.
+    fn busy_function_stats(&mut self, t: usize) {
+        let Some(run) = self.scripting.run.as_ref() else {
+            return;
+        };
+        let (name, command, ms) = (
+            run.name.clone(),
+            run.command.clone(),
+            run.started.elapsed().as_millis() as i64,
+        );
+        let (libs, funcs) = (
+            self.scripting.functions.libs.len(),
+            self.scripting.functions.by_fn.len(),
+        );
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let out = &mut c.out;
+        out.map(2);
+        out.bulk(b"running_script");
+        out.map(3);
+        out.bulk(b"name");
+        out.bulk(name.as_bytes());
+        out.bulk(b"command");
+        out.array(command.len());
+        for a in &command {
+            out.bulk(a);
         }
-        if let Some(c) = self.conns.get_mut(&t) {
-            c.out.buf.extend_from_slice(reply.as_bytes());
-            c.out.buf.extend_from_slice(b"\r\n");
-        }
+        out.bulk(b"duration_ms");
+        out.int(ms);
+        out.bulk(b"engines");
+        out.map(1);
+        out.bulk(b"LUA");
+        out.map(2);
+        out.bulk(b"libraries_count");
+        out.int(libs as i64);
+        out.bulk(b"functions_count");
+        out.int(funcs as i64);
     }
 }
+
+const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+/// The commands (not containers) Redis 7.0 serves while a script is busy (`allow_busy`); a
+/// container's subcommands say so in `subcommands`.
+const ALLOW_BUSY: &[&str] = &[
+    "auth", "discard", "hello", "multi", "quit", "replconf", "reset", "shutdown", "unwatch",
+    "watch",
+];

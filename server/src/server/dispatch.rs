@@ -2,27 +2,12 @@ use super::*;
 
 impl Server {
     /// Entry point for one request of client `t`.
-    pub(super) fn handle(&mut self, t: usize, mut args: Vec<Vec<u8>>) {
+    pub(crate) fn handle(&mut self, t: usize, mut args: Vec<Vec<u8>>) {
         let conn = self.conns.get_mut(&t).expect("live conn");
         // rename-command: requests name commands by their new names from here on.
         let visible = self.shared.acl.renames.resolve(&mut args);
         let Some(spec) = commands::lookup(&args[0]).filter(|_| visible) else {
-            let mut msg = format!(
-                "ERR unknown command '{}', with args beginning with: ",
-                String::from_utf8_lossy(&args[0][..args[0].len().min(128)])
-            );
-            // Like Redis: arguments are quoted until the list reaches 128 bytes, the last one
-            // cut to fit.
-            let mut listed = 0usize;
-            for a in args.iter().skip(1) {
-                if listed >= 128 {
-                    break;
-                }
-                let part = &a[..a.len().min(128 - listed)];
-                let quoted = format!("'{}' ", String::from_utf8_lossy(part));
-                listed += part.len() + 3;
-                msg.push_str(&quoted);
-            }
+            let msg = unknown_command(&args);
             if conn.state.multi.is_some() {
                 conn.state.multi_error = true;
             }
@@ -36,8 +21,10 @@ impl Server {
             let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
             return self.reply_error(t, &msg, Some(spec.name));
         }
+        // Counted under `config|set` for a container's subcommand, as Redis counts it.
+        let stat = crate::subcommands::stats_name(spec, &args);
         if !conn.state.authenticated && !spec.has(flags::NO_AUTH) {
-            return self.reply_error(t, "NOAUTH Authentication required.", Some(spec.name));
+            return self.reply_error(t, "NOAUTH Authentication required.", stat);
         }
         // (The log's settings and the client's line are only computed for a refusal.)
         let config = &self.shared.config;
@@ -56,28 +43,28 @@ impl Server {
             if conn.state.multi.is_some() {
                 conn.state.multi_error = true;
             }
-            return self.reply_error(t, &denied.message(), Some(spec.name));
+            return self.reply_error(t, &denied.message(), stat);
         }
         if conn.state.subscriptions() > 0 && !conn.out.resp3 && !spec.has(flags::PUBSUB) {
             let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name);
-            return self.reply_error(t, &msg, Some(spec.name));
+            return self.reply_error(t, &msg, stat);
         }
-        if let Some(queue) = &mut conn.state.multi {
-            if spec.has(flags::NO_MULTI) {
-                if spec.name == "watch" {
-                    return self.reply_error(
-                        t,
-                        "ERR WATCH inside MULTI is not allowed",
-                        Some(spec.name),
-                    );
-                }
-                conn.state.multi_error = true;
+        if conn.state.multi.is_some() && spec.has(flags::NO_MULTI) {
+            if spec.name == "watch" {
                 return self.reply_error(
                     t,
-                    "ERR Command not allowed inside a transaction",
+                    "ERR WATCH inside MULTI is not allowed",
                     Some(spec.name),
                 );
             }
+            conn.state.multi_error = true;
+            return self.reply_error(t, "ERR Command not allowed inside a transaction", stat);
+        }
+        if self.scripting.run.is_some() {
+            // Another client's request while a script is busy (scripting/busy.rs).
+            return self.busy_request(t, spec, args);
+        }
+        if let Some(queue) = &mut conn.state.multi {
             if !spec.has(flags::NO_QUEUE) {
                 queue.push(args);
                 conn.out.simple("QUEUED");
@@ -91,7 +78,7 @@ impl Server {
         self.try_run(t);
     }
 
-    pub(super) fn reply_error(&mut self, t: usize, msg: &str, cmd: Option<&'static str>) {
+    pub(crate) fn reply_error(&mut self, t: usize, msg: &str, cmd: Option<&'static str>) {
         if let Some(conn) = self.conns.get_mut(&t) {
             conn.out.error(msg);
         }
@@ -116,7 +103,7 @@ impl Server {
 
     /// Counts a call of the command `name` that started at `start` (commandstats, and the
     /// commands processed).
-    pub(super) fn count_call(&mut self, name: &'static str, start: Instant) {
+    pub(crate) fn count_call(&mut self, name: &'static str, start: Instant) {
         let stat = self.shared.command_stats.entry(name).or_default();
         stat.calls += 1;
         stat.usec += start.elapsed().as_micros() as u64;
@@ -255,15 +242,16 @@ impl Server {
     /// command, then its action at once.
     pub(super) fn run_request(&mut self, t: usize, args: &[Vec<u8>]) {
         let spec = commands::lookup(&args[0]).expect("looked up before");
+        let stat = crate::subcommands::stats_name(spec, args);
         if self.shared.oom && spec.has(flags::DENYOOM) {
             return self.reply_error(
                 t,
                 "OOM command not allowed when used memory > 'maxmemory'.",
-                Some(spec.name),
+                stat,
             );
         }
         if self.engine.stats.out_of_space && spec.has(flags::WRITE) {
-            return self.reply_error(t, MISCONF_NO_SPACE, Some(spec.name));
+            return self.reply_error(t, MISCONF_NO_SPACE, stat);
         }
         let before = self.conns.get(&t).map_or(0, |c| c.out.buf.len());
         self.engine.ks.begin_group();
@@ -295,15 +283,25 @@ impl Server {
         let start = Instant::now();
         let (action, err) = self.call(t, spec, args);
         self.tracking_after_call(t, spec, args);
-        self.count_call(spec.name, start);
+        // Under `script|kill` for a container's subcommand; a subcommand Redis does not have
+        // counts under no command (Redis refuses it before it is one).
+        let stat = crate::subcommands::stats_name(spec, args);
+        if let Some(name) = stat {
+            self.count_call(name, start);
+        }
         if let Some(e) = &err {
             if std::mem::take(&mut self.scripting.error_counted) {
                 // A script failing with the error of its `redis.call`: that error is counted
                 // already, the script's call only fails (as Redis 7.0 counts it).
-                let stat = self.shared.command_stats.entry(spec.name).or_default();
-                stat.failed_calls += 1;
+                if let Some(name) = stat {
+                    self.shared
+                        .command_stats
+                        .entry(name)
+                        .or_default()
+                        .failed_calls += 1;
+                }
             } else {
-                self.count_error(e.code(), Some(spec.name), false);
+                self.count_error(e.code(), stat, false);
             }
         }
         if !self.shared.monitor_ids.is_empty() && !spec.has(flags::ADMIN) {
@@ -393,4 +391,24 @@ impl Server {
             }
         }
     }
+}
+
+/// Redis's reply to a command it does not know: its name, then its arguments quoted until the
+/// list reaches 128 bytes, the last one cut to fit.
+fn unknown_command(args: &[Vec<u8>]) -> String {
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(&args[0][..args[0].len().min(128)])
+    );
+    let mut listed = 0usize;
+    for a in args.iter().skip(1) {
+        if listed >= 128 {
+            break;
+        }
+        let part = &a[..a.len().min(128 - listed)];
+        let quoted = format!("'{}' ", String::from_utf8_lossy(part));
+        listed += part.len() + 3;
+        msg.push_str(&quoted);
+    }
+    msg
 }

@@ -1,0 +1,210 @@
+//! Redis 7.0's container commands and their subcommands (`config|set`…): what INFO
+//! commandstats names a request by, each subcommand's arity, and which subcommands Redis serves
+//! while a script is busy (`allow_busy`). Taken from redis-server 7.0.15's COMMAND INFO.
+
+use crate::commands::CommandSpec;
+
+/// `(container|subcommand, arity, allowed while a script is busy)`.
+static SUBCOMMANDS: &[(&str, i32, bool)] = &[
+    ("acl|list", 2, false),
+    ("acl|save", 2, false),
+    ("acl|log", -2, false),
+    ("acl|help", 2, false),
+    ("acl|setuser", -3, false),
+    ("acl|genpass", -2, false),
+    ("acl|deluser", -3, false),
+    ("acl|getuser", 3, false),
+    ("acl|users", 2, false),
+    ("acl|load", 2, false),
+    ("acl|whoami", 2, false),
+    ("acl|dryrun", -4, false),
+    ("acl|cat", -2, false),
+    ("client|id", 2, false),
+    ("client|caching", 3, false),
+    ("client|list", -2, false),
+    ("client|info", 2, false),
+    ("client|help", 2, false),
+    ("client|getredir", 2, false),
+    ("client|unpause", 2, false),
+    ("client|trackinginfo", 2, false),
+    ("client|kill", -3, false),
+    ("client|tracking", -3, false),
+    ("client|no-evict", 3, false),
+    ("client|setname", 3, false),
+    ("client|pause", -3, false),
+    ("client|reply", 3, false),
+    ("client|getname", 2, false),
+    ("client|unblock", -3, false),
+    ("cluster|info", 2, false),
+    ("cluster|delslots", -3, false),
+    ("cluster|bumpepoch", 2, false),
+    ("cluster|keyslot", 3, false),
+    ("cluster|meet", -4, false),
+    ("cluster|addslotsrange", -4, false),
+    ("cluster|countkeysinslot", 3, false),
+    ("cluster|myid", 2, false),
+    ("cluster|addslots", -3, false),
+    ("cluster|failover", -2, false),
+    ("cluster|reset", -2, false),
+    ("cluster|slots", 2, false),
+    ("cluster|getkeysinslot", 4, false),
+    ("cluster|count-failure-reports", 3, false),
+    ("cluster|setslot", -4, false),
+    ("cluster|shards", 2, false),
+    ("cluster|nodes", 2, false),
+    ("cluster|help", 2, false),
+    ("cluster|links", 2, false),
+    ("cluster|flushslots", 2, false),
+    ("cluster|replicas", 3, false),
+    ("cluster|forget", 3, false),
+    ("cluster|slaves", 3, false),
+    ("cluster|saveconfig", 2, false),
+    ("cluster|replicate", 3, false),
+    ("cluster|delslotsrange", -4, false),
+    ("cluster|set-config-epoch", 3, false),
+    ("command|list", -2, false),
+    ("command|count", 2, false),
+    ("command|getkeys", -4, false),
+    ("command|info", -2, false),
+    ("command|help", 2, false),
+    ("command|docs", -2, false),
+    ("command|getkeysandflags", -4, false),
+    ("config|rewrite", 2, false),
+    ("config|get", -3, false),
+    ("config|help", 2, false),
+    ("config|set", -4, false),
+    ("config|resetstat", 2, false),
+    ("function|list", -2, false),
+    ("function|stats", 2, true),
+    ("function|help", 2, false),
+    ("function|delete", 3, false),
+    ("function|dump", 2, false),
+    ("function|flush", -2, false),
+    ("function|kill", 2, true),
+    ("function|restore", -3, false),
+    ("function|load", -3, false),
+    ("latency|latest", 2, false),
+    ("latency|reset", -2, false),
+    ("latency|graph", 3, false),
+    ("latency|help", 2, false),
+    ("latency|histogram", -2, false),
+    ("latency|doctor", 2, false),
+    ("latency|history", 3, false),
+    ("memory|stats", 2, false),
+    ("memory|help", 2, false),
+    ("memory|purge", 2, false),
+    ("memory|usage", -3, false),
+    ("memory|doctor", 2, false),
+    ("memory|malloc-stats", 2, false),
+    ("module|list", 2, false),
+    ("module|unload", 3, false),
+    ("module|help", 2, false),
+    ("module|loadex", -3, false),
+    ("module|load", -3, false),
+    ("object|help", 2, false),
+    ("object|encoding", 3, false),
+    ("object|freq", 3, false),
+    ("object|idletime", 3, false),
+    ("object|refcount", 3, false),
+    ("pubsub|shardnumsub", -2, false),
+    ("pubsub|numpat", 2, false),
+    ("pubsub|numsub", -2, false),
+    ("pubsub|shardchannels", -2, false),
+    ("pubsub|help", 2, false),
+    ("pubsub|channels", -2, false),
+    ("script|help", 2, false),
+    ("script|kill", 2, true),
+    ("script|load", 3, false),
+    ("script|debug", 3, false),
+    ("script|flush", -2, false),
+    ("script|exists", -3, false),
+    ("slowlog|reset", 2, false),
+    ("slowlog|help", 2, false),
+    ("slowlog|get", -2, false),
+    ("slowlog|len", 2, false),
+    ("xgroup|destroy", 4, false),
+    ("xgroup|help", 2, false),
+    ("xgroup|createconsumer", 5, false),
+    ("xgroup|setid", -5, false),
+    ("xgroup|create", -5, false),
+    ("xgroup|delconsumer", 5, false),
+    ("xinfo|stream", -3, false),
+    ("xinfo|help", 2, false),
+    ("xinfo|groups", 3, false),
+    ("xinfo|consumers", 4, false),
+];
+
+/// One subcommand of a container command.
+#[derive(Debug, Clone, Copy)]
+pub struct Subcommand {
+    /// `container|subcommand`, as commandstats names it.
+    pub name: &'static str,
+    /// Redis arity (counting the container's name and the subcommand).
+    pub arity: i32,
+    /// Served while a script is busy (Redis's `allow_busy`).
+    pub allow_busy: bool,
+}
+
+/// Whether `spec` is a container command (one with subcommands).
+pub fn is_container(spec: &CommandSpec) -> bool {
+    SUBCOMMANDS.iter().any(|(full, ..)| {
+        full.split_once('|')
+            .is_some_and(|(container, _)| container == spec.name)
+    })
+}
+
+/// The subcommand `sub` of the container `spec`, if Redis has it (any case).
+pub fn find(spec: &CommandSpec, sub: &[u8]) -> Option<Subcommand> {
+    SUBCOMMANDS
+        .iter()
+        .find(|(full, ..)| {
+            full.split_once('|').is_some_and(|(container, name)| {
+                container == spec.name && name.as_bytes().eq_ignore_ascii_case(sub)
+            })
+        })
+        .map(|&(name, arity, allow_busy)| Subcommand {
+            name,
+            arity,
+            allow_busy,
+        })
+}
+
+/// The name INFO commandstats counts a request under, as Redis 7.0 does: `config|set` for a
+/// container's subcommand, the command's name otherwise (a container called with no
+/// subcommand too). `None` for a subcommand Redis does not have: Redis refuses it before it
+/// is a command, and counts it in no command's statistics.
+pub fn stats_name(spec: &CommandSpec, args: &[Vec<u8>]) -> Option<&'static str> {
+    match args.get(1) {
+        Some(sub) if is_container(spec) => find(spec, sub).map(|s| s.name),
+        _ => Some(spec.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn names_by_subcommand() {
+        let script = crate::commands::lookup(b"script").unwrap();
+        assert_eq!(
+            stats_name(script, &args(&["SCRIPT", "KILL"])),
+            Some("script|kill")
+        );
+        assert_eq!(
+            stats_name(script, &args(&["script", "Flush", "x"])),
+            Some("script|flush")
+        );
+        assert_eq!(stats_name(script, &args(&["SCRIPT", "KILLX"])), None);
+        assert_eq!(stats_name(script, &args(&["SCRIPT"])), Some("script"));
+        let get = crate::commands::lookup(b"get").unwrap();
+        assert_eq!(stats_name(get, &args(&["GET", "kill"])), Some("get"));
+        let kill = find(script, b"kill").unwrap();
+        assert_eq!((kill.arity, kill.allow_busy), (2, true));
+        assert!(!find(script, b"load").unwrap().allow_busy);
+    }
+}
