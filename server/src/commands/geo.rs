@@ -170,11 +170,7 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let key = &args[1];
-    let exists = match ctx.db().get(key) {
-        None => false,
-        Some(Value::ZSet(_)) => true,
-        Some(_) => return Err(CmdError::WrongType),
-    };
+    let exists = ctx.db().check::<ZSet>(key)?;
     if !exists && xx {
         ctx.out.int(0);
         return Ok(());

@@ -3,8 +3,9 @@
 
 use super::flags::*;
 use super::notify::{class, notify, notify_new};
+use super::typed::Str;
 use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
-use super::{CmdError, CmdResult};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::hll;
 use crate::value::Value;
 
@@ -34,11 +35,10 @@ enum Hll {
 /// Checks `key` as Redis does before any HLL command; `Err(())` after replying the error
 /// (wrong type, or a string that is not an HLL).
 fn check(ctx: &mut Ctx, key: &[u8]) -> Result<Hll, CmdError> {
-    match ctx.db().get(key) {
+    match ctx.db().read::<Str>(key)? {
         None => Ok(Hll::Missing),
-        Some(Value::Str(s)) if hll::looks_valid(s) => Ok(Hll::Valid),
-        Some(Value::Str(_)) => Err(CmdError::msg(ERR_NOT_HLL)),
-        Some(_) => Err(CmdError::WrongType),
+        Some(s) if hll::looks_valid(s) => Ok(Hll::Valid),
+        Some(_) => Err(CmdError::msg(ERR_NOT_HLL)),
     }
 }
 

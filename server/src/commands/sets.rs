@@ -103,13 +103,12 @@ fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = split(ctx);
-    match db.get(&args[1]) {
+    match db.read::<Set>(&args[1])? {
         None => out.set(0),
-        Some(Value::Set(s)) => {
+        Some(s) => {
             out.set(s.len());
             s.iter().for_each(|m| out.bulk(m));
         }
-        Some(_) => return Err(CmdError::WrongType),
     }
     Ok(())
 }
@@ -218,11 +217,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let (mut db, out) = split(ctx);
-    let set = match db.get(&args[1]) {
-        None => None,
-        Some(Value::Set(s)) => Some(s),
-        Some(_) => return Err(CmdError::WrongType),
-    };
+    let set = db.read::<Set>(&args[1])?;
     let mut rng = rand::rng();
     let Some(count) = count else {
         match set.and_then(|s| s.iter().choose(&mut rng)) {
@@ -495,13 +490,9 @@ pub(crate) fn scan_reply(out: &mut Reply, cursor: u64, items: &[Vec<u8>]) {
 fn sscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let cursor = scan_cursor(&args[2])?;
     let (mut db, out) = split(ctx);
-    let set = match db.get(&args[1]) {
-        None => {
-            scan_reply(out, 0, &[]);
-            return Ok(());
-        }
-        Some(Value::Set(s)) => s,
-        Some(_) => return Err(CmdError::WrongType),
+    let Some(set) = db.read::<Set>(&args[1])? else {
+        scan_reply(out, 0, &[]);
+        return Ok(());
     };
     let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
     let (next, batch) = scan_batch(

@@ -542,11 +542,10 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut rewritten: Option<Vec<Vec<u8>>> = None;
     for (k, (key, a)) in keys.iter().zip(id_args).enumerate() {
         let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-        let s = match db.get(key) {
-            None => None,
-            Some(Value::Stream(s)) => Some(s),
-            Some(_) if woken => None,
-            Some(_) => return Err(CmdError::WrongType),
+        let s = match db.read::<Box<Stream>>(key) {
+            Ok(s) => s,
+            Err(_) if woken => None,
+            Err(e) => return Err(e),
         };
         if a.as_slice() == b"$" {
             let last = s.map_or(StreamId::MIN, |s| s.last_id);

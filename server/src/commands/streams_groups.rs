@@ -7,7 +7,7 @@ use super::streams::{
     interval_id, may_block, parse_read_args, reply_entry, reply_id, stream_mut, strict_id, CLASS,
 };
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec, KEY1};
-use super::{CmdError, CmdResult};
+use super::{CmdError, CmdResult, TypedDb};
 use crate::stream::group::{Group, ENTRIES_READ_UNKNOWN};
 use crate::stream::{Fields, Stream, StreamId};
 use crate::value::Value;
@@ -35,11 +35,10 @@ enum Lookup {
 /// Looks up `key` and `group`; `Err(())` after a WRONGTYPE reply.
 fn lookup(ctx: &mut Ctx, key: &[u8], group: &[u8]) -> Result<Lookup, CmdError> {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    match db.get(key) {
+    match db.read::<Box<Stream>>(key)? {
         None => Ok(Lookup::NoKey),
-        Some(Value::Stream(st)) if st.groups.contains_key(group) => Ok(Lookup::Found),
-        Some(Value::Stream(_)) => Ok(Lookup::NoGroup),
-        Some(_) => Err(CmdError::WrongType),
+        Some(st) if st.groups.contains_key(group) => Ok(Lookup::Found),
+        Some(_) => Ok(Lookup::NoGroup),
     }
 }
 

@@ -48,14 +48,9 @@ pub(super) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, Cmd
 }
 
 fn get(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let mut db = ctx.db();
-    match db.get(&args[1]) {
+    match read_str(ctx, &args[1])? {
         None => ctx.out.null(),
-        Some(Value::Str(s)) => {
-            let s = s.clone();
-            ctx.out.bulk(&s)
-        }
-        Some(_) => return Err(CmdError::WrongType),
+        Some(s) => ctx.out.bulk(&s),
     }
     Ok(())
 }
@@ -288,14 +283,14 @@ fn msetnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn append(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
-    match db.get(&args[1]) {
+    match db.read::<Str>(&args[1])? {
         None => {
             db.insert(&args[1], Value::Str(args[2].clone()));
             notify_new(ctx, false, &args[1]);
             notify(ctx, class::STRING, "append", &args[1]);
             ctx.out.int(args[2].len() as i64);
         }
-        Some(Value::Str(s)) => {
+        Some(s) => {
             if s.len() + args[2].len() > MAX_STRING {
                 return Err(CmdError::msg(
                     "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
@@ -309,32 +304,21 @@ fn append(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             notify(ctx, class::STRING, "append", &args[1]);
             ctx.out.int(len);
         }
-        Some(_) => return Err(CmdError::WrongType),
     }
     Ok(())
 }
 
 fn strlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    match ctx.db().get(&args[1]) {
-        None => ctx.out.int(0),
-        Some(Value::Str(s)) => {
-            let n = s.len() as i64;
-            ctx.out.int(n)
-        }
-        Some(_) => return Err(CmdError::WrongType),
-    }
+    let n = ctx.db().read::<Str>(&args[1])?.map_or(0, Vec::len);
+    ctx.out.int(n as i64);
     Ok(())
 }
 
 fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
     let mut db = ctx.db();
-    let current = match db.get(key) {
+    let current = match db.read::<Str>(key)? {
         None => 0,
-        Some(Value::Str(s)) => match parse_i64(s) {
-            Some(n) => n,
-            None => return Err(CmdError::NotInt),
-        },
-        Some(_) => return Err(CmdError::WrongType),
+        Some(s) => parse_i64(s).ok_or(CmdError::NotInt)?,
     };
     let Some(n) = current.checked_add(delta) else {
         return Err(CmdError::msg("ERR increment or decrement would overflow"));
@@ -380,22 +364,13 @@ fn decrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
-    if db
-        .get(&args[1])
-        .is_some_and(|v| !matches!(v, Value::Str(_)))
-    {
-        return Err(CmdError::WrongType);
-    }
+    db.check::<Str>(&args[1])?;
     let Some(delta) = parse_f64(&args[2]) else {
         return Err(CmdError::NotFloat);
     };
-    let current = match db.get(&args[1]) {
+    let current = match db.read::<Str>(&args[1])? {
         None => 0.0,
-        Some(Value::Str(s)) => match parse_f64(s) {
-            Some(n) => n,
-            None => return Err(CmdError::NotFloat),
-        },
-        Some(_) => return Err(CmdError::WrongType),
+        Some(s) => parse_f64(s).ok_or(CmdError::NotFloat)?,
     };
     let n = current + delta;
     if !n.is_finite() {

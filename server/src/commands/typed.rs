@@ -65,6 +65,18 @@ pub trait TypedDb {
     fn check<T: Kind>(&mut self, key: &[u8]) -> Result<bool, CmdError> {
         Ok(self.read::<T>(key)?.is_some())
     }
+    /// The value at `key` where either of two types is accepted (ZUNION's sources: sorted
+    /// sets or sets), `None` if absent.
+    fn read_either<A: Kind, B: Kind>(
+        &mut self,
+        key: &[u8],
+    ) -> Result<Option<Either<&A, &B>>, CmdError>;
+}
+
+/// A value of one of two accepted types (see [`TypedDb::read_either`]).
+pub enum Either<A, B> {
+    A(A),
+    B(B),
 }
 
 impl TypedDb for Db<'_, Value> {
@@ -72,6 +84,20 @@ impl TypedDb for Db<'_, Value> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => T::of(v).map(Some).ok_or(CmdError::WrongType),
+        }
+    }
+
+    fn read_either<A: Kind, B: Kind>(
+        &mut self,
+        key: &[u8],
+    ) -> Result<Option<Either<&A, &B>>, CmdError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => A::of(v)
+                .map(Either::A)
+                .or_else(|| B::of(v).map(Either::B))
+                .map(Some)
+                .ok_or(CmdError::WrongType),
         }
     }
 

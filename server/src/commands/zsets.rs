@@ -3,6 +3,7 @@
 use super::args::{missing_key_reply, scan_cursor, scan_opts, ScanOpts};
 use super::flags::*;
 use super::sets::{scan_batch, scan_reply, split};
+use super::typed::{Either, Set};
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
 use crate::glob::glob_match;
@@ -652,16 +653,15 @@ fn zrange_to(
         }
         return Ok(());
     };
-    let result = match db.get(&args[1]) {
+    let result = match db.read::<ZSet>(&args[1])? {
         None => ZSet::default(),
-        Some(Value::ZSet(z)) => {
+        Some(z) => {
             let mut r = ZSet::default();
             for (m, sc) in collect_range(z, &range, rev, offset, limit) {
                 r.insert(m.to_vec(), sc);
             }
             r
         }
-        Some(_) => return Err(CmdError::WrongType),
     };
     let n = result.len();
     let existed = db.contains(dst);
@@ -883,12 +883,12 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
     // Every source must be a sorted set or a set; this is checked before the options.
     let mut sizes = Vec::with_capacity(n);
     for k in keys {
-        match ctx.db().get(k) {
-            None => sizes.push(0),
-            Some(Value::ZSet(z)) => sizes.push(z.len()),
-            Some(Value::Set(s)) => sizes.push(s.len()),
-            Some(_) => return Err(CmdError::WrongType),
-        }
+        let size = match ctx.db().read_either::<ZSet, Set>(k)? {
+            None => 0,
+            Some(Either::A(z)) => z.len(),
+            Some(Either::B(s)) => s.len(),
+        };
+        sizes.push(size);
     }
     let mut weights = vec![1.0; n];
     let mut agg = Aggregate::Sum;
@@ -1086,10 +1086,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     use rand::Rng;
     let (count, withscores) = super::random_count_args(args, b"withscores")?;
     let (mut db, out) = split(ctx);
-    let z = match db.get(&args[1]) {
-        None => return missing_key_reply(out, count.is_some()),
-        Some(Value::ZSet(z)) => z,
-        Some(_) => return Err(CmdError::WrongType),
+    let Some(z) = db.read::<ZSet>(&args[1])? else {
+        return missing_key_reply(out, count.is_some());
     };
     let entries: Vec<(&[u8], f64)> = z.iter().collect();
     let mut rng = rand::rng();
@@ -1169,11 +1167,11 @@ fn zpop_first(
 ) -> Result<Option<ZPopped>, CmdError> {
     let woken = ctx.client.woken;
     for k in keys {
-        match ctx.db().get(k) {
-            Some(Value::ZSet(z)) if !z.is_empty() => {}
-            None | Some(Value::ZSet(_)) => continue,
-            Some(_) if woken => continue,
-            Some(_) => return Err(CmdError::WrongType),
+        match ctx.db().read::<ZSet>(k) {
+            Ok(Some(z)) if !z.is_empty() => {}
+            Ok(_) => continue,
+            Err(_) if woken => continue,
+            Err(e) => return Err(e),
         }
         let popped = modify_zset(ctx, k, |z| {
             (0..count).map_while(|_| z.pop(max)).collect::<Vec<_>>()
@@ -1253,13 +1251,9 @@ fn bzpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn zscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let cursor = scan_cursor(&args[2])?;
     let (mut db, out) = split(ctx);
-    let z = match db.get(&args[1]) {
-        None => {
-            scan_reply(out, 0, &[]);
-            return Ok(());
-        }
-        Some(Value::ZSet(z)) => z,
-        Some(_) => return Err(CmdError::WrongType),
+    let Some(z) = db.read::<ZSet>(&args[1])? else {
+        scan_reply(out, 0, &[]);
+        return Ok(());
     };
     let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
     let (next, batch) = scan_batch(z.iter(), z.len(), cursor, count);
