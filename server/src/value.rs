@@ -1,6 +1,7 @@
 //! Redis values as kvtier keeps them in the cache, and their on-disk payloads.
 
 use crate::paged::hash::PagedHash;
+use crate::paged::list::PagedList;
 use crate::stream::Stream;
 use crate::zset::ZSet;
 use indexmap::IndexMap;
@@ -20,6 +21,8 @@ pub enum Value {
     Stream(Box<Stream>),
     /// A hash stored in pages (see `paged`): the manifest only; the fields are in page records.
     PagedHash(PagedHash),
+    /// A list stored in pages: the manifest of its segments only.
+    PagedList(PagedList),
 }
 
 const TAG_STR: u8 = 0;
@@ -29,12 +32,13 @@ const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
 const TAG_STREAM: u8 = 5;
 const TAG_PAGED_HASH: u8 = 6;
+const TAG_PAGED_LIST: u8 = 7;
 
 /// The name TYPE reports for a record's type tag (of a key that is only on disk).
 pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
     Some(match tag {
         TAG_STR => "string",
-        TAG_LIST => "list",
+        TAG_LIST | TAG_PAGED_LIST => "list",
         TAG_HASH | TAG_PAGED_HASH => "hash",
         TAG_SET => "set",
         TAG_ZSET => "zset",
@@ -48,7 +52,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
-            Value::List(_) => "list",
+            Value::List(_) | Value::PagedList(_) => "list",
             Value::Hash(_) | Value::PagedHash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
@@ -109,6 +113,7 @@ impl CacheValue for Value {
             Value::ZSet(z) => z.mem_size(),
             Value::Stream(s) => s.mem_size(),
             Value::PagedHash(_) => std::mem::size_of::<PagedHash>(),
+            Value::PagedList(m) => m.mem_size(),
         }
     }
 
@@ -121,6 +126,7 @@ impl CacheValue for Value {
             Value::ZSet(_) => TAG_ZSET,
             Value::Stream(_) => TAG_STREAM,
             Value::PagedHash(_) => TAG_PAGED_HASH,
+            Value::PagedList(_) => TAG_PAGED_LIST,
         }
     }
 
@@ -151,11 +157,12 @@ impl CacheValue for Value {
             }
             Value::Stream(s) => crate::stream::codec::encode(s, out),
             Value::PagedHash(m) => m.encode(out),
+            Value::PagedList(m) => m.encode(out),
         }
     }
 
     fn owns_pages(&self) -> bool {
-        matches!(self, Value::PagedHash(_))
+        matches!(self, Value::PagedHash(_) | Value::PagedList(_))
     }
 
     fn decode_payload(tag: u8, payload: &[u8]) -> Result<Self, StoreError> {
@@ -197,6 +204,7 @@ impl CacheValue for Value {
                 Value::ZSet(z)
             }
             TAG_PAGED_HASH => return PagedHash::decode(payload).map(Value::PagedHash),
+            TAG_PAGED_LIST => return PagedList::decode(payload).map(Value::PagedList),
             TAG_STREAM => {
                 return crate::stream::codec::decode(payload)
                     .map(|s| Value::Stream(Box::new(s)))

@@ -4,7 +4,7 @@
 
 use super::flags::*;
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec};
-use super::{CmdError, CmdResult};
+use super::{lists, CmdError, CmdResult};
 use crate::value::Value;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -56,34 +56,17 @@ fn pop_first_n(
     count: usize,
 ) -> Result<Option<PoppedMany>, CmdError> {
     let woken = ctx.client.woken;
-    let mut db = ctx.db();
     for k in keys {
-        match db.get(k) {
+        match ctx.db().get(k) {
             None => continue,
             Some(Value::List(l)) if l.is_empty() => continue,
-            Some(Value::List(_)) => {}
+            Some(Value::List(_) | Value::PagedList(_)) => {}
             Some(_) if woken => continue,
-            Some(_) => {
-                return Err(CmdError::WrongType);
-            }
+            Some(_) => return Err(CmdError::WrongType),
         }
-        let Some(Value::List(l)) = db.get_mut(k) else {
-            unreachable!("checked above")
-        };
-        let n = count.min(l.len());
-        let v: Vec<Vec<u8>> = (0..n)
-            .map(|_| if left { l.pop_front() } else { l.pop_back() }.expect("counted"))
-            .collect();
-        let emptied = l.is_empty();
-        if emptied {
-            db.remove(k);
+        if let Some(v) = lists::pop_many(ctx, k, left, count)? {
+            return Ok(Some((k.clone(), v)));
         }
-        let event = if left { "lpop" } else { "rpop" };
-        super::notify::notify(ctx, super::notify::class::LIST, event, k);
-        if emptied {
-            super::notify::notify(ctx, super::notify::class::GENERIC, "del", k);
-        }
-        return Ok(Some((k.clone(), v)));
     }
     Ok(None)
 }
@@ -114,16 +97,10 @@ fn brpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     bpop(ctx, args, false)
 }
 
-fn side(arg: &[u8]) -> Option<bool> {
-    match arg.to_ascii_lowercase().as_slice() {
-        b"left" => Some(true),
-        b"right" => Some(false),
-        _ => None,
-    }
-}
-
 fn blmove(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let (Some(from_left), Some(to_left)) = (side(&args[3]), side(&args[4])) else {
+    let (Some(from_left), Some(to_left)) =
+        (lists::parse_side(&args[3]), lists::parse_side(&args[4]))
+    else {
         return Err(CmdError::Syntax);
     };
     blmove_common(ctx, args, from_left, to_left, &args[5])
@@ -142,54 +119,21 @@ fn blmove_common(
 ) -> CmdResult {
     let timeout = parse_timeout(t)?;
     let woken = ctx.client.woken;
-    let mut db = ctx.db();
     // Redis checks the source's type first, then the destination's when there is something
     // to move.
-    let src_ok = match db.get(&args[1]) {
-        Some(Value::List(_)) => true,
+    let src_ok = match ctx.db().get(&args[1]) {
+        Some(Value::List(_) | Value::PagedList(_)) => true,
         None => false,
         Some(_) if woken => false,
         Some(_) => return Err(CmdError::WrongType),
     };
-    if let Some(v) = db.get(&args[2]) {
-        if src_ok && !matches!(v, Value::List(_)) {
-            return Err(CmdError::WrongType);
-        }
-    }
-    if !src_ok {
-        if ctx.client.multi.is_some() || ctx.client.in_exec {
-            ctx.out.null();
-            return Ok(());
-        }
-        ctx.action = Action::Block {
-            timeout_ms: timeout,
-        };
-        return Ok(());
-    }
-    let mark = ctx.shared.notifications.len();
-    match pop_first(ctx, &args[1..2], from_left)? {
-        Some((_, v)) => {
-            let popped_events = ctx.shared.notifications.len();
-            let mut db = ctx.db();
-            let existed = db.contains(&args[2]);
-            let Value::List(dst) =
-                db.get_or_insert_with(&args[2], || Value::List(Default::default()))
-            else {
-                unreachable!("type checked above")
-            };
-            if to_left {
-                dst.push_front(v.clone());
-            } else {
-                dst.push_back(v.clone());
-            }
-            ctx.out.bulk(&v);
-            super::notify::notify_new(ctx, existed, &args[2]);
-            let event = if to_left { "lpush" } else { "rpush" };
-            super::notify::notify(ctx, super::notify::class::LIST, event, &args[2]);
-            // Redis reports the push before the pop (and the source's deletion).
-            let pushed = ctx.shared.notifications.len() - popped_events;
-            ctx.shared.notifications[mark..].rotate_right(pushed);
-        }
+    let moved = if src_ok {
+        lists::move_element(ctx, &args[1], &args[2], from_left, to_left)?
+    } else {
+        None
+    };
+    match moved {
+        Some(v) => ctx.out.bulk(&v),
         None if ctx.client.multi.is_some() || ctx.client.in_exec => ctx.out.null(),
         None => {
             ctx.action = Action::Block {
@@ -212,7 +156,7 @@ fn parse_lmpop(args: &[Vec<u8>], at: usize) -> Result<(&[Vec<u8>], bool, usize),
     if where_at >= args.len() {
         return Err(CmdError::Syntax);
     }
-    let Some(left) = side(&args[where_at]) else {
+    let Some(left) = lists::parse_side(&args[where_at]) else {
         return Err(CmdError::Syntax);
     };
     let mut count = None;

@@ -13,7 +13,7 @@ use super::{cmd, CommandSpec, Ctx, KEY1};
 use super::{CmdError, CmdResult};
 use crate::rdb::{self, RestoreError};
 use crate::util::parse_i64;
-use crate::value::Value;
+use kvtier_core::CacheValue;
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("dump", 2, READONLY, KEY1, dump),
@@ -25,11 +25,12 @@ fn dump(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
     match db.get(&args[1]) {
         None => ctx.out.null(),
-        Some(Value::PagedHash(m)) => {
-            let m = *m;
-            let h = crate::paged::hash::materialize(ctx.engine, &m, ctx.now_ms)
-                .map_err(CmdError::store)?;
-            let payload = rdb::dump(&Value::Hash(h), &ctx.shared.config);
+        Some(v) if v.owns_pages() => {
+            let v = v.clone();
+            let whole = crate::paged::materialize(ctx.engine, &v, ctx.now_ms)
+                .map_err(CmdError::store)?
+                .unwrap_or(v);
+            let payload = rdb::dump(&whole, &ctx.shared.config);
             ctx.out.bulk(&payload);
         }
         Some(v) => {

@@ -283,12 +283,7 @@ fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     }
     // A paged value's copy gets pages of its own (a new generation), never shared ones.
-    let v = match v {
-        Value::PagedHash(m) => Value::PagedHash(
-            crate::paged::hash::deep_copy(ctx.engine, &m, ctx.now_ms).map_err(CmdError::store)?,
-        ),
-        v => v,
-    };
+    let v = crate::paged::deep_copy(ctx.engine, v, ctx.now_ms).map_err(CmdError::store)?;
     ctx.db_at(target).insert_with_expire(&args[2], v, ttl);
     super::notify::notify_db(
         ctx,

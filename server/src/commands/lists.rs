@@ -1,16 +1,14 @@
-//! List commands (the blocking ones live with the server loop).
+//! List commands (the blocking ones are in `blocking`), written once for a list in one record
+//! and a paged one (`list_access`).
 
 use super::args::missing_key_reply;
 use super::flags::*;
+use super::list_access::{read_list, write_list};
 use super::notify::{class, notify, notify_new};
-use super::typed::List;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
-use super::{CmdError, CmdResult, TypedDb};
-use crate::reply::Reply;
+use super::{CmdError, CmdResult};
 use crate::util::parse_i64;
 use crate::value::Value;
-use kvtier_core::Db;
-use std::collections::VecDeque;
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("lpush", -3, WRITE | DENYOOM | FAST, KEY1, lpush),
@@ -36,28 +34,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("lmove", 5, WRITE | DENYOOM, KeySpec::Range(1, 2, 1), lmove),
     cmd("lpos", -3, READONLY, KEY1, lpos),
 ];
-
-/// The client's DB and its reply buffer, borrowed side by side so a handler can write a reply
-/// straight from a value it is looking at.
-fn db_out<'a>(ctx: &'a mut Ctx<'_>) -> (Db<'a, Value>, &'a mut Reply) {
-    (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), &mut *ctx.out)
-}
-
-fn pop_end(l: &mut List, left: bool) -> Option<Vec<u8>> {
-    if left {
-        l.pop_front()
-    } else {
-        l.pop_back()
-    }
-}
-
-fn push_end(l: &mut List, v: Vec<u8>, left: bool) {
-    if left {
-        l.push_front(v)
-    } else {
-        l.push_back(v)
-    }
-}
 
 /// LRANGE/LTRIM's reading of start/end (negative from the end) over `len` elements: the
 /// inclusive index range they select, or `None` when it is empty.
@@ -86,22 +62,19 @@ fn list_index(index: i64, len: usize) -> Option<usize> {
 }
 
 fn push(ctx: &mut Ctx, args: &[Vec<u8>], left: bool, only_existing: bool) -> CmdResult {
-    let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    match db.check::<List>(key)? {
-        false if only_existing => {
-            out.int(0);
-            return Ok(());
+    let done = write_list(ctx, key, !only_existing, |l, out| {
+        for v in &args[2..] {
+            l.push(v.clone(), left)?;
         }
-        _ => {}
-    }
-    let existed = db.contains(key);
-    let l = db.entry::<List>(key)?;
-    for v in &args[2..] {
-        push_end(l, v.clone(), left);
-    }
-    out.int(l.len() as i64);
-    notify_new(ctx, existed, key);
+        out.int(l.len() as i64);
+        Ok(())
+    })?;
+    let Some(w) = done else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    notify_new(ctx, !w.created, key);
     notify(ctx, class::LIST, if left { "lpush" } else { "rpush" }, key);
     Ok(())
 }
@@ -122,6 +95,43 @@ fn rpushx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     push(ctx, args, false, true)
 }
 
+/// Pops up to `count` elements from one end of the list at `key` (which must be a list or
+/// absent), with the events Redis sends; `None` when the key is absent. The pages the pops
+/// reach are read first, so a page that cannot be read fails the command before any element
+/// is taken.
+pub fn pop_many(
+    ctx: &mut Ctx,
+    key: &[u8],
+    left: bool,
+    count: usize,
+) -> Result<Option<Vec<Vec<u8>>>, CmdError> {
+    let done = write_list(ctx, key, false, |l, _| {
+        let n = count.min(l.len());
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let len = l.len();
+        let (s, e) = if left { (0, n - 1) } else { (len - n, len - 1) };
+        l.prepare(s, e)?;
+        let mut popped = Vec::with_capacity(n);
+        for _ in 0..n {
+            match l.pop(left)? {
+                Some(v) => popped.push(v),
+                None => break,
+            }
+        }
+        Ok(popped)
+    })?;
+    let Some(w) = done else {
+        return Ok(None);
+    };
+    notify(ctx, class::LIST, if left { "lpop" } else { "rpop" }, key);
+    if w.emptied {
+        notify(ctx, class::GENERIC, "del", key);
+    }
+    Ok(Some(w.result))
+}
+
 fn pop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::arity(&args[0]));
@@ -133,45 +143,23 @@ fn pop(ctx: &mut Ctx, args: &[Vec<u8>], left: bool) -> CmdResult {
             _ => return Err(CmdError::NotPositive),
         },
     };
-    let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    match db.check::<List>(key)? {
-        false if count.is_some() => {
-            out.null_array();
-            return Ok(());
-        }
-        false => {
-            out.null();
-            return Ok(());
-        }
-        true => {}
-    }
     if count == Some(0) {
-        out.array(0);
+        // Nothing changes: checked without making the key dirty.
+        match read_list(ctx, key, |_, _| Ok(()))? {
+            None => ctx.out.null_array(),
+            Some(()) => ctx.out.array(0),
+        }
         return Ok(());
     }
-    let l = db.entry::<List>(key)?;
-    match count {
-        None => {
-            let v = pop_end(l, left).expect("lists are never empty");
-            out.bulk(&v);
-        }
-        Some(n) => {
-            let n = n.min(l.len());
-            out.array(n);
-            for _ in 0..n {
-                let v = pop_end(l, left).expect("counted");
-                out.bulk(&v);
-            }
-        }
-    }
-    let emptied = l.is_empty();
-    if emptied {
-        db.remove(key);
-    }
-    notify(ctx, class::LIST, if left { "lpop" } else { "rpop" }, key);
-    if emptied {
-        notify(ctx, class::GENERIC, "del", key);
+    match (pop_many(ctx, key, left, count.unwrap_or(1))?, count) {
+        (None, Some(_)) => ctx.out.null_array(),
+        (None, None) => ctx.out.null(),
+        (Some(v), None) => match v.first() {
+            Some(v) => ctx.out.bulk(v),
+            None => ctx.out.null(),
+        },
+        (Some(v), Some(_)) => ctx.out.bulks(v.iter().map(Vec::as_slice)),
     }
     Ok(())
 }
@@ -184,13 +172,14 @@ fn rpop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     pop(ctx, args, false)
 }
 
+/// The length of the list at `key` (0 when absent).
+fn len_of(ctx: &mut Ctx, key: &[u8]) -> Result<Option<usize>, CmdError> {
+    read_list(ctx, key, |l, _| Ok(l.len()))
+}
+
 fn llen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let (mut db, out) = db_out(ctx);
-    match db.get(&args[1]) {
-        None => out.int(0),
-        Some(Value::List(l)) => out.int(l.len() as i64),
-        Some(_) => return Err(CmdError::WrongType),
-    }
+    let n = len_of(ctx, &args[1])?.unwrap_or(0);
+    ctx.out.int(n as i64);
     Ok(())
 }
 
@@ -198,52 +187,66 @@ fn lrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (Some(start), Some(end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
         return Err(CmdError::NotInt);
     };
-    let (mut db, out) = db_out(ctx);
-    match db.get(&args[1]) {
-        None => out.array(0),
-        Some(Value::List(l)) => match list_range(start, end, l.len()) {
+    let found = read_list(ctx, &args[1], |l, out| {
+        match list_range(start, end, l.len()) {
             None => out.array(0),
-            Some((s, e)) => out.bulks(l.range(s..=e).map(Vec::as_slice)),
-        },
-        Some(_) => return Err(CmdError::WrongType),
+            Some((s, e)) => {
+                l.prepare(s, e)?;
+                out.array(e - s + 1);
+                l.range(s, e, &mut |x| out.bulk(x))?;
+            }
+        }
+        Ok(())
+    })?;
+    if found.is_none() {
+        ctx.out.array(0);
     }
     Ok(())
 }
 
 fn lindex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let (mut db, out) = db_out(ctx);
-    match db.get(&args[1]) {
-        None => out.null(),
-        Some(Value::List(l)) => match parse_i64(&args[2]) {
-            None => return Err(CmdError::NotInt),
-            Some(i) => match list_index(i, l.len()) {
-                Some(i) => out.bulk(&l[i]),
-                None => out.null(),
-            },
-        },
-        Some(_) => return Err(CmdError::WrongType),
+    let found = read_list(ctx, &args[1], |l, out| {
+        let i = parse_i64(&args[2]).ok_or(CmdError::NotInt)?;
+        match list_index(i, l.len()) {
+            Some(i) => out.bulk(&l.get(i)?),
+            None => out.null(),
+        }
+        Ok(())
+    })?;
+    if found.is_none() {
+        ctx.out.null();
     }
     Ok(())
 }
 
 fn lset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    let len = match db.get(key) {
-        None => return Err(CmdError::NoSuchKey),
-        Some(Value::List(l)) => l.len(),
-        Some(_) => return Err(CmdError::WrongType),
-    };
-    let Some(index) = parse_i64(&args[2]) else {
-        return Err(CmdError::NotInt);
-    };
-    let Some(i) = list_index(index, len) else {
-        return Err(CmdError::IndexOutOfRange);
-    };
-    db.entry::<List>(key)?[i] = args[3].clone();
-    out.ok();
+    // Checked before anything changes: a failed LSET leaves the key alone (and clean).
+    let len = len_of(ctx, key)?.ok_or(CmdError::NoSuchKey)?;
+    let index = parse_i64(&args[2]).ok_or(CmdError::NotInt)?;
+    let i = list_index(index, len).ok_or(CmdError::IndexOutOfRange)?;
+    write_list(ctx, key, false, |l, out| {
+        l.set(i, args[3].clone())?;
+        out.ok();
+        Ok(())
+    })?;
     notify(ctx, class::LIST, "lset", key);
     Ok(())
+}
+
+/// The index of the first element equal to `elem` in the list at `key`: `None` without the
+/// key, `Some(None)` without a match.
+fn position(ctx: &mut Ctx, key: &[u8], elem: &[u8]) -> Result<Option<Option<usize>>, CmdError> {
+    read_list(ctx, key, |l, _| {
+        let mut pos = None;
+        l.visit(false, &mut |i, e| {
+            if e == elem {
+                pos = Some(i);
+            }
+            pos.is_none()
+        })?;
+        Ok(pos)
+    })
 }
 
 fn linsert(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
@@ -252,23 +255,23 @@ fn linsert(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         b"after" => true,
         _ => return Err(CmdError::Syntax),
     };
-    let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    let pos = match db.get(key) {
+    let pos = match position(ctx, key, &args[3])? {
         None => {
-            out.int(0);
+            ctx.out.int(0);
             return Ok(());
         }
-        Some(Value::List(l)) => l.iter().position(|e| *e == args[3]),
-        Some(_) => return Err(CmdError::WrongType),
+        Some(None) => {
+            ctx.out.int(-1);
+            return Ok(());
+        }
+        Some(Some(pos)) => pos,
     };
-    let Some(pos) = pos else {
-        out.int(-1);
-        return Ok(());
-    };
-    let l = db.entry::<List>(key)?;
-    l.insert(pos + after as usize, args[4].clone());
-    out.int(l.len() as i64);
+    write_list(ctx, key, false, |l, out| {
+        l.insert(pos + usize::from(after), args[4].clone())?;
+        out.int(l.len() as i64);
+        Ok(())
+    })?;
     notify(ctx, class::LIST, "linsert", key);
     Ok(())
 }
@@ -277,52 +280,26 @@ fn lrem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(count) = parse_i64(&args[2]) else {
         return Err(CmdError::NotInt);
     };
-    let (mut db, out) = db_out(ctx);
     let key = &args[1];
     let elem = &args[3];
-    match db.get(key) {
-        None => {
-            out.int(0);
-            return Ok(());
-        }
-        Some(Value::List(l)) if !l.contains(elem) => {
-            out.int(0);
-            return Ok(());
-        }
-        Some(Value::List(_)) => {}
-        Some(_) => return Err(CmdError::WrongType),
+    if !matches!(position(ctx, key, elem)?, Some(Some(_))) {
+        ctx.out.int(0);
+        return Ok(());
     }
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let limit = if count == 0 { usize::MAX } else { limit };
-    let l = db.entry::<List>(key)?;
-    let mut removed = 0;
-    if count >= 0 {
-        l.retain(|e| {
-            let hit = removed < limit && e == elem;
-            removed += hit as usize;
-            !hit
-        });
-    } else {
-        let mut kept = VecDeque::with_capacity(l.len());
-        for e in l.drain(..).rev() {
-            if removed < limit && e == *elem {
-                removed += 1;
-            } else {
-                kept.push_front(e);
-            }
+    let done = write_list(ctx, key, false, |l, out| {
+        let removed = l.remove(elem, limit, count < 0)?;
+        out.int(removed as i64);
+        Ok(removed)
+    })?;
+    if let Some(w) = done {
+        if w.result > 0 {
+            notify(ctx, class::LIST, "lrem", key);
         }
-        *l = kept;
-    }
-    let emptied = l.is_empty();
-    if emptied {
-        db.remove(key);
-    }
-    out.int(removed as i64);
-    if removed > 0 {
-        notify(ctx, class::LIST, "lrem", key);
-    }
-    if emptied {
-        notify(ctx, class::GENERIC, "del", key);
+        if w.emptied {
+            notify(ctx, class::GENERIC, "del", key);
+        }
     }
     Ok(())
 }
@@ -331,41 +308,35 @@ fn ltrim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (Some(start), Some(end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
         return Err(CmdError::NotInt);
     };
-    let (mut db, out) = db_out(ctx);
     let key = &args[1];
-    let len = match db.get(key) {
-        None => {
-            out.ok();
-            return Ok(());
-        }
-        Some(Value::List(l)) => l.len(),
-        Some(_) => return Err(CmdError::WrongType),
+    let Some(len) = len_of(ctx, key)? else {
+        ctx.out.ok();
+        return Ok(());
     };
-    let emptied = list_range(start, end, len).is_none();
-    match list_range(start, end, len) {
+    let range = list_range(start, end, len);
+    match range {
         None => {
-            db.remove(key);
+            // A paged list's pages go with its manifest (see `paged::collect_released`).
+            ctx.db().remove(key);
         }
         Some((0, e)) if e + 1 == len => {
             // Nothing to trim; Redis still reports the key as modified (WATCH).
-            db.touch(key);
+            ctx.db().touch(key);
         }
         Some((s, e)) => {
-            let l = db.entry::<List>(key)?;
-            l.truncate(e + 1);
-            l.drain(..s);
+            write_list(ctx, key, false, |l, _| l.trim(s, e))?;
         }
     }
-    out.ok();
+    ctx.out.ok();
     notify(ctx, class::LIST, "ltrim", key);
-    if emptied {
+    if range.is_none() {
         notify(ctx, class::GENERIC, "del", key);
     }
     Ok(())
 }
 
 /// Parses LMOVE's LEFT/RIGHT: `Some(true)` for LEFT.
-fn parse_side(a: &[u8]) -> Option<bool> {
+pub fn parse_side(a: &[u8]) -> Option<bool> {
     match a.to_ascii_lowercase().as_slice() {
         b"left" => Some(true),
         b"right" => Some(false),
@@ -373,37 +344,89 @@ fn parse_side(a: &[u8]) -> Option<bool> {
     }
 }
 
-fn move_common(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) -> CmdResult {
-    let (mut db, out) = db_out(ctx);
-    if !db.check::<List>(src)? {
-        out.null();
-        return Ok(());
+/// Reads the end page a push at that end of the list at `key` will change (none for a list
+/// in one record), so the push after a pop cannot fail and lose the element.
+fn ready_end(ctx: &mut Ctx, key: &[u8], left: bool) -> Result<(), CmdError> {
+    read_list(ctx, key, |l, _| match l.len() {
+        0 => Ok(()),
+        _ if left => l.prepare(0, 0),
+        n => l.prepare(n - 1, n - 1),
+    })
+    .map(drop)
+}
+
+/// LMOVE and friends once the source is known to be a list or absent: checks the
+/// destination's type, moves one element and sends the events; the element, `None` when the
+/// source is absent.
+pub fn move_element(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    if ctx
+        .db()
+        .get(dst)
+        .is_some_and(|v| !matches!(v, Value::List(_) | Value::PagedList(_)))
+    {
+        return Err(CmdError::WrongType);
     }
-    db.check::<List>(dst)?;
-    let l = db.entry::<List>(src)?;
-    let v = pop_end(l, from_left).expect("lists are never empty");
-    let src_empty = l.is_empty();
-    let dst_existed = db.contains(dst);
-    push_end(db.entry::<List>(dst)?, v.clone(), to_left);
-    if src_empty && src != dst {
-        db.remove(src);
+    if src == dst {
+        // One list: its other end is read before the pop, so the push cannot fail.
+        let done = write_list(ctx, src, false, |l, _| {
+            let n = l.len();
+            l.prepare(0, 0)?;
+            l.prepare(n - 1, n - 1)?;
+            let Some(v) = l.pop(from_left)? else {
+                return Ok(None);
+            };
+            l.push(v.clone(), to_left)?;
+            Ok(Some(v))
+        })?;
+        let v = done.and_then(|w| w.result);
+        if v.is_some() {
+            notify_move(ctx, src, dst, from_left, to_left, false, true);
+        }
+        return Ok(v);
     }
-    out.bulk(&v);
+    ready_end(ctx, dst, to_left)?;
+    let Some(popped) = write_list(ctx, src, false, |l, _| l.pop(from_left))? else {
+        return Ok(None);
+    };
+    let Some(v) = popped.result else {
+        return Ok(None);
+    };
+    let pushed = write_list(ctx, dst, true, |l, _| l.push(v.clone(), to_left))?;
+    let dst_existed = pushed.is_some_and(|w| !w.created);
     notify_move(
         ctx,
         src,
         dst,
         from_left,
         to_left,
-        src_empty && src != dst,
+        popped.emptied,
         dst_existed,
     );
+    Ok(Some(v))
+}
+
+fn move_common(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) -> CmdResult {
+    // Redis checks the source's type first, then the destination's.
+    if len_of(ctx, src)?.is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
+    match move_element(ctx, src, dst, from_left, to_left)? {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
     Ok(())
 }
 
 /// The events of an element moved from `src` to `dst` (LMOVE, RPOPLPUSH, and their blocking
 /// forms), in Redis's order.
-pub fn notify_move(
+fn notify_move(
     ctx: &mut Ctx,
     src: &[u8],
     dst: &[u8],
@@ -464,44 +487,44 @@ fn lpos(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
         i += 2;
     }
-    let (mut db, out) = db_out(ctx);
-    let l = match db.get(&args[1]) {
-        None => return missing_key_reply(out, count.is_some()),
-        Some(Value::List(l)) => l,
-        Some(_) => return Err(CmdError::WrongType),
-    };
     let from_tail = rank < 0;
     // Redis 7.0 negates the rank in place, so RANK -9223372036854775808 stays negative and
     // matches from the first hit on: keep that.
     let rank = if from_tail { rank.wrapping_neg() } else { rank };
-    let len = l.len();
-    let scan = if maxlen == 0 { len } else { maxlen.min(len) };
     let want = match count {
         None | Some(0) => usize::MAX,
         Some(c) => c,
     };
-    let mut found = Vec::new();
-    let mut matches: i64 = 0;
-    for n in 0..scan {
-        let idx = if from_tail { len - 1 - n } else { n };
-        if l[idx] != args[2] {
-            continue;
-        }
-        matches += 1;
-        if matches >= rank {
-            found.push(idx as i64);
-            if count.is_none() || found.len() >= want {
-                break;
+    let found = read_list(ctx, &args[1], |l, _| {
+        let scan = if maxlen == 0 { usize::MAX } else { maxlen };
+        let mut found = Vec::new();
+        let (mut matches, mut seen): (i64, usize) = (0, 0);
+        l.visit(from_tail, &mut |idx, e| {
+            seen += 1;
+            if e == args[2] {
+                matches += 1;
+                if matches >= rank {
+                    found.push(idx as i64);
+                    if count.is_none() || found.len() >= want {
+                        return false;
+                    }
+                }
             }
-        }
-    }
-    match (count, found.first()) {
-        (Some(_), _) => {
+            seen < scan
+        })?;
+        Ok(found)
+    })?;
+    let out = &mut *ctx.out;
+    match (found, count) {
+        (None, _) => return missing_key_reply(out, count.is_some()),
+        (Some(found), Some(_)) => {
             out.array(found.len());
             found.iter().for_each(|&n| out.int(n));
         }
-        (None, Some(&n)) => out.int(n),
-        (None, None) => out.null(),
+        (Some(found), None) => match found.first() {
+            Some(&n) => out.int(n),
+            None => out.null(),
+        },
     }
     Ok(())
 }

@@ -96,6 +96,12 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
     let (mut elems, is_set): (Vec<Vec<u8>>, bool) = match ctx.db().get(&args[1]) {
         None => (Vec::new(), false),
         Some(Value::List(l)) => (l.iter().cloned().collect(), false),
+        Some(Value::PagedList(m)) => {
+            let m = m.clone();
+            let l = crate::paged::list::materialize(ctx.engine, &m, ctx.now_ms)
+                .map_err(CmdError::store)?;
+            (l.into_iter().collect(), false)
+        }
         Some(Value::Set(s)) => (s.iter().cloned().collect(), true),
         Some(Value::ZSet(z)) => (z.iter().map(|(m, _)| m.to_vec()).collect(), false),
         Some(_) => return Err(CmdError::WrongType),

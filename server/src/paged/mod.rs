@@ -16,6 +16,7 @@
 //! is unreachable: no manifest names that generation any more.
 
 pub mod hash;
+pub mod list;
 
 use crate::commands::{CommandSpec, Ctx};
 use crate::value::Value;
@@ -63,24 +64,26 @@ pub fn ensure_page(engine: &mut Engine<Value>, key: &[u8]) -> Result<(), StoreEr
 /// The pages of deleted values waiting for deletion.
 #[derive(Debug, Default)]
 pub struct Gc {
-    /// (generation, next page to delete, page count)
-    queue: VecDeque<(u64, u32, u32)>,
+    /// (generation, page numbers still to delete)
+    queue: VecDeque<(u64, Vec<u32>)>,
     /// Pages deleted so far (INFO).
     pub deleted: u64,
 }
 
 /// Pages deleted per cron tick: bounds the tombstones (and the batch) one tick adds.
-const GC_PAGES_PER_TICK: u32 = 256;
+const GC_PAGES_PER_TICK: usize = 256;
 
 impl Gc {
-    /// Queues the `pages` pages of generation `gen` for deletion.
-    pub fn push(&mut self, gen: u64, pages: u32) {
-        self.queue.push_back((gen, 0, pages));
+    /// Queues pages `ids` of generation `gen` for deletion.
+    pub fn push(&mut self, gen: u64, ids: Vec<u32>) {
+        if !ids.is_empty() {
+            self.queue.push_back((gen, ids));
+        }
     }
 
     /// Pages still to delete.
     pub fn pending(&self) -> u64 {
-        self.queue.iter().map(|&(_, n, c)| u64::from(c - n)).sum()
+        self.queue.iter().map(|(_, ids)| ids.len() as u64).sum()
     }
 
     /// Deletes up to [`GC_PAGES_PER_TICK`] queued pages (blind deletes: nothing is loaded).
@@ -92,23 +95,64 @@ impl Gc {
         let pages: DbIndex = engine.ks.pages_db();
         engine.ks.begin_group();
         while budget > 0 {
-            let Some((gen, next, count)) = self.queue.front_mut() else {
+            let Some((gen, ids)) = self.queue.front_mut() else {
                 break;
             };
-            let end = (*next + budget).min(*count);
             let mut db = engine.ks.db(pages, now_ms);
-            for id in *next..end {
+            let take = budget.min(ids.len());
+            for id in ids.drain(ids.len() - take..) {
                 db.delete_blind(&page_key(*gen, id));
             }
-            budget -= end - *next;
-            self.deleted += u64::from(end - *next);
-            *next = end;
-            if *next == *count {
+            budget -= take;
+            self.deleted += take as u64;
+            if ids.is_empty() {
                 self.queue.pop_front();
             }
         }
         engine.ks.end_group();
     }
+}
+
+/// The generation and page numbers of a paged value; `None` for one kept in one record.
+pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
+    match v {
+        Value::PagedHash(m) => Some((m.gen, (0..m.page_count()).collect())),
+        Value::PagedList(m) => Some((m.gen, m.page_ids())),
+        _ => None,
+    }
+}
+
+/// The generation of a paged value.
+fn gen_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::PagedHash(m) => Some(m.gen),
+        Value::PagedList(m) => Some(m.gen),
+        _ => None,
+    }
+}
+
+/// A paged value read whole into its one-record form (DUMP, SORT); `None` for a value that is
+/// not paged. Every page is loaded.
+pub fn materialize(
+    engine: &mut Engine<Value>,
+    v: &Value,
+    now_ms: i64,
+) -> Result<Option<Value>, StoreError> {
+    Ok(match v {
+        Value::PagedHash(m) => Some(Value::Hash(hash::materialize(engine, m, now_ms)?)),
+        Value::PagedList(m) => Some(Value::List(list::materialize(engine, m, now_ms)?)),
+        _ => None,
+    })
+}
+
+/// A copy of `v` for another key (COPY): a paged value gets pages of its own under a new
+/// generation, never shared ones.
+pub fn deep_copy(engine: &mut Engine<Value>, v: Value, now_ms: i64) -> Result<Value, StoreError> {
+    Ok(match v {
+        Value::PagedHash(m) => Value::PagedHash(hash::deep_copy(engine, &m, now_ms)?),
+        Value::PagedList(m) => Value::PagedList(list::deep_copy(engine, &m, now_ms)?),
+        v => v,
+    })
 }
 
 /// After a command: the paged values it deleted or replaced have their pages queued for
@@ -123,15 +167,15 @@ pub fn collect_released(ctx: &mut Ctx, spec: &CommandSpec, args: &[Vec<u8>]) {
     let mut live = Vec::new();
     for key in spec.key_args(args) {
         for db in 0..ks.databases() as DbIndex {
-            if let Some(Value::PagedHash(m)) = ks.peek(db, key) {
-                live.push(m.gen);
+            if let Some(gen) = ks.peek(db, key).and_then(gen_of) {
+                live.push(gen);
             }
         }
     }
     for v in released {
-        if let Value::PagedHash(m) = &*v {
-            if !live.contains(&m.gen) {
-                ctx.shared.page_gc.push(m.gen, m.page_count());
+        if let Some((gen, ids)) = pages_of(&v) {
+            if !live.contains(&gen) {
+                ctx.shared.page_gc.push(gen, ids);
             }
         }
     }
@@ -140,8 +184,8 @@ pub fn collect_released(ctx: &mut Ctx, spec: &CommandSpec, args: &[Vec<u8>]) {
 /// Outside commands (active expiry): every released paged value's pages are deleted.
 pub fn collect_expired(engine: &mut Engine<Value>, gc: &mut Gc) {
     for v in engine.ks.take_released() {
-        if let Value::PagedHash(m) = &*v {
-            gc.push(m.gen, m.page_count());
+        if let Some((gen, ids)) = pages_of(&v) {
+            gc.push(gen, ids);
         }
     }
 }

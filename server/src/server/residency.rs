@@ -1,4 +1,5 @@
 use super::*;
+use crate::paged::page_key;
 
 impl Server {
     /// The (db, key) pairs a request needs in memory.
@@ -102,9 +103,18 @@ impl Server {
         let page_bytes = self.shared.config.settings().page_bytes;
         let mut pages = Vec::new();
         for (db, key) in keys.iter() {
-            if let Some(Value::PagedHash(m)) = ks.peek(*db, key) {
-                let needed = commands::hashes_paged::pages_needed(spec.name, args, m, page_bytes);
-                pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
+            match ks.peek(*db, key) {
+                Some(Value::PagedHash(m)) => {
+                    let needed =
+                        commands::hashes_paged::pages_needed(spec.name, args, m, page_bytes);
+                    pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
+                }
+                Some(Value::PagedList(m)) => {
+                    let needed = commands::lists_paged::pages_needed(spec.name, args, key, m);
+                    let keys = needed.into_iter().map(|id| page_key(m.gen, id));
+                    pages.extend(keys.map(|k| (ks.pages_db(), k)));
+                }
+                _ => {}
             }
         }
         keys.extend(pages);
