@@ -1189,13 +1189,13 @@ fn model_tiny_cache_one_second_flush_delay() {
     );
 }
 
-/// Hashes past 48 bytes are stored in pages of about 24 bytes (a few fields each), so HSET,
-/// HDEL, RENAME, EXPIRE and DEL of hashes go through manifests and pages, which must survive
-/// SHUTDOWN and kill -9 with no torn or mixed page state.
+/// Hashes and lists past 48 bytes are stored in pages of about 24 bytes (a few fields or
+/// elements each), so HSET, HDEL, LPUSH, RPOP, RENAME, EXPIRE and DEL go through manifests and
+/// pages, which must survive SHUTDOWN and kill -9 with no torn or mixed page state.
 #[test]
 fn model_paged_hashes() {
     run_variant(
-        "maxmemory 6mb, flush delay 0, paged hashes",
+        "maxmemory 6mb, flush delay 0, paged hashes and lists",
         &[
             "--maxmemory",
             "6mb",
