@@ -190,7 +190,7 @@ fn a_paged_list_survives_restart_and_its_pages_are_deleted_with_it() {
     ];
     let mut s = Server::start(args);
     let mut c = s.client();
-    let n = 20_000;
+    let n = 4_000;
     for i in 0..n {
         let side = if i % 2 == 0 { "RPUSH" } else { "LPUSH" };
         c.cmd(&[side, "q", &format!("{i:0>6}-{}", "p".repeat(100))]);
@@ -227,7 +227,7 @@ fn a_paged_list_survives_restart_and_its_pages_are_deleted_with_it() {
         assert!(std::time::Instant::now() < deadline, "pages never deleted");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(c.info_int("pages_deleted") > 1000);
+    assert!(c.info_int("pages_deleted") > 100);
 }
 
 /// Popping a paged list empties and deletes its pages as it goes: nothing is left to collect.
