@@ -3,7 +3,7 @@
 //! while a script is busy (`allow_busy`). Taken from redis-server 7.0.15's COMMAND INFO.
 
 use crate::commands::CommandSpec;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
 /// `(container|subcommand, arity, allowed while a script is busy)`.
@@ -150,10 +150,10 @@ pub struct Subcommand {
 /// The subcommands of each container, by container name: built once, because every request
 /// asks (commandstats naming), and a scan of the whole table per request cost most of the owner
 /// thread's time at -P 16.
-fn by_container() -> &'static HashMap<&'static str, Vec<Subcommand>> {
-    static MAP: OnceLock<HashMap<&'static str, Vec<Subcommand>>> = OnceLock::new();
+fn by_container() -> &'static FxHashMap<&'static str, Vec<Subcommand>> {
+    static MAP: OnceLock<FxHashMap<&'static str, Vec<Subcommand>>> = OnceLock::new();
     MAP.get_or_init(|| {
-        let mut map: HashMap<&'static str, Vec<Subcommand>> = HashMap::new();
+        let mut map: FxHashMap<&'static str, Vec<Subcommand>> = FxHashMap::default();
         for &(name, arity, allow_busy) in SUBCOMMANDS {
             let (container, _) = name.split_once('|').expect("container|subcommand");
             map.entry(container).or_default().push(Subcommand {

@@ -43,7 +43,7 @@ use crate::reply::Reply;
 use crate::shared::Shared;
 use crate::value::Value;
 use kvtier_core::{Db, Engine};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
 pub use error::{CmdError, CmdResult};
@@ -357,7 +357,8 @@ pub fn type_category(c: &CommandSpec) -> Option<&'static str> {
 
 /// Looks a command up by name (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    // Fx: the names are ours, not a client's, and this runs for every request.
+    static TABLE: OnceLock<FxHashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
     let table = TABLE.get_or_init(|| all_families().map(|c| (c.name, c)).collect());
     let mut lower = [0u8; 32];
     if name.len() > lower.len() {
