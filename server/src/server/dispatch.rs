@@ -136,7 +136,11 @@ impl Server {
             };
             return;
         }
-        let keys = self.needed_keys(t, &args);
+        // Looked up once per try (and known to exist: `handle` refused unknown commands).
+        let Some(spec) = commands::lookup(&args[0]) else {
+            return;
+        };
+        let keys = self.needed_keys(t, spec, &args);
         let mut missing = 0;
         for (db, key) in &keys {
             if self.engine.ensure(*db, key) == Residency::Unknown {
@@ -167,7 +171,7 @@ impl Server {
         let maxmemory = self.shared.config.settings().maxmemory as usize;
         if maxmemory > 0
             && args.iter().map(Vec::len).sum::<usize>() > maxmemory
-            && Self::grows_memory(&conn.state, &args)
+            && Self::grows_memory(&conn.state, spec)
         {
             self.release_pins(t);
             // The one case a writer is refused rather than slowed: it can never fit.
@@ -177,7 +181,7 @@ impl Server {
                 None,
             );
         }
-        if self.shared.mem_delay && !waited && Self::grows_memory(&conn.state, &args) {
+        if self.shared.mem_delay && !waited && Self::grows_memory(&conn.state, spec) {
             // Flow control: hold the writer (and so stop reading its input) while saves and
             // eviction make room; readers go on being served.
             conn.wait = Wait::Memory {
@@ -200,7 +204,7 @@ impl Server {
                 self.feed_monitors(t, &args);
             }
         } else {
-            self.run_request(t, &args);
+            self.run_request(t, spec, &args);
             if let Some(i) = self.scripting.retry.iter().position(|&x| x == t) {
                 // The script met keys not in memory: it runs again once they are loaded.
                 self.scripting.retry.swap_remove(i);
@@ -240,8 +244,7 @@ impl Server {
     /// A client's command at top level (not queued in MULTI, not from a script), keys
     /// resident: the refusals that depend on the server's state now, one save group, the
     /// command, then its action at once.
-    pub(super) fn run_request(&mut self, t: usize, args: &[Vec<u8>]) {
-        let spec = commands::lookup(&args[0]).expect("looked up before");
+    pub(super) fn run_request(&mut self, t: usize, spec: &'static CommandSpec, args: &[Vec<u8>]) {
         let stat = crate::subcommands::stats_name(spec, args);
         if self.shared.oom && spec.has(flags::DENYOOM) {
             return self.reply_error(

@@ -12,16 +12,16 @@ pub(super) fn heap() -> (usize, usize) {
 
 impl Server {
     /// Whether a request may grow memory (DENYOOM, or an EXEC queuing such a command).
-    pub(super) fn grows_memory(state: &ClientState, args: &[Vec<u8>]) -> bool {
+    pub(super) fn grows_memory(state: &ClientState, spec: &CommandSpec) -> bool {
         let denyoom =
             |a: &[Vec<u8>]| commands::lookup(&a[0]).is_some_and(|s| s.has(flags::DENYOOM));
-        if args[0].eq_ignore_ascii_case(b"exec") {
+        if spec.name == "exec" {
             return state
                 .multi
                 .as_ref()
                 .is_some_and(|q| q.iter().any(|c| denyoom(c)));
         }
-        denyoom(args)
+        spec.has(flags::DENYOOM)
     }
 
     /// Runs writers held for memory once it is back under the low-water mark. With

@@ -3,12 +3,14 @@ use crate::paged::page_key;
 
 impl Server {
     /// The (db, key) pairs a request needs in memory.
-    pub(super) fn needed_keys(&self, t: usize, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
+    pub(super) fn needed_keys(
+        &self,
+        t: usize,
+        spec: &CommandSpec,
+        args: &[Vec<u8>],
+    ) -> Vec<(u32, Vec<u8>)> {
         let conn = &self.conns[&t];
         let db = conn.state.db;
-        let Some(spec) = commands::lookup(&args[0]) else {
-            return Vec::new();
-        };
         if spec.name == "exec" {
             let mut keys = Vec::new();
             if let Some(queued) = &conn.state.multi {
@@ -39,16 +41,23 @@ impl Server {
             }
             return keys;
         }
-        let mut keys = self.keys_of(db, args);
+        let mut keys = self.keys_for(db, spec, args);
         // Keys a script touched without declaring them, found cold on an earlier run.
         keys.extend_from_slice(self.scripting.extra_keys(t));
         keys
     }
 
+    /// The keys of a request not looked up yet (queued in MULTI, buffered behind a parked
+    /// one, blocked).
     pub(super) fn keys_of(&self, db: u32, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
-        let Some(spec) = commands::lookup(&args[0]) else {
-            return Vec::new();
-        };
+        match commands::lookup(&args[0]) {
+            Some(spec) => self.keys_for(db, spec, args),
+            None => Vec::new(),
+        }
+    }
+
+    /// The keys of request `args` of command `spec`, in `db`.
+    fn keys_for(&self, db: u32, spec: &CommandSpec, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
         // Prefetch looks at requests not yet arity-checked: one with too few arguments has no
         // keys to load (and indexing its arguments would panic; found by the dispatch fuzz).
         let n = args.len() as i32;
