@@ -23,6 +23,9 @@ pub enum Value {
     PagedHash(PagedHash),
     /// A list stored in pages: the manifest of its segments only.
     PagedList(PagedList),
+    /// A set stored in pages: the same manifest and pages as a paged hash, every member a
+    /// field with an empty value.
+    PagedSet(PagedHash),
 }
 
 const TAG_STR: u8 = 0;
@@ -33,6 +36,7 @@ const TAG_ZSET: u8 = 4;
 const TAG_STREAM: u8 = 5;
 const TAG_PAGED_HASH: u8 = 6;
 const TAG_PAGED_LIST: u8 = 7;
+const TAG_PAGED_SET: u8 = 8;
 
 /// The name TYPE reports for a record's type tag (of a key that is only on disk).
 pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
@@ -40,7 +44,7 @@ pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
         TAG_STR => "string",
         TAG_LIST | TAG_PAGED_LIST => "list",
         TAG_HASH | TAG_PAGED_HASH => "hash",
-        TAG_SET => "set",
+        TAG_SET | TAG_PAGED_SET => "set",
         TAG_ZSET => "zset",
         TAG_STREAM => "stream",
         _ => return None,
@@ -54,7 +58,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) | Value::PagedList(_) => "list",
             Value::Hash(_) | Value::PagedHash(_) => "hash",
-            Value::Set(_) => "set",
+            Value::Set(_) | Value::PagedSet(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Stream(_) => "stream",
         }
@@ -112,7 +116,7 @@ impl CacheValue for Value {
             Value::Set(s) => s.iter().map(|m| m.capacity() + ELEM).sum(),
             Value::ZSet(z) => z.mem_size(),
             Value::Stream(s) => s.mem_size(),
-            Value::PagedHash(_) => std::mem::size_of::<PagedHash>(),
+            Value::PagedHash(_) | Value::PagedSet(_) => std::mem::size_of::<PagedHash>(),
             Value::PagedList(m) => m.mem_size(),
         }
     }
@@ -127,6 +131,7 @@ impl CacheValue for Value {
             Value::Stream(_) => TAG_STREAM,
             Value::PagedHash(_) => TAG_PAGED_HASH,
             Value::PagedList(_) => TAG_PAGED_LIST,
+            Value::PagedSet(_) => TAG_PAGED_SET,
         }
     }
 
@@ -156,13 +161,16 @@ impl CacheValue for Value {
                 }
             }
             Value::Stream(s) => crate::stream::codec::encode(s, out),
-            Value::PagedHash(m) => m.encode(out),
+            Value::PagedHash(m) | Value::PagedSet(m) => m.encode(out),
             Value::PagedList(m) => m.encode(out),
         }
     }
 
     fn owns_pages(&self) -> bool {
-        matches!(self, Value::PagedHash(_) | Value::PagedList(_))
+        matches!(
+            self,
+            Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_)
+        )
     }
 
     fn decode_payload(tag: u8, payload: &[u8]) -> Result<Self, StoreError> {
@@ -205,6 +213,7 @@ impl CacheValue for Value {
             }
             TAG_PAGED_HASH => return PagedHash::decode(payload).map(Value::PagedHash),
             TAG_PAGED_LIST => return PagedList::decode(payload).map(Value::PagedList),
+            TAG_PAGED_SET => return PagedHash::decode(payload).map(Value::PagedSet),
             TAG_STREAM => {
                 return crate::stream::codec::decode(payload)
                     .map(|s| Value::Stream(Box::new(s)))
@@ -238,6 +247,13 @@ mod tests {
             Value::Hash([(b"f".to_vec(), b"v".to_vec())].into_iter().collect()),
             Value::Set([b"m".to_vec(), b"n".to_vec()].into_iter().collect()),
             Value::ZSet(z),
+            Value::PagedSet(PagedHash {
+                gen: 7,
+                level: 2,
+                split: 1,
+                len: 40,
+                bytes: 900,
+            }),
         ];
         for v in values {
             let mut out = Vec::new();

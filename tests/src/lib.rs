@@ -28,3 +28,30 @@ pub fn assert_arity_errors(c: &mut Client, requests: &[&[&str]]) {
         assert_eq!(c.cmd(args), Resp::err(&want), "{args:?}");
     }
 }
+
+/// The elements of an array, set or map reply as sorted strings (a map's pairs as
+/// `field=value`), for replies whose order Redis leaves open (SMEMBERS, HKEYS, HGETALL…).
+#[track_caller]
+pub fn sorted_strings(r: &Resp) -> Vec<String> {
+    let mut v: Vec<String> = match r {
+        Resp::Array(items) | Resp::Set(items) => items.iter().map(Resp::as_str).collect(),
+        Resp::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", k.as_str(), v.as_str()))
+            .collect(),
+        other => panic!("expected an array, a set or a map, got {other:?}"),
+    };
+    v.sort();
+    v
+}
+
+/// Polls `cond` every 50 ms until it holds; panics naming `what` once `timeout` has passed
+/// (background work such as page deletion finishes on its own schedule).
+#[track_caller]
+pub fn wait_until(timeout: std::time::Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

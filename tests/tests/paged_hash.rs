@@ -6,7 +6,7 @@
 //! Replies whose order Redis leaves open (HGETALL, HKEYS, HVALS, a whole HSCAN) are compared as
 //! sets; HRANDFIELD is checked for membership.
 
-use kvtier_tests::{seeds, Pair, Resp, Server};
+use kvtier_tests::{seeds, sorted_strings as sorted, wait_until, Pair, Resp, Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
@@ -37,20 +37,6 @@ fn value(rng: &mut StdRng) -> String {
         1 => "x".repeat(rng.random_range(0..40)),
         _ => format!("v{}", rng.random::<u32>()),
     }
-}
-
-/// The elements of an array reply, sorted (RESP3 maps are flattened first).
-fn sorted(r: &Resp) -> Vec<String> {
-    let mut v: Vec<String> = match r {
-        Resp::Array(items) => items.iter().map(Resp::as_str).collect(),
-        Resp::Map(pairs) => pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", k.as_str(), v.as_str()))
-            .collect(),
-        other => panic!("expected an array or a map, got {other:?}"),
-    };
-    v.sort();
-    v
 }
 
 /// HGETALL as sorted `field=value` lines, whatever the protocol.
@@ -301,11 +287,9 @@ fn a_paged_hash_survives_restart_and_its_pages_are_deleted_with_it() {
     assert_eq!(c.cmd(&["HGET", "big", "f1234"]), Resp::bulk("value-1234"));
     assert_eq!(c.cmd(&["TYPE", "big"]), Resp::Simple("hash".into()));
     assert_eq!(c.cmd(&["DEL", "big"]), Resp::Int(1));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while c.info_int("page_gc_pending") > 0 {
-        assert!(std::time::Instant::now() < deadline, "pages never deleted");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until(std::time::Duration::from_secs(10), "pages deleted", || {
+        c.info_int("page_gc_pending") == 0
+    });
     assert!(c.info_int("pages_deleted") > 10);
     assert_eq!(c.cmd(&["EXISTS", "big"]), Resp::Int(0));
 }

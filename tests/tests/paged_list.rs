@@ -3,9 +3,10 @@
 //! once, so pages are created, split, emptied, saved, evicted and loaded back all the time;
 //! every reply must still be Redis's.
 
-use kvtier_tests::{seeds, Pair, Resp, Server};
+use kvtier_tests::{seeds, wait_until, Pair, Resp, Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::time::Duration;
 
 const PAGED: &[&str] = &[
     "--maxmemory",
@@ -222,11 +223,9 @@ fn a_paged_list_survives_restart_and_its_pages_are_deleted_with_it() {
         assert_eq!(got, &want(i), "element {k}");
     }
     assert_eq!(c.cmd(&["DEL", "q"]), Resp::Int(1));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while c.info_int("page_gc_pending") > 0 {
-        assert!(std::time::Instant::now() < deadline, "pages never deleted");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(20), "pages deleted", || {
+        c.info_int("page_gc_pending") == 0
+    });
     assert!(c.info_int("pages_deleted") > 100);
 }
 
@@ -252,9 +251,7 @@ fn a_drained_paged_queue_leaves_no_pages() {
         "pages were left for the collector"
     );
     // The pages' deletions are saved, after which none is left in the page namespace.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while c.info_int("resident_pages") > 0 {
-        assert!(std::time::Instant::now() < deadline, "pages left behind");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(20), "no pages left behind", || {
+        c.info_int("resident_pages") == 0
+    });
 }

@@ -28,6 +28,7 @@ pub mod pause;
 pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
+pub mod sets_paged;
 pub mod sort;
 pub mod streams;
 pub mod streams_groups;

@@ -48,8 +48,9 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
                 "hashtable"
             }
         }
-        // Paged only above `paged-value-min-bytes`: far past Redis's listpack limits.
-        Value::PagedHash(_) => "hashtable",
+        // Paged only above `paged-value-min-bytes`: far past Redis's listpack limits. A set is
+        // paged only when Redis would keep it as a hash table, never as an intset.
+        Value::PagedHash(_) | Value::PagedSet(_) => "hashtable",
         Value::Hash(h) => {
             let longest = h.iter().map(|(k, v)| k.len().max(v.len())).max();
             if small(

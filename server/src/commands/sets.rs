@@ -1,7 +1,9 @@
-//! Set commands.
+//! Set commands, on an ordinary set and on a paged one (`sets_paged`): each command first
+//! asks for a paged set's manifest and otherwise works on the one-record set.
 
 use super::args::{scan_cursor, scan_hash, scan_opts, ScanOpts};
 use super::flags::*;
+use super::sets_paged as paged;
 use super::typed::Set;
 use super::{cmd, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
@@ -51,6 +53,15 @@ fn with_set<R>(
 fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let key = &args[1];
     let members = &args[2..];
+    if let Some(m) = paged::manifest(ctx, key) {
+        let added = paged::add(ctx, key, m, members)?;
+        ctx.out.int(added as i64);
+        if added > 0 {
+            super::notify::notify(ctx, super::notify::class::SET, "sadd", key);
+        }
+        return Ok(());
+    }
+    let len_before = with_set(ctx, key, HashSet::len)?.unwrap_or(0);
     let missing = with_set(ctx, key, |s| members.iter().any(|m| !s.contains(m)))?;
     let mut db = ctx.db();
     let added = match missing {
@@ -70,6 +81,7 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     };
     ctx.out.int(added as i64);
     if added > 0 {
+        paged::maybe_page_out(ctx, key, len_before);
         super::notify::notify_new(ctx, missing.is_some(), key);
         super::notify::notify(ctx, super::notify::class::SET, "sadd", key);
     }
@@ -79,6 +91,14 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let key = &args[1];
     let members = &args[2..];
+    if let Some(m) = paged::manifest(ctx, key) {
+        let removed = paged::remove(ctx, key, m, members)?;
+        ctx.out.int(removed as i64);
+        if removed > 0 {
+            super::notify::notify_removed(ctx, super::notify::class::SET, "srem", key);
+        }
+        return Ok(());
+    }
     let present = with_set(ctx, key, |s| members.iter().any(|m| s.contains(m)))?;
     if present != Some(true) {
         ctx.out.int(0);
@@ -102,6 +122,9 @@ fn srem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        return paged::members_reply(ctx, &m);
+    }
     let (mut db, out) = split(ctx);
     match db.read::<Set>(&args[1])? {
         None => out.set(0),
@@ -114,6 +137,11 @@ fn smembers(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn sismember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let found = paged::contains(ctx, &m, &args[2])?;
+        ctx.out.int(i64::from(found));
+        return Ok(());
+    }
     let found = with_set(ctx, &args[1], |s| s.contains(&args[2]))?;
     ctx.out.int(found.unwrap_or(false) as i64);
 
@@ -122,6 +150,15 @@ fn sismember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn smismember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let mut found = Vec::with_capacity(members.len());
+        for member in members {
+            found.push(paged::contains(ctx, &m, member)?);
+        }
+        ctx.out.array(members.len());
+        found.iter().for_each(|&f| ctx.out.int(i64::from(f)));
+        return Ok(());
+    }
     let found = with_set(ctx, &args[1], |s| {
         members.iter().map(|m| s.contains(m)).collect::<Vec<_>>()
     })?;
@@ -133,6 +170,10 @@ fn smismember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn scard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        ctx.out.int(m.len as i64);
+        return Ok(());
+    }
     let n = with_set(ctx, &args[1], HashSet::len)?;
     ctx.out.int(n.unwrap_or(0) as i64);
 
@@ -149,6 +190,9 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let key = &args[1];
+    if let Some(m) = paged::manifest(ctx, key) {
+        return spop_paged(ctx, key, m, count);
+    }
     let len = with_set(ctx, key, HashSet::len)?;
     let len = len.unwrap_or(0);
     let Some(count) = count else {
@@ -204,6 +248,46 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     Ok(())
 }
 
+/// SPOP on a paged set: one member from a page picked at random, or `count` members of the
+/// whole set (read into one set; all of it when `count` reaches its size).
+fn spop_paged(
+    ctx: &mut Ctx,
+    key: &[u8],
+    m: crate::paged::hash::PagedHash,
+    count: Option<usize>,
+) -> CmdResult {
+    let Some(count) = count else {
+        let Some(member) = paged::random_member(ctx, &m)? else {
+            // A paged set is never empty; pages that read empty answer as a missing key.
+            ctx.out.null();
+            return Ok(());
+        };
+        paged::remove(ctx, key, m, std::slice::from_ref(&member))?;
+        ctx.out.bulk(&member);
+        super::notify::notify_removed(ctx, super::notify::class::SET, "spop", key);
+        return Ok(());
+    };
+    if count == 0 {
+        ctx.out.set(0);
+        return Ok(());
+    }
+    let all = paged::materialize(ctx, &m)?;
+    let popped: Vec<Vec<u8>> = if count as u64 >= m.len {
+        ctx.db().remove(key);
+        all.into_iter().collect()
+    } else {
+        let picked: Vec<Vec<u8>> = all.into_iter().choose_multiple(&mut rand::rng(), count);
+        paged::remove(ctx, key, m, &picked)?;
+        picked
+    };
+    ctx.out.set(popped.len());
+    popped.iter().for_each(|m| ctx.out.bulk(m));
+    if !popped.is_empty() {
+        super::notify::notify_removed(ctx, super::notify::class::SET, "spop", key);
+    }
+    Ok(())
+}
+
 fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let count = match args.len() {
         2 => None,
@@ -216,6 +300,21 @@ fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         },
         _ => return Err(CmdError::Syntax),
     };
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let Some(count) = count else {
+            match paged::random_member(ctx, &m)? {
+                Some(member) => ctx.out.bulk(&member),
+                None => ctx.out.null(),
+            }
+            return Ok(());
+        };
+        let set = if count == 0 {
+            Set::new()
+        } else {
+            paged::materialize(ctx, &m)?
+        };
+        return random_members(ctx.out, Some(&set), count);
+    }
     let (mut db, out) = split(ctx);
     let set = db.read::<Set>(&args[1])?;
     let mut rng = rand::rng();
@@ -226,6 +325,13 @@ fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
         return Ok(());
     };
+    random_members(out, set, count)
+}
+
+/// SRANDMEMBER's reply with a count: distinct members for a positive count, `-count`
+/// independent draws for a negative one.
+fn random_members(out: &mut Reply, set: Option<&Set>, count: i64) -> CmdResult {
+    let mut rng = rand::rng();
     let Some(set) = set.filter(|s| count != 0 && !s.is_empty()) else {
         out.array(0);
         return Ok(());
@@ -249,34 +355,68 @@ fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     Ok(())
 }
 
+/// Whether the set at `key` (paged or not) holds `member`: `None` if absent, WRONGTYPE if it
+/// is no set. A paged set's manifest comes along.
+#[allow(clippy::type_complexity)]
+fn member_of(
+    ctx: &mut Ctx,
+    key: &[u8],
+    member: &[u8],
+) -> Result<Option<(bool, Option<crate::paged::hash::PagedHash>)>, CmdError> {
+    if let Some(m) = paged::manifest(ctx, key) {
+        return Ok(Some((paged::contains(ctx, &m, member)?, Some(m))));
+    }
+    Ok(with_set(ctx, key, |s| s.contains(member))?.map(|has| (has, None)))
+}
+
 fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (src, dst, member) = (&args[1], &args[2], &args[3]);
-    let has = with_set(ctx, src, |s| s.contains(member))?;
-    let Some(has) = has else {
+    let Some((has, src_m)) = member_of(ctx, src, member)? else {
         ctx.out.int(0);
         return Ok(());
     };
-    with_set(ctx, dst, |_| ())?;
+    // Redis checks the destination's type before anything moves.
+    let dst_state = member_of(ctx, dst, member)?;
     if !has || src == dst {
         ctx.out.int(has as i64);
         return Ok(());
     }
-    let mut db = ctx.db();
-    let Some(Value::Set(s)) = db.get_mut(src) else {
-        unreachable!("checked above")
+    let emptied = match src_m {
+        Some(m) => {
+            paged::remove(ctx, src, m, std::slice::from_ref(member))?;
+            !ctx.db().contains(src)
+        }
+        None => {
+            let mut db = ctx.db();
+            let Some(Value::Set(s)) = db.get_mut(src) else {
+                unreachable!("checked above")
+            };
+            s.remove(member);
+            let emptied = s.is_empty();
+            if emptied {
+                db.remove(src);
+            }
+            emptied
+        }
     };
-    s.remove(member);
-    let emptied = s.is_empty();
-    if emptied {
-        db.remove(src);
-    }
     // As in Redis, the destination is only touched (WATCH) when it gains the member.
-    let already = matches!(db.get(dst), Some(Value::Set(d)) if d.contains(member.as_slice()));
+    let already = matches!(dst_state, Some((true, _)));
     if !already {
-        let Value::Set(d) = db.get_or_insert_with(dst, || Value::Set(HashSet::new())) else {
-            unreachable!("checked above")
-        };
-        d.insert(member.clone());
+        match dst_state {
+            Some((_, Some(m))) => {
+                paged::add(ctx, dst, m, std::slice::from_ref(member))?;
+            }
+            _ => {
+                let mut db = ctx.db();
+                let Value::Set(d) = db.get_or_insert_with(dst, || Value::Set(HashSet::new()))
+                else {
+                    unreachable!("checked above")
+                };
+                let len_before = d.len();
+                d.insert(member.clone());
+                paged::maybe_page_out(ctx, dst, len_before);
+            }
+        }
     }
     ctx.out.int(1);
     use super::notify::{class, notify};
@@ -297,13 +437,43 @@ enum SetOp {
     Diff,
 }
 
-/// Computes a set operation over `keys` (WRONGTYPE if one holds another type).
+/// The set source `i` of a set operation: a paged set read whole before (`paged[i]`), or the
+/// ordinary set at `keys[i]`.
+fn source<'a>(
+    db: &'a mut Db<'_, Value>,
+    paged: &'a [Option<Set>],
+    keys: &[Vec<u8>],
+    i: usize,
+) -> Option<&'a Set> {
+    if let Some(s) = &paged[i] {
+        return Some(s);
+    }
+    match db.get(&keys[i]) {
+        Some(Value::Set(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Computes a set operation over `keys` (WRONGTYPE if one holds another type). A paged source
+/// is read whole into one set first.
 fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>, CmdError> {
     // Type-check every key first, as Redis does, and find the sizes.
     let mut sizes = Vec::with_capacity(keys.len());
+    let mut paged_sets: Vec<Option<Set>> = Vec::with_capacity(keys.len());
     for k in keys {
-        sizes.push(with_set(ctx, k, HashSet::len)?);
+        match paged::manifest(ctx, k) {
+            Some(m) => {
+                let s = paged::materialize(ctx, &m)?;
+                sizes.push(Some(s.len()));
+                paged_sets.push(Some(s));
+            }
+            None => {
+                sizes.push(with_set(ctx, k, HashSet::len)?);
+                paged_sets.push(None);
+            }
+        }
     }
+    let paged = paged_sets.as_slice();
     let mut db = ctx.db();
     let mut result = HashSet::new();
     match op {
@@ -317,34 +487,34 @@ fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>
                 .enumerate()
                 .min_by_key(|(_, n)| **n)
                 .expect("at least one key");
-            if let Some(Value::Set(s)) = db.get(&keys[first]) {
+            if let Some(s) = source(&mut db, paged, keys, first) {
                 result = s.clone();
             }
-            for (i, k) in keys.iter().enumerate() {
+            for i in 0..keys.len() {
                 if i == first || result.is_empty() {
                     continue;
                 }
-                if let Some(Value::Set(s)) = db.get(k) {
+                if let Some(s) = source(&mut db, paged, keys, i) {
                     result.retain(|m| s.contains(m));
                 }
             }
         }
         SetOp::Union => {
-            for k in keys {
-                if let Some(Value::Set(s)) = db.get(k) {
+            for i in 0..keys.len() {
+                if let Some(s) = source(&mut db, paged, keys, i) {
                     result.extend(s.iter().cloned());
                 }
             }
         }
         SetOp::Diff => {
-            if let Some(Value::Set(s)) = db.get(&keys[0]) {
+            if let Some(s) = source(&mut db, paged, keys, 0) {
                 result = s.clone();
             }
-            for k in &keys[1..] {
+            for i in 1..keys.len() {
                 if result.is_empty() {
                     break;
                 }
-                if let Some(Value::Set(s)) = db.get(k) {
+                if let Some(s) = source(&mut db, paged, keys, i) {
                     result.retain(|m| !s.contains(m));
                 }
             }
@@ -489,6 +659,10 @@ pub(crate) fn scan_reply(out: &mut Reply, cursor: u64, items: &[Vec<u8>]) {
 
 fn sscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let cursor = scan_cursor(&args[2])?;
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let ScanOpts { pattern, .. } = scan_opts(&args[3..], false)?;
+        return paged::scan(ctx, &m, cursor, pattern);
+    }
     let (mut db, out) = split(ctx);
     let Some(set) = db.read::<Set>(&args[1])? else {
         scan_reply(out, 0, &[]);

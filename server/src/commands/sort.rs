@@ -103,6 +103,12 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
             (l.into_iter().collect(), false)
         }
         Some(Value::Set(s)) => (s.iter().cloned().collect(), true),
+        Some(Value::PagedSet(m)) => {
+            let m = *m;
+            let s =
+                crate::paged::hash::members(ctx.engine, &m, ctx.now_ms).map_err(CmdError::store)?;
+            (s.into_iter().collect(), true)
+        }
         Some(Value::ZSet(z)) => (z.iter().map(|(m, _)| m.to_vec()).collect(), false),
         Some(_) => return Err(CmdError::WrongType),
     };

@@ -221,7 +221,21 @@ pub fn maybe_split(
 /// Turns `h` into pages of about `page_bytes` each under a new generation; returns the manifest
 /// (the caller stores it under the key in place of `h`).
 pub fn page_out(engine: &mut Engine<Value>, h: &Hash, page_bytes: u64, now_ms: i64) -> PagedHash {
-    let bytes: u64 = h.iter().map(|(f, v)| field_bytes(f, v)).sum();
+    let pairs = h.iter().map(|(f, v)| (f.as_slice(), v.as_slice()));
+    page_out_pairs(engine, pairs, page_bytes, now_ms)
+}
+
+/// Turns the `(field, value)` pairs (distinct fields) into pages under a new generation: the
+/// shared part of paging out a hash and a set (whose members are fields with empty values).
+pub fn page_out_pairs<'a>(
+    engine: &mut Engine<Value>,
+    pairs: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    page_bytes: u64,
+    now_ms: i64,
+) -> PagedHash {
+    let (len, bytes) = pairs.clone().fold((0u64, 0u64), |(n, b), (f, v)| {
+        (n + 1, b + field_bytes(f, v))
+    });
     let want = bytes.div_ceil(page_bytes.max(1)).max(1);
     // A power of two at or above the page count wanted: split pointer 0.
     let level = (64 - (want - 1).leading_zeros()).min(30) as u8;
@@ -229,12 +243,12 @@ pub fn page_out(engine: &mut Engine<Value>, h: &Hash, page_bytes: u64, now_ms: i
         gen: new_gen(),
         level,
         split: 0,
-        len: h.len() as u64,
+        len,
         bytes,
     };
     let mut pages: Vec<Hash> = (0..m.page_count()).map(|_| Hash::new()).collect();
-    for (f, v) in h {
-        pages[m.page_of(f) as usize].insert(f.clone(), v.clone());
+    for (f, v) in pairs {
+        pages[m.page_of(f) as usize].insert(f.to_vec(), v.to_vec());
     }
     let pages_db = engine.ks.pages_db();
     let mut db = engine.ks.db(pages_db, now_ms);
@@ -270,6 +284,20 @@ pub fn materialize(
     let mut out = Hash::with_capacity(m.len as usize);
     for_each(engine, m, now_ms, |f, v| {
         out.insert(f.to_vec(), v.to_vec());
+    })?;
+    Ok(out)
+}
+
+/// The fields alone in one set: the members of a paged set (whose pages are a paged hash's
+/// with empty values), for whole-value uses (SMEMBERS sources of SINTER, DUMP, SORT).
+pub fn members(
+    engine: &mut Engine<Value>,
+    m: &PagedHash,
+    now_ms: i64,
+) -> Result<crate::commands::typed::Set, StoreError> {
+    let mut out = crate::commands::typed::Set::with_capacity(m.len as usize);
+    for_each(engine, m, now_ms, |f, _| {
+        out.insert(f.to_vec());
     })?;
     Ok(out)
 }

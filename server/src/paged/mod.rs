@@ -116,7 +116,7 @@ impl Gc {
 /// The generation and page numbers of a paged value; `None` for one kept in one record.
 pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
     match v {
-        Value::PagedHash(m) => Some((m.gen, (0..m.page_count()).collect())),
+        Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, (0..m.page_count()).collect())),
         Value::PagedList(m) => Some((m.gen, m.page_ids())),
         _ => None,
     }
@@ -125,13 +125,14 @@ pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
 /// The generation of a paged value.
 fn gen_of(v: &Value) -> Option<u64> {
     match v {
-        Value::PagedHash(m) => Some(m.gen),
+        Value::PagedHash(m) | Value::PagedSet(m) => Some(m.gen),
         Value::PagedList(m) => Some(m.gen),
         _ => None,
     }
 }
 
-/// A paged value read whole into its one-record form (DUMP, SORT); `None` for a value that is
+/// A paged value read whole into its one-record form (DUMP, SORT, a paged set as a source of
+/// SINTER or ZUNION); `None` for a value that is
 /// not paged. Every page is loaded.
 pub fn materialize(
     engine: &mut Engine<Value>,
@@ -141,6 +142,7 @@ pub fn materialize(
     Ok(match v {
         Value::PagedHash(m) => Some(Value::Hash(hash::materialize(engine, m, now_ms)?)),
         Value::PagedList(m) => Some(Value::List(list::materialize(engine, m, now_ms)?)),
+        Value::PagedSet(m) => Some(Value::Set(hash::members(engine, m, now_ms)?)),
         _ => None,
     })
 }
@@ -151,6 +153,7 @@ pub fn deep_copy(engine: &mut Engine<Value>, v: Value, now_ms: i64) -> Result<Va
     Ok(match v {
         Value::PagedHash(m) => Value::PagedHash(hash::deep_copy(engine, &m, now_ms)?),
         Value::PagedList(m) => Value::PagedList(list::deep_copy(engine, &m, now_ms)?),
+        Value::PagedSet(m) => Value::PagedSet(hash::deep_copy(engine, &m, now_ms)?),
         v => v,
     })
 }

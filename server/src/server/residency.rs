@@ -118,6 +118,10 @@ impl Server {
                         commands::hashes_paged::pages_needed(spec.name, args, m, page_bytes);
                     pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
                 }
+                Some(Value::PagedSet(m)) => {
+                    let needed = commands::sets_paged::pages_needed(spec.name, args, m, page_bytes);
+                    pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
+                }
                 Some(Value::PagedList(m)) => {
                     let needed = commands::lists_paged::pages_needed(spec.name, args, key, m);
                     let keys = needed.into_iter().map(|id| page_key(m.gen, id));

@@ -1,0 +1,348 @@
+//! The set commands on a paged set (see `paged`). A paged set is a paged hash whose fields are
+//! the members, with empty values: the same manifest, linear hashing and page splits. SADD,
+//! SREM, SISMEMBER, SMISMEMBER and SMOVE touch the pages of the members they name; SCARD reads
+//! the manifest; SMEMBERS walks the pages in turn; SSCAN returns one page per call; SPOP and
+//! SRANDMEMBER without a count pick a page, then a member of it. Whole-set uses (the counted
+//! forms of SPOP and SRANDMEMBER, SINTER and the other set operations, SORT, DUMP) read the
+//! set into one `Set` first.
+
+use super::typed::Set;
+use super::{CmdError, Ctx};
+use crate::glob::glob_match;
+use crate::paged::hash::{self, PagedHash};
+use crate::paged::stable_hash;
+use crate::value::Value;
+use kvtier_core::Residency;
+use rand::Rng;
+
+/// A member's value in its page: a set needs none.
+const NO_VALUE: &[u8] = b"";
+
+/// The manifest at `key` if it holds a live paged set (counted as a hit); `None` for anything
+/// else, which the caller handles as an ordinary set (or answers WRONGTYPE for).
+pub fn manifest(ctx: &mut Ctx, key: &[u8]) -> Option<PagedHash> {
+    if !matches!(
+        ctx.engine.ks.peek(ctx.client.db, key),
+        Some(Value::PagedSet(_))
+    ) {
+        return None;
+    }
+    match ctx.db().get(key) {
+        Some(Value::PagedSet(m)) => Some(*m),
+        _ => None,
+    }
+}
+
+/// Writes the changed manifest back (the key becomes dirty, in the command's save group with
+/// the pages it changed), or deletes the key once the last member is gone (its pages then go
+/// to the collector, see `paged::collect_released`).
+pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedHash) {
+    let mut db = ctx.db();
+    if m.len == 0 {
+        db.remove(key);
+    } else if let Some(Value::PagedSet(x)) = db.get_mut(key) {
+        *x = m;
+    }
+}
+
+/// Splits a page if the set outgrew its pages. A split is upkeep, not part of the command: one
+/// that cannot read its page is left for a later write.
+fn upkeep(ctx: &mut Ctx, m: &mut PagedHash) {
+    let page_bytes = ctx.shared.config.settings().page_bytes;
+    if let Err(e) = hash::maybe_split(ctx.engine, m, page_bytes, ctx.now_ms) {
+        log::warn!("splitting a page of a paged set failed: {e}; retried on a later write");
+    }
+}
+
+/// SADD (and SMOVE's destination): adds `members`; how many were new. A page that cannot be
+/// read fails the command after the members before it were added (their pages and the
+/// manifest stay consistent).
+pub fn add(
+    ctx: &mut Ctx,
+    key: &[u8],
+    mut m: PagedHash,
+    members: &[Vec<u8>],
+) -> Result<usize, CmdError> {
+    let mut added = 0;
+    let mut failed = None;
+    for member in members {
+        // Read first: a member already there leaves its page clean.
+        match contains(ctx, &m, member) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        match hash::set(ctx.engine, &mut m, member.clone(), Vec::new(), ctx.now_ms) {
+            Ok(new) => added += usize::from(new),
+            Err(e) => {
+                failed = Some(CmdError::store(e));
+                break;
+            }
+        }
+        upkeep(ctx, &mut m);
+    }
+    if added > 0 {
+        store(ctx, key, m);
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(added),
+    }
+}
+
+/// Removes `members`; how many were there. The last one gone deletes the key.
+pub fn remove(
+    ctx: &mut Ctx,
+    key: &[u8],
+    mut m: PagedHash,
+    members: &[Vec<u8>],
+) -> Result<usize, CmdError> {
+    let mut removed = 0;
+    let mut failed = None;
+    for member in members {
+        match hash::remove(ctx.engine, &mut m, member, ctx.now_ms) {
+            Ok(was) => removed += usize::from(was),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    if removed > 0 {
+        store(ctx, key, m);
+    }
+    match failed {
+        Some(e) => Err(CmdError::store(e)),
+        None => Ok(removed),
+    }
+}
+
+/// Whether `member` is in the set (one page read).
+pub fn contains(ctx: &mut Ctx, m: &PagedHash, member: &[u8]) -> Result<bool, CmdError> {
+    let page = hash::page(ctx.engine, m, m.page_of(member), ctx.now_ms).map_err(CmdError::store)?;
+    Ok(page.is_some_and(|p| p.contains_key(member)))
+}
+
+/// The whole set in one `Set` (set operations, counted SPOP/SRANDMEMBER).
+pub fn materialize(ctx: &mut Ctx, m: &PagedHash) -> Result<Set, CmdError> {
+    hash::members(ctx.engine, m, ctx.now_ms).map_err(CmdError::store)
+}
+
+/// SMEMBERS, page by page.
+pub fn members_reply(ctx: &mut Ctx, m: &PagedHash) -> Result<(), CmdError> {
+    // Read first: an unreadable page fails the command before any reply is written.
+    for id in 0..m.page_count() {
+        hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
+    }
+    // The manifest's count is what was written; a page reading back short (damage) must not
+    // make the reply's length disagree with its elements.
+    let mut all = Vec::with_capacity(m.len as usize);
+    hash::for_each(ctx.engine, m, ctx.now_ms, |f, _| all.push(f.to_vec()))
+        .map_err(CmdError::store)?;
+    ctx.out.set(all.len());
+    all.iter().for_each(|f| ctx.out.bulk(f));
+    Ok(())
+}
+
+/// SSCAN: the cursor is a page number; each call returns one page (COUNT is a hint Redis may
+/// exceed), so a scan holds one page in memory at a time. Pages only split towards higher
+/// numbers, so every member present for the whole scan is returned.
+pub fn scan(
+    ctx: &mut Ctx,
+    m: &PagedHash,
+    cursor: u64,
+    pattern: Option<Vec<u8>>,
+) -> Result<(), CmdError> {
+    let id = u32::try_from(cursor).unwrap_or(u32::MAX);
+    let mut items: Vec<Vec<u8>> = Vec::new();
+    if id < m.page_count() {
+        if let Some(p) = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)? {
+            items = p
+                .keys()
+                .filter(|k| pattern.as_ref().is_none_or(|p| glob_match(p, k, false)))
+                .cloned()
+                .collect();
+        }
+    }
+    let next = if id.saturating_add(1) < m.page_count() {
+        u64::from(id) + 1
+    } else {
+        0
+    };
+    super::sets::scan_reply(ctx.out, next, &items);
+    Ok(())
+}
+
+/// One member at random (SRANDMEMBER and SPOP without a count): a page, then a member of it.
+/// Pages already in memory are tried first, from a random one on, so a pick does not wait on
+/// a synchronous read when the request path brought a page in (see [`pages_needed`]); only if
+/// every one of them is empty are the others read. `None` if every page reads empty.
+pub fn random_member(ctx: &mut Ctx, m: &PagedHash) -> Result<Option<Vec<u8>>, CmdError> {
+    let n = m.page_count();
+    let mut rng = rand::rng();
+    let start = rng.random_range(0..n);
+    let pages_db = ctx.engine.ks.pages_db();
+    for resident_only in [true, false] {
+        for i in 0..n {
+            let id = (start + i) % n;
+            let resident = matches!(
+                ctx.engine.ks.residency(pages_db, &m.page_key(id)),
+                Residency::Resident
+            );
+            if resident_only && !resident {
+                continue;
+            }
+            let page = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
+            if let Some(p) = page.filter(|p| !p.is_empty()) {
+                let at = rng.random_range(0..p.len());
+                return Ok(p.get_index(at).map(|(k, _)| k.clone()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// After a write that may have added members to an ordinary set: one that crossed
+/// `paged-value-min-bytes` becomes paged. Summing the sizes is linear, so past 64 members it is
+/// checked only when the member count passes a multiple of 64.
+pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
+    let min = ctx.shared.config.settings().paged_value_min_bytes;
+    let page_bytes = ctx.shared.config.settings().page_bytes;
+    if min == 0 {
+        return;
+    }
+    let value = ctx.engine.ks.peek(ctx.client.db, key);
+    let s = match value {
+        Some(Value::Set(s)) if s.len() <= 64 || s.len() >> 6 != len_before >> 6 => s,
+        _ => return,
+    };
+    let bytes: u64 = s.iter().map(|f| hash::field_bytes(f, NO_VALUE)).sum();
+    // A set Redis would keep as an intset lists its members sorted (SMEMBERS, SSCAN): only a
+    // hash table's order is free to be the pages' order.
+    if bytes < min
+        || value.is_some_and(|v| super::object::encoding(v, &ctx.shared.config) != "hashtable")
+    {
+        return;
+    }
+    let s = s.clone();
+    let pairs = s.iter().map(|f| (f.as_slice(), NO_VALUE));
+    let m = hash::page_out_pairs(ctx.engine, pairs, page_bytes, ctx.now_ms);
+    ctx.db().insert_keep_ttl(key, Value::PagedSet(m));
+}
+
+/// The page SPOP or SRANDMEMBER without a count has the request path load: the same for a
+/// retry of the same request (so a parked command does not chase a new page on every try),
+/// a different one as the set changes or time passes.
+fn pick_page(m: &PagedHash) -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let seed = m.gen ^ m.len.rotate_left(32) ^ secs;
+    (stable_hash(&seed.to_le_bytes()) % u64::from(m.page_count())) as u32
+}
+
+/// The pages of paged set `m` a command needs in memory, so the request path loads them
+/// (batched, without blocking the server) before the command runs. A page it misses anyway (a
+/// script, a key changed earlier in the same EXEC) is read synchronously when touched.
+pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64) -> Vec<u32> {
+    let members = |from: usize| -> Vec<u32> {
+        args.get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|f| m.page_of(f))
+            .collect()
+    };
+    let all = || (0..m.page_count()).collect::<Vec<u32>>();
+    let mut pages = match name {
+        "sismember" => members(2),
+        "sadd" | "srem" | "smismember" => members(2),
+        // The member's page, in the source and in the destination alike.
+        "smove" => members(3),
+        "spop" | "srandmember" if args.len() == 2 => vec![pick_page(m)],
+        "sscan" => crate::util::parse_i64(&args[2])
+            .and_then(|c| u32::try_from(c).ok())
+            .filter(|&c| c < m.page_count())
+            .into_iter()
+            .collect(),
+        "spop" | "srandmember" | "smembers" | "sinter" | "sunion" | "sdiff" | "sinterstore"
+        | "sunionstore" | "sdiffstore" | "sintercard" | "sort" | "sort_ro" | "dump" | "copy"
+        | "zunion" | "zinter" | "zdiff" | "zunionstore" | "zinterstore" | "zdiffstore"
+        | "zintercard" => all(),
+        _ => Vec::new(),
+    };
+    if matches!(name, "sadd" | "smove") {
+        // The page a split would divide, if the write may push the set over its page budget.
+        let from = if name == "sadd" { 2 } else { 3 };
+        let adding: u64 = args
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| hash::field_bytes(a, NO_VALUE))
+            .sum();
+        let grown = PagedHash {
+            bytes: m.bytes + adding,
+            ..*m
+        };
+        if grown.wants_split(page_bytes) {
+            pages.push(m.split);
+        }
+    }
+    pages.sort_unstable();
+    pages.dedup();
+    pages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> PagedHash {
+        PagedHash {
+            gen: 9,
+            level: 3,
+            split: 2,
+            len: 500,
+            bytes: 500 * 16,
+        }
+    }
+
+    fn args(a: &[&str]) -> Vec<Vec<u8>> {
+        a.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn pages_needed_names_the_members_pages() {
+        let m = manifest();
+        let page = |s: &str| m.page_of(s.as_bytes());
+        let mut want = vec![page("a"), page("b")];
+        want.sort_unstable();
+        want.dedup();
+        let got = pages_needed("srem", &args(&["srem", "k", "a", "b"]), &m, 1 << 20);
+        assert_eq!(got, want);
+        let got = pages_needed("smove", &args(&["smove", "s", "d", "x"]), &m, 1 << 20);
+        assert_eq!(got, vec![page("x")]);
+        let all = pages_needed("smembers", &args(&["smembers", "k"]), &m, 64);
+        assert_eq!(all, (0..m.page_count()).collect::<Vec<_>>());
+        let one = pages_needed("spop", &args(&["spop", "k"]), &m, 64);
+        assert_eq!(one.len(), 1);
+        assert!(one[0] < m.page_count());
+        assert!(pages_needed("sscan", &args(&["sscan", "k", "99"]), &m, 64).is_empty());
+        assert_eq!(
+            pages_needed("sscan", &args(&["sscan", "k", "3"]), &m, 64),
+            vec![3]
+        );
+    }
+
+    #[test]
+    fn a_growing_write_loads_the_page_it_may_split() {
+        // 8 KB over 10 pages of 64 bytes is far past the budget: the split page is wanted.
+        let m = manifest();
+        let got = pages_needed("sadd", &args(&["sadd", "k", "new"]), &m, 64);
+        assert!(got.contains(&m.split), "{got:?}");
+        let roomy = pages_needed("sadd", &args(&["sadd", "k", "new"]), &m, 1 << 20);
+        assert_eq!(roomy, vec![m.page_of(b"new")]);
+    }
+}
