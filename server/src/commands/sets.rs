@@ -458,20 +458,13 @@ fn source<'a>(
 /// is read whole into one set first.
 fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>, CmdError> {
     // Type-check every key first, as Redis does, and find the sizes.
+    let paged_sets = paged::materialize_sources(ctx, keys)?;
     let mut sizes = Vec::with_capacity(keys.len());
-    let mut paged_sets: Vec<Option<Set>> = Vec::with_capacity(keys.len());
-    for k in keys {
-        match paged::manifest(ctx, k) {
-            Some(m) => {
-                let s = paged::materialize(ctx, &m)?;
-                sizes.push(Some(s.len()));
-                paged_sets.push(Some(s));
-            }
-            None => {
-                sizes.push(with_set(ctx, k, HashSet::len)?);
-                paged_sets.push(None);
-            }
-        }
+    for (k, p) in keys.iter().zip(&paged_sets) {
+        sizes.push(match p {
+            Some(s) => Some(s.len()),
+            None => with_set(ctx, k, HashSet::len)?,
+        });
     }
     let paged = paged_sets.as_slice();
     let mut db = ctx.db();

@@ -131,6 +131,21 @@ pub fn materialize(ctx: &mut Ctx, m: &PagedHash) -> Result<Set, CmdError> {
     hash::members(ctx.engine, m, ctx.now_ms).map_err(CmdError::store)
 }
 
+/// For a command that reads its set sources whole (SINTER and the other set operations; the
+/// hook ZUNION, ZINTER and ZDIFF need for a paged set source): each paged set among `keys` read
+/// into one set, `None` for every other key (absent, an ordinary set, or another type, which the
+/// caller checks as before).
+pub fn materialize_sources(ctx: &mut Ctx, keys: &[Vec<u8>]) -> Result<Vec<Option<Set>>, CmdError> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        out.push(match manifest(ctx, k) {
+            Some(m) => Some(materialize(ctx, &m)?),
+            None => None,
+        });
+    }
+    Ok(out)
+}
+
 /// SMEMBERS, page by page.
 pub fn members_reply(ctx: &mut Ctx, m: &PagedHash) -> Result<(), CmdError> {
     // Read first: an unreadable page fails the command before any reply is written.
