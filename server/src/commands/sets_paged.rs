@@ -259,10 +259,18 @@ fn pick_page(m: &PagedHash) -> u32 {
     (stable_hash(&seed.to_le_bytes()) % u64::from(m.page_count())) as u32
 }
 
-/// The pages of paged set `m` a command needs in memory, so the request path loads them
-/// (batched, without blocking the server) before the command runs. A page it misses anyway (a
-/// script, a key changed earlier in the same EXEC) is read synchronously when touched.
-pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64) -> Vec<u32> {
+/// The pages of paged set `m` (at `key`) a command needs in memory, so the request path loads
+/// them (batched, without blocking the server) before the command runs. A page it misses
+/// anyway (a script, a key changed earlier in the same EXEC) is read synchronously when
+/// touched. A destination the command overwrites unread (SINTERSTORE's, COPY's, SORT … STORE's)
+/// needs none.
+pub fn pages_needed(
+    name: &str,
+    args: &[Vec<u8>],
+    key: &[u8],
+    m: &PagedHash,
+    page_bytes: u64,
+) -> Vec<u32> {
     let members = |from: usize| -> Vec<u32> {
         args.get(from..)
             .unwrap_or_default()
@@ -271,6 +279,15 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64
             .collect()
     };
     let all = || (0..m.page_count()).collect::<Vec<u32>>();
+    let all_if = |read: bool| if read { all() } else { Vec::new() };
+    // Whether the key is read (a source) rather than only overwritten (a destination at 1).
+    let first = |at: usize| args.get(at).is_some_and(|a| a.as_slice() == key);
+    let among = |from: usize| {
+        args.get(from..)
+            .unwrap_or_default()
+            .iter()
+            .any(|a| a.as_slice() == key)
+    };
     let mut pages = match name {
         "sismember" => members(2),
         "sadd" | "srem" | "smismember" => members(2),
@@ -282,10 +299,11 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64
             .filter(|&c| c < m.page_count())
             .into_iter()
             .collect(),
-        "spop" | "srandmember" | "smembers" | "sinter" | "sunion" | "sdiff" | "sinterstore"
-        | "sunionstore" | "sdiffstore" | "sintercard" | "sort" | "sort_ro" | "dump" | "copy"
-        | "zunion" | "zinter" | "zdiff" | "zunionstore" | "zinterstore" | "zdiffstore"
-        | "zintercard" => all(),
+        "spop" | "srandmember" | "smembers" | "sinter" | "sunion" | "sdiff" | "sintercard"
+        | "zunion" | "zinter" | "zdiff" | "zintercard" => all(),
+        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
+        | "zdiffstore" => all_if(among(2)),
+        "sort" | "sort_ro" | "dump" | "copy" => all_if(first(1)),
         _ => Vec::new(),
     };
     if matches!(name, "sadd" | "smove") {
@@ -335,29 +353,44 @@ mod tests {
         let mut want = vec![page("a"), page("b")];
         want.sort_unstable();
         want.dedup();
-        let got = pages_needed("srem", &args(&["srem", "k", "a", "b"]), &m, 1 << 20);
+        let got = pages_needed("srem", &args(&["srem", "k", "a", "b"]), b"k", &m, 1 << 20);
         assert_eq!(got, want);
-        let got = pages_needed("smove", &args(&["smove", "s", "d", "x"]), &m, 1 << 20);
+        let got = pages_needed("smove", &args(&["smove", "s", "d", "x"]), b"d", &m, 1 << 20);
         assert_eq!(got, vec![page("x")]);
-        let all = pages_needed("smembers", &args(&["smembers", "k"]), &m, 64);
+        let all = pages_needed("smembers", &args(&["smembers", "k"]), b"k", &m, 64);
         assert_eq!(all, (0..m.page_count()).collect::<Vec<_>>());
-        let one = pages_needed("spop", &args(&["spop", "k"]), &m, 64);
+        let one = pages_needed("spop", &args(&["spop", "k"]), b"k", &m, 64);
         assert_eq!(one.len(), 1);
         assert!(one[0] < m.page_count());
-        assert!(pages_needed("sscan", &args(&["sscan", "k", "99"]), &m, 64).is_empty());
+        assert!(pages_needed("sscan", &args(&["sscan", "k", "99"]), b"k", &m, 64).is_empty());
         assert_eq!(
-            pages_needed("sscan", &args(&["sscan", "k", "3"]), &m, 64),
+            pages_needed("sscan", &args(&["sscan", "k", "3"]), b"k", &m, 64),
             vec![3]
         );
+    }
+
+    #[test]
+    fn an_overwritten_destination_needs_no_pages() {
+        let m = manifest();
+        let store = args(&["sunionstore", "d", "a", "b"]);
+        assert!(pages_needed("sunionstore", &store, b"d", &m, 64).is_empty());
+        assert_eq!(pages_needed("sunionstore", &store, b"a", &m, 64).len(), 10);
+        let store = args(&["sunionstore", "d", "d", "b"]);
+        assert_eq!(pages_needed("sunionstore", &store, b"d", &m, 64).len(), 10);
+        let copy = args(&["copy", "a", "d", "replace"]);
+        assert!(pages_needed("copy", &copy, b"d", &m, 64).is_empty());
+        assert_eq!(pages_needed("copy", &copy, b"a", &m, 64).len(), 10);
+        let sort = args(&["sort", "a", "alpha", "store", "d"]);
+        assert!(pages_needed("sort", &sort, b"d", &m, 64).is_empty());
     }
 
     #[test]
     fn a_growing_write_loads_the_page_it_may_split() {
         // 8 KB over 10 pages of 64 bytes is far past the budget: the split page is wanted.
         let m = manifest();
-        let got = pages_needed("sadd", &args(&["sadd", "k", "new"]), &m, 64);
+        let got = pages_needed("sadd", &args(&["sadd", "k", "new"]), b"k", &m, 64);
         assert!(got.contains(&m.split), "{got:?}");
-        let roomy = pages_needed("sadd", &args(&["sadd", "k", "new"]), &m, 1 << 20);
+        let roomy = pages_needed("sadd", &args(&["sadd", "k", "new"]), b"k", &m, 1 << 20);
         assert_eq!(roomy, vec![m.page_of(b"new")]);
     }
 }

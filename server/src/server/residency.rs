@@ -119,7 +119,8 @@ impl Server {
                     pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
                 }
                 Some(Value::PagedSet(m)) => {
-                    let needed = commands::sets_paged::pages_needed(spec.name, args, m, page_bytes);
+                    let needed =
+                        commands::sets_paged::pages_needed(spec.name, args, key, m, page_bytes);
                     pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
                 }
                 Some(Value::PagedList(m)) => {
