@@ -431,10 +431,31 @@ fn a_paged_set_popped_to_the_end_is_deleted() {
     }
     assert!(c.info_int("resident_pages") > 0, "the set was not paged");
     let mut seen = BTreeSet::new();
-    for _ in 0..150 {
+    for _ in 0..100 {
         let r = c.cmd(&["SPOP", "q"]);
         assert!(seen.insert(r.as_str()), "popped twice: {r:?}");
     }
+    for _ in 0..20 {
+        // Distinct picks from a few pages, not the whole set.
+        let picks = sorted(&c.cmd(&["SRANDMEMBER", "q", "50"]));
+        assert_eq!(picks.iter().collect::<BTreeSet<_>>().len(), 50, "{picks:?}");
+        assert!(
+            picks.iter().all(|m| !seen.contains(m)),
+            "a popped member: {picks:?}"
+        );
+        let drawn = sorted(&c.cmd(&["SRANDMEMBER", "q", "-500"]));
+        assert_eq!(drawn.len(), 500);
+        assert!(
+            drawn.iter().all(|m| !seen.contains(m)),
+            "a popped member drawn"
+        );
+        let popped = sorted(&c.cmd(&["SPOP", "q", "7"]));
+        assert_eq!(popped.len(), 7);
+        for m in popped {
+            assert!(seen.insert(m.clone()), "popped twice: {m}");
+        }
+    }
+    assert_eq!(c.cmd(&["SCARD", "q"]), Resp::Int(60));
     let rest = c.cmd(&["SPOP", "q", "1000"]);
     for m in sorted(&rest) {
         assert!(seen.insert(m.clone()), "popped twice: {m}");

@@ -248,8 +248,8 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     Ok(())
 }
 
-/// SPOP on a paged set: one member from a page picked at random, or `count` members of the
-/// whole set (read into one set; all of it when `count` reaches its size).
+/// SPOP on a paged set: one member from a page picked at random, or `count` members from a
+/// few pages (all of the set, read whole, when `count` reaches its size).
 fn spop_paged(
     ctx: &mut Ctx,
     key: &[u8],
@@ -271,12 +271,12 @@ fn spop_paged(
         ctx.out.set(0);
         return Ok(());
     }
-    let all = paged::materialize(ctx, &m)?;
     let popped: Vec<Vec<u8>> = if count as u64 >= m.len {
+        let all = paged::materialize(ctx, &m)?;
         ctx.db().remove(key);
         all.into_iter().collect()
     } else {
-        let picked: Vec<Vec<u8>> = all.into_iter().choose_multiple(&mut rand::rng(), count);
+        let picked = paged::sample_distinct(ctx, &m, count)?;
         paged::remove(ctx, key, m, &picked)?;
         picked
     };
@@ -308,12 +308,18 @@ fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             }
             return Ok(());
         };
-        let set = if count == 0 {
-            Set::new()
+        let picks = if count == 0 {
+            Vec::new()
+        } else if count < 0 {
+            paged::sample_repeated(ctx, &m, count.unsigned_abs() as usize)?
+        } else if count as u64 >= m.len {
+            paged::materialize(ctx, &m)?.into_iter().collect()
         } else {
-            paged::materialize(ctx, &m)?
+            paged::sample_distinct(ctx, &m, count as usize)?
         };
-        return random_members(ctx.out, Some(&set), count);
+        ctx.out.array(picks.len());
+        picks.iter().for_each(|p| ctx.out.bulk(p));
+        return Ok(());
     }
     let (mut db, out) = split(ctx);
     let set = db.read::<Set>(&args[1])?;

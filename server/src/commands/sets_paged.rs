@@ -2,9 +2,9 @@
 //! the members, with empty values: the same manifest, linear hashing and page splits. SADD,
 //! SREM, SISMEMBER, SMISMEMBER and SMOVE touch the pages of the members they name; SCARD reads
 //! the manifest; SMEMBERS walks the pages in turn; SSCAN returns one page per call; SPOP and
-//! SRANDMEMBER without a count pick a page, then a member of it. Whole-set uses (the counted
-//! forms of SPOP and SRANDMEMBER, SINTER and the other set operations, SORT, DUMP) read the
-//! set into one `Set` first.
+//! SRANDMEMBER pick a page, then a member of it (with a count, about the count's share of the
+//! pages). Whole-set uses (SINTER and the other set operations, SORT, DUMP, a count that
+//! reaches the set's size) read the set into one `Set` first.
 
 use super::typed::Set;
 use super::{CmdError, Ctx};
@@ -13,6 +13,7 @@ use crate::paged::hash::{self, PagedHash};
 use crate::paged::stable_hash;
 use crate::value::Value;
 use kvtier_core::Residency;
+use rand::seq::IteratorRandom;
 use rand::Rng;
 
 /// A member's value in its page: a set needs none.
@@ -199,15 +200,10 @@ pub fn random_member(ctx: &mut Ctx, m: &PagedHash) -> Result<Option<Vec<u8>>, Cm
     let n = m.page_count();
     let mut rng = rand::rng();
     let start = rng.random_range(0..n);
-    let pages_db = ctx.engine.ks.pages_db();
     for resident_only in [true, false] {
         for i in 0..n {
             let id = (start + i) % n;
-            let resident = matches!(
-                ctx.engine.ks.residency(pages_db, &m.page_key(id)),
-                Residency::Resident
-            );
-            if resident_only && !resident {
+            if resident_only && !resident(ctx, m, id) {
                 continue;
             }
             let page = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
@@ -218,6 +214,85 @@ pub fn random_member(ctx: &mut Ctx, m: &PagedHash) -> Result<Option<Vec<u8>>, Cm
         }
     }
     Ok(None)
+}
+
+/// Whether page `id` of `m` is in memory (read without waiting on the disk).
+fn resident(ctx: &mut Ctx, m: &PagedHash, id: u32) -> bool {
+    let pages_db = ctx.engine.ks.pages_db();
+    matches!(
+        ctx.engine.ks.residency(pages_db, &m.page_key(id)),
+        Residency::Resident
+    )
+}
+
+/// `count` distinct members at random, `count` below the set's size (SPOP and SRANDMEMBER with
+/// a count), without reading the whole set: pages are walked from a random one on, those in
+/// memory first (the request path loaded about as many as the count needs), each giving its
+/// share of the count; then any page, for what is still missing.
+pub fn sample_distinct(
+    ctx: &mut Ctx,
+    m: &PagedHash,
+    count: usize,
+) -> Result<Vec<Vec<u8>>, CmdError> {
+    let n = m.page_count();
+    let mut rng = rand::rng();
+    let start = rng.random_range(0..n);
+    let mut picked: Vec<Vec<u8>> = Vec::with_capacity(count);
+    let mut chosen: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    let len = m.len.max(1) as usize;
+    for resident_only in [true, false] {
+        for i in 0..n {
+            if picked.len() >= count {
+                return Ok(picked);
+            }
+            let id = (start + i) % n;
+            if resident_only && !resident(ctx, m, id) {
+                continue;
+            }
+            let page = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
+            let Some(p) = page else { continue };
+            let want = count - picked.len();
+            // A page's share of the count, so that a few pages in memory do not give it all.
+            let take = if resident_only {
+                (count.saturating_mul(p.len())).div_ceil(len).min(want)
+            } else {
+                want
+            };
+            let fresh = p.keys().filter(|k| !chosen.contains(k.as_slice()));
+            for k in fresh.choose_multiple(&mut rng, take) {
+                chosen.insert(k.clone());
+                picked.push(k.clone());
+            }
+        }
+    }
+    Ok(picked)
+}
+
+/// `draws` members at random with repetitions (SRANDMEMBER with a negative count): each draw a
+/// member of the pages in memory (the request path loaded some), or of the whole set if none is.
+pub fn sample_repeated(
+    ctx: &mut Ctx,
+    m: &PagedHash,
+    draws: usize,
+) -> Result<Vec<Vec<u8>>, CmdError> {
+    let mut pool: Vec<Vec<u8>> = Vec::new();
+    for id in 0..m.page_count() {
+        if resident(ctx, m, id) {
+            if let Some(p) = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)? {
+                pool.extend(p.keys().cloned());
+            }
+        }
+    }
+    if pool.is_empty() {
+        pool = materialize(ctx, m)?.into_iter().collect();
+    }
+    if pool.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rng = rand::rng();
+    Ok((0..draws)
+        .map(|_| pool[rng.random_range(0..pool.len())].clone())
+        .collect())
 }
 
 /// After a write that may have added members to an ordinary set: one that crossed
@@ -294,13 +369,32 @@ pub fn pages_needed(
         // The member's page, in the source and in the destination alike.
         "smove" => members(3),
         "spop" | "srandmember" if args.len() == 2 => vec![pick_page(m)],
+        "spop" | "srandmember" => {
+            // Distinct picks below the set's size, or draws with repetitions (a negative
+            // SRANDMEMBER count), take a share of pages about the count's share of the set;
+            // the whole set's pages otherwise (the reply is all of it).
+            let count = crate::util::parse_i64(&args[2]).unwrap_or(0);
+            let n = u64::from(m.page_count());
+            let wanted = count.unsigned_abs();
+            if count > 0 && wanted >= m.len {
+                all()
+            } else if count == 0 || (count < 0 && name == "spop") {
+                Vec::new()
+            } else {
+                let k = (wanted.saturating_mul(n) / m.len.max(1))
+                    .saturating_add(1)
+                    .min(n);
+                let from = pick_page(m);
+                (0..k as u32).map(|i| (from + i) % m.page_count()).collect()
+            }
+        }
         "sscan" => crate::util::parse_i64(&args[2])
             .and_then(|c| u32::try_from(c).ok())
             .filter(|&c| c < m.page_count())
             .into_iter()
             .collect(),
-        "spop" | "srandmember" | "smembers" | "sinter" | "sunion" | "sdiff" | "sintercard"
-        | "zunion" | "zinter" | "zdiff" | "zintercard" => all(),
+        "smembers" | "sinter" | "sunion" | "sdiff" | "sintercard" | "zunion" | "zinter"
+        | "zdiff" | "zintercard" => all(),
         "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
         | "zdiffstore" => all_if(among(2)),
         "sort" | "sort_ro" | "dump" | "copy" => all_if(first(1)),
@@ -362,6 +456,19 @@ mod tests {
         let one = pages_needed("spop", &args(&["spop", "k"]), b"k", &m, 64);
         assert_eq!(one.len(), 1);
         assert!(one[0] < m.page_count());
+        let few = pages_needed("spop", &args(&["spop", "k", "20"]), b"k", &m, 64);
+        assert_eq!(few.len(), 1, "20 of 500 members over 10 pages: {few:?}");
+        let half = pages_needed(
+            "srandmember",
+            &args(&["srandmember", "k", "-250"]),
+            b"k",
+            &m,
+            64,
+        );
+        assert_eq!(half.len(), 6);
+        let every = pages_needed("spop", &args(&["spop", "k", "500"]), b"k", &m, 64);
+        assert_eq!(every.len(), 10);
+        assert!(pages_needed("spop", &args(&["spop", "k", "0"]), b"k", &m, 64).is_empty());
         assert!(pages_needed("sscan", &args(&["sscan", "k", "99"]), b"k", &m, 64).is_empty());
         assert_eq!(
             pages_needed("sscan", &args(&["sscan", "k", "3"]), b"k", &m, 64),
