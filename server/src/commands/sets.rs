@@ -61,8 +61,12 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
         return Ok(());
     }
-    let len_before = with_set(ctx, key, HashSet::len)?.unwrap_or(0);
-    let missing = with_set(ctx, key, |s| members.iter().any(|m| !s.contains(m)))?;
+    // One lookup (one keyspace hit or miss, as before paging): the size, for the paging check.
+    let state = with_set(ctx, key, |s| {
+        (s.len(), members.iter().any(|m| !s.contains(m)))
+    })?;
+    let len_before = state.map_or(0, |(n, _)| n);
+    let missing = state.map(|(_, any)| any);
     let mut db = ctx.db();
     let added = match missing {
         None => {
