@@ -713,7 +713,7 @@ fn zrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn zcount_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
     let range = parse_range(by, &args[2], &args[3])?;
     let n = with_zset(ctx, &args[1], |z| match &range {
-        Range::Score(r) => z.range_by_score(*r, false).count(),
+        Range::Score(r) => z.count_by_score(*r),
         Range::Lex(r) => z.range_by_lex(r, false).count(),
         Range::Rank(..) => unreachable!("counts are by score or lex"),
     })?;
