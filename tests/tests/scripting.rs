@@ -463,8 +463,10 @@ fn busy_script_and_script_kill() {
     }
 }
 
-/// Fills the store with `n` keys so that most of them are evicted from the tiny cache.
-fn fill_cold(c: &mut Client, n: usize) {
+/// Writes `n` keys of 1 KB and restarts the server, so that every one of them is on disk only
+/// (waiting for eviction instead made the test depend on when the memory check ran).
+fn fill_cold(s: &mut Server, n: usize) -> (Server, Client) {
+    let mut c = s.client();
     let value = "v".repeat(1000);
     for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
         let mut args: Vec<String> = vec!["MSET".into()];
@@ -475,15 +477,18 @@ fn fill_cold(c: &mut Client, n: usize) {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_eq!(c.cmd(&refs), Resp::ok());
     }
-    assert_eq!(c.cmd(&["SAVE"]), Resp::ok());
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    let s2 = Server::start_in(&s.dir.clone(), SMALL_CACHE);
+    let c2 = s2.client();
+    (s2, c2)
 }
 
 #[test]
 fn scripts_over_keys_only_on_disk() {
-    let s = Server::start(SMALL_CACHE);
-    let mut c = s.client();
+    let mut s = Server::start(SMALL_CACHE);
+    let _tmp = s.take_tmp();
     let n = 1500;
-    fill_cold(&mut c, n);
+    let (mut s, mut c) = fill_cold(&mut s, n);
     // Declared keys are loaded before the script starts.
     let r = c.cmd(&[
         "EVAL",
@@ -507,7 +512,7 @@ fn scripts_over_keys_only_on_disk() {
     assert!(c.info_int("script_cold_retries") > before);
     // A write first, then undeclared cold keys: the run cannot start again, so they are read
     // synchronously and every value is still right.
-    fill_cold(&mut c, n);
+    let (_s, mut c) = fill_cold(&mut s, n);
     let before = c.info_int("script_cold_sync_loads");
     let r = c.cmd(&[
         "EVAL",
