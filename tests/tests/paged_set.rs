@@ -469,10 +469,8 @@ fn a_paged_set_popped_to_the_end_is_deleted() {
 }
 
 /// A paged set as a source of ZUNION, ZINTER, ZDIFF and their STORE forms, as in Redis (members
-/// score 1). Ignored: `commands/zsets.rs` reads set sources from one record only and answers
-/// WRONGTYPE for a paged set; it needs `sets_paged::materialize_sources` (see engine.md).
+/// score 1).
 #[test]
-#[ignore = "zsets.rs does not read paged set sources yet"]
 fn a_paged_set_is_a_source_of_zunion_zinter_zdiff() {
     let Some(mut p) = Pair::start("paged set as a sorted-set source", PAGED, false) else {
         return;

@@ -11,6 +11,7 @@ use crate::reply::Reply;
 use crate::util::{fmt_double, parse_f64, parse_i64};
 use crate::value::Value;
 use crate::zset::{LexBound, LexRange, ScoreRange, ZSet};
+use kvtier_core::Db;
 use std::collections::{HashMap, HashSet};
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -838,6 +839,19 @@ fn weighted(score: f64, weight: f64) -> f64 {
     }
 }
 
+/// Source `i` of ZUNION/ZINTER/ZDIFF: a paged set read whole beforehand, or the key's value.
+fn source<'a>(
+    db: &'a mut Db<'_, Value>,
+    paged: &'a [Option<Value>],
+    keys: &[Vec<u8>],
+    i: usize,
+) -> Option<&'a Value> {
+    match &paged[i] {
+        Some(v) => Some(v),
+        None => db.get(&keys[i]),
+    }
+}
+
 /// Calls `f` with each (member, score) of a sorted set or set (members of a set score 1).
 fn for_each_scored(v: Option<&Value>, mut f: impl FnMut(&[u8], f64)) {
     match v {
@@ -880,13 +894,22 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
     }
     let n = numkeys as usize;
     let keys = &args[at + 1..at + 1 + n];
+    // A paged set source is read whole first (its pages were loaded before the command ran);
+    // every other source is read where it is.
+    let paged: Vec<Option<Value>> = super::sets_paged::materialize_sources(ctx, keys)?
+        .into_iter()
+        .map(|s| s.map(Value::Set))
+        .collect();
     // Every source must be a sorted set or a set; this is checked before the options.
     let mut sizes = Vec::with_capacity(n);
-    for k in keys {
-        let size = match ctx.db().read_either::<ZSet, Set>(k)? {
-            None => 0,
-            Some(Either::A(z)) => z.len(),
-            Some(Either::B(s)) => s.len(),
+    for (k, p) in keys.iter().zip(&paged) {
+        let size = match p {
+            Some(Value::Set(s)) => s.len(),
+            _ => match ctx.db().read_either::<ZSet, Set>(k)? {
+                None => 0,
+                Some(Either::A(z)) => z.len(),
+                Some(Either::B(s)) => s.len(),
+            },
         };
         sizes.push(size);
     }
@@ -942,13 +965,15 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
                 let mut count = 0usize;
                 let first: Vec<Vec<u8>> = {
                     let mut v = Vec::new();
-                    for_each_scored(db.get(&keys[order[0]]), |m, _| v.push(m.to_vec()));
+                    for_each_scored(source(&mut db, &paged, keys, order[0]), |m, _| {
+                        v.push(m.to_vec())
+                    });
                     v
                 };
                 for m in first {
                     if order[1..]
                         .iter()
-                        .all(|&i| score_in(db.get(&keys[i]), &m).is_some())
+                        .all(|&i| score_in(source(&mut db, &paged, keys, i), &m).is_some())
                     {
                         count += 1;
                         if limit > 0 && count >= limit {
@@ -961,15 +986,15 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             }
             if sizes[order[0]] > 0 {
                 let first = order[0];
-                for_each_scored(db.get(&keys[first]), |m, s| {
+                for_each_scored(source(&mut db, &paged, keys, first), |m, s| {
                     acc.insert(m.to_vec(), weighted(s, weights[first]));
                 });
                 for &i in &order[1..] {
                     if acc.is_empty() {
                         break;
                     }
-                    let src = db.get(&keys[i]);
-                    acc.retain(|m, v| match score_in(src, m) {
+                    let from = source(&mut db, &paged, keys, i);
+                    acc.retain(|m, v| match score_in(from, m) {
                         Some(s) => {
                             // Unlike the first source's, a NaN here (inf * 0) is left for
                             // the aggregate to deal with, as in Redis.
@@ -985,7 +1010,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             let mut order: Vec<usize> = (0..n).collect();
             order.sort_by_key(|&i| sizes[i]);
             for &i in &order {
-                for_each_scored(db.get(&keys[i]), |m, s| {
+                for_each_scored(source(&mut db, &paged, keys, i), |m, s| {
                     let v = weighted(s, weights[i]);
                     match acc.get_mut(m) {
                         Some(t) => agg.apply(t, v),
@@ -998,15 +1023,15 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
         }
         SetOp::Diff => {
             if sizes[0] > 0 {
-                for_each_scored(db.get(&keys[0]), |m, s| {
+                for_each_scored(source(&mut db, &paged, keys, 0), |m, s| {
                     acc.insert(m.to_vec(), s);
                 });
-                for k in &keys[1..] {
+                for i in 1..n {
                     if acc.is_empty() {
                         break;
                     }
-                    let src = db.get(k);
-                    acc.retain(|m, _| score_in(src, m).is_none());
+                    let from = source(&mut db, &paged, keys, i);
+                    acc.retain(|m, _| score_in(from, m).is_none());
                 }
             }
         }
