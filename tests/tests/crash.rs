@@ -1,10 +1,11 @@
-//! Crash suite: a concurrent workload (strings, lists, counters, hashes, MSET and MULTI/EXEC
-//! pairs, DEL, FLUSHDB) runs against the real server while SAVEs come and go; the server is
+//! Crash suite: a concurrent workload (strings, lists, counters, hashes, sets, MSET and
+//! MULTI/EXEC pairs, DEL, FLUSHDB) runs against the real server while SAVEs come and go; the server is
 //! killed with SIGKILL at a random moment, restarted, and every key is checked against the
 //! recorded history:
 //! - whatever was acknowledged before the last acknowledged SAVE was sent is there;
 //! - anything newer may be old or new, but is one of the values written (never torn, never
-//!   another key's), lists and hashes are prefixes of what was pushed, counters lie between the
+//!   another key's), lists, hashes and sets are prefixes of what was added (exactly, member by
+//!   member, with the count the manifest gives: the settings page them within a cycle or two), counters lie between the
 //!   durable and the attempted count, and the two keys of a transaction or MSET agree.
 //!
 //! Cycles per run: `KVTIER_CRASH_CYCLES` (default 6); the backend is the suite's
@@ -19,7 +20,18 @@ use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 4;
 const STRINGS: usize = 8;
-const ARGS: &[&str] = &["--maxmemory", "2mb", "--cache-flush-delay", "50"];
+/// Small page settings, so that lists, hashes and sets become paged within a cycle or two and
+/// the checker sees paged values cut by the kill as well as one-record ones.
+const ARGS: &[&str] = &[
+    "--maxmemory",
+    "2mb",
+    "--cache-flush-delay",
+    "50",
+    "--paged-value-min-bytes",
+    "512",
+    "--page-bytes",
+    "128",
+];
 
 /// Acknowledgement order across all clients: a write whose ack number is below the number
 /// taken just before an acknowledged SAVE was sent is durable.
@@ -65,6 +77,8 @@ struct History {
     counter: (i64, Vec<Option<u64>>),
     /// Hash: fields at the start; new fields' acks.
     hash: (u64, Vec<Option<u64>>),
+    /// Set: members at the start; new members' acks.
+    set: (u64, Vec<Option<u64>>),
     /// Pair: value of both keys at the start; writes.
     pair: (Option<u64>, Vec<Op>),
 }
@@ -105,7 +119,7 @@ fn run_client(port: u16, c: usize, h: &Mutex<History>, stop: &AtomicBool, seed: 
         m + 1
     };
     while !stop.load(Ordering::Relaxed) {
-        match rng.random_range(0..10) {
+        match rng.random_range(0..11) {
             0..=3 => {
                 let i = rng.random_range(0..STRINGS);
                 let key = format!("s:{c}:{i}");
@@ -162,6 +176,20 @@ fn run_client(port: u16, c: usize, h: &Mutex<History>, stop: &AtomicBool, seed: 
                 let mut h = h.lock().unwrap();
                 let pos = (idx - h.hash.0) as usize;
                 h.hash.1[pos] = Some(ack_now());
+            }
+            10 => {
+                let idx = {
+                    let mut h = h.lock().unwrap();
+                    h.set.1.push(None);
+                    h.set.0 + h.set.1.len() as u64 - 1
+                };
+                call(
+                    &mut cl,
+                    &s(&["SADD", &format!("t:{c}"), &format!("m{idx}")]),
+                )?;
+                let mut h = h.lock().unwrap();
+                let pos = (idx - h.set.0) as usize;
+                h.set.1[pos] = Some(ack_now());
             }
             _ => {
                 let (a, b) = (format!("p:{c}:a"), format!("p:{c}:b"));
@@ -244,6 +272,17 @@ fn durable(ack: Option<u64>, floor: u64) -> bool {
 }
 
 /// Checks one client's keys after the restart and returns the state the next cycle starts from.
+/// How many of a run of appends (the count at the start, then each append's ack) are durable:
+/// all of them up to the last durable one, since a later ack implies the earlier ones.
+fn durable_count(appends: &(u64, Vec<Option<u64>>), floor: u64) -> u64 {
+    appends.0
+        + appends
+            .1
+            .iter()
+            .rposition(|a| durable(*a, floor))
+            .map_or(0, |p| p as u64 + 1)
+}
+
 fn verify(cl: &mut Client, c: usize, h: &History, floor: u64) -> History {
     let mut next = History::default();
     for (i, (start, ops)) in h.strings.iter().enumerate() {
@@ -276,12 +315,7 @@ fn verify(cl: &mut Client, c: usize, h: &History, floor: u64) -> History {
     let got: Vec<u64> = items.iter().map(|r| r.as_str().parse().unwrap()).collect();
     let expect: Vec<u64> = (0..got.len() as u64).collect();
     assert_eq!(got, expect, "{key}: not a prefix of the pushes");
-    let durable_len = h.list.0
-        + h.list
-            .1
-            .iter()
-            .rposition(|a| durable(*a, floor))
-            .map_or(0, |p| p as u64 + 1);
+    let durable_len = durable_count(&h.list, floor);
     let attempted = h.list.0 + h.list.1.len() as u64;
     let n = got.len() as u64;
     assert!(
@@ -307,29 +341,60 @@ fn verify(cl: &mut Client, c: usize, h: &History, floor: u64) -> History {
         "{key}: {n}, durable {durable_n}, attempted {attempted}"
     );
     next.counter = (n, Vec::new());
-    // Hash: fields f0..f<m>.
+    // Hash: exactly the fields f0..f<m> with their values, as many as HLEN (the manifest's
+    // count) says: a page lost or mixed with another state shows as a gap or a wrong count.
     let key = format!("h:{c}");
     let m = cl.cmd(&["HLEN", &key]).as_int() as u64;
-    if m > 0 {
-        let last = cl.cmd(&["HGET", &key, &format!("f{}", m - 1)]);
-        assert_eq!(
-            last,
-            Resp::bulk(&(m - 1).to_string()),
-            "{key}: fields not a prefix"
-        );
-    }
-    let durable_m = h.hash.0
-        + h.hash
-            .1
-            .iter()
-            .rposition(|a| durable(*a, floor))
-            .map_or(0, |p| p as u64 + 1);
+    let Resp::Array(flat) = cl.cmd(&["HGETALL", &key]) else {
+        panic!("HGETALL {key}")
+    };
+    let mut fields: Vec<(u64, String)> = flat
+        .chunks(2)
+        .map(|p| {
+            let f = p[0].as_str();
+            let idx = f.strip_prefix('f').and_then(|i| i.parse().ok());
+            (
+                idx.unwrap_or_else(|| panic!("{key}: field {f}")),
+                p[1].as_str(),
+            )
+        })
+        .collect();
+    fields.sort();
+    let expect: Vec<(u64, String)> = (0..m).map(|i| (i, i.to_string())).collect();
+    assert_eq!(
+        fields, expect,
+        "{key}: fields not f0..f{m} with their values"
+    );
+    let durable_m = durable_count(&h.hash, floor);
     let attempted = h.hash.0 + h.hash.1.len() as u64;
     assert!(
         m >= durable_m && m <= attempted,
         "{key}: {m} fields, durable {durable_m}, attempted {attempted}"
     );
     next.hash = (m, Vec::new());
+    // Set: exactly the members m0..m<k>, as many as SCARD says.
+    let key = format!("t:{c}");
+    let k = cl.cmd(&["SCARD", &key]).as_int() as u64;
+    let Resp::Array(members) = cl.cmd(&["SMEMBERS", &key]) else {
+        panic!("SMEMBERS {key}")
+    };
+    let mut got: Vec<u64> = members
+        .iter()
+        .map(|r| {
+            let m = r.as_str();
+            let idx = m.strip_prefix('m').and_then(|i| i.parse().ok());
+            idx.unwrap_or_else(|| panic!("{key}: member {m}"))
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..k).collect::<Vec<_>>(), "{key}: not m0..m{k}");
+    let durable_k = durable_count(&h.set, floor);
+    let attempted = h.set.0 + h.set.1.len() as u64;
+    assert!(
+        k >= durable_k && k <= attempted,
+        "{key}: {k} members, durable {durable_k}, attempted {attempted}"
+    );
+    next.set = (k, Vec::new());
     // Pair: both keys agree (atomic batch), and the state is allowed.
     let (a, b) = (format!("p:{c}:a"), format!("p:{c}:b"));
     let Resp::Array(both) = cl.cmd(&["MGET", &a, &b]) else {
@@ -416,6 +481,7 @@ fn kill_9_at_random_moments_loses_nothing_saved_and_tears_nothing() {
         })
         .collect();
     let mut keys_checked = 0usize;
+    let mut paged_seen = 0i64;
     let started = Instant::now();
     for cycle in 0..cycles {
         let port = server.port;
@@ -459,7 +525,7 @@ fn kill_9_at_random_moments_loses_nothing_saved_and_tears_nothing() {
         let mut present = 0;
         for c in 0..CLIENTS {
             let mut keys: Vec<String> = (0..STRINGS).map(|i| format!("s:{c}:{i}")).collect();
-            keys.extend(["l", "n", "h"].map(|p| format!("{p}:{c}")));
+            keys.extend(["l", "n", "h", "t"].map(|p| format!("{p}:{c}")));
             keys.extend(["a", "b"].map(|p| format!("p:{c}:{p}")));
             let mut args = vec!["EXISTS"];
             args.extend(keys.iter().map(String::as_str));
@@ -473,17 +539,40 @@ fn kill_9_at_random_moments_loses_nothing_saved_and_tears_nothing() {
         for (c, h) in shared.iter().enumerate() {
             let h = h.lock().unwrap().clone();
             histories[c] = verify(&mut cl, c, &h, floor);
-            keys_checked += STRINGS + 4 + 1;
+            keys_checked += STRINGS + 5 + 1;
         }
         keys_checked += verify_flushes(&mut cl, &flushes.lock().unwrap(), floor);
+        paged_seen = paged_seen.max(pages_while_reading(&mut cl));
     }
+    // Pages in memory while a list is read mean it is paged.
+    assert!(
+        paged_seen > 0,
+        "no value became paged: the settings miss their purpose"
+    );
     eprintln!(
-        "crash suite: backend {}, {cycles} cycles, {keys_checked} keys checked, 0 lost, 0 torn, {:.1} s",
+        "crash suite: backend {}, {cycles} cycles, {keys_checked} keys checked, 0 lost, 0 torn, \
+         up to {paged_seen} pages resident, {:.1} s",
         test_backend(),
         started.elapsed().as_secs_f64()
     );
     drop(server);
     drop(tmp);
+}
+
+/// Pages in memory right after client 0's list was read whole, in one transaction so eviction
+/// cannot run in between (on RocksDB its own memory leaves the 2 MB cache nothing to keep).
+fn pages_while_reading(cl: &mut Client) -> i64 {
+    cl.cmd(&["MULTI"]);
+    cl.cmd(&["LRANGE", "l:0", "0", "-1"]);
+    cl.cmd(&["INFO", "diskstore"]);
+    let Resp::Array(replies) = cl.cmd(&["EXEC"]) else {
+        panic!("EXEC")
+    };
+    let info = replies[1].as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix("resident_pages:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no resident_pages in INFO: {info}"))
 }
 
 /// The history check itself must catch a loss: a durable write that is missing is reported.
