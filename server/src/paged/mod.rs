@@ -17,6 +17,7 @@
 
 pub mod hash;
 pub mod list;
+pub mod zset;
 
 use crate::commands::{CommandSpec, Ctx};
 use crate::value::Value;

@@ -1,0 +1,892 @@
+//! Paged sorted sets: a member index partitioned by member hash, and ordered segments.
+//!
+//! Two kinds of page share the value's generation:
+//! - **Member pages** (numbers `0..2^level + split`): a paged hash's pages (`hash` does the
+//!   linear hashing and splits), each a `Value::Hash` from member to score, the score as the 8
+//!   big-endian bytes of its `f64` bits. ZSCORE and the "is it there, with which score" step of
+//!   every write read one of them.
+//! - **Segment pages** (numbers from [`SEG_BASE`] up, never reused while the value lives): the
+//!   members in (score, member) order cut into runs, each run a `Value::ZSet` of its own
+//!   members, so a rank inside a page is the page's own logarithmic rank. The manifest lists
+//!   the segments in order with each one's count, bytes and largest element, so the segment of
+//!   an element, of a score bound or of a rank is found in the manifest without reading a page.
+//!
+//! A rank is the counts of the earlier segments (a walk over the manifest, which is in memory)
+//! plus a rank inside one page; a score or lex bound is a binary search over the segments' last
+//! elements plus one inside one page. So ZRANK, ZCOUNT and the start of a range read one or two
+//! segment pages whatever the size of the set.
+//!
+//! Writes read every page they change before they change any, so a page that cannot be read
+//! fails the operation with nothing changed. A segment grown past `page_bytes` is split in two
+//! by bytes, except where the set grows at one end (a new largest element in the last segment,
+//! a new smallest in the first): there only that element moves to a new segment, so rising
+//! scores (timestamps) leave full pages behind instead of half-full ones. A segment emptied is
+//! deleted; one that shrank is merged into a neighbour when the two fit in three quarters of a
+//! page (below a split's two halves, so a split and a merge do not chase each other).
+//!
+//! Whole-value uses ([`materialize`]) read the segment pages alone: they hold every member and
+//! score.
+
+// Not called by the commands yet (the ZADD/ZRANGE/... wiring comes next); the tests use it.
+// Remove this once the commands call it.
+#![allow(dead_code)]
+
+mod manifest;
+#[cfg(test)]
+mod tests;
+
+pub use manifest::{PagedZSet, ZSeg, SEG_BASE};
+
+use super::hash::{self, PagedHash};
+use super::{ensure_page, page_key};
+use crate::value::Value;
+use crate::zset::{LexBound, LexRange, Score, ScoreRange, ZSet};
+use kvtier_core::{Engine, StoreError};
+use manifest::damaged;
+
+/// Bytes an element is counted for in a segment beyond its member and score.
+const ELEM_OVERHEAD: u64 = 16;
+
+/// Counted size of one element of a segment.
+pub fn elem_bytes(member: &[u8]) -> u64 {
+    member.len() as u64 + 8 + ELEM_OVERHEAD
+}
+
+/// A member page's value for `score`.
+fn score_value(score: f64) -> Vec<u8> {
+    score.to_bits().to_be_bytes().to_vec()
+}
+
+fn score_of_value(v: &[u8]) -> Result<f64, StoreError> {
+    let bits: [u8; 8] = v.try_into().map_err(|_| damaged("a member page's score"))?;
+    let s = f64::from_bits(u64::from_be_bytes(bits));
+    if s.is_nan() {
+        return Err(damaged("a member page's score"));
+    }
+    Ok(s)
+}
+
+/// -0.0 and 0.0 are one score (as in `ZSet::insert`).
+fn norm(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+/// Segment `seg`'s page for reading. A page that is missing or does not hold the count the
+/// manifest says is corruption (a rank into it would be wrong).
+pub fn seg_page<'e>(
+    engine: &'e mut Engine<Value>,
+    m: &PagedZSet,
+    seg: usize,
+    now_ms: i64,
+) -> Result<&'e ZSet, StoreError> {
+    let key = m.seg_key(seg);
+    ensure_page(engine, &key)?;
+    let pages = engine.ks.pages_db();
+    match engine.ks.db(pages, now_ms).into_get(&key) {
+        Some(Value::ZSet(z)) if z.len() == m.segs[seg].count as usize => Ok(z),
+        _ => Err(damaged("a segment page is missing or holds another count")),
+    }
+}
+
+/// Segment `seg`'s page for changing it (dirty from now on).
+fn seg_page_mut<'e>(
+    engine: &'e mut Engine<Value>,
+    m: &PagedZSet,
+    seg: usize,
+    now_ms: i64,
+) -> Result<&'e mut ZSet, StoreError> {
+    seg_page(engine, m, seg, now_ms)?;
+    let key = m.seg_key(seg);
+    let pages = engine.ks.pages_db();
+    match engine.ks.db(pages, now_ms).into_get_mut(&key) {
+        Some(Value::ZSet(z)) => Ok(z),
+        _ => Err(damaged("a segment page is missing")),
+    }
+}
+
+/// The largest element of a page.
+fn last_of(z: &ZSet) -> Option<(Score, Vec<u8>)> {
+    z.iter().next_back().map(|(m, s)| (Score(s), m.to_vec()))
+}
+
+/// The number of leading elements of `z` satisfying `below` (true on a prefix of the order):
+/// a binary search over ranks, each probe a logarithmic lookup.
+fn partition_in(z: &ZSet, below: &dyn Fn(f64, &[u8]) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, z.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let (m, s) = z
+            .range_by_rank(mid, mid, false)
+            .next()
+            .expect("rank in page");
+        if below(s, m) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// A new segment at position `at` holding `page`, its page created without a load (a fresh
+/// number of this generation cannot be in the store).
+fn new_seg(engine: &mut Engine<Value>, m: &mut PagedZSet, at: usize, page: ZSet, now_ms: i64) {
+    let Some(last) = last_of(&page) else {
+        return;
+    };
+    let id = m.alloc_id();
+    let bytes = page.iter().map(|(e, _)| elem_bytes(e)).sum();
+    let count = page.len() as u32;
+    let pages = engine.ks.pages_db();
+    engine
+        .ks
+        .db(pages, now_ms)
+        .insert_new(&page_key(m.gen(), id), Value::ZSet(page));
+    m.segs.insert(
+        at,
+        ZSeg {
+            id,
+            count,
+            bytes,
+            last,
+        },
+    );
+}
+
+/// Drops segment `seg` and deletes its page without reading it.
+fn drop_seg(engine: &mut Engine<Value>, m: &mut PagedZSet, seg: usize, now_ms: i64) {
+    let s = m.segs.remove(seg);
+    let pages = engine.ks.pages_db();
+    engine
+        .ks
+        .db(pages, now_ms)
+        .delete_blind(&page_key(m.gen(), s.id));
+}
+
+/// A member's score (one member page).
+pub fn score(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    member: &[u8],
+    now_ms: i64,
+) -> Result<Option<f64>, StoreError> {
+    hash::get(engine, &m.index, member, now_ms)?
+        .map(|v| score_of_value(&v))
+        .transpose()
+}
+
+/// The segment of `member`, whose score is `score`, after checking its page holds it.
+fn seg_holding(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    member: &[u8],
+    score: f64,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let seg = m
+        .seg_of(score, member)
+        .ok_or_else(|| damaged("a member without a segment"))?;
+    if seg_page(engine, m, seg, now_ms)?.score(member) != Some(score) {
+        return Err(damaged("a member missing from its segment"));
+    }
+    Ok(seg)
+}
+
+/// Sets `member`'s score, updating `m` (the caller stores it back); the previous score. An
+/// unchanged score changes nothing (no page becomes dirty).
+pub fn insert(
+    engine: &mut Engine<Value>,
+    m: &mut PagedZSet,
+    member: Vec<u8>,
+    score: f64,
+    page_bytes: u64,
+    now_ms: i64,
+) -> Result<Option<f64>, StoreError> {
+    let score = norm(score);
+    let old = self::score(engine, m, &member, now_ms)?;
+    if old.is_some_and(|o| o.to_bits() == score.to_bits()) {
+        return Ok(old);
+    }
+    // Every page read before anything changes (the member page was read above).
+    let from = match old {
+        Some(o) => Some(seg_holding(engine, m, &member, o, now_ms)?),
+        None => None,
+    };
+    let to = m.seg_of(score, &member);
+    if let Some(t) = to {
+        seg_page(engine, m, t, now_ms)?;
+    }
+    hash::set(
+        engine,
+        &mut m.index,
+        member.clone(),
+        score_value(score),
+        now_ms,
+    )?;
+    let Some(mut to) = to else {
+        // The first element.
+        let mut page = ZSet::default();
+        page.insert(member, score);
+        new_seg(engine, m, 0, page, now_ms);
+        return Ok(old);
+    };
+    let b = elem_bytes(&member);
+    let key = (Score(score), member);
+    let p = seg_page_mut(engine, m, to, now_ms)?;
+    // In the segment it was in, `insert` moves the element (count and bytes are unchanged).
+    p.insert(key.1.clone(), score);
+    let new_last = (from == Some(to)).then(|| last_of(p)).flatten();
+    let s = &mut m.segs[to];
+    if let Some(l) = new_last {
+        s.last = l;
+    } else {
+        s.count += 1;
+        s.bytes += b;
+        if key > s.last {
+            s.last = key.clone();
+        }
+    }
+    // The segment the element left, if it moved to another one and that one is not empty.
+    let mut left_behind = None;
+    if let (Some(f), Some(o)) = (from, old) {
+        if f != to {
+            if remove_from_seg(engine, m, f, &key.1, o, now_ms)? {
+                if f < to {
+                    to -= 1;
+                }
+            } else {
+                left_behind = Some(f);
+            }
+        }
+    }
+    let split = split_seg(engine, m, to, &key, page_bytes, now_ms)?;
+    if let Some(f) = left_behind {
+        // A split of `to` below it moved it up one.
+        let f = if split && f > to { f + 1 } else { f };
+        maybe_merge(engine, m, f, page_bytes, now_ms);
+    }
+    index_upkeep(engine, &mut m.index, page_bytes, now_ms);
+    Ok(old)
+}
+
+/// Splits the index's next member page if the index outgrew its pages. Upkeep, not part of
+/// the write: a split whose page cannot be read is left for a later write.
+fn index_upkeep(engine: &mut Engine<Value>, index: &mut PagedHash, page_bytes: u64, now_ms: i64) {
+    if let Err(e) = hash::maybe_split(engine, index, page_bytes, now_ms) {
+        log::warn!("splitting a member page of a paged zset failed: {e}; retried later");
+    }
+}
+
+/// Removes element (`score`, `member`) from segment `seg` (its page already read); whether the
+/// segment emptied and was dropped.
+fn remove_from_seg(
+    engine: &mut Engine<Value>,
+    m: &mut PagedZSet,
+    seg: usize,
+    member: &[u8],
+    score: f64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let p = seg_page_mut(engine, m, seg, now_ms)?;
+    if p.remove(member).is_none() {
+        return Err(damaged("a member missing from its segment"));
+    }
+    let was_last = m.segs[seg].last.0 == Score(score) && m.segs[seg].last.1 == member;
+    let new_last = if was_last { last_of(p) } else { None };
+    let s = &mut m.segs[seg];
+    s.count -= 1;
+    s.bytes = s.bytes.saturating_sub(elem_bytes(member));
+    if s.count == 0 {
+        drop_seg(engine, m, seg, now_ms);
+        return Ok(true);
+    }
+    if let Some(l) = new_last {
+        s.last = l;
+    }
+    Ok(false)
+}
+
+/// Splits segment `seg` if it grew past `page_bytes` (after `key` was put in it); whether it
+/// did. The cut is by bytes, or next to `key` where the set grows at an end (see the module
+/// doc).
+fn split_seg(
+    engine: &mut Engine<Value>,
+    m: &mut PagedZSet,
+    seg: usize,
+    key: &(Score, Vec<u8>),
+    page_bytes: u64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let s = &m.segs[seg];
+    if s.bytes <= page_bytes || s.count < 2 {
+        return Ok(false);
+    }
+    let (count, half) = (s.count as usize, s.bytes / 2);
+    let at_end = seg + 1 == m.segs.len() && s.last == *key;
+    let p = seg_page_mut(engine, m, seg, now_ms)?;
+    let at_start = seg == 0 && p.iter().next().is_some_and(|(e, _)| e == key.1.as_slice());
+    let cut = if at_end {
+        count - 1
+    } else if at_start {
+        1
+    } else {
+        let mut acc = 0;
+        let n = p
+            .iter()
+            .take_while(|(e, _)| {
+                acc += elem_bytes(e);
+                acc < half
+            })
+            .count();
+        (n + 1).clamp(1, count - 1)
+    };
+    let moving: Vec<(Vec<u8>, f64)> = p
+        .range_by_rank(cut, count - 1, false)
+        .map(|(e, s)| (e.to_vec(), s))
+        .collect();
+    let mut right = ZSet::default();
+    let mut moved = 0;
+    for (e, sc) in moving {
+        p.remove(&e);
+        moved += elem_bytes(&e);
+        right.insert(e, sc);
+    }
+    let left_last = last_of(p).expect("a cut leaves elements on the left");
+    let s = &mut m.segs[seg];
+    s.count = cut as u32;
+    s.bytes = s.bytes.saturating_sub(moved);
+    s.last = left_last;
+    new_seg(engine, m, seg + 1, right, now_ms);
+    Ok(true)
+}
+
+/// Merges segment `seg` with a neighbour when both fit in three quarters of a page. Upkeep: a
+/// neighbour page that cannot be read leaves the segments as they are.
+fn maybe_merge(
+    engine: &mut Engine<Value>,
+    m: &mut PagedZSet,
+    seg: usize,
+    page_bytes: u64,
+    now_ms: i64,
+) {
+    let fits = |a: &ZSeg, b: &ZSeg| {
+        a.bytes + b.bytes <= page_bytes.saturating_mul(3) / 4
+            && u64::from(a.count) + u64::from(b.count) <= u64::from(u32::MAX)
+    };
+    let Some(s) = m.segs.get(seg) else {
+        return;
+    };
+    let left = seg
+        .checked_sub(1)
+        .filter(|&l| fits(&m.segs[l], s))
+        .map(|l| (l, m.segs[l].bytes));
+    let right = m
+        .segs
+        .get(seg + 1)
+        .filter(|r| fits(s, r))
+        .map(|r| (seg, r.bytes));
+    let at = match (left, right) {
+        (Some((l, lb)), Some((r, rb))) => {
+            if lb <= rb {
+                l
+            } else {
+                r
+            }
+        }
+        (Some((l, _)), None) => l,
+        (None, Some((r, _))) => r,
+        (None, None) => return,
+    };
+    if let Err(e) = merge(engine, m, at, now_ms) {
+        log::warn!("merging segments of a paged zset failed: {e}; retried later");
+    }
+}
+
+/// Moves segment `at + 1`'s elements into segment `at` and drops `at + 1`.
+fn merge(
+    engine: &mut Engine<Value>,
+    m: &mut PagedZSet,
+    at: usize,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let moving: Vec<(Vec<u8>, f64)> = seg_page(engine, m, at + 1, now_ms)?
+        .iter()
+        .map(|(e, s)| (e.to_vec(), s))
+        .collect();
+    let p = seg_page_mut(engine, m, at, now_ms)?;
+    for (e, s) in moving {
+        p.insert(e, s);
+    }
+    let right = m.segs[at + 1].clone();
+    let s = &mut m.segs[at];
+    s.count += right.count;
+    s.bytes += right.bytes;
+    s.last = right.last;
+    drop_seg(engine, m, at + 1, now_ms);
+    Ok(())
+}
+
+/// Removes `member`, updating `m`; its score if it was there. A member that is not there
+/// leaves every page clean.
+pub fn remove(
+    engine: &mut Engine<Value>,
+    m: &mut PagedZSet,
+    member: &[u8],
+    page_bytes: u64,
+    now_ms: i64,
+) -> Result<Option<f64>, StoreError> {
+    let Some(old) = score(engine, m, member, now_ms)? else {
+        return Ok(None);
+    };
+    let seg = seg_holding(engine, m, member, old, now_ms)?;
+    hash::remove(engine, &mut m.index, member, now_ms)?;
+    if !remove_from_seg(engine, m, seg, member, old, now_ms)? {
+        maybe_merge(engine, m, seg, page_bytes, now_ms);
+    }
+    Ok(Some(old))
+}
+
+/// Removes and returns up to `n` members with the lowest scores (the highest with `max`), in
+/// the order popped. Whole segments popped are deleted; the pages are all read first.
+pub fn pop(
+    engine: &mut Engine<Value>,
+    m: &mut PagedZSet,
+    n: u64,
+    max: bool,
+    page_bytes: u64,
+    now_ms: i64,
+) -> Result<Vec<(Vec<u8>, f64)>, StoreError> {
+    let n = n.min(m.len());
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let popped = range_by_rank(engine, m, 0, n - 1, max, now_ms)?;
+    for (e, _) in &popped {
+        hash::page(engine, &m.index, m.index.page_of(e), now_ms)?;
+    }
+    for (e, _) in &popped {
+        hash::remove(engine, &mut m.index, e, now_ms)?;
+    }
+    let mut left = n;
+    let mut cut_seg = None;
+    while left > 0 {
+        let i = if max { m.segs.len() - 1 } else { 0 };
+        let c = u64::from(m.segs[i].count);
+        if c <= left {
+            drop_seg(engine, m, i, now_ms);
+            left -= c;
+            continue;
+        }
+        let p = seg_page_mut(engine, m, i, now_ms)?;
+        let mut freed = 0;
+        for _ in 0..left {
+            if let Some((e, _)) = p.pop(max) {
+                freed += elem_bytes(&e);
+            }
+        }
+        let new_last = if max { last_of(p) } else { None };
+        let s = &mut m.segs[i];
+        s.count -= left as u32;
+        s.bytes = s.bytes.saturating_sub(freed);
+        if let Some(l) = new_last {
+            s.last = l;
+        }
+        cut_seg = Some(i);
+        left = 0;
+    }
+    if let Some(i) = cut_seg {
+        maybe_merge(engine, m, i, page_bytes, now_ms);
+    }
+    Ok(popped)
+}
+
+/// The 0-based rank of `member`, ascending or (`rev`) from the top.
+pub fn rank(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    member: &[u8],
+    rev: bool,
+    now_ms: i64,
+) -> Result<Option<u64>, StoreError> {
+    let Some(s) = score(engine, m, member, now_ms)? else {
+        return Ok(None);
+    };
+    let seg = seg_holding(engine, m, member, s, now_ms)?;
+    let pos = seg_page(engine, m, seg, now_ms)?
+        .rank(member)
+        .ok_or_else(|| damaged("a member missing from its segment"))?;
+    let r = m.seg_start(seg) + pos as u64;
+    Ok(Some(if rev { m.len() - 1 - r } else { r }))
+}
+
+/// Visits elements from ascending rank `from`, upwards or (`rev`) downwards, until `f`
+/// returns false or the set ends. Reads the pages it walks over, one at a time.
+pub fn walk(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    from: u64,
+    rev: bool,
+    now_ms: i64,
+    f: &mut dyn FnMut(&[u8], f64) -> bool,
+) -> Result<(), StoreError> {
+    let Some((first, off)) = m.locate_rank(from) else {
+        return Ok(());
+    };
+    if rev {
+        for seg in (0..=first).rev() {
+            let p = seg_page(engine, m, seg, now_ms)?;
+            let last = p.len() - 1;
+            let end = if seg == first { off } else { last };
+            // Ranks `0..=end` of the page, from the top.
+            for (e, s) in p.range_by_rank(last - end, last, true) {
+                if !f(e, s) {
+                    return Ok(());
+                }
+            }
+        }
+    } else {
+        for seg in first..m.segs.len() {
+            let p = seg_page(engine, m, seg, now_ms)?;
+            let start = if seg == first { off } else { 0 };
+            for (e, s) in p.range_by_rank(start, p.len() - 1, false) {
+                if !f(e, s) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Up to `n` elements from ascending rank `from`, upwards or (`rev`) downwards.
+fn take_from(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    from: u64,
+    n: u64,
+    rev: bool,
+    now_ms: i64,
+) -> Result<Vec<(Vec<u8>, f64)>, StoreError> {
+    let mut out = Vec::with_capacity(n.min(1 << 16) as usize);
+    if n == 0 {
+        return Ok(out);
+    }
+    walk(engine, m, from, rev, now_ms, &mut |e, s| {
+        out.push((e.to_vec(), s));
+        (out.len() as u64) < n
+    })?;
+    Ok(out)
+}
+
+/// Members with ranks `start..=end` (already clamped to the set), ascending or from the top,
+/// as `ZSet::range_by_rank`.
+pub fn range_by_rank(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    start: u64,
+    end: u64,
+    rev: bool,
+    now_ms: i64,
+) -> Result<Vec<(Vec<u8>, f64)>, StoreError> {
+    if start > end || end >= m.len() {
+        return Ok(Vec::new());
+    }
+    let from = if rev { m.len() - 1 - start } else { start };
+    take_from(engine, m, from, end - start + 1, rev, now_ms)
+}
+
+/// The number of elements satisfying `below` (true on a prefix of the order): a binary search
+/// over the segments, then one inside one page.
+fn count_below(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    below: &dyn Fn(f64, &[u8]) -> bool,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let seg = m.seg_partition(below);
+    if seg == m.segs.len() {
+        return Ok(m.len());
+    }
+    let p = seg_page(engine, m, seg, now_ms)?;
+    Ok(m.seg_start(seg) + partition_in(p, below) as u64)
+}
+
+/// The ranks `lo..hi` of the members whose score is in `r` (two bound lookups).
+pub fn score_ranks(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    r: ScoreRange,
+    now_ms: i64,
+) -> Result<std::ops::Range<u64>, StoreError> {
+    if r.is_empty() || m.is_empty() {
+        return Ok(0..0);
+    }
+    // (-0.0 and 0.0 are one score; stored scores are never -0.0.)
+    let (min, max) = (r.min + 0.0, r.max + 0.0);
+    let lo = if r.minex {
+        count_below(engine, m, &|s, _| s <= min, now_ms)?
+    } else {
+        count_below(engine, m, &|s, _| s < min, now_ms)?
+    };
+    let hi = if r.maxex {
+        count_below(engine, m, &|s, _| s < max, now_ms)?
+    } else {
+        count_below(engine, m, &|s, _| s <= max, now_ms)?
+    };
+    Ok(lo..hi.max(lo))
+}
+
+/// How many members have a score in `r` (ZCOUNT).
+pub fn count_by_score(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    r: ScoreRange,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let ranks = score_ranks(engine, m, r, now_ms)?;
+    Ok(ranks.end - ranks.start)
+}
+
+/// Members whose score is in `r`, ascending (or descending with `rev`), after skipping
+/// `offset` of them and at most `limit`: `ZSet::range_by_score(r, rev).skip(offset)
+/// .take(limit)`, reading only the pages of what is returned and the bounds.
+pub fn range_by_score(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    r: ScoreRange,
+    rev: bool,
+    offset: u64,
+    limit: u64,
+    now_ms: i64,
+) -> Result<Vec<(Vec<u8>, f64)>, StoreError> {
+    let ranks = score_ranks(engine, m, r, now_ms)?;
+    let n = ranks.end - ranks.start;
+    if offset >= n {
+        return Ok(Vec::new());
+    }
+    let from = if rev {
+        ranks.end - 1 - offset
+    } else {
+        ranks.start + offset
+    };
+    take_from(engine, m, from, limit.min(n - offset), rev, now_ms)
+}
+
+/// Where a lex range starts, as `ZSet::range_by_lex_from` finds it: `None` when nothing can
+/// be in it (empty range, or the set's last member below min or first above max, as Redis
+/// checks); else whether every score is equal (members are then in lex order, and bounds are
+/// found by rank).
+fn lex_plan(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    r: &LexRange,
+    now_ms: i64,
+) -> Result<Option<bool>, StoreError> {
+    let Some(last) = m.segs.last().map(|s| s.last.clone()) else {
+        return Ok(None);
+    };
+    if r.is_empty() {
+        return Ok(None);
+    }
+    let (first_member, first_score) = {
+        let p = seg_page(engine, m, 0, now_ms)?;
+        let (e, s) = p.iter().next().ok_or_else(|| damaged("an empty page"))?;
+        (e.to_vec(), s)
+    };
+    if !(r.gte_min(&last.1) && r.lte_max(&first_member)) {
+        return Ok(None);
+    }
+    Ok(Some(Score(first_score) == last.0))
+}
+
+/// With equal scores: the number of members below lex bound `b` taken as a range's min
+/// (`upper` false), or within it taken as its max (`upper` true).
+fn lex_rank(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    b: &LexBound,
+    upper: bool,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    Ok(match (b, upper) {
+        (LexBound::NegInf, _) => 0,
+        (LexBound::PosInf, _) => m.len(),
+        (LexBound::Incl(v), false) | (LexBound::Excl(v), true) => {
+            count_below(engine, m, &|_, e| e < v.as_slice(), now_ms)?
+        }
+        (LexBound::Incl(v), true) | (LexBound::Excl(v), false) => {
+            count_below(engine, m, &|_, e| e <= v.as_slice(), now_ms)?
+        }
+    })
+}
+
+/// Visits what `ZSet::range_by_lex_from(r, rev)` yields, until `f` returns false.
+fn lex_walk(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    r: &LexRange,
+    rev: bool,
+    now_ms: i64,
+    f: &mut dyn FnMut(&[u8], f64) -> bool,
+) -> Result<(), StoreError> {
+    let Some(equal) = lex_plan(engine, m, r, now_ms)? else {
+        return Ok(());
+    };
+    let from = match (equal, rev) {
+        // Mixed scores: Redis walks in (score, member) order; so does this.
+        (false, false) => 0,
+        (false, true) => m.len() - 1,
+        (true, false) => lex_rank(engine, m, &r.min, false, now_ms)?,
+        (true, true) => match lex_rank(engine, m, &r.max, true, now_ms)? {
+            0 => return Ok(()),
+            hi => hi - 1,
+        },
+    };
+    let near = |e: &[u8]| if rev { r.lte_max(e) } else { r.gte_min(e) };
+    let far = |e: &[u8]| if rev { r.gte_min(e) } else { r.lte_max(e) };
+    let mut started = false;
+    walk(engine, m, from, rev, now_ms, &mut |e, s| {
+        if !started {
+            if !near(e) {
+                return true;
+            }
+            // The first member on the near side must be inside the far end, or nothing is.
+            if !far(e) {
+                return false;
+            }
+            started = true;
+        }
+        f(e, s)
+    })
+}
+
+/// Members in lex range `r` as ZRANGE BYLEX takes them: `ZSet::range_by_lex_from(r, rev)
+/// .skip(offset).take_while(far end).take(limit)` (Redis skips the offset before checking the
+/// far end).
+pub fn range_by_lex(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    r: &LexRange,
+    rev: bool,
+    offset: u64,
+    limit: u64,
+    now_ms: i64,
+) -> Result<Vec<(Vec<u8>, f64)>, StoreError> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let far = |e: &[u8]| if rev { r.gte_min(e) } else { r.lte_max(e) };
+    let mut skipped = 0;
+    lex_walk(engine, m, r, rev, now_ms, &mut |e, s| {
+        if skipped < offset {
+            skipped += 1;
+            return true;
+        }
+        if !far(e) {
+            return false;
+        }
+        out.push((e.to_vec(), s));
+        (out.len() as u64) < limit
+    })?;
+    Ok(out)
+}
+
+/// How many members are in lex range `r` (ZLEXCOUNT, as `ZSet::range_by_lex(r, false)
+/// .count()`): two bound lookups when every score is equal, else a walk.
+pub fn count_by_lex(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    r: &LexRange,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    match lex_plan(engine, m, r, now_ms)? {
+        None => Ok(0),
+        Some(true) => {
+            let lo = lex_rank(engine, m, &r.min, false, now_ms)?;
+            let hi = lex_rank(engine, m, &r.max, true, now_ms)?;
+            Ok(hi.saturating_sub(lo))
+        }
+        Some(false) => {
+            let mut n = 0;
+            lex_walk(engine, m, r, false, now_ms, &mut |e, _| {
+                let inside = r.lte_max(e);
+                n += u64::from(inside);
+                inside
+            })?;
+            Ok(n)
+        }
+    }
+}
+
+/// Turns `z` into pages of about `page_bytes` each under a new generation; returns the manifest
+/// (the caller stores it under the key in place of `z`).
+pub fn page_out(engine: &mut Engine<Value>, z: &ZSet, page_bytes: u64, now_ms: i64) -> PagedZSet {
+    let scores: Vec<(&[u8], [u8; 8])> = z
+        .iter()
+        .map(|(e, s)| (e, norm(s).to_bits().to_be_bytes()))
+        .collect();
+    let pairs = scores.iter().map(|(e, s)| (*e, &s[..]));
+    let index = hash::page_out_pairs(engine, pairs, page_bytes, now_ms);
+    let mut m = PagedZSet {
+        index,
+        segs: Vec::new(),
+        next_id: SEG_BASE,
+    };
+    let mut page = ZSet::default();
+    let mut bytes = 0;
+    for (e, s) in z.iter() {
+        let b = elem_bytes(e);
+        if !page.is_empty() && bytes + b > page_bytes {
+            let at = m.segs.len();
+            new_seg(engine, &mut m, at, std::mem::take(&mut page), now_ms);
+            bytes = 0;
+        }
+        bytes += b;
+        page.insert(e.to_vec(), s);
+    }
+    let at = m.segs.len();
+    new_seg(engine, &mut m, at, page, now_ms);
+    m
+}
+
+/// The whole set in one `ZSet` (DUMP, SORT, a source of ZUNION): the segment pages alone hold
+/// every member and score, so the member pages are not read.
+pub fn materialize(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    now_ms: i64,
+) -> Result<ZSet, StoreError> {
+    let mut out = ZSet::default();
+    walk(engine, m, 0, false, now_ms, &mut |e, s| {
+        out.insert(e.to_vec(), s);
+        true
+    })?;
+    Ok(out)
+}
+
+/// A copy under a new generation (COPY): every page is copied.
+pub fn deep_copy(
+    engine: &mut Engine<Value>,
+    m: &PagedZSet,
+    now_ms: i64,
+) -> Result<PagedZSet, StoreError> {
+    let copy = PagedZSet {
+        index: hash::deep_copy(engine, &m.index, now_ms)?,
+        segs: m.segs.clone(),
+        next_id: m.next_id,
+    };
+    let pages = engine.ks.pages_db();
+    for seg in 0..m.segs.len() {
+        let p = seg_page(engine, m, seg, now_ms)?.clone();
+        engine
+            .ks
+            .db(pages, now_ms)
+            .insert_new(&copy.seg_key(seg), Value::ZSet(p));
+    }
+    Ok(copy)
+}
