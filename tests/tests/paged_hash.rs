@@ -293,3 +293,54 @@ fn a_paged_hash_survives_restart_and_its_pages_are_deleted_with_it() {
     assert!(c.info_int("pages_deleted") > 10);
     assert_eq!(c.cmd(&["EXISTS", "big"]), Resp::Int(0));
 }
+
+/// HRANDFIELD on a paged hash picks from about the count's share of its pages: after a restart
+/// (no page in memory, no memory limit to evict them), a pick without a count, 20 distinct
+/// picks and 50 draws with repetitions load a few pages, not the hash; every pick is a field
+/// with its own value; a count reaching the size returns every field.
+#[test]
+fn hrandfield_on_a_paged_hash_reads_a_few_pages() {
+    let args = &PAGED[2..];
+    let mut s = Server::start(args);
+    let mut c = s.client();
+    let n = 2000;
+    for i in 0..n {
+        c.cmd(&["HSET", "big", &format!("f{i}"), &format!("value-{i}")]);
+    }
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(args);
+    let mut c = s.client();
+    assert_eq!(c.info_int("resident_pages"), 0);
+    let value_of = |f: &str| format!("value-{}", f.strip_prefix('f').unwrap());
+    let one = c.cmd(&["HRANDFIELD", "big"]).as_str();
+    assert!(one.starts_with('f'), "{one}");
+    let Resp::Array(flat) = c.cmd(&["HRANDFIELD", "big", "20", "WITHVALUES"]) else {
+        panic!("HRANDFIELD with a count")
+    };
+    assert_eq!(flat.len(), 40);
+    let fields: BTreeSet<String> = flat.chunks(2).map(|p| p[0].as_str()).collect();
+    assert_eq!(fields.len(), 20, "distinct picks repeated a field");
+    for p in flat.chunks(2) {
+        assert_eq!(p[1].as_str(), value_of(&p[0].as_str()));
+    }
+    let Resp::Array(drawn) = c.cmd(&["HRANDFIELD", "big", "-50", "WITHVALUES"]) else {
+        panic!("HRANDFIELD with a negative count")
+    };
+    assert_eq!(drawn.len(), 100);
+    for p in drawn.chunks(2) {
+        assert_eq!(p[1].as_str(), value_of(&p[0].as_str()));
+    }
+    let pages = c.info_int("resident_pages");
+    let all_pages = {
+        // Every page, as HGETALL loads them.
+        let all = c.cmd(&["HGETALL", "big"]);
+        assert_eq!(all_pairs(&all).len(), n);
+        c.info_int("resident_pages")
+    };
+    assert!(
+        pages > 0 && pages * 4 < all_pages,
+        "HRANDFIELD loaded {pages} of {all_pages} pages"
+    );
+    let every = sorted(&c.cmd(&["HRANDFIELD", "big", &n.to_string()]));
+    assert_eq!(every.len(), n);
+}

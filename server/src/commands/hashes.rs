@@ -448,18 +448,84 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (count, withvalues) = super::random_count_args(args, b"withvalues")?;
     if let Some(m) = paged::manifest(ctx, &args[1]) {
-        let h = paged::materialize(ctx, &m)?;
-        if h.is_empty() {
-            // A paged hash is never empty; pages that read empty answer as a missing key.
-            return super::args::missing_key_reply(ctx.out, count.is_some());
-        }
-        return random_fields(ctx.out, &h, count, withvalues);
+        return hrandfield_paged(ctx, &m, count, withvalues);
     }
     let (mut db, out) = db_out(ctx);
     let Some(h) = db.read::<Hash>(&args[1])? else {
         return super::args::missing_key_reply(out, count.is_some());
     };
     random_fields(out, h, count, withvalues)
+}
+
+/// HRANDFIELD on a paged hash: from a page or a few (about the count's share; see
+/// `paged_sample`), and from the whole hash only when distinct picks reach its size.
+fn hrandfield_paged(
+    ctx: &mut Ctx,
+    m: &crate::paged::hash::PagedHash,
+    count: Option<i64>,
+    withvalues: bool,
+) -> CmdResult {
+    use super::paged_sample;
+    let empty = |out: &mut Reply| {
+        // A paged hash is never empty; pages that read empty answer as a missing key.
+        super::args::missing_key_reply(out, count.is_some())
+    };
+    let Some(n) = count else {
+        return match paged_sample::random_entry(ctx, m)? {
+            Some((k, _)) => {
+                ctx.out.bulk(&k);
+                Ok(())
+            }
+            None => empty(ctx.out),
+        };
+    };
+    if n > 0 && n.unsigned_abs() >= m.len {
+        let h = paged::materialize(ctx, m)?;
+        if h.is_empty() {
+            return empty(ctx.out);
+        }
+        return random_fields(ctx.out, &h, count, withvalues);
+    }
+    if n >= 0 {
+        let picks = paged_sample::sample_distinct(ctx, m, n as usize)?;
+        reply_fields(ctx.out, picks.len(), withvalues);
+        picks
+            .iter()
+            .for_each(|(k, v)| emit_field(ctx.out, (k, v), withvalues));
+        return Ok(());
+    }
+    let pool = paged_sample::draw_pool(ctx, m)?;
+    if pool.is_empty() {
+        return empty(ctx.out);
+    }
+    let draws = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+    let mut rng = rand::rng();
+    reply_fields(ctx.out, draws, withvalues);
+    for _ in 0..draws {
+        let (k, v) = &pool[rng.random_range(0..pool.len())];
+        emit_field(ctx.out, (k, v), withvalues);
+    }
+    Ok(())
+}
+
+/// The array header of an HRANDFIELD reply of `picks` fields.
+fn reply_fields(out: &mut Reply, picks: usize, withvalues: bool) {
+    out.array(if withvalues && !out.resp3 {
+        picks * 2
+    } else {
+        picks
+    });
+}
+
+/// One field of an HRANDFIELD reply (a field-value pair in RESP3).
+fn emit_field(out: &mut Reply, (k, v): Entry, withvalues: bool) {
+    if withvalues && out.resp3 {
+        out.array(2);
+    }
+    out.bulk(k);
+    if withvalues {
+        out.bulk(v);
+    }
 }
 
 /// HRANDFIELD's reply from a non-empty hash.
@@ -471,22 +537,8 @@ fn random_fields(out: &mut Reply, h: &Hash, count: Option<i64>, withvalues: bool
         out.bulk(k);
         return Ok(());
     };
-    let emit = |out: &mut Reply, (k, v): Entry| {
-        if withvalues && out.resp3 {
-            out.array(2);
-        }
-        out.bulk(k);
-        if withvalues {
-            out.bulk(v);
-        }
-    };
-    let reply_len = |out: &mut Reply, picks: usize| {
-        out.array(if withvalues && !out.resp3 {
-            picks * 2
-        } else {
-            picks
-        })
-    };
+    let emit = |out: &mut Reply, e: Entry| emit_field(out, e, withvalues);
+    let reply_len = |out: &mut Reply, picks: usize| reply_fields(out, picks, withvalues);
     if n >= 0 {
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         if n >= entries.len() {

@@ -239,9 +239,11 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64
             .filter(|&c| c < m.page_count())
             .into_iter()
             .collect(),
-        "hgetall" | "hkeys" | "hvals" | "hrandfield" | "dump" | "copy" => {
-            (0..m.page_count()).collect()
+        "hrandfield" => {
+            let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
+            super::paged_sample::pages_for(m, count)
         }
+        "hgetall" | "hkeys" | "hvals" | "dump" | "copy" => (0..m.page_count()).collect(),
         _ => Vec::new(),
     };
     let writes = matches!(

@@ -7,13 +7,10 @@
 //! reaches the set's size) read the set into one `Set` first.
 
 use super::typed::Set;
-use super::{CmdError, Ctx};
+use super::{paged_sample, CmdError, Ctx};
 use crate::glob::glob_match;
 use crate::paged::hash::{self, PagedHash};
-use crate::paged::stable_hash;
 use crate::value::Value;
-use kvtier_core::Residency;
-use rand::seq::IteratorRandom;
 use rand::Rng;
 
 /// A member's value in its page: a set needs none.
@@ -192,106 +189,35 @@ pub fn scan(
     Ok(())
 }
 
-/// One member at random (SRANDMEMBER and SPOP without a count): a page, then a member of it.
-/// Pages already in memory are tried first, from a random one on, so a pick does not wait on
-/// a synchronous read when the request path brought a page in (see [`pages_needed`]); only if
-/// every one of them is empty are the others read. `None` if every page reads empty.
+/// One member at random (SRANDMEMBER and SPOP without a count); see [`paged_sample`].
 pub fn random_member(ctx: &mut Ctx, m: &PagedHash) -> Result<Option<Vec<u8>>, CmdError> {
-    let n = m.page_count();
-    let mut rng = rand::rng();
-    let start = rng.random_range(0..n);
-    for resident_only in [true, false] {
-        for i in 0..n {
-            let id = (start + i) % n;
-            if resident_only && !resident(ctx, m, id) {
-                continue;
-            }
-            let page = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
-            if let Some(p) = page.filter(|p| !p.is_empty()) {
-                let at = rng.random_range(0..p.len());
-                return Ok(p.get_index(at).map(|(k, _)| k.clone()));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Whether page `id` of `m` is in memory (read without waiting on the disk).
-fn resident(ctx: &mut Ctx, m: &PagedHash, id: u32) -> bool {
-    let pages_db = ctx.engine.ks.pages_db();
-    matches!(
-        ctx.engine.ks.residency(pages_db, &m.page_key(id)),
-        Residency::Resident
-    )
+    Ok(paged_sample::random_entry(ctx, m)?.map(|(k, _)| k))
 }
 
 /// `count` distinct members at random, `count` below the set's size (SPOP and SRANDMEMBER with
-/// a count), without reading the whole set: pages are walked from a random one on, those in
-/// memory first (the request path loaded about as many as the count needs), each giving its
-/// share of the count; then any page, for what is still missing.
+/// a count), without reading the whole set.
 pub fn sample_distinct(
     ctx: &mut Ctx,
     m: &PagedHash,
     count: usize,
 ) -> Result<Vec<Vec<u8>>, CmdError> {
-    let n = m.page_count();
-    let mut rng = rand::rng();
-    let start = rng.random_range(0..n);
-    let mut picked: Vec<Vec<u8>> = Vec::with_capacity(count);
-    let mut chosen: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
-    let len = m.len.max(1) as usize;
-    for resident_only in [true, false] {
-        for i in 0..n {
-            if picked.len() >= count {
-                return Ok(picked);
-            }
-            let id = (start + i) % n;
-            if resident_only && !resident(ctx, m, id) {
-                continue;
-            }
-            let page = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
-            let Some(p) = page else { continue };
-            let want = count - picked.len();
-            // A page's share of the count, so that a few pages in memory do not give it all.
-            let take = if resident_only {
-                (count.saturating_mul(p.len())).div_ceil(len).min(want)
-            } else {
-                want
-            };
-            let fresh = p.keys().filter(|k| !chosen.contains(k.as_slice()));
-            for k in fresh.choose_multiple(&mut rng, take) {
-                chosen.insert(k.clone());
-                picked.push(k.clone());
-            }
-        }
-    }
-    Ok(picked)
+    let picked = paged_sample::sample_distinct(ctx, m, count)?;
+    Ok(picked.into_iter().map(|(k, _)| k).collect())
 }
 
-/// `draws` members at random with repetitions (SRANDMEMBER with a negative count): each draw a
-/// member of the pages in memory (the request path loaded some), or of the whole set if none is.
+/// `draws` members at random with repetitions (SRANDMEMBER with a negative count).
 pub fn sample_repeated(
     ctx: &mut Ctx,
     m: &PagedHash,
     draws: usize,
 ) -> Result<Vec<Vec<u8>>, CmdError> {
-    let mut pool: Vec<Vec<u8>> = Vec::new();
-    for id in 0..m.page_count() {
-        if resident(ctx, m, id) {
-            if let Some(p) = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)? {
-                pool.extend(p.keys().cloned());
-            }
-        }
-    }
-    if pool.is_empty() {
-        pool = materialize(ctx, m)?.into_iter().collect();
-    }
+    let pool = paged_sample::draw_pool(ctx, m)?;
     if pool.is_empty() {
         return Ok(Vec::new());
     }
     let mut rng = rand::rng();
     Ok((0..draws)
-        .map(|_| pool[rng.random_range(0..pool.len())].clone())
+        .map(|_| pool[rng.random_range(0..pool.len())].0.clone())
         .collect())
 }
 
@@ -321,17 +247,6 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     let pairs = s.iter().map(|f| (f.as_slice(), NO_VALUE));
     let m = hash::page_out_pairs(ctx.engine, pairs, page_bytes, ctx.now_ms);
     ctx.db().insert_keep_ttl(key, Value::PagedSet(m));
-}
-
-/// The page SPOP or SRANDMEMBER without a count has the request path load: the same for a
-/// retry of the same request (so a parked command does not chase a new page on every try),
-/// a different one as the set changes or time passes.
-fn pick_page(m: &PagedHash) -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let seed = m.gen ^ m.len.rotate_left(32) ^ secs;
-    (stable_hash(&seed.to_le_bytes()) % u64::from(m.page_count())) as u32
 }
 
 /// The pages of paged set `m` (at `key`) a command needs in memory, so the request path loads
@@ -368,25 +283,13 @@ pub fn pages_needed(
         "sadd" | "srem" | "smismember" => members(2),
         // The member's page, in the source and in the destination alike.
         "smove" => members(3),
-        "spop" | "srandmember" if args.len() == 2 => vec![pick_page(m)],
+        // SPOP's negative count is an error: no pages.
+        "spop" if args.len() > 2 && crate::util::parse_i64(&args[2]).is_none_or(|c| c < 0) => {
+            Vec::new()
+        }
         "spop" | "srandmember" => {
-            // Distinct picks below the set's size, or draws with repetitions (a negative
-            // SRANDMEMBER count), take a share of pages about the count's share of the set;
-            // the whole set's pages otherwise (the reply is all of it).
-            let count = crate::util::parse_i64(&args[2]).unwrap_or(0);
-            let n = u64::from(m.page_count());
-            let wanted = count.unsigned_abs();
-            if count > 0 && wanted >= m.len {
-                all()
-            } else if count == 0 || (count < 0 && name == "spop") {
-                Vec::new()
-            } else {
-                let k = (wanted.saturating_mul(n) / m.len.max(1))
-                    .saturating_add(1)
-                    .min(n);
-                let from = pick_page(m);
-                (0..k as u32).map(|i| (from + i) % m.page_count()).collect()
-            }
+            let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
+            paged_sample::pages_for(m, count)
         }
         "sscan" => crate::util::parse_i64(&args[2])
             .and_then(|c| u32::try_from(c).ok())
