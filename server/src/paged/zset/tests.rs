@@ -2,7 +2,7 @@
 //! saved and evicted along the way (so what is checked is what the page records hold).
 
 use super::*;
-use crate::zset::RangeIter;
+use crate::zset::{LexBound, LexRange, RangeIter, ScoreRange};
 use kvtier_core::{DbIndex, DiskStore, EngineConfig, Event, Residency, ScanPage, WriteOp};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::BTreeMap;
