@@ -64,13 +64,17 @@ impl DiskStore for Mem {
 }
 
 fn engine() -> Engine<Value> {
+    engine_on(Arc::new(Mem::default()))
+}
+
+fn engine_on(store: Arc<Mem>) -> Engine<Value> {
     let cfg = EngineConfig {
         databases: 1,
         io_threads: 1,
         flush_delay: Duration::from_secs(3600),
         ..EngineConfig::default()
     };
-    Engine::new(Arc::new(Mem::default()), cfg, Arc::new(|| {}))
+    Engine::new(store, cfg, Arc::new(|| {}))
 }
 
 /// Saves every dirty page, then evicts the clean ones: later reads load them from the store.
@@ -448,4 +452,43 @@ fn rising_scores_leave_full_pages_behind() {
         "{:?}",
         m.segs.iter().map(|s| s.bytes).collect::<Vec<_>>()
     );
+}
+
+/// A page that cannot be read fails the operations that need it, and a write that needs it
+/// changes nothing (not the manifest, not a page); what does not need it still works.
+#[test]
+fn an_unreadable_page_fails_only_what_needs_it_and_changes_nothing() {
+    let store = Arc::new(Mem::default());
+    let mut e = engine_on(Arc::clone(&store));
+    let mut z = ZSet::default();
+    for i in 0..200u32 {
+        z.insert(format!("m{i:03}").into_bytes(), f64::from(i));
+    }
+    let mut m = page_out(&mut e, &z, 256, NOW);
+    save_and_evict(&mut e);
+    let before = m.clone();
+    let top = m.seg_key(m.segs.len() - 1);
+    store.0.lock().unwrap().retain(|(_, k), _| *k != top);
+    // Moving m000 to the top needs the top segment's page.
+    assert!(insert(&mut e, &mut m, b"m000".to_vec(), 1000.0, 256, NOW).is_err());
+    assert_eq!(m, before);
+    assert_eq!(e.ks.dirty_len(), 0);
+    assert!(remove(&mut e, &mut m, b"m199", 256, NOW).is_err());
+    assert!(pop(&mut e, &mut m, 1, true, 256, NOW).is_err());
+    assert_eq!(m, before);
+    assert_eq!(e.ks.dirty_len(), 0);
+    assert!(range_by_rank(&mut e, &m, 195, 199, false, NOW).is_err());
+    assert!(materialize(&mut e, &m, NOW).is_err());
+    // The rest of the set still answers and changes.
+    assert_eq!(score(&mut e, &m, b"m000", NOW).unwrap(), Some(0.0));
+    assert_eq!(rank(&mut e, &m, b"m010", false, NOW).unwrap(), Some(10));
+    assert_eq!(
+        pop(&mut e, &mut m, 2, false, 256, NOW).unwrap(),
+        vec![(b"m000".to_vec(), 0.0), (b"m001".to_vec(), 1.0)]
+    );
+    assert_eq!(
+        insert(&mut e, &mut m, b"m002".to_vec(), 2.5, 256, NOW).unwrap(),
+        Some(2.0)
+    );
+    assert_eq!(rank(&mut e, &m, b"m002", false, NOW).unwrap(), Some(0));
 }
