@@ -234,7 +234,7 @@ impl Server {
             client: &mut conn.state,
             out: &mut conn.out,
             shared: &mut self.shared,
-            now_ms: kvtier_core::engine::now_ms(),
+            now_ms: self.command_ms,
             action: Action::None,
         };
         let err = commands::run(spec, &mut ctx, args);
@@ -284,6 +284,8 @@ impl Server {
         };
         conn.state.last_cmd = spec.name;
         let start = Instant::now();
+        // The command's wall-clock time (expiry), from the same clock read as its duration.
+        self.command_ms = self.wall_ms(start);
         let (action, err) = self.call(t, spec, args);
         self.tracking_after_call(t, spec, args);
         // Under `script|kill` for a container's subcommand; a subcommand Redis does not have

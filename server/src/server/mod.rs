@@ -107,6 +107,12 @@ pub struct Server {
     startup_memory: usize,
     /// When the memory limit was last applied (see `MEMORY_CHECK_EVERY`).
     memory_checked_at: Instant,
+    /// A monotonic instant and the wall-clock milliseconds at it, re-taken every cron pass:
+    /// a command's wall-clock time is derived from the instant it starts, so it costs one
+    /// clock read instead of two (clock reads were 8% of the owner thread at -P 16 on this VM).
+    clock_base: (Instant, i64),
+    /// The wall-clock milliseconds of the command being executed (see `clock_base`).
+    command_ms: i64,
     /// Time until the next check: `MEMORY_CHECK_EVERY` near the limit, else relaxed.
     memory_check_gap: Duration,
     /// sled only: the cache's own size estimate, jemalloc's total when it was taken, and when.
@@ -130,6 +136,13 @@ enum IoThen {
 }
 
 impl Server {
+    /// Wall-clock milliseconds at `at`, from the base taken at the last cron pass (a wall
+    /// clock step shows within one cron period).
+    fn wall_ms(&self, at: Instant) -> i64 {
+        let (base_at, base_ms) = self.clock_base;
+        base_ms + at.saturating_duration_since(base_at).as_millis() as i64
+    }
+
     pub fn new(
         listener: TcpListener,
         engine_for: impl FnOnce(Arc<Waker>) -> Engine<Value>,
@@ -169,6 +182,8 @@ impl Server {
             read_buf: vec![0; READ_CHUNK],
             startup_memory: memory::heap().0,
             memory_checked_at: Instant::now(),
+            clock_base: (Instant::now(), kvtier_core::engine::now_ms()),
+            command_ms: 0,
             memory_check_gap: MEMORY_CHECK_EVERY,
             cache_anchor: None,
             warned_not_cache: false,
