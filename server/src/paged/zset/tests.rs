@@ -125,10 +125,16 @@ const SCORES: [f64; 8] = [
     f64::INFINITY,
 ];
 
+/// A short member over four letters (ties and lex bounds are common), now and then one longer
+/// than a page (a segment of one element, which cannot split).
 fn member(rng: &mut StdRng) -> Vec<u8> {
-    (0..rng.random_range(0..6))
+    let mut m: Vec<u8> = (0..rng.random_range(0..6))
         .map(|_| b'a' + rng.random_range(0..4u8))
-        .collect()
+        .collect();
+    if rng.random_bool(0.03) {
+        m.resize(m.len() + 300, b'~');
+    }
+    m
 }
 
 fn lex_bound(rng: &mut StdRng) -> LexBound {
