@@ -2,7 +2,7 @@
 
 use super::super::hash::{PagedHash, MANIFEST_LEN as INDEX_LEN};
 use super::super::page_key;
-use crate::zset::Score;
+use crate::zset::{Score, ScoreRange};
 use kvtier_core::StoreError;
 
 /// The first page number of a segment. Member pages are numbered `0..2^level + split` with
@@ -134,6 +134,50 @@ impl PagedZSet {
             rest -= c;
         }
         None
+    }
+
+    /// The member page of `member`: the first page ZSCORE, ZADD, ZREM and ZRANK read (the
+    /// segment comes from the score found there).
+    pub fn member_page(&self, member: &[u8]) -> u32 {
+        self.index.page_of(member)
+    }
+
+    /// The segment page numbers covering ascending ranks `lo..=hi` (clamped to the set), at
+    /// most `max` of them from `lo` on: what `range_by_rank`, `pop` and `walk` read, for a
+    /// planner that loads pages before the command runs.
+    pub fn seg_pages_for_ranks(&self, lo: u64, hi: u64, max: usize) -> Vec<u32> {
+        let Some((first, _)) = self.locate_rank(lo) else {
+            return Vec::new();
+        };
+        let last = self
+            .locate_rank(hi.min(self.len().saturating_sub(1)))
+            .map_or(first, |(s, _)| s);
+        (first..=last.max(first))
+            .take(max)
+            .map(|s| self.segs[s].id)
+            .collect()
+    }
+
+    /// The positions of the segments where score range `r`'s two ends fall, from the manifest
+    /// alone: `score_ranks` (ZCOUNT) reads at most these two pages, and a range by score reads
+    /// pages from the first to the second. `None` for an empty range or set.
+    pub fn score_span(&self, r: ScoreRange) -> Option<(usize, usize)> {
+        if r.is_empty() || self.segs.is_empty() {
+            return None;
+        }
+        let (min, max) = (r.min + 0.0, r.max + 0.0);
+        let lo = if r.minex {
+            self.seg_partition(|s, _| s <= min)
+        } else {
+            self.seg_partition(|s, _| s < min)
+        };
+        let hi = if r.maxex {
+            self.seg_partition(|s, _| s < max)
+        } else {
+            self.seg_partition(|s, _| s <= max)
+        };
+        let last = self.segs.len() - 1;
+        Some((lo.min(last), hi.min(last)))
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -319,5 +363,21 @@ mod tests {
         assert_eq!(m.locate_rank(4), Some((2, 0)));
         assert_eq!(m.locate_rank(12), Some((3, 1)));
         assert_eq!(m.locate_rank(13), None);
+        let id = |i: u32| SEG_BASE + i * 2;
+        assert_eq!(m.seg_pages_for_ranks(2, 5, 9), vec![id(0), id(1), id(2)]);
+        assert_eq!(m.seg_pages_for_ranks(2, 99, 2), vec![id(0), id(1)]);
+        assert_eq!(m.seg_pages_for_ranks(11, 99, 9), vec![id(3)]);
+        assert!(m.seg_pages_for_ranks(13, 20, 9).is_empty());
+        let r = |min, minex, max, maxex| ScoreRange {
+            min,
+            max,
+            minex,
+            maxex,
+        };
+        // Last elements: scores 0, 1, 2, 3 (members m0..m3).
+        assert_eq!(m.score_span(r(1.0, false, 2.0, false)), Some((1, 3)));
+        assert_eq!(m.score_span(r(1.0, true, 2.0, true)), Some((2, 2)));
+        assert_eq!(m.score_span(r(-9.0, false, 99.0, false)), Some((0, 3)));
+        assert_eq!(m.score_span(r(2.0, true, 1.0, false)), None);
     }
 }

@@ -240,6 +240,37 @@ fn check_queries(e: &mut Engine<Value>, m: &PagedZSet, model: &ZSet, rng: &mut S
     }
 }
 
+/// The segment positions whose pages are resident.
+fn resident_segs(e: &mut Engine<Value>, m: &PagedZSet) -> Vec<usize> {
+    let pages = e.ks.pages_db();
+    (0..m.segs.len())
+        .filter(|&i| e.ks.residency(pages, &m.seg_key(i)) == Residency::Resident)
+        .collect()
+}
+
+/// A count by score reads at most the two pages `score_span` names, a range by score the
+/// pages between them (what a planner would load first).
+fn check_score_reads_stay_in_span(e: &mut Engine<Value>, m: &PagedZSet, rng: &mut StdRng) {
+    let r = ScoreRange {
+        min: f64::from(rng.random_range(-20..20)) / 4.0,
+        max: f64::from(rng.random_range(-20..20)) / 4.0,
+        minex: rng.random(),
+        maxex: rng.random(),
+    };
+    let before = resident_segs(e, m);
+    let span = m.score_span(r);
+    count_by_score(e, m, r, NOW).unwrap();
+    let ends: Vec<usize> = span.map_or(Vec::new(), |(a, b)| vec![a, b]);
+    for i in resident_segs(e, m) {
+        assert!(before.contains(&i) || ends.contains(&i), "{r:?} read {i}");
+    }
+    range_by_score(e, m, r, rng.random(), 0, u64::MAX, NOW).unwrap();
+    for i in resident_segs(e, m) {
+        let inside = span.is_some_and(|(a, b)| (a..=b).contains(&i));
+        assert!(before.contains(&i) || inside, "{r:?} read {i}");
+    }
+}
+
 /// Random writes to a paged set and a plain one side by side, tiny pages so that segments
 /// split, merge and empty all the time; queries compared every few steps, pages saved and
 /// evicted every few hundred.
@@ -292,6 +323,7 @@ fn a_paged_zset_behaves_like_a_zset() {
             }
             if step % 300 == 150 {
                 save_and_evict(&mut e);
+                check_score_reads_stay_in_span(&mut e, &m, &mut rng);
                 if !m.segs.is_empty() && resident_pages(&mut e, &m) < m.page_ids().len() {
                     evictions += 1;
                 }
