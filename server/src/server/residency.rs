@@ -2,6 +2,29 @@ use super::*;
 use crate::paged::page_key;
 
 impl Server {
+    /// Whether every key of a request is in memory as a one-record value, so it can run with
+    /// nothing to load: the common case, answered without building the list of needed keys
+    /// (an allocation and a copy of each key per command) or looking each key up twice.
+    /// `false` sends the request through [`Server::needed_keys`], which knows the exceptions.
+    pub(super) fn all_keys_resident(&self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> bool {
+        let n = args.len() as i32;
+        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+            return false;
+        }
+        // Keys beyond the command's own: a transaction's, another DB's, WATCHed ones, a
+        // script's undeclared ones.
+        if matches!(spec.name, "exec" | "swapdb" | "move" | "copy")
+            || !self.scripting.extra_keys(t).is_empty()
+        {
+            return false;
+        }
+        let db = self.conns[&t].state.db;
+        let ks = &self.engine.ks;
+        spec.key_args(args)
+            .iter()
+            .all(|k| ks.peek(db, k).is_some_and(|v| !v.is_paged()))
+    }
+
     /// The (db, key) pairs a request needs in memory.
     pub(super) fn needed_keys(
         &self,
