@@ -53,7 +53,7 @@ use super::hash::{self, PagedHash};
 use super::{ensure_page, page_key};
 use crate::value::Value;
 use crate::zset::{Score, ZSet};
-use kvtier_core::{Engine, StoreError};
+use kvtier_core::{Engine, Keyspace, StoreError};
 use manifest::damaged;
 
 /// Bytes an element is counted for in a segment beyond its member and score.
@@ -170,6 +170,17 @@ pub fn score(
     hash::get(engine, &m.index, member, now_ms)?
         .map(|v| score_of_value(&v))
         .transpose()
+}
+
+/// A member's score if its member page is in memory, without loading it (`None` otherwise, or
+/// if the page does not hold it): for a planner that loads a write's old segment before the
+/// command runs (the member page first, then on the next try the segment it names).
+pub fn peek_score(ks: &Keyspace<Value>, m: &PagedZSet, member: &[u8]) -> Option<f64> {
+    let key = page_key(m.gen(), m.member_page(member));
+    match ks.peek(ks.pages_db(), &key) {
+        Some(Value::Hash(h)) => h.get(member).and_then(|v| score_of_value(v).ok()),
+        _ => None,
+    }
 }
 
 /// The segment of `member`, whose score is `score`, after checking its page holds it.

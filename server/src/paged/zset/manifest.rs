@@ -142,6 +142,11 @@ impl PagedZSet {
         self.index.page_of(member)
     }
 
+    /// The page number of the segment holding (or receiving) element `(score, member)`.
+    pub fn seg_page_of(&self, score: f64, member: &[u8]) -> Option<u32> {
+        self.seg_of(score, member).map(|i| self.segs[i].id)
+    }
+
     /// The segment page numbers covering ascending ranks `lo..=hi` (clamped to the set), at
     /// most `max` of them from `lo` on: what `range_by_rank`, `pop` and `walk` read, for a
     /// planner that loads pages before the command runs.
@@ -358,6 +363,7 @@ mod tests {
         assert_eq!(m.seg_of(3.0, b"m3"), Some(3));
         assert_eq!(m.seg_of(9.0, b""), Some(3));
         assert_eq!(manifest(&[]).seg_of(1.0, b""), None);
+        assert_eq!(m.seg_page_of(0.0, b"m1"), Some(SEG_BASE + 2));
         assert_eq!(m.seg_partition(|s, _| s < 2.0), 2);
         assert_eq!(m.seg_start(2), 4);
         assert_eq!(m.locate_rank(4), Some((2, 0)));

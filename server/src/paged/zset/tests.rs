@@ -428,9 +428,18 @@ fn writes_touch_only_what_they_change() {
     );
     assert_eq!(remove(&mut e, &mut m, b"nope", 256, NOW).unwrap(), None);
     assert_eq!(e.ks.dirty_len(), 0);
-    // A score lookup reads one member page; a rank one member page and one segment page.
-    assert_eq!(resident_pages(&mut e, &m), 2);
+    // A planner sees a score only once the member page is in memory, and names its segment.
+    assert_eq!(peek_score(&e.ks, &m, b"m150"), None);
+    assert_eq!(score(&mut e, &m, b"m150", NOW).unwrap(), Some(150.0));
+    assert_eq!(peek_score(&e.ks, &m, b"m150"), Some(150.0));
+    let seg = m.seg_page_of(150.0, b"m150").unwrap();
+    let pos = m.segs.iter().position(|s| s.id == seg).unwrap();
+    assert!(seg_page(&mut e, &m, pos, NOW)
+        .unwrap()
+        .score(b"m150")
+        .is_some());
     save_and_evict(&mut e);
+    // A rank reads one member page and one segment page.
     assert_eq!(rank(&mut e, &m, b"m150", false, NOW).unwrap(), Some(150));
     assert_eq!(resident_pages(&mut e, &m), 2);
     save_and_evict(&mut e);
