@@ -255,3 +255,49 @@ fn a_drained_paged_queue_leaves_no_pages() {
         c.info_int("resident_pages") == 0
     });
 }
+
+/// LREM scattered over a long paged list merges the pages it leaves nearly empty into their
+/// neighbours: after removing three elements in four, the list has far fewer pages, and its
+/// elements are the ones kept, in order, also after a restart.
+#[test]
+fn scattered_removals_merge_small_pages() {
+    let args = &PAGED[2..];
+    let mut s = Server::start(args);
+    let mut c = s.client();
+    let n = 2000;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let mut push = vec!["RPUSH".to_string(), "l".to_string()];
+        push.extend(chunk.iter().map(|i| format!("e{i}")));
+        let push: Vec<&str> = push.iter().map(String::as_str).collect();
+        c.cmd(&push);
+    }
+    let settled = |c: &mut kvtier_tests::Client| c.info_int("dirty_keys") == 0;
+    wait_until(Duration::from_secs(10), "the list saved", || {
+        settled(&mut c)
+    });
+    let before = c.info_int("resident_pages");
+    assert!(before > 100, "the list was not paged ({before} pages)");
+    for i in (0..n).filter(|i| i % 4 != 0) {
+        assert_eq!(c.cmd(&["LREM", "l", "1", &format!("e{i}")]), Resp::Int(1));
+    }
+    wait_until(Duration::from_secs(10), "the removals saved", || {
+        settled(&mut c)
+    });
+    let after = c.info_int("resident_pages");
+    assert!(
+        after * 2 < before,
+        "pages before the removals {before}, after {after}"
+    );
+    let kept: Vec<Resp> = (0..n)
+        .filter(|i| i % 4 == 0)
+        .map(|i| Resp::bulk(&format!("e{i}")))
+        .collect();
+    assert_eq!(
+        c.cmd(&["LRANGE", "l", "0", "-1"]),
+        Resp::Array(kept.clone())
+    );
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(args);
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["LRANGE", "l", "0", "-1"]), Resp::Array(kept));
+}

@@ -197,6 +197,7 @@ impl<M: DerefMut<Target = PagedList>> ListWrite for Paged<'_, M> {
             elem,
             limit,
             from_tail,
+            self.page_bytes,
             self.now_ms,
         )
         .map_err(CmdError::store)

@@ -335,13 +335,16 @@ pub fn insert(
 }
 
 /// Removes up to `limit` elements equal to `elem`, from the head or (`from_tail`) the tail;
-/// how many. A page without a match is read but left clean; emptied pages are deleted.
+/// how many. A page without a match is read but left clean; emptied pages are deleted, and a
+/// page left under a quarter of `page_bytes` is merged into a neighbour when both fit in one
+/// page (see [`merge_small`]).
 pub fn remove(
     engine: &mut Engine<Value>,
     m: &mut PagedList,
     elem: &[u8],
     limit: usize,
     from_tail: bool,
+    page_bytes: u64,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
     let mut removed = 0;
@@ -351,6 +354,7 @@ pub fn remove(
         (0..m.segs.len()).collect()
     };
     let mut emptied = Vec::new();
+    let mut touched = Vec::new();
     let mut failed = None;
     for seg in order {
         if removed == limit {
@@ -396,6 +400,8 @@ pub fn remove(
         removed += hits.len();
         if s.count == 0 {
             emptied.push(seg);
+        } else {
+            touched.push(s.id);
         }
     }
     // Emptied segments are dropped last, from the highest position, so positions stay valid.
@@ -403,10 +409,60 @@ pub fn remove(
     for seg in emptied {
         drop_seg(engine, m, seg, now_ms);
     }
+    if failed.is_none() {
+        for id in touched {
+            if let Err(e) = merge_small(engine, m, id, page_bytes, now_ms) {
+                // Upkeep only: the removal is done and consistent; the pages stay as they are.
+                log::warn!("merging a small page of a paged list failed: {e}");
+                break;
+            }
+        }
+    }
     match failed {
         Some(e) => Err(e),
         None => Ok(removed),
     }
+}
+
+/// Merges the segment with page `id`, if it holds less than a quarter of `page_bytes`, with
+/// its next neighbour (else its previous one) when the two fit in one page: the later
+/// segment's elements move to the earlier page and the later page is deleted, so removals
+/// scattered over a long list do not leave it as many nearly empty pages.
+fn merge_small(
+    engine: &mut Engine<Value>,
+    m: &mut PagedList,
+    id: u32,
+    page_bytes: u64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let Some(at) = m.segs.iter().position(|s| s.id == id) else {
+        return Ok(());
+    };
+    if m.segs[at].bytes >= page_bytes / 4 {
+        return Ok(());
+    }
+    let fits = |a: &Seg, b: &Seg| a.bytes + b.bytes <= page_bytes;
+    let first = if at + 1 < m.segs.len() && fits(&m.segs[at], &m.segs[at + 1]) {
+        at
+    } else if at > 0 && fits(&m.segs[at - 1], &m.segs[at]) {
+        at - 1
+    } else {
+        return Ok(());
+    };
+    // Both pages are read before either changes, so a failed read changes nothing.
+    let moved: List = page(engine, m, first + 1, now_ms)?.clone();
+    page(engine, m, first, now_ms)?;
+    let into = page_mut(engine, m, first, now_ms)?;
+    let count = moved.len() as u32;
+    let bytes: u64 = moved.iter().map(|e| elem_bytes(e)).sum();
+    into.extend(moved);
+    let s = &mut m.segs[first];
+    s.count += count;
+    s.bytes += bytes;
+    // `drop_seg` takes the dropped count off the length: the elements are still in the list.
+    m.len += u64::from(count);
+    drop_seg(engine, m, first + 1, now_ms);
+    Ok(())
 }
 
 /// Keeps elements `start..=end` (inside the list): whole segments outside are deleted without
