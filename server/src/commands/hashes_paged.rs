@@ -1,45 +1,25 @@
 //! The hash commands on a paged hash (see `paged`): each touches the pages of the fields it
 //! names; HGETALL, HKEYS and HVALS walk the pages in turn; HSCAN returns one page per call.
 
+use super::paged_hashlike::{self as hashlike, Kind};
 use super::typed::Hash;
 use super::{CmdError, Ctx};
-use crate::glob::glob_match;
 use crate::paged::hash::{self, PagedHash};
 use crate::value::Value;
 
 /// The manifest at `key` if it holds a live paged hash (counted as a hit); `None` for anything
 /// else, which the caller handles as before.
 pub fn manifest(ctx: &mut Ctx, key: &[u8]) -> Option<PagedHash> {
-    if !matches!(
-        ctx.engine.ks.peek(ctx.client.db, key),
-        Some(Value::PagedHash(_))
-    ) {
-        return None;
-    }
-    match ctx.db().get(key) {
-        Some(Value::PagedHash(m)) => Some(*m),
-        _ => None,
-    }
+    hashlike::manifest(ctx, key, Kind::Hash)
 }
 
-/// Writes the changed manifest back (the key becomes dirty, in the command's save group with
-/// the pages it changed), or deletes the key once the last field is gone.
+/// Writes the changed manifest back, or deletes the key once the last field is gone.
 pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedHash) {
-    let mut db = ctx.db();
-    if m.len == 0 {
-        db.remove(key);
-    } else if let Some(Value::PagedHash(x)) = db.get_mut(key) {
-        *x = m;
-    }
+    hashlike::store(ctx, key, m, Kind::Hash)
 }
 
-/// Splits a page if the hash outgrew its pages. A split is upkeep, not part of the command: one
-/// that cannot read its page is left for a later write.
 fn upkeep(ctx: &mut Ctx, m: &mut PagedHash) {
-    let page_bytes = ctx.shared.config.settings().page_bytes;
-    if let Err(e) = hash::maybe_split(ctx.engine, m, page_bytes, ctx.now_ms) {
-        log::warn!("splitting a page of a paged hash failed: {e}; retried on a later write");
-    }
+    hashlike::upkeep(ctx, m, Kind::Hash)
 }
 
 /// HSET/HMSET pairs; the number of new fields. A page that cannot be read fails the command
@@ -154,22 +134,7 @@ pub fn scan(
     cursor: u64,
     pattern: Option<Vec<u8>>,
 ) -> Result<(), CmdError> {
-    let id = u32::try_from(cursor).unwrap_or(u32::MAX);
-    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    if id < m.page_count() {
-        if let Some(p) = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)? {
-            entries = p
-                .iter()
-                .filter(|(k, _)| pattern.as_ref().is_none_or(|p| glob_match(p, k, false)))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-        }
-    }
-    let next = if id.saturating_add(1) < m.page_count() {
-        u64::from(id) + 1
-    } else {
-        0
-    };
+    let (next, entries) = hashlike::scan_page(ctx, m, cursor, pattern.as_deref())?;
     let out = &mut *ctx.out;
     out.array(2);
     let mut b = itoa::Buffer::new();

@@ -6,9 +6,9 @@
 //! pages). Whole-set uses (SINTER and the other set operations, SORT, DUMP, a count that
 //! reaches the set's size) read the set into one `Set` first.
 
+use super::paged_hashlike::{self as hashlike, Kind};
 use super::typed::Set;
 use super::{paged_sample, CmdError, Ctx};
-use crate::glob::glob_match;
 use crate::paged::hash::{self, PagedHash};
 use crate::value::Value;
 use rand::Rng;
@@ -19,37 +19,16 @@ const NO_VALUE: &[u8] = b"";
 /// The manifest at `key` if it holds a live paged set (counted as a hit); `None` for anything
 /// else, which the caller handles as an ordinary set (or answers WRONGTYPE for).
 pub fn manifest(ctx: &mut Ctx, key: &[u8]) -> Option<PagedHash> {
-    if !matches!(
-        ctx.engine.ks.peek(ctx.client.db, key),
-        Some(Value::PagedSet(_))
-    ) {
-        return None;
-    }
-    match ctx.db().get(key) {
-        Some(Value::PagedSet(m)) => Some(*m),
-        _ => None,
-    }
+    hashlike::manifest(ctx, key, Kind::Set)
 }
 
-/// Writes the changed manifest back (the key becomes dirty, in the command's save group with
-/// the pages it changed), or deletes the key once the last member is gone (its pages then go
-/// to the collector, see `paged::collect_released`).
+/// Writes the changed manifest back, or deletes the key once the last member is gone.
 pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedHash) {
-    let mut db = ctx.db();
-    if m.len == 0 {
-        db.remove(key);
-    } else if let Some(Value::PagedSet(x)) = db.get_mut(key) {
-        *x = m;
-    }
+    hashlike::store(ctx, key, m, Kind::Set)
 }
 
-/// Splits a page if the set outgrew its pages. A split is upkeep, not part of the command: one
-/// that cannot read its page is left for a later write.
 fn upkeep(ctx: &mut Ctx, m: &mut PagedHash) {
-    let page_bytes = ctx.shared.config.settings().page_bytes;
-    if let Err(e) = hash::maybe_split(ctx.engine, m, page_bytes, ctx.now_ms) {
-        log::warn!("splitting a page of a paged set failed: {e}; retried on a later write");
-    }
+    hashlike::upkeep(ctx, m, Kind::Set)
 }
 
 /// SADD (and SMOVE's destination): adds `members`; how many were new. A page that cannot be
@@ -169,22 +148,8 @@ pub fn scan(
     cursor: u64,
     pattern: Option<Vec<u8>>,
 ) -> Result<(), CmdError> {
-    let id = u32::try_from(cursor).unwrap_or(u32::MAX);
-    let mut items: Vec<Vec<u8>> = Vec::new();
-    if id < m.page_count() {
-        if let Some(p) = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)? {
-            items = p
-                .keys()
-                .filter(|k| pattern.as_ref().is_none_or(|p| glob_match(p, k, false)))
-                .cloned()
-                .collect();
-        }
-    }
-    let next = if id.saturating_add(1) < m.page_count() {
-        u64::from(id) + 1
-    } else {
-        0
-    };
+    let (next, entries) = hashlike::scan_page(ctx, m, cursor, pattern.as_deref())?;
+    let items: Vec<Vec<u8>> = entries.into_iter().map(|(k, _)| k).collect();
     super::sets::scan_reply(ctx.out, next, &items);
     Ok(())
 }
