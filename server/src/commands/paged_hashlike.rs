@@ -2,6 +2,7 @@
 //! empty): finding the manifest under a key, writing it back, page upkeep, and reading one
 //! page for a scan. The command files keep what differs (replies, member versus field).
 
+use super::paged_sample::Entry;
 use super::{CmdError, Ctx};
 use crate::glob::glob_match;
 use crate::paged::hash::{self, PagedHash};
@@ -80,7 +81,7 @@ pub fn scan_page(
     m: &PagedHash,
     cursor: u64,
     pattern: Option<&[u8]>,
-) -> Result<(u64, Vec<(Vec<u8>, Vec<u8>)>), CmdError> {
+) -> Result<(u64, Vec<Entry>), CmdError> {
     let id = u32::try_from(cursor).unwrap_or(u32::MAX);
     let mut entries = Vec::new();
     if id < m.page_count() {
