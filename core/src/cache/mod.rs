@@ -163,6 +163,14 @@ impl<V: CacheValue> Keyspace<V> {
         (self.dbs.len() - 1) as DbIndex
     }
 
+    /// The value at `key` as the cache shares it, like [`Keyspace::peek`]: a reader can keep
+    /// it while it changes other entries (loads pages), without copying the value.
+    pub fn peek_shared(&self, db: DbIndex, key: &[u8]) -> Option<Arc<V>> {
+        self.dbs[self.map.store(db) as usize]
+            .get(key)
+            .and_then(|e| e.value.clone())
+    }
+
     /// The live value of a resident key without touching its LRU clock or reclaiming it if it
     /// has expired (for planning which pages a command needs, before it runs).
     pub fn peek(&self, db: DbIndex, key: &[u8]) -> Option<&V> {
