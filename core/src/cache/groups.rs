@@ -44,7 +44,22 @@ pub(crate) struct Groups {
     dirty_keys: usize,
 }
 
+/// Below this many slots a table is not worth shrinking.
+const SHRINK_FLOOR: usize = 1024;
+
 impl Groups {
+    /// Gives back the memory of a burst: a write storm can leave hundreds of thousands of
+    /// groups pending, and a drained table keeps its capacity (about 80 bytes a slot) until it
+    /// is shrunk. Called from the cron; O(len) only when most of the capacity is unused.
+    pub fn shrink_idle(&mut self) {
+        if self.groups.capacity() > SHRINK_FLOOR.max(4 * self.groups.len()) {
+            self.groups.shrink_to(2 * self.groups.len());
+        }
+        if self.queue.capacity() > SHRINK_FLOOR.max(4 * self.queue.len()) {
+            self.queue.shrink_to(2 * self.queue.len());
+        }
+    }
+
     /// Opens a group; it is created lazily by the first key that changes.
     pub fn begin(&mut self) {
         self.current = Some(0);
@@ -190,5 +205,32 @@ impl Groups {
     /// A key became clean (its save completed with the current version).
     pub fn cleaned(&mut self) {
         self.dirty_keys = self.dirty_keys.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of groups drained by saves leaves its table's capacity behind until the cron
+    /// shrinks it; groups still pending keep their slots.
+    #[test]
+    fn a_drained_burst_gives_its_memory_back() {
+        let mut g = Groups::default();
+        let ids: Vec<u64> = (0..50_000u32)
+            .map(|i| g.join(0, &i.to_be_bytes(), 0, false).0)
+            .collect();
+        let burst = g.groups.capacity();
+        for id in &ids[..49_990] {
+            g.take(*id);
+        }
+        g.shrink_idle();
+        assert!(
+            g.groups.capacity() < burst / 8,
+            "{} of {burst}",
+            g.groups.capacity()
+        );
+        assert_eq!(g.groups.len(), 10);
+        assert!(ids[49_990..].iter().all(|id| g.groups.contains_key(id)));
     }
 }

@@ -924,6 +924,7 @@ impl<V: CacheValue> Engine<V> {
         self.dispatch_loads();
         self.dispatch_saves(Instant::now());
         self.check_barriers();
+        self.ks.groups.shrink_idle();
     }
 
     /// Applies the memory limit, given the bytes in use now. Evicts clean keys; when that is not
