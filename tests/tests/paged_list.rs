@@ -250,10 +250,12 @@ fn a_drained_paged_queue_leaves_no_pages() {
         0,
         "pages were left for the collector"
     );
-    // The pages' deletions are saved, after which none is left in the page namespace.
-    wait_until(Duration::from_secs(20), "no pages left behind", || {
-        c.info_int("resident_pages") == 0
+    // A deleted page is not resident, saved or not; the deletions are saved.
+    assert_eq!(c.info_int("resident_pages"), 0);
+    wait_until(Duration::from_secs(20), "the deletions saved", || {
+        c.info_int("dirty_keys") == 0
     });
+    assert_eq!(c.info_int("resident_pages"), 0);
 }
 
 /// LREM scattered over a long paged list merges the pages it leaves nearly empty into their

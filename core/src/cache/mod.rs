@@ -284,6 +284,15 @@ impl<V: CacheValue> Keyspace<V> {
         self.dbs[self.map.store(db) as usize].len()
     }
 
+    /// The values of `db` in memory, without the deletions not saved yet (which
+    /// [`Keyspace::resident_len`] counts): a walk over the DB, for statistics.
+    pub fn resident_values(&self, db: DbIndex) -> usize {
+        self.dbs[self.map.store(db) as usize]
+            .values()
+            .filter(|e| e.value.is_some())
+            .count()
+    }
+
     /// The exact number of keys of `db` (memory merged with the store's persisted count), or
     /// `None` while it is not known: the store predates counts, or a blind write over a key
     /// never loaded has not been saved yet (its save finds out whether it existed).

@@ -334,7 +334,11 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ("clear_errors", s.clear_errors.to_string()),
             ("negcache_bytes", ks.negcache.bytes().to_string()),
             // Pages of paged values in memory, and those of deleted values still to delete.
-            ("resident_pages", ks.resident_len(ks.pages_db()).to_string()),
+            // Pages with a value (a deleted page waiting for its save is not resident).
+            (
+                "resident_pages",
+                ks.resident_values(ks.pages_db()).to_string(),
+            ),
             ("page_gc_pending", ctx.shared.page_gc.pending().to_string()),
             ("pages_deleted", ctx.shared.page_gc.deleted.to_string()),
             (
