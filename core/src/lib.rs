@@ -14,6 +14,7 @@ pub mod encoding;
 pub mod engine;
 pub mod keycount;
 pub mod keysample;
+pub mod memstore;
 pub mod negcache;
 pub mod pages;
 pub mod store;

@@ -123,54 +123,11 @@ impl DiskStore for NsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    /// The least store that records where each op landed.
-    #[derive(Debug, Default)]
-    struct MemStore(Mutex<Records>);
-
-    type Records = BTreeMap<(DbIndex, Vec<u8>), Vec<u8>>;
-
-    impl DiskStore for MemStore {
-        fn get(&self, db: DbIndex, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.0.lock().unwrap().get(&(db, key.to_vec())).cloned())
-        }
-        fn write(&self, batch: &[WriteOp]) -> Result<(), StoreError> {
-            let mut m = self.0.lock().unwrap();
-            for op in batch {
-                match op {
-                    WriteOp::Put { db, key, value } => {
-                        m.insert((*db, key.clone()), value.clone());
-                    }
-                    WriteOp::Delete { db, key } => {
-                        m.remove(&(*db, key.clone()));
-                    }
-                }
-            }
-            Ok(())
-        }
-        fn sync(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn scan(&self, _: DbIndex, _: &[u8], _: usize) -> Result<ScanPage, StoreError> {
-            Ok(ScanPage::default())
-        }
-        fn clear(&self, db: Option<DbIndex>) -> Result<(), StoreError> {
-            self.0
-                .lock()
-                .unwrap()
-                .retain(|(d, _), _| db.is_some_and(|c| c != *d));
-            Ok(())
-        }
-        fn name(&self) -> &'static str {
-            "mem"
-        }
-    }
+    use crate::memstore::MemStore;
 
     #[test]
     fn the_page_namespace_is_translated_and_the_others_are_not() {
-        let inner: Arc<dyn DiskStore> = Arc::new(MemStore::default());
+        let inner: Arc<dyn DiskStore> = Arc::new(MemStore::new());
         let s = NsStore::new(Arc::clone(&inner), 16);
         s.write(&[
             WriteOp::Put {

@@ -3,71 +3,19 @@
 
 use super::*;
 use crate::zset::{LexBound, LexRange, RangeIter, ScoreRange};
-use kvtier_core::{DbIndex, DiskStore, EngineConfig, Event, Residency, ScanPage, WriteOp};
+use kvtier_core::memstore::MemStore;
+use kvtier_core::{DiskStore, EngineConfig, Event, Residency, WriteOp};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NOW: i64 = 1;
 
-type Records = BTreeMap<(DbIndex, Vec<u8>), Vec<u8>>;
-
-/// The smallest store: records in a map.
-#[derive(Debug, Default)]
-struct Mem(Mutex<Records>);
-
-impl DiskStore for Mem {
-    fn get(&self, db: DbIndex, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.0.lock().unwrap().get(&(db, key.to_vec())).cloned())
-    }
-    fn write(&self, batch: &[WriteOp]) -> Result<(), StoreError> {
-        let mut d = self.0.lock().unwrap();
-        for op in batch {
-            match op {
-                WriteOp::Put { db, key, value } => {
-                    d.insert((*db, key.clone()), value.clone());
-                }
-                WriteOp::Delete { db, key } => {
-                    d.remove(&(*db, key.clone()));
-                }
-            }
-        }
-        Ok(())
-    }
-    fn sync(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn scan(&self, db: DbIndex, cursor: &[u8], limit: usize) -> Result<ScanPage, StoreError> {
-        let d = self.0.lock().unwrap();
-        let keys: Vec<Vec<u8>> = d
-            .keys()
-            .filter(|(kd, k)| *kd == db && k.as_slice() > cursor)
-            .take(limit)
-            .map(|(_, k)| k.clone())
-            .collect();
-        let next = (keys.len() == limit)
-            .then(|| keys.last().cloned())
-            .flatten();
-        Ok(ScanPage { keys, next })
-    }
-    fn clear(&self, db: Option<DbIndex>) -> Result<(), StoreError> {
-        self.0
-            .lock()
-            .unwrap()
-            .retain(|(d, _), _| db.is_some_and(|c| c != *d));
-        Ok(())
-    }
-    fn name(&self) -> &'static str {
-        "test-mem"
-    }
-}
-
 fn engine() -> Engine<Value> {
-    engine_on(Arc::new(Mem::default()))
+    engine_on(Arc::new(MemStore::new()))
 }
 
-fn engine_on(store: Arc<Mem>) -> Engine<Value> {
+fn engine_on(store: Arc<MemStore>) -> Engine<Value> {
     let cfg = EngineConfig {
         databases: 1,
         io_threads: 1,
@@ -505,7 +453,7 @@ fn rising_scores_leave_full_pages_behind() {
 /// changes nothing (not the manifest, not a page); what does not need it still works.
 #[test]
 fn an_unreadable_page_fails_only_what_needs_it_and_changes_nothing() {
-    let store = Arc::new(Mem::default());
+    let store = Arc::new(MemStore::new());
     let mut e = engine_on(Arc::clone(&store));
     let mut z = ZSet::default();
     for i in 0..200u32 {
@@ -515,7 +463,12 @@ fn an_unreadable_page_fails_only_what_needs_it_and_changes_nothing() {
     save_and_evict(&mut e);
     let before = m.clone();
     let top = m.seg_key(m.segs.len() - 1);
-    store.0.lock().unwrap().retain(|(_, k), _| *k != top);
+    store
+        .write(&[WriteOp::Delete {
+            db: kvtier_core::pages::PAGES_NS,
+            key: top,
+        }])
+        .unwrap();
     // Moving m000 to the top needs the top segment's page.
     assert!(insert(&mut e, &mut m, b"m000".to_vec(), 1000.0, 256, NOW).is_err());
     assert_eq!(m, before);
