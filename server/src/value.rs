@@ -2,6 +2,7 @@
 
 use crate::paged::hash::PagedHash;
 use crate::paged::list::PagedList;
+use crate::paged::zset::PagedZSet;
 use crate::stream::Stream;
 use crate::zset::ZSet;
 use indexmap::IndexMap;
@@ -26,6 +27,8 @@ pub enum Value {
     /// A set stored in pages: the same manifest and pages as a paged hash, every member a
     /// field with an empty value.
     PagedSet(PagedHash),
+    /// A sorted set stored in pages: the manifest of its member index and score segments.
+    PagedZSet(PagedZSet),
 }
 
 const TAG_STR: u8 = 0;
@@ -37,6 +40,7 @@ const TAG_STREAM: u8 = 5;
 const TAG_PAGED_HASH: u8 = 6;
 const TAG_PAGED_LIST: u8 = 7;
 const TAG_PAGED_SET: u8 = 8;
+const TAG_PAGED_ZSET: u8 = 9;
 
 /// The name TYPE reports for a record's type tag (of a key that is only on disk).
 pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
@@ -45,7 +49,7 @@ pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
         TAG_LIST | TAG_PAGED_LIST => "list",
         TAG_HASH | TAG_PAGED_HASH => "hash",
         TAG_SET | TAG_PAGED_SET => "set",
-        TAG_ZSET => "zset",
+        TAG_ZSET | TAG_PAGED_ZSET => "zset",
         TAG_STREAM => "stream",
         _ => return None,
     })
@@ -56,7 +60,7 @@ impl Value {
     pub fn is_paged(&self) -> bool {
         matches!(
             self,
-            Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_)
+            Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_) | Value::PagedZSet(_)
         )
     }
 
@@ -67,7 +71,7 @@ impl Value {
             Value::List(_) | Value::PagedList(_) => "list",
             Value::Hash(_) | Value::PagedHash(_) => "hash",
             Value::Set(_) | Value::PagedSet(_) => "set",
-            Value::ZSet(_) => "zset",
+            Value::ZSet(_) | Value::PagedZSet(_) => "zset",
             Value::Stream(_) => "stream",
         }
     }
@@ -126,6 +130,7 @@ impl CacheValue for Value {
             Value::Stream(s) => s.mem_size(),
             Value::PagedHash(_) | Value::PagedSet(_) => std::mem::size_of::<PagedHash>(),
             Value::PagedList(m) => m.mem_size(),
+            Value::PagedZSet(m) => m.mem_size(),
         }
     }
 
@@ -140,6 +145,7 @@ impl CacheValue for Value {
             Value::PagedHash(_) => TAG_PAGED_HASH,
             Value::PagedList(_) => TAG_PAGED_LIST,
             Value::PagedSet(_) => TAG_PAGED_SET,
+            Value::PagedZSet(_) => TAG_PAGED_ZSET,
         }
     }
 
@@ -171,13 +177,14 @@ impl CacheValue for Value {
             Value::Stream(s) => crate::stream::codec::encode(s, out),
             Value::PagedHash(m) | Value::PagedSet(m) => m.encode(out),
             Value::PagedList(m) => m.encode(out),
+            Value::PagedZSet(m) => m.encode(out),
         }
     }
 
     fn owns_pages(&self) -> bool {
         matches!(
             self,
-            Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_)
+            Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_) | Value::PagedZSet(_)
         )
     }
 
@@ -222,6 +229,7 @@ impl CacheValue for Value {
             TAG_PAGED_HASH => return PagedHash::decode(payload).map(Value::PagedHash),
             TAG_PAGED_LIST => return PagedList::decode(payload).map(Value::PagedList),
             TAG_PAGED_SET => return PagedHash::decode(payload).map(Value::PagedSet),
+            TAG_PAGED_ZSET => return PagedZSet::decode(payload).map(Value::PagedZSet),
             TAG_STREAM => {
                 return crate::stream::codec::decode(payload)
                     .map(|s| Value::Stream(Box::new(s)))

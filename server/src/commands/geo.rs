@@ -4,6 +4,7 @@
 
 use super::flags::*;
 use super::notify::{class, notify, notify_new, notify_store};
+use super::zsets_paged as paged;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
 use crate::geohash::{self, Search, Shape};
@@ -170,6 +171,19 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let key = &args[1];
+    if let Some(m) = paged::manifest(ctx, key) {
+        // GEOADD is ZADD with NX, XX and CH.
+        let o = super::zsets::ZaddOpts {
+            nx,
+            xx,
+            ch,
+            ..Default::default()
+        };
+        let t = paged::zadd(ctx, key, m, &points, o)?;
+        let n = t.added + if ch { t.updated } else { 0 };
+        ctx.out.int(n as i64);
+        return Ok(());
+    }
     let exists = ctx.db().check::<ZSet>(key)?;
     if !exists && xx {
         ctx.out.int(0);
@@ -197,6 +211,7 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let Some(Value::ZSet(z)) = db.get_mut(key) else {
         unreachable!("just checked or created")
     };
+    let len_before = z.len();
     let (mut added, mut updated) = (0i64, 0i64);
     for &(s, m) in &points {
         match z.score(m) {
@@ -215,13 +230,27 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if added + updated > 0 {
         notify(ctx, class::ZSET, "zadd", key);
     }
+    paged::maybe_page_out(ctx, key, len_before);
     ctx.out.int(if ch { added + updated } else { added });
     Ok(())
 }
 
+/// For a paged sorted set at `key`: the named members' scores as a small `ZSet` (a member page
+/// each, not the whole set); `None` for any other key, which is read as before.
+fn named(ctx: &mut Ctx, key: &[u8], members: &[Vec<u8>]) -> Result<Option<ZSet>, CmdError> {
+    match paged::manifest(ctx, key) {
+        Some(m) => paged::subset(ctx, &m, members).map(Some),
+        None => Ok(None),
+    }
+}
+
 fn geopos(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let named = named(ctx, &args[1], &args[2..])?;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let z = db.read::<ZSet>(&args[1])?;
+    let z = match &named {
+        Some(z) => Some(z),
+        None => db.read::<ZSet>(&args[1])?,
+    };
     let pos: Vec<Option<(f64, f64)>> = args[2..]
         .iter()
         .map(|m| z.and_then(|z| z.score(m)).map(geohash::decode_score))
@@ -246,8 +275,12 @@ fn geodist(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         5 => unit(&args[4])?,
         _ => return Err(CmdError::Syntax),
     };
+    let named = named(ctx, &args[1], &args[2..4])?;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let z = db.read::<ZSet>(&args[1])?;
+    let z = match &named {
+        Some(z) => Some(z),
+        None => db.read::<ZSet>(&args[1])?,
+    };
     let scores = z.map(|z| (z.score(&args[2]), z.score(&args[3])));
     match scores {
         Some((Some(a), Some(b))) => {
@@ -261,8 +294,12 @@ fn geodist(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn geohash_cmd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    let named = named(ctx, &args[1], &args[2..])?;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let z = db.read::<ZSet>(&args[1])?;
+    let z = match &named {
+        Some(z) => Some(z),
+        None => db.read::<ZSet>(&args[1])?,
+    };
     let hashes: Vec<Option<String>> = args[2..]
         .iter()
         .map(|m| z.and_then(|z| z.score(m)).map(geohash::geohash_string))
@@ -366,8 +403,14 @@ fn member_pos(z: &ZSet, m: &[u8]) -> Result<(f64, f64), CmdError> {
 /// Everything GEOSEARCH-like commands share: argument parsing in Redis's order (so the same
 /// error comes first), the cell scan, sorting, and the reply or the stored set.
 fn search_generic(ctx: &mut Ctx, args: &[Vec<u8>], src: usize, kind: Kind) -> CmdResult {
+    // A paged source is read whole: the search works on one `ZSet` (its cells' score ranges,
+    // BYMEMBER's centre), and GEO searches are rare next to the set's reads and writes.
+    let whole = paged::whole(ctx, &args[src])?;
     let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
-    let z = db.read::<ZSet>(&args[src])?;
+    let z = match &whole {
+        Some(z) => Some(z),
+        None => db.read::<ZSet>(&args[src])?,
+    };
     let plan = plan(z, args, kind)?;
     finish(ctx, plan)
 }
@@ -643,6 +686,7 @@ fn finish(ctx: &mut Ctx, plan: Plan) -> CmdResult {
         db.remove(&dst);
     }
     notify_store(ctx, class::ZSET, plan.event, &dst, n > 0, existed);
+    paged::maybe_page_out(ctx, &dst, 0);
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -40,6 +40,7 @@ pub mod tracking;
 pub mod transactions;
 pub mod typed;
 pub mod zsets;
+pub mod zsets_paged;
 
 use crate::client::ClientState;
 use crate::reply::Reply;

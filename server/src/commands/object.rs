@@ -51,6 +51,8 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
         // Paged only above `paged-value-min-bytes`: far past Redis's listpack limits. A set is
         // paged only when Redis would keep it as a hash table, never as an intset.
         Value::PagedHash(_) | Value::PagedSet(_) => "hashtable",
+        // Paged only when Redis would keep it as a skiplist (see `zsets_paged::maybe_page_out`).
+        Value::PagedZSet(_) => "skiplist",
         Value::Hash(h) => {
             let longest = h.iter().map(|(k, v)| k.len().max(v.len())).max();
             if small(

@@ -110,6 +110,12 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
             (s.into_iter().collect(), true)
         }
         Some(Value::ZSet(z)) => (z.iter().map(|(m, _)| m.to_vec()).collect(), false),
+        Some(Value::PagedZSet(m)) => {
+            let m = m.clone();
+            let z = crate::paged::zset::materialize(ctx.engine, &m, ctx.now_ms)
+                .map_err(CmdError::store)?;
+            (z.iter().map(|(m, _)| m.to_vec()).collect(), false)
+        }
         Some(_) => return Err(CmdError::WrongType),
     };
     // A set has no order of its own: when stored, sort it anyway so the result is stable.

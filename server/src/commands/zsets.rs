@@ -4,6 +4,7 @@ use super::args::{missing_key_reply, scan_cursor, scan_opts, ScanOpts};
 use super::flags::*;
 use super::sets::{scan_batch, scan_reply, split};
 use super::typed::{Either, Set};
+use super::zsets_paged as paged;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
 use crate::glob::glob_match;
@@ -144,7 +145,7 @@ fn strtod_full(b: &[u8]) -> Option<f64> {
 
 /// A score argument as Redis's `getDoubleFromObject` accepts it: no spaces, no NaN, no
 /// overflow or underflow to zero. `None` means `ERR value is not a valid float`.
-fn parse_score(b: &[u8]) -> Option<f64> {
+pub(super) fn parse_score(b: &[u8]) -> Option<f64> {
     if b.first().is_none_or(u8::is_ascii_whitespace) {
         return None;
     }
@@ -184,7 +185,7 @@ fn parse_score_bound(b: &[u8]) -> Option<(f64, bool)> {
     }
 }
 
-fn parse_score_range(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
+pub(super) fn parse_score_range(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
     let (min, minex) = parse_score_bound(min)?;
     let (max, maxex) = parse_score_bound(max)?;
     Some(ScoreRange {
@@ -249,7 +250,7 @@ fn write_entries(out: &mut Reply, items: &[(&[u8], f64)], withscores: bool, nest
 }
 
 /// Clamps Redis rank indexes to `0..len`; `None` if the range is empty.
-fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+pub(super) fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
     let mut start = if start < 0 { len + start } else { start };
     let mut end = if end < 0 { len + end } else { end };
@@ -264,26 +265,26 @@ fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 // ---- ZADD / ZINCRBY ----
 
 #[derive(Default, Clone, Copy)]
-struct ZaddOpts {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+pub struct ZaddOpts {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub ch: bool,
+    pub incr: bool,
 }
 
 #[derive(Default)]
-struct ZaddTally {
-    added: usize,
-    updated: usize,
-    processed: usize,
-    score: f64,
+pub struct ZaddTally {
+    pub added: usize,
+    pub updated: usize,
+    pub processed: usize,
+    pub score: f64,
 }
 
 /// What adding `score` does to a member whose current score is `cur`: `Ok(None)` nothing,
 /// `Ok(Some(new))` it gets `new`, `Err(())` the increment makes NaN.
-fn zadd_plan(cur: Option<f64>, score: f64, o: ZaddOpts) -> Result<Option<f64>, ()> {
+pub(super) fn zadd_plan(cur: Option<f64>, score: f64, o: ZaddOpts) -> Result<Option<f64>, ()> {
     match cur {
         Some(_) if o.nx => Ok(None),
         Some(c) => {
@@ -301,7 +302,7 @@ fn zadd_plan(cur: Option<f64>, score: f64, o: ZaddOpts) -> Result<Option<f64>, (
     }
 }
 
-fn tally(t: &mut ZaddTally, cur: Option<f64>, new: Option<f64>) {
+pub(super) fn tally(t: &mut ZaddTally, cur: Option<f64>, new: Option<f64>) {
     if let Some(s) = new {
         t.processed += 1;
         t.score = s;
@@ -320,6 +321,9 @@ fn zadd_common(
     pairs: &[(f64, &[u8])],
     o: ZaddOpts,
 ) -> Result<ZaddTally, CmdError> {
+    if let Some(m) = paged::manifest(ctx, key) {
+        return paged::zadd(ctx, key, m, pairs, o);
+    }
     // Dry run against the current scores: if nothing would change, nothing is written.
     let plan = with_zset(ctx, key, |z| -> Result<ZaddTally, ()> {
         let mut t = ZaddTally::default();
@@ -349,6 +353,7 @@ fn zadd_common(
     let Some(Value::ZSet(z)) = db.get_mut(key) else {
         unreachable!("checked above")
     };
+    let len_before = z.len();
     let mut t = ZaddTally::default();
     for &(score, m) in pairs {
         let cur = z.score(m);
@@ -361,6 +366,7 @@ fn zadd_common(
     super::notify::notify_new(ctx, exists, key);
     let event = if o.incr { "zincr" } else { "zadd" };
     super::notify::notify(ctx, super::notify::class::ZSET, event, key);
+    paged::maybe_page_out(ctx, key, len_before);
     Ok(t)
 }
 
@@ -437,6 +443,17 @@ fn zincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let n = paged::remove(ctx, &args[1], m, members)?;
+        ctx.out.int(n as i64);
+        if n > 0 {
+            super::notify::notify(ctx, super::notify::class::ZSET, "zrem", &args[1]);
+            if !ctx.db().contains(&args[1]) {
+                super::notify::notify(ctx, super::notify::class::GENERIC, "del", &args[1]);
+            }
+        }
+        return Ok(());
+    }
     let present = with_zset(ctx, &args[1], |z| {
         members.iter().any(|m| z.score(m).is_some())
     })?;
@@ -456,6 +473,10 @@ fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        ctx.out.int(m.len() as i64);
+        return Ok(());
+    }
     let n = with_zset(ctx, &args[1], ZSet::len)?;
     ctx.out.int(n.unwrap_or(0) as i64);
 
@@ -463,7 +484,10 @@ fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn zscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let s = with_zset(ctx, &args[1], |z| z.score(&args[2]))?;
+    let s = match paged::manifest(ctx, &args[1]) {
+        Some(m) => Some(paged::scores(ctx, &m, &args[2..3])?[0]),
+        None => with_zset(ctx, &args[1], |z| z.score(&args[2]))?,
+    };
     match s.flatten() {
         Some(s) => ctx.out.double(s),
         None => ctx.out.null(),
@@ -474,9 +498,12 @@ fn zscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
-    let scores = with_zset(ctx, &args[1], |z| {
-        members.iter().map(|m| z.score(m)).collect::<Vec<_>>()
-    })?;
+    let scores = match paged::manifest(ctx, &args[1]) {
+        Some(m) => Some(paged::scores(ctx, &m, members)?),
+        None => with_zset(ctx, &args[1], |z| {
+            members.iter().map(|m| z.score(m)).collect::<Vec<_>>()
+        })?,
+    };
     let scores = scores.unwrap_or_else(|| vec![None; members.len()]);
     ctx.out.array(scores.len());
     for s in scores {
@@ -489,6 +516,13 @@ fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn zrank_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) -> CmdResult {
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        match paged::rank(ctx, &m, &args[2], rev)? {
+            Some(r) => ctx.out.int(r as i64),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    }
     let r = with_zset(ctx, &args[1], |z| {
         z.rank(&args[2])
             .map(|r| if rev { z.len() - 1 - r } else { r })
@@ -517,7 +551,7 @@ enum RangeBy {
     Lex,
 }
 
-enum Range {
+pub enum Range {
     Rank(i64, i64),
     Score(ScoreRange),
     Lex(LexRange),
@@ -643,8 +677,17 @@ fn zrange_to(
         (&args[2], &args[3])
     };
     let range = parse_range(by, min, max)?;
+    let paged_items = match paged::manifest(ctx, &args[1]) {
+        Some(m) => Some(paged::range(ctx, &m, &range, rev, offset, limit)?),
+        None => None,
+    };
     let (mut db, out) = split(ctx);
     let Some(dst) = store else {
+        if let Some(items) = &paged_items {
+            let items: Vec<(&[u8], f64)> = items.iter().map(|(m, s)| (m.as_slice(), *s)).collect();
+            write_entries(out, &items, withscores, true);
+            return Ok(());
+        }
         match db.read::<ZSet>(&args[1])? {
             None => out.array(0),
             Some(z) => {
@@ -654,15 +697,24 @@ fn zrange_to(
         }
         return Ok(());
     };
-    let result = match db.read::<ZSet>(&args[1])? {
-        None => ZSet::default(),
-        Some(z) => {
+    let result = match paged_items {
+        Some(items) => {
             let mut r = ZSet::default();
-            for (m, sc) in collect_range(z, &range, rev, offset, limit) {
-                r.insert(m.to_vec(), sc);
+            for (m, sc) in items {
+                r.insert(m, sc);
             }
             r
         }
+        None => match db.read::<ZSet>(&args[1])? {
+            None => ZSet::default(),
+            Some(z) => {
+                let mut r = ZSet::default();
+                for (m, sc) in collect_range(z, &range, rev, offset, limit) {
+                    r.insert(m.to_vec(), sc);
+                }
+                r
+            }
+        },
     };
     let n = result.len();
     let existed = db.contains(dst);
@@ -680,6 +732,7 @@ fn zrange_to(
         n > 0,
         existed,
     );
+    paged::maybe_page_out(ctx, dst, 0);
     Ok(())
 }
 
@@ -713,6 +766,11 @@ fn zrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zcount_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
     let range = parse_range(by, &args[2], &args[3])?;
+    if let Some(m) = paged::manifest(ctx, &args[1]) {
+        let n = paged::count(ctx, &m, &range)?;
+        ctx.out.int(n as i64);
+        return Ok(());
+    }
     let n = with_zset(ctx, &args[1], |z| match &range {
         Range::Score(r) => z.count_by_score(*r),
         Range::Lex(r) => z.range_by_lex(r, false).count(),
@@ -732,19 +790,33 @@ fn zlexcount(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
     let range = parse_range(by, &args[2], &args[3])?;
-    let doomed = with_zset(ctx, &args[1], |z| {
-        collect_range(z, &range, false, 0, -1)
-            .into_iter()
-            .map(|(m, _)| m.to_vec())
-            .collect::<Vec<_>>()
-    })?;
+    let paged = paged::manifest(ctx, &args[1]);
+    let doomed = match &paged {
+        Some(m) => Some(
+            paged::range(ctx, m, &range, false, 0, -1)?
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect(),
+        ),
+        None => with_zset(ctx, &args[1], |z| {
+            collect_range(z, &range, false, 0, -1)
+                .into_iter()
+                .map(|(m, _)| m.to_vec())
+                .collect::<Vec<_>>()
+        })?,
+    };
     let doomed = doomed.unwrap_or_default();
     if !doomed.is_empty() {
-        modify_zset(ctx, &args[1], |z| {
-            doomed.iter().for_each(|m| {
-                z.remove(m);
-            })
-        });
+        match paged {
+            Some(m) => {
+                paged::remove(ctx, &args[1], m, &doomed)?;
+            }
+            None => modify_zset(ctx, &args[1], |z| {
+                doomed.iter().for_each(|m| {
+                    z.remove(m);
+                })
+            }),
+        }
         let event = match by {
             RangeBy::Rank => "zremrangebyrank",
             RangeBy::Score => "zremrangebyscore",
@@ -779,15 +851,23 @@ fn zpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) -> CmdResult {
         },
         _ => return Err(CmdError::Syntax),
     };
-    let len = with_zset(ctx, &args[1], ZSet::len)?;
-    let n = count.unwrap_or(1).min(len.unwrap_or(0));
-    if n == 0 {
+    let popped = if let Some(m) = paged::manifest(ctx, &args[1]) {
+        paged::pop(ctx, &args[1], m, count.unwrap_or(1) as u64, max)?
+    } else {
+        let len = with_zset(ctx, &args[1], ZSet::len)?;
+        let n = count.unwrap_or(1).min(len.unwrap_or(0));
+        if n == 0 {
+            Vec::new()
+        } else {
+            modify_zset(ctx, &args[1], |z| {
+                (0..n).filter_map(|_| z.pop(max)).collect::<Vec<_>>()
+            })
+        }
+    };
+    if popped.is_empty() {
         ctx.out.array(0);
         return Ok(());
     }
-    let popped = modify_zset(ctx, &args[1], |z| {
-        (0..n).filter_map(|_| z.pop(max)).collect::<Vec<_>>()
-    });
     let items: Vec<(&[u8], f64)> = popped.iter().map(|(m, s)| (m.as_slice(), *s)).collect();
     write_entries(ctx.out, &items, true, count.is_some());
     let event = if max { "zpopmax" } else { "zpopmin" };
@@ -896,15 +976,21 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
     let keys = &args[at + 1..at + 1 + n];
     // A paged set source is read whole first (its pages were loaded before the command ran);
     // every other source is read where it is.
-    let paged: Vec<Option<Value>> = super::sets_paged::materialize_sources(ctx, keys)?
+    let mut paged: Vec<Option<Value>> = super::sets_paged::materialize_sources(ctx, keys)?
         .into_iter()
         .map(|s| s.map(Value::Set))
         .collect();
+    for (k, p) in keys.iter().zip(paged.iter_mut()) {
+        if p.is_none() {
+            *p = paged::whole(ctx, k)?.map(Value::ZSet);
+        }
+    }
     // Every source must be a sorted set or a set; this is checked before the options.
     let mut sizes = Vec::with_capacity(n);
     for (k, p) in keys.iter().zip(&paged) {
         let size = match p {
             Some(Value::Set(s)) => s.len(),
+            Some(Value::ZSet(z)) => z.len(),
             _ => match ctx.db().read_either::<ZSet, Set>(k)? {
                 None => 0,
                 Some(Either::A(z)) => z.len(),
@@ -1064,6 +1150,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
             len > 0,
             existed,
         );
+        paged::maybe_page_out(ctx, &args[1], 0);
         return Ok(());
     }
     let items: Vec<(&[u8], f64)> = z
@@ -1110,9 +1197,14 @@ fn zintercard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     use rand::Rng;
     let (count, withscores) = super::random_count_args(args, b"withscores")?;
+    let whole = paged::whole(ctx, &args[1])?;
     let (mut db, out) = split(ctx);
-    let Some(z) = db.read::<ZSet>(&args[1])? else {
-        return missing_key_reply(out, count.is_some());
+    let z = match &whole {
+        Some(z) => z,
+        None => match db.read::<ZSet>(&args[1])? {
+            Some(z) => z,
+            None => return missing_key_reply(out, count.is_some()),
+        },
     };
     let entries: Vec<(&[u8], f64)> = z.iter().collect();
     let mut rng = rand::rng();
@@ -1192,6 +1284,12 @@ fn zpop_first(
 ) -> Result<Option<ZPopped>, CmdError> {
     let woken = ctx.client.woken;
     for k in keys {
+        if let Some(m) = paged::manifest(ctx, k) {
+            let popped = paged::pop(ctx, k, m, count as u64, max)?;
+            let event = if max { "zpopmax" } else { "zpopmin" };
+            super::notify::notify_removed(ctx, super::notify::class::ZSET, event, k);
+            return Ok(Some((k.clone(), popped)));
+        }
         match ctx.db().read::<ZSet>(k) {
             Ok(Some(z)) if !z.is_empty() => {}
             Ok(_) => continue,
@@ -1275,10 +1373,17 @@ fn bzpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let cursor = scan_cursor(&args[2])?;
+    let whole = paged::whole(ctx, &args[1])?;
     let (mut db, out) = split(ctx);
-    let Some(z) = db.read::<ZSet>(&args[1])? else {
-        scan_reply(out, 0, &[]);
-        return Ok(());
+    let z = match &whole {
+        Some(z) => z,
+        None => match db.read::<ZSet>(&args[1])? {
+            Some(z) => z,
+            None => {
+                scan_reply(out, 0, &[]);
+                return Ok(());
+            }
+        },
     };
     let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
     let (next, batch) = scan_batch(z.iter(), z.len(), cursor, count);

@@ -119,6 +119,7 @@ pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
     match v {
         Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, (0..m.page_count()).collect())),
         Value::PagedList(m) => Some((m.gen, m.page_ids())),
+        Value::PagedZSet(m) => Some((m.gen(), m.page_ids())),
         _ => None,
     }
 }
@@ -128,6 +129,7 @@ fn gen_of(v: &Value) -> Option<u64> {
     match v {
         Value::PagedHash(m) | Value::PagedSet(m) => Some(m.gen),
         Value::PagedList(m) => Some(m.gen),
+        Value::PagedZSet(m) => Some(m.gen()),
         _ => None,
     }
 }
@@ -144,6 +146,7 @@ pub fn materialize(
         Value::PagedHash(m) => Some(Value::Hash(hash::materialize(engine, m, now_ms)?)),
         Value::PagedList(m) => Some(Value::List(list::materialize(engine, m, now_ms)?)),
         Value::PagedSet(m) => Some(Value::Set(hash::members(engine, m, now_ms)?)),
+        Value::PagedZSet(m) => Some(Value::ZSet(zset::materialize(engine, m, now_ms)?)),
         _ => None,
     })
 }
@@ -155,6 +158,7 @@ pub fn deep_copy(engine: &mut Engine<Value>, v: Value, now_ms: i64) -> Result<Va
         Value::PagedHash(m) => Value::PagedHash(hash::deep_copy(engine, &m, now_ms)?),
         Value::PagedList(m) => Value::PagedList(list::deep_copy(engine, &m, now_ms)?),
         Value::PagedSet(m) => Value::PagedSet(hash::deep_copy(engine, &m, now_ms)?),
+        Value::PagedZSet(m) => Value::PagedZSet(zset::deep_copy(engine, &m, now_ms)?),
         v => v,
     })
 }

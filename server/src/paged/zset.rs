@@ -34,10 +34,6 @@
 //! Files: `manifest` (the manifest, its encoding and the lookups over it), `ranges` (the read
 //! side: ranks, ranges, counts); the writes and whole-value operations are here.
 
-// Not called by the commands yet (the ZADD/ZRANGE/... wiring comes next); the tests use it.
-// Remove this once the commands call it.
-#![allow(dead_code, unused_imports)]
-
 mod manifest;
 mod ranges;
 #[cfg(test)]
@@ -45,8 +41,7 @@ mod tests;
 
 pub use manifest::{PagedZSet, ZSeg, SEG_BASE};
 pub use ranges::{
-    count_by_lex, count_by_score, range_by_lex, range_by_rank, range_by_score, rank, score_ranks,
-    walk,
+    count_by_lex, count_by_score, range_by_lex, range_by_rank, range_by_score, rank, walk,
 };
 
 use super::hash::{self, PagedHash};

@@ -146,6 +146,13 @@ impl Server {
                         commands::sets_paged::pages_needed(spec.name, args, key, m, page_bytes);
                     pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
                 }
+                Some(Value::PagedZSet(m)) => {
+                    let needed = commands::zsets_paged::pages_needed(
+                        spec.name, args, key, m, ks, page_bytes,
+                    );
+                    let keys = needed.into_iter().map(|id| page_key(m.gen(), id));
+                    pages.extend(keys.map(|k| (ks.pages_db(), k)));
+                }
                 Some(Value::PagedList(m)) => {
                     let needed = commands::lists_paged::pages_needed(spec.name, args, key, m);
                     let keys = needed.into_iter().map(|id| page_key(m.gen, id));

@@ -1,0 +1,804 @@
+//! Paged sorted sets against redis-server: kvtier stores every sorted set past 256 bytes that
+//! Redis keeps as a skiplist (here past 4 members) as a manifest plus pages of about 64 bytes,
+//! in a 1 MB cache flushed at once, so member pages and score segments are split, merged, saved,
+//! evicted and loaded back all the time; every reply must still be Redis's.
+//!
+//! Replies whose order Redis leaves open (a whole ZSCAN) are compared as sorted lists;
+//! ZRANDMEMBER, whose picks are random, is checked for membership, count and reply type.
+
+use kvtier_tests::{seeds, sorted_strings as sorted, wait_until, Client, Pair, Resp, Server};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const PAGED: &[&str] = &[
+    "--maxmemory",
+    "1mb",
+    "--cache-flush-delay",
+    "0",
+    "--paged-value-min-bytes",
+    "256",
+    "--page-bytes",
+    "64",
+    "--zset-max-listpack-entries",
+    "4",
+];
+
+/// Sorted sets with mixed scores; `lex` has every score 0 (lex ranges are defined on it).
+const KEYS: [&str; 3] = ["z0", "z1", "z2"];
+const LEX: &str = "lex";
+const GEO: &str = "geo";
+
+fn member(rng: &mut StdRng) -> String {
+    match rng.random_range(0..6) {
+        0 => format!(
+            "{}{}",
+            "x".repeat(rng.random_range(0..90)),
+            rng.random_range(0..9)
+        ),
+        1 => rng.random_range(0..50).to_string(),
+        _ => format!("member:{}", rng.random_range(0..300)),
+    }
+}
+
+fn score(rng: &mut StdRng) -> String {
+    match rng.random_range(0..10) {
+        0 => "-inf".into(),
+        1 => "+inf".into(),
+        // Never -0 (kvtier, like every Redis command but a few, stores it as 0).
+        2 => format!("{:.3}", rng.random_range(-100.0..100.0)).replace("-0.000", "0"),
+        3 => "0".into(),
+        _ => rng.random_range(-30..30).to_string(),
+    }
+}
+
+fn bound(rng: &mut StdRng) -> String {
+    let s = match rng.random_range(0..8) {
+        0 => return "-inf".into(),
+        1 => return "+inf".into(),
+        _ => rng.random_range(-35..35).to_string(),
+    };
+    if rng.random_bool(0.3) {
+        format!("({s}")
+    } else {
+        s
+    }
+}
+
+fn lex_bound(rng: &mut StdRng) -> String {
+    match rng.random_range(0..8) {
+        0 => "-".into(),
+        1 => "+".into(),
+        2 => format!("(member:{}", rng.random_range(0..300)),
+        _ => format!("[member:{}", rng.random_range(0..300)),
+    }
+}
+
+fn rank(rng: &mut StdRng) -> String {
+    rng.random_range(-60..60).to_string()
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// The members of `key` in Redis (the reference for checking random picks).
+fn redis_members(p: &mut Pair, key: &str) -> BTreeSet<String> {
+    let (r, _) = p.redis_call(&["ZRANGE", key, "0", "-1"]).unwrap();
+    assert!(!matches!(r, Resp::Error(_)), "ZRANGE {key} in Redis: {r:?}");
+    sorted(&r).into_iter().collect()
+}
+
+/// Every (member, score) a ZSCAN to the end returns, as "member score" strings.
+fn scan_all(c: &mut Client, key: &str, pattern: Option<&str>) -> BTreeSet<String> {
+    let mut cursor = "0".to_string();
+    let mut seen = BTreeSet::new();
+    for _ in 0..100_000 {
+        let mut args = vec!["ZSCAN", key, &cursor, "COUNT", "7"];
+        if let Some(p) = pattern {
+            args.extend(["MATCH", p]);
+        }
+        let r = c.cmd(&args);
+        let Resp::Array(parts) = r else {
+            panic!("bad ZSCAN reply {r:?}")
+        };
+        let Resp::Array(items) = &parts[1] else {
+            panic!("bad ZSCAN items {:?}", parts[1])
+        };
+        for pair in items.chunks(2) {
+            seen.insert(format!("{} {}", pair[0].as_str(), pair[1].as_str()));
+        }
+        cursor = parts[0].as_str();
+        if cursor == "0" {
+            return seen;
+        }
+    }
+    panic!("ZSCAN does not terminate");
+}
+
+fn same_shape(a: &Resp, b: &Resp) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// ZRANDMEMBER key [count [WITHSCORES]] on both: the same reply type and length, picks that
+/// are members, distinct for a positive count.
+fn check_zrandmember(p: &mut Pair, key: &str, count: Option<i64>, ctx: &str) {
+    let mut args = vec!["ZRANDMEMBER".to_string(), key.to_string()];
+    if let Some(n) = count {
+        args.push(n.to_string());
+    }
+    let all = redis_members(p, key);
+    let (want, _) = p.redis_call(&args).unwrap();
+    let (got, _) = p.kv_call(&args).unwrap();
+    assert!(
+        same_shape(&want, &got),
+        "{ctx}: {args:?}: {want:?} vs {got:?}"
+    );
+    match &got {
+        Resp::Nil => assert!(all.is_empty(), "{ctx}: nil from a non-empty set"),
+        Resp::Bulk(_) => assert!(all.contains(&got.as_str()), "{ctx}: {got:?}"),
+        _ => {
+            let (w, g) = (sorted(&want), sorted(&got));
+            assert_eq!(w.len(), g.len(), "{ctx}: {args:?} counts");
+            assert!(
+                g.iter().all(|m| all.contains(m)),
+                "{ctx}: {g:?} not members"
+            );
+            if count.is_some_and(|n| n > 0) {
+                let distinct: BTreeSet<&String> = g.iter().collect();
+                assert_eq!(distinct.len(), g.len(), "{ctx}: repeated picks {g:?}");
+            }
+        }
+    }
+}
+
+fn zadd_args(rng: &mut StdRng, key: &str, lex: bool) -> Vec<String> {
+    let mut args = strings(&["ZADD", key]);
+    // Flags Redis accepts together (an invalid mix is checked too, rarely).
+    match rng.random_range(0..12) {
+        0 => args.push("NX".into()),
+        1 => args.push("XX".into()),
+        2 => args.extend(strings(&["GT", "CH"])),
+        3 => args.push("LT".into()),
+        4 => args.push("CH".into()),
+        5 => args.extend(strings(&["XX", "NX"])),
+        _ => {}
+    }
+    for _ in 0..rng.random_range(1..8) {
+        args.push(if lex { "0".into() } else { score(rng) });
+        args.push(member(rng));
+    }
+    args
+}
+
+/// Lex ranges only on `lex` (Redis defines them for equal scores only: on mixed scores its
+/// answer depends on the skiplist's random levels).
+fn ranges(p: &mut Pair, rng: &mut StdRng, key: &str, lex: bool) {
+    let ws = |rng: &mut StdRng| rng.random_bool(0.5).then_some("WITHSCORES");
+    match rng.random_range(0..9) {
+        0 => {
+            let mut a = strings(&["ZRANGE", key, &rank(rng), &rank(rng)]);
+            a.extend(ws(rng).map(String::from));
+            p.check(&a);
+        }
+        1 => {
+            let mut a = strings(&["ZREVRANGE", key, &rank(rng), &rank(rng)]);
+            a.extend(ws(rng).map(String::from));
+            p.check(&a);
+        }
+        2 => {
+            let mut a = strings(&["ZRANGEBYSCORE", key, &bound(rng), &bound(rng)]);
+            a.extend(ws(rng).map(String::from));
+            if rng.random_bool(0.4) {
+                a.extend(strings(&["LIMIT", &rng.random_range(-1..20).to_string()]));
+                a.push(rng.random_range(-1..15).to_string());
+            }
+            p.check(&a);
+        }
+        3 => {
+            let mut a = strings(&["ZREVRANGEBYSCORE", key, &bound(rng), &bound(rng)]);
+            a.extend(ws(rng).map(String::from));
+            if rng.random_bool(0.4) {
+                a.extend(strings(&[
+                    "LIMIT",
+                    &rng.random_range(0..20).to_string(),
+                    "5",
+                ]));
+            }
+            p.check(&a);
+        }
+        4 if lex => {
+            let cmd = ["ZRANGEBYLEX", "ZREVRANGEBYLEX"][rng.random_range(0..2)];
+            let mut a = strings(&[cmd, key, &lex_bound(rng), &lex_bound(rng)]);
+            if rng.random_bool(0.4) {
+                a.extend(strings(&[
+                    "LIMIT",
+                    &rng.random_range(0..20).to_string(),
+                    "7",
+                ]));
+            }
+            p.check(&a);
+        }
+        5 => {
+            // Unified ZRANGE.
+            let rev = rng.random_bool(0.5);
+            let mut a = match rng.random_range(0..if lex { 3 } else { 2 }) {
+                0 => strings(&["ZRANGE", key, &rank(rng), &rank(rng)]),
+                1 => strings(&["ZRANGE", key, &bound(rng), &bound(rng), "BYSCORE"]),
+                _ => strings(&["ZRANGE", key, &lex_bound(rng), &lex_bound(rng), "BYLEX"]),
+            };
+            let by_rank = a.len() == 4;
+            if rev {
+                a.push("REV".into());
+            }
+            if !by_rank && rng.random_bool(0.5) {
+                a.extend(strings(&[
+                    "LIMIT",
+                    &rng.random_range(0..10).to_string(),
+                    "4",
+                ]));
+            }
+            if !a.iter().any(|x| x == "BYLEX") && rng.random_bool(0.5) {
+                a.push("WITHSCORES".into());
+            }
+            p.check(&a);
+        }
+        6 => {
+            p.check(&["ZCOUNT", key, &bound(rng), &bound(rng)]);
+            if lex {
+                p.check(&["ZLEXCOUNT", key, &lex_bound(rng), &lex_bound(rng)]);
+            }
+        }
+        7 => {
+            let a = match rng.random_range(0..3) {
+                0 => strings(&["ZRANGESTORE", "stored", key, &rank(rng), &rank(rng)]),
+                1 => strings(&["ZRANGESTORE", "stored", key, &bound(rng), "+inf", "BYSCORE"]),
+                _ => strings(&[
+                    "ZRANGESTORE",
+                    key,
+                    key,
+                    "0",
+                    &rng.random_range(0..40).to_string(),
+                ]),
+            };
+            p.check(&a);
+            check_listing(p, &["ZRANGE", "stored", "0", "-1", "WITHSCORES"]);
+        }
+        _ => {
+            let m = member(rng);
+            p.check(&["ZRANK", key, &m]);
+            p.check(&["ZREVRANK", key, &m]);
+            p.check(&["ZSCORE", key, &m]);
+        }
+    }
+}
+
+fn writes(p: &mut Pair, rng: &mut StdRng, key: &str, lex: bool) {
+    match rng.random_range(0..10) {
+        0..=3 => {
+            let a = zadd_args(rng, key, lex);
+            p.check(&a);
+        }
+        4 => {
+            let incr = if lex { "0".to_string() } else { score(rng) };
+            p.check(&["ZINCRBY", key, &incr, &member(rng)]);
+            if !lex {
+                p.check(&["ZADD", key, "INCR", &score(rng), &member(rng)]);
+            }
+        }
+        5 => {
+            let mut a = strings(&["ZREM", key]);
+            for _ in 0..rng.random_range(1..6) {
+                a.push(member(rng));
+            }
+            p.check(&a);
+        }
+        6 => {
+            let cmd = ["ZPOPMIN", "ZPOPMAX"][rng.random_range(0..2)];
+            match rng.random_range(0..3) {
+                0 => p.check(&[cmd, key]),
+                _ => p.check(&[cmd, key, &rng.random_range(0..6).to_string()]),
+            };
+        }
+        7 => {
+            let side = ["MIN", "MAX"][rng.random_range(0..2)];
+            match rng.random_range(0..4) {
+                0 => p.check(&["ZMPOP", "2", "nokey", key, side, "COUNT", "3"]),
+                1 => p.check(&["BZMPOP", "0.01", "1", key, side]),
+                2 => p.check(&["BZPOPMIN", "nokey", key, "0.01"]),
+                _ => p.check(&["BZPOPMAX", key, "0.01"]),
+            };
+        }
+        8 => {
+            match rng.random_range(0..3) {
+                0 => p.check(&["ZREMRANGEBYRANK", key, &rank(rng), &rank(rng)]),
+                1 => p.check(&["ZREMRANGEBYSCORE", key, &bound(rng), &bound(rng)]),
+                _ if !lex => p.check(&["ZREMRANGEBYSCORE", key, &bound(rng), "+inf"]),
+                _ => p.check(&["ZREMRANGEBYLEX", key, &lex_bound(rng), &lex_bound(rng)]),
+            };
+        }
+        _ => {
+            // Many at once: a set crosses the paging threshold inside one command.
+            let mut a = strings(&["ZADD", key]);
+            for _ in 0..30 {
+                a.push(if lex { "0".into() } else { score(rng) });
+                a.push(member(rng));
+            }
+            p.check(&a);
+        }
+    }
+}
+
+fn geo(p: &mut Pair, rng: &mut StdRng) {
+    match rng.random_range(0..6) {
+        0 | 1 => {
+            let mut a = strings(&["GEOADD", GEO]);
+            match rng.random_range(0..5) {
+                0 => a.push("NX".into()),
+                1 => a.extend(strings(&["XX", "CH"])),
+                2 => a.push("CH".into()),
+                _ => {}
+            }
+            for _ in 0..rng.random_range(1..10) {
+                a.push(format!("{:.4}", rng.random_range(-20.0..20.0)));
+                a.push(format!("{:.4}", rng.random_range(30.0..60.0)));
+                a.push(format!("place:{}", rng.random_range(0..200)));
+            }
+            p.check(&a);
+        }
+        2 => {
+            let (a, b) = (rng.random_range(0..200), rng.random_range(0..200));
+            p.check(&[
+                "GEODIST",
+                GEO,
+                &format!("place:{a}"),
+                &format!("place:{b}"),
+                "km",
+            ]);
+            p.check(&["GEOPOS", GEO, &format!("place:{a}"), "nope"]);
+            p.check(&["GEOHASH", GEO, &format!("place:{b}")]);
+        }
+        3 => {
+            let r = rng.random_range(100..2000).to_string();
+            p.check(&[
+                "GEOSEARCH",
+                GEO,
+                "FROMLONLAT",
+                "0",
+                "45",
+                "BYRADIUS",
+                &r,
+                "km",
+                "ASC",
+                "WITHDIST",
+            ]);
+            p.check(&["GEORADIUS", GEO, "5", "40", &r, "km", "COUNT", "5", "DESC"]);
+        }
+        4 => {
+            let m = format!("place:{}", rng.random_range(0..200));
+            p.check(&[
+                "GEOSEARCH",
+                GEO,
+                "FROMMEMBER",
+                &m,
+                "BYBOX",
+                "900",
+                "900",
+                "km",
+                "ASC",
+                "WITHCOORD",
+            ]);
+            p.check(&[
+                "GEOSEARCHSTORE",
+                "gdst",
+                GEO,
+                "FROMLONLAT",
+                "0",
+                "45",
+                "BYRADIUS",
+                "800",
+                "km",
+                "STOREDIST",
+            ]);
+            p.check(&["ZRANGE", "gdst", "0", "-1", "WITHSCORES"]);
+        }
+        _ => {
+            p.check(&["ZCARD", GEO]);
+            p.check(&["ZREM", GEO, &format!("place:{}", rng.random_range(0..200))]);
+        }
+    }
+}
+
+fn others(p: &mut Pair, rng: &mut StdRng, key: &str, ctx: &str) {
+    let other = KEYS[rng.random_range(0..KEYS.len())];
+    match rng.random_range(0..16) {
+        0 => {
+            let mut a = strings(&["ZMSCORE", key]);
+            for _ in 0..rng.random_range(1..5) {
+                a.push(member(rng));
+            }
+            p.check(&a);
+            p.check(&["ZCARD", key]);
+        }
+        1 => {
+            let (want, _) = p.redis_call(&["ZCARD", key]).unwrap();
+            if matches!(want, Resp::Int(n) if n > 4) {
+                p.check(&["OBJECT", "ENCODING", key]);
+            }
+            p.check(&["TYPE", key]);
+        }
+        2 => {
+            let pattern = ["*", "member:1*", "*x*"][rng.random_range(0..3)];
+            let pattern = rng.random_bool(0.5).then_some(pattern);
+            let mut rc = Client::connect(p.redis_port());
+            let mut kc = Client::connect(p.kv_port());
+            let want = scan_all(&mut rc, key, pattern);
+            let got = scan_all(&mut kc, key, pattern);
+            assert_eq!(want, got, "{ctx}: ZSCAN {key} {pattern:?}");
+        }
+        3 => {
+            let count = match rng.random_range(0..4) {
+                0 => None,
+                1 => Some(rng.random_range(0..30)),
+                2 => Some(rng.random_range(30..400)),
+                _ => Some(-rng.random_range(1..40)),
+            };
+            check_zrandmember(p, key, count, ctx);
+        }
+        4 => {
+            let cmd = ["ZUNION", "ZINTER", "ZDIFF"][rng.random_range(0..3)];
+            p.check(&[cmd, "2", key, other, "WITHSCORES"]);
+            p.check(&["ZINTERCARD", "2", key, other]);
+        }
+        5 => {
+            let cmd = ["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"][rng.random_range(0..3)];
+            let dst = ["z0", "z1", "z2", "stored"][rng.random_range(0..4)];
+            p.check(&[cmd, dst, "2", key, other]);
+            if cmd != "ZDIFFSTORE" {
+                p.check(&[
+                    cmd,
+                    "stored",
+                    "2",
+                    key,
+                    other,
+                    "WEIGHTS",
+                    "2",
+                    "0.5",
+                    "AGGREGATE",
+                    "MAX",
+                ]);
+            }
+        }
+        6 => {
+            p.check(&["SORT", key, "ALPHA"]);
+            p.check(&["SORT", key, "ALPHA", "DESC", "LIMIT", "1", "5"]);
+            p.check(&["SORT", key, "BY", "nosort", "LIMIT", "2", "6"]);
+        }
+        7 => {
+            p.check(&["RENAME", key, other]);
+        }
+        8 => {
+            p.check(&["COPY", key, other, "REPLACE"]);
+            p.check(&["ZRANGE", other, "0", "-1", "WITHSCORES"]);
+        }
+        9 => {
+            if rng.random_bool(0.3) {
+                p.check(&["DEL", key]);
+            }
+        }
+        10 => {
+            // Redis's WRONGTYPE, both ways.
+            p.check(&["GET", key]);
+            p.check(&["SCARD", key]);
+            p.check(&["LPUSHX", key, "x"]);
+            p.check(&["ZADD", "str", "1", "x"]);
+            p.check(&["ZUNION", "2", key, "str"]);
+            p.check(&["ZRANGESTORE", "str2", "str", "0", "-1"]);
+        }
+        11 => {
+            p.check(&["EXPIRE", key, "1000"]);
+            p.check(&["TTL", key]);
+            if rng.random_bool(0.2) {
+                p.check(&["PEXPIRE", key, "1"]);
+                std::thread::sleep(Duration::from_millis(5));
+                p.check(&["EXISTS", key]);
+            }
+        }
+        12 => {
+            // A DUMP of kvtier's set restores to the same set, in kvtier and in Redis.
+            let (dump, _) = p.kv_call(&["DUMP", key]).unwrap();
+            if let Resp::Bulk(payload) = dump {
+                let payload = payload.as_slice();
+                let args: [&[u8]; 5] = [b"RESTORE", b"restored", b"0", payload, b"REPLACE"];
+                p.check(&args);
+                p.check(&["ZRANGE", "restored", "0", "-1", "WITHSCORES"]);
+                let (a, _) = p
+                    .redis_call(&["ZRANGE", key, "0", "-1", "WITHSCORES"])
+                    .unwrap();
+                let (b, _) = p
+                    .redis_call(&["ZRANGE", "restored", "0", "-1", "WITHSCORES"])
+                    .unwrap();
+                assert_eq!(a, b, "{ctx}: DUMP/RESTORE of {key} in Redis");
+            }
+        }
+        13 => {
+            p.check(&["SELECT", "1"]);
+            p.check(&["MOVE", "z9", "0"]);
+            let mut a = strings(&["ZADD", "z9"]);
+            for _ in 0..12 {
+                a.push(score(rng));
+                a.push(member(rng));
+            }
+            p.check(&a);
+            p.check(&["MOVE", "z9", "0"]);
+            p.check(&["SELECT", "0"]);
+            p.check(&["ZRANGE", "z9", "0", "-1", "WITHSCORES"]);
+        }
+        _ => {
+            check_listing(p, &["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+            p.check(&["EXISTS", key]);
+        }
+    }
+}
+
+/// [`Pair::check`] of a long listing: a mismatch first prints the elements that differ (the
+/// report cuts a long reply short).
+fn check_listing(p: &mut Pair, args: &[&str]) {
+    if let Err(e) = p.compare(args) {
+        let (a, _) = p.redis_call(args).unwrap();
+        let (b, _) = p.kv_call(args).unwrap();
+        if let (Resp::Array(a), Resp::Array(b)) = (&a, &b) {
+            for (x, y) in a.iter().zip(b) {
+                if x != y {
+                    eprintln!("DIFF {x:?} vs {y:?}");
+                }
+            }
+        }
+        panic!("{e}");
+    }
+}
+
+fn workload(p: &mut Pair, seed: u64, steps: usize) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    p.check(&["SET", "str", "text"]);
+    for step in 0..steps {
+        let ctx = format!("seed {seed} step {step}");
+        let lex = rng.random_bool(0.15);
+        let key = if lex {
+            LEX
+        } else {
+            KEYS[rng.random_range(0..KEYS.len())]
+        };
+        match rng.random_range(0..100) {
+            0..=34 => writes(p, &mut rng, key, lex),
+            35..=59 => ranges(p, &mut rng, key, lex),
+            60..=69 => geo(p, &mut rng),
+            _ => others(p, &mut rng, key, &ctx),
+        }
+    }
+    for key in KEYS
+        .iter()
+        .chain(&[LEX, GEO, "z9", "stored", "restored", "gdst"])
+    {
+        p.check(&["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+        p.check(&["ZCARD", key]);
+    }
+}
+
+#[test]
+fn paged_zsets_answer_as_redis_does() {
+    for seed in seeds() {
+        let resp3 = seed % 2 == 0;
+        let label = format!("paged zsets, seed {seed}, resp3 {resp3}");
+        let Some(mut p) = Pair::start(&label, PAGED, resp3) else {
+            return;
+        };
+        // The same listpack limit in Redis, so OBJECT ENCODING and DUMP agree.
+        p.redis_call(&["CONFIG", "SET", "zset-max-listpack-entries", "4"])
+            .unwrap();
+        workload(&mut p, seed, 1000);
+        let mut c = Client::connect(p.kv_port());
+        let pages = c.info_int("resident_pages") + c.info_int("pages_deleted");
+        assert!(
+            pages > 0,
+            "[{label}] no zset was paged: the test lost its point"
+        );
+        eprintln!("{label}: {} commands compared", p.commands());
+    }
+}
+
+/// The whole set as "member score" lines, for comparing before and after a restart.
+fn contents(c: &mut Client, key: &str) -> Vec<String> {
+    let r = c.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+    let Resp::Array(items) = r else {
+        panic!("bad ZRANGE reply {r:?}")
+    };
+    items
+        .chunks(2)
+        .map(|p| format!("{} {}", p[0].as_str(), p[1].as_str()))
+        .collect()
+}
+
+/// A paged sorted set survives restarts (after writes of every kind), and its pages are
+/// deleted with it.
+#[test]
+fn a_paged_zset_survives_restart_and_its_pages_are_deleted_with_it() {
+    // No memory limit here: the pages stay in memory to be counted.
+    let args = &PAGED[2..];
+    let mut s = Server::start(args);
+    let mut c = s.client();
+    for i in 0..2000 {
+        c.cmd(&["ZADD", "big", &(i % 97).to_string(), &format!("member-{i}")]);
+    }
+    assert_eq!(c.cmd(&["ZCARD", "big"]), Resp::Int(2000));
+    assert!(c.info_int("resident_pages") > 10, "the set was not paged");
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "big"]),
+        Resp::bulk("skiplist")
+    );
+    let before = contents(&mut c, "big");
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(args);
+    let mut c = s.client();
+    assert_eq!(contents(&mut c, "big"), before);
+    assert_eq!(c.cmd(&["ZSCORE", "big", "member-1234"]), Resp::bulk("70"));
+    assert_eq!(c.cmd(&["TYPE", "big"]), Resp::Simple("zset".into()));
+    // Writes of every kind, then another restart.
+    c.cmd(&["ZINCRBY", "big", "1000", "member-5"]);
+    c.cmd(&["ZREM", "big", "member-6", "member-7"]);
+    c.cmd(&["ZPOPMIN", "big", "30"]);
+    c.cmd(&["ZREMRANGEBYSCORE", "big", "50", "60"]);
+    c.cmd(&["ZADD", "big", "-1", "first", "5000", "last"]);
+    let before = contents(&mut c, "big");
+    assert_eq!(
+        c.cmd(&["ZRANK", "big", "last"]).as_int() + 1,
+        before.len() as i64
+    );
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(args);
+    let mut c = s.client();
+    assert_eq!(contents(&mut c, "big"), before);
+    assert_eq!(c.cmd(&["ZREVRANK", "big", "last"]), Resp::Int(0));
+    assert_eq!(c.cmd(&["DEL", "big"]), Resp::Int(1));
+    wait_until(Duration::from_secs(10), "pages deleted", || {
+        c.info_int("page_gc_pending") == 0
+    });
+    assert!(c.info_int("pages_deleted") > 10);
+    assert_eq!(c.cmd(&["EXISTS", "big"]), Resp::Int(0));
+}
+
+/// Popping a paged sorted set to the end deletes the key, and its pages go to the collector.
+#[test]
+fn a_paged_zset_popped_to_the_end_is_deleted() {
+    let s = Server::start(&PAGED[2..]);
+    let mut c = s.client();
+    for i in 0..300 {
+        c.cmd(&["ZADD", "q", &i.to_string(), &format!("job-{i}")]);
+    }
+    assert!(c.info_int("resident_pages") > 0, "the set was not paged");
+    for i in 0..100 {
+        let want = [format!("job-{i}"), i.to_string()];
+        assert_eq!(c.cmd(&["ZPOPMIN", "q"]), Resp::bulks(&[&want[0], &want[1]]));
+    }
+    let r = c.cmd(&["ZPOPMAX", "q", "50"]);
+    assert_eq!(sorted(&r).len(), 100);
+    assert_eq!(c.cmd(&["ZCARD", "q"]), Resp::Int(150));
+    c.cmd(&["ZREMRANGEBYRANK", "q", "0", "-1"]);
+    assert_eq!(c.cmd(&["EXISTS", "q"]), Resp::Int(0));
+    assert_eq!(c.cmd(&["ZPOPMIN", "q"]), Resp::Array(vec![]));
+    wait_until(Duration::from_secs(10), "pages deleted", || {
+        c.info_int("page_gc_pending") == 0 && c.info_int("pages_deleted") > 0
+    });
+}
+
+/// A save of a changed paged sorted set writes the changed pages and the manifest, not the
+/// set: a ZADD of one member to a 2,000-member set saves a handful of records.
+#[test]
+fn a_write_to_a_paged_zset_saves_a_few_pages_and_the_manifest() {
+    let s = Server::start(&PAGED[2..]);
+    let mut c = s.client();
+    for chunk in 0..20 {
+        let mut args = vec!["ZADD".to_string(), "big".to_string()];
+        for i in 0..100 {
+            let n = chunk * 100 + i;
+            args.push(n.to_string());
+            args.push(format!("member-{n}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        c.cmd(&args);
+    }
+    assert!(c.info_int("resident_pages") > 100, "the set was not paged");
+    let settled = |c: &mut Client| c.info_int("dirty_keys") == 0;
+    wait_until(Duration::from_secs(10), "the set saved", || settled(&mut c));
+    for (cmd, want) in [
+        (&["ZADD", "big", "999.5", "new-member"][..], Resp::Int(1)),
+        (&["ZADD", "big", "1500.5", "member-3"], Resp::Int(0)),
+        (&["ZREM", "big", "member-777"], Resp::Int(1)),
+    ] {
+        let before = c.info_int("keys_saved");
+        assert_eq!(c.cmd(cmd), want, "{cmd:?}");
+        wait_until(Duration::from_secs(10), "the write saved", || {
+            settled(&mut c) && c.info_int("keys_saved") > before
+        });
+        let saved = c.info_int("keys_saved") - before;
+        eprintln!("{cmd:?}: {saved} records saved");
+        // The member page, the one or two segments, the manifest (and a page a split made).
+        assert!(saved <= 6, "{cmd:?} saved {saved} records");
+    }
+    assert_eq!(c.cmd(&["ZCARD", "big"]), Resp::Int(2000));
+    assert_eq!(c.cmd(&["ZRANK", "big", "member-3"]), Resp::Int(1500));
+}
+
+/// The request path loads the pages a command on a paged sorted set needs before it runs (the
+/// planner, `zsets_paged::pages_needed`): after a restart, with nothing in memory, reads,
+/// writes, ranges, counts and pops read no page synchronously (INFO `sync_loads`).
+#[test]
+fn commands_on_a_cold_paged_zset_load_their_pages_ahead() {
+    // Pages of about 1 kB: segments of some 30 members, so a write moves members between
+    // segments that hold others too.
+    let args = &[
+        "--paged-value-min-bytes",
+        "256",
+        "--page-bytes",
+        "1024",
+        "--zset-max-listpack-entries",
+        "4",
+    ];
+    let mut s = Server::start(args);
+    let mut c = s.client();
+    for chunk in 0..20 {
+        let mut a = vec!["ZADD".to_string(), "big".to_string()];
+        for i in 0..100 {
+            let n = chunk * 100 + i;
+            a.push(n.to_string());
+            a.push(format!("member-{n}"));
+        }
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        c.cmd(&a);
+    }
+    assert!(c.info_int("resident_pages") > 50, "the set was not paged");
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(args);
+    let mut c = s.client();
+    let cmds: &[&[&str]] = &[
+        &["ZCARD", "big"],
+        &["ZSCORE", "big", "member-1234"],
+        &["ZMSCORE", "big", "member-1", "member-1999", "nope"],
+        &["ZRANK", "big", "member-1500"],
+        &["ZREVRANK", "big", "member-10"],
+        &["ZADD", "big", "5.5", "member-1800"],
+        &["ZADD", "big", "1000.5", "brand-new"],
+        &["ZINCRBY", "big", "3", "member-900"],
+        &["ZREM", "big", "member-700"],
+        &["ZRANGE", "big", "100", "120", "WITHSCORES"],
+        &["ZREVRANGE", "big", "0", "5"],
+        &["ZRANGEBYSCORE", "big", "300", "350"],
+        &[
+            "ZREVRANGEBYSCORE",
+            "big",
+            "1700",
+            "(1650",
+            "LIMIT",
+            "2",
+            "5",
+        ],
+        &["ZCOUNT", "big", "10", "1900"],
+        &["ZPOPMIN", "big", "3"],
+        &["ZPOPMAX", "big", "40"],
+    ];
+    let mut sync = 0;
+    for cmd in cmds {
+        let before = c.info_int("sync_loads");
+        let r = c.cmd(cmd);
+        assert!(!matches!(r, Resp::Error(_)), "{cmd:?}: {r:?}");
+        let n = c.info_int("sync_loads") - before;
+        if n > 0 {
+            eprintln!("{cmd:?}: {n} pages read synchronously");
+        }
+        sync += n;
+    }
+    assert_eq!(sync, 0, "pages the planner missed");
+    assert_eq!(c.cmd(&["ZSCORE", "big", "member-1800"]), Resp::bulk("5.5"));
+    assert_eq!(c.cmd(&["ZCARD", "big"]), Resp::Int(2000 - 43));
+}
