@@ -2,8 +2,9 @@
 //! cache (keys keep moving between RAM and disk) and against a plain in-memory model of Redis
 //! semantics; every reply must match.
 //!
-//! * Commands: strings, keys, lists, hashes, sets, EXPIRE/TTL, SELECT, MULTI…EXEC blocks, over
-//!   30 keys in DBs 0 and 1 (plus the fillers), with wrong-type mistakes on purpose.
+//! * Commands: strings, keys, lists, hashes, sets, sorted sets, EXPIRE/TTL, SELECT, MULTI…EXEC
+//!   blocks, over 30 keys and 6 sorted-set keys in DBs 0 and 1 (plus the fillers), with
+//!   wrong-type mistakes on purpose.
 //! * Eviction pressure: once between two restarts, at a random step, a burst of 200–500 KB
 //!   fillers (about 7 MB, more than `maxmemory`) pushes the other keys out of memory, so later
 //!   commands load them from disk.
@@ -33,6 +34,8 @@ const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const OOM_PREFIX: &str = "OOM ";
 /// Keys `k0`..`k29` in each DB; `k{i}` mostly holds the type `i % 4` stands for.
 const KEYS: usize = 30;
+/// Sorted-set keys `z0`..`z5` in each DB (DEL, RENAME, EXPIRE and TYPE reach them as well).
+const ZKEYS: usize = 6;
 /// Filler keys `fill:0`.. per DB, rewritten in turn by the pressure bursts.
 const FILLERS: usize = 12;
 const DBS: usize = 2;
@@ -48,6 +51,8 @@ enum ModelValue {
     List(VecDeque<Vec<u8>>),
     Hash(BTreeMap<Vec<u8>, Vec<u8>>),
     Set(BTreeSet<Vec<u8>>),
+    /// Member -> integer score (integers print the same in Redis and here).
+    ZSet(BTreeMap<Vec<u8>, i64>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -110,7 +115,7 @@ fn key_args<'a>(name: &str, args: &'a [String]) -> Vec<&'a String> {
 fn grows_memory(args: &[String]) -> bool {
     matches!(
         args[0].to_ascii_uppercase().as_str(),
-        "SET" | "APPEND" | "INCR" | "MSET" | "LPUSH" | "RPUSH" | "HSET" | "SADD"
+        "SET" | "APPEND" | "INCR" | "MSET" | "LPUSH" | "RPUSH" | "HSET" | "SADD" | "ZADD"
     )
 }
 
@@ -242,6 +247,7 @@ impl Model {
                     Some(ModelValue::List(_)) => "list",
                     Some(ModelValue::Hash(_)) => "hash",
                     Some(ModelValue::Set(_)) => "set",
+                    Some(ModelValue::ZSet(_)) => "zset",
                 }
                 .into(),
             ),
@@ -392,9 +398,78 @@ impl Model {
                 Some(ModelValue::Set(s)) => bulks(s.iter().cloned()),
                 Some(_) => wrongtype(),
             },
+            "ZADD" => {
+                let e = db
+                    .entry(key)
+                    .or_insert_with(|| Entry::new(ModelValue::ZSet(BTreeMap::new())));
+                let ModelValue::ZSet(z) = &mut e.value else {
+                    return wrongtype();
+                };
+                let mut added = 0;
+                for p in a[2..].chunks(2) {
+                    let score = String::from_utf8_lossy(&p[0]).parse().expect("generated");
+                    added += i64::from(z.insert(p[1].clone(), score).is_none());
+                }
+                Resp::Int(added)
+            }
+            "ZREM" => {
+                let Some(e) = db.get_mut(&key) else {
+                    return Resp::Int(0);
+                };
+                let ModelValue::ZSet(z) = &mut e.value else {
+                    return wrongtype();
+                };
+                let n = a[2..].iter().filter(|m| z.remove(*m).is_some()).count();
+                if z.is_empty() {
+                    db.remove(&key);
+                }
+                Resp::Int(n as i64)
+            }
+            "ZPOPMIN" => {
+                let Some(e) = db.get_mut(&key) else {
+                    return Resp::Array(vec![]);
+                };
+                let ModelValue::ZSet(z) = &mut e.value else {
+                    return wrongtype();
+                };
+                let (m, s) = zset_order(z).swap_remove(0);
+                z.remove(&m);
+                if z.is_empty() {
+                    db.remove(&key);
+                }
+                bulks([m, s.to_string().into_bytes()])
+            }
+            "ZCARD" => match db.get(&key).map(|e| &e.value) {
+                None => Resp::Int(0),
+                Some(ModelValue::ZSet(z)) => Resp::Int(z.len() as i64),
+                Some(_) => wrongtype(),
+            },
+            "ZSCORE" => match db.get(&key).map(|e| &e.value) {
+                None => Resp::Nil,
+                Some(ModelValue::ZSet(z)) => z
+                    .get(&a[2])
+                    .map_or(Resp::Nil, |s| Resp::Bulk(s.to_string().into_bytes())),
+                Some(_) => wrongtype(),
+            },
+            "ZRANGE" => match db.get(&key).map(|e| &e.value) {
+                None => Resp::Array(vec![]),
+                Some(ModelValue::ZSet(z)) => bulks(
+                    zset_order(z)
+                        .into_iter()
+                        .flat_map(|(m, s)| [m, s.to_string().into_bytes()]),
+                ),
+                Some(_) => wrongtype(),
+            },
             other => panic!("the model has no {other}"),
         }
     }
+}
+
+/// A sorted set's members in Redis's order: by score, then by member.
+fn zset_order(z: &BTreeMap<Vec<u8>, i64>) -> Vec<(Vec<u8>, i64)> {
+    let mut v: Vec<(Vec<u8>, i64)> = z.iter().map(|(m, s)| (m.clone(), *s)).collect();
+    v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    v
 }
 
 /// Puts a reply in the form compared: HGETALL pairs and SMEMBERS sorted, TTL reduced to -2/-1/1.
@@ -436,9 +511,21 @@ fn key(rng: &mut StdRng, fam: usize) -> String {
     }
 }
 
+/// A sorted-set key (`z0`..), or any key now and then (wrong-type mistakes).
+fn zkey(rng: &mut StdRng) -> String {
+    if rng.random_range(0..100) < 85 {
+        format!("z{}", rng.random_range(0..ZKEYS))
+    } else {
+        any_key(rng)
+    }
+}
+
 fn any_key(rng: &mut StdRng) -> String {
-    if rng.random_range(0..100) < 3 {
+    let r = rng.random_range(0..100);
+    if r < 3 {
         format!("fill:{}", rng.random_range(0..FILLERS))
+    } else if r < 10 {
+        format!("z{}", rng.random_range(0..ZKEYS))
     } else {
         format!("k{}", rng.random_range(0..KEYS))
     }
@@ -514,6 +601,12 @@ const MIX: &[(&str, u32)] = &[
     ("SCARD", 2),
     ("SISMEMBER", 2),
     ("SMEMBERS", 3),
+    ("ZADD", 4),
+    ("ZREM", 2),
+    ("ZPOPMIN", 1),
+    ("ZCARD", 1),
+    ("ZSCORE", 2),
+    ("ZRANGE", 2),
 ];
 
 /// Whether MULTI blocks may contain SELECT (on unless `KVTIER_MODEL_SELECT_IN_MULTI=0`). This
@@ -612,6 +705,26 @@ fn gen_command(rng: &mut StdRng, in_multi: bool) -> Vec<String> {
             args.push(element(rng, "m", 12));
         }
         "SCARD" | "SMEMBERS" => args.push(key(rng, 3)),
+        "ZADD" => {
+            args.push(zkey(rng));
+            for _ in 0..rng.random_range(1..=3) {
+                args.push(rng.random_range(-5..6).to_string());
+                args.push(element(rng, "m", 12));
+            }
+        }
+        "ZREM" => {
+            args.push(zkey(rng));
+            push_n(rng, &mut args, 3, |r| element(r, "m", 12));
+        }
+        "ZSCORE" => {
+            args.push(zkey(rng));
+            args.push(element(rng, "m", 12));
+        }
+        "ZPOPMIN" | "ZCARD" => args.push(zkey(rng)),
+        "ZRANGE" => {
+            args.push(zkey(rng));
+            args.extend(["0".to_string(), "-1".into(), "WITHSCORES".into()]);
+        }
         other => unreachable!("{other}"),
     }
     args
@@ -684,6 +797,13 @@ fn show_entry(e: &Option<Entry>) -> String {
         ModelValue::Set(s) => format!(
             "set {:?}",
             s.iter().map(|b| show_bytes(b)).collect::<Vec<_>>()
+        ),
+        ModelValue::ZSet(z) => format!(
+            "zset {:?}",
+            zset_order(z)
+                .iter()
+                .map(|(m, s)| (show_bytes(m), *s))
+                .collect::<Vec<_>>()
         ),
     };
     format!("{v}{}", if e.ttl { " (with TTL)" } else { "" })
@@ -1038,6 +1158,21 @@ impl Runner {
                 let r = self.client.cmd(&["SMEMBERS", key]);
                 ModelValue::Set(items(self, r, "SMEMBERS").into_iter().collect())
             }
+            Resp::Simple(s) if s == "zset" => {
+                let r = self.client.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+                let flat = items(self, r, "ZRANGE");
+                let score = |b: &[u8]| String::from_utf8_lossy(b).parse::<i64>().ok();
+                let mut z = BTreeMap::new();
+                for p in flat.chunks(2) {
+                    match (p, score(p.get(1).map_or(&[][..], |s| s.as_slice()))) {
+                        ([m, _], Some(s)) => {
+                            z.insert(m.clone(), s);
+                        }
+                        _ => self.fail(format!("ZRANGE {key} gave a bad pair")),
+                    }
+                }
+                ModelValue::ZSet(z)
+            }
             other => bad(self, "TYPE", other),
         };
         let ttl = match self.client.cmd(&["TTL", key]) {
@@ -1056,6 +1191,7 @@ impl Runner {
             self.expect(&["SELECT", &db.to_string()], Resp::ok());
             let keys = (0..KEYS)
                 .map(|i| format!("k{i}"))
+                .chain((0..ZKEYS).map(|i| format!("z{i}")))
                 .chain((0..FILLERS).map(|i| format!("fill:{i}")));
             for key in keys {
                 let kb = key.as_bytes().to_vec();
@@ -1189,15 +1325,16 @@ fn model_tiny_cache_one_second_flush_delay() {
     );
 }
 
-/// Hashes, lists and sets past 48 bytes are stored in pages of about 24 bytes (a few fields,
-/// elements or members each), so HSET, HDEL, LPUSH, RPOP, SADD, SREM, SISMEMBER, SMEMBERS,
-/// RENAME, EXPIRE and DEL go through manifests and pages, which must survive SHUTDOWN and kill -9
+/// Hashes, lists, sets and sorted sets past 48 bytes are stored in pages of about 24 bytes (a
+/// few fields, elements or members each), so HSET, HDEL, LPUSH, RPOP, SADD, SREM, SISMEMBER,
+/// SMEMBERS, ZADD, ZREM, ZPOPMIN, ZSCORE, ZRANGE, RENAME, EXPIRE and DEL go through manifests
+/// and pages, which must survive SHUTDOWN and kill -9
 /// with no torn or mixed page state. (The model's members `m0`…`m11` are no integers: a set of
 /// them is a hash table in Redis, so it is paged from about five members.)
 #[test]
 fn model_paged_hashes() {
     run_variant(
-        "maxmemory 6mb, flush delay 0, paged hashes, lists and sets",
+        "maxmemory 6mb, flush delay 0, paged hashes, lists, sets and sorted sets",
         &[
             "--maxmemory",
             "6mb",
@@ -1209,6 +1346,9 @@ fn model_paged_hashes() {
             "24",
             // Past one field a hash is a hash table (whose order is free), so it may be paged.
             "--hash-max-listpack-entries",
+            "1",
+            // Past one member a sorted set is a skiplist, so it may be paged.
+            "--zset-max-listpack-entries",
             "1",
         ],
         &[21, 22, 23],
