@@ -268,3 +268,23 @@ fn config_info_and_server_commands() {
     assert!(c.cmd(&["CLIENT", "LIST"]).as_str().contains("name=me"));
     assert_eq!(c.cmd(&["ECHO", "hi"]), Resp::bulk("hi"));
 }
+
+/// A command's clock is never behind the client's: an expiry set at the client's now plus 10 s
+/// reads back as at most 10,000 ms to live (one derivation of the server's clock was a
+/// millisecond behind the wall clock, and Redis's own suite saw a PTTL of 10001).
+#[test]
+fn a_ttl_read_back_is_never_above_what_was_set() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["SET", "foo", "bar"]), Resp::ok());
+    for _ in 0..200 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let at = (now + 10_000).to_string();
+        assert_eq!(c.cmd(&["PEXPIREAT", "foo", &at]), Resp::Int(1));
+        let ttl = c.cmd(&["PTTL", "foo"]).as_int();
+        assert!((9_000..=10_000).contains(&ttl), "PTTL {ttl}");
+    }
+}

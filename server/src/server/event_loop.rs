@@ -117,7 +117,7 @@ impl Server {
     }
 
     pub(super) fn cron(&mut self) {
-        self.clock_base = (Instant::now(), kvtier_core::engine::now_ms());
+        self.clock_base = wall_clock_base();
         self.engine.tick();
         commands::pause::tick(&mut self.shared);
         if std::mem::take(&mut self.shared.pause_released) {
