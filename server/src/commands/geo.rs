@@ -238,7 +238,7 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 /// For a paged sorted set at `key`: the named members' scores as a small `ZSet` (a member page
 /// each, not the whole set); `None` for any other key, which is read as before.
 fn named(ctx: &mut Ctx, key: &[u8], members: &[Vec<u8>]) -> Result<Option<ZSet>, CmdError> {
-    match paged::manifest(ctx, key) {
+    match paged::shared(ctx, key) {
         Some(m) => paged::subset(ctx, &m, members).map(Some),
         None => Ok(None),
     }

@@ -473,7 +473,7 @@ fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    if let Some(m) = paged::manifest(ctx, &args[1]) {
+    if let Some(m) = paged::shared(ctx, &args[1]) {
         ctx.out.int(m.len() as i64);
         return Ok(());
     }
@@ -484,7 +484,7 @@ fn zcard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn zscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let s = match paged::manifest(ctx, &args[1]) {
+    let s = match paged::shared(ctx, &args[1]) {
         Some(m) => Some(paged::scores(ctx, &m, &args[2..3])?[0]),
         None => with_zset(ctx, &args[1], |z| z.score(&args[2]))?,
     };
@@ -498,7 +498,7 @@ fn zscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
-    let scores = match paged::manifest(ctx, &args[1]) {
+    let scores = match paged::shared(ctx, &args[1]) {
         Some(m) => Some(paged::scores(ctx, &m, members)?),
         None => with_zset(ctx, &args[1], |z| {
             members.iter().map(|m| z.score(m)).collect::<Vec<_>>()
@@ -516,7 +516,7 @@ fn zmscore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn zrank_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) -> CmdResult {
-    if let Some(m) = paged::manifest(ctx, &args[1]) {
+    if let Some(m) = paged::shared(ctx, &args[1]) {
         match paged::rank(ctx, &m, &args[2], rev)? {
             Some(r) => ctx.out.int(r as i64),
             None => ctx.out.null(),
@@ -677,7 +677,7 @@ fn zrange_to(
         (&args[2], &args[3])
     };
     let range = parse_range(by, min, max)?;
-    let paged_items = match paged::manifest(ctx, &args[1]) {
+    let paged_items = match paged::shared(ctx, &args[1]) {
         Some(m) => Some(paged::range(ctx, &m, &range, rev, offset, limit)?),
         None => None,
     };
@@ -766,7 +766,7 @@ fn zrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zcount_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
     let range = parse_range(by, &args[2], &args[3])?;
-    if let Some(m) = paged::manifest(ctx, &args[1]) {
+    if let Some(m) = paged::shared(ctx, &args[1]) {
         let n = paged::count(ctx, &m, &range)?;
         ctx.out.int(n as i64);
         return Ok(());

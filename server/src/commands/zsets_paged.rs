@@ -13,11 +13,13 @@ use crate::paged::zset::{self, PagedZSet};
 use crate::value::Value;
 use crate::zset::ZSet;
 use kvtier_core::Keyspace;
+use std::ops::Deref;
+use std::sync::Arc;
 
 const ERR_NAN: &str = "ERR resulting score is not a number (NaN)";
 
-/// The manifest at `key` if it holds a live paged sorted set (counted as a hit); `None` for
-/// anything else, which the caller handles as an ordinary sorted set (or answers WRONGTYPE
+/// For a command that writes: the manifest at `key`, copied, if it holds a live paged sorted
+/// set (counted as a hit); `None` for anything else, which the caller handles as an ordinary sorted set (or answers WRONGTYPE
 /// for). Peeked first, so a miss is not counted as a keyspace access twice.
 pub fn manifest(ctx: &mut Ctx, key: &[u8]) -> Option<PagedZSet> {
     if !matches!(
@@ -30,6 +32,35 @@ pub fn manifest(ctx: &mut Ctx, key: &[u8]) -> Option<PagedZSet> {
         Some(Value::PagedZSet(m)) => Some(m.clone()),
         _ => None,
     }
+}
+
+/// A paged sorted set's manifest as the cache holds it, shared (see [`shared`]).
+pub struct Shared(Arc<Value>);
+
+impl Deref for Shared {
+    type Target = PagedZSet;
+    fn deref(&self) -> &PagedZSet {
+        match &*self.0 {
+            Value::PagedZSet(m) => m,
+            _ => unreachable!("made from a paged sorted set only"),
+        }
+    }
+}
+
+/// For a command that only reads: the manifest at `key` if it holds a live paged sorted set
+/// (counted as a hit), through the cache's shared handle rather than copied (it holds each
+/// segment's largest member, some 60 bytes per page, per read).
+pub fn shared(ctx: &mut Ctx, key: &[u8]) -> Option<Shared> {
+    if !matches!(
+        ctx.engine.ks.peek(ctx.client.db, key),
+        Some(Value::PagedZSet(_))
+    ) {
+        return None;
+    }
+    // The counted read (it also reclaims a key that has expired).
+    ctx.db().get(key)?;
+    let v = ctx.engine.ks.peek_shared(ctx.client.db, key)?;
+    matches!(*v, Value::PagedZSet(_)).then_some(Shared(v))
 }
 
 /// Writes the changed manifest back (the key becomes dirty, in the command's save group with
@@ -57,7 +88,7 @@ pub fn materialize(ctx: &mut Ctx, m: &PagedZSet) -> Result<ZSet, CmdError> {
 /// searches): the paged sorted set at `key` read into one `ZSet`; `None` for any other key,
 /// which the caller reads as before.
 pub fn whole(ctx: &mut Ctx, key: &[u8]) -> Result<Option<ZSet>, CmdError> {
-    match manifest(ctx, key) {
+    match shared(ctx, key) {
         Some(m) => materialize(ctx, &m).map(Some),
         None => Ok(None),
     }
