@@ -122,6 +122,19 @@ impl<'a, V: CacheValue> Db<'a, V> {
         e.value.as_mut().map(Arc::make_mut)
     }
 
+    /// The value for changing it in place **without** marking the key changed: for a command
+    /// that takes a large value apart and puts it back as it was when it changed nothing (a
+    /// paged value's manifest, which a copy per command would cost). Once it changes the
+    /// value it must go through [`Db::get_mut`], which marks the key; nothing else reads the
+    /// key in between (the owner thread runs one command at a time).
+    pub fn get_mut_unmarked(&mut self, key: &[u8]) -> Option<&mut V> {
+        if !self.live(key) {
+            return None;
+        }
+        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        e.value.as_mut().map(Arc::make_mut)
+    }
+
     /// Returns the value, creating it with `make` if absent; the key becomes dirty.
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
         if !self.live(key) {

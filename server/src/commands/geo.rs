@@ -171,7 +171,7 @@ fn geoadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let key = &args[1];
-    if let Some(m) = paged::manifest(ctx, key) {
+    if let Some(m) = paged::take(ctx, key) {
         // GEOADD is ZADD with NX, XX and CH.
         let o = super::zsets::ZaddOpts {
             nx,

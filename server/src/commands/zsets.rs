@@ -321,7 +321,7 @@ fn zadd_common(
     pairs: &[(f64, &[u8])],
     o: ZaddOpts,
 ) -> Result<ZaddTally, CmdError> {
-    if let Some(m) = paged::manifest(ctx, key) {
+    if let Some(m) = paged::take(ctx, key) {
         return paged::zadd(ctx, key, m, pairs, o);
     }
     // Dry run against the current scores: if nothing would change, nothing is written.
@@ -443,7 +443,7 @@ fn zincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zrem(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let members = &args[2..];
-    if let Some(m) = paged::manifest(ctx, &args[1]) {
+    if let Some(m) = paged::take(ctx, &args[1]) {
         let n = paged::remove(ctx, &args[1], m, members)?;
         ctx.out.int(n as i64);
         if n > 0 {
@@ -851,7 +851,7 @@ fn zpop(ctx: &mut Ctx, args: &[Vec<u8>], max: bool) -> CmdResult {
         },
         _ => return Err(CmdError::Syntax),
     };
-    let popped = if let Some(m) = paged::manifest(ctx, &args[1]) {
+    let popped = if let Some(m) = paged::take(ctx, &args[1]) {
         paged::pop(ctx, &args[1], m, count.unwrap_or(1) as u64, max)?
     } else {
         let len = with_zset(ctx, &args[1], ZSet::len)?;
@@ -1284,7 +1284,7 @@ fn zpop_first(
 ) -> Result<Option<ZPopped>, CmdError> {
     let woken = ctx.client.woken;
     for k in keys {
-        if let Some(m) = paged::manifest(ctx, k) {
+        if let Some(m) = paged::take(ctx, k) {
             let popped = paged::pop(ctx, k, m, count as u64, max)?;
             let event = if max { "zpopmax" } else { "zpopmin" };
             super::notify::notify_removed(ctx, super::notify::class::ZSET, event, k);

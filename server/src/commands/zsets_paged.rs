@@ -68,9 +68,38 @@ pub fn shared(ctx: &mut Ctx, key: &[u8]) -> Option<Shared> {
 /// to the collector, see `paged::collect_released`).
 pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedZSet) {
     let mut db = ctx.db();
-    if m.is_empty() {
+    // Back in place first, also when it is to be deleted: the deletion hands the real
+    // manifest (its generation and pages) to the page collector, not a placeholder.
+    if let Some(Value::PagedZSet(x)) = db.get_mut(key) {
+        *x = m;
+    }
+    if matches!(db.get(key), Some(Value::PagedZSet(x)) if x.is_empty()) {
         db.remove(key);
-    } else if let Some(Value::PagedZSet(x)) = db.get_mut(key) {
+    }
+}
+
+/// For a command that may change the set: the manifest at `key` taken out of the cache (an
+/// empty placeholder stays there, the key not marked changed), so the command works on it
+/// without copying it (some 60 bytes per page, per command). Every path of the command then
+/// ends in [`store`] (it changed the set) or [`put_back`] (it did not).
+pub fn take(ctx: &mut Ctx, key: &[u8]) -> Option<PagedZSet> {
+    if !matches!(
+        ctx.engine.ks.peek(ctx.client.db, key),
+        Some(Value::PagedZSet(_))
+    ) {
+        return None;
+    }
+    // The counted read (it also reclaims a key that has expired).
+    ctx.db().get(key)?;
+    match ctx.db().get_mut_unmarked(key) {
+        Some(Value::PagedZSet(m)) => Some(std::mem::take(m)),
+        _ => None,
+    }
+}
+
+/// Puts back a manifest [`take`] took, unchanged: the key stays as clean as it was.
+pub fn put_back(ctx: &mut Ctx, key: &[u8], m: PagedZSet) {
+    if let Some(Value::PagedZSet(x)) = ctx.db().get_mut_unmarked(key) {
         *x = m;
     }
 }
@@ -131,6 +160,7 @@ pub fn zadd(
         };
         // NaN comes only from INCR, which takes one pair: nothing was written yet.
         let Ok(new) = zadd_plan(cur, score, o) else {
+            put_back(ctx, key, m);
             return Err(CmdError::msg(ERR_NAN));
         };
         if let Some(s) = new {
@@ -156,6 +186,8 @@ pub fn zadd(
         store(ctx, key, m);
         let event = if o.incr { "zincr" } else { "zadd" };
         super::notify::notify(ctx, super::notify::class::ZSET, event, key);
+    } else {
+        put_back(ctx, key, m);
     }
     match failed {
         Some(e) => Err(e),
@@ -184,6 +216,8 @@ pub fn remove(
     }
     if removed > 0 {
         store(ctx, key, m);
+    } else {
+        put_back(ctx, key, m);
     }
     match failed {
         Some(e) => Err(e),
@@ -260,9 +294,17 @@ pub fn pop(
     max: bool,
 ) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
     let page_bytes = page_bytes(ctx);
-    let popped =
-        zset::pop(ctx.engine, &mut m, n, max, page_bytes, ctx.now_ms).map_err(CmdError::store)?;
-    if !popped.is_empty() {
+    let popped = match zset::pop(ctx.engine, &mut m, n, max, page_bytes, ctx.now_ms) {
+        Ok(p) => p,
+        Err(e) => {
+            // A failed pop changed nothing (it reads every page it would change first).
+            put_back(ctx, key, m);
+            return Err(CmdError::store(e));
+        }
+    };
+    if popped.is_empty() {
+        put_back(ctx, key, m);
+    } else {
         store(ctx, key, m);
     }
     Ok(popped)

@@ -13,7 +13,7 @@ use crate::value::Value;
 use kvtier_core::{Engine, StoreError};
 
 /// The manifest of a paged hash, stored under the hash's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PagedHash {
     /// Generation: the prefix of every page key of this value.
     pub gen: u64,

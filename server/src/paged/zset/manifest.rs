@@ -21,8 +21,9 @@ pub struct ZSeg {
     pub last: (Score, Vec<u8>),
 }
 
-/// The manifest of a paged sorted set, stored under the set's key.
-#[derive(Debug, Clone, PartialEq)]
+/// The manifest of a paged sorted set, stored under the set's key. (`Default`: the empty
+/// placeholder a write command leaves in the cache while it holds the manifest.)
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PagedZSet {
     /// Member -> score, partitioned by member hash exactly like a paged hash (its generation is
     /// the value's: see [`PagedZSet::gen`]). Its `len` is the number of members.
