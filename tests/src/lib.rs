@@ -55,3 +55,48 @@ pub fn wait_until(timeout: std::time::Duration, what: &str, mut cond: impl FnMut
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Whether two replies are of the same RESP type (an array, a RESP3 set, nil…).
+pub fn same_shape(a: &Resp, b: &Resp) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// A random pick (SRANDMEMBER, ZRANDMEMBER, HRANDFIELD without values: `name key [count]`) on
+/// both servers of `p`: the same reply type and length, kvtier's picks drawn from `all` (the
+/// members Redis holds), distinct for a positive count. The picks themselves are random, so
+/// they are not compared.
+pub fn check_random_picks(
+    p: &mut Pair,
+    name: &str,
+    key: &str,
+    count: Option<i64>,
+    all: &std::collections::BTreeSet<String>,
+    ctx: &str,
+) {
+    let mut args = vec![name.to_string(), key.to_string()];
+    if let Some(n) = count {
+        args.push(n.to_string());
+    }
+    let (want, _) = p.redis_call(&args).unwrap();
+    let (got, _) = p.kv_call(&args).unwrap();
+    assert!(
+        same_shape(&want, &got),
+        "{ctx}: {args:?}: {want:?} vs {got:?}"
+    );
+    match &got {
+        Resp::Nil => assert!(all.is_empty(), "{ctx}: nil from a non-empty value"),
+        Resp::Bulk(_) => assert!(all.contains(&got.as_str()), "{ctx}: {got:?}"),
+        _ => {
+            let (w, g) = (sorted_strings(&want), sorted_strings(&got));
+            assert_eq!(w.len(), g.len(), "{ctx}: {args:?} counts");
+            assert!(
+                g.iter().all(|m| all.contains(m)),
+                "{ctx}: {g:?} not members"
+            );
+            if count.is_some_and(|n| n > 0) {
+                let distinct: std::collections::BTreeSet<&String> = g.iter().collect();
+                assert_eq!(distinct.len(), g.len(), "{ctx}: repeated picks {g:?}");
+            }
+        }
+    }
+}

@@ -8,7 +8,10 @@
 //! membership, counts, distinctness and reply type, and SPOP's picks are then made the same on
 //! both sides.
 
-use kvtier_tests::{seeds, sorted_strings as sorted, wait_until, Client, Pair, Resp, Server};
+use kvtier_tests::{
+    check_random_picks, same_shape, seeds, sorted_strings as sorted, wait_until, Client, Pair,
+    Resp, Server,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
@@ -81,41 +84,10 @@ fn scan_members(c: &mut Client, key: &str, pattern: Option<&str>) -> BTreeSet<St
     panic!("SSCAN does not terminate");
 }
 
-/// Whether two replies are of the same RESP type (an array, a RESP3 set, nil…).
-fn same_shape(a: &Resp, b: &Resp) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-/// SRANDMEMBER key [count] on both: the same reply type, and kvtier's picks are members, as
-/// many as Redis's, distinct for a positive count.
+/// SRANDMEMBER key [count] on both (see `check_random_picks`).
 fn check_srandmember(p: &mut Pair, key: &str, count: Option<i64>, ctx: &str) {
-    let mut args = vec!["SRANDMEMBER".to_string(), key.to_string()];
-    if let Some(n) = count {
-        args.push(n.to_string());
-    }
     let all = redis_members(p, key);
-    let (want, _) = p.redis_call(&args).unwrap();
-    let (got, _) = p.kv_call(&args).unwrap();
-    assert!(
-        same_shape(&want, &got),
-        "{ctx}: {args:?}: {want:?} vs {got:?}"
-    );
-    match &got {
-        Resp::Nil => assert!(all.is_empty(), "{ctx}: nil from a non-empty set"),
-        Resp::Bulk(_) => assert!(all.contains(&got.as_str()), "{ctx}: {got:?}"),
-        _ => {
-            let (w, g) = (sorted(&want), sorted(&got));
-            assert_eq!(w.len(), g.len(), "{ctx}: {args:?} counts");
-            assert!(
-                g.iter().all(|m| all.contains(m)),
-                "{ctx}: {g:?} not members"
-            );
-            if count.is_some_and(|n| n > 0) {
-                let distinct: BTreeSet<&String> = g.iter().collect();
-                assert_eq!(distinct.len(), g.len(), "{ctx}: repeated picks {g:?}");
-            }
-        }
-    }
+    check_random_picks(p, "SRANDMEMBER", key, count, &all, ctx);
 }
 
 /// SPOP key [count] on both, checked like SRANDMEMBER; then Redis gives back what it popped

@@ -7,7 +7,7 @@
 //! ZRANDMEMBER, whose picks are random, is checked for membership, count and reply type.
 //! Saves, restarts, page deletion and loading ahead are in `paged_zset_store.rs`.
 
-use kvtier_tests::{seeds, sorted_strings as sorted, Client, Pair, Resp};
+use kvtier_tests::{check_random_picks, seeds, sorted_strings as sorted, Client, Pair, Resp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
@@ -118,40 +118,10 @@ fn scan_all(c: &mut Client, key: &str, pattern: Option<&str>) -> BTreeSet<String
     panic!("ZSCAN does not terminate");
 }
 
-fn same_shape(a: &Resp, b: &Resp) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-/// ZRANDMEMBER key [count [WITHSCORES]] on both: the same reply type and length, picks that
-/// are members, distinct for a positive count.
+/// ZRANDMEMBER key [count] on both (see `check_random_picks`).
 fn check_zrandmember(p: &mut Pair, key: &str, count: Option<i64>, ctx: &str) {
-    let mut args = vec!["ZRANDMEMBER".to_string(), key.to_string()];
-    if let Some(n) = count {
-        args.push(n.to_string());
-    }
     let all = redis_members(p, key);
-    let (want, _) = p.redis_call(&args).unwrap();
-    let (got, _) = p.kv_call(&args).unwrap();
-    assert!(
-        same_shape(&want, &got),
-        "{ctx}: {args:?}: {want:?} vs {got:?}"
-    );
-    match &got {
-        Resp::Nil => assert!(all.is_empty(), "{ctx}: nil from a non-empty set"),
-        Resp::Bulk(_) => assert!(all.contains(&got.as_str()), "{ctx}: {got:?}"),
-        _ => {
-            let (w, g) = (sorted(&want), sorted(&got));
-            assert_eq!(w.len(), g.len(), "{ctx}: {args:?} counts");
-            assert!(
-                g.iter().all(|m| all.contains(m)),
-                "{ctx}: {g:?} not members"
-            );
-            if count.is_some_and(|n| n > 0) {
-                let distinct: BTreeSet<&String> = g.iter().collect();
-                assert_eq!(distinct.len(), g.len(), "{ctx}: repeated picks {g:?}");
-            }
-        }
-    }
+    check_random_picks(p, "ZRANDMEMBER", key, count, &all, ctx);
 }
 
 fn zadd_args(rng: &mut StdRng, key: &str, lex: bool) -> Vec<String> {
