@@ -511,10 +511,25 @@ impl<V: CacheValue> Engine<V> {
         typed: bool,
         filter: Option<KeyFilter>,
     ) {
+        let ns = self.ks.map.store(db);
+        self.scan_ns(token, ns, cursor, limit, typed, filter);
+    }
+
+    /// A scan of store namespace `ns` (not a Redis DB: the engine's own scans, the filter
+    /// rebuild and the expiry sweep, walk namespaces, which a SWAPDB does not move).
+    fn scan_ns(
+        &mut self,
+        token: u64,
+        ns: DbIndex,
+        cursor: Vec<u8>,
+        limit: usize,
+        typed: bool,
+        filter: Option<KeyFilter>,
+    ) {
         self.other_in_flight += 1;
         self.send(Job::Scan {
             id: token,
-            db: self.ks.map.store(db),
+            db: ns,
             cursor,
             limit,
             typed,
@@ -805,7 +820,7 @@ impl<V: CacheValue> Engine<V> {
         self.saved_during_sweep.clear();
         let (db, cursor) = (self.sweep.0, self.sweep.1.clone());
         self.sweep_epoch = self.epochs[db as usize];
-        self.scan(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK, true);
+        self.scan_ns(SWEEP_TOKEN, db, cursor, SWEEP_KEYS_PER_TICK, true, None);
     }
 
     fn sweep_page(&mut self, result: Result<KeyPage, StoreError>) {
@@ -862,7 +877,7 @@ impl<V: CacheValue> Engine<V> {
         b.in_flight = true;
         b.epoch = self.epochs[b.db as usize];
         let (db, cursor) = (b.db, b.cursor.clone());
-        self.scan(FILTER_TOKEN, db, cursor, FILTER_PAGE, false);
+        self.scan_ns(FILTER_TOKEN, db, cursor, FILTER_PAGE, false, None);
     }
 
     fn filter_page(&mut self, result: Result<KeyPage, StoreError>) {

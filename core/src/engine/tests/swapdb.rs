@@ -110,3 +110,51 @@ fn a_flush_after_a_swap_empties_the_db_the_client_sees() {
     assert_eq!(e.ks.key_count(0), Some(0));
     assert_eq!(e.ks.key_count(1), Some(1));
 }
+
+#[test]
+fn after_a_reopen_with_a_swap_each_filter_is_built_from_its_own_namespace() {
+    let store = Arc::new(GateStore::default());
+    let mut e = engine(Arc::clone(&store));
+    set_in(&mut e, 0, b"only0", b"a");
+    set_in(&mut e, 1, b"only1", b"b");
+    e.swap_db(0, 1);
+    barrier(&mut e, 1).unwrap();
+    drop(e);
+    let mut e = engine(Arc::clone(&store));
+    build_filters(&mut e);
+    // Built from the wrong namespace, the filters would call these keys certainly absent.
+    assert_eq!(get_in(&mut e, 0, b"only1"), Some(b"b".to_vec()));
+    assert_eq!(get_in(&mut e, 1, b"only0"), Some(b"a".to_vec()));
+    assert_eq!(get_in(&mut e, 0, b"only0"), None);
+}
+
+#[test]
+fn the_expiry_sweep_after_a_swap_deletes_the_expired_record_not_its_namesake() {
+    let store = Arc::new(GateStore::default());
+    {
+        let mut d = store.data.lock().unwrap();
+        d.insert(
+            (0, b"k".to_vec()),
+            crate::encoding::encode(0, Some(1), b"dead"),
+        );
+        d.insert(
+            (1, b"k".to_vec()),
+            crate::encoding::encode(0, None, b"alive"),
+        );
+    }
+    let mut e = engine(Arc::clone(&store));
+    e.swap_db(0, 1);
+    barrier(&mut e, 1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dead_on_disk = |s: &GateStore| s.data.lock().unwrap().contains_key(&(0, b"k".to_vec()));
+    while dead_on_disk(&store) && Instant::now() < deadline {
+        e.tick();
+        e.poll();
+        e.barrier(99);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!dead_on_disk(&store), "expired record not reclaimed");
+    assert!(store.data.lock().unwrap().contains_key(&(1, b"k".to_vec())));
+    assert_eq!(get_in(&mut e, 0, b"k"), Some(b"alive".to_vec()));
+    assert_eq!(get_in(&mut e, 1, b"k"), None);
+}
