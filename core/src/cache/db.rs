@@ -42,19 +42,31 @@ impl<'a, V: CacheValue> Db<'a, V> {
 
     /// Whether the key holds a live value; deletes it (a dirty tombstone) if it has expired.
     fn live(&mut self, key: &[u8]) -> bool {
+        self.live_at(key).is_some()
+    }
+
+    /// [`Db::live`], giving the entry's position in its map: what the command does next with
+    /// the key goes there directly instead of hashing and comparing the key again (each lookup
+    /// is a few cache misses once the keyspace outgrows the CPU caches). A position stays valid
+    /// for the rest of the command: only eviction and saves move entries, between commands.
+    fn live_at(&mut self, key: &[u8]) -> Option<usize> {
         let now = self.now_ms;
-        let map = &mut self.ks.dbs[self.db as usize];
-        let expired = match map.get(key) {
-            None => return false,
-            Some(Entry { value: None, .. }) => return false,
-            Some(e) => e.expire_at.is_some_and(|t| t <= now),
-        };
-        if expired {
+        let (i, _, e) = self.ks.dbs[self.db as usize].get_full(key)?;
+        e.value.as_ref()?;
+        if e.expire_at.is_some_and(|t| t <= now) {
             self.ks.stats.expired_keys += 1;
             self.tombstone(key);
-            return false;
+            return None;
         }
-        true
+        Some(i)
+    }
+
+    /// The entry at a position [`Db::live_at`] gave.
+    fn entry_at(&mut self, i: usize) -> &mut Entry<V> {
+        self.ks.dbs[self.db as usize]
+            .get_index_mut(i)
+            .expect("a position given by live_at")
+            .1
     }
 
     fn tombstone(&mut self, key: &[u8]) {
@@ -73,13 +85,13 @@ impl<'a, V: CacheValue> Db<'a, V> {
 
     /// Reads a value (refreshing its LRU clock), or `None` if absent or expired.
     pub fn get(&mut self, key: &[u8]) -> Option<&V> {
-        if !self.live(key) {
+        let Some(i) = self.live_at(key) else {
             self.ks.stats.misses += 1;
             return None;
-        }
+        };
         self.ks.stats.hits += 1;
         let clock = self.ks.tick_clock();
-        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        let e = self.entry_at(i);
         e.lru = clock;
         e.value.as_deref()
     }
@@ -112,12 +124,10 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// Mutable access; the key becomes dirty. A value shared with an in-flight save is copied
     /// first (copy-on-write), so the save writes the snapshot it was given.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        if !self.live(key) {
-            return None;
-        }
-        self.ks.mark_dirty(self.db, key);
+        let i = self.live_at(key)?;
+        self.ks.mark_dirty_at(self.db, i);
         let clock = self.ks.tick_clock();
-        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        let e = self.entry_at(i);
         e.lru = clock;
         e.value.as_mut().map(Arc::make_mut)
     }
@@ -128,11 +138,8 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// value it must go through [`Db::get_mut`], which marks the key; nothing else reads the
     /// key in between (the owner thread runs one command at a time).
     pub fn get_mut_unmarked(&mut self, key: &[u8]) -> Option<&mut V> {
-        if !self.live(key) {
-            return None;
-        }
-        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
-        e.value.as_mut().map(Arc::make_mut)
+        let i = self.live_at(key)?;
+        self.entry_at(i).value.as_mut().map(Arc::make_mut)
     }
 
     /// Returns the value, creating it with `make` if absent; the key becomes dirty.
@@ -187,8 +194,8 @@ impl<'a, V: CacheValue> Db<'a, V> {
     fn put_with(&mut self, key: &[u8], value: V, expire_at: Option<i64>, known_absent: bool) {
         let clock = self.ks.tick_clock();
         let map = &mut self.ks.dbs[self.db as usize];
-        match map.get_mut(key) {
-            Some(e) => {
+        let i = match map.get_full_mut(key) {
+            Some((i, _, e)) => {
                 let before = e.count_share();
                 let old = e.value.replace(Arc::new(value));
                 e.expire_at = expire_at;
@@ -197,6 +204,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 self.ks.uncount(self.db, before);
                 self.ks.count(self.db, after);
                 self.ks.release(old.as_ref());
+                i
             }
             None => {
                 // Known absent from the store (by the filter or the negative cache), or not
@@ -204,7 +212,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 let in_negcache = self.ks.negcache.remove(self.db, key);
                 let absent =
                     known_absent || in_negcache || !self.ks.diskkeys.may_contain(self.db, key);
-                self.ks.dbs[self.db as usize].insert(
+                let (i, _) = self.ks.dbs[self.db as usize].insert_full(
                     key.to_vec(),
                     Entry {
                         value: Some(Arc::new(value)),
@@ -219,17 +227,16 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 );
                 let share = if absent { (1, 0) } else { (0, 1) };
                 self.ks.count(self.db, share);
+                i
             }
-        }
-        self.ks.mark_dirty(self.db, key);
+        };
+        self.ks.mark_dirty_at(self.db, i);
     }
 
     /// Deletes a key, returning its value if it was live.
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
-        if !self.live(key) {
-            return None;
-        }
-        let e = self.ks.dbs[self.db as usize].get_mut(key)?;
+        let i = self.live_at(key)?;
+        let e = self.entry_at(i);
         let before = e.count_share();
         let old = e.value.take();
         e.expire_at = None;
@@ -237,7 +244,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
         self.ks.uncount(self.db, before);
         self.ks.count(self.db, after);
         self.ks.release(old.as_ref());
-        self.ks.mark_dirty(self.db, key);
+        self.ks.mark_dirty_at(self.db, i);
         old.map(|v| Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()))
     }
 

@@ -12,7 +12,8 @@
 //! stall the owner thread.
 
 use crate::store::DbIndex;
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -38,7 +39,8 @@ pub(crate) struct Groups {
     next_id: u64,
     /// Group of the running command, if one is open (`Some(0)`: open, no key changed yet).
     current: Option<u64>,
-    pub groups: HashMap<u64, Group>,
+    /// Keyed by id (ours, not a client's: Fx hashing is safe here).
+    pub groups: FxHashMap<u64, Group>,
     /// Group ids in order of creation; ids of merged or saved groups are skipped when popped.
     pub queue: VecDeque<u64>,
     dirty_keys: usize,
@@ -88,13 +90,6 @@ impl Groups {
         })
     }
 
-    fn new_group(&mut self) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.ensure(id);
-        id
-    }
-
     /// Puts a just-changed key into the current group. Returns the group it now belongs to and
     /// the keys whose group changed through a merge (the caller relabels their entries).
     /// Groups merge into the smaller id, so a key's group id never grows while it stays dirty:
@@ -116,11 +111,17 @@ impl Groups {
         let mut moved = Vec::new();
         let target = match (self.current, old) {
             (Some(0), 0) | (None, 0) => {
-                let id = self.new_group();
+                // The common case (one command, one key): created with its key, one lookup.
+                self.next_id += 1;
+                let id = self.next_id;
+                let mut g = Group::new();
+                g.keys.push((db, key.to_vec()));
+                self.groups.insert(id, g);
+                self.queue.push_back(id);
                 if self.current.is_some() {
                     self.current = Some(id);
                 }
-                id
+                return (id, moved);
             }
             (Some(0), g) => {
                 self.current = Some(g);
@@ -136,11 +137,10 @@ impl Groups {
                 small
             }
         };
-        let group = self.ensure(target);
         // Only a key that was in no group is new to this one; otherwise it is already listed
-        // (in `target`, or in a group just merged into it).
+        // (in `target`, or in a group just merged into it), and the group exists.
         if old == 0 {
-            group.keys.push((db, key.to_vec()));
+            self.ensure(target).keys.push((db, key.to_vec()));
         }
         (target, moved)
     }

@@ -349,9 +349,18 @@ impl<V: CacheValue> Keyspace<V> {
 
     /// Marks an entry changed: new version, dirty, in the current save group.
     pub(crate) fn mark_dirty(&mut self, db: DbIndex, key: &[u8]) {
+        let i = self.dbs[db as usize]
+            .get_index_of(key)
+            .expect("mark_dirty of a resident key");
+        self.mark_dirty_at(db, i);
+    }
+
+    /// [`Keyspace::mark_dirty`] of the entry at position `i` of DB `db`'s map.
+    pub(crate) fn mark_dirty_at(&mut self, db: DbIndex, i: usize) {
         let version = self.next_version();
-        let entry = self.dbs[db as usize]
-            .get_mut(key)
+        let is_page = db as usize == self.dbs.len() - 1;
+        let (key, entry) = self.dbs[db as usize]
+            .get_index_mut(i)
             .expect("mark_dirty of a resident key");
         entry.version = version;
         let old_group = entry.group;
@@ -359,12 +368,17 @@ impl<V: CacheValue> Keyspace<V> {
         entry.dirty = true;
         let (group, moved) = self.groups.join(db, key, old_group, was_dirty);
         entry.group = group;
+        // WATCH and client tracking (see `record_touch`).
+        if !is_page {
+            if let Some(t) = self.touched.as_mut() {
+                t.push((self.map.logical(db), key.to_vec()));
+            }
+        }
         for (d, k) in moved {
             if let Some(e) = self.dbs[d as usize].get_mut(&k) {
                 e.group = group;
             }
         }
-        self.record_touch(db, key);
     }
 
     /// Removes every resident entry of one store namespace (or all) without saving anything;

@@ -251,6 +251,13 @@ pub struct Engine<V: CacheValue> {
     saved_log: Option<Vec<(DbIndex, Vec<u8>, bool)>>,
     /// Last answer of `full_batch_due` and when it was computed.
     full_batch_checked: Option<(Instant, bool)>,
+    /// Due groups that wait for a save in flight of one of their keys, in queue order, and
+    /// the value of `saves_done` when they were found so. Only a finished save can make them
+    /// ready, so they are looked at again only after one: under a steady stream of rewrites of
+    /// the same keys, re-checking thousands of them on every pass cost most of the owner thread.
+    parked: (Vec<u64>, u64),
+    /// Saves finished (successfully or not) since the start.
+    saves_done: u64,
     /// The store's key counts and the pending DB map, shared with the workers.
     counts: Arc<StoredCounts>,
     /// Per Redis DB: how many SWAPDBs changed what it shows (part of [`Engine::db_epoch`]).
@@ -327,6 +334,8 @@ impl<V: CacheValue> Engine<V> {
             clear_backoff: Duration::from_millis(100),
             saved_log: None,
             full_batch_checked: None,
+            parked: (Vec::new(), 0),
+            saves_done: 0,
             counts,
             swaps: vec![0; spaces],
             map_writes: (0, 0),
@@ -684,7 +693,16 @@ impl<V: CacheValue> Engine<V> {
         let max_jobs = self.cfg.io_threads.max(1);
         let open = self.ks.open_group();
         let force_bound = self.barriers.iter().map(|b| b.bound).max().unwrap_or(0);
+        if self.parked.1 != self.saves_done {
+            // A save finished since they were parked: they may be ready now.
+            for id in self.parked.0.drain(..).rev() {
+                self.ks.groups.queue.push_front(id);
+            }
+        }
         let mut deferred = Vec::new();
+        let mut busy_groups = Vec::new();
+        // Positions of a group's keys in their maps, found once for both passes below.
+        let mut at: Vec<Option<usize>> = Vec::new();
         while self.saves_in_flight.values().sum::<usize>() < max_jobs {
             // Group commit: while a save is in flight, what became due meanwhile waits for it
             // and goes out as one larger batch (one write + one sync), unless a full batch is
@@ -720,18 +738,25 @@ impl<V: CacheValue> Engine<V> {
                     None if !forced && g.since + self.cfg.flush_delay > now => break,
                     None => {}
                 }
+                at.clear();
+                at.extend(
+                    g.keys
+                        .iter()
+                        .map(|(d, k)| self.ks.dbs[*d as usize].get_index_of(k)),
+                );
                 let busy = g
                     .keys
                     .iter()
-                    .any(|(d, k)| self.ks.dbs[*d as usize].get(k).is_some_and(|e| e.saving));
+                    .zip(&at)
+                    .any(|((d, _), i)| i.is_some_and(|i| self.ks.dbs[*d as usize][i].saving));
                 if busy {
-                    deferred.push(self.ks.groups.queue.pop_front().expect("front"));
+                    busy_groups.push(self.ks.groups.queue.pop_front().expect("front"));
                     continue;
                 }
                 self.ks.groups.queue.pop_front();
                 let g = self.ks.groups.take(id).expect("group exists");
-                for (d, k) in g.keys {
-                    if let Some(e) = self.ks.dbs[d as usize].get_mut(&k) {
+                for ((d, k), i) in g.keys.into_iter().zip(&at) {
+                    if let Some(e) = i.map(|i| &mut self.ks.dbs[d as usize][i]) {
                         // The entry says which group it is in; a repeated candidate was taken
                         // already (it is `saving` now).
                         if e.dirty && !e.saving && e.group == id {
@@ -764,9 +789,14 @@ impl<V: CacheValue> Engine<V> {
             }
             self.send(Job::Save { groups, items });
         }
-        // Deferred groups go back in front, in their original order.
+        // Deferred groups go back in front, in their original order; busy ones are parked
+        // until a save finishes (behind those parked before, which were in front of them).
         for id in deferred.into_iter().rev() {
             self.ks.groups.queue.push_front(id);
+        }
+        if !busy_groups.is_empty() {
+            self.parked.0.extend(busy_groups);
+            self.parked.1 = self.saves_done;
         }
     }
 
@@ -1156,6 +1186,37 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
+    /// A saved item is in the store (durable or not): counts and presence follow it, so a retry
+    /// after a failed sync changes no count twice. `i` is the key's position in its map.
+    fn note_stored(&mut self, it: &Saved, i: Option<usize>) {
+        // Saved before a FLUSHDB/FLUSHALL that the store has yet to apply: the clear will
+        // remove it, and memory already forgot it (a key written since is new).
+        if it.epoch != self.epochs[it.db as usize] {
+            return;
+        }
+        let c = &mut self.ks.counts[it.db as usize];
+        c.stored = c
+            .stored
+            .map(|n| (n as i64 + i64::from(it.put) - i64::from(it.existed)).max(0) as u64);
+        let Some(i) = i else { return };
+        let e = &mut self.ks.dbs[it.db as usize][i];
+        let before = e.count_share();
+        // The store changed whatever the entry's version: keep the filter's invariant (see
+        // diskkeys.rs).
+        match (it.put, it.existed) {
+            (true, true) | (false, false) => {}
+            (true, false) => {
+                self.ks.diskkeys.added(it.db, &it.key);
+                self.sample.offer(it.db, &it.key);
+            }
+            (false, true) => self.ks.diskkeys.removed(it.db, &it.key),
+        }
+        e.on_disk = Some(it.put);
+        let after = e.count_share();
+        self.ks.uncount(it.db, before);
+        self.ks.count(it.db, after);
+    }
+
     fn finish_save(
         &mut self,
         min_group: u64,
@@ -1163,6 +1224,7 @@ impl<V: CacheValue> Engine<V> {
         applied: bool,
         result: Result<(), StoreError>,
     ) {
+        self.saves_done += 1;
         if let Some(n) = self.saves_in_flight.get_mut(&min_group) {
             *n -= 1;
             if *n == 0 {
@@ -1173,113 +1235,86 @@ impl<V: CacheValue> Engine<V> {
             self.saved_during_sweep
                 .extend(items.iter().map(|it| (it.db, it.key.clone())));
         }
-        if applied {
-            // The batch is in the store (durable or not): counts and presence follow it, so a
-            // retry after a failed sync changes no count twice.
-            for it in &items {
-                // Saved before a FLUSHDB/FLUSHALL that the store has yet to apply: the clear
-                // will remove it, and memory already forgot it (a key written since is new).
-                if it.epoch != self.epochs[it.db as usize] {
-                    continue;
+        if let Ok(()) = &result {
+            if !items.is_empty() {
+                self.stats.out_of_space = false;
+            }
+            self.stats.save_batches += 1;
+            self.stats.keys_saved += items.len() as u64;
+            self.stats.last_save_ok_unix = now_ms() / 1000;
+            self.backoff = Duration::from_millis(100);
+            // One lookup per key for both what the store now holds and the entry's state.
+            for it in items {
+                let i = self.ks.dbs[it.db as usize].get_index_of(&it.key);
+                if applied {
+                    self.note_stored(&it, i);
                 }
-                let c = &mut self.ks.counts[it.db as usize];
-                c.stored = c
-                    .stored
-                    .map(|n| (n as i64 + i64::from(it.put) - i64::from(it.existed)).max(0) as u64);
-                let Some(e) = self.ks.dbs[it.db as usize].get_mut(&it.key) else {
-                    continue;
-                };
-                let before = e.count_share();
-                // The store changed whatever the entry's version: keep the filter's
-                // invariant (see diskkeys.rs).
-                match (it.put, it.existed) {
-                    (true, true) | (false, false) => {}
-                    (true, false) => {
-                        self.ks.diskkeys.added(it.db, &it.key);
-                        self.sample.offer(it.db, &it.key);
+                let Saved {
+                    db, key, version, ..
+                } = it;
+                if let Some(log) = self.saved_log.as_mut() {
+                    log.push((db, key.clone(), it.put));
+                }
+                let Some(i) = i else { continue };
+                let map = &mut self.ks.dbs[db as usize];
+                let e = &mut map[i];
+                e.saving = false;
+                if e.version == version {
+                    e.dirty = false;
+                    self.ks.groups.cleaned();
+                    if e.value.is_none() {
+                        let share = e.count_share();
+                        map.swap_remove_index(i);
+                        self.ks.uncount(db, share);
+                        self.ks.negcache.insert(db, key);
                     }
-                    (false, true) => self.ks.diskkeys.removed(it.db, &it.key),
                 }
-                e.on_disk = Some(it.put);
-                let after = e.count_share();
-                self.ks.uncount(it.db, before);
-                self.ks.count(it.db, after);
+            }
+            return;
+        }
+        if applied {
+            for it in &items {
+                let i = self.ks.dbs[it.db as usize].get_index_of(&it.key);
+                self.note_stored(it, i);
             }
         }
-        match &result {
-            Ok(()) => {
-                if !items.is_empty() {
-                    self.stats.out_of_space = false;
-                }
-                self.stats.save_batches += 1;
-                self.stats.keys_saved += items.len() as u64;
-                self.stats.last_save_ok_unix = now_ms() / 1000;
-                self.backoff = Duration::from_millis(100);
-                for Saved {
-                    db,
-                    key,
-                    version,
-                    put,
-                    ..
-                } in items
-                {
-                    if let Some(log) = self.saved_log.as_mut() {
-                        log.push((db, key.clone(), put));
+        let Err(err) = &result else { return };
+        self.stats.save_errors += 1;
+        self.stats.out_of_space = matches!(err, StoreError::NoSpace);
+        self.stats.last_save_error = Some(err.to_string());
+        log::error!(
+            "saving {} keys failed: {err}; retrying in {:?}",
+            items.len(),
+            self.backoff
+        );
+        for b in &mut self.barriers {
+            if b.bound >= min_group {
+                b.failed = Some(err.to_string());
+            }
+        }
+        // The keys stay dirty and go back into one group under the old (smallest) id,
+        // merged with any newer group they joined meanwhile.
+        let retry_at = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
+        let mut keys = Vec::new();
+        for Saved { db, key, .. } in items {
+            let Some(e) = self.ks.dbs[db as usize].get_mut(&key) else {
+                continue;
+            };
+            e.saving = false;
+            let newer = std::mem::replace(&mut e.group, min_group);
+            if newer != 0 && newer != min_group {
+                for (d, k) in self.ks.groups.merge_into_restored(newer) {
+                    if let Some(e) = self.ks.dbs[d as usize].get_mut(&k) {
+                        e.group = min_group;
                     }
-                    let map = &mut self.ks.dbs[db as usize];
-                    let Some(e) = map.get_mut(&key) else { continue };
-                    e.saving = false;
-                    if e.version == version {
-                        e.dirty = false;
-                        self.ks.groups.cleaned();
-                        if e.value.is_none() {
-                            let share = e.count_share();
-                            map.swap_remove(&key);
-                            self.ks.uncount(db, share);
-                            self.ks.negcache.insert(db, key);
-                        }
-                    }
+                    keys.push((d, k));
                 }
             }
-            Err(err) => {
-                self.stats.save_errors += 1;
-                self.stats.out_of_space = matches!(err, StoreError::NoSpace);
-                self.stats.last_save_error = Some(err.to_string());
-                log::error!(
-                    "saving {} keys failed: {err}; retrying in {:?}",
-                    items.len(),
-                    self.backoff
-                );
-                for b in &mut self.barriers {
-                    if b.bound >= min_group {
-                        b.failed = Some(err.to_string());
-                    }
-                }
-                // The keys stay dirty and go back into one group under the old (smallest) id,
-                // merged with any newer group they joined meanwhile.
-                let retry_at = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
-                let mut keys = Vec::new();
-                for Saved { db, key, .. } in items {
-                    let Some(e) = self.ks.dbs[db as usize].get_mut(&key) else {
-                        continue;
-                    };
-                    e.saving = false;
-                    let newer = std::mem::replace(&mut e.group, min_group);
-                    if newer != 0 && newer != min_group {
-                        for (d, k) in self.ks.groups.merge_into_restored(newer) {
-                            if let Some(e) = self.ks.dbs[d as usize].get_mut(&k) {
-                                e.group = min_group;
-                            }
-                            keys.push((d, k));
-                        }
-                    }
-                    keys.push((db, key));
-                }
-                if !keys.is_empty() {
-                    self.ks.groups.restore(min_group, keys, retry_at);
-                }
-            }
+            keys.push((db, key));
+        }
+        if !keys.is_empty() {
+            self.ks.groups.restore(min_group, keys, retry_at);
         }
     }
 

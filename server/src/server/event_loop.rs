@@ -13,7 +13,7 @@ impl Server {
                 timeout = Duration::ZERO;
             } else if !self.mem_waiters.is_empty() && !self.shared.mem_delay {
                 // Writers are being let go a few per pass (`release_mem_waiters`).
-                timeout = timeout.min(MEMORY_CHECK_EVERY);
+                timeout = timeout.min(Duration::from_millis(1));
             }
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}

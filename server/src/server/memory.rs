@@ -10,6 +10,20 @@ pub(super) fn heap() -> (usize, usize) {
     (allocated, active.max(allocated))
 }
 
+/// Bytes this thread has allocated since it started (jemalloc's per-thread counter: one read
+/// of a thread-local, unlike [`heap`], which merges every arena's statistics).
+pub(super) fn thread_allocated() -> u64 {
+    thread_local! {
+        static MIB: Option<tikv_jemalloc_ctl::thread::allocatedp_mib> =
+            tikv_jemalloc_ctl::thread::allocatedp::mib().ok();
+    }
+    MIB.with(|m| {
+        m.as_ref()
+            .and_then(|m| m.read().ok())
+            .map_or(0, |p| p.get())
+    })
+}
+
 impl Server {
     /// Whether a request may grow memory (DENYOOM, or an EXEC queuing such a command).
     pub(super) fn grows_memory(state: &ClientState, spec: &CommandSpec) -> bool {
@@ -75,11 +89,22 @@ impl Server {
         // Reading jemalloc's totals merges every arena's statistics: at one request per event
         // loop pass (a client at -c 1) it was 40% of the server's CPU. Input is read in bounded
         // slices, so a millisecond's staleness lets memory overshoot by little.
+        // Between two readings, what this thread allocated (requests, values, replies: nearly
+        // all of what can grow quickly) is watched cheaply, and a large enough amount brings
+        // the reading forward.
         let now = Instant::now();
-        if now.duration_since(self.memory_checked_at) < self.memory_check_gap {
+        let allocated = thread_allocated();
+        if now.duration_since(self.memory_checked_at) < self.memory_check_gap
+            && allocated.wrapping_sub(self.memory_checked_alloc) < self.memory_slack
+        {
+            // Writers let go a few per pass go on at every pass, not at every check.
+            if !self.shared.mem_delay {
+                self.release_mem_waiters();
+            }
             return;
         }
         self.memory_checked_at = now;
+        self.memory_checked_alloc = allocated;
         // jemalloc serves the whole process, RocksDB's C++ included (its `malloc` is
         // jemalloc's; see the workspace Cargo.toml), so its total is everything kvtier and the
         // backend hold. sled allocates from this heap too, but its heap grows with the data
@@ -149,6 +174,7 @@ impl Server {
         // Input is read in bounded slices: with a quarter of the limit free, 10 ms of it cannot
         // overshoot by much; near the limit every millisecond counts.
         let far = maxmemory == 0 || counted < maxmemory - maxmemory / 4;
+        self.memory_slack = (maxmemory as u64 / 64).max(MEMORY_SLACK_MIN);
         self.memory_check_gap = if far && !over && self.mem_waiters.is_empty() {
             MEMORY_CHECK_RELAXED
         } else {
