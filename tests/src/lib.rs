@@ -100,3 +100,76 @@ pub fn check_random_picks(
         }
     }
 }
+
+/// Server arguments that page a value of `min_bytes` or more, in pages of about `page_bytes`,
+/// followed by `extra`.
+pub fn paged_args<'a>(min_bytes: &'a str, page_bytes: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--paged-value-min-bytes",
+        min_bytes,
+        "--page-bytes",
+        page_bytes,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The paged-type tests' usual `paged_args`: a value of 256 bytes or more is paged, in pages of
+/// about 64 bytes (a few members each, so a few hundred members span many pages), and written
+/// out as soon as it changes (`--cache-flush-delay 0`); then `extra` (a type's listpack limit,
+/// a `--maxmemory` that evicts pages).
+pub fn small_pages<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--cache-flush-delay", "0"];
+    args.extend_from_slice(extra);
+    paged_args("256", "64", &args)
+}
+
+/// A 1 MB cache, added to `small_pages` where the paged-type tests compare with Redis, so pages
+/// are also evicted and loaded back.
+pub const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb"];
+
+/// Every entry a SSCAN, HSCAN or ZSCAN (`args[0]`) of `args[1]` returns, followed from cursor 0
+/// until the server returns cursor 0 again, with the rest of `args` (COUNT, MATCH) on every
+/// call: a set's members, or a hash's or sorted set's pairs as `"field value"` strings. A set,
+/// since a SCAN may return an entry twice and its order is open.
+#[track_caller]
+pub fn scan_to_end(c: &mut Client, args: &[&str]) -> std::collections::BTreeSet<String> {
+    let width = if args[0].eq_ignore_ascii_case("SSCAN") {
+        1
+    } else {
+        2
+    };
+    let mut cursor = "0".to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..100_000 {
+        let mut call = vec![args[0], args[1], &cursor];
+        call.extend_from_slice(&args[2..]);
+        let r = c.cmd(&call);
+        let Resp::Array(parts) = r else {
+            panic!("bad {} reply {r:?}", args[0])
+        };
+        let (Resp::Array(items) | Resp::Set(items)) = &parts[1] else {
+            panic!("bad {} page {:?}", args[0], parts[1])
+        };
+        for entry in items.chunks(width) {
+            let words: Vec<String> = entry.iter().map(Resp::as_str).collect();
+            seen.insert(words.join(" "));
+        }
+        cursor = parts[0].as_str();
+        if cursor == "0" {
+            return seen;
+        }
+    }
+    panic!("{} does not terminate", args[0]);
+}
+
+/// Asserts that `key`, a paged value just deleted (DEL, or emptied by pops and removals), is
+/// gone and that the background collector deletes its pages: none left pending, more than
+/// `min_deleted` deleted.
+#[track_caller]
+pub fn assert_gone_with_its_pages(c: &mut Client, key: &str, min_deleted: i64) {
+    assert_eq!(c.cmd(&["EXISTS", key]), Resp::Int(0), "{key} still exists");
+    wait_until(std::time::Duration::from_secs(10), "pages deleted", || {
+        c.info_int("page_gc_pending") == 0 && c.info_int("pages_deleted") > min_deleted
+    });
+}

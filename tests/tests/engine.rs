@@ -4,16 +4,6 @@
 use kvtier_tests::{Resp, Server};
 use std::time::Duration;
 
-fn info_field(c: &mut kvtier_tests::Client, field: &str) -> i64 {
-    let info = c.cmd(&["INFO", "everything"]).as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("INFO has no {field}"))
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{field} is not a number"))
-}
-
 fn value_for(i: usize, len: usize) -> String {
     let unit = format!("v{i}-");
     unit.repeat(len / unit.len() + 1)[..len].to_string()
@@ -31,10 +21,7 @@ fn dataset_larger_than_maxmemory_round_trips() {
         );
     }
     // 30 MB written through an 8 MB cache: most keys were saved and evicted.
-    assert!(
-        info_field(&mut c, "evicted_keys") > 0,
-        "nothing was evicted"
-    );
+    assert!(c.info_int("evicted_keys") > 0, "nothing was evicted");
     for i in (0..n).rev() {
         assert_eq!(
             c.cmd(&["GET", &format!("key:{i}")]),
@@ -42,13 +29,13 @@ fn dataset_larger_than_maxmemory_round_trips() {
             "key:{i} changed on its way through the disk"
         );
     }
-    assert!(info_field(&mut c, "disk_loads") > 0);
+    assert!(c.info_int("disk_loads") > 0);
     assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(n as i64));
     // maxmemory bounds what the server allocates after startup (the backend's own heap at
     // open, large with sled, is part of used_memory_startup).
     // sled's heap grows with its data and cannot be told apart from the cache
     // (docs/backends.md): the bound is not asserted there.
-    let used = info_field(&mut c, "used_memory") - info_field(&mut c, "used_memory_startup");
+    let used = c.info_int("used_memory") - c.info_int("used_memory_startup");
     if kvtier_tests::test_backend() != "sled" {
         assert!(
             used < 8 * 1024 * 1024 + 4 * 1024 * 1024,
@@ -175,9 +162,9 @@ fn parked_clients_do_not_block_others_and_disconnects_leave_no_waiters() {
         );
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(info_field(&mut other, "parked_clients"), 0);
+    assert_eq!(other.info_int("parked_clients"), 0);
     // `c` and `other`; the one that left is gone.
-    assert_eq!(info_field(&mut other, "connected_clients"), 2);
+    assert_eq!(other.info_int("connected_clients"), 2);
 }
 
 #[test]
@@ -269,7 +256,7 @@ fn writes_faster_than_the_flush_delay_are_held_back_not_lost() {
             other => panic!("unexpected reply {other:?}"),
         }
         if i % 500 == 0 {
-            let used = info_field(&mut c, "used_memory");
+            let used = c.info_int("used_memory");
             // 6 MB of cache + 1 MB of hard-limit slack + serialized saves in flight.
             assert!(
                 used < 10 * 1024 * 1024,
@@ -282,10 +269,7 @@ fn writes_faster_than_the_flush_delay_are_held_back_not_lost() {
         "only {} of 2500 writes accepted",
         accepted.len()
     );
-    assert!(
-        info_field(&mut c, "keys_saved") > 0,
-        "pressure did not push saves"
-    );
+    assert!(c.info_int("keys_saved") > 0, "pressure did not push saves");
     for &i in accepted.iter().step_by(37) {
         assert_eq!(
             c.cmd(&["GET", &format!("p:{i}")]),

@@ -1065,18 +1065,11 @@ impl Runner {
         }
     }
 
-    fn info_field(&mut self, field: &str) -> i64 {
-        let info = self.client.cmd(&["INFO", "everything"]).as_str();
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("INFO has no numeric {field}"))
-    }
-
     fn collect_stats(&mut self) {
-        self.stats.evicted += self.info_field("evicted_keys");
-        self.stats.disk_loads += self.info_field("disk_loads");
-        self.stats.pages += self.info_field("resident_pages") + self.info_field("pages_deleted");
+        self.stats.evicted += self.client.info_int("evicted_keys");
+        self.stats.disk_loads += self.client.info_int("disk_loads");
+        self.stats.pages +=
+            self.client.info_int("resident_pages") + self.client.info_int("pages_deleted");
     }
 
     fn start_again(&mut self) {

@@ -6,24 +6,16 @@
 //! Replies whose order Redis leaves open (HGETALL, HKEYS, HVALS, a whole HSCAN) are compared as
 //! sets; HRANDFIELD is checked for membership.
 
-use kvtier_tests::{seeds, sorted_strings as sorted, wait_until, Pair, Resp, Server};
+use kvtier_tests::{
+    assert_gone_with_its_pages, scan_to_end, seeds, small_pages, sorted_strings as sorted, Pair,
+    Resp, Server, SMALL_CACHE,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 
-const PAGED: &[&str] = &[
-    "--maxmemory",
-    "1mb",
-    "--cache-flush-delay",
-    "0",
-    "--paged-value-min-bytes",
-    "256",
-    "--page-bytes",
-    "64",
-    // Only a hash Redis would keep as a hash table is paged (a listpack's order shows).
-    "--hash-max-listpack-entries",
-    "4",
-];
+/// Only a hash Redis would keep as a hash table is paged (a listpack's order shows).
+const HASH_TABLES: &[&str] = &["--hash-max-listpack-entries", "4"];
 
 const KEYS: [&str; 3] = ["h0", "h1", "h2"];
 
@@ -53,35 +45,6 @@ fn all_pairs(r: &Resp) -> Vec<String> {
         }
         other => panic!("bad HGETALL reply {other:?}"),
     }
-}
-
-/// Every field an HSCAN to the end returns, through `call`.
-fn scan_fields(call: &mut dyn FnMut(&[String]) -> Resp, key: &str) -> BTreeSet<String> {
-    let mut cursor = "0".to_string();
-    let mut seen = BTreeSet::new();
-    for _ in 0..100_000 {
-        let r = call(&[
-            "HSCAN".into(),
-            key.into(),
-            cursor.clone(),
-            "COUNT".into(),
-            "7".into(),
-        ]);
-        let Resp::Array(parts) = r else {
-            panic!("bad HSCAN reply {r:?}")
-        };
-        let Resp::Array(items) = &parts[1] else {
-            panic!("bad HSCAN page {:?}", parts[1])
-        };
-        for p in items.chunks(2) {
-            seen.insert(format!("{}={}", p[0].as_str(), p[1].as_str()));
-        }
-        cursor = parts[0].as_str();
-        if cursor == "0" {
-            return seen;
-        }
-    }
-    panic!("HSCAN does not terminate");
 }
 
 fn workload(p: &mut Pair, seed: u64, steps: usize) {
@@ -158,14 +121,8 @@ fn workload(p: &mut Pair, seed: u64, steps: usize) {
                 let (redis, kv) = (p.redis_port(), p.kv_port());
                 let mut rc = kvtier_tests::Client::connect(redis);
                 let mut kc = kvtier_tests::Client::connect(kv);
-                let want = scan_fields(
-                    &mut |a| rc.cmd(&a.iter().map(String::as_str).collect::<Vec<_>>()),
-                    key,
-                );
-                let got = scan_fields(
-                    &mut |a| kc.cmd(&a.iter().map(String::as_str).collect::<Vec<_>>()),
-                    key,
-                );
+                let want = scan_to_end(&mut rc, &["HSCAN", key, "COUNT", "7"]);
+                let got = scan_to_end(&mut kc, &["HSCAN", key, "COUNT", "7"]);
                 assert_eq!(want, got, "seed {seed} step {step}: HSCAN {key}");
             }
             85..=86 => {
@@ -254,7 +211,11 @@ fn paged_hashes_answer_as_redis_does() {
     for seed in seeds() {
         let resp3 = seed % 2 == 0;
         let label = format!("paged hashes, seed {seed}, resp3 {resp3}");
-        let Some(mut p) = Pair::start(&label, PAGED, resp3) else {
+        let Some(mut p) = Pair::start(
+            &label,
+            &small_pages(&[HASH_TABLES, SMALL_CACHE].concat()),
+            resp3,
+        ) else {
             return;
         };
         workload(&mut p, seed, 600);
@@ -272,7 +233,7 @@ fn paged_hashes_answer_as_redis_does() {
 #[test]
 fn a_paged_hash_survives_restart_and_its_pages_are_deleted_with_it() {
     // No memory limit here: the pages stay in memory to be counted.
-    let args = &PAGED[2..];
+    let args = &small_pages(HASH_TABLES);
     let mut s = Server::start(args);
     let mut c = s.client();
     for i in 0..2000 {
@@ -287,11 +248,7 @@ fn a_paged_hash_survives_restart_and_its_pages_are_deleted_with_it() {
     assert_eq!(c.cmd(&["HGET", "big", "f1234"]), Resp::bulk("value-1234"));
     assert_eq!(c.cmd(&["TYPE", "big"]), Resp::Simple("hash".into()));
     assert_eq!(c.cmd(&["DEL", "big"]), Resp::Int(1));
-    wait_until(std::time::Duration::from_secs(10), "pages deleted", || {
-        c.info_int("page_gc_pending") == 0
-    });
-    assert!(c.info_int("pages_deleted") > 10);
-    assert_eq!(c.cmd(&["EXISTS", "big"]), Resp::Int(0));
+    assert_gone_with_its_pages(&mut c, "big", 10);
 }
 
 /// HRANDFIELD on a paged hash picks from about the count's share of its pages: after a restart
@@ -300,7 +257,7 @@ fn a_paged_hash_survives_restart_and_its_pages_are_deleted_with_it() {
 /// with its own value; a count reaching the size returns every field.
 #[test]
 fn hrandfield_on_a_paged_hash_reads_a_few_pages() {
-    let args = &PAGED[2..];
+    let args = &small_pages(HASH_TABLES);
     let mut s = Server::start(args);
     let mut c = s.client();
     let n = 2000;

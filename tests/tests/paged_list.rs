@@ -3,21 +3,10 @@
 //! once, so pages are created, split, emptied, saved, evicted and loaded back all the time;
 //! every reply must still be Redis's.
 
-use kvtier_tests::{seeds, wait_until, Pair, Resp, Server};
+use kvtier_tests::{paged_args, seeds, small_pages, wait_until, Pair, Resp, Server, SMALL_CACHE};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
-
-const PAGED: &[&str] = &[
-    "--maxmemory",
-    "1mb",
-    "--cache-flush-delay",
-    "0",
-    "--paged-value-min-bytes",
-    "256",
-    "--page-bytes",
-    "64",
-];
 
 const KEYS: [&str; 3] = ["l0", "l1", "l2"];
 
@@ -163,7 +152,7 @@ fn paged_lists_answer_as_redis_does() {
     for seed in seeds() {
         let resp3 = seed % 2 == 0;
         let label = format!("paged lists, seed {seed}, resp3 {resp3}");
-        let Some(mut p) = Pair::start(&label, PAGED, resp3) else {
+        let Some(mut p) = Pair::start(&label, &small_pages(SMALL_CACHE), resp3) else {
             return;
         };
         workload(&mut p, seed, 800);
@@ -181,14 +170,7 @@ fn paged_lists_answer_as_redis_does() {
 /// and its pages are deleted with it.
 #[test]
 fn a_paged_list_survives_restart_and_its_pages_are_deleted_with_it() {
-    let args = &[
-        "--maxmemory",
-        "2mb",
-        "--paged-value-min-bytes",
-        "4kb",
-        "--page-bytes",
-        "1kb",
-    ];
+    let args = &paged_args("4kb", "1kb", &["--maxmemory", "2mb"]);
     let mut s = Server::start(args);
     let mut c = s.client();
     let n = 4_000;
@@ -232,7 +214,7 @@ fn a_paged_list_survives_restart_and_its_pages_are_deleted_with_it() {
 /// Popping a paged list empties and deletes its pages as it goes: nothing is left to collect.
 #[test]
 fn a_drained_paged_queue_leaves_no_pages() {
-    let args = &["--paged-value-min-bytes", "1kb", "--page-bytes", "256"];
+    let args = &paged_args("1kb", "256", &[]);
     let s = Server::start(args);
     let mut c = s.client();
     for i in 0..3000 {
@@ -263,7 +245,7 @@ fn a_drained_paged_queue_leaves_no_pages() {
 /// elements are the ones kept, in order, also after a restart.
 #[test]
 fn scattered_removals_merge_small_pages() {
-    let args = &PAGED[2..];
+    let args = &small_pages(&[]);
     let mut s = Server::start(args);
     let mut c = s.client();
     let n = 2000;

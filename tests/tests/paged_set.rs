@@ -9,24 +9,13 @@
 //! both sides.
 
 use kvtier_tests::{
-    check_random_picks, same_shape, seeds, sorted_strings as sorted, wait_until, Client, Pair,
-    Resp, Server,
+    assert_gone_with_its_pages, check_random_picks, same_shape, scan_to_end, seeds, small_pages,
+    sorted_strings as sorted, wait_until, Client, Pair, Resp, Server, SMALL_CACHE,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-const PAGED: &[&str] = &[
-    "--maxmemory",
-    "1mb",
-    "--cache-flush-delay",
-    "0",
-    "--paged-value-min-bytes",
-    "256",
-    "--page-bytes",
-    "64",
-];
 
 /// Sets of strings (paged once large); `ints` only ever holds integers (an intset in Redis).
 const KEYS: [&str; 3] = ["s0", "s1", "s2"];
@@ -64,24 +53,11 @@ fn redis_members(p: &mut Pair, key: &str) -> BTreeSet<String> {
 
 /// Every member a SSCAN to the end returns.
 fn scan_members(c: &mut Client, key: &str, pattern: Option<&str>) -> BTreeSet<String> {
-    let mut cursor = "0".to_string();
-    let mut seen = BTreeSet::new();
-    for _ in 0..100_000 {
-        let mut args = vec!["SSCAN", key, &cursor, "COUNT", "5"];
-        if let Some(p) = pattern {
-            args.extend(["MATCH", p]);
-        }
-        let r = c.cmd(&args);
-        let Resp::Array(parts) = r else {
-            panic!("bad SSCAN reply {r:?}")
-        };
-        seen.extend(sorted(&parts[1]));
-        cursor = parts[0].as_str();
-        if cursor == "0" {
-            return seen;
-        }
+    let mut args = vec!["SSCAN", key, "COUNT", "5"];
+    if let Some(p) = pattern {
+        args.extend(["MATCH", p]);
     }
-    panic!("SSCAN does not terminate");
+    scan_to_end(c, &args)
 }
 
 /// SRANDMEMBER key [count] on both (see `check_random_picks`).
@@ -318,7 +294,7 @@ fn paged_sets_answer_as_redis_does() {
     for seed in seeds() {
         let resp3 = seed % 2 == 0;
         let label = format!("paged sets, seed {seed}, resp3 {resp3}");
-        let Some(mut p) = Pair::start(&label, PAGED, resp3) else {
+        let Some(mut p) = Pair::start(&label, &small_pages(SMALL_CACHE), resp3) else {
             return;
         };
         workload(&mut p, seed, 700);
@@ -336,7 +312,7 @@ fn paged_sets_answer_as_redis_does() {
 /// one member that is no integer makes it a hash table, which is then paged.
 #[test]
 fn an_intset_is_never_paged() {
-    let s = Server::start(&PAGED[2..]);
+    let s = Server::start(&small_pages(&[]));
     let mut c = s.client();
     for i in 0..500 {
         c.cmd(&["SADD", "ints", &(i * 1000).to_string()]);
@@ -361,7 +337,7 @@ fn an_intset_is_never_paged() {
 #[test]
 fn a_paged_set_survives_restart_and_its_pages_are_deleted_with_it() {
     // No memory limit here: the pages stay in memory to be counted.
-    let args = &PAGED[2..];
+    let args = &small_pages(&[]);
     let mut s = Server::start(args);
     let mut c = s.client();
     for i in 0..2000 {
@@ -385,18 +361,14 @@ fn a_paged_set_survives_restart_and_its_pages_are_deleted_with_it() {
     want.sort();
     assert_eq!(members, want);
     assert_eq!(c.cmd(&["DEL", "big"]), Resp::Int(1));
-    wait_until(Duration::from_secs(10), "pages deleted", || {
-        c.info_int("page_gc_pending") == 0
-    });
-    assert!(c.info_int("pages_deleted") > 10);
-    assert_eq!(c.cmd(&["EXISTS", "big"]), Resp::Int(0));
+    assert_gone_with_its_pages(&mut c, "big", 10);
 }
 
 /// Popping a paged set to the end deletes it: SPOP and SREM empty the pages, the last member
 /// deletes the key, and its pages go to the collector.
 #[test]
 fn a_paged_set_popped_to_the_end_is_deleted() {
-    let s = Server::start(&PAGED[2..]);
+    let s = Server::start(&small_pages(&[]));
     let mut c = s.client();
     for i in 0..300 {
         c.cmd(&["SADD", "q", &format!("job-{i}")]);
@@ -433,18 +405,19 @@ fn a_paged_set_popped_to_the_end_is_deleted() {
         assert!(seen.insert(m.clone()), "popped twice: {m}");
     }
     assert_eq!(seen.len(), 300);
-    assert_eq!(c.cmd(&["EXISTS", "q"]), Resp::Int(0));
     assert_eq!(c.cmd(&["SPOP", "q"]), Resp::Nil);
-    wait_until(Duration::from_secs(10), "pages deleted", || {
-        c.info_int("page_gc_pending") == 0 && c.info_int("pages_deleted") > 0
-    });
+    assert_gone_with_its_pages(&mut c, "q", 0);
 }
 
 /// A paged set as a source of ZUNION, ZINTER, ZDIFF and their STORE forms, as in Redis (members
 /// score 1).
 #[test]
 fn a_paged_set_is_a_source_of_zunion_zinter_zdiff() {
-    let Some(mut p) = Pair::start("paged set as a sorted-set source", PAGED, false) else {
+    let Some(mut p) = Pair::start(
+        "paged set as a sorted-set source",
+        &small_pages(SMALL_CACHE),
+        false,
+    ) else {
         return;
     };
     let mut args = to_args(&["SADD", "big"]);
@@ -469,7 +442,7 @@ fn a_paged_set_is_a_source_of_zunion_zinter_zdiff() {
 /// and SREM of one member each save a handful of records whatever the set's size.
 #[test]
 fn a_write_to_a_paged_set_saves_one_page_and_the_manifest() {
-    let s = Server::start(&PAGED[2..]);
+    let s = Server::start(&small_pages(&[]));
     let mut c = s.client();
     for chunk in 0..20 {
         let mut args = vec!["SADD".to_string(), "big".to_string()];

@@ -7,24 +7,17 @@
 //! ZRANDMEMBER, whose picks are random, is checked for membership, count and reply type.
 //! Saves, restarts, page deletion and loading ahead are in `paged_zset_store.rs`.
 
-use kvtier_tests::{check_random_picks, seeds, sorted_strings as sorted, Client, Pair, Resp};
+use kvtier_tests::{
+    check_random_picks, scan_to_end, seeds, small_pages, sorted_strings as sorted, Client, Pair,
+    Resp, SMALL_CACHE,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-const PAGED: &[&str] = &[
-    "--maxmemory",
-    "1mb",
-    "--cache-flush-delay",
-    "0",
-    "--paged-value-min-bytes",
-    "256",
-    "--page-bytes",
-    "64",
-    "--zset-max-listpack-entries",
-    "4",
-];
+/// Only a sorted set Redis would keep as a skiplist is paged (a listpack's encoding shows).
+const SKIPLISTS: &[&str] = &["--zset-max-listpack-entries", "4"];
 
 /// Sorted sets with mixed scores; `lex` has every score 0 (lex ranges are defined on it).
 const KEYS: [&str; 3] = ["z0", "z1", "z2"];
@@ -93,29 +86,11 @@ fn redis_members(p: &mut Pair, key: &str) -> BTreeSet<String> {
 
 /// Every (member, score) a ZSCAN to the end returns, as "member score" strings.
 fn scan_all(c: &mut Client, key: &str, pattern: Option<&str>) -> BTreeSet<String> {
-    let mut cursor = "0".to_string();
-    let mut seen = BTreeSet::new();
-    for _ in 0..100_000 {
-        let mut args = vec!["ZSCAN", key, &cursor, "COUNT", "7"];
-        if let Some(p) = pattern {
-            args.extend(["MATCH", p]);
-        }
-        let r = c.cmd(&args);
-        let Resp::Array(parts) = r else {
-            panic!("bad ZSCAN reply {r:?}")
-        };
-        let Resp::Array(items) = &parts[1] else {
-            panic!("bad ZSCAN items {:?}", parts[1])
-        };
-        for pair in items.chunks(2) {
-            seen.insert(format!("{} {}", pair[0].as_str(), pair[1].as_str()));
-        }
-        cursor = parts[0].as_str();
-        if cursor == "0" {
-            return seen;
-        }
+    let mut args = vec!["ZSCAN", key, "COUNT", "7"];
+    if let Some(p) = pattern {
+        args.extend(["MATCH", p]);
     }
-    panic!("ZSCAN does not terminate");
+    scan_to_end(c, &args)
 }
 
 /// ZRANDMEMBER key [count] on both (see `check_random_picks`).
@@ -562,7 +537,11 @@ fn paged_zsets_answer_as_redis_does() {
     for seed in seeds() {
         let resp3 = seed % 2 == 0;
         let label = format!("paged zsets, seed {seed}, resp3 {resp3}");
-        let Some(mut p) = Pair::start(&label, PAGED, resp3) else {
+        let Some(mut p) = Pair::start(
+            &label,
+            &small_pages(&[SKIPLISTS, SMALL_CACHE].concat()),
+            resp3,
+        ) else {
             return;
         };
         // The same listpack limit in Redis, so OBJECT ENCODING and DUMP agree.

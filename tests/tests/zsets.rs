@@ -19,15 +19,6 @@ fn d(s: &str) -> Resp {
     Resp::Double(s.into())
 }
 
-/// A numeric INFO field.
-fn info_field(c: &mut Client, field: &str) -> i64 {
-    let info = c.cmd(&["INFO", "everything"]).as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("INFO has no numeric {field}"))
-}
-
 fn exists(c: &mut Client, key: &str) -> bool {
     c.cmd(&["EXISTS", key]) == Resp::Int(1)
 }
@@ -840,11 +831,8 @@ fn zsets_survive_restart_and_eviction() {
         Resp::Int(1)
     );
     // Whatever was evicted must have come back from the disk for the reads above.
-    if info_field(&mut c, "evicted_keys") > 0 {
-        assert!(
-            info_field(&mut c, "disk_loads") > 0,
-            "nothing was loaded back"
-        );
+    if c.info_int("evicted_keys") > 0 {
+        assert!(c.info_int("disk_loads") > 0, "nothing was loaded back");
     } else {
         eprintln!("warning: nothing was evicted, the cold path went untested");
     }
