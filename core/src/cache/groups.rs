@@ -11,8 +11,8 @@
 //! therefore O(1) per key: an MSET of 100,000 keys or a FLUSHDB of a large dirty group must not
 //! stall the owner thread.
 
+use super::group_table::GroupTable;
 use crate::store::DbIndex;
-use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Group {
             keys: Vec::new(),
             since: Instant::now(),
@@ -39,8 +39,7 @@ pub(crate) struct Groups {
     next_id: u64,
     /// Group of the running command, if one is open (`Some(0)`: open, no key changed yet).
     current: Option<u64>,
-    /// Keyed by id (ours, not a client's: Fx hashing is safe here).
-    pub groups: FxHashMap<u64, Group>,
+    pub groups: GroupTable,
     /// Group ids in order of creation; ids of merged or saved groups are skipped when popped.
     pub queue: VecDeque<u64>,
     dirty_keys: usize,
@@ -54,8 +53,9 @@ impl Groups {
     /// groups pending, and a drained table keeps its capacity (about 80 bytes a slot) until it
     /// is shrunk. Called from the cron; O(len) only when most of the capacity is unused.
     pub fn shrink_idle(&mut self) {
-        if self.groups.capacity() > SHRINK_FLOOR.max(4 * self.groups.len()) {
-            self.groups.shrink_to(2 * self.groups.len());
+        self.groups.compact();
+        if self.groups.capacity() > SHRINK_FLOOR.max(4 * self.groups.span()) {
+            self.groups.shrink_to(2 * self.groups.span());
         }
         if self.queue.capacity() > SHRINK_FLOOR.max(4 * self.queue.len()) {
             self.queue.shrink_to(2 * self.queue.len());
@@ -84,7 +84,7 @@ impl Groups {
     /// Makes sure group `id` exists (in the queue too), creating it if needed.
     fn ensure(&mut self, id: u64) -> &mut Group {
         let queue = &mut self.queue;
-        self.groups.entry(id).or_insert_with(|| {
+        self.groups.get_or_insert_with(id, || {
             queue.push_back(id);
             Group::new()
         })
@@ -116,7 +116,7 @@ impl Groups {
                 let id = self.next_id;
                 let mut g = Group::new();
                 g.keys.push((db, key.to_vec()));
-                self.groups.insert(id, g);
+                *self.groups.get_or_insert_with(id, Group::new) = g;
                 self.queue.push_back(id);
                 if self.current.is_some() {
                     self.current = Some(id);
@@ -150,7 +150,7 @@ impl Groups {
         if from == 0 || from == into {
             return Vec::new();
         }
-        let Some(old) = self.groups.remove(&from) else {
+        let Some(old) = self.groups.remove(from) else {
             return Vec::new();
         };
         let target = self.ensure(into);
@@ -165,17 +165,17 @@ impl Groups {
     /// Removes a group whose keys are being folded into a restored (older) group after a failed
     /// save, returning its keys.
     pub fn merge_into_restored(&mut self, id: u64) -> Vec<(DbIndex, Vec<u8>)> {
-        self.groups.remove(&id).map(|g| g.keys).unwrap_or_default()
+        self.groups.remove(id).map(|g| g.keys).unwrap_or_default()
     }
 
     /// Takes a group out for saving.
     pub fn take(&mut self, id: u64) -> Option<Group> {
-        self.groups.remove(&id)
+        self.groups.remove(id)
     }
 
     /// Puts back a group whose save failed, to be retried after `retry_at`.
     pub fn restore(&mut self, id: u64, keys: Vec<(DbIndex, Vec<u8>)>, retry_at: Instant) {
-        let g = self.groups.entry(id).or_insert_with(Group::new);
+        let g = self.groups.get_or_insert_with(id, Group::new);
         g.keys.extend(keys);
         g.retry_at = Some(g.retry_at.map_or(retry_at, |t| t.max(retry_at)));
         self.queue.push_front(id);
@@ -183,7 +183,7 @@ impl Groups {
 
     /// Smallest id of a group still waiting to be saved.
     pub fn min_pending(&self) -> Option<u64> {
-        self.groups.keys().copied().min()
+        self.groups.min_id()
     }
 
     pub fn last_id(&self) -> u64 {
@@ -196,7 +196,7 @@ impl Groups {
     pub fn forget_db(&mut self, db: Option<DbIndex>, forgotten: usize) {
         self.dirty_keys = self.dirty_keys.saturating_sub(forgotten);
         let open = self.open_group();
-        self.groups.retain(|&id, g| {
+        self.groups.retain(|id, g| {
             g.keys.retain(|(d, _)| db.is_some_and(|c| c != *d));
             !g.keys.is_empty() || Some(id) == open
         });
@@ -231,6 +231,6 @@ mod tests {
             g.groups.capacity()
         );
         assert_eq!(g.groups.len(), 10);
-        assert!(ids[49_990..].iter().all(|id| g.groups.contains_key(id)));
+        assert!(ids[49_990..].iter().all(|id| g.groups.contains(*id)));
     }
 }

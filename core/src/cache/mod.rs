@@ -10,6 +10,7 @@
 //! before a command may look at it.
 
 mod db;
+mod group_table;
 mod groups;
 
 pub use db::Db;

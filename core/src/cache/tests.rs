@@ -35,7 +35,7 @@ fn a_command_touching_keys_of_two_groups_merges_them_into_the_older() {
     ks.db(0, 0).insert(b"c", V(5));
     ks.end_group();
     assert_eq!(ks.groups.groups.len(), 1, "one batch for all three keys");
-    let g = &ks.groups.groups[&oldest];
+    let g = ks.groups.groups.get(oldest).expect("oldest group");
     assert_eq!(g.keys.len(), 3);
     assert_eq!(ks.dirty_len(), 3);
     for (d, k) in [(0, &b"a"[..]), (1, b"b"), (0, b"c")] {

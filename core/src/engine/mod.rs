@@ -723,7 +723,7 @@ impl<V: CacheValue> Engine<V> {
                     // The running command (an EXEC) is still adding to it.
                     break;
                 }
-                let Some(g) = self.ks.groups.groups.get(&id) else {
+                let Some(g) = self.ks.groups.groups.get(id) else {
                     self.ks.groups.queue.pop_front();
                     continue;
                 };
@@ -817,7 +817,7 @@ impl<V: CacheValue> Engine<V> {
     fn full_batch_due(&self, now: Instant, force_bound: u64, open: Option<u64>) -> bool {
         let mut keys = 0;
         for id in &self.ks.groups.queue {
-            let Some(g) = self.ks.groups.groups.get(id) else {
+            let Some(g) = self.ks.groups.groups.get(*id) else {
                 continue;
             };
             let forced = self.pressure || *id <= force_bound;
