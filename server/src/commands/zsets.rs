@@ -790,14 +790,19 @@ fn zlexcount(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
     let range = parse_range(by, &args[2], &args[3])?;
-    let paged = paged::manifest(ctx, &args[1]);
+    // Taken rather than copied, as ZADD and ZREM do: every path below ends in `paged::remove`
+    // (which stores it, or puts it back when nothing went) or in `paged::put_back`.
+    let paged = paged::take(ctx, &args[1]);
     let doomed = match &paged {
-        Some(m) => Some(
-            paged::range(ctx, m, &range, false, 0, -1)?
-                .into_iter()
-                .map(|(m, _)| m)
-                .collect(),
-        ),
+        Some(m) => match paged::range(ctx, m, &range, false, 0, -1) {
+            Ok(found) => Some(found.into_iter().map(|(m, _)| m).collect()),
+            Err(e) => {
+                if let Some(m) = paged {
+                    paged::put_back(ctx, &args[1], m);
+                }
+                return Err(e);
+            }
+        },
         None => with_zset(ctx, &args[1], |z| {
             collect_range(z, &range, false, 0, -1)
                 .into_iter()
@@ -805,8 +810,13 @@ fn zremrange_common(ctx: &mut Ctx, args: &[Vec<u8>], by: RangeBy) -> CmdResult {
                 .collect::<Vec<_>>()
         })?,
     };
-    let doomed = doomed.unwrap_or_default();
-    if !doomed.is_empty() {
+    let doomed: Vec<Vec<u8>> = doomed.unwrap_or_default();
+    if doomed.is_empty() {
+        // Nothing in the range: the set is unchanged, and its key stays as clean as it was.
+        if let Some(m) = paged {
+            paged::put_back(ctx, &args[1], m);
+        }
+    } else {
         match paged {
             Some(m) => {
                 paged::remove(ctx, &args[1], m, &doomed)?;

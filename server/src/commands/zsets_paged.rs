@@ -18,22 +18,6 @@ use std::sync::Arc;
 
 const ERR_NAN: &str = "ERR resulting score is not a number (NaN)";
 
-/// For a command that writes: the manifest at `key`, copied, if it holds a live paged sorted
-/// set (counted as a hit); `None` for anything else, which the caller handles as an ordinary sorted set (or answers WRONGTYPE
-/// for). Peeked first, so a miss is not counted as a keyspace access twice.
-pub fn manifest(ctx: &mut Ctx, key: &[u8]) -> Option<PagedZSet> {
-    if !matches!(
-        ctx.engine.ks.peek(ctx.client.db, key),
-        Some(Value::PagedZSet(_))
-    ) {
-        return None;
-    }
-    match ctx.db().get(key) {
-        Some(Value::PagedZSet(m)) => Some(m.clone()),
-        _ => None,
-    }
-}
-
 /// A paged sorted set's manifest as the cache holds it, shared (see [`shared`]).
 pub struct Shared(Arc<Value>);
 
