@@ -140,11 +140,7 @@ impl Server {
         let Some(spec) = commands::lookup(&args[0]) else {
             return;
         };
-        let keys = if self.all_keys_resident(t, spec, &args) {
-            Vec::new()
-        } else {
-            self.needed_keys(t, spec, &args)
-        };
+        let keys = self.needed_keys(t, spec, &args);
         let mut missing = 0;
         for (db, key) in &keys {
             if self.engine.ensure(*db, key) == Residency::Unknown {

@@ -2,30 +2,9 @@ use super::*;
 use crate::paged::page_key;
 
 impl Server {
-    /// Whether every key of a request is in memory as a one-record value, so it can run with
-    /// nothing to load: the common case, answered without building the list of needed keys
-    /// (an allocation and a copy of each key per command) or looking each key up twice.
-    /// `false` sends the request through [`Server::needed_keys`], which knows the exceptions.
-    pub(super) fn all_keys_resident(&self, t: usize, spec: &CommandSpec, args: &[Vec<u8>]) -> bool {
-        let n = args.len() as i32;
-        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
-            return false;
-        }
-        // Keys beyond the command's own: a transaction's, another DB's, WATCHed ones, a
-        // script's undeclared ones.
-        if matches!(spec.name, "exec" | "swapdb" | "move" | "copy")
-            || !self.scripting.extra_keys(t).is_empty()
-        {
-            return false;
-        }
-        let db = self.conns[&t].state.db;
-        let ks = &self.engine.ks;
-        spec.key_args(args)
-            .iter()
-            .all(|k| ks.peek(db, k).is_some_and(|v| !v.is_paged()))
-    }
-
-    /// The (db, key) pairs a request needs in memory.
+    /// The (db, key) pairs a request needs in memory; none when it needs only its own keys and
+    /// every one is in memory as a one-record value, so it can run with nothing to load (see
+    /// `keys_for`).
     pub(super) fn needed_keys(
         &self,
         t: usize,
@@ -64,9 +43,11 @@ impl Server {
             }
             return keys;
         }
-        let mut keys = self.keys_for(db, spec, args);
-        // Keys a script touched without declaring them, found cold on an earlier run.
-        keys.extend_from_slice(self.scripting.extra_keys(t));
+        // Keys a script touched without declaring them, found cold on an earlier run: with
+        // any, the list is built whole.
+        let script_keys = self.scripting.extra_keys(t);
+        let mut keys = self.keys_for(db, spec, args, script_keys.is_empty());
+        keys.extend_from_slice(script_keys);
         keys
     }
 
@@ -74,13 +55,24 @@ impl Server {
     /// one, blocked).
     pub(super) fn keys_of(&self, db: u32, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
         match commands::lookup(&args[0]) {
-            Some(spec) => self.keys_for(db, spec, args),
+            // Every key, resident or not: a transaction waiting for some pins the others, which
+            // a list without them would leave to eviction meanwhile.
+            Some(spec) => self.keys_for(db, spec, args, false),
             None => Vec::new(),
         }
     }
 
-    /// The keys of request `args` of command `spec`, in `db`.
-    fn keys_for(&self, db: u32, spec: &CommandSpec, args: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
+    /// The keys of request `args` of command `spec`, in `db`. With `none_if_resident`, none
+    /// when the request needs only its own key arguments and every one is in memory as a
+    /// one-record value: the common case, answered without building the list (an allocation
+    /// and a copy of each key per command) or looking each key up twice.
+    fn keys_for(
+        &self,
+        db: u32,
+        spec: &CommandSpec,
+        args: &[Vec<u8>],
+        none_if_resident: bool,
+    ) -> Vec<(u32, Vec<u8>)> {
         // Prefetch looks at requests not yet arity-checked: one with too few arguments has no
         // keys to load (and indexing its arguments would panic; found by the dispatch fuzz).
         let n = args.len() as i32;
@@ -91,11 +83,10 @@ impl Server {
             // Nothing to load: the old values are replaced unread.
             return Vec::new();
         }
-        let mut keys: Vec<(u32, Vec<u8>)> = spec
-            .key_args(args)
-            .into_iter()
-            .map(|k| (db, k.to_vec()))
-            .collect();
+        let own = spec.key_args(args);
+        // Keys beyond the command's own first (WATCHed ones, another DB's): the fast path below
+        // holds only when there are none.
+        let mut keys = Vec::new();
         let databases = self.engine.ks.databases();
         if spec.name == "swapdb" {
             // Whether a WATCHed key of either DB is touched depends on whether it exists in
@@ -124,6 +115,17 @@ impl Server {
             };
             keys.push((target, key.clone()));
         }
+        if none_if_resident && keys.is_empty() {
+            let ks = &self.engine.ks;
+            if own
+                .iter()
+                .all(|k| ks.peek(db, k).is_some_and(|v| !v.is_paged()))
+            {
+                return keys;
+            }
+        }
+        // The command's own keys ahead of the others, in the order they are loaded and pinned.
+        keys.splice(0..0, own.into_iter().map(|k| (db, k.to_vec())));
         self.add_pages(spec, args, &mut keys);
         keys
     }
