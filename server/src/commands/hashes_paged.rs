@@ -177,7 +177,7 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     }
     let h = h.clone();
     let m = hash::page_out(ctx.engine, &h, page_bytes, ctx.now_ms);
-    ctx.db().insert_keep_ttl(key, Value::PagedHash(m));
+    ctx.db().insert_keep_ttl(key, Value::PagedHash(Box::new(m)));
 }
 
 /// The pages of paged hash `m` a command needs in memory, so the request path loads them

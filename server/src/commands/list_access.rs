@@ -240,7 +240,7 @@ pub fn read_list<R>(
     };
     match manifest {
         None => match ctx.engine.ks.peek(db, key) {
-            Some(Value::List(l)) => f(&mut Plain(l), ctx.out).map(Some),
+            Some(Value::List(l)) => f(&mut Plain(&**l), ctx.out).map(Some),
             _ => unreachable!("looked up above"),
         },
         Some(m) => {
@@ -291,13 +291,13 @@ pub fn write_list<R>(
     if !paged {
         let mut dbv = ctx.engine.ks.db(db, now_ms);
         if created {
-            dbv.insert(key, Value::List(List::new()));
+            dbv.insert(key, Value::List(Box::default()));
         }
         let Some(Value::List(l)) = dbv.into_get_mut(key) else {
             unreachable!("a list, checked above")
         };
         let before = l.len();
-        let result = f(&mut Plain(&mut *l), ctx.out);
+        let result = f(&mut Plain(&mut **l), ctx.out);
         let after = l.len();
         let emptied = after == 0;
         let mut dbv = ctx.engine.ks.db(db, now_ms);
@@ -322,7 +322,7 @@ pub fn write_list<R>(
     };
     let mut view = Paged {
         engine: &mut *ctx.engine,
-        m: Box::new(taken),
+        m: taken,
         now_ms,
         page_bytes,
     };
@@ -333,7 +333,7 @@ pub fn write_list<R>(
     if emptied {
         dbv.remove(key);
     } else if let Some(Value::PagedList(slot)) = dbv.get_mut(key) {
-        *slot = m;
+        **slot = m;
     }
     result.map(|result| {
         Some(Written {
@@ -364,9 +364,9 @@ fn maybe_page_out(
         Some(Value::List(l)) => std::mem::take(l),
         _ => return,
     };
-    let m = paged::page_out(engine, l, page_bytes, now_ms);
+    let m = paged::page_out(engine, *l, page_bytes, now_ms);
     engine
         .ks
         .db(db, now_ms)
-        .insert_keep_ttl(key, Value::PagedList(m));
+        .insert_keep_ttl(key, Value::PagedList(Box::new(m)));
 }

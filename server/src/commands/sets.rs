@@ -72,7 +72,7 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         None => {
             let set: HashSet<Vec<u8>> = members.iter().cloned().collect();
             let n = set.len();
-            db.insert(key, Value::Set(set));
+            db.insert(key, Value::Set(Box::new(set)));
             n
         }
         Some(false) => 0,
@@ -418,7 +418,7 @@ fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             }
             _ => {
                 let mut db = ctx.db();
-                let Value::Set(d) = db.get_or_insert_with(dst, || Value::Set(HashSet::new()))
+                let Value::Set(d) = db.get_or_insert_with(dst, || Value::Set(Box::default()))
                 else {
                     unreachable!("checked above")
                 };
@@ -541,7 +541,7 @@ fn set_op_store(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) -> CmdResult {
     if n == 0 {
         db.remove(&args[1]);
     } else {
-        db.insert(&args[1], Value::Set(result));
+        db.insert(&args[1], Value::Set(Box::new(result)));
     }
     ctx.out.int(n as i64);
     let event = String::from_utf8_lossy(&args[0]).to_lowercase();

@@ -211,7 +211,7 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     let s = s.clone();
     let pairs = s.iter().map(|f| (f.as_slice(), NO_VALUE));
     let m = hash::page_out_pairs(ctx.engine, pairs, page_bytes, ctx.now_ms);
-    ctx.db().insert_keep_ttl(key, Value::PagedSet(m));
+    ctx.db().insert_keep_ttl(key, Value::PagedSet(Box::new(m)));
 }
 
 /// The pages of paged set `m` (at `key`) a command needs in memory, so the request path loads

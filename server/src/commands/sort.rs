@@ -35,7 +35,7 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
         (Some(Value::Str(s)), None) => Some(s.clone()),
         (Some(Value::Hash(h)), Some(f)) => h.get(f).cloned(),
         (Some(Value::PagedHash(m)), Some(f)) => {
-            let m = *m;
+            let m = **m;
             // A page that cannot be read counts as a missing field, as a missing key does.
             crate::paged::hash::get(ctx.engine, &m, f, ctx.now_ms)
                 .ok()
@@ -104,7 +104,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
         }
         Some(Value::Set(s)) => (s.iter().cloned().collect(), true),
         Some(Value::PagedSet(m)) => {
-            let m = *m;
+            let m = **m;
             let s =
                 crate::paged::hash::members(ctx.engine, &m, ctx.now_ms).map_err(CmdError::store)?;
             (s.into_iter().collect(), true)
@@ -208,7 +208,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
             } else {
                 let l: VecDeque<Vec<u8>> =
                     rows.into_iter().map(Option::unwrap_or_default).collect();
-                db.insert(dst, Value::List(l));
+                db.insert(dst, Value::List(Box::new(l)));
             }
             ctx.out.int(n as i64);
             use super::notify::{class, notify_store};

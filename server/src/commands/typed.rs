@@ -49,9 +49,9 @@ macro_rules! kind {
 }
 
 kind!(Str, Str, Vec::new());
-kind!(List, List, VecDeque::new());
-kind!(Hash, Hash, IndexMap::new());
-kind!(Set, Set, HashSet::new());
+kind!(List, List, Box::default());
+kind!(Hash, Hash, Box::new(IndexMap::new()));
+kind!(Set, Set, Box::default());
 kind!(ZSet, ZSet, ZSet::default());
 kind!(Box<Stream>, Stream, Box::default());
 

@@ -988,7 +988,7 @@ fn zsetop(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp, dst: bool, card_only: bool
     // every other source is read where it is.
     let mut paged: Vec<Option<Value>> = super::sets_paged::materialize_sources(ctx, keys)?
         .into_iter()
-        .map(|s| s.map(Value::Set))
+        .map(|s| s.map(|s| Value::Set(Box::new(s))))
         .collect();
     for (k, p) in keys.iter().zip(paged.iter_mut()) {
         if p.is_none() {

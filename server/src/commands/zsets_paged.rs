@@ -55,7 +55,7 @@ pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedZSet) {
     // Back in place first, also when it is to be deleted: the deletion hands the real
     // manifest (its generation and pages) to the page collector, not a placeholder.
     if let Some(Value::PagedZSet(x)) = db.get_mut(key) {
-        *x = m;
+        **x = m;
     }
     if matches!(db.get(key), Some(Value::PagedZSet(x)) if x.is_empty()) {
         db.remove(key);
@@ -84,7 +84,7 @@ pub fn take(ctx: &mut Ctx, key: &[u8]) -> Option<PagedZSet> {
 /// Puts back a manifest [`take`] took, unchanged: the key stays as clean as it was.
 pub fn put_back(ctx: &mut Ctx, key: &[u8], m: PagedZSet) {
     if let Some(Value::PagedZSet(x)) = ctx.db().get_mut_unmarked(key) {
-        *x = m;
+        **x = m;
     }
 }
 
@@ -316,7 +316,7 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     }
     let z = z.clone();
     let m = zset::page_out(ctx.engine, &z, page_bytes(ctx), ctx.now_ms);
-    ctx.db().insert_keep_ttl(key, Value::PagedZSet(m));
+    ctx.db().insert_keep_ttl(key, Value::PagedZSet(Box::new(m)));
 }
 
 /// Most segment pages a range or pop asks to load ahead; the rest are read when reached.

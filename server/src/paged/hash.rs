@@ -120,7 +120,7 @@ pub fn page_mut<'e>(
     let pages = engine.ks.pages_db();
     let mut db = engine.ks.db(pages, now_ms);
     if !matches!(db.get(&key), Some(Value::Hash(_))) {
-        db.insert(&key, Value::Hash(Hash::new()));
+        db.insert(&key, Value::Hash(Box::new(Hash::new())));
     }
     match db.into_get_mut(&key) {
         Some(Value::Hash(h)) => Ok(h),
@@ -209,7 +209,7 @@ pub fn maybe_split(
     engine
         .ks
         .db(pages, now_ms)
-        .insert_new(&m.page_key(to), Value::Hash(dst));
+        .insert_new(&m.page_key(to), Value::Hash(Box::new(dst)));
     m.split += 1;
     if m.split == 1u32 << m.level {
         m.level += 1;
@@ -253,7 +253,7 @@ pub fn page_out_pairs<'a>(
     let pages_db = engine.ks.pages_db();
     let mut db = engine.ks.db(pages_db, now_ms);
     for (id, p) in pages.into_iter().enumerate() {
-        db.insert_new(&m.page_key(id as u32), Value::Hash(p));
+        db.insert_new(&m.page_key(id as u32), Value::Hash(Box::new(p)));
     }
     m
 }
@@ -318,7 +318,7 @@ pub fn deep_copy(
         engine
             .ks
             .db(pages_db, now_ms)
-            .insert_new(&copy.page_key(id), Value::Hash(p));
+            .insert_new(&copy.page_key(id), Value::Hash(Box::new(p)));
     }
     Ok(copy)
 }

@@ -203,7 +203,7 @@ fn new_seg(engine: &mut Engine<Value>, m: &mut PagedList, at: usize, page: List,
     engine
         .ks
         .db(pages, now_ms)
-        .insert_new(&page_key(m.gen, id), Value::List(page));
+        .insert_new(&page_key(m.gen, id), Value::List(Box::new(page)));
     m.segs.insert(at, Seg { id, count, bytes });
 }
 
@@ -655,7 +655,7 @@ pub fn deep_copy(
         engine
             .ks
             .db(pages, now_ms)
-            .insert_new(&copy.seg_key(seg), Value::List(p));
+            .insert_new(&copy.seg_key(seg), Value::List(Box::new(p)));
     }
     copy.segs.shrink_to_fit();
     Ok(copy)

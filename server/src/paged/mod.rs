@@ -143,9 +143,9 @@ pub fn materialize(
     now_ms: i64,
 ) -> Result<Option<Value>, StoreError> {
     Ok(match v {
-        Value::PagedHash(m) => Some(Value::Hash(hash::materialize(engine, m, now_ms)?)),
-        Value::PagedList(m) => Some(Value::List(list::materialize(engine, m, now_ms)?)),
-        Value::PagedSet(m) => Some(Value::Set(hash::members(engine, m, now_ms)?)),
+        Value::PagedHash(m) => Some(Value::Hash(Box::new(hash::materialize(engine, m, now_ms)?))),
+        Value::PagedList(m) => Some(Value::List(Box::new(list::materialize(engine, m, now_ms)?))),
+        Value::PagedSet(m) => Some(Value::Set(Box::new(hash::members(engine, m, now_ms)?))),
         Value::PagedZSet(m) => Some(Value::ZSet(zset::materialize(engine, m, now_ms)?)),
         _ => None,
     })
@@ -155,10 +155,10 @@ pub fn materialize(
 /// generation, never shared ones.
 pub fn deep_copy(engine: &mut Engine<Value>, v: Value, now_ms: i64) -> Result<Value, StoreError> {
     Ok(match v {
-        Value::PagedHash(m) => Value::PagedHash(hash::deep_copy(engine, &m, now_ms)?),
-        Value::PagedList(m) => Value::PagedList(list::deep_copy(engine, &m, now_ms)?),
-        Value::PagedSet(m) => Value::PagedSet(hash::deep_copy(engine, &m, now_ms)?),
-        Value::PagedZSet(m) => Value::PagedZSet(zset::deep_copy(engine, &m, now_ms)?),
+        Value::PagedHash(m) => Value::PagedHash(Box::new(hash::deep_copy(engine, &m, now_ms)?)),
+        Value::PagedList(m) => Value::PagedList(Box::new(list::deep_copy(engine, &m, now_ms)?)),
+        Value::PagedSet(m) => Value::PagedSet(Box::new(hash::deep_copy(engine, &m, now_ms)?)),
+        Value::PagedZSet(m) => Value::PagedZSet(Box::new(zset::deep_copy(engine, &m, now_ms)?)),
         v => v,
     })
 }

@@ -139,7 +139,7 @@ fn set_of(items: impl IntoIterator<Item = Vec<u8>>, capacity: usize) -> R<Value>
             return Err(Bad("duplicate set member"));
         }
     }
-    Ok(Value::Set(s))
+    Ok(Value::Set(Box::new(s)))
 }
 
 fn hash_of(pairs: impl IntoIterator<Item = R<(Vec<u8>, Vec<u8>)>>, capacity: usize) -> R<Value> {
@@ -153,7 +153,7 @@ fn hash_of(pairs: impl IntoIterator<Item = R<(Vec<u8>, Vec<u8>)>>, capacity: usi
             }
         }
     }
-    Ok(Value::Hash(h))
+    Ok(Value::Hash(Box::new(h)))
 }
 
 fn zset_of(pairs: impl IntoIterator<Item = R<(Vec<u8>, f64)>>) -> R<Value> {
@@ -203,7 +203,7 @@ pub fn value(body: &[u8]) -> R<Value> {
             for _ in 0..n {
                 l.push_back(r.string()?);
             }
-            Value::List(l)
+            Value::List(Box::new(l))
         }
         types::SET => {
             let n = r.count(1)?;
@@ -236,7 +236,9 @@ pub fn value(body: &[u8]) -> R<Value> {
             let n = ints.len();
             set_of(ints.into_iter().map(|i| i.to_string().into_bytes()), n)?
         }
-        types::LIST_ZIPLIST => Value::List(nonempty(ziplist::parse(&r.string()?)?)?.into()),
+        types::LIST_ZIPLIST => {
+            Value::List(Box::new(nonempty(ziplist::parse(&r.string()?)?)?.into()))
+        }
         types::HASH_ZIPLIST => hashed(ziplist::parse(&r.string()?)?)?,
         types::ZSET_ZIPLIST => scored(ziplist::parse(&r.string()?)?)?,
         types::HASH_LISTPACK => hashed(listpack::parse(&r.string()?)?)?,
@@ -261,7 +263,7 @@ pub fn value(body: &[u8]) -> R<Value> {
             if l.is_empty() {
                 return Err(Bad("empty list"));
             }
-            Value::List(l)
+            Value::List(Box::new(l))
         }
         types::STREAM_LISTPACKS_2 => Value::Stream(Box::new(super::stream::decode(&mut r)?)),
         _ => return Err(Bad("unsupported value type")),

@@ -163,7 +163,7 @@ pub fn value(v: &Value, encoding: &str, shape: ListShape) -> Vec<u8> {
         }
         Value::Hash(h) if encoding == "listpack" => {
             let mut lp = listpack::Writer::default();
-            for (k, v) in h {
+            for (k, v) in h.iter() {
                 lp.push(k);
                 lp.push(v);
             }
@@ -173,7 +173,7 @@ pub fn value(v: &Value, encoding: &str, shape: ListShape) -> Vec<u8> {
         Value::Hash(h) => {
             out.push(types::HASH);
             length(h.len() as u64, &mut out);
-            for (k, v) in h {
+            for (k, v) in h.iter() {
                 string(k, &mut out);
                 string(v, &mut out);
             }

@@ -18,11 +18,11 @@ fn bytes(items: &[&str]) -> Vec<Vec<u8>> {
 }
 
 fn list(items: &[&str]) -> Value {
-    Value::List(bytes(items).into())
+    Value::List(Box::new(bytes(items).into()))
 }
 
 fn set(items: &[&str]) -> Value {
-    Value::Set(bytes(items).into_iter().collect())
+    Value::Set(Box::new(bytes(items).into_iter().collect()))
 }
 
 fn hash(pairs: &[(&str, &str)]) -> Value {
@@ -30,7 +30,8 @@ fn hash(pairs: &[(&str, &str)]) -> Value {
         pairs
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect(),
+            .collect::<indexmap::IndexMap<_, _>>()
+            .into(),
     )
 }
 
@@ -172,7 +173,8 @@ fn every_type_and_encoding_round_trips() {
         Value::Hash(
             many.iter()
                 .map(|m| (m.as_bytes().to_vec(), b"v".to_vec()))
-                .collect(),
+                .collect::<indexmap::IndexMap<_, _>>()
+                .into(),
         ),
         hash(&[("big", &long)]),
         zset(&[
@@ -209,11 +211,11 @@ fn every_type_and_encoding_round_trips() {
 #[test]
 fn lists_split_into_nodes_by_size_or_count() {
     let many: Vec<String> = (0..2000).map(|i| format!("item-{i}")).collect();
-    let l = Value::List(
+    let l = Value::List(Box::new(
         many.iter()
             .map(|s| s.as_bytes().to_vec())
             .collect::<VecDeque<_>>(),
-    );
+    ));
     let p = dump_default(&l);
     assert_eq!(p[0], types::LIST_QUICKLIST_2);
     // 2000 entries of ~10 bytes at 8 KiB a node: several nodes (a 14-bit node count).
