@@ -386,6 +386,8 @@ fn introspection_and_client_commands() {
     let info = c.cmd(&["INFO"]).as_str();
     assert!(info.contains("# Cluster\r\ncluster_enabled:0"), "{info}");
     assert!(info.contains("role:master"), "{info}");
+    // Tools (and Redis's own suite) look for the allocator by name, as Redis reports it.
+    assert!(info.contains("\r\nmem_allocator:jemalloc-5."), "{info}");
     // RESET inside MULTI ends the transaction.
     c.cmd(&["MULTI"]);
     assert_eq!(c.cmd(&["RESET"]), Resp::Simple("RESET".into()));

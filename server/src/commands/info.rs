@@ -168,8 +168,17 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
             ),
             ("backend_memory", backend.to_string()),
             ("backend_memory_human", human(backend)),
+            ("mem_allocator", allocator()),
         ],
     );
+}
+
+/// The allocator as Redis names it (`jemalloc-5.3.0`): kvtier's heap, RocksDB's included, is
+/// jemalloc's.
+fn allocator() -> String {
+    let version = tikv_jemalloc_ctl::version::read().unwrap_or("unknown");
+    let release = version.split('-').next().unwrap_or(version);
+    format!("jemalloc-{release}")
 }
 
 fn persistence(ctx: &mut Ctx, out: &mut String) {
