@@ -325,6 +325,21 @@ fn save<V: CacheValue>(
             *deltas.entry(it.db).or_insert(0) += d;
         }
     }
+    // Encoded: the values are let go of before the write and the sync, so a command that
+    // changes one of these keys meanwhile does not have to copy it (copy-on-write of a shared
+    // value; a whole page for a paged collection under random writes).
+    let saved: Vec<Saved> = items
+        .into_iter()
+        .zip(existed)
+        .map(|(it, existed)| Saved {
+            db: it.db,
+            put: it.value.is_some(),
+            existed,
+            key: it.key,
+            version: it.version,
+            epoch: it.epoch,
+        })
+        .collect();
     // The counts are written in the batch they describe, under the lock, so they are written
     // in the order the batches are.
     let written = {
@@ -351,23 +366,23 @@ fn save<V: CacheValue>(
         r
     };
     if let Err(e) = written {
-        return failed(items, e);
+        return Completion::Save {
+            groups,
+            items: saved
+                .into_iter()
+                .map(|s| Saved {
+                    existed: false,
+                    ..s
+                })
+                .collect(),
+            applied: false,
+            result: Err(e),
+        };
     }
     let result = store.sync();
     Completion::Save {
         groups,
-        items: items
-            .into_iter()
-            .zip(existed)
-            .map(|(it, existed)| Saved {
-                db: it.db,
-                put: it.value.is_some(),
-                existed,
-                key: it.key,
-                version: it.version,
-                epoch: it.epoch,
-            })
-            .collect(),
+        items: saved,
         applied: true,
         result,
     }
