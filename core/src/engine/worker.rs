@@ -298,9 +298,16 @@ fn save<V: CacheValue>(
         Ok(v) => v,
         Err(e) => return failed(items, e),
     };
-    let mut ops: Vec<WriteOp> = items
-        .iter()
-        .map(|it| match &it.value {
+    // Each value is let go of as soon as it is encoded, before the rest of the batch, the
+    // write and the sync: a command that changes one of these keys meanwhile then does not have
+    // to copy it (copy-on-write of a shared value: a whole page of a paged collection under
+    // random writes).
+    let mut ops: Vec<WriteOp> = Vec::with_capacity(items.len() + 2);
+    let mut saved: Vec<Saved> = Vec::with_capacity(items.len());
+    let mut deltas: HashMap<DbIndex, i64> = HashMap::new();
+    for (it, existed) in items.into_iter().zip(existed) {
+        let put = it.value.is_some();
+        ops.push(match it.value {
             Some(v) => {
                 let mut value = Vec::with_capacity(v.mem_size() + 16);
                 encoding::encode_with(v.type_tag(), it.expire_at, &mut value, |out| {
@@ -316,30 +323,20 @@ fn save<V: CacheValue>(
                 db: store_ns(it.db),
                 key: it.key.clone(),
             },
-        })
-        .collect();
-    let mut deltas: HashMap<DbIndex, i64> = HashMap::new();
-    for (it, &was) in items.iter().zip(&existed) {
-        let d = i64::from(it.value.is_some()) - i64::from(was);
+        });
+        let d = i64::from(put) - i64::from(existed);
         if d != 0 {
             *deltas.entry(it.db).or_insert(0) += d;
         }
-    }
-    // Encoded: the values are let go of before the write and the sync, so a command that
-    // changes one of these keys meanwhile does not have to copy it (copy-on-write of a shared
-    // value; a whole page for a paged collection under random writes).
-    let saved: Vec<Saved> = items
-        .into_iter()
-        .zip(existed)
-        .map(|(it, existed)| Saved {
+        saved.push(Saved {
             db: it.db,
-            put: it.value.is_some(),
+            put,
             existed,
             key: it.key,
             version: it.version,
             epoch: it.epoch,
-        })
-        .collect();
+        });
+    }
     // The counts are written in the batch they describe, under the lock, so they are written
     // in the order the batches are.
     let written = {
