@@ -15,48 +15,14 @@ import argparse
 import os
 import random
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 
 import redis
 
+from kvbench import free_port, proc_kb, write_bytes, start
+
 VALUE = "v" * 88  # with a ~10-byte field name: about 100 bytes a field
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_kb(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def write_bytes(pid):
-    with open(f"/proc/{pid}/io") as f:
-        for line in f:
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    return 0
-
-
-def start(cmd, port):
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            r = redis.Redis(port=port)
-            r.ping()
-            return p, r
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    raise SystemExit(f"server did not start: {cmd}")
 
 
 def build(r, fields, batch=1000):

@@ -16,33 +16,14 @@ restarts the server (so every key starts on disk only) and reads uniformly rando
 """
 
 import argparse
-import os
 import random
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 
 import redis
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd, port):
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            r = redis.Redis(port=port)
-            r.ping()
-            return p, r
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    raise SystemExit(f"server did not start: {cmd}")
+from kvbench import free_port, proc_kb, start
 
 
 def value(i, size):
@@ -129,8 +110,7 @@ def main():
                 for i in range(args.hot_keys):
                     r.get(f"key:{i}")
             rate, p50, p99 = read(r, form, args)
-            with open(f"/proc/{p.pid}/status") as f:
-                hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) // 1024
+            hwm = proc_kb(p.pid, "VmHWM") // 1024
             fmt = lambda v: "—" if v is None else f"{v:,.0f}"
             label = form if form in ("get", "hot") else f"{form} of {args.batch}"
             print(f"| {label} | {rate:,.0f} | {fmt(p50)} | {fmt(p99)} | {hwm} |")
