@@ -12,7 +12,6 @@ ratio (it holds it all in RAM).
 """
 
 import argparse
-import os
 import random
 import shutil
 import tempfile
