@@ -85,34 +85,47 @@ impl<'a, V: CacheValue> Db<'a, V> {
 
     /// Reads a value (refreshing its LRU clock), or `None` if absent or expired.
     pub fn get(&mut self, key: &[u8]) -> Option<&V> {
+        let i = self.read_at(key)?;
+        self.entry_at(i).value.as_deref()
+    }
+
+    /// [`Db::get`] consuming the view, so the value can outlive it (a helper that picks a DB and
+    /// returns what it found).
+    pub fn into_get(mut self, key: &[u8]) -> Option<&'a V> {
+        let i = self.read_at(key)?;
+        self.ks.dbs[self.db as usize][i].value.as_deref()
+    }
+
+    /// [`Db::get_mut`] consuming the view.
+    pub fn into_get_mut(mut self, key: &[u8]) -> Option<&'a mut V> {
+        let i = self.write_at(key)?;
+        self.ks.dbs[self.db as usize][i]
+            .value
+            .as_mut()
+            .map(Arc::make_mut)
+    }
+
+    /// What [`Db::get`] does before handing the value out: the live key's position, with a
+    /// hit or a miss counted and its LRU clock refreshed.
+    fn read_at(&mut self, key: &[u8]) -> Option<usize> {
         let Some(i) = self.live_at(key) else {
             self.ks.stats.misses += 1;
             return None;
         };
         self.ks.stats.hits += 1;
         let clock = self.ks.tick_clock();
-        let e = self.entry_at(i);
-        e.lru = clock;
-        e.value.as_deref()
+        self.entry_at(i).lru = clock;
+        Some(i)
     }
 
-    /// [`Db::get`] consuming the view, so the value can outlive it (a helper that picks a DB and
-    /// returns what it found).
-    pub fn into_get(mut self, key: &[u8]) -> Option<&'a V> {
-        self.get(key)?;
-        let ks = self.ks;
-        ks.dbs[self.db as usize].get(key)?.value.as_deref()
-    }
-
-    /// [`Db::get_mut`] consuming the view.
-    pub fn into_get_mut(mut self, key: &[u8]) -> Option<&'a mut V> {
-        self.get_mut(key)?;
-        let ks = self.ks;
-        ks.dbs[self.db as usize]
-            .get_mut(key)?
-            .value
-            .as_mut()
-            .map(Arc::make_mut)
+    /// What [`Db::get_mut`] does before handing the value out: the live key's position, the
+    /// key marked changed and its LRU clock refreshed.
+    fn write_at(&mut self, key: &[u8]) -> Option<usize> {
+        let i = self.live_at(key)?;
+        self.ks.mark_dirty_at(self.db, i);
+        let clock = self.ks.tick_clock();
+        self.entry_at(i).lru = clock;
+        Some(i)
     }
 
     /// Whether the key holds a live value. Deletes it if it has expired, like [`Db::get`], but
@@ -124,12 +137,8 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// Mutable access; the key becomes dirty. A value shared with an in-flight save is copied
     /// first (copy-on-write), so the save writes the snapshot it was given.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        let i = self.live_at(key)?;
-        self.ks.mark_dirty_at(self.db, i);
-        let clock = self.ks.tick_clock();
-        let e = self.entry_at(i);
-        e.lru = clock;
-        e.value.as_mut().map(Arc::make_mut)
+        let i = self.write_at(key)?;
+        self.entry_at(i).value.as_mut().map(Arc::make_mut)
     }
 
     /// The value for changing it in place **without** marking the key changed: for a command
@@ -250,26 +259,22 @@ impl<'a, V: CacheValue> Db<'a, V> {
 
     /// Absolute expire time (Unix ms) of a live key.
     pub fn expire_at(&mut self, key: &[u8]) -> Option<i64> {
-        if !self.live(key) {
-            return None;
-        }
-        self.ks.dbs[self.db as usize].get(key)?.expire_at
+        let i = self.live_at(key)?;
+        self.entry_at(i).expire_at
     }
 
     /// Sets or clears the TTL of a live key; `false` if the key is absent. An expire time in the
     /// past deletes the key, as in Redis.
     pub fn set_expire(&mut self, key: &[u8], expire_at: Option<i64>) -> bool {
-        if !self.live(key) {
+        let Some(i) = self.live_at(key) else {
             return false;
-        }
+        };
         if expire_at.is_some_and(|t| t <= self.now_ms) {
             self.remove(key);
             return true;
         }
-        if let Some(e) = self.ks.dbs[self.db as usize].get_mut(key) {
-            e.expire_at = expire_at;
-        }
-        self.ks.mark_dirty(self.db, key);
+        self.entry_at(i).expire_at = expire_at;
+        self.ks.mark_dirty_at(self.db, i);
         true
     }
 

@@ -338,14 +338,8 @@ impl<V: CacheValue> Keyspace<V> {
     }
 
     pub(crate) fn record_touch(&mut self, db: DbIndex, key: &[u8]) {
-        // A page is not a key anyone can WATCH or track: the command that changes it touches
-        // its manifest's key.
-        if db == self.pages_db() {
-            return;
-        }
-        if let Some(t) = self.touched.as_mut() {
-            t.push((self.map.logical(db), key.to_vec()));
-        }
+        let pages = self.pages_db();
+        note_touch(&mut self.touched, &self.map, pages, db, key);
     }
 
     /// Marks an entry changed: new version, dirty, in the current save group.
@@ -359,7 +353,7 @@ impl<V: CacheValue> Keyspace<V> {
     /// [`Keyspace::mark_dirty`] of the entry at position `i` of DB `db`'s map.
     pub(crate) fn mark_dirty_at(&mut self, db: DbIndex, i: usize) {
         let version = self.next_version();
-        let is_page = db as usize == self.dbs.len() - 1;
+        let pages = self.pages_db();
         let (key, entry) = self.dbs[db as usize]
             .get_index_mut(i)
             .expect("mark_dirty of a resident key");
@@ -369,12 +363,7 @@ impl<V: CacheValue> Keyspace<V> {
         entry.dirty = true;
         let (group, moved) = self.groups.join(db, key, old_group, was_dirty);
         entry.group = group;
-        // WATCH and client tracking (see `record_touch`).
-        if !is_page {
-            if let Some(t) = self.touched.as_mut() {
-                t.push((self.map.logical(db), key.to_vec()));
-            }
-        }
+        note_touch(&mut self.touched, &self.map, pages, db, key);
         for (d, k) in moved {
             if let Some(e) = self.dbs[d as usize].get_mut(&k) {
                 e.group = group;
@@ -513,6 +502,25 @@ impl<V: CacheValue> Keyspace<V> {
 /// The memory an entry is taken to use: key, value (`mem_size`) and 64 bytes of bookkeeping.
 fn entry_bytes<V: CacheValue>(key: &[u8], e: &Entry<V>) -> usize {
     key.len() + e.value.as_ref().map_or(0, |v| v.mem_size()) + 64
+}
+
+/// Records that `key` of store namespace `db` changed, for WATCH and client tracking, while
+/// someone needs it (`touched` is `Some`). A page (namespace `pages`) is not a key anyone can
+/// WATCH or track: the command that changes it touches its manifest's key. A free function
+/// over the fields it needs, so a caller can pass a key borrowed from the cache's own maps.
+fn note_touch(
+    touched: &mut Option<Vec<(DbIndex, Vec<u8>)>>,
+    map: &DbMap,
+    pages: DbIndex,
+    db: DbIndex,
+    key: &[u8],
+) {
+    if db == pages {
+        return;
+    }
+    if let Some(t) = touched {
+        t.push((map.logical(db), key.to_vec()));
+    }
 }
 
 #[cfg(test)]
