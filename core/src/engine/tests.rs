@@ -354,14 +354,7 @@ fn the_sweep_deletes_expired_keys_nobody_reads() {
         );
     }
     let mut e = engine(Arc::clone(&store));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while store.user_records() > 1 && Instant::now() < deadline {
-        e.tick();
-        e.poll();
-        // Tombstones of expired keys are saved at the flush delay; force it.
-        e.barrier(99);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    sweep_while(&mut e, || store.user_records() > 1);
     let d = store.data.lock().unwrap();
     assert!(d.contains_key(&(0, b"alive".to_vec())));
     assert!(
@@ -371,6 +364,18 @@ fn the_sweep_deletes_expired_keys_nobody_reads() {
     drop(d);
     // The live key was probed but not cached.
     assert!(!e.ks.db(0, 0).is_resident(b"alive"));
+}
+
+/// Lets the expiry sweep run (ticks, polls, and barriers so the tombstones it makes are saved
+/// without waiting out the flush delay) while `pending` holds, for up to 5 seconds.
+fn sweep_while(e: &mut Engine<V>, mut pending: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pending() && Instant::now() < deadline {
+        e.tick();
+        e.poll();
+        e.barrier(99);
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits (polling) until the engine has no IO left, collecting events.

@@ -145,14 +145,8 @@ fn the_expiry_sweep_after_a_swap_deletes_the_expired_record_not_its_namesake() {
     let mut e = engine(Arc::clone(&store));
     e.swap_db(0, 1);
     barrier(&mut e, 1).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
     let dead_on_disk = |s: &GateStore| s.data.lock().unwrap().contains_key(&(0, b"k".to_vec()));
-    while dead_on_disk(&store) && Instant::now() < deadline {
-        e.tick();
-        e.poll();
-        e.barrier(99);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    sweep_while(&mut e, || dead_on_disk(&store));
     assert!(!dead_on_disk(&store), "expired record not reclaimed");
     assert!(store.data.lock().unwrap().contains_key(&(1, b"k".to_vec())));
     assert_eq!(get_in(&mut e, 0, b"k"), Some(b"alive".to_vec()));
