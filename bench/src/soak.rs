@@ -1070,6 +1070,9 @@ struct Outcome {
     rss_max_mb: f64,
     rss_avg_mb: f64,
     rss_max_load_mb: f64,
+    /// RSS maximum of the preload and of SAVE + read-back (before the restart).
+    rss_max_preload_mb: f64,
+    rss_max_verify_mb: f64,
     bound_mb: f64,
     verified: u64,
     mismatches: u64,
@@ -1246,6 +1249,12 @@ fn run_backend(
                 rss_max_mb: mb(all_rss.iter().copied().max().unwrap_or(0)),
                 rss_avg_mb: mb(all_rss.iter().sum::<u64>() / all_rss.len().max(1) as u64),
                 rss_max_load_mb: mb(samples.rss_kb[PH_LOAD].iter().copied().max().unwrap_or(0)),
+                rss_max_preload_mb: mb(samples.rss_kb[PH_PRELOAD]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)),
+                rss_max_verify_mb: mb(samples.rss_kb[PH_VERIFY].iter().copied().max().unwrap_or(0)),
                 bound_mb: 1.15 * args.maxmemory_mb as f64 + 32.0,
                 verified: verified + v2,
                 mismatches,
@@ -1376,7 +1385,7 @@ fn append_csv(path: &Path, row: &str) -> Result<(), String> {
 fn summary(o: &Outcome, args: &Args) -> String {
     format!(
         "soak {}: {} clients {:.1} s, {} commands = {}/s, {} errors, PING max {:.1} ms p99 {:.1} ms \
-         ({} pings, {} over 100 ms), RSS max {:.1} MB avg {:.1} MB (load {:.1}; anon max {:.1}, file max {:.1}) bound {:.1} MB: {}, used_memory max \
+         ({} pings, {} over 100 ms), RSS max {:.1} MB avg {:.1} MB (preload {:.1}, load {:.1}, verify {:.1}; anon max {:.1}, file max {:.1}) bound {:.1} MB: {}, used_memory max \
          {:.1} MB (load {:.1} MB), backend_memory max {:.1} MB, {} evicted, {} disk loads, {} owned-key checks, \
          {} mismatches",
         o.backend,
@@ -1391,7 +1400,9 @@ fn summary(o: &Outcome, args: &Args) -> String {
         o.pings_over_100ms,
         o.rss_max_mb,
         o.rss_avg_mb,
+        o.rss_max_preload_mb,
         o.rss_max_load_mb,
+        o.rss_max_verify_mb,
         o.rss_anon_max_mb,
         o.rss_file_max_mb,
         o.bound_mb,

@@ -388,6 +388,19 @@ fn introspection_and_client_commands() {
     assert!(info.contains("role:master"), "{info}");
     // Tools (and Redis's own suite) look for the allocator by name, as Redis reports it.
     assert!(info.contains("\r\nmem_allocator:jemalloc-5."), "{info}");
+    // Redis's allocator and RSS figures, as monitoring tools read them: jemalloc's bytes in use
+    // sit in the pages it holds, and the process holds at least its heap's live bytes.
+    let allocated = c.info_int("allocator_allocated");
+    let active = c.info_int("allocator_active");
+    let resident = c.info_int("allocator_resident");
+    let rss = c.info_int("used_memory_rss");
+    assert!(
+        allocated > 0 && allocated <= active && active <= resident,
+        "{info}"
+    );
+    assert!(rss >= c.info_int("used_memory") / 2, "{info}");
+    let frag = c.cmd(&["INFO", "memory"]).as_str();
+    assert!(frag.contains("\r\nmem_fragmentation_ratio:"), "{frag}");
     // RESET inside MULTI ends the transaction.
     c.cmd(&["MULTI"]);
     assert_eq!(c.cmd(&["RESET"]), Resp::Simple("RESET".into()));

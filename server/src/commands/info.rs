@@ -137,12 +137,17 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
     let used = ctx.shared.used_memory as u64;
     let maxmemory = ctx.shared.config.settings().maxmemory;
     let backend = ctx.engine.store().memory_usage().unwrap_or(0);
+    let heap = Heap::read();
+    let rss = rss_bytes();
+    let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b.max(1) as f64);
     section(
         out,
         "Memory",
         &[
             ("used_memory", used.to_string()),
             ("used_memory_human", human(used)),
+            ("used_memory_rss", rss.to_string()),
+            ("used_memory_rss_human", human(rss)),
             ("used_memory_peak", ctx.shared.used_memory_peak.to_string()),
             (
                 "used_memory_startup",
@@ -156,6 +161,9 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
                 "used_memory_peak_human",
                 human(ctx.shared.used_memory_peak as u64),
             ),
+            ("allocator_allocated", heap.allocated.to_string()),
+            ("allocator_active", heap.active.to_string()),
+            ("allocator_resident", heap.resident.to_string()),
             ("maxmemory", maxmemory.to_string()),
             ("maxmemory_human", human(maxmemory)),
             (
@@ -166,11 +174,48 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
                     .unwrap_or("")
                     .into(),
             ),
+            ("allocator_frag_ratio", ratio(heap.active, heap.allocated)),
+            ("allocator_rss_ratio", ratio(heap.resident, heap.active)),
+            ("rss_overhead_ratio", ratio(rss, heap.resident)),
+            ("mem_fragmentation_ratio", ratio(rss, used)),
             ("backend_memory", backend.to_string()),
             ("backend_memory_human", human(backend)),
             ("mem_allocator", allocator()),
         ],
     );
+}
+
+/// jemalloc's view of the whole process's heap (RocksDB's and sled's included), with the
+/// names Redis uses: bytes handed out, the pages holding them, and the pages mapped in.
+struct Heap {
+    allocated: u64,
+    active: u64,
+    resident: u64,
+}
+
+impl Heap {
+    fn read() -> Heap {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        let _ = epoch::advance();
+        let get = |r: tikv_jemalloc_ctl::Result<usize>| r.unwrap_or(0) as u64;
+        Heap {
+            allocated: get(stats::allocated::read()),
+            active: get(stats::active::read()),
+            resident: get(stats::resident::read()),
+        }
+    }
+}
+
+/// The process's resident set (Linux `/proc/self/status`, in kB there so no page size is
+/// assumed; 0 where that does not exist).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    kb * 1024
 }
 
 /// The allocator as Redis names it (`jemalloc-5.3.0`): kvtier's heap, RocksDB's included, is

@@ -149,15 +149,16 @@ impl Server {
             m if sled => m.saturating_sub(budget).max(m / 2),
             m => m,
         };
-        // Writers wait while memory is over the limit (saves make room) and go on once it is
+        // Saves in flight hold copies of what they write (encoded batches, RocksDB's write
+        // batch and memtables) that are freed only once written: the cache and dirty data stop
+        // an eighth below the limit so those copies fit under it (RocksDB preload: the process
+        // went 12 MB past `maxmemory` with the cache allowed up to it).
+        let high = maxmemory - maxmemory / 8;
+        // Writers wait while memory is over that mark (saves make room) and go on once it is
         // back under a low-water mark, so they do not start and stop on every byte; while they
         // wait, eviction works towards that mark.
-        let low = maxmemory - maxmemory / 16;
-        let target = if self.shared.mem_delay {
-            low
-        } else {
-            maxmemory
-        };
+        let low = high - maxmemory / 16;
+        let target = if self.shared.mem_delay { low } else { high };
         let over = self.engine.enforce_memory(counted, target);
         // Over the limit with nothing dirty, nothing being saved and nothing left to evict: the
         // memory is not cache (buffers, the backend's heap) and waiting would never end.
