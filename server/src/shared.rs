@@ -46,6 +46,9 @@ pub struct Shared {
     pub used_memory_startup: usize,
     /// Memory the backend may use beyond the cache, taken out of `maxmemory`.
     pub backend_memory_budget: usize,
+    /// sled only: its heap as measured (jemalloc's total less startup and the object cache's
+    /// estimate), which its own figure (the configured cache) understates many times over.
+    pub backend_heap_measured: Option<usize>,
     /// Lines for CLIENT LIST, refreshed by the server before a handler that needs them.
     pub client_list: Vec<String>,
     /// Client ids CLIENT KILL asked to close.
@@ -102,6 +105,7 @@ impl Shared {
             writer_delay_usec: 0,
             used_memory_startup: 0,
             backend_memory_budget: 0,
+            backend_heap_measured: None,
             client_list: Vec::new(),
             kill_requests: Vec::new(),
             unblock_requests: Vec::new(),

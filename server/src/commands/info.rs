@@ -136,7 +136,10 @@ fn human(n: u64) -> String {
 fn memory(ctx: &mut Ctx, out: &mut String) {
     let used = ctx.shared.used_memory as u64;
     let maxmemory = ctx.shared.config.settings().maxmemory;
-    let backend = ctx.engine.store().memory_usage().unwrap_or(0);
+    let backend = match ctx.shared.backend_heap_measured {
+        Some(measured) => measured as u64,
+        None => ctx.engine.store().memory_usage().unwrap_or(0),
+    };
     let heap = Heap::read();
     let rss = rss_bytes();
     let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b.max(1) as f64);

@@ -126,6 +126,8 @@ impl Server {
                 self.cache_anchor = Some((now, estimate, total));
             }
             let (_, estimate, then) = self.cache_anchor.expect("set above");
+            self.shared.backend_heap_measured =
+                Some(then.saturating_sub(self.startup_memory + estimate));
             self.startup_memory + estimate + total.saturating_sub(then)
         } else {
             total
