@@ -9,8 +9,9 @@ restarts the server (so every key starts on disk only) and reads uniformly rando
 - `pipeline`: pipelines of --batch GETs (the keys buffered behind a parked command are loaded
   together),
 - `mget`: MGET of --batch keys (one command, one batched load),
-- `hot`: one GET at a time over --hot-keys keys that stay resident (the cost of the request
-  alone, for the cold/hot ratio).
+- `hot`, `hot pipeline`, `hot mget`: the same three over --hot-keys keys that stay resident
+  (the cost of the request and of this client alone, for the cold/hot ratios: through redis-py a
+  pipeline of 100 GETs costs the client more than one MGET even when nothing is read from disk).
 
     python3 bench/cold_reads.py --server-bin target/release/kvtier-server --backend rocksdb
 """
@@ -50,9 +51,9 @@ def read(r, form, args):
     lat = []
     n = 0
     end = time.time() + args.secs
+    span = args.hot_keys if form.startswith("hot") else keys
     while time.time() < end:
         if form in ("get", "hot"):
-            span = args.hot_keys if form == "hot" else keys
             i = random.randrange(span)
             t = time.perf_counter()
             got = r.get(f"key:{i}")
@@ -60,8 +61,8 @@ def read(r, form, args):
             check(i, got, size)
             n += 1
             continue
-        ids = [random.randrange(keys) for _ in range(batch)]
-        if form == "mget":
+        ids = [random.randrange(span) for _ in range(batch)]
+        if form.endswith("mget"):
             got = r.mget([f"key:{i}" for i in ids])
         else:
             pipe = r.pipeline(transaction=False)
@@ -102,11 +103,11 @@ def main():
               f"({args.backend}, maxmemory {args.maxmemory})")
         print("| read form | keys/s | p50 µs | p99 µs | peak RSS MiB |")
         print("|---|--:|--:|--:|--:|")
-        for form in ("get", "pipeline", "mget", "hot"):
+        for form in ("get", "pipeline", "mget", "hot", "hot pipeline", "hot mget"):
             r.shutdown(nosave=False)
             p.wait(60)
             p, r = start(cmd, port)
-            if form == "hot":
+            if form.startswith("hot"):
                 for i in range(args.hot_keys):
                     r.get(f"key:{i}")
             rate, p50, p99 = read(r, form, args)
