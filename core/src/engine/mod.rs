@@ -650,9 +650,12 @@ impl<V: CacheValue> Engine<V> {
     /// evenly over the workers, up to `LOAD_BATCH` keys a job, so a pipeline or an MGET of cold
     /// keys costs a few batched reads rather than one job per key.
     fn dispatch_loads(&mut self) {
+        // The share of each worker is taken from the whole queue once: taken again from what is
+        // left after each batch, 100 keys went out as 25, 19, 14, … 1, 1, 1 (14 jobs queued on
+        // 4 workers instead of 4 jobs in parallel).
+        let per_worker = self.load_queue.len().div_ceil(self.cfg.io_threads.max(1));
         while self.loads_in_flight < self.cfg.max_inflight_loads && !self.load_queue.is_empty() {
             let room = self.cfg.max_inflight_loads - self.loads_in_flight;
-            let per_worker = self.load_queue.len().div_ceil(self.cfg.io_threads.max(1));
             let size = per_worker.clamp(1, LOAD_BATCH).min(room);
             let mut batch: Vec<Vec<u8>> = Vec::with_capacity(size);
             let mut batch_db = None;
@@ -676,6 +679,7 @@ impl<V: CacheValue> Engine<V> {
             };
             self.loads_in_flight += batch.len();
             self.stats.load_batches += 1;
+
             self.send(Job::Load {
                 db,
                 keys: batch,
@@ -955,6 +959,14 @@ impl<V: CacheValue> Engine<V> {
             }
         }
         self.build_filters();
+    }
+
+    /// Sends the loads asked for since the last `poll`/`tick` now. A caller that asks for keys
+    /// while handling `poll`'s events (a client resumed by one key and parked on the next) calls
+    /// this before it sleeps: otherwise those loads waited for the next wake-up, up to a
+    /// whole cron period (pipelines of cold GETs: p99 50–70 ms instead of 5).
+    pub fn send_queued_loads(&mut self) {
+        self.dispatch_loads();
     }
 
     /// Periodic work: saves that became due, loads waiting for a slot, the expiry sweep.

@@ -712,3 +712,30 @@ fn a_flush_makes_the_count_zero_and_a_store_without_counts_is_not_guessed() {
 }
 
 mod swapdb;
+
+#[test]
+fn cold_keys_asked_together_go_out_as_one_batch_per_worker() {
+    let store = Arc::new(GateStore::default());
+    for i in 0..100 {
+        store.raw_put(format!("k{i}").as_bytes(), b"v");
+    }
+    let mut e = engine(Arc::clone(&store));
+    // Both workers (io_threads 2) take a share of the 100 keys: two jobs of 50, not a job per
+    // shrinking remainder (50, 25, 13, … 1).
+    for i in 0..100 {
+        assert_eq!(e.ensure(0, format!("k{i}").as_bytes()), Residency::Unknown);
+    }
+    let before = e.stats.load_batches;
+    let mut ready = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ready < 100 && Instant::now() < deadline {
+        ready += e
+            .poll()
+            .iter()
+            .filter(|ev| matches!(ev, Event::KeyReady { .. }))
+            .count();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(ready, 100);
+    assert_eq!(e.stats.load_batches - before, 2);
+}

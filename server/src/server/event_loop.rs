@@ -47,6 +47,9 @@ impl Server {
             self.enforce_memory();
             self.tracking_broadcast();
             self.flush_all();
+            // Clients resumed above may have parked on other keys: their loads go out before
+            // the loop sleeps.
+            self.engine.send_queued_loads();
         }
         self.engine.shutdown();
         Ok(())
