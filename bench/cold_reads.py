@@ -19,13 +19,12 @@ restarts the server (so every key starts on disk only) and reads uniformly rando
 import argparse
 import random
 import shutil
-import socket
 import tempfile
 import time
 
 import redis
 
-from kvbench import free_port, proc_kb, start
+from kvbench import Raw, add_dataset_args, free_port, proc_kb, start
 
 
 def value(i, size):
@@ -47,44 +46,6 @@ def check(i, got, size):
         raise SystemExit(f"key:{i}: wrong value ({None if got is None else len(got)} bytes)")
 
 
-def command(args):
-    """One command in RESP."""
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Raw:
-    """A bare RESP connection for the batch forms: the pipeline and the MGET are encoded and
-    decoded the same way, so their ratio is the server's (through redis-py, packing 100
-    commands costs the client more than one MGET: hot, 0.66x)."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.f = self.sock.makefile("rb")
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def bulk(self):
-        line = self.f.readline()
-        if line[:1] != b"$":
-            raise SystemExit(f"unexpected reply {line!r}")
-        n = int(line[1:])
-        if n < 0:
-            return None
-        data = self.f.read(n + 2)
-        return data[:-2]
-
-    def array(self):
-        line = self.f.readline()
-        if line[:1] != b"*":
-            raise SystemExit(f"unexpected reply {line!r}")
-        return [self.bulk() for _ in range(int(line[1:]))]
-
-
 def read(r, form, args, port):
     keys, size, batch = args.keys, args.value_size, args.batch
     raw = Raw(port)
@@ -102,13 +63,7 @@ def read(r, form, args, port):
             n += 1
             continue
         ids = [random.randrange(span) for _ in range(batch)]
-        names = [f"key:{i}".encode() for i in ids]
-        if form.endswith("mget"):
-            raw.send(command([b"MGET"] + names))
-            got = raw.array()
-        else:
-            raw.send(b"".join(command([b"GET", k]) for k in names))
-            got = [raw.bulk() for _ in names]
+        got = raw.get_batch([f"key:{i}".encode() for i in ids], mget=form.endswith("mget"))
         for i, g in zip(ids, got):
             check(i, g, size)
         n += batch
@@ -121,12 +76,7 @@ def read(r, form, args, port):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--server-bin", required=True)
-    ap.add_argument("--backend", default="rocksdb")
-    ap.add_argument("--keys", type=int, default=100_000)
-    ap.add_argument("--value-size", type=int, default=1024)
-    ap.add_argument("--maxmemory", default="32mb")
-    ap.add_argument("--batch", type=int, default=100)
+    add_dataset_args(ap, backend="rocksdb")
     ap.add_argument("--hot-keys", type=int, default=1000)
     ap.add_argument("--secs", type=float, default=10)
     ap.add_argument("--extra", default="", help="more kvtier-server arguments")

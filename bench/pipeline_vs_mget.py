@@ -17,8 +17,8 @@ import shutil
 import tempfile
 import time
 
-from cold_reads import Raw, command, load, value
-from kvbench import free_port, start
+from cold_reads import load, value
+from kvbench import Raw, add_dataset_args, free_port, start
 
 
 def round_of(raw, form, args):
@@ -26,14 +26,8 @@ def round_of(raw, form, args):
     end = time.time() + args.secs
     while time.time() < end:
         ids = [random.randrange(args.keys) for _ in range(args.batch)]
-        names = [f"key:{i}".encode() for i in ids]
         t = time.perf_counter()
-        if form == "mget":
-            raw.send(command([b"MGET"] + names))
-            got = raw.array()
-        else:
-            raw.send(b"".join(command([b"GET", k]) for k in names))
-            got = [raw.bulk() for _ in names]
+        got = raw.get_batch([f"key:{i}".encode() for i in ids], mget=form == "mget")
         lat.append(time.perf_counter() - t)
         for i, g in zip(ids, got):
             if g != value(i, args.value_size):
@@ -45,12 +39,7 @@ def round_of(raw, form, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--server-bin", required=True)
-    ap.add_argument("--backend", default="fs")
-    ap.add_argument("--keys", type=int, default=100_000)
-    ap.add_argument("--value-size", type=int, default=1024)
-    ap.add_argument("--maxmemory", default="32mb")
-    ap.add_argument("--batch", type=int, default=100)
+    add_dataset_args(ap, backend="fs")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=float, default=3)
     args = ap.parse_args()
