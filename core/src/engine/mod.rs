@@ -679,7 +679,6 @@ impl<V: CacheValue> Engine<V> {
             };
             self.loads_in_flight += batch.len();
             self.stats.load_batches += 1;
-
             self.send(Job::Load {
                 db,
                 keys: batch,
