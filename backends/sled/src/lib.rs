@@ -80,6 +80,29 @@ impl fmt::Debug for SledStore {
 
 /// Maps a sled error to its kind: IO errors keep their kind (so ENOSPC is `NoSpace`), detected
 /// corruption is `Corruption`, anything else is `Backend`.
+/// How long an open waits for the file lock of a store this process has just closed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens a sled database, waiting a little for its lock. Dropping a `sled::Db` does not wait for
+/// every thread that holds its files (its log writers finish on their own), so reopening the
+/// same store at once can find the lock still held (a flaky "could not acquire lock" in the
+/// reopen test, and a restart or snapshot right after a close). Another process holding the
+/// store keeps it locked past the wait, and the open then fails as before.
+fn open_db(config: sled::Config) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r.map_err(map_err),
+        }
+    }
+}
+
 fn map_err(e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(e) => StoreError::from_io(e),
@@ -148,11 +171,11 @@ impl SledStore {
     /// `SledStore` in this process) has it open.
     pub fn open_with(dir: impl AsRef<Path>, options: SledOptions) -> Result<Self, StoreError> {
         let path = dir.as_ref().to_path_buf();
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(options.cache_capacity_bytes)
-            .open()
-            .map_err(map_err)?;
+        let db = open_db(
+            sled::Config::new()
+                .path(&path)
+                .cache_capacity(options.cache_capacity_bytes),
+        )?;
         let mut trees = BTreeMap::new();
         for name in db.tree_names() {
             if let Some(n) = parse_tree_name(&name) {
@@ -180,10 +203,7 @@ impl SledStore {
     /// once more right after a clean close does that replay at shutdown instead, so a restart
     /// reads the fresh snapshot. (After a crash the replay is unavoidable.)
     pub fn snapshot_after_close(dir: impl AsRef<Path>) -> Result<(), StoreError> {
-        let db = sled::Config::new()
-            .path(dir.as_ref())
-            .open()
-            .map_err(map_err)?;
+        let db = open_db(sled::Config::new().path(dir.as_ref()))?;
         db.flush().map_err(map_err)?;
         drop(db);
         Ok(())
