@@ -392,10 +392,7 @@ fn introspection_and_client_commands() {
     // sit in the pages it holds, and the process holds at least its heap's live bytes.
     // (All from one reply: the heap moves between two INFO calls.)
     let memory = kvtier_tests::parse_info(&c.cmd(&["INFO", "memory"]));
-    let field = |name: &str| -> u64 {
-        let (_, v) = memory.iter().find(|(k, _)| k == name).expect(name);
-        v.parse().expect(name)
-    };
+    let field = |name: &str| kvtier_tests::info_field(&memory, name);
     let (allocated, active) = (field("allocator_allocated"), field("allocator_active"));
     let resident = field("allocator_resident");
     assert!(

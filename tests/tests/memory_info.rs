@@ -2,7 +2,7 @@
 //! Redis's names, and on sled the backend's heap as measured rather than its configured cache
 //! (sled's heap is many times its cache setting; docs/backends.md).
 
-use kvtier_tests::{parse_info, test_backend, Server};
+use kvtier_tests::{info_field, parse_info, test_backend, Server};
 
 #[test]
 fn info_memory_accounts_for_the_whole_heap() {
@@ -22,13 +22,7 @@ fn info_memory_accounts_for_the_whole_heap() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     // Every figure from one reply: the heap moves between two INFO calls (RocksDB's threads).
     let info = parse_info(&c.cmd(&["INFO", "memory"]));
-    let field = |name: &str| -> i64 {
-        let (_, v) = info
-            .iter()
-            .find(|(k, _)| k == name)
-            .unwrap_or_else(|| panic!("INFO has no {name}"));
-        v.parse().unwrap_or_else(|_| panic!("{name}: {v}"))
-    };
+    let field = |name: &str| info_field(&info, name);
     let allocated = field("allocator_allocated");
     let used = field("used_memory");
     let backend = field("backend_memory");

@@ -1,6 +1,8 @@
 //! RESP clients over loopback TCP: [`Client`] decodes replies, [`RawConn`] keeps their bytes.
 
-use crate::resp::{encode_command, parse_info, read_raw_reply, read_reply, read_resp, Resp};
+use crate::resp::{
+    encode_command, info_field, parse_info, read_raw_reply, read_reply, read_resp, Resp,
+};
 use std::io::{self, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -107,15 +109,7 @@ impl Client {
 
     /// A numeric field of `INFO everything`.
     pub fn info_int(&mut self, field: &str) -> i64 {
-        let info = parse_info(&self.cmd(&["INFO", "everything"]));
-        let value = info
-            .iter()
-            .find(|(k, _)| k == field)
-            .unwrap_or_else(|| panic!("INFO has no {field}"));
-        value
-            .1
-            .parse()
-            .unwrap_or_else(|_| panic!("INFO {field} is not a number"))
+        info_field(&parse_info(&self.cmd(&["INFO", "everything"])), field)
     }
 
     pub fn set_timeout(&mut self, d: Duration) {

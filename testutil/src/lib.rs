@@ -22,7 +22,7 @@ pub mod server;
 pub use client::{Client, RawConn};
 pub use differential::{differential, differential_with, seeds, show, Pair, SMALL_CACHE};
 pub use redis::{redis_binary, RedisServer};
-pub use resp::{encode_command, parse_info, read_raw_reply, read_resp, Resp};
+pub use resp::{encode_command, info_field, parse_info, read_raw_reply, read_resp, Resp};
 pub use server::{
     connect_when_ready, free_port, kvtier_command, log_path_for, server_binary, test_backend, Proc,
     Server,

@@ -211,6 +211,18 @@ pub fn parse_info(reply: &Resp) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A numeric field of a parsed INFO reply (panics when it is missing or not a number), so
+/// figures that move can be compared within one reply.
+pub fn info_field(info: &[(String, String)], field: &str) -> i64 {
+    let (_, value) = info
+        .iter()
+        .find(|(k, _)| k == field)
+        .unwrap_or_else(|| panic!("INFO has no {field}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("INFO {field} is not a number"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
