@@ -30,7 +30,7 @@
 //! - [`config`] (the typed settings table), `info`, `shared` (server-wide state and statistics).
 //! - `backend`: the only place that names the built-in backends; claims the data directory.
 //! - `value`, `zset`, `stream/`, `hll`, `geohash`, `rdb/`: Redis values, their encodings and
-//!   DUMP/RESTORE. `pubsub`, `glob`, `util`: helpers.
+//!   DUMP/RESTORE. `pubsub`, `glob`, `util`: helpers. `heap`: jemalloc's figures.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -45,6 +45,7 @@ mod conn;
 mod fuzz;
 mod geohash;
 mod glob;
+mod heap;
 mod hll;
 mod keyscan;
 mod paged;

@@ -140,7 +140,12 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
         Some(measured) => measured as u64,
         None => ctx.engine.store().memory_usage().unwrap_or(0),
     };
-    let heap = Heap::read();
+    let heap = crate::heap::Heap::read();
+    let (allocated, active, resident) = (
+        heap.allocated as u64,
+        heap.active as u64,
+        heap.resident as u64,
+    );
     let rss = rss_bytes();
     let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b.max(1) as f64);
     section(
@@ -164,9 +169,9 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
                 "used_memory_peak_human",
                 human(ctx.shared.used_memory_peak as u64),
             ),
-            ("allocator_allocated", heap.allocated.to_string()),
-            ("allocator_active", heap.active.to_string()),
-            ("allocator_resident", heap.resident.to_string()),
+            ("allocator_allocated", allocated.to_string()),
+            ("allocator_active", active.to_string()),
+            ("allocator_resident", resident.to_string()),
             ("maxmemory", maxmemory.to_string()),
             ("maxmemory_human", human(maxmemory)),
             (
@@ -177,36 +182,15 @@ fn memory(ctx: &mut Ctx, out: &mut String) {
                     .unwrap_or("")
                     .into(),
             ),
-            ("allocator_frag_ratio", ratio(heap.active, heap.allocated)),
-            ("allocator_rss_ratio", ratio(heap.resident, heap.active)),
-            ("rss_overhead_ratio", ratio(rss, heap.resident)),
+            ("allocator_frag_ratio", ratio(active, allocated)),
+            ("allocator_rss_ratio", ratio(resident, active)),
+            ("rss_overhead_ratio", ratio(rss, resident)),
             ("mem_fragmentation_ratio", ratio(rss, used)),
             ("backend_memory", backend.to_string()),
             ("backend_memory_human", human(backend)),
             ("mem_allocator", allocator()),
         ],
     );
-}
-
-/// jemalloc's view of the whole process's heap (RocksDB's and sled's included), with the
-/// names Redis uses: bytes handed out, the pages holding them, and the pages mapped in.
-struct Heap {
-    allocated: u64,
-    active: u64,
-    resident: u64,
-}
-
-impl Heap {
-    fn read() -> Heap {
-        use tikv_jemalloc_ctl::{epoch, stats};
-        let _ = epoch::advance();
-        let get = |r: tikv_jemalloc_ctl::Result<usize>| r.unwrap_or(0) as u64;
-        Heap {
-            allocated: get(stats::allocated::read()),
-            active: get(stats::active::read()),
-            resident: get(stats::resident::read()),
-        }
-    }
 }
 
 /// The process's resident set (Linux `/proc/self/status`, in kB there so no page size is

@@ -1,13 +1,10 @@
 use super::*;
 
-/// Heap bytes allocated, and in active pages (allocated plus the free space of those pages:
-/// fragmentation the process still holds), as jemalloc counts them, from one snapshot. The one
-/// reading of the heap: the startup baseline (`startup_memory`) and every memory check.
+/// Heap bytes allocated, and in active pages, from one snapshot ([`Heap`]). The one reading of
+/// the heap for the limit: the startup baseline (`startup_memory`) and every memory check.
 pub(super) fn heap() -> (usize, usize) {
-    let _ = tikv_jemalloc_ctl::epoch::advance();
-    let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0);
-    let active = tikv_jemalloc_ctl::stats::active::read().unwrap_or(0);
-    (allocated, active.max(allocated))
+    let h = crate::heap::Heap::read();
+    (h.allocated, h.active.max(h.allocated))
 }
 
 /// Bytes this thread has allocated since it started (jemalloc's per-thread counter: one read
