@@ -726,16 +726,10 @@ fn cold_keys_asked_together_go_out_as_one_batch_per_worker() {
         assert_eq!(e.ensure(0, format!("k{i}").as_bytes()), Residency::Unknown);
     }
     let before = e.stats.load_batches;
-    let mut ready = 0;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while ready < 100 && Instant::now() < deadline {
-        ready += e
-            .poll()
-            .iter()
-            .filter(|ev| matches!(ev, Event::KeyReady { .. }))
-            .count();
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let ready = settle(&mut e)
+        .iter()
+        .filter(|ev| matches!(ev, Event::KeyReady { .. }))
+        .count();
     assert_eq!(ready, 100);
     assert_eq!(e.stats.load_batches - before, 2);
 }
