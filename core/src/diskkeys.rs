@@ -144,11 +144,6 @@ impl DiskKeys {
     pub fn len(&self) -> u64 {
         self.dbs.iter().map(|d| d.filter.len()).sum()
     }
-
-    /// Whether no filter counts any key.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

@@ -6,16 +6,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod cache;
+mod cache;
 pub mod cursor;
 pub mod dbmap;
-pub mod diskkeys;
+mod diskkeys;
 pub mod encoding;
 pub mod engine;
 pub mod keycount;
-pub mod keysample;
+mod keysample;
 pub mod memstore;
-pub mod negcache;
+mod negcache;
 pub mod pages;
 pub mod store;
 pub mod value;
@@ -23,7 +23,7 @@ pub mod value;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use cache::{Db, Keyspace, Residency};
-pub use engine::{Engine, EngineConfig, Event, KeyFilter, KeyPage};
+pub use cache::{CacheStats, Db, Residency};
+pub use engine::{CacheReport, Engine, EngineConfig, EngineStats, Event, KeyFilter, KeyPage};
 pub use store::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 pub use value::CacheValue;

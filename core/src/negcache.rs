@@ -44,11 +44,6 @@ impl NegCache {
         self.map.len()
     }
 
-    /// Whether no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -82,6 +77,11 @@ impl NegCache {
         while self.map.len() > self.capacity {
             self.evict_one();
         }
+    }
+
+    /// Whether `key` is known absent on disk, without counting a hit or refreshing it.
+    pub fn knows(&self, db: DbIndex, key: &[u8]) -> bool {
+        !self.map.is_empty() && self.map.contains_key(&(db, key.to_vec()))
     }
 
     /// Whether `key` is known absent on disk; counts a hit and refreshes its recency.

@@ -1,6 +1,7 @@
 //! Server-wide state that handlers may read or change: configuration, statistics, and facts
 //! about other clients that some commands report.
 
+use crate::commands::CommandSpec;
 use crate::config::Config;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -123,6 +124,13 @@ impl Shared {
         }
     }
 
+    /// Whether this request runs without loading its keys: a blind write (see
+    /// [`CommandSpec::blind_write`]), unless `new` keyspace events are on, which need to know
+    /// whether each key existed before.
+    pub fn runs_blind(&self, spec: &CommandSpec, args: &[Vec<u8>]) -> bool {
+        spec.blind_write(args) && !crate::commands::notify::new_events_on(&self.config)
+    }
+
     pub fn token(&mut self) -> u64 {
         self.next_token += 1;
         self.next_token
@@ -146,8 +154,5 @@ pub fn apply_config(engine: &mut kvtier_core::Engine<crate::value::Value>, share
     } else {
         (maxmemory / 16).clamp(64 << 10, 8 << 20)
     });
-    engine
-        .ks
-        .negcache
-        .set_capacity(c.settings().negcache_max_entries as usize);
+    engine.set_negcache_capacity(c.settings().negcache_max_entries as usize);
 }

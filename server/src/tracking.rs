@@ -387,14 +387,14 @@ impl Server {
         self.tracking.prefixes.retain(|_, p| !p.clients.is_empty());
         self.tracking.clients = clients;
         if self.tracking.active() {
-            self.engine.ks.track_touched(true);
+            self.engine.track_touched(true);
         }
     }
 
     /// Takes the keys changed since the last look and invalidates them; `current` is the
     /// client whose command changed them, if any.
     fn tracking_touched(&mut self, current: Option<usize>) {
-        let touched = self.engine.ks.take_touched();
+        let touched = self.engine.take_touched();
         if touched.is_empty() {
             return;
         }

@@ -435,6 +435,35 @@ fn message(c: &mut Client) -> Vec<String> {
     }
 }
 
+/// A plain SET runs without loading its key, unless `new` events are on: then a key that is on
+/// disk but not in memory is still known to exist, and only really new keys report `new`.
+#[test]
+fn new_events_tell_keys_on_disk_from_new_ones() {
+    let (mut s, mut c) = start();
+    c.cmd(&["SET", "old", "1"]);
+    assert_eq!(c.cmd(&["SAVE"]), Resp::ok());
+    // After a restart nothing is in memory: "old" is only on disk.
+    s.restart(&["--notify-keyspace-events", "En"]);
+    let mut c = s.client();
+    let mut sub = s.client();
+    sub.cmd(&["SUBSCRIBE", "__keyevent@0__:new"]);
+    for set in [
+        vec!["SET", "old", "2"],
+        vec!["SETEX", "old", "100", "3"],
+        vec!["MSET", "old", "4"],
+        vec!["SET", "fresh", "1"],
+    ] {
+        assert_eq!(c.cmd(&set), Resp::ok());
+    }
+    // The first `new` event is the fresh key's: none came for the key already on disk.
+    assert_eq!(
+        message(&mut sub),
+        ["message", "__keyevent@0__:new", "fresh"]
+    );
+    assert_eq!(c.cmd(&["GET", "old"]), Resp::bulk("4"));
+    assert_eq!(c.info_int("unresolved_reads"), 0);
+}
+
 #[test]
 fn keyspace_notifications() {
     let (s, mut c) = start();

@@ -1070,6 +1070,13 @@ impl Runner {
         self.stats.disk_loads += self.client.info_int("disk_loads");
         self.stats.pages +=
             self.client.info_int("resident_pages") + self.client.info_int("pages_deleted");
+        // Every command must have had its keys loaded (or known absent) before it read them:
+        // an "absent" answer for a key still on disk would be a wrong reply the model may not
+        // notice (a write that then replaces it, say).
+        let unresolved = self.client.info_int("unresolved_reads");
+        if unresolved != 0 {
+            self.fail(format!("{unresolved} reads of keys that were never loaded"));
+        }
     }
 
     fn start_again(&mut self) {

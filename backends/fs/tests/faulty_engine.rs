@@ -45,10 +45,10 @@ fn now() -> i64 {
 }
 
 fn set(e: &mut Engine<V>, key: &str, val: &str) {
-    e.ks.begin_group();
-    e.ks.db(0, now())
+    e.begin_group();
+    e.db(0, now())
         .insert(key.as_bytes(), V(val.as_bytes().to_vec()));
-    e.ks.end_group();
+    e.end_group();
 }
 
 /// Polls until an event matches (panics after 10 s).
@@ -88,7 +88,7 @@ fn read(e: &mut Engine<V>, key: &str) -> Result<Option<Vec<u8>>, String> {
             return Err(err);
         }
     }
-    Ok(e.ks.db(0, now()).get(key.as_bytes()).map(|v| v.0.clone()))
+    Ok(e.db(0, now()).get(key.as_bytes()).map(|v| v.0.clone()))
 }
 
 /// Reopens the directory without faults and reads `key` straight from the store.
@@ -116,11 +116,11 @@ fn a_failed_write_is_retried_counted_and_reported_then_nothing_is_lost() {
     set(&mut e, "a", "1");
     set(&mut e, "b", "2");
     assert!(barrier(&mut e, 1).is_err(), "SAVE must report the failure");
-    assert!(e.stats.save_errors >= 1);
-    assert!(e.stats.last_save_error.is_some());
+    assert!(e.stats().save_errors >= 1);
+    assert!(e.stats().last_save_error.is_some());
     // One-shot fault: the retry goes through.
     barrier_until_ok(&mut e, 2);
-    assert_eq!(e.ks.key_count(0), Some(2));
+    assert_eq!(e.key_count(0), Some(2));
     drop(e);
     assert_eq!(on_disk(tmp.path(), "a"), Some(b"1".to_vec()));
     assert_eq!(on_disk(tmp.path(), "b"), Some(b"2".to_vec()));
@@ -138,12 +138,12 @@ fn a_full_store_is_flagged_while_reads_of_healthy_keys_go_on() {
     control.set_no_space(true);
     set(&mut e, "new", "pending");
     assert!(barrier(&mut e, 2).is_err());
-    assert!(e.stats.out_of_space, "NoSpace must be flagged");
+    assert!(e.stats().out_of_space, "NoSpace must be flagged");
     // "old" is only on disk: reading it needs the store, which still serves reads.
     assert_eq!(read(&mut e, "old"), Ok(Some(b"kept".to_vec())));
     control.set_no_space(false);
     barrier_until_ok(&mut e, 3);
-    assert!(!e.stats.out_of_space, "cleared by a successful save");
+    assert!(!e.stats().out_of_space, "cleared by a successful save");
     drop(e);
     assert_eq!(on_disk(tmp.path(), "new"), Some(b"pending".to_vec()));
 }
@@ -157,14 +157,10 @@ fn a_sync_that_fails_after_its_write_is_retried_without_counting_keys_twice() {
     set(&mut e, "y", "2");
     assert!(barrier(&mut e, 1).is_err(), "a failed fsync fails the SAVE");
     barrier_until_ok(&mut e, 2);
-    assert_eq!(e.ks.key_count(0), Some(2));
+    assert_eq!(e.key_count(0), Some(2));
     drop(e);
     let (e, _) = engine(tmp.path());
-    assert_eq!(
-        e.ks.key_count(0),
-        Some(2),
-        "persisted count after the retry"
-    );
+    assert_eq!(e.key_count(0), Some(2), "persisted count after the retry");
 }
 
 #[test]
@@ -182,7 +178,7 @@ fn a_corrupt_record_fails_its_own_reads_only() {
         read(&mut e, "bad").is_err(),
         "a corrupt record is never a value"
     );
-    assert!(e.stats.corrupt_records >= 1);
+    assert!(e.stats().corrupt_records >= 1);
     assert_eq!(read(&mut e, "good"), Ok(Some(b"2".to_vec())));
 }
 
@@ -198,7 +194,7 @@ fn stalled_reads_do_not_hold_up_saves() {
     // Once the key filter is built, a new key is known absent and its save reads nothing (a
     // blind write over a key that may exist reads it first, to keep DBSIZE exact).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !e.ks.diskkeys.ready(0) {
+    while !e.filter_ready(0) {
         assert!(Instant::now() < deadline, "filter not built");
         e.tick();
         e.poll();

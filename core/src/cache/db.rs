@@ -51,7 +51,10 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// for the rest of the command: only eviction and saves move entries, between commands.
     fn live_at(&mut self, key: &[u8]) -> Option<usize> {
         let now = self.now_ms;
-        let (i, _, e) = self.ks.dbs[self.db as usize].get_full(key)?;
+        let Some((i, _, e)) = self.ks.dbs[self.db as usize].get_full(key) else {
+            self.note_unresolved(key);
+            return None;
+        };
         e.value.as_ref()?;
         if e.expire_at.is_some_and(|t| t <= now) {
             self.ks.stats.expired_keys += 1;
@@ -59,6 +62,16 @@ impl<'a, V: CacheValue> Db<'a, V> {
             return None;
         }
         Some(i)
+    }
+
+    /// A lookup of a key that is not resident answers "absent", which is true only if the
+    /// store cannot hold it either: the server must have resolved the key first (see
+    /// [`Engine::ensure`](crate::Engine::ensure)). One that did not is counted, not guessed at.
+    fn note_unresolved(&mut self, key: &[u8]) {
+        let ks = &mut *self.ks;
+        if ks.diskkeys.may_contain(self.db, key) && !ks.negcache.knows(self.db, key) {
+            ks.stats.unresolved_reads += 1;
+        }
     }
 
     /// The entry at a position [`Db::live_at`] gave.

@@ -90,6 +90,10 @@ pub struct CacheStats {
     pub expired_keys: u64,
     /// Clean entries dropped from memory to stay under `maxmemory` (they remain on disk).
     pub evicted_keys: u64,
+    /// Lookups of a key that was neither resident nor known absent: a command ran before its
+    /// key was loaded and was told "absent" for a key that may be on disk. Always 0 unless the
+    /// server skipped [`Engine::ensure`](crate::Engine::ensure).
+    pub unresolved_reads: u64,
 }
 
 /// The in-memory keyspace of every DB: resident entries (values and tombstones), the negative
@@ -146,11 +150,6 @@ impl<V: CacheValue> Keyspace<V> {
             released: Vec::new(),
             map: DbMap::identity(databases),
         }
-    }
-
-    /// Which store namespace holds each Redis DB (changed by [`Engine::swap_db`](crate::Engine::swap_db)).
-    pub fn db_map(&self) -> &DbMap {
-        &self.map
     }
 
     /// Number of Redis DBs (the page namespace not included).

@@ -10,8 +10,10 @@
 //! a save group", SAVE_IN_PROGRESS is `Entry::saving`. A key is never in two saves at once, so
 //! saves of one key reach the store in order.
 
+mod cache_api;
 mod worker;
 
+pub use cache_api::CacheReport;
 pub use worker::Notify;
 
 use crate::cache::{Entry, Keyspace, Residency};
@@ -209,10 +211,10 @@ struct PendingClear {
 /// [`Engine::poll`] when the [`Notify`] callback fires, and [`Engine::tick`] periodically.
 /// Dropping it stops the workers (see [`Engine::shutdown`]).
 pub struct Engine<V: CacheValue> {
-    /// The object cache; commands read and write it through [`Keyspace::db`].
-    pub ks: Keyspace<V>,
+    /// The object cache; the server reaches it through the methods in `cache_api`.
+    pub(crate) ks: Keyspace<V>,
     /// IO counters for INFO.
-    pub stats: EngineStats,
+    pub(crate) stats: EngineStats,
     cfg: EngineConfig,
     store: Arc<dyn DiskStore>,
     jobs: Option<Sender<Job<V>>>,

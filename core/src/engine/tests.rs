@@ -733,3 +733,21 @@ fn cold_keys_asked_together_go_out_as_one_batch_per_worker() {
     assert_eq!(ready, 100);
     assert_eq!(e.stats.load_batches - before, 2);
 }
+
+#[test]
+fn a_read_of_a_key_that_may_be_on_disk_is_counted_as_unresolved() {
+    let store = Arc::new(GateStore::default());
+    store.raw_put(b"on-disk", b"v");
+    let mut e = engine(Arc::clone(&store));
+    filters_built(&mut e);
+    // A new key the filter rules out, read without a load: a true "absent", not counted.
+    assert_eq!(e.db(0, now_ms()).get(b"never-stored"), None);
+    assert_eq!(e.cache_report().stats.unresolved_reads, 0);
+    // A key the store holds, read before it was loaded: the "absent" answer is a guess.
+    assert_eq!(e.db(0, now_ms()).get(b"on-disk"), None);
+    assert_eq!(e.cache_report().stats.unresolved_reads, 1);
+    // Loaded first, as the server does: found, nothing more counted.
+    load(&mut e, b"on-disk");
+    assert_eq!(e.db(0, now_ms()).get(b"on-disk"), Some(&V(b"v".to_vec())));
+    assert_eq!(e.cache_report().stats.unresolved_reads, 1);
+}

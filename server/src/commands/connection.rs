@@ -49,7 +49,7 @@ fn quit(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    ctx.client.db = super::args::db_index(&args[1], ctx.engine.ks.databases())?;
+    ctx.client.db = super::args::db_index(&args[1], ctx.engine.databases())?;
     ctx.out.ok();
     Ok(())
 }

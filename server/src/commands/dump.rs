@@ -22,7 +22,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn dump(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     match db.get(&args[1]) {
         None => ctx.out.null(),
         Some(v) if v.owns_pages() => {

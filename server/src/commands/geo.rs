@@ -246,7 +246,7 @@ fn named(ctx: &mut Ctx, key: &[u8], members: &[Vec<u8>]) -> Result<Option<ZSet>,
 
 fn geopos(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let named = named(ctx, &args[1], &args[2..])?;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let z = match &named {
         Some(z) => Some(z),
         None => db.read::<ZSet>(&args[1])?,
@@ -276,7 +276,7 @@ fn geodist(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     let named = named(ctx, &args[1], &args[2..4])?;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let z = match &named {
         Some(z) => Some(z),
         None => db.read::<ZSet>(&args[1])?,
@@ -295,7 +295,7 @@ fn geodist(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn geohash_cmd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let named = named(ctx, &args[1], &args[2..])?;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let z = match &named {
         Some(z) => Some(z),
         None => db.read::<ZSet>(&args[1])?,
@@ -406,7 +406,7 @@ fn search_generic(ctx: &mut Ctx, args: &[Vec<u8>], src: usize, kind: Kind) -> Cm
     // A paged source is read whole: the search works on one `ZSet` (its cells' score ranges,
     // BYMEMBER's centre), and GEO searches are rare next to the set's reads and writes.
     let whole = paged::whole(ctx, &args[src])?;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let z = match &whole {
         Some(z) => Some(z),
         None => db.read::<ZSet>(&args[src])?,

@@ -50,7 +50,7 @@ const SMALL_HASH_VALUE: usize = 64;
 /// The client's DB and its reply buffer, borrowed side by side so a handler can write a reply
 /// straight from a value it is looking at.
 fn db_out<'a>(ctx: &'a mut Ctx<'_>) -> (Db<'a, Value>, &'a mut Reply) {
-    (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), &mut *ctx.out)
+    (ctx.engine.db(ctx.client.db, ctx.now_ms), &mut *ctx.out)
 }
 
 /// Sets the field/value pairs of HSET/HMSET; the number of new fields.

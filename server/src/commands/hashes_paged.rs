@@ -161,7 +161,7 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     if min == 0 {
         return;
     }
-    let value = ctx.engine.ks.peek(ctx.client.db, key);
+    let value = ctx.engine.peek(ctx.client.db, key);
     let h = match value {
         Some(Value::Hash(h)) if h.len() <= 64 || h.len() >> 6 != len_before >> 6 => h,
         _ => return,

@@ -214,7 +214,7 @@ fn allocator() -> String {
 }
 
 fn persistence(ctx: &mut Ctx, out: &mut String) {
-    let s = &ctx.engine.stats;
+    let s = &ctx.engine.stats();
     section(
         out,
         "Persistence",
@@ -222,7 +222,7 @@ fn persistence(ctx: &mut Ctx, out: &mut String) {
             ("loading", "0".into()),
             (
                 "rdb_changes_since_last_save",
-                ctx.engine.ks.dirty_len().to_string(),
+                ctx.engine.dirty_len().to_string(),
             ),
             (
                 "rdb_bgsave_in_progress",
@@ -248,7 +248,7 @@ fn persistence(ctx: &mut Ctx, out: &mut String) {
 }
 
 fn stats(ctx: &mut Ctx, out: &mut String) {
-    let ks = &ctx.engine.ks.stats;
+    let ks = &ctx.engine.cache_report().stats;
     section(
         out,
         "Stats",
@@ -301,8 +301,8 @@ fn stats(ctx: &mut Ctx, out: &mut String) {
 
 fn diskstore(ctx: &mut Ctx, out: &mut String) {
     let io = ctx.engine.io_stats();
-    let s = ctx.engine.stats.clone();
-    let ks = &ctx.engine.ks;
+    let s = ctx.engine.stats().clone();
+    let c = ctx.engine.cache_report();
     section(
         out,
         "Diskstore",
@@ -326,29 +326,18 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
                 "oldest_dirty_age_ms",
                 io.oldest_dirty_age.as_millis().to_string(),
             ),
-            ("cache_hits", ks.stats.hits.to_string()),
-            ("cache_misses", ks.stats.misses.to_string()),
+            ("cache_hits", c.stats.hits.to_string()),
+            ("cache_misses", c.stats.misses.to_string()),
             ("disk_loads", s.disk_loads.to_string()),
             ("load_batches", s.load_batches.to_string()),
-            (
-                "filter_probes_avoided",
-                ks.diskkeys.stats.probes_avoided.to_string(),
-            ),
+            ("filter_probes_avoided", c.filter_probes_avoided.to_string()),
             (
                 "filter_false_positives",
-                ks.diskkeys.stats.false_positives.to_string(),
+                c.filter_false_positives.to_string(),
             ),
-            ("filter_keys", ks.diskkeys.len().to_string()),
-            (
-                "filters_building",
-                (0..ks.databases() as u32)
-                    .filter(|&d| {
-                        ks.diskkeys.state(d) == kvtier_core::diskkeys::FilterState::Building
-                    })
-                    .count()
-                    .to_string(),
-            ),
-            ("filter_bytes", ks.diskkeys.memory_usage().to_string()),
+            ("filter_keys", c.filter_keys.to_string()),
+            ("filters_building", c.filters_building.to_string()),
+            ("filter_bytes", c.filter_bytes.to_string()),
             (
                 "keys_per_save_batch",
                 format!(
@@ -359,9 +348,9 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ("disk_load_misses", s.disk_load_misses.to_string()),
             ("keys_saved", s.keys_saved.to_string()),
             ("save_batches", s.save_batches.to_string()),
-            ("negcache_entries", ks.negcache.len().to_string()),
-            ("negcache_hits", ks.negcache.hits.to_string()),
-            ("evicted_keys", ks.stats.evicted_keys.to_string()),
+            ("negcache_entries", c.negcache_entries.to_string()),
+            ("negcache_hits", c.negcache_hits.to_string()),
+            ("evicted_keys", c.stats.evicted_keys.to_string()),
             ("expired_on_load", s.expired_on_load.to_string()),
             ("save_errors", s.save_errors.to_string()),
             ("store_full", u8::from(s.out_of_space).to_string()),
@@ -373,13 +362,11 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
                 (s.save_errors + s.load_errors).to_string(),
             ),
             ("clear_errors", s.clear_errors.to_string()),
-            ("negcache_bytes", ks.negcache.bytes().to_string()),
+            ("negcache_bytes", c.negcache_bytes.to_string()),
+            ("unresolved_reads", c.stats.unresolved_reads.to_string()),
             // Pages of paged values in memory, and those of deleted values still to delete.
             // Pages with a value (a deleted page waiting for its save is not resident).
-            (
-                "resident_pages",
-                ks.resident_values(ks.pages_db()).to_string(),
-            ),
+            ("resident_pages", c.resident_pages.to_string()),
             ("page_gc_pending", ctx.shared.page_gc.pending().to_string()),
             ("pages_deleted", ctx.shared.page_gc.deleted.to_string()),
             (
@@ -464,9 +451,9 @@ fn keyspace(ctx: &mut Ctx, out: &mut String) {
     // (`cached=1` says so); `expires` counts the resident keys with a TTL: the TTLs of keys
     // only on disk are in their records, not in memory.
     let mut lines = Vec::new();
-    for db in 0..ctx.engine.ks.databases() as u32 {
-        let exact = ctx.engine.ks.key_count(db);
-        let view = ctx.engine.ks.db(db, ctx.now_ms);
+    for db in 0..ctx.engine.databases() as u32 {
+        let exact = ctx.engine.key_count(db);
+        let view = ctx.engine.db(db, ctx.now_ms);
         let resident: Vec<&[u8]> = view.resident_keys().collect();
         let expires = resident
             .iter()

@@ -211,7 +211,7 @@ fn persist(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn move_(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let target = super::args::db_index(&args[2], ctx.engine.ks.databases())?;
+    let target = super::args::db_index(&args[2], ctx.engine.databases())?;
     if target == ctx.client.db {
         return Err(CmdError::msg(
             "ERR source and destination objects are the same",
@@ -258,7 +258,7 @@ fn copy(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         match args[i].to_ascii_lowercase().as_slice() {
             b"replace" => replace = true,
             b"db" if i + 1 < args.len() => {
-                let t = super::args::db_index(&args[i + 1], ctx.engine.ks.databases())?;
+                let t = super::args::db_index(&args[i + 1], ctx.engine.databases())?;
                 target = t;
                 i += 1;
             }
@@ -337,7 +337,7 @@ fn start_scan(ctx: &mut Ctx, kind: Kind, cursor: Vec<u8>) -> CmdResult {
     let db = ctx.client.db;
     let mut scan = KeyScan::new(kind, db, ctx.engine.db_epoch(db), cursor);
     if ctx.engine.is_clearing(db) {
-        let mut view = ctx.engine.ks.db(db, ctx.now_ms);
+        let mut view = ctx.engine.db(db, ctx.now_ms);
         scan.absorb(None, &mut view, &mut ctx.shared.scan_cursors, ctx.out);
         return Ok(());
     }
@@ -367,7 +367,7 @@ fn dbsize(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     // O(1) from the persisted count merged with memory (see kvtier_core::keycount); counted
     // by reading the store only while that is not known (a store written before counts
     // existed, or blind writes over never-loaded keys whose saves have not resolved them yet).
-    if let Some(n) = ctx.engine.ks.key_count(ctx.client.db) {
+    if let Some(n) = ctx.engine.key_count(ctx.client.db) {
         ctx.out.int(n as i64);
         return Ok(());
     }
@@ -385,8 +385,8 @@ fn randomkey(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
         // From memory in proportion to its share of the keyspace (the key filter counts the
         // store's keys), otherwise a page of the store from a random position: never a full
         // scan.
-        let resident = ctx.engine.ks.resident_len(ctx.client.db) as u64;
-        let on_disk = ctx.engine.ks.diskkeys.len();
+        let resident = ctx.engine.resident_len(ctx.client.db) as u64;
+        let on_disk = ctx.engine.filter_keys();
         if resident > 0 && rand::random_range(0..resident + on_disk) < resident {
             if let Some(k) = ctx.db().random_resident_key() {
                 ctx.out.bulk(&k);

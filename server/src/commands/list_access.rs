@@ -232,14 +232,14 @@ pub fn read_list<R>(
     let page_bytes = ctx.shared.config.settings().page_bytes;
     // A paged list's manifest is read through the cache's shared handle, not copied: it is
     // about 16 bytes per page (40 KB for a million elements), per read.
-    let manifest = match ctx.engine.ks.db(db, now_ms).get(key) {
+    let manifest = match ctx.engine.db(db, now_ms).get(key) {
         None => return Ok(None),
         Some(Value::List(_)) => None,
-        Some(Value::PagedList(_)) => ctx.engine.ks.peek_shared(db, key).map(SharedManifest),
+        Some(Value::PagedList(_)) => ctx.engine.peek_shared(db, key).map(SharedManifest),
         Some(_) => return Err(CmdError::WrongType),
     };
     match manifest {
-        None => match ctx.engine.ks.peek(db, key) {
+        None => match ctx.engine.peek(db, key) {
             Some(Value::List(l)) => f(&mut Plain(&**l), ctx.out).map(Some),
             _ => unreachable!("looked up above"),
         },
@@ -278,7 +278,7 @@ pub fn write_list<R>(
     let settings = ctx.shared.config.settings();
     let (page_bytes, min_bytes) = (settings.page_bytes, settings.paged_value_min_bytes);
     let mut created = false;
-    let paged = match ctx.engine.ks.db(db, now_ms).get(key) {
+    let paged = match ctx.engine.db(db, now_ms).get(key) {
         None if !create => return Ok(None),
         None => {
             created = true;
@@ -289,7 +289,7 @@ pub fn write_list<R>(
         Some(_) => return Err(CmdError::WrongType),
     };
     if !paged {
-        let mut dbv = ctx.engine.ks.db(db, now_ms);
+        let mut dbv = ctx.engine.db(db, now_ms);
         if created {
             dbv.insert(key, Value::List(Box::default()));
         }
@@ -300,7 +300,7 @@ pub fn write_list<R>(
         let result = f(&mut Plain(&mut **l), ctx.out);
         let after = l.len();
         let emptied = after == 0;
-        let mut dbv = ctx.engine.ks.db(db, now_ms);
+        let mut dbv = ctx.engine.db(db, now_ms);
         if emptied {
             dbv.remove(key);
         } else if min_bytes > 0 && after > before && (after <= 64 || after >> 6 != before >> 6) {
@@ -316,7 +316,7 @@ pub fn write_list<R>(
     }
     // The manifest leaves the cache while the pages change (the key is dirty and pinned by the
     // command, so nothing evicts or reads the placeholder), and goes back whatever happens.
-    let taken = match ctx.engine.ks.db(db, now_ms).get_mut(key) {
+    let taken = match ctx.engine.db(db, now_ms).get_mut(key) {
         Some(Value::PagedList(m)) => std::mem::take(m),
         _ => unreachable!("a paged list, checked above"),
     };
@@ -329,7 +329,7 @@ pub fn write_list<R>(
     let result = f(&mut view, ctx.out);
     let m = *view.m;
     let emptied = m.len == 0;
-    let mut dbv = ctx.engine.ks.db(db, now_ms);
+    let mut dbv = ctx.engine.db(db, now_ms);
     if emptied {
         dbv.remove(key);
     } else if let Some(Value::PagedList(slot)) = dbv.get_mut(key) {
@@ -353,20 +353,19 @@ fn maybe_page_out(
     min_bytes: u64,
     now_ms: i64,
 ) {
-    let big = match engine.ks.peek(db, key) {
+    let big = match engine.peek(db, key) {
         Some(Value::List(l)) => l.iter().map(|e| paged::elem_bytes(e)).sum::<u64>() >= min_bytes,
         _ => false,
     };
     if !big {
         return;
     }
-    let l = match engine.ks.db(db, now_ms).get_mut(key) {
+    let l = match engine.db(db, now_ms).get_mut(key) {
         Some(Value::List(l)) => std::mem::take(l),
         _ => return,
     };
     let m = paged::page_out(engine, *l, page_bytes, now_ms);
     engine
-        .ks
         .db(db, now_ms)
         .insert_keep_ttl(key, Value::PagedList(Box::new(m)));
 }

@@ -258,12 +258,12 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The client's selected DB.
     pub fn db(&mut self) -> Db<'_, Value> {
-        self.engine.ks.db(self.client.db, self.now_ms)
+        self.engine.db(self.client.db, self.now_ms)
     }
 
     /// Another DB (MOVE, COPY … DB).
     pub fn db_at(&mut self, index: u32) -> Db<'_, Value> {
-        self.engine.ks.db(index, self.now_ms)
+        self.engine.db(index, self.now_ms)
     }
 }
 

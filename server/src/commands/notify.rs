@@ -61,6 +61,19 @@ pub fn notify_db(ctx: &mut Ctx, db: u32, class: u8, event: &str, key: &[u8]) {
     }
 }
 
+/// Whether `new` events (class `n`) go to any channel.
+pub fn new_events_on(config: &crate::config::Config) -> bool {
+    let (keyspace, keyevent) = enabled(&config.settings().notify_keyspace_events, class::NEW);
+    keyspace || keyevent
+}
+
+/// Whether `key` existed before a write that replaces it, for [`notify_new`]. Looked up only
+/// while `new` events are on: a blind write's keys are then loaded first (see
+/// `Shared::runs_blind`). Otherwise they may not be, and the answer ("existed") fires nothing.
+pub fn existed_for_new(ctx: &mut Ctx, key: &[u8]) -> bool {
+    !new_events_on(&ctx.shared.config) || ctx.db().contains(key)
+}
+
 /// Reports a key created by a command (class `n`) when it did not exist before.
 pub fn notify_new(ctx: &mut Ctx, existed: bool, key: &[u8]) {
     if !existed {
@@ -111,7 +124,7 @@ pub fn expire_tick(
             break;
         }
         shared.expiry_watch.set(db, &key, None);
-        let mut d = engine.ks.db(db, now_ms);
+        let mut d = engine.db(db, now_ms);
         let expired = !d.contains(&key) || d.expire_at(&key) == Some(when);
         let flags = shared.config.settings().notify_keyspace_events.as_str();
         let (keyspace, keyevent) = enabled(flags, b'x');

@@ -145,7 +145,7 @@ fn object(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
     }
     let lfu = lfu_policy(&ctx.shared.config);
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let Some(v) = db.get(&args[2]) else {
         ctx.out.null();
         return Ok(());
@@ -221,7 +221,7 @@ fn memory(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                     return Err(CmdError::Syntax);
                 }
             }
-            let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+            let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
             match db.get(&args[2]) {
                 None => ctx.out.null(),
                 Some(v) => {

@@ -43,7 +43,6 @@ impl Kind {
 /// for). Peeked first, so a miss is not counted as a keyspace access twice.
 pub fn manifest(ctx: &mut Ctx, key: &[u8], kind: Kind) -> Option<PagedHash> {
     ctx.engine
-        .ks
         .peek(ctx.client.db, key)
         .and_then(|v| kind.of(v))?;
     ctx.db().get(key).and_then(|v| kind.of(v)).copied()

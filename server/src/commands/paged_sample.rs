@@ -52,9 +52,9 @@ pub fn pages_for(m: &PagedHash, count: Option<i64>) -> Vec<u32> {
 
 /// Whether page `id` of `m` is in memory (read without waiting on the disk).
 fn resident(ctx: &mut Ctx, m: &PagedHash, id: u32) -> bool {
-    let pages_db = ctx.engine.ks.pages_db();
+    let pages_db = ctx.engine.pages_db();
     matches!(
-        ctx.engine.ks.residency(pages_db, &m.page_key(id)),
+        ctx.engine.residency(pages_db, &m.page_key(id)),
         Residency::Resident
     )
 }

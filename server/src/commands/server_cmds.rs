@@ -67,8 +67,7 @@ fn config(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             ctx.shared.total_error_replies = 0;
             ctx.shared.total_commands = 0;
             ctx.shared.total_connections = 0;
-            ctx.engine.stats = Default::default();
-            ctx.engine.ks.stats = Default::default();
+            ctx.engine.reset_stats();
             ctx.out.ok();
         }
         b"rewrite" if args.len() == 2 => match ctx.shared.config.rewrite() {

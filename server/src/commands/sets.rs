@@ -38,7 +38,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// The selected DB and the reply buffer at once, for replies built from borrowed values.
 pub(crate) fn split<'c>(ctx: &'c mut Ctx) -> (Db<'c, Value>, &'c mut Reply) {
-    (ctx.engine.ks.db(ctx.client.db, ctx.now_ms), ctx.out)
+    (ctx.engine.db(ctx.client.db, ctx.now_ms), ctx.out)
 }
 
 /// Applies `f` to the set at `key`: `None` if absent.

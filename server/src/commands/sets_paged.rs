@@ -195,7 +195,7 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     if min == 0 {
         return;
     }
-    let value = ctx.engine.ks.peek(ctx.client.db, key);
+    let value = ctx.engine.peek(ctx.client.db, key);
     let s = match value {
         Some(Value::Set(s)) if s.len() <= 64 || s.len() >> 6 != len_before >> 6 => s,
         _ => return,

@@ -242,7 +242,7 @@ fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     let (max_entries, max_bytes) = node_limits(ctx);
     let now = ctx.now_ms.max(0) as u64;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     if existed {
         let Some(Value::Stream(s)) = db.get(key) else {
             unreachable!("checked")
@@ -295,7 +295,7 @@ fn xtrim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(s)) = db.get(key) else {
         unreachable!("checked")
     };
@@ -332,7 +332,7 @@ fn range_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let s = get_stream(&mut db, &args[1])?;
     let Some(s) = s else {
         ctx.out.array(0);
@@ -356,7 +356,7 @@ fn xrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn xlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let s = get_stream(&mut db, &args[1])?;
     let n = s.map_or(0, |s| s.len());
     ctx.out.int(n as i64);
@@ -375,7 +375,7 @@ fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(s)) = db.get(key) else {
         unreachable!("checked")
     };
@@ -423,7 +423,7 @@ fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if !check_type(ctx, key)? {
         return Err(CmdError::NoSuchKey);
     }
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(s)) = db.get(key) else {
         unreachable!("checked")
     };
@@ -541,7 +541,7 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     // `$` becomes the stream's last ID now, so that a blocked read waits for later entries.
     let mut rewritten: Option<Vec<Vec<u8>>> = None;
     for (k, (key, a)) in keys.iter().zip(id_args).enumerate() {
-        let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+        let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
         let s = match db.read::<Box<Stream>>(key) {
             Ok(s) => s,
             Err(_) if woken => None,
@@ -560,7 +560,7 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         let id = strict_id(a)?;
         ids.push(id);
     }
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let mut found: Vec<(usize, Vec<(StreamId, Fields)>)> = Vec::new();
     for (k, key) in keys.iter().enumerate() {
         let Some(Value::Stream(s)) = db.get(key) else {
@@ -647,7 +647,7 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     }
     let now = ctx.now_ms;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let s = match get_stream(&mut db, &args[2])? {
         None => return Err(CmdError::NoSuchKey),
         Some(s) => s,

@@ -34,7 +34,7 @@ enum Lookup {
 
 /// Looks up `key` and `group`; `Err(())` after a WRONGTYPE reply.
 fn lookup(ctx: &mut Ctx, key: &[u8], group: &[u8]) -> Result<Lookup, CmdError> {
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     match db.read::<Box<Stream>>(key)? {
         None => Ok(Lookup::NoKey),
         Some(st) if st.groups.contains_key(group) => Ok(Lookup::Found),
@@ -61,7 +61,7 @@ fn group_mut<'a>(db: &'a mut kvtier_core::Db<'_, Value>, key: &[u8], name: &[u8]
 /// Finds or creates a consumer, refreshing its seen time; reports a creation.
 fn touch_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8]) {
     let now = ctx.now_ms;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let (c, created) = group_mut(&mut db, key, group).consumer(consumer, now);
     c.seen_time = now;
     if created {
@@ -167,7 +167,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             _ => {}
         }
     }
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let last_id = match db.get(key) {
         Some(Value::Stream(st)) => st.last_id,
         _ => StreamId::MIN,
@@ -255,7 +255,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         // Woken because the key changed: Redis ends the block with these errors when the
         // stream or the group is gone.
         if ctx.client.woken {
-            let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+            let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
             match db.get(key) {
                 Some(Value::Stream(st)) if st.groups.contains_key(&gname) => {}
                 Some(Value::Stream(_)) => {
@@ -293,7 +293,7 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let now = ctx.now_ms;
     let mut served: Vec<(usize, Served)> = Vec::new();
     for (k, key) in keys.iter().enumerate() {
-        let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+        let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
         let Some(Value::Stream(st)) = db.get(key) else {
             continue;
         };
@@ -306,14 +306,14 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                 }
                 let from = g.last_id;
                 touch_consumer(ctx, key, &gname, &cname);
-                let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+                let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
                 let st = stream_mut(&mut db, key);
                 let got = read_new(st, &gname, &cname, from, r.count, r.noack, now);
                 served.push((k, Served::New(got)));
             }
             Some(after) => {
                 touch_consumer(ctx, key, &gname, &cname);
-                let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+                let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
                 let st = stream_mut(&mut db, key);
                 let got = read_history(st, &gname, &cname, after, r.count, now);
                 served.push((k, Served::History(got)));
@@ -449,7 +449,7 @@ fn xack(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(st)) = db.get(key) else {
         unreachable!("checked")
     };
@@ -505,7 +505,7 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
     }
     let now = ctx.now_ms;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let Some(Value::Stream(st)) = db.get(key) else {
         unreachable!("checked")
     };
@@ -635,7 +635,7 @@ fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         Some(d) if d >= 0 && d <= now => d,
         _ => now,
     };
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let st = stream_mut(&mut db, key);
     let entries = &st.entries;
     let g = st.groups.get_mut(gname.as_slice()).expect("checked");
@@ -735,7 +735,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Err(no_key_or_group(key, gname));
     }
     let now = ctx.now_ms;
-    let mut db = ctx.engine.ks.db(ctx.client.db, ctx.now_ms);
+    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let st = stream_mut(&mut db, key);
     let entries = &st.entries;
     let g = st.groups.get_mut(gname.as_slice()).expect("checked");

@@ -1,7 +1,7 @@
 //! String commands.
 
 use super::flags::*;
-use super::notify::{class, notify, notify_new};
+use super::notify::{class, existed_for_new, notify, notify_new};
 use super::typed::Str;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
@@ -110,7 +110,12 @@ fn set(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     } else {
         None
     };
-    let exists = ctx.db().contains(key);
+    // NX and XX load the key first; a plain SET may run blind (the key not loaded).
+    let exists = if nx || xx {
+        ctx.db().contains(key)
+    } else {
+        existed_for_new(ctx, key)
+    };
     if (nx && exists) || (xx && !exists) {
         match old {
             Some(Some(v)) => ctx.out.bulk(&v),
@@ -153,7 +158,7 @@ fn setnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn setex_common(ctx: &mut Ctx, args: &[Vec<u8>], unit: &[u8], name: &str) -> CmdResult {
     let t = parse_expire(ctx, unit, &args[2], name)?;
-    let existed = ctx.db().contains(&args[1]);
+    let existed = existed_for_new(ctx, &args[1]);
     ctx.db()
         .insert_with_expire(&args[1], Value::Str(args[3].clone()), Some(t));
     notify_new(ctx, existed, &args[1]);
@@ -239,7 +244,7 @@ fn getex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn mget(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     ctx.out.array(args.len() - 1);
     for k in &args[1..] {
-        match ctx.engine.ks.db(ctx.client.db, ctx.now_ms).get(k) {
+        match ctx.engine.db(ctx.client.db, ctx.now_ms).get(k) {
             Some(Value::Str(s)) => ctx.out.bulk(s),
             _ => ctx.out.null(),
         }
@@ -252,7 +257,7 @@ fn mset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Err(CmdError::arity(&args[0]));
     }
     for pair in args[1..].chunks(2) {
-        let existed = ctx.db().contains(&pair[0]);
+        let existed = existed_for_new(ctx, &pair[0]);
         ctx.db().insert(&pair[0], Value::Str(pair[1].clone()));
         notify_new(ctx, existed, &pair[0]);
         notify(ctx, class::STRING, "set", &pair[0]);

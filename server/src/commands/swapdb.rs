@@ -8,7 +8,7 @@ use crate::util::parse_i64;
 
 /// `SWAPDB index1 index2`.
 pub fn swapdb(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let databases = ctx.engine.ks.databases();
+    let databases = ctx.engine.databases();
     // Both are parsed before either is checked against the number of DBs, as in Redis.
     let a = parse_i64(&args[1]).ok_or(CmdError::msg("ERR invalid first DB index"))?;
     let b = parse_i64(&args[2]).ok_or(CmdError::msg("ERR invalid second DB index"))?;

@@ -12,7 +12,7 @@ use crate::paged::page_key;
 use crate::paged::zset::{self, PagedZSet};
 use crate::value::Value;
 use crate::zset::ZSet;
-use kvtier_core::Keyspace;
+use kvtier_core::Engine;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -36,14 +36,14 @@ impl Deref for Shared {
 /// segment's largest member, some 60 bytes per page, per read).
 pub fn shared(ctx: &mut Ctx, key: &[u8]) -> Option<Shared> {
     if !matches!(
-        ctx.engine.ks.peek(ctx.client.db, key),
+        ctx.engine.peek(ctx.client.db, key),
         Some(Value::PagedZSet(_))
     ) {
         return None;
     }
     // The counted read (it also reclaims a key that has expired).
     ctx.db().get(key)?;
-    let v = ctx.engine.ks.peek_shared(ctx.client.db, key)?;
+    let v = ctx.engine.peek_shared(ctx.client.db, key)?;
     matches!(*v, Value::PagedZSet(_)).then_some(Shared(v))
 }
 
@@ -68,7 +68,7 @@ pub fn store(ctx: &mut Ctx, key: &[u8], m: PagedZSet) {
 /// ends in [`store`] (it changed the set) or [`put_back`] (it did not).
 pub fn take(ctx: &mut Ctx, key: &[u8]) -> Option<PagedZSet> {
     if !matches!(
-        ctx.engine.ks.peek(ctx.client.db, key),
+        ctx.engine.peek(ctx.client.db, key),
         Some(Value::PagedZSet(_))
     ) {
         return None;
@@ -303,7 +303,7 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
     if min == 0 {
         return;
     }
-    let value = ctx.engine.ks.peek(ctx.client.db, key);
+    let value = ctx.engine.peek(ctx.client.db, key);
     let z = match value {
         Some(Value::ZSet(z)) if z.len() <= 64 || z.len() >> 6 != len_before >> 6 => z,
         _ => return,
@@ -333,14 +333,14 @@ pub fn pages_needed(
     args: &[Vec<u8>],
     key: &[u8],
     m: &PagedZSet,
-    ks: &Keyspace<Value>,
+    engine: &Engine<Value>,
     page_bytes: u64,
 ) -> Vec<u32> {
     let mut pages = Vec::new();
     // A member's page, and its segment if the member page already tells its score.
     let member = |pages: &mut Vec<u32>, e: &[u8]| -> Option<f64> {
         pages.push(m.member_page(e));
-        let old = zset::peek_score(ks, m, e);
+        let old = zset::peek_score(engine, m, e);
         if let Some(id) = old.and_then(|s| m.seg_page_of(s, e)) {
             pages.push(id);
         }
@@ -384,7 +384,8 @@ pub fn pages_needed(
         }
         let mut left = n as usize;
         for &id in &ids {
-            let Some(Value::ZSet(z)) = ks.peek(ks.pages_db(), &page_key(m.gen(), id)) else {
+            let Some(Value::ZSet(z)) = engine.peek(engine.pages_db(), &page_key(m.gen(), id))
+            else {
                 break;
             };
             let taken: Vec<&[u8]> = if max {

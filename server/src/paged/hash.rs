@@ -101,8 +101,8 @@ pub fn page<'e>(
 ) -> Result<Option<&'e Hash>, StoreError> {
     let key = m.page_key(id);
     ensure_page(engine, &key)?;
-    let pages = engine.ks.pages_db();
-    Ok(match engine.ks.db(pages, now_ms).into_get(&key) {
+    let pages = engine.pages_db();
+    Ok(match engine.db(pages, now_ms).into_get(&key) {
         Some(Value::Hash(h)) => Some(h),
         _ => None,
     })
@@ -117,8 +117,8 @@ pub fn page_mut<'e>(
 ) -> Result<&'e mut Hash, StoreError> {
     let key = m.page_key(id);
     ensure_page(engine, &key)?;
-    let pages = engine.ks.pages_db();
-    let mut db = engine.ks.db(pages, now_ms);
+    let pages = engine.pages_db();
+    let mut db = engine.db(pages, now_ms);
     if !matches!(db.get(&key), Some(Value::Hash(_))) {
         db.insert(&key, Value::Hash(Box::new(Hash::new())));
     }
@@ -205,9 +205,8 @@ pub fn maybe_split(
             dst.insert(f, v);
         }
     }
-    let pages = engine.ks.pages_db();
+    let pages = engine.pages_db();
     engine
-        .ks
         .db(pages, now_ms)
         .insert_new(&m.page_key(to), Value::Hash(Box::new(dst)));
     m.split += 1;
@@ -250,8 +249,8 @@ pub fn page_out_pairs<'a>(
     for (f, v) in pairs {
         pages[m.page_of(f) as usize].insert(f.to_vec(), v.to_vec());
     }
-    let pages_db = engine.ks.pages_db();
-    let mut db = engine.ks.db(pages_db, now_ms);
+    let pages_db = engine.pages_db();
+    let mut db = engine.db(pages_db, now_ms);
     for (id, p) in pages.into_iter().enumerate() {
         db.insert_new(&m.page_key(id as u32), Value::Hash(Box::new(p)));
     }
@@ -312,11 +311,10 @@ pub fn deep_copy(
         gen: new_gen(),
         ..*m
     };
-    let pages_db = engine.ks.pages_db();
+    let pages_db = engine.pages_db();
     for id in 0..m.page_count() {
         let p = page(engine, m, id, now_ms)?.cloned().unwrap_or_default();
         engine
-            .ks
             .db(pages_db, now_ms)
             .insert_new(&copy.page_key(id), Value::Hash(Box::new(p)));
     }

@@ -170,8 +170,8 @@ pub fn page<'e>(
 ) -> Result<&'e List, StoreError> {
     let key = m.seg_key(seg);
     ensure_page(engine, &key)?;
-    let pages = engine.ks.pages_db();
-    match engine.ks.db(pages, now_ms).into_get(&key) {
+    let pages = engine.pages_db();
+    match engine.db(pages, now_ms).into_get(&key) {
         Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l),
         _ => Err(damaged("a page is missing or holds another count")),
     }
@@ -186,8 +186,8 @@ pub fn page_mut<'e>(
 ) -> Result<&'e mut List, StoreError> {
     page(engine, m, seg, now_ms)?;
     let key = m.seg_key(seg);
-    let pages = engine.ks.pages_db();
-    match engine.ks.db(pages, now_ms).into_get_mut(&key) {
+    let pages = engine.pages_db();
+    match engine.db(pages, now_ms).into_get_mut(&key) {
         Some(Value::List(l)) => Ok(l),
         _ => Err(damaged("a page is missing")),
     }
@@ -199,9 +199,8 @@ fn new_seg(engine: &mut Engine<Value>, m: &mut PagedList, at: usize, page: List,
     let id = m.alloc_id();
     let bytes = page.iter().map(|e| elem_bytes(e)).sum();
     let count = page.len() as u32;
-    let pages = engine.ks.pages_db();
+    let pages = engine.pages_db();
     engine
-        .ks
         .db(pages, now_ms)
         .insert_new(&page_key(m.gen, id), Value::List(Box::new(page)));
     m.segs.insert(at, Seg { id, count, bytes });
@@ -213,9 +212,8 @@ fn drop_seg(engine: &mut Engine<Value>, m: &mut PagedList, seg: usize, now_ms: i
         return;
     };
     m.len -= u64::from(s.count);
-    let pages = engine.ks.pages_db();
+    let pages = engine.pages_db();
     engine
-        .ks
         .db(pages, now_ms)
         .delete_blind(&page_key(m.gen, s.id));
 }
@@ -649,11 +647,10 @@ pub fn deep_copy(
         len: m.len,
         segs: m.segs.clone(),
     };
-    let pages = engine.ks.pages_db();
+    let pages = engine.pages_db();
     for seg in 0..m.segs.len() {
         let p = page(engine, m, seg, now_ms)?.clone();
         engine
-            .ks
             .db(pages, now_ms)
             .insert_new(&copy.seg_key(seg), Value::List(Box::new(p)));
     }

@@ -55,8 +55,8 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 /// Makes page `key` resident: a page the request path did not bring in (a script, SORT) is read
 /// here, synchronously. A page missing from the store reads as empty.
 pub fn ensure_page(engine: &mut Engine<Value>, key: &[u8]) -> Result<(), StoreError> {
-    let db = engine.ks.pages_db();
-    match engine.ks.residency(db, key) {
+    let db = engine.pages_db();
+    match engine.residency(db, key) {
         Residency::Unknown => engine.load_now(db, key),
         _ => Ok(()),
     }
@@ -93,13 +93,13 @@ impl Gc {
         if self.queue.is_empty() {
             return;
         }
-        let pages: DbIndex = engine.ks.pages_db();
-        engine.ks.begin_group();
+        let pages: DbIndex = engine.pages_db();
+        engine.begin_group();
         while budget > 0 {
             let Some((gen, ids)) = self.queue.front_mut() else {
                 break;
             };
-            let mut db = engine.ks.db(pages, now_ms);
+            let mut db = engine.db(pages, now_ms);
             let take = budget.min(ids.len());
             for id in ids.drain(ids.len() - take..) {
                 db.delete_blind(&page_key(*gen, id));
@@ -110,7 +110,7 @@ impl Gc {
                 self.queue.pop_front();
             }
         }
-        engine.ks.end_group();
+        engine.end_group();
     }
 }
 
@@ -167,15 +167,15 @@ pub fn deep_copy(engine: &mut Engine<Value>, v: Value, now_ms: i64) -> Result<Va
 /// deletion, unless the value is still under one of the command's keys in some DB (RENAME and
 /// MOVE move a manifest; its pages stay).
 pub fn collect_released(ctx: &mut Ctx, spec: &CommandSpec, args: &[Vec<u8>]) {
-    let released = ctx.engine.ks.take_released();
+    let released = ctx.engine.take_released();
     if released.is_empty() {
         return;
     }
-    let ks = &ctx.engine.ks;
+    let engine = &ctx.engine;
     let mut live = Vec::new();
     for key in spec.key_args(args) {
-        for db in 0..ks.databases() as DbIndex {
-            if let Some(gen) = ks.peek(db, key).and_then(gen_of) {
+        for db in 0..engine.databases() as DbIndex {
+            if let Some(gen) = engine.peek(db, key).and_then(gen_of) {
                 live.push(gen);
             }
         }
@@ -191,7 +191,7 @@ pub fn collect_released(ctx: &mut Ctx, spec: &CommandSpec, args: &[Vec<u8>]) {
 
 /// Outside commands (active expiry): every released paged value's pages are deleted.
 pub fn collect_expired(engine: &mut Engine<Value>, gc: &mut Gc) {
-    for v in engine.ks.take_released() {
+    for v in engine.take_released() {
         if let Some((gen, ids)) = pages_of(&v) {
             gc.push(gen, ids);
         }

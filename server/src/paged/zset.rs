@@ -48,7 +48,7 @@ use super::hash::{self, PagedHash};
 use super::{ensure_page, page_key};
 use crate::value::Value;
 use crate::zset::{Score, ZSet};
-use kvtier_core::{Engine, Keyspace, StoreError};
+use kvtier_core::{Engine, StoreError};
 use manifest::damaged;
 
 /// Bytes an element is counted for in a segment beyond its member and score.
@@ -92,8 +92,8 @@ pub fn seg_page<'e>(
 ) -> Result<&'e ZSet, StoreError> {
     let key = m.seg_key(seg);
     ensure_page(engine, &key)?;
-    let pages = engine.ks.pages_db();
-    match engine.ks.db(pages, now_ms).into_get(&key) {
+    let pages = engine.pages_db();
+    match engine.db(pages, now_ms).into_get(&key) {
         Some(Value::ZSet(z)) if z.len() == m.segs[seg].count as usize => Ok(z),
         _ => Err(damaged("a segment page is missing or holds another count")),
     }
@@ -108,8 +108,8 @@ fn seg_page_mut<'e>(
 ) -> Result<&'e mut ZSet, StoreError> {
     seg_page(engine, m, seg, now_ms)?;
     let key = m.seg_key(seg);
-    let pages = engine.ks.pages_db();
-    match engine.ks.db(pages, now_ms).into_get_mut(&key) {
+    let pages = engine.pages_db();
+    match engine.db(pages, now_ms).into_get_mut(&key) {
         Some(Value::ZSet(z)) => Ok(z),
         _ => Err(damaged("a segment page is missing")),
     }
@@ -129,9 +129,8 @@ fn new_seg(engine: &mut Engine<Value>, m: &mut PagedZSet, at: usize, page: ZSet,
     let id = m.alloc_id();
     let bytes = page.iter().map(|(e, _)| elem_bytes(e)).sum();
     let count = page.len() as u32;
-    let pages = engine.ks.pages_db();
+    let pages = engine.pages_db();
     engine
-        .ks
         .db(pages, now_ms)
         .insert_new(&page_key(m.gen(), id), Value::ZSet(page));
     m.segs.insert(
@@ -148,9 +147,8 @@ fn new_seg(engine: &mut Engine<Value>, m: &mut PagedZSet, at: usize, page: ZSet,
 /// Drops segment `seg` and deletes its page without reading it.
 fn drop_seg(engine: &mut Engine<Value>, m: &mut PagedZSet, seg: usize, now_ms: i64) {
     let s = m.segs.remove(seg);
-    let pages = engine.ks.pages_db();
+    let pages = engine.pages_db();
     engine
-        .ks
         .db(pages, now_ms)
         .delete_blind(&page_key(m.gen(), s.id));
 }
@@ -170,9 +168,9 @@ pub fn score(
 /// A member's score if its member page is in memory, without loading it (`None` otherwise, or
 /// if the page does not hold it): for a planner that loads a write's old segment before the
 /// command runs (the member page first, then on the next try the segment it names).
-pub fn peek_score(ks: &Keyspace<Value>, m: &PagedZSet, member: &[u8]) -> Option<f64> {
+pub fn peek_score(engine: &Engine<Value>, m: &PagedZSet, member: &[u8]) -> Option<f64> {
     let key = page_key(m.gen(), m.member_page(member));
-    match ks.peek(ks.pages_db(), &key) {
+    match engine.peek(engine.pages_db(), &key) {
         Some(Value::Hash(h)) => h.get(member).and_then(|v| score_of_value(v).ok()),
         _ => None,
     }
@@ -561,11 +559,10 @@ pub fn deep_copy(
         segs: m.segs.clone(),
         next_id: m.next_id,
     };
-    let pages = engine.ks.pages_db();
+    let pages = engine.pages_db();
     for seg in 0..m.segs.len() {
         let p = seg_page(engine, m, seg, now_ms)?.clone();
         engine
-            .ks
             .db(pages, now_ms)
             .insert_new(&copy.seg_key(seg), Value::ZSet(p));
     }

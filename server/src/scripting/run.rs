@@ -470,7 +470,7 @@ impl Server {
         // The command's keys must be in memory, as for a client's command.
         let db = self.conns[&t].state.db;
         let mut cold = Vec::new();
-        if !spec.blind_write(&argv) {
+        if !self.shared.runs_blind(spec, &argv) {
             for k in spec.key_args(&argv) {
                 if self.engine.ensure(db, k) == Residency::Unknown {
                     cold.push((db, k.to_vec()));

@@ -13,7 +13,7 @@ impl Server {
         c.state.block_deadline =
             (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
         c.wait = Wait::Blocked { cmd: args.to_vec() };
-        self.engine.ks.track_touched(true);
+        self.engine.track_touched(true);
         self.shared.blocked_clients = self.blocked_count();
     }
 

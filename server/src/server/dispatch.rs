@@ -158,7 +158,7 @@ impl Server {
             // pinned too.
             for k in keys {
                 if !conn.pins.contains(&k) {
-                    self.engine.ks.pin(k.0, &k.1);
+                    self.engine.pin(k.0, &k.1);
                     conn.pins.push(k);
                 }
             }
@@ -253,13 +253,13 @@ impl Server {
                 stat,
             );
         }
-        if self.engine.stats.out_of_space && spec.has(flags::WRITE) {
+        if self.engine.stats().out_of_space && spec.has(flags::WRITE) {
             return self.reply_error(t, MISCONF_NO_SPACE, stat);
         }
         let before = self.conns.get(&t).map_or(0, |c| c.out.buf.len());
-        self.engine.ks.begin_group();
+        self.engine.begin_group();
         let (action, _) = self.execute(t, spec, args);
-        self.engine.ks.end_group();
+        self.engine.end_group();
         self.perform(t, action, args);
         if let Some(c) = self.conns.get_mut(&t) {
             commands::connection::apply_reply_mode(&mut c.state, &mut c.out, before, spec.name);
@@ -319,7 +319,7 @@ impl Server {
     fn prepare_views(&mut self, spec: &CommandSpec) {
         match spec.name {
             // Touched keys are recorded only while someone needs them (see `after_command`).
-            "watch" => self.engine.ks.track_touched(true),
+            "watch" => self.engine.track_touched(true),
             "info" => {
                 self.shared.tracking = self.tracking.stats();
                 self.shared.parked_clients =

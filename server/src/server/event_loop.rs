@@ -197,7 +197,7 @@ impl Server {
             }
         }
         let now = kvtier_core::engine::now_ms();
-        self.engine.ks.active_expire(now, 20);
+        self.engine.active_expire(now, 20);
         crate::paged::collect_expired(&mut self.engine, &mut self.shared.page_gc);
         self.shared.page_gc.run(&mut self.engine, now);
     }

@@ -194,7 +194,7 @@ impl Server {
             Ok(p) => Some(p),
         };
         let now = kvtier_core::engine::now_ms();
-        let mut db = self.engine.ks.db(scan.db, now);
+        let mut db = self.engine.db(scan.db, now);
         match scan.absorb(page, &mut db, &mut self.shared.scan_cursors, &mut c.out) {
             crate::keyscan::Step::More => self.next_key_page(t, scan),
             crate::keyscan::Step::Done => {

@@ -119,7 +119,7 @@ impl Server {
                 .cache_anchor
                 .is_none_or(|(at, _, _)| now.duration_since(at) >= CACHE_ESTIMATE_EVERY);
             if stale {
-                let estimate = self.engine.ks.estimate_bytes(CACHE_ESTIMATE_SAMPLES);
+                let estimate = self.engine.estimate_cache_bytes(CACHE_ESTIMATE_SAMPLES);
                 self.cache_anchor = Some((now, estimate, total));
             }
             let (_, estimate, then) = self.cache_anchor.expect("set above");
@@ -162,7 +162,7 @@ impl Server {
         // Over the limit with nothing dirty, nothing being saved and nothing left to evict: the
         // memory is not cache (buffers, the backend's heap) and waiting would never end.
         // (Cheap accessors: this runs on every event-loop pass.)
-        let nothing_to_free = self.engine.ks.dirty_len() == 0 && !self.engine.saving();
+        let nothing_to_free = self.engine.dirty_len() == 0 && !self.engine.saving();
         if over && nothing_to_free && !self.warned_not_cache {
             self.warned_not_cache = true;
             log::warn!(

@@ -48,13 +48,13 @@ use crate::shared::apply_config;
 /// Whether a WATCHed key holds a live value, for the changes Redis judges by existence (FLUSH,
 /// SWAPDB). Looked at without reclaiming an expired value; a key only on disk counts as existing.
 fn watched_key_exists(
-    ks: &mut kvtier_core::Keyspace<crate::value::Value>,
+    engine: &mut kvtier_core::Engine<crate::value::Value>,
     db: u32,
     key: &[u8],
     now: i64,
 ) -> bool {
-    match ks.residency(db, key) {
-        Residency::Resident => ks.db(db, now).is_live(key),
+    match engine.residency(db, key) {
+        Residency::Resident => engine.db(db, now).is_live(key),
         Residency::KnownAbsent => false,
         Residency::Unknown => true,
     }

@@ -80,7 +80,7 @@ impl Server {
                 self.unpark(t);
             }
             for (db, key) in std::mem::take(&mut c.pins) {
-                self.engine.ks.unpin(db, &key);
+                self.engine.unpin(db, &key);
             }
             self.mem_waiters.retain(|&x| x != t);
         }

@@ -20,7 +20,7 @@ impl Server {
                 // and a SWAPDB what their DBs show: their keys are loaded now, before the swap,
                 // under the DB that holds them now.
                 let mut db = db;
-                let databases = self.engine.ks.databases();
+                let databases = self.engine.databases();
                 let mut now_in: Vec<u32> = (0..databases as u32).collect();
                 for q in queued {
                     if q[0].eq_ignore_ascii_case(b"select") && q.len() == 2 {
@@ -79,7 +79,7 @@ impl Server {
         if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
             return Vec::new();
         }
-        if spec.blind_write(args) {
+        if self.shared.runs_blind(spec, args) {
             // Nothing to load: the old values are replaced unread.
             return Vec::new();
         }
@@ -87,7 +87,7 @@ impl Server {
         // Keys beyond the command's own first (WATCHed ones, another DB's): the fast path below
         // holds only when there are none.
         let mut keys = Vec::new();
-        let databases = self.engine.ks.databases();
+        let databases = self.engine.databases();
         if spec.name == "swapdb" {
             // Whether a WATCHed key of either DB is touched depends on whether it exists in
             // either: those keys are loaded first.
@@ -116,10 +116,10 @@ impl Server {
             keys.push((target, key.clone()));
         }
         if none_if_resident && keys.is_empty() {
-            let ks = &self.engine.ks;
+            let engine = &self.engine;
             if own
                 .iter()
-                .all(|k| ks.peek(db, k).is_some_and(|v| !v.is_paged()))
+                .all(|k| engine.peek(db, k).is_some_and(|v| !v.is_paged()))
             {
                 return keys;
             }
@@ -133,32 +133,40 @@ impl Server {
     /// Adds the pages a command needs of the paged values among its keys that are in memory
     /// (a manifest still on disk is loaded first; its pages are asked for on the next try).
     fn add_pages(&self, spec: &CommandSpec, args: &[Vec<u8>], keys: &mut Vec<(u32, Vec<u8>)>) {
-        let ks = &self.engine.ks;
+        let engine = &self.engine;
         let page_bytes = self.shared.config.settings().page_bytes;
         let mut pages = Vec::new();
         for (db, key) in keys.iter() {
-            match ks.peek(*db, key) {
+            match engine.peek(*db, key) {
                 Some(Value::PagedHash(m)) => {
                     let needed =
                         commands::hashes_paged::pages_needed(spec.name, args, m, page_bytes);
-                    pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
+                    pages.extend(
+                        needed
+                            .into_iter()
+                            .map(|id| (engine.pages_db(), m.page_key(id))),
+                    );
                 }
                 Some(Value::PagedSet(m)) => {
                     let needed =
                         commands::sets_paged::pages_needed(spec.name, args, key, m, page_bytes);
-                    pages.extend(needed.into_iter().map(|id| (ks.pages_db(), m.page_key(id))));
+                    pages.extend(
+                        needed
+                            .into_iter()
+                            .map(|id| (engine.pages_db(), m.page_key(id))),
+                    );
                 }
                 Some(Value::PagedZSet(m)) => {
                     let needed = commands::zsets_paged::pages_needed(
-                        spec.name, args, key, m, ks, page_bytes,
+                        spec.name, args, key, m, engine, page_bytes,
                     );
                     let keys = needed.into_iter().map(|id| page_key(m.gen(), id));
-                    pages.extend(keys.map(|k| (ks.pages_db(), k)));
+                    pages.extend(keys.map(|k| (engine.pages_db(), k)));
                 }
                 Some(Value::PagedList(m)) => {
                     let needed = commands::lists_paged::pages_needed(spec.name, args, key, m);
                     let keys = needed.into_iter().map(|id| page_key(m.gen, id));
-                    pages.extend(keys.map(|k| (ks.pages_db(), k)));
+                    pages.extend(keys.map(|k| (engine.pages_db(), k)));
                 }
                 _ => {}
             }
@@ -217,7 +225,7 @@ impl Server {
             return;
         };
         for (db, key) in std::mem::take(&mut c.pins) {
-            self.engine.ks.unpin(db, &key);
+            self.engine.unpin(db, &key);
         }
     }
 

@@ -40,7 +40,7 @@ impl Server {
                 Some("exec"),
             );
         }
-        if self.engine.stats.out_of_space
+        if self.engine.stats().out_of_space
             && queued
                 .iter()
                 .any(|q| commands::lookup(&q[0]).is_some_and(|s| s.has(flags::WRITE)))
@@ -53,7 +53,7 @@ impl Server {
         conn.state.in_exec = true;
         let mut bgsave = false;
         // One save group for the whole transaction: it reaches disk in one batch.
-        self.engine.ks.begin_group();
+        self.engine.begin_group();
         let oom = std::mem::replace(&mut self.shared.oom, false);
         let user = self
             .conns
@@ -78,7 +78,7 @@ impl Server {
             }
         }
         self.shared.oom = oom;
-        self.engine.ks.end_group();
+        self.engine.end_group();
         self.count_call("exec", start);
         if bgsave {
             let token = self.shared.token();

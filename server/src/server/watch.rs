@@ -17,11 +17,14 @@ impl Server {
         }
         self.engine.swap_db(a, b);
         let now = kvtier_core::engine::now_ms();
-        let ks = &mut self.engine.ks;
+        let engine = &mut self.engine;
         for c in self.conns.values_mut() {
             // (The keys were loaded before SWAPDB ran; evicted since only if clean on disk.)
             let touched = c.state.watched.iter().any(|(d, k)| {
-                (*d == a || *d == b) && [a, b].iter().any(|&x| watched_key_exists(ks, x, k, now))
+                (*d == a || *d == b)
+                    && [a, b]
+                        .iter()
+                        .any(|&x| watched_key_exists(engine, x, k, now))
             });
             if touched {
                 c.state.watch_dirty = true;
@@ -65,13 +68,12 @@ impl Server {
     /// key whose existence is unknown (on disk, not loaded) counts as existing.
     pub(super) fn invalidate_watchers(&mut self, db: Option<u32>) {
         let now = kvtier_core::engine::now_ms();
-        let ks = &mut self.engine.ks;
+        let engine = &mut self.engine;
         for c in self.conns.values_mut() {
-            let hit = c
-                .state
-                .watched
-                .iter()
-                .any(|(d, k)| db.is_none_or(|x| x == *d) && watched_key_exists(ks, *d, k, now));
+            let hit =
+                c.state.watched.iter().any(|(d, k)| {
+                    db.is_none_or(|x| x == *d) && watched_key_exists(engine, *d, k, now)
+                });
             if hit {
                 c.state.watch_dirty = true;
             }
@@ -92,14 +94,14 @@ impl Server {
         }
         // (Keys client-side caching already took from the keyspace come first.)
         let mut touched = self.tracking.take_seen();
-        touched.extend(self.engine.ks.take_touched());
+        touched.extend(self.engine.take_touched());
         // Tracking is only on while someone watches or blocks; nothing touched, nothing to do.
         if touched.is_empty() {
             return;
         }
         {
             let now = kvtier_core::engine::now_ms();
-            let ks = &mut self.engine.ks;
+            let engine = &mut self.engine;
             for c in self.conns.values_mut() {
                 if c.state.watched.is_empty() {
                     continue;
@@ -111,7 +113,7 @@ impl Server {
                     }
                     if let Some(i) = st.watch_stale.iter().position(|s| s == w) {
                         // Expired when watched: its reclaim is no change; what comes after is.
-                        if !ks.db(w.0, now).is_live(&w.1) {
+                        if !engine.db(w.0, now).is_live(&w.1) {
                             st.watch_stale.swap_remove(i);
                             continue;
                         }
@@ -133,6 +135,6 @@ impl Server {
                 .conns
                 .values()
                 .any(|c| !c.state.watched.is_empty() || matches!(c.wait, Wait::Blocked { .. }));
-        self.engine.ks.track_touched(tracking);
+        self.engine.track_touched(tracking);
     }
 }

@@ -57,7 +57,7 @@ fn swapped_dbs_show_each_others_keys_cold_or_resident_and_after_a_reopen() {
     assert_eq!(get_in(&mut e, 0, b"only1"), Some(b"x".to_vec()));
     // Swapping back restores the identity.
     e.swap_db(1, 0);
-    assert!(e.ks.db_map().is_identity());
+    assert!(e.ks.map.is_identity());
     assert_eq!(get_in(&mut e, 0, b"cold"), Some(b"zero".to_vec()));
 }
 

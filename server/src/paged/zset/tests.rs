@@ -40,15 +40,15 @@ fn save_and_evict(e: &mut Engine<Value>) {
         e.tick();
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(e.ks.dirty_len(), 0);
-    e.ks.evict(usize::MAX, 64);
+    assert_eq!(e.dirty_len(), 0);
+    e.evict(usize::MAX);
 }
 
 fn resident_pages(e: &mut Engine<Value>, m: &PagedZSet) -> usize {
-    let pages = e.ks.pages_db();
+    let pages = e.pages_db();
     m.page_ids()
         .into_iter()
-        .filter(|&id| e.ks.residency(pages, &page_key(m.gen(), id)) == Residency::Resident)
+        .filter(|&id| e.residency(pages, &page_key(m.gen(), id)) == Residency::Resident)
         .count()
 }
 
@@ -190,9 +190,9 @@ fn check_queries(e: &mut Engine<Value>, m: &PagedZSet, model: &ZSet, rng: &mut S
 
 /// The segment positions whose pages are resident.
 fn resident_segs(e: &mut Engine<Value>, m: &PagedZSet) -> Vec<usize> {
-    let pages = e.ks.pages_db();
+    let pages = e.pages_db();
     (0..m.segs.len())
-        .filter(|&i| e.ks.residency(pages, &m.seg_key(i)) == Residency::Resident)
+        .filter(|&i| e.residency(pages, &m.seg_key(i)) == Residency::Resident)
         .collect()
 }
 
@@ -375,11 +375,11 @@ fn writes_touch_only_what_they_change() {
         Some(7.0)
     );
     assert_eq!(remove(&mut e, &mut m, b"nope", 256, NOW).unwrap(), None);
-    assert_eq!(e.ks.dirty_len(), 0);
+    assert_eq!(e.dirty_len(), 0);
     // A planner sees a score only once the member page is in memory, and names its segment.
-    assert_eq!(peek_score(&e.ks, &m, b"m150"), None);
+    assert_eq!(peek_score(&e, &m, b"m150"), None);
     assert_eq!(score(&mut e, &m, b"m150", NOW).unwrap(), Some(150.0));
-    assert_eq!(peek_score(&e.ks, &m, b"m150"), Some(150.0));
+    assert_eq!(peek_score(&e, &m, b"m150"), Some(150.0));
     let seg = m.seg_page_of(150.0, b"m150").unwrap();
     let pos = m.segs.iter().position(|s| s.id == seg).unwrap();
     assert!(seg_page(&mut e, &m, pos, NOW)
@@ -472,11 +472,11 @@ fn an_unreadable_page_fails_only_what_needs_it_and_changes_nothing() {
     // Moving m000 to the top needs the top segment's page.
     assert!(insert(&mut e, &mut m, b"m000".to_vec(), 1000.0, 256, NOW).is_err());
     assert_eq!(m, before);
-    assert_eq!(e.ks.dirty_len(), 0);
+    assert_eq!(e.dirty_len(), 0);
     assert!(remove(&mut e, &mut m, b"m199", 256, NOW).is_err());
     assert!(pop(&mut e, &mut m, 1, true, 256, NOW).is_err());
     assert_eq!(m, before);
-    assert_eq!(e.ks.dirty_len(), 0);
+    assert_eq!(e.dirty_len(), 0);
     assert!(range_by_rank(&mut e, &m, 195, 199, false, NOW).is_err());
     assert!(materialize(&mut e, &m, NOW).is_err());
     // The rest of the set still answers and changes.
