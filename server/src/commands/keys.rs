@@ -2,7 +2,7 @@
 //! disk store with the cache, see [`keyspace_keys`].
 
 use super::flags::*;
-use super::{cmd, Action, CommandSpec, Ctx, KeySpec, ALL_KEYS, KEY1};
+use super::{cmd, Action, CommandSpec, Ctx, KeySpec, OtherDbKey, ALL_KEYS, KEY1};
 use super::{CmdError, CmdResult};
 use crate::glob::glob_match;
 use crate::keyscan::{KeyScan, Kind};
@@ -32,8 +32,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("pexpiretime", 2, READONLY | FAST, KEY1, pexpiretime),
     cmd("persist", 2, WRITE | FAST, KEY1, persist),
     // MOVE and COPY … DB also need the key in the target DB; the server adds it.
-    cmd("move", 3, WRITE | FAST, KEY1, move_),
-    cmd("copy", -3, WRITE | DENYOOM, KeySpec::Range(1, 2, 1), copy),
+    cmd("move", 3, WRITE | FAST, KEY1, move_).with_other_db(OtherDbKey::KeyInDbArg),
+    cmd("copy", -3, WRITE | DENYOOM, KeySpec::Range(1, 2, 1), copy)
+        .with_other_db(OtherDbKey::DestInDbOption),
     cmd("touch", -2, READONLY | FAST, ALL_KEYS, exists),
     cmd("keys", 2, READONLY, KeySpec::None, keys),
     cmd("scan", -2, READONLY, KeySpec::None, scan),

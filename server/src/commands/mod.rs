@@ -93,6 +93,14 @@ pub mod flags {
     pub const FAST: u32 = 1 << 7;
     /// Not allowed inside MULTI (WATCH).
     pub const NO_MULTI: u32 = 1 << 8;
+    // What a command reads of the server beyond the keyspace, prepared just before it runs
+    // (the loop asks the table, never the command's name).
+    /// Reads the connected clients' details (CLIENT LIST, CLIENT INFO).
+    pub const VIEW_CLIENTS: u32 = 1 << 9;
+    /// Reads server-wide statistics gathered outside commands (INFO).
+    pub const VIEW_STATS: u32 = 1 << 10;
+    /// Needs the keys changed from now on to be recorded (WATCH).
+    pub const TRACK_TOUCHED: u32 = 1 << 11;
 }
 
 /// Where a command's keys are, for loading them before it runs.
@@ -114,6 +122,16 @@ pub enum KeySpec {
     Streams,
 }
 
+/// A key a command uses in another DB than the client's, loaded with its own keys.
+#[derive(Debug, Clone, Copy)]
+pub enum OtherDbKey {
+    None,
+    /// The key at 1, in the DB given at 2 (MOVE).
+    KeyInDbArg,
+    /// The key at 2, in the DB after a `DB` option (COPY).
+    DestInDbOption,
+}
+
 #[derive(Debug)]
 pub struct CommandSpec {
     pub name: &'static str,
@@ -121,6 +139,8 @@ pub struct CommandSpec {
     pub arity: i32,
     pub flags: u32,
     pub keys: KeySpec,
+    /// A key in another DB (see [`CommandSpec::other_db_key`]).
+    pub other_db: OtherDbKey,
     pub handler: Handler,
 }
 
@@ -150,6 +170,26 @@ impl CommandSpec {
     /// even when its keys are not in memory: no disk probe for a write.
     pub fn blind_write(&self, args: &[Vec<u8>]) -> bool {
         !matches!(self.name, "del" | "unlink") && self.overwrites_keys(args)
+    }
+
+    /// The key a request uses in another DB, with that DB, if any (already arity-checked;
+    /// an invalid DB index gives none: the command fails without touching a key).
+    pub fn other_db_key<'a>(
+        &self,
+        args: &'a [Vec<u8>],
+        databases: usize,
+    ) -> Option<(u32, &'a [u8])> {
+        match self.other_db {
+            OtherDbKey::None => None,
+            OtherDbKey::KeyInDbArg => {
+                let db = args::db_index(args.get(2)?, databases).ok()?;
+                Some((db, args.get(1)?.as_slice()))
+            }
+            OtherDbKey::DestInDbOption => {
+                let db = keys::copy_target_db(args, databases)?;
+                Some((db, args.get(2)?.as_slice()))
+            }
+        }
     }
 
     /// Key arguments of a request (already arity-checked).
@@ -394,7 +434,16 @@ pub const fn cmd(
         arity,
         flags,
         keys,
+        other_db: OtherDbKey::None,
         handler,
+    }
+}
+
+impl CommandSpec {
+    /// The entry with a key in another DB (table shorthand, see [`OtherDbKey`]).
+    pub const fn with_other_db(mut self, other_db: OtherDbKey) -> Self {
+        self.other_db = other_db;
+        self
     }
 }
 

@@ -7,7 +7,7 @@ use super::{CmdError, CmdResult};
 const NONE: KeySpec = KeySpec::None;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    cmd("info", -1, 0, NONE, info),
+    cmd("info", -1, VIEW_STATS, NONE, info),
     cmd("config", -2, ADMIN, NONE, config),
     cmd("flushdb", -1, WRITE, NONE, flushdb),
     cmd("flushall", -1, WRITE, NONE, flushall),

@@ -13,7 +13,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd(
         "watch",
         -2,
-        FAST | NO_QUEUE | NO_MULTI,
+        FAST | NO_QUEUE | NO_MULTI | TRACK_TOUCHED,
         KeySpec::Range(1, -1, 1),
         watch,
     ),

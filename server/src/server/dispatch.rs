@@ -315,25 +315,24 @@ impl Server {
         (action, err)
     }
 
-    /// What some commands read of the server beyond the keyspace, taken just before they run.
+    /// What some commands read of the server beyond the keyspace (their `VIEW_*` and
+    /// `TRACK_TOUCHED` flags), taken just before they run.
     fn prepare_views(&mut self, spec: &CommandSpec) {
-        match spec.name {
-            // Touched keys are recorded only while someone needs them (see `after_command`).
-            "watch" => self.engine.track_touched(true),
-            "info" => {
-                self.shared.tracking = self.tracking.stats();
-                self.shared.parked_clients =
-                    self.conns.values().filter(|c| c.wait.loading()).count();
-            }
-            "client" => {
-                let now = Instant::now();
-                self.shared.client_list = self
-                    .conns
-                    .values()
-                    .map(|c| c.client_list_line(now))
-                    .collect();
-            }
-            _ => {}
+        // Touched keys are recorded only while someone needs them (see `after_command`).
+        if spec.has(flags::TRACK_TOUCHED) {
+            self.engine.track_touched(true);
+        }
+        if spec.has(flags::VIEW_STATS) {
+            self.shared.tracking = self.tracking.stats();
+            self.shared.parked_clients = self.conns.values().filter(|c| c.wait.loading()).count();
+        }
+        if spec.has(flags::VIEW_CLIENTS) {
+            let now = Instant::now();
+            self.shared.client_list = self
+                .conns
+                .values()
+                .map(|c| c.client_list_line(now))
+                .collect();
         }
     }
 

@@ -102,18 +102,8 @@ impl Server {
                 }
             }
         }
-        let extra_db = match spec.name {
-            "move" => commands::args::db_index(&args[2], databases).ok(),
-            "copy" => commands::keys::copy_target_db(args, databases),
-            _ => None,
-        };
-        if let Some(target) = extra_db {
-            let key = if spec.name == "move" {
-                &args[1]
-            } else {
-                &args[2]
-            };
-            keys.push((target, key.clone()));
+        if let Some((target, key)) = spec.other_db_key(args, databases) {
+            keys.push((target, key.to_vec()));
         }
         if none_if_resident && keys.is_empty() {
             let engine = &self.engine;
