@@ -15,7 +15,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// documentation). Its memory is tracked in [`NegCache::bytes`].
 #[derive(Debug)]
 pub struct NegCache {
-    map: IndexMap<(DbIndex, Vec<u8>), u64>,
+    map: IndexMap<(DbIndex, Vec<u8>), u64, crate::cache::KeyHasher>,
     capacity: usize,
     /// Heap bytes held (keys plus per-entry overhead): the negative cache counts against
     /// `maxmemory` like everything else, and gives memory back under pressure.
@@ -30,7 +30,7 @@ impl NegCache {
     /// An empty cache holding at most `capacity` keys (0: it holds none).
     pub fn new(capacity: usize) -> Self {
         NegCache {
-            map: IndexMap::new(),
+            map: IndexMap::default(),
             capacity,
             bytes: 0,
             clock: 0,

@@ -25,6 +25,11 @@ use crate::value::CacheValue;
 use indexmap::IndexMap;
 use std::sync::Arc;
 
+/// The hasher of every map keyed by client keys (the cache, the negative cache, pins, loads):
+/// seeded at random per map, so a client cannot aim keys at one bucket, and several times
+/// cheaper than std's SipHash, which was 7% of the owner thread under pipelined writes.
+pub(crate) type KeyHasher = foldhash::quality::RandomState;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Entry<V> {
     pub value: Option<Arc<V>>,
@@ -101,7 +106,7 @@ pub struct CacheStats {
 /// [`Engine`](crate::Engine) owns it and moves keys between it and the store.
 #[derive(Debug)]
 pub struct Keyspace<V> {
-    pub(crate) dbs: Vec<IndexMap<Vec<u8>, Entry<V>>>,
+    pub(crate) dbs: Vec<IndexMap<Vec<u8>, Entry<V>, KeyHasher>>,
     /// Keys known absent from the store.
     pub negcache: NegCache,
     /// Which keys may be in the store.
@@ -115,7 +120,7 @@ pub struct Keyspace<V> {
     /// Keys a parked command needs, with how many commands need each: never evicted, so a
     /// command whose keys together are large cannot be starved by eviction of the ones that
     /// arrived first while the others load.
-    pinned: std::collections::HashMap<(DbIndex, Vec<u8>), u32>,
+    pinned: std::collections::HashMap<(DbIndex, Vec<u8>), u32, KeyHasher>,
     /// Keys changed since the last `take_touched`, recorded only while someone needs them
     /// (WATCH, blocked clients).
     touched: Option<Vec<(DbIndex, Vec<u8>)>>,
@@ -136,7 +141,7 @@ impl<V: CacheValue> Keyspace<V> {
     pub fn new(databases: usize, negcache_entries: usize) -> Self {
         let databases = databases + 1;
         Keyspace {
-            dbs: (0..databases).map(|_| IndexMap::new()).collect(),
+            dbs: (0..databases).map(|_| IndexMap::default()).collect(),
             negcache: NegCache::new(negcache_entries),
             diskkeys: DiskKeys::new(databases),
             groups: Groups::default(),
@@ -144,7 +149,7 @@ impl<V: CacheValue> Keyspace<V> {
             clock: 0,
             version: 0,
             rng: 0x2545_f491_4f6c_dd1d,
-            pinned: std::collections::HashMap::new(),
+            pinned: Default::default(),
             touched: None,
             counts: vec![DbCount::default(); databases],
             released: Vec::new(),

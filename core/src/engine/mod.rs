@@ -220,7 +220,7 @@ pub struct Engine<V: CacheValue> {
     jobs: Option<Sender<Job<V>>>,
     done: Receiver<Completion<V>>,
     workers: Vec<JoinHandle<()>>,
-    loads: HashMap<(DbIndex, Vec<u8>), LoadFlag>,
+    loads: HashMap<(DbIndex, Vec<u8>), LoadFlag, crate::cache::KeyHasher>,
     load_queue: VecDeque<(DbIndex, Vec<u8>)>,
     loads_in_flight: usize,
     /// Save jobs in flight, keyed by the smallest group id they carry.
@@ -317,7 +317,7 @@ impl<V: CacheValue> Engine<V> {
             jobs: Some(jobs_tx),
             done: done_rx,
             workers,
-            loads: HashMap::new(),
+            loads: HashMap::default(),
             load_queue: VecDeque::new(),
             loads_in_flight: 0,
             saves_in_flight: BTreeMap::new(),

@@ -64,7 +64,7 @@ fn watched_key_exists(
 /// statistics, which merges every arena's: 7% of the owner thread at -P 16 when taken every
 /// millisecond), and sooner once the owner thread has allocated `memory_slack` bytes.
 const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(5);
-/// Least allocation that brings a memory check forward (the slack is `maxmemory / 64`).
+/// Least allocation that brings a memory check forward (see `memory_slack` in `enforce_memory`).
 const MEMORY_SLACK_MIN: u64 = 64 << 10;
 /// ... and this often while memory is far from it (more than `maxmemory / 4` below, or no
 /// limit): the reading merges every arena's statistics, 9% of the CPU at -c 1 when taken every
