@@ -61,14 +61,6 @@ pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
 }
 
 impl Value {
-    /// Whether this is the manifest of a value stored in pages (see `paged`).
-    pub fn is_paged(&self) -> bool {
-        matches!(
-            self,
-            Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_) | Value::PagedZSet(_)
-        )
-    }
-
     /// The name TYPE reports.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -107,10 +107,16 @@ impl Server {
         }
         if none_if_resident && keys.is_empty() {
             let engine = &self.engine;
-            if own
-                .iter()
-                .all(|k| engine.peek(db, k).is_some_and(|v| !v.is_paged()))
-            {
+            let pages_db = engine.pages_db();
+            // A paged value counts as in memory when the pages the request needs are.
+            let in_memory = |k: &[u8]| match engine.peek(db, k) {
+                None => false,
+                Some(v) => self.pages_of(spec, args, k, v).is_none_or(|(gen, ids)| {
+                    ids.iter()
+                        .all(|&id| engine.peek(pages_db, &page_key(gen, id)).is_some())
+                }),
+            };
+            if own.iter().all(|k| in_memory(k)) {
                 return keys;
             }
         }
@@ -124,44 +130,56 @@ impl Server {
     /// (a manifest still on disk is loaded first; its pages are asked for on the next try).
     fn add_pages(&self, spec: &CommandSpec, args: &[Vec<u8>], keys: &mut Vec<(u32, Vec<u8>)>) {
         let engine = &self.engine;
-        let page_bytes = self.shared.config.settings().page_bytes;
+        let pages_db = engine.pages_db();
         let mut pages = Vec::new();
         for (db, key) in keys.iter() {
-            match engine.peek(*db, key) {
-                Some(Value::PagedHash(m)) => {
-                    let needed =
-                        commands::hashes_paged::pages_needed(spec.name, args, m, page_bytes);
-                    pages.extend(
-                        needed
-                            .into_iter()
-                            .map(|id| (engine.pages_db(), m.page_key(id))),
-                    );
-                }
-                Some(Value::PagedSet(m)) => {
-                    let needed =
-                        commands::sets_paged::pages_needed(spec.name, args, key, m, page_bytes);
-                    pages.extend(
-                        needed
-                            .into_iter()
-                            .map(|id| (engine.pages_db(), m.page_key(id))),
-                    );
-                }
-                Some(Value::PagedZSet(m)) => {
-                    let needed = commands::zsets_paged::pages_needed(
-                        spec.name, args, key, m, engine, page_bytes,
-                    );
-                    let keys = needed.into_iter().map(|id| page_key(m.gen(), id));
-                    pages.extend(keys.map(|k| (engine.pages_db(), k)));
-                }
-                Some(Value::PagedList(m)) => {
-                    let needed = commands::lists_paged::pages_needed(spec.name, args, key, m);
-                    let keys = needed.into_iter().map(|id| page_key(m.gen, id));
-                    pages.extend(keys.map(|k| (engine.pages_db(), k)));
-                }
-                _ => {}
-            }
+            let Some((gen, ids)) = engine
+                .peek(*db, key)
+                .and_then(|v| self.pages_of(spec, args, key, v))
+            else {
+                continue;
+            };
+            pages.extend(ids.into_iter().map(|id| (pages_db, page_key(gen, id))));
         }
         keys.extend(pages);
+    }
+
+    /// The generation and page numbers of paged value `v` (under `key`) that request `args`
+    /// needs; `None` for a value kept in one record.
+    fn pages_of(
+        &self,
+        spec: &CommandSpec,
+        args: &[Vec<u8>],
+        key: &[u8],
+        v: &Value,
+    ) -> Option<(u64, Vec<u32>)> {
+        let page_bytes = self.shared.config.settings().page_bytes;
+        Some(match v {
+            Value::PagedHash(m) => (
+                m.gen,
+                commands::hashes_paged::pages_needed(spec.name, args, m, page_bytes),
+            ),
+            Value::PagedSet(m) => (
+                m.gen,
+                commands::sets_paged::pages_needed(spec.name, args, key, m, page_bytes),
+            ),
+            Value::PagedZSet(m) => (
+                m.gen(),
+                commands::zsets_paged::pages_needed(
+                    spec.name,
+                    args,
+                    key,
+                    m,
+                    &self.engine,
+                    page_bytes,
+                ),
+            ),
+            Value::PagedList(m) => (
+                m.gen,
+                commands::lists_paged::pages_needed(spec.name, args, key, m),
+            ),
+            _ => return None,
+        })
     }
 
     /// Queues loads for the keys of the commands buffered behind a parked one, so a pipeline
