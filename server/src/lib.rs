@@ -25,12 +25,13 @@
 //! - `resp`, `reply`: RESP parser and encoder.
 //! - `commands/`: the command table ([`CommandSpec`](commands::CommandSpec): arity, flags, key
 //!   positions, handler) and one file per command family.
-//! - `scripting/` (Lua, functions), `tracking` (client-side caching), `keyscan` (KEYS/SCAN over
+//! - `scripting/` (Lua, functions), `tracking/` (client-side caching), `keyscan` (KEYS/SCAN over
 //!   the store), `acl/` (users, protected mode, rename-command).
 //! - [`config`] (the typed settings table), `info`, `shared` (server-wide state and statistics).
 //! - `backend`: the only place that names the built-in backends; claims the data directory.
-//! - `value`, `zset`, `stream/`, `hll`, `geohash`, `rdb/`: Redis values, their encodings and
-//!   DUMP/RESTORE. `pubsub`, `glob`, `util`: helpers. `heap`: jemalloc's figures.
+//! - `value`, `zset/`, `stream/`, `hll/`, `geohash`, `rdb/`: Redis values, their encodings and
+//!   DUMP/RESTORE. `paged/`: hashes, lists and sorted sets kept as a manifest plus pages.
+//!   `pubsub`, `glob`, `util`: helpers. `heap`: jemalloc's figures.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

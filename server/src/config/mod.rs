@@ -1,9 +1,12 @@
 //! The settings table: one entry per setting drives the config file parser, `--name value`
 //! overrides, CONFIG GET/SET/REWRITE and INFO.
+//!
+//! Files: `compat` (the Redis settings accepted for compatibility), `values` (memory amounts
+//! and event classes), `file` (the config file and CONFIG REWRITE); the table, [`Settings`]
+//! and [`Config`] are here.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -187,77 +190,12 @@ typed_settings! {
 
 mod compat;
 use compat::{ALIASES, BYTES, COMPAT, INT, LONG, UINT};
-
-/// The classes `notify-keyspace-events` accepts, in Redis's order for CONFIG GET.
-const EVENT_CLASSES: &str = "gKE$lshzxetmdn";
-
-/// Normalizes a `notify-keyspace-events` value as Redis prints it back.
-fn normalize_events(v: &str) -> Option<String> {
-    let mut set = std::collections::BTreeSet::new();
-    for ch in v.chars() {
-        match ch {
-            'A' => set.extend("g$lshzxetd".chars()),
-            c if EVENT_CLASSES.contains(c) => {
-                set.insert(c);
-            }
-            _ => return None,
-        }
-    }
-    let has = |c| set.contains(&c);
-    // Redis's order (keyspaceEventsFlagsToString): A or the classes, then K, E, m.
-    let mut out = String::new();
-    if "g$lshzxetd".chars().all(has) {
-        // Redis prints no `n` after `A` although the class stays on; kvtier keeps it visible
-        // (the setting is stored as text).
-        out.push('A');
-        if has('n') {
-            out.push('n');
-        }
-    } else {
-        out.extend("g$lshzxetdn".chars().filter(|&c| has(c)));
-    }
-    out.extend("KEm".chars().filter(|&c| has(c)));
-    Some(out)
-}
-
-/// Parses a memory amount the way redis.conf does: `1k` = 1000, `1kb` = 1024, … `1gb`.
-///
-/// Reads it exactly as Redis 7.0's `memtoull` does, odd inputs included
-/// (compared with redis-server 7.0.15 in tests/tests/config_memory.rs): digits then an optional
-/// unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`, any case), nothing else — no sign, no spaces, no
-/// fraction. No digits read as 0 (`""`, `kb`); more than 127 digits are refused; a number past
-/// 64 bits saturates at 2^64-1 and the unit's multiplication wraps, as `strtoull` and C's
-/// unsigned arithmetic do there (a bounded setting then refuses it by its range).
-pub fn parse_memory(v: &str) -> Option<u64> {
-    let b = v.as_bytes();
-    if b.first() == Some(&b'-') {
-        return None;
-    }
-    let split = b
-        .iter()
-        .position(|c| !c.is_ascii_digit())
-        .unwrap_or(b.len());
-    let (digits, unit) = b.split_at(split);
-    let mul: u64 = match unit.to_ascii_lowercase().as_slice() {
-        b"" | b"b" => 1,
-        b"k" => 1000,
-        b"kb" => 1024,
-        b"m" => 1000 * 1000,
-        b"mb" => 1024 * 1024,
-        b"g" => 1000 * 1000 * 1000,
-        b"gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    if digits.len() >= 128 {
-        return None;
-    }
-    let n = digits.iter().fold(0u64, |n, d| {
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(d - b'0')))
-            .unwrap_or(u64::MAX)
-    });
-    Some(n.wrapping_mul(mul))
-}
+mod file;
+#[cfg(test)]
+mod tests;
+mod values;
+use values::normalize_events;
+pub use values::parse_memory;
 
 /// The server's settings: defaults, then a redis.conf-style file, then `--name value`
 /// overrides, then CONFIG SET; each value validated by the settings table.
@@ -397,180 +335,5 @@ impl Config {
             .chain(aliases)
             .filter(|(k, _)| crate::glob::glob_match(pattern, k.as_bytes(), true))
             .collect()
-    }
-
-    /// Loads a redis.conf-style file: `name value…` per line, `#` comments, quoted values.
-    pub fn load_file(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "Fatal error, can't open config file '{}': {e}",
-                path.display()
-            )
-        })?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let words = crate::resp::split_args(line.as_bytes()).ok_or_else(|| {
-                format!("*** FATAL CONFIG FILE ERROR ***\nline {}: >>> '{line}'\nUnbalanced quotes in configuration line", i + 1)
-            })?;
-            let name = String::from_utf8_lossy(&words[0]).to_string();
-            let value = words[1..]
-                .iter()
-                .map(|w| String::from_utf8_lossy(w).to_string())
-                .collect::<Vec<_>>()
-                .join(" ");
-            self.set(&name, &value, false).map_err(|e| {
-                let why = if find(&name).is_none() {
-                    "Bad directive or wrong number of arguments".to_string()
-                } else {
-                    e
-                };
-                format!(
-                    "*** FATAL CONFIG FILE ERROR ***\nline {}: >>> '{line}'\n{why}",
-                    i + 1
-                )
-            })?;
-        }
-        self.file = Some(path.to_path_buf());
-        Ok(())
-    }
-
-    /// Writes the current settings back to the config file (CONFIG REWRITE): settings that
-    /// differ from their defaults, comments and unknown lines of the old file kept.
-    pub fn rewrite(&self) -> Result<(), String> {
-        let path = self
-            .file
-            .as_ref()
-            .ok_or("The server is running without a config file")?;
-        let old = std::fs::read_to_string(path).unwrap_or_default();
-        let mut out = String::new();
-        let mut written = std::collections::HashSet::new();
-        for line in old.lines() {
-            let name = line.split_whitespace().next().unwrap_or("");
-            match find(name).filter(|_| !line.trim_start().starts_with('#')) {
-                Some(s) => {
-                    if written.insert(s.name) {
-                        let _ = writeln!(out, "{} {}", s.name, quote(&self.values[s.name]));
-                    }
-                }
-                None => {
-                    let _ = writeln!(out, "{line}");
-                }
-            }
-        }
-        let defaults = Config::default();
-        for s in SETTINGS.iter().chain(COMPAT) {
-            if !written.contains(s.name) && self.values[s.name] != defaults.values[s.name] {
-                let _ = writeln!(out, "{} {}", s.name, quote(&self.values[s.name]));
-            }
-        }
-        let tmp = path.with_extension("tmp-rewrite");
-        std::fs::write(&tmp, out)
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| format!("Rewriting config file: {e}"))
-    }
-}
-
-fn quote(v: &str) -> String {
-    if v.is_empty() || v.contains(char::is_whitespace) || v.contains('"') {
-        format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
-    } else {
-        v.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_units() {
-        assert_eq!(parse_memory("1k"), Some(1000));
-        assert_eq!(parse_memory("1kb"), Some(1024));
-        assert_eq!(parse_memory("64mb"), Some(64 << 20));
-        assert_eq!(parse_memory("2GB"), Some(2 << 30));
-        assert_eq!(parse_memory("12"), Some(12));
-        assert_eq!(parse_memory("1x"), None);
-    }
-
-    #[test]
-    fn set_validates() {
-        let mut c = Config::default();
-        assert_eq!(c.settings().proto_max_bulk_len, 512 << 20);
-        c.set("maxmemory", "64mb", true).unwrap();
-        assert_eq!(c.settings().maxmemory, 64 << 20);
-        assert!(c.set("port", "1", true).unwrap_err().contains("immutable"));
-        assert!(c.set("nope", "1", false).is_err());
-        assert!(c.set("timeout", "abc", true).is_err());
-        // Any name: the binary that opens the store decides (the stock one refuses lmdb).
-        assert!(c.set("backend", "lmdb", false).is_ok());
-        let dir = tempfile::tempdir().unwrap();
-        let err = crate::backend::open_backend("lmdb", dir.path(), &c)
-            .err()
-            .unwrap();
-        assert!(err.contains("fs, sled, rocksdb"), "{err}");
-    }
-
-    #[test]
-    fn buffer_limits_have_redis_bounds() {
-        let mut c = Config::default();
-        let between = |name: &str| {
-            format!(
-                "CONFIG SET failed (possibly related to argument '{name}') - argument must be \
-                 between 1048576 and 9223372036854775807 inclusive"
-            )
-        };
-        for name in ["client-query-buffer-limit", "proto-max-bulk-len"] {
-            for v in [
-                "0",
-                "1",
-                "1048575",
-                "1023kb",
-                "9223372036854775808",
-                "99999999999999999999",
-                "",
-                "kb",
-            ] {
-                assert_eq!(c.set(name, v, true), Err(between(name)), "{name} {v}");
-            }
-            for v in ["-1", "abc", "1.5mb", "1xb"] {
-                let err = c.set(name, v, true).unwrap_err();
-                assert!(
-                    err.ends_with("- argument must be a memory value"),
-                    "{v}: {err}"
-                );
-            }
-            c.set(name, "1mb", true).unwrap();
-            assert_eq!(c.get(name), Some("1048576"));
-            c.set(name, "9223372036854775807", true).unwrap();
-            assert_eq!(c.get(name), Some("9223372036854775807"));
-        }
-        c.set("client-query-buffer-limit", "2MB", true).unwrap();
-        assert_eq!(c.settings().client_query_buffer_limit, 2 << 20);
-        // Past 64 bits saturates, the unit wraps (Redis's `strtoull` and multiplication).
-        assert_eq!(parse_memory("99999999999999999999"), Some(u64::MAX));
-        assert_eq!(parse_memory("17179869185gb"), Some(1 << 30));
-        assert_eq!(parse_memory(" 2mb"), None);
-        assert_eq!(parse_memory("+5mb"), None);
-        // No digits are 0, as Redis reads them.
-        assert_eq!(parse_memory("kb"), Some(0));
-        assert_eq!(parse_memory(""), Some(0));
-    }
-
-    #[test]
-    fn file_errors_name_the_line() {
-        let dir = std::env::temp_dir().join(format!("kvtier-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("k.conf");
-        std::fs::write(&f, "# c\nport 7000\nbogus 1\n").unwrap();
-        let err = Config::default().load_file(&f).unwrap_err();
-        assert!(err.contains("line 3"), "{err}");
-        std::fs::write(&f, "port 7000\nmaxmemory 10mb\n").unwrap();
-        let mut c = Config::default();
-        c.load_file(&f).unwrap();
-        assert_eq!(c.get("port"), Some("7000"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

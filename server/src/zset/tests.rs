@@ -1,0 +1,207 @@
+//! The sorted set's ranges and pops against a walk over the whole set.
+
+use super::*;
+
+fn zset(items: &[(&str, f64)]) -> ZSet {
+    let mut z = ZSet::default();
+    for (m, s) in items {
+        z.insert(m.as_bytes().to_vec(), *s);
+    }
+    z
+}
+
+fn names(it: RangeIter<'_>) -> Vec<String> {
+    it.map(|(m, _)| String::from_utf8_lossy(m).into_owned())
+        .collect()
+}
+
+#[test]
+fn score_ranges() {
+    let z = zset(&[("a", 1.0), ("b", 2.0), ("c", 2.0), ("d", 3.0), ("z", 0.0)]);
+    let r = |min, minex, max, maxex| ScoreRange {
+        min,
+        max,
+        minex,
+        maxex,
+    };
+    assert_eq!(
+        names(z.range_by_score(r(1.0, true, 3.0, false), false)),
+        ["b", "c", "d"]
+    );
+    assert_eq!(
+        names(z.range_by_score(r(2.0, false, 2.0, false), true)),
+        ["c", "b"]
+    );
+    assert_eq!(
+        names(z.range_by_score(r(2.0, true, 2.0, false), false)),
+        Vec::<String>::new()
+    );
+    let all = r(f64::NEG_INFINITY, false, f64::INFINITY, false);
+    assert_eq!(
+        names(z.range_by_score(all, true)),
+        ["d", "c", "b", "a", "z"]
+    );
+    // -0 and 0 are the same score.
+    assert_eq!(
+        names(z.range_by_score(r(-0.0, false, 0.0, false), false)),
+        ["z"]
+    );
+    assert_eq!(
+        names(z.range_by_score(r(-0.0, false, -0.0, false), true)),
+        ["z"]
+    );
+    assert_eq!(
+        names(z.range_by_score(r(0.0, true, 1.0, true), false)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn lex_ranges_and_pops() {
+    let mut z = zset(&[("a", 0.0), ("b", 0.0), ("c", 0.0), ("d", 0.0)]);
+    let lex = |min: &str, max: &str| LexRange {
+        min: LexBound::parse(min.as_bytes()).unwrap(),
+        max: LexBound::parse(max.as_bytes()).unwrap(),
+    };
+    assert_eq!(names(z.range_by_lex(&lex("(a", "[c"), false)), ["b", "c"]);
+    assert_eq!(names(z.range_by_lex(&lex("-", "(c"), true)), ["b", "a"]);
+    assert_eq!(
+        names(z.range_by_lex(&lex("+", "-"), false)),
+        Vec::<String>::new()
+    );
+    assert_eq!(names(z.range_by_lex(&lex("[b", "[b"), false)), ["b"]);
+    assert_eq!(
+        names(z.range_by_lex_from(&lex("[b", "[b"), false)),
+        ["b", "c", "d"]
+    );
+    assert!(LexBound::parse(b"b").is_none());
+    assert!(LexBound::parse(b"+b").is_none());
+    assert_eq!(z.pop(false), Some((b"a".to_vec(), 0.0)));
+    assert_eq!(z.pop(true), Some((b"d".to_vec(), 0.0)));
+    assert_eq!((z.len(), z.score(b"a")), (2, None));
+    assert_eq!(names(z.range_by_rank(0, 1, true)), ["c", "b"]);
+}
+
+/// Ranks, score ranges, counts and lex ranges found through the tree's ranks agree with a
+/// walk over the whole set, on sets with ties, infinities, 0.0 and the empty member.
+#[test]
+fn ranked_lookups_agree_with_a_full_walk() {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let scores = [
+        f64::NEG_INFINITY,
+        -2.5,
+        -0.0,
+        0.0,
+        1.0,
+        1.0,
+        3.0,
+        f64::INFINITY,
+    ];
+    for seed in 0..40u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let one_score = seed % 4 == 0;
+        let mut z = ZSet::default();
+        for _ in 0..rng.random_range(0..300) {
+            let m: Vec<u8> = (0..rng.random_range(0..3))
+                .map(|_| b'a' + rng.random_range(0..4u8))
+                .collect();
+            let s = if one_score {
+                7.0
+            } else {
+                scores[rng.random_range(0..scores.len())]
+            };
+            z.insert(m, s);
+        }
+        let all: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        for (i, (m, _)) in all.iter().enumerate() {
+            assert_eq!(z.rank(m), Some(i));
+        }
+        for _ in 0..50 {
+            let r = ScoreRange {
+                min: scores[rng.random_range(0..scores.len())],
+                max: scores[rng.random_range(0..scores.len())],
+                minex: rng.random(),
+                maxex: rng.random(),
+            };
+            let inside = |s: f64| {
+                (if r.minex { s > r.min } else { s >= r.min })
+                    && (if r.maxex { s < r.max } else { s <= r.max })
+            };
+            let want: Vec<&[u8]> = all
+                .iter()
+                .filter(|(_, s)| inside(*s))
+                .map(|(m, _)| m.as_slice())
+                .collect();
+            let got: Vec<&[u8]> = z.range_by_score(r, false).map(|(m, _)| m).collect();
+            assert_eq!(got, want, "{r:?}");
+            let mut rev: Vec<&[u8]> = z.range_by_score(r, true).map(|(m, _)| m).collect();
+            rev.reverse();
+            assert_eq!(rev, want, "{r:?} reversed");
+            assert_eq!(z.count_by_score(r), want.len());
+            if !all.is_empty() {
+                let a = rng.random_range(0..all.len());
+                let b = rng.random_range(a..all.len());
+                let fwd: Vec<&[u8]> = z.range_by_rank(a, b, false).map(|(m, _)| m).collect();
+                let want: Vec<&[u8]> = all[a..=b].iter().map(|(m, _)| m.as_slice()).collect();
+                assert_eq!(fwd, want);
+                let top: Vec<&[u8]> = z.range_by_rank(a, b, true).map(|(m, _)| m).collect();
+                let want: Vec<&[u8]> = all
+                    .iter()
+                    .rev()
+                    .skip(a)
+                    .take(b + 1 - a)
+                    .map(|(m, _)| m.as_slice())
+                    .collect();
+                assert_eq!(top, want);
+            }
+            let bound = |rng: &mut StdRng| {
+                let v: Vec<u8> = (0..rng.random_range(0..3))
+                    .map(|_| b'a' + rng.random_range(0..4u8))
+                    .collect();
+                match rng.random_range(0..6) {
+                    0 => LexBound::NegInf,
+                    1 => LexBound::PosInf,
+                    2 | 3 => LexBound::Incl(v),
+                    _ => LexBound::Excl(v),
+                }
+            };
+            let lex = LexRange {
+                min: bound(&mut rng),
+                max: bound(&mut rng),
+            };
+            for rev in [false, true] {
+                // The same walk without ranks: from one end until the near bound holds.
+                let near = |m: &[u8]| if rev { lex.lte_max(m) } else { lex.gte_min(m) };
+                let walk: Vec<&[u8]> = if rev {
+                    all.iter()
+                        .rev()
+                        .map(|(m, _)| m.as_slice())
+                        .skip_while(|m| !near(m))
+                        .collect()
+                } else {
+                    all.iter()
+                        .map(|(m, _)| m.as_slice())
+                        .skip_while(|m| !near(m))
+                        .collect()
+                };
+                let got: Vec<&[u8]> = z.range_by_lex_from(&lex, rev).map(|(m, _)| m).collect();
+                let far = |m: &[u8]| if rev { lex.gte_min(m) } else { lex.lte_max(m) };
+                if got.is_empty() {
+                    // Nothing: the range is empty, the set's ends are outside it (as
+                    // Redis checks first), or nothing lies between its bounds.
+                    let ends_outside = match (all.first(), all.last()) {
+                        (Some((lo, _)), Some((hi, _))) => !(lex.gte_min(hi) && lex.lte_max(lo)),
+                        _ => true,
+                    };
+                    let first = walk.first().filter(|m| far(m));
+                    assert!(
+                        lex.is_empty() || ends_outside || first.is_none(),
+                        "{lex:?} rev={rev}"
+                    );
+                } else {
+                    assert_eq!(got, walk, "{lex:?} rev={rev}");
+                }
+            }
+        }
+    }
+}
