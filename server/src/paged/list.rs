@@ -48,12 +48,13 @@ pub fn page_mut<'e>(
     seg: usize,
     now_ms: i64,
 ) -> Result<&'e mut List, StoreError> {
-    page(engine, m, seg, now_ms)?;
+    // One lookup of the page, not a read and then a write (every push and pop comes here).
     let key = m.seg_key(seg);
+    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
     match engine.db(pages, now_ms).into_get_mut(&key) {
-        Some(Value::List(l)) => Ok(l),
-        _ => Err(damaged("a page is missing")),
+        Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l),
+        _ => Err(damaged("a page is missing or holds another count")),
     }
 }
 
