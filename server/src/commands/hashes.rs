@@ -73,7 +73,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Vec<u8>]) -> Result<i64, CmdError> {
 }
 
 fn hset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let existed = ctx.db().contains(&args[1]);
+    let existed = super::notify::existed_for_new(ctx, &args[1]);
     let n = set_pairs(ctx, args)?;
     ctx.out.int(n);
     super::notify::notify_new(ctx, existed, &args[1]);
@@ -82,7 +82,7 @@ fn hset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn hmset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let existed = ctx.db().contains(&args[1]);
+    let existed = super::notify::existed_for_new(ctx, &args[1]);
     set_pairs(ctx, args)?;
     ctx.out.ok();
     super::notify::notify_new(ctx, existed, &args[1]);
@@ -342,7 +342,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     };
     let mut b = itoa::Buffer::new();
     let text = b.format(n).as_bytes().to_vec();
-    let existed = m.is_some() || ctx.db().contains(&args[1]);
+    let existed = m.is_some() || super::notify::existed_for_new(ctx, &args[1]);
     put_field(ctx, m, &args[1], &args[2], text)?;
     ctx.out.int(n);
     super::notify::notify_new(ctx, existed, &args[1]);
@@ -369,7 +369,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     let text = fmt_incr_float(n).into_bytes();
     ctx.out.bulk(&text);
-    let existed = m.is_some() || ctx.db().contains(&args[1]);
+    let existed = m.is_some() || super::notify::existed_for_new(ctx, &args[1]);
     put_field(ctx, m, &args[1], &args[2], text)?;
     super::notify::notify_new(ctx, existed, &args[1]);
     super::notify::notify(ctx, super::notify::class::HASH, "hincrbyfloat", &args[1]);
