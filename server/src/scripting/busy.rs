@@ -228,10 +228,6 @@ impl Server {
             run.command.clone(),
             run.started.elapsed().as_millis() as i64,
         );
-        let (libs, funcs) = (
-            self.scripting.functions.libs.len(),
-            self.scripting.functions.by_fn.len(),
-        );
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
@@ -248,14 +244,7 @@ impl Server {
         }
         out.bulk(b"duration_ms");
         out.int(ms);
-        out.bulk(b"engines");
-        out.map(1);
-        out.bulk(b"LUA");
-        out.map(2);
-        out.bulk(b"libraries_count");
-        out.int(libs as i64);
-        out.bulk(b"functions_count");
-        out.int(funcs as i64);
+        self.scripting.functions.write_engines(out);
     }
 }
 

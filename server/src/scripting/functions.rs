@@ -119,8 +119,16 @@ impl Registry {
         Some(codes)
     }
 
-    fn function_count(&self) -> usize {
-        self.by_fn.len()
+    /// The `engines` entry of FUNCTION STATS (the same whether a script is running or not).
+    pub(crate) fn write_engines(&self, out: &mut crate::reply::Reply) {
+        out.bulk(b"engines");
+        out.map(1);
+        out.bulk(b"LUA");
+        out.map(2);
+        out.bulk(b"libraries_count");
+        out.int(self.libs.len() as i64);
+        out.bulk(b"functions_count");
+        out.int(self.by_fn.len() as i64);
     }
 }
 

@@ -92,22 +92,11 @@ impl Server {
                 false
             }
             "stats" => {
-                let (libs, funcs) = (
-                    self.scripting.functions.libs.len(),
-                    self.scripting.functions.function_count(),
-                );
                 let out = &mut self.conns.get_mut(&t).expect("live").out;
                 out.map(2);
                 out.bulk(b"running_script");
                 out.null();
-                out.bulk(b"engines");
-                out.map(1);
-                out.bulk(b"LUA");
-                out.map(2);
-                out.bulk(b"libraries_count");
-                out.int(libs as i64);
-                out.bulk(b"functions_count");
-                out.int(funcs as i64);
+                self.scripting.functions.write_engines(out);
                 false
             }
             "kill" => return Err("NOTBUSY No scripts in execution right now.".into()),
