@@ -6,7 +6,26 @@
 //! saved; only then do they move here.
 
 use crate::store::DbIndex;
-use indexmap::IndexMap;
+use indexmap::{Equivalent, IndexMap};
+use std::hash::{Hash, Hasher};
+
+/// A borrowed `(db, key)` for lookups: hashes exactly as the owned `(DbIndex, Vec<u8>)` does
+/// (a `Vec<u8>` hashes as its slice), so a lookup needs no copy of the key. Lookups come on
+/// every key not in memory, and again on a miss (see `Db::note_unresolved`).
+struct KeyRef<'a>(DbIndex, &'a [u8]);
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+        self.1.hash(h);
+    }
+}
+
+impl Equivalent<(DbIndex, Vec<u8>)> for KeyRef<'_> {
+    fn equivalent(&self, k: &(DbIndex, Vec<u8>)) -> bool {
+        self.0 == k.0 && self.1 == k.1.as_slice()
+    }
+}
 
 /// Bytes an entry costs beyond its key: the map slot and the key's allocation header.
 const ENTRY_OVERHEAD: usize = 64;
@@ -81,18 +100,18 @@ impl NegCache {
 
     /// Whether `key` is known absent on disk, without counting a hit or refreshing it.
     pub fn knows(&self, db: DbIndex, key: &[u8]) -> bool {
-        !self.map.is_empty() && self.map.contains_key(&(db, key.to_vec()))
+        !self.map.is_empty() && self.map.contains_key(&KeyRef(db, key))
     }
 
     /// Whether `key` is known absent on disk; counts a hit and refreshes its recency.
     pub fn contains(&mut self, db: DbIndex, key: &[u8]) -> bool {
         self.clock += 1;
         let clock = self.clock;
-        // Avoid allocating a tuple key for the lookup in the common miss case.
+        // An empty cache answers without hashing the key.
         if self.map.is_empty() {
             return false;
         }
-        match self.map.get_mut(&(db, key.to_vec())) {
+        match self.map.get_mut(&KeyRef(db, key)) {
             Some(lru) => {
                 *lru = clock;
                 self.hits += 1;
@@ -120,7 +139,7 @@ impl NegCache {
 
     /// Forgets `key`; returns whether it was known absent.
     pub fn remove(&mut self, db: DbIndex, key: &[u8]) -> bool {
-        if !self.map.is_empty() && self.map.swap_remove(&(db, key.to_vec())).is_some() {
+        if !self.map.is_empty() && self.map.swap_remove(&KeyRef(db, key)).is_some() {
             self.bytes -= Self::entry_bytes(key);
             return true;
         }
