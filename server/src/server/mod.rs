@@ -144,11 +144,31 @@ enum IoThen {
 }
 
 /// An instant and the wall-clock time since the Unix epoch at it (see `Server::clock_base`).
+///
+/// The wall clock is read after the instant, so time derived from the pair is never behind the
+/// wall clock (an expiry set at a client's "now + 10 s" never reads back above 10,000 ms); it is
+/// ahead by the gap between the two reads, which is kept under 100 µs by reading again when the
+/// thread was descheduled between them (reading the wall clock first let a preemption there put
+/// every command's clock behind until the next cron pass).
 pub(super) fn wall_clock_base() -> (Instant, Duration) {
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (Instant::now(), wall)
+    let read = || {
+        let at = Instant::now();
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (at, wall, at.elapsed())
+    };
+    let mut best = read();
+    for _ in 0..3 {
+        if best.2 < Duration::from_micros(100) {
+            break;
+        }
+        let next = read();
+        if next.2 < best.2 {
+            best = next;
+        }
+    }
+    (best.0, best.1)
 }
 
 impl Server {
