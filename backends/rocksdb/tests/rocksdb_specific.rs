@@ -67,6 +67,36 @@ fn options_are_honoured() {
     assert!(s.atomic_batches());
 }
 
+/// Level 0 is compacted by volume, not by RocksDB's fixed count of 4 files: with the small
+/// memtables a small `maxmemory` leaves, 4 files rewrote the whole store every few MiB.
+#[test]
+fn level0_compaction_follows_memtable_size() {
+    for (buffer, trigger, slowdown, stop) in [
+        (1usize << 20, 32, 48, 64),
+        (4 << 20, 8, 24, 40),
+        (16 << 20, 4, 20, 36),
+        (64 << 20, 4, 20, 36),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RocksOptions {
+            write_buffer_bytes: buffer,
+            ..RocksOptions::default()
+        };
+        drop(RocksStore::open_with(dir.path(), options).unwrap());
+        let text = options_file(dir.path());
+        for (name, want) in [
+            ("level0_file_num_compaction_trigger", trigger),
+            ("level0_slowdown_writes_trigger", slowdown),
+            ("level0_stop_writes_trigger", stop),
+        ] {
+            assert!(
+                text.contains(&format!("{name}={want}\n")),
+                "{buffer}: {name} not {want}"
+            );
+        }
+    }
+}
+
 #[test]
 fn memory_usage_counts_memtables() {
     let dir = tempfile::tempdir().unwrap();
