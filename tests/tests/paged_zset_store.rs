@@ -193,3 +193,84 @@ fn commands_on_a_cold_paged_zset_load_their_pages_ahead() {
     assert_eq!(c.cmd(&["ZSCORE", "big", "member-1800"]), Resp::bulk("5.5"));
     assert_eq!(c.cmd(&["ZCARD", "big"]), Resp::Int(2000 - 43));
 }
+
+/// ZSCAN and ZRANDMEMBER on a cold paged sorted set read member pages, not the set: after a
+/// restart, one ZSCAN step, a pick, 20 distinct picks and 50 draws load a few pages (as
+/// HRANDFIELD's picks do, those planned ahead first, then another for what is still missing),
+/// every member comes with its own score, and a ZSCAN to the end returns every member once.
+#[test]
+fn zscan_and_zrandmember_on_a_paged_zset_read_a_few_pages() {
+    let args = &paged();
+    let mut s = Server::start(args);
+    let mut c = s.client();
+    let n = 2000;
+    let score_of = |m: &str| m.strip_prefix("member-").unwrap().parse::<i64>().unwrap() % 97;
+    for i in 0..n {
+        let m = format!("member-{i}");
+        c.cmd(&["ZADD", "big", &score_of(&m).to_string(), &m]);
+    }
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(args);
+    let mut c = s.client();
+    assert_eq!(c.info_int("resident_pages"), 0);
+    let check_pairs = |flat: &[Resp]| {
+        for p in flat.chunks(2) {
+            let m = p[0].as_str();
+            assert_eq!(p[1].as_str(), score_of(&m).to_string(), "score of {m}");
+        }
+    };
+    let Resp::Array(step) = c.cmd(&["ZSCAN", "big", "0"]) else {
+        panic!("ZSCAN reply")
+    };
+    assert_ne!(step[0].as_str(), "0", "one step returned the whole set");
+    let Resp::Array(flat) = &step[1] else {
+        panic!("ZSCAN items")
+    };
+    assert!(!flat.is_empty() && flat.len() < n, "{} items", flat.len());
+    check_pairs(flat);
+    let one = c.cmd(&["ZRANDMEMBER", "big"]).as_str();
+    assert!(one.starts_with("member-"), "{one}");
+    let Resp::Array(flat) = c.cmd(&["ZRANDMEMBER", "big", "20", "WITHSCORES"]) else {
+        panic!("ZRANDMEMBER with a count")
+    };
+    assert_eq!(flat.len(), 40);
+    let members: std::collections::BTreeSet<String> =
+        flat.chunks(2).map(|p| p[0].as_str()).collect();
+    assert_eq!(members.len(), 20, "distinct picks repeated a member");
+    check_pairs(&flat);
+    let Resp::Array(drawn) = c.cmd(&["ZRANDMEMBER", "big", "-50", "WITHSCORES"]) else {
+        panic!("ZRANDMEMBER with a negative count")
+    };
+    assert_eq!(drawn.len(), 100);
+    check_pairs(&drawn);
+    let pages = c.info_int("resident_pages");
+    c.cmd(&["ZRANGE", "big", "0", "-1"]);
+    let segments = c.info_int("resident_pages") - pages;
+    assert!(
+        pages > 0 && pages * 4 < segments,
+        "ZSCAN and ZRANDMEMBER loaded {pages} pages; the segments alone are {segments}"
+    );
+    // A whole scan: every member once, with its score.
+    let mut seen = std::collections::BTreeMap::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let Resp::Array(step) = c.cmd(&["ZSCAN", "big", &cursor]) else {
+            panic!("ZSCAN reply")
+        };
+        let Resp::Array(flat) = &step[1] else {
+            panic!("ZSCAN items")
+        };
+        check_pairs(flat);
+        for p in flat.chunks(2) {
+            assert!(seen.insert(p[0].as_str(), ()).is_none(), "{:?} twice", p[0]);
+        }
+        cursor = step[0].as_str();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), n);
+    let every = sorted(&c.cmd(&["ZRANDMEMBER", "big", &n.to_string()]));
+    assert_eq!(every.len(), n);
+    assert_eq!(c.cmd(&["ZRANDMEMBER", "big", "0"]), Resp::Array(vec![]));
+}

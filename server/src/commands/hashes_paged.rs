@@ -199,11 +199,7 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64
         }
         "hmget" | "hdel" => fields(2, 1),
         "hset" | "hmset" => fields(2, 2),
-        "hscan" => crate::util::parse_i64(&args[2])
-            .and_then(|c| u32::try_from(c).ok())
-            .filter(|&c| c < m.page_count())
-            .into_iter()
-            .collect(),
+        "hscan" => hashlike::scan_plan(&args[2], m),
         "hrandfield" => {
             let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
             super::paged_sample::pages_for(m, count)

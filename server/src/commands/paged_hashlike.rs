@@ -72,6 +72,16 @@ pub fn upkeep(ctx: &mut Ctx, m: &mut PagedHash, kind: Kind) {
     }
 }
 
+/// The page a scan step with cursor `cursor` reads (HSCAN, SSCAN, and ZSCAN over a paged sorted
+/// set's member pages): the page the cursor names, none past the last.
+pub fn scan_plan(cursor: &[u8], m: &PagedHash) -> Vec<u32> {
+    crate::util::parse_i64(cursor)
+        .and_then(|c| u32::try_from(c).ok())
+        .filter(|&c| c < m.page_count())
+        .into_iter()
+        .collect()
+}
+
 /// One step of HSCAN/SSCAN: the cursor is a page number (pages only split towards higher
 /// numbers, so every entry present for the whole scan is returned). The next cursor (0 after
 /// the last page) and the page's entries matching `pattern`.

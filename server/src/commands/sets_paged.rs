@@ -256,11 +256,7 @@ pub fn pages_needed(
             let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
             paged_sample::pages_for(m, count)
         }
-        "sscan" => crate::util::parse_i64(&args[2])
-            .and_then(|c| u32::try_from(c).ok())
-            .filter(|&c| c < m.page_count())
-            .into_iter()
-            .collect(),
+        "sscan" => super::paged_hashlike::scan_plan(&args[2], m),
         "smembers" | "sinter" | "sunion" | "sdiff" | "sintercard" | "zunion" | "zinter"
         | "zdiff" | "zintercard" => all(),
         "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"

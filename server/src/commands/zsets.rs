@@ -1207,7 +1207,16 @@ fn zintercard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     use rand::Rng;
     let (count, withscores) = super::random_count_args(args, b"withscores")?;
-    let whole = paged::whole(ctx, &args[1])?;
+    let mut whole = None;
+    if let Some(m) = paged::shared(ctx, &args[1]) {
+        match count {
+            // Distinct picks that reach the size: the reply is the whole set.
+            Some(n) if n > 0 && n.unsigned_abs() >= m.len() => {
+                whole = Some(paged::materialize(ctx, &m)?);
+            }
+            _ => return zrandmember_paged(ctx, &m, count, withscores),
+        }
+    }
     let (mut db, out) = split(ctx);
     let z = match &whole {
         Some(z) => z,
@@ -1240,6 +1249,41 @@ fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             .collect()
     };
     write_entries(out, &picks, withscores, true);
+    Ok(())
+}
+
+/// ZRANDMEMBER on a paged set below its size: picks from about the count's share of the member
+/// pages (see `paged_sample`), not from the whole set.
+fn zrandmember_paged(
+    ctx: &mut Ctx,
+    m: &crate::paged::zset::PagedZSet,
+    count: Option<i64>,
+    withscores: bool,
+) -> CmdResult {
+    use rand::Rng;
+    let picked = paged::random_members(ctx, m, count)?;
+    let out = &mut *ctx.out;
+    if picked.is_empty() {
+        // A paged set is never empty; member pages that read empty answer as a missing key.
+        return missing_key_reply(out, count.is_some());
+    }
+    let Some(n) = count else {
+        out.bulk(&picked[0].0);
+        return Ok(());
+    };
+    let items: Vec<(&[u8], f64)> = if n >= 0 {
+        picked.iter().map(|(k, s)| (k.as_slice(), *s)).collect()
+    } else {
+        let mut rng = rand::rng();
+        let draws = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+        (0..draws)
+            .map(|_| {
+                let (k, s) = &picked[rng.random_range(0..picked.len())];
+                (k.as_slice(), *s)
+            })
+            .collect()
+    };
+    write_entries(out, &items, withscores, true);
     Ok(())
 }
 
@@ -1383,17 +1427,21 @@ fn bzpopmax(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn zscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let cursor = scan_cursor(&args[2])?;
-    let whole = paged::whole(ctx, &args[1])?;
+    if let Some(m) = paged::shared(ctx, &args[1]) {
+        let ScanOpts { pattern, .. } = scan_opts(&args[3..], false)?;
+        let (next, batch) = paged::scan_page(ctx, &m, cursor, pattern.as_deref())?;
+        let mut items = Vec::with_capacity(batch.len() * 2);
+        for (m, s) in batch {
+            items.push(m);
+            items.push(fmt_double(s).into_bytes());
+        }
+        scan_reply(ctx.out, next, &items);
+        return Ok(());
+    }
     let (mut db, out) = split(ctx);
-    let z = match &whole {
-        Some(z) => z,
-        None => match db.read::<ZSet>(&args[1])? {
-            Some(z) => z,
-            None => {
-                scan_reply(out, 0, &[]);
-                return Ok(());
-            }
-        },
+    let Some(z) = db.read::<ZSet>(&args[1])? else {
+        scan_reply(out, 0, &[]);
+        return Ok(());
     };
     let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
     let (next, batch) = scan_batch(z.iter(), z.len(), cursor, count);

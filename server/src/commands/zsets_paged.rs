@@ -2,8 +2,9 @@
 //! ZSCORE, ZMSCORE and ZRANK touch the member pages of the members they name and the segment
 //! pages their scores fall in; ZCARD reads the manifest; ranges by rank, score or lex, counts,
 //! pops and ZREMRANGEBY* find their start in the manifest and read the segments they cover.
-//! Whole-set uses (ZSCAN, ZRANDMEMBER, the sources of ZUNION/ZINTER/ZDIFF, GEO searches, SORT,
-//! DUMP) read the set into one `ZSet` first.
+//! ZSCAN and ZRANDMEMBER read member pages, as HSCAN and HRANDFIELD do on a paged hash.
+//! Whole-set uses (the sources of ZUNION/ZINTER/ZDIFF, GEO searches, SORT, DUMP, ZRANDMEMBER
+//! with a count that reaches the size) read the set into one `ZSet` first.
 
 use super::zsets::{parse_score, parse_score_range, tally, zadd_plan, Range, ZaddOpts, ZaddTally};
 use super::{CmdError, Ctx};
@@ -97,7 +98,7 @@ pub fn materialize(ctx: &mut Ctx, m: &PagedZSet) -> Result<ZSet, CmdError> {
     zset::materialize(ctx.engine, m, ctx.now_ms).map_err(CmdError::store)
 }
 
-/// For a command that reads a sorted set whole (ZSCAN, ZRANDMEMBER, set operations, GEO
+/// For a command that reads a sorted set whole (set operations, ZRANDMEMBER reaching the size, GEO
 /// searches): the paged sorted set at `key` read into one `ZSet`; `None` for any other key,
 /// which the caller reads as before.
 pub fn whole(ctx: &mut Ctx, key: &[u8]) -> Result<Option<ZSet>, CmdError> {
@@ -105,6 +106,50 @@ pub fn whole(ctx: &mut Ctx, key: &[u8]) -> Result<Option<ZSet>, CmdError> {
         Some(m) => materialize(ctx, &m).map(Some),
         None => Ok(None),
     }
+}
+
+/// A member and its score.
+pub type Scored = (Vec<u8>, f64);
+
+/// A member page's entries as (member, score).
+fn scored(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Scored>, CmdError> {
+    entries
+        .into_iter()
+        .map(|(k, v)| Ok((k, zset::score_of_value(&v).map_err(CmdError::store)?)))
+        .collect()
+}
+
+/// One step of ZSCAN on a paged set: the members (and scores) of one member page, the cursor a
+/// member page number, exactly as HSCAN steps through a paged hash (pages split only towards
+/// higher numbers, so every member present for the whole scan is returned). The next cursor (0
+/// after the last page) and the members matching `pattern`.
+pub fn scan_page(
+    ctx: &mut Ctx,
+    m: &PagedZSet,
+    cursor: u64,
+    pattern: Option<&[u8]>,
+) -> Result<(u64, Vec<Scored>), CmdError> {
+    let (next, entries) = super::paged_hashlike::scan_page(ctx, &m.index, cursor, pattern)?;
+    Ok((next, scored(entries)?))
+}
+
+/// ZRANDMEMBER's picks from a paged set's member pages, as HRANDFIELD's from a paged hash's
+/// (see `paged_sample`): one member (`None`), distinct members below the size (`Some(n)`,
+/// n >= 0), or the pool that draws with repetitions take from (a negative count).
+pub fn random_members(
+    ctx: &mut Ctx,
+    m: &PagedZSet,
+    count: Option<i64>,
+) -> Result<Vec<Scored>, CmdError> {
+    use super::paged_sample;
+    let entries = match count {
+        None => paged_sample::random_entry(ctx, &m.index)?
+            .into_iter()
+            .collect(),
+        Some(n) if n >= 0 => paged_sample::sample_distinct(ctx, &m.index, n as usize)?,
+        Some(_) => paged_sample::draw_pool(ctx, &m.index)?,
+    };
+    scored(entries)
 }
 
 /// The named members that are in the set, with their scores, as a small `ZSet` (GEOPOS,
@@ -499,9 +544,13 @@ pub fn pages_needed(
             let n = at.and_then(|i| num(i + 1)).unwrap_or(1).max(0) as u64;
             ends(&mut pages, n, max);
         }
-        "zscan"
-        | "zrandmember"
-        | "zunion"
+        // One member page per step, as HSCAN on a paged hash.
+        "zscan" => pages = super::paged_hashlike::scan_plan(&args[2], &m.index),
+        "zrandmember" => {
+            let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
+            pages = super::paged_sample::pages_for(&m.index, count);
+        }
+        "zunion"
         | "zinter"
         | "zdiff"
         | "zintercard"

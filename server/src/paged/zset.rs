@@ -67,7 +67,7 @@ fn score_value(score: f64) -> Vec<u8> {
     score.to_bits().to_be_bytes().to_vec()
 }
 
-fn score_of_value(v: &[u8]) -> Result<f64, StoreError> {
+pub fn score_of_value(v: &[u8]) -> Result<f64, StoreError> {
     let bits: [u8; 8] = v.try_into().map_err(|_| damaged("a member page's score"))?;
     let s = f64::from_bits(u64::from_be_bytes(bits));
     if s.is_nan() {
