@@ -42,7 +42,7 @@ const DATA_TAG: u8 = b'd';
 /// Length of the `tag ++ db` prefix of a data key.
 const PREFIX_LEN: usize = 5;
 /// Memtable bytes that gather in level 0 before it is compacted (see `l0_triggers`).
-const L0_COMPACTION_BYTES: usize = 32 << 20;
+const L0_COMPACTION_BYTES: usize = 8 << 20;
 
 /// Tuning of a [`RocksStore`].
 #[derive(Debug, Clone, PartialEq)]
@@ -75,12 +75,13 @@ impl Default for RocksOptions {
 ///
 /// While the store is small, level 0 compacts straight into the last level (dynamic level
 /// sizes), rewriting the whole store. With RocksDB's fixed trigger of 4 files and the 1 MiB
-/// memtables a `maxmemory` of 16mb leaves, that was every 4 MiB written: 10 s of compaction
-/// CPU per 300,000 new 200-byte keys, and SETs at a fifth of the rate at 32mb. The trigger
-/// is set by volume instead (about 32 MiB of memtables), and the write limits keep RocksDB's
-/// default distance above it (16 and 32 files; 20 and 36 at the default 4).
+/// memtables a `maxmemory` of 16mb leaves, that was every 4 MiB written: 3.8 s of compaction
+/// CPU per 300,000 new 200-byte keys on a 2-core machine. The trigger is set by volume instead
+/// (about 8 MiB of memtables: 8 files at 1 MiB, RocksDB's 4 from 2 MiB up), and the write
+/// limits keep RocksDB's default distance above it. Not more: every level-0 file is one more
+/// place a point read looks, and with 32 files cold GETs ran 25% slower (docs/benchmarks.md).
 fn l0_triggers(write_buffer: usize) -> (i32, i32, i32) {
-    let trigger = (L0_COMPACTION_BYTES / write_buffer.max(1)).clamp(4, 32) as i32;
+    let trigger = (L0_COMPACTION_BYTES / write_buffer.max(1)).clamp(4, 8) as i32;
     (trigger, trigger + 16, trigger + 32)
 }
 

@@ -72,8 +72,8 @@ fn options_are_honoured() {
 #[test]
 fn level0_compaction_follows_memtable_size() {
     for (buffer, trigger, slowdown, stop) in [
-        (1usize << 20, 32, 48, 64),
-        (4 << 20, 8, 24, 40),
+        (1usize << 20, 8, 24, 40),
+        (2 << 20, 4, 20, 36),
         (16 << 20, 4, 20, 36),
         (64 << 20, 4, 20, 36),
     ] {
