@@ -71,11 +71,9 @@ impl Server {
                 return;
             }
         }
-        conn.wait = Wait::Keys {
-            cmd: args,
-            missing: 0,
-        };
-        self.try_run(t);
+        // Straight to the run with the command already looked up (a resumed one is looked up
+        // again in `try_run`).
+        self.run_pending(t, spec, args, false);
     }
 
     pub(crate) fn reply_error(&mut self, t: usize, msg: &str, cmd: Option<&'static str>) {
@@ -128,18 +126,34 @@ impl Server {
                 return;
             }
         };
-        if commands::pause::holds(&mut self.shared, &c.state, &args) {
-            // CLIENT PAUSE: stays pending until the pause ends (see `resume_all`).
+        // Known to exist: `handle` refused unknown commands.
+        let Some(spec) = commands::lookup(&args[0]) else {
+            return;
+        };
+        self.run_pending(t, spec, args, waited);
+    }
+
+    /// Runs client `t`'s command `args` (of `spec`) if all its keys are available; parks it
+    /// otherwise (`waited`: it was held by flow control already, and is not held again).
+    fn run_pending(
+        &mut self,
+        t: usize,
+        spec: &'static CommandSpec,
+        args: Vec<Vec<u8>>,
+        waited: bool,
+    ) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        if self.shutting_down || commands::pause::holds(&mut self.shared, &c.state, &args) {
+            // A pending shutdown or CLIENT PAUSE: stays pending until it ends (see
+            // `resume_all`).
             c.wait = Wait::Keys {
                 cmd: args,
                 missing: 0,
             };
             return;
         }
-        // Looked up once per try (and known to exist: `handle` refused unknown commands).
-        let Some(spec) = commands::lookup(&args[0]) else {
-            return;
-        };
         let keys = self.needed_keys(t, spec, &args);
         let mut missing = 0;
         for (db, key) in &keys {
