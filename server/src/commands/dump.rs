@@ -118,6 +118,7 @@ fn restore(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     }
     db.insert_with_expire(key, value, expire_at);
+    super::page_out::page_out_written(ctx, key);
     notify(ctx, class::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(())

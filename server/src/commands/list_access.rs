@@ -345,7 +345,7 @@ pub fn write_list<R>(
 }
 
 /// A list in one record that has reached `min_bytes` becomes paged.
-fn maybe_page_out(
+pub(crate) fn maybe_page_out(
     engine: &mut Engine<Value>,
     db: u32,
     key: &[u8],

@@ -24,6 +24,7 @@ pub mod lists_paged;
 pub mod monitor;
 pub mod notify;
 pub mod object;
+pub mod page_out;
 pub mod paged_hashlike;
 pub mod paged_sample;
 pub mod pause;

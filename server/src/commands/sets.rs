@@ -542,6 +542,7 @@ fn set_op_store(ctx: &mut Ctx, args: &[Vec<u8>], op: SetOp) -> CmdResult {
         db.remove(&args[1]);
     } else {
         db.insert(&args[1], Value::Set(Box::new(result)));
+        super::page_out::page_out_written(ctx, &args[1]);
     }
     ctx.out.int(n as i64);
     let event = String::from_utf8_lossy(&args[0]).to_lowercase();

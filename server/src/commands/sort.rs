@@ -209,6 +209,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
                 let l: VecDeque<Vec<u8>> =
                     rows.into_iter().map(Option::unwrap_or_default).collect();
                 db.insert(dst, Value::List(Box::new(l)));
+                super::page_out::page_out_written(ctx, dst);
             }
             ctx.out.int(n as i64);
             use super::notify::{class, notify_store};
