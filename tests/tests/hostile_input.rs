@@ -532,3 +532,39 @@ fn regression_short_requests_behind_a_parked_one() {
     }
     assert_alive(&s, "short requests behind a parked one");
 }
+
+/// Draws with repetitions whose reply could never be held (a count of -9223372036854775807):
+/// ZRANDMEMBER panicked allocating the picks, HRANDFIELD and SRANDMEMBER grew the reply until
+/// memory ran out. Each is now refused as out of range, on one-record and paged values alike;
+/// a missing key still answers an empty array, and a large but holdable count still works.
+#[test]
+fn huge_negative_random_counts_are_refused_not_built() {
+    let s = Server::start(&kvtier_tests::paged_args("256", "64", &[]));
+    let mut c = s.client();
+    let huge = "-9223372036854775807";
+    for (key, fill) in [("small", 3), ("big", 300)] {
+        for i in 0..fill {
+            let m = format!("member-{i}");
+            c.cmd(&["HSET", &format!("h-{key}"), &m, "v"]);
+            c.cmd(&["SADD", &format!("s-{key}"), &m]);
+            c.cmd(&["ZADD", &format!("z-{key}"), &i.to_string(), &m]);
+        }
+        for (cmd, k) in [
+            ("HRANDFIELD", format!("h-{key}")),
+            ("SRANDMEMBER", format!("s-{key}")),
+            ("ZRANDMEMBER", format!("z-{key}")),
+        ] {
+            assert_eq!(
+                c.cmd(&[cmd, &k, huge]),
+                Resp::err("ERR value is out of range"),
+                "{cmd} {k}"
+            );
+            let Resp::Array(drawn) = c.cmd(&[cmd, &k, "-100000"]) else {
+                panic!("{cmd} {k} -100000")
+            };
+            assert_eq!(drawn.len(), 100_000, "{cmd} {k}");
+            assert_eq!(c.cmd(&[cmd, "missing", huge]), Resp::Array(vec![]));
+        }
+    }
+    assert_alive(&s, "huge negative random counts");
+}

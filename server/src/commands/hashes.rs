@@ -447,6 +447,7 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn hrandfield(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (count, withvalues) = super::random_count_args(args, b"withvalues")?;
+    super::refuse_huge_draws(ctx, &args[1], count)?;
     if let Some(m) = paged::manifest(ctx, &args[1]) {
         return hrandfield_paged(ctx, &m, count, withvalues);
     }

@@ -334,6 +334,28 @@ pub fn random_count_args(args: &[Vec<u8>], flag: &[u8]) -> Result<(Option<i64>, 
     Ok((Some(n), with))
 }
 
+/// The fewest reply bytes one drawn element takes (`$0\r\n\r\n` is 6).
+const MIN_DRAW_REPLY: u64 = 4;
+
+/// Draws with repetitions (HRANDFIELD, SRANDMEMBER, ZRANDMEMBER with a negative count) reply
+/// one element per draw, so a count whose reply could not be held (more than
+/// `proto-max-bulk-len` bytes at the fewest bytes per element) is refused as out of range
+/// rather than built: Redis grows such a reply until memory runs out, and here a count of
+/// -9223372036854775807 once panicked allocating it. A missing key still answers empty, as in
+/// Redis.
+pub fn refuse_huge_draws(ctx: &Ctx, key: &[u8], count: Option<i64>) -> Result<(), CmdError> {
+    let Some(n) = count.filter(|n| *n < 0) else {
+        return Ok(());
+    };
+    let limit = ctx.shared.config.settings().proto_max_bulk_len;
+    if n.unsigned_abs().saturating_mul(MIN_DRAW_REPLY) > limit
+        && ctx.engine.peek(ctx.client.db, key).is_some()
+    {
+        return Err(CmdError::OutOfRange);
+    }
+    Ok(())
+}
+
 fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
     [
         connection::COMMANDS,

@@ -304,6 +304,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         },
         _ => return Err(CmdError::Syntax),
     };
+    super::refuse_huge_draws(ctx, &args[1], count)?;
     if let Some(m) = paged::manifest(ctx, &args[1]) {
         let Some(count) = count else {
             match paged::random_member(ctx, &m)? {

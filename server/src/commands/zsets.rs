@@ -1207,6 +1207,7 @@ fn zintercard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     use rand::Rng;
     let (count, withscores) = super::random_count_args(args, b"withscores")?;
+    super::refuse_huge_draws(ctx, &args[1], count)?;
     let mut whole = None;
     if let Some(m) = paged::shared(ctx, &args[1]) {
         match count {
