@@ -48,6 +48,9 @@ pub struct ClientState {
     pub woken: bool,
     /// CLIENT REPLY ON/OFF/SKIP.
     pub reply_mode: crate::commands::connection::ReplyMode,
+    /// CLIENT NO-EVICT ON: shown as flag `e`. kvtier never evicts clients (it has no
+    /// `maxmemory-clients`), so the setting changes nothing else.
+    pub no_evict: bool,
     /// CLIENT TRACKING settings (tracking.rs).
     pub tracking: crate::tracking::ClientTracking,
 }
@@ -83,6 +86,7 @@ impl ClientState {
             in_exec: false,
             woken: false,
             reply_mode: Default::default(),
+            no_evict: false,
             tracking: Default::default(),
         }
     }

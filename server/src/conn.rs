@@ -119,8 +119,9 @@ impl Conn {
         } else {
             ""
         };
-        // Tracking flags (t, R, B) follow, as in Redis.
-        let rest = format!("{rest}{}", s.tracking.list_flags());
+        // Tracking flags (t, R, B) follow, then no-evict (e), as in Redis.
+        let e = if s.no_evict { "e" } else { "" };
+        let rest = format!("{rest}{}{e}", s.tracking.list_flags());
         match (s.subscriptions() > 0, rest.as_str()) {
             (true, r) => format!("P{r}"),
             (false, "") => "N".into(),

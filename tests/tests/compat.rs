@@ -700,3 +700,33 @@ fn command_info_categories_and_movablekeys() {
     let typ = info(&mut c, "type");
     assert_eq!(strs(&typ[6]), ["@keyspace", "@read", "@fast"]);
 }
+
+/// CLIENT NO-EVICT (Redis 7.0): ON/OFF answer +OK and show as flag `e` in CLIENT INFO, after the
+/// tracking flags and kept through MULTI and RESET; anything else is a syntax error. (kvtier never
+/// evicts clients, so the flag changes nothing else.) Replies checked against redis-server
+/// 7.0.15.
+#[test]
+fn client_no_evict() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let flags = |c: &mut Client| {
+        let info = c.cmd(&["CLIENT", "INFO"]).as_str();
+        info.split(' ')
+            .find_map(|f| f.strip_prefix("flags="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        c.cmd(&["CLIENT", "NO-EVICT", "maybe"]),
+        Resp::err("ERR syntax error")
+    );
+    assert_eq!(flags(&mut c), "N");
+    assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "on"]), Resp::ok());
+    assert_eq!(flags(&mut c), "e");
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "on"]), Resp::ok());
+    assert_eq!(flags(&mut c), "te");
+    assert_eq!(c.cmd(&["RESET"]), Resp::Simple("RESET".into()));
+    assert_eq!(flags(&mut c), "e");
+    assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "OFF"]), Resp::ok());
+    assert_eq!(flags(&mut c), "N");
+}

@@ -220,6 +220,14 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             }
             ctx.out.int(blocked as i64)
         }
+        (b"no-evict", 3) => {
+            ctx.client.no_evict = match args[2].to_ascii_lowercase().as_slice() {
+                b"on" => true,
+                b"off" => false,
+                _ => return Err(CmdError::Syntax),
+            };
+            ctx.out.ok()
+        }
         (b"reply", 3) => match args[2].to_ascii_lowercase().as_slice() {
             b"on" => {
                 ctx.client.reply_mode = ReplyMode::On;
