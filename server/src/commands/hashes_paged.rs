@@ -200,10 +200,7 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], m: &PagedHash, page_bytes: u64
         "hmget" | "hdel" => fields(2, 1),
         "hset" | "hmset" => fields(2, 2),
         "hscan" => hashlike::scan_plan(&args[2], m),
-        "hrandfield" => {
-            let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
-            super::paged_sample::pages_for(m, count)
-        }
+        "hrandfield" => super::paged_sample::pages_for_arg(m, args.get(2)),
         "hgetall" | "hkeys" | "hvals" | "dump" | "copy" => (0..m.page_count()).collect(),
         _ => Vec::new(),
     };

@@ -27,6 +27,12 @@ fn pick_page(m: &PagedHash) -> u32 {
     (stable_hash(&seed.to_le_bytes()) % u64::from(m.page_count())) as u32
 }
 
+/// [`pages_for`] with the count as the request gives it (`args[2]` of HRANDFIELD, SRANDMEMBER,
+/// SPOP, ZRANDMEMBER; none without one, 0 when it is not a number).
+pub fn pages_for_arg(m: &PagedHash, count: Option<&Vec<u8>>) -> Vec<u32> {
+    pages_for(m, count.map(|c| crate::util::parse_i64(c).unwrap_or(0)))
+}
+
 /// The pages a pick needs in memory: one for a pick without a count (`None`); about the
 /// count's share of the pages for distinct picks below the size or for draws with repetitions
 /// (a negative count); every page when distinct picks reach the size (the reply is all of it);

@@ -252,10 +252,7 @@ pub fn pages_needed(
         "spop" if args.len() > 2 && crate::util::parse_i64(&args[2]).is_none_or(|c| c < 0) => {
             Vec::new()
         }
-        "spop" | "srandmember" => {
-            let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
-            paged_sample::pages_for(m, count)
-        }
+        "spop" | "srandmember" => paged_sample::pages_for_arg(m, args.get(2)),
         "sscan" => super::paged_hashlike::scan_plan(&args[2], m),
         "smembers" | "sinter" | "sunion" | "sdiff" | "sintercard" | "zunion" | "zinter"
         | "zdiff" | "zintercard" => all(),

@@ -546,10 +546,7 @@ pub fn pages_needed(
         }
         // One member page per step, as HSCAN on a paged hash.
         "zscan" => pages = super::paged_hashlike::scan_plan(&args[2], &m.index),
-        "zrandmember" => {
-            let count = args.get(2).map(|c| crate::util::parse_i64(c).unwrap_or(0));
-            pages = super::paged_sample::pages_for(&m.index, count);
-        }
+        "zrandmember" => pages = super::paged_sample::pages_for_arg(&m.index, args.get(2)),
         "zunion"
         | "zinter"
         | "zdiff"
