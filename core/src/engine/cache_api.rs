@@ -19,6 +19,8 @@ pub struct CacheReport {
     pub filter_probes_avoided: u64,
     /// Probes a filter sent that found nothing.
     pub filter_false_positives: u64,
+    /// Filters rebuilt bigger because they outgrew their size.
+    pub filter_regrown: u64,
     /// Keys the filters hold, over all DBs.
     pub filter_keys: u64,
     /// DBs whose filter is still being built from the store.
@@ -174,6 +176,7 @@ impl<V: CacheValue> Engine<V> {
             stats: ks.stats.clone(),
             filter_probes_avoided: filters.stats.probes_avoided,
             filter_false_positives: filters.stats.false_positives,
+            filter_regrown: filters.stats.regrown,
             filter_keys: filters.len(),
             filters_building: (0..ks.databases() as DbIndex)
                 .filter(|&d| filters.state(d) == FilterState::Building)

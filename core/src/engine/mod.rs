@@ -180,13 +180,16 @@ const FILTER_TOKEN: u64 = u64::MAX - 1;
 /// Keys per page of the filter rebuild.
 const FILTER_PAGE: usize = 4096;
 
-/// Progress of the background rebuild of the key filters (see `diskkeys`).
+/// Progress of the background scan that fills a DB's key filter (see `diskkeys`).
 struct FilterBuild {
     db: DbIndex,
     cursor: Vec<u8>,
     in_flight: bool,
     /// Epoch of `db` when the page was asked for: a page that raced a flush is dropped.
     epoch: u64,
+    /// The filter's build number when the page was asked for: a page for a filter replaced
+    /// since (it outgrew its size) is dropped and the scan starts over.
+    build: u64,
 }
 /// Keys of the store probed for expiry per tick: bounds the sweep's disk reads.
 const SWEEP_KEYS_PER_TICK: usize = 128;
@@ -306,9 +309,14 @@ impl<V: CacheValue> Engine<V> {
             .collect();
         let mut ks = Keyspace::new(cfg.databases, cfg.negcache_entries);
         // The page namespace has no persisted count (nobody asks for it): it stays unknown.
-        for (c, stored) in ks.counts.iter_mut().zip(initial_counts) {
+        for (db, (c, stored)) in ks.counts.iter_mut().zip(initial_counts).enumerate() {
             c.stored = stored;
+            // A filter sized for what the store holds fills at the disk's key count without
+            // outgrowing its size (see diskkeys.rs).
+            ks.diskkeys.presize(db as DbIndex, stored.unwrap_or(0));
         }
+        // Page keys are drawn at random and written before they are read: no filter for them.
+        ks.diskkeys.disable(pages);
         ks.map = map;
         Engine {
             ks,
@@ -342,12 +350,7 @@ impl<V: CacheValue> Engine<V> {
             swaps: vec![0; spaces],
             map_writes: (0, 0),
             map_retry_at: None,
-            filter_build: Some(FilterBuild {
-                db: 0,
-                cursor: Vec::new(),
-                in_flight: false,
-                epoch: 0,
-            }),
+            filter_build: None,
             cfg,
         }
     }
@@ -901,8 +904,24 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
-    /// Asks for the next page of the filter rebuild, one page in flight at a time.
+    /// Asks for the next page of a filter's scan, one page in flight at a time, starting on the
+    /// next DB whose filter waits for one (at open, every DB in turn; later, a filter that
+    /// outgrew its size).
     fn build_filters(&mut self) {
+        if self.filter_build.is_none() {
+            let filters = &self.ks.diskkeys;
+            let Some(db) = (0..self.cfg.databases as DbIndex).find(|&d| filters.needs_scan(d))
+            else {
+                return;
+            };
+            self.filter_build = Some(FilterBuild {
+                db,
+                cursor: Vec::new(),
+                in_flight: false,
+                epoch: 0,
+                build: 0,
+            });
+        }
         let Some(b) = self.filter_build.as_mut() else {
             return;
         };
@@ -911,12 +930,12 @@ impl<V: CacheValue> Engine<V> {
         }
         b.in_flight = true;
         b.epoch = self.epochs[b.db as usize];
+        b.build = self.ks.diskkeys.build(b.db);
         let (db, cursor) = (b.db, b.cursor.clone());
         self.scan_ns(FILTER_TOKEN, db, cursor, FILTER_PAGE, false, None);
     }
 
     fn filter_page(&mut self, result: Result<KeyPage, StoreError>) {
-        let databases = self.cfg.databases as DbIndex;
         let Some(b) = self.filter_build.as_mut() else {
             return;
         };
@@ -926,37 +945,40 @@ impl<V: CacheValue> Engine<V> {
             Err(e) => {
                 // Retried from the same cursor on the next tick; meanwhile keys of this DB are
                 // probed as before.
-                log::warn!("rebuilding the key filter of db {}: scan failed: {e}", b.db);
+                log::warn!("filling the key filter of db {}: scan failed: {e}", b.db);
                 return;
             }
         };
-        let db = b.db;
-        let done = if b.epoch != self.epochs[db as usize] {
-            // Flushed meanwhile: `clear` left an empty, ready filter.
-            true
-        } else {
+        let (db, build) = (b.db, b.build);
+        let filters = &mut self.ks.diskkeys;
+        // Flushed meanwhile (`clear` left an empty, ready filter) or replaced by a bigger one
+        // (which needs every key again): this page counts for nothing.
+        let stale = b.epoch != self.epochs[db as usize] || build != filters.build(db);
+        if !stale {
             for k in &page.keys {
-                self.ks.diskkeys.added(db, k);
+                filters.added(db, k);
                 self.sample.offer(db, k);
             }
-            match page.next {
-                Some(c) => {
-                    b.cursor = c;
-                    false
-                }
-                None => {
-                    self.ks.diskkeys.built(db);
-                    true
-                }
+        }
+        let done = match (stale, page.next) {
+            (false, Some(c)) if filters.build(db) == build => {
+                b.cursor = c;
+                false
+            }
+            (false, None) if filters.build(db) == build => {
+                filters.built(db, build);
+                true
+            }
+            // Stale, or outgrown while this page was added: start over if it still needs it.
+            _ => {
+                b.cursor.clear();
+                !filters.needs_scan(db)
             }
         };
         if done {
-            if db + 1 < databases {
-                b.db = db + 1;
-                b.cursor.clear();
-            } else {
+            self.filter_build = None;
+            if !(0..self.cfg.databases as DbIndex).any(|d| self.ks.diskkeys.needs_scan(d)) {
                 log::info!("key filters built ({} keys)", self.ks.diskkeys.len());
-                self.filter_build = None;
             }
         }
         self.build_filters();

@@ -648,6 +648,37 @@ fn filters_built(e: &mut Engine<V>) {
 }
 
 #[test]
+fn a_filter_that_outgrows_its_size_is_rebuilt_without_losing_a_key() {
+    let store = Arc::new(GateStore::default());
+    let mut e = engine(Arc::clone(&store));
+    filters_built(&mut e);
+    // An empty store's filter has room for ~62k keys in place: 100k outgrow it.
+    let n = 100_000u32;
+    let key = |i: u32| format!("k{i}").into_bytes();
+    for i in 0..n {
+        set(&mut e, &key(i), b"v");
+    }
+    assert_eq!(barrier(&mut e, 1), Ok(()));
+    assert!(e.ks.diskkeys.stats.regrown >= 1, "the filter never outgrew");
+    let f = &e.ks.diskkeys;
+    assert!((0..n).all(|i| f.may_contain(0, &key(i))), "a key was lost");
+    // The scan of the store fills the bigger filter; then it alone answers.
+    filters_built(&mut e);
+    let f = &e.ks.diskkeys;
+    assert!((0..n).all(|i| f.may_contain(0, &key(i))), "a key was lost");
+    let absent = (0..10_000u32)
+        .filter(|i| !f.may_contain(0, format!("new{i}").as_bytes()))
+        .count();
+    assert!(absent > 9_500, "{absent} of 10,000 new keys known absent");
+    // Reopened, the filter is sized from the key count and does not outgrow while it fills.
+    drop(e);
+    let mut e = engine(Arc::clone(&store));
+    filters_built(&mut e);
+    assert_eq!(e.ks.diskkeys.stats.regrown, 0);
+    assert!((0..n).all(|i| e.ks.diskkeys.may_contain(0, &key(i))));
+}
+
+#[test]
 fn key_counts_are_exact_and_survive_a_reopen() {
     let store = Arc::new(GateStore::default());
     let mut e = engine(Arc::clone(&store));

@@ -337,6 +337,7 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ),
             ("filter_keys", c.filter_keys.to_string()),
             ("filters_building", c.filters_building.to_string()),
+            ("filters_regrown", c.filter_regrown.to_string()),
             ("filter_bytes", c.filter_bytes.to_string()),
             (
                 "keys_per_save_batch",
