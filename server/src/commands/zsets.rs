@@ -230,21 +230,33 @@ fn modify_zset<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut ZSet) -> R) -> 
 /// Writes members with optional scores: a flat array in RESP2, and with scores in RESP3 an
 /// array of [member, score] pairs (`nested`), as Redis 7 does.
 fn write_entries(out: &mut Reply, items: &[(&[u8], f64)], withscores: bool, nested: bool) {
+    write_entries_from(out, items.len(), items.iter().copied(), withscores, nested);
+}
+
+/// [`write_entries`] of `len` entries produced one at a time (draws with repetitions can be
+/// many more than the set holds: they are written as drawn, never collected).
+fn write_entries_from<'a>(
+    out: &mut Reply,
+    len: usize,
+    items: impl Iterator<Item = (&'a [u8], f64)>,
+    withscores: bool,
+    nested: bool,
+) {
     if !withscores {
-        out.array(items.len());
-        items.iter().for_each(|(m, _)| out.bulk(m));
+        out.array(len);
+        items.for_each(|(m, _)| out.bulk(m));
     } else if nested && out.resp3 {
-        out.array(items.len());
+        out.array(len);
         for (m, s) in items {
             out.array(2);
             out.bulk(m);
-            out.double(*s);
+            out.double(s);
         }
     } else {
-        out.array(items.len() * 2);
+        out.array(len * 2);
         for (m, s) in items {
             out.bulk(m);
-            out.double(*s);
+            out.double(s);
         }
     }
 }
@@ -1233,20 +1245,19 @@ fn zrandmember(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         out.bulk(m);
         return Ok(());
     };
-    let picks: Vec<(&[u8], f64)> = if n >= 0 {
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
-        if n >= entries.len() {
-            entries
-        } else {
-            rand::seq::index::sample(&mut rng, entries.len(), n)
-                .into_iter()
-                .map(|i| entries[i])
-                .collect()
-        }
+    if n < 0 {
+        let draws = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+        let picks = (0..draws).map(|_| entries[rng.random_range(0..entries.len())]);
+        write_entries_from(out, draws, picks, withscores, true);
+        return Ok(());
+    }
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    let picks: Vec<(&[u8], f64)> = if n >= entries.len() {
+        entries
     } else {
-        let n = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
-        (0..n)
-            .map(|_| entries[rng.random_range(0..entries.len())])
+        rand::seq::index::sample(&mut rng, entries.len(), n)
+            .into_iter()
+            .map(|i| entries[i])
             .collect()
     };
     write_entries(out, &picks, withscores, true);
@@ -1272,19 +1283,23 @@ fn zrandmember_paged(
         out.bulk(&picked[0].0);
         return Ok(());
     };
-    let items: Vec<(&[u8], f64)> = if n >= 0 {
-        picked.iter().map(|(k, s)| (k.as_slice(), *s)).collect()
+    fn as_entry((k, s): &(Vec<u8>, f64)) -> (&[u8], f64) {
+        (k.as_slice(), *s)
+    }
+    if n >= 0 {
+        write_entries_from(
+            out,
+            picked.len(),
+            picked.iter().map(as_entry),
+            withscores,
+            true,
+        );
     } else {
         let mut rng = rand::rng();
         let draws = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
-        (0..draws)
-            .map(|_| {
-                let (k, s) = &picked[rng.random_range(0..picked.len())];
-                (k.as_slice(), *s)
-            })
-            .collect()
-    };
-    write_entries(out, &items, withscores, true);
+        let picks = (0..draws).map(|_| as_entry(&picked[rng.random_range(0..picked.len())]));
+        write_entries_from(out, draws, picks, withscores, true);
+    }
     Ok(())
 }
 
