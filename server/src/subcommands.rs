@@ -2,7 +2,7 @@
 //! commandstats names a request by, each subcommand's arity, and which subcommands Redis serves
 //! while a script is busy (`allow_busy`). Taken from redis-server 7.0.15's COMMAND INFO.
 
-use crate::commands::CommandSpec;
+use crate::commands::{CmdError, CommandSpec};
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
@@ -195,6 +195,72 @@ pub fn stats_name(spec: &CommandSpec, args: &[Vec<u8>]) -> Option<&'static str> 
     }
 }
 
+/// Why Redis refuses a container's request before it runs: processCommand looks a
+/// subcommand up like a command, and checks its existence and arity before anything else.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    /// The container has no such subcommand.
+    Unknown,
+    /// The subcommand with the wrong number of arguments.
+    Arity(Subcommand),
+}
+
+impl Refusal {
+    /// The error a client's request is refused with, as redis-server 7.0.15 words it
+    /// (`ERR unknown subcommand 'x'. Try CLIENT HELP.`, `ERR wrong number of arguments for
+    /// 'client|getname' command`).
+    pub fn error(self, spec: &CommandSpec, args: &[Vec<u8>]) -> CmdError {
+        match self {
+            Refusal::Unknown => {
+                let name = &args[1];
+                CmdError::msg(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    String::from_utf8_lossy(&name[..name.len().min(128)]),
+                    spec.name.to_ascii_uppercase()
+                ))
+            }
+            Refusal::Arity(sub) => CmdError::Arity(sub.name.to_string()),
+        }
+    }
+
+    /// The name commandstats counts the refusal under: none for an unknown subcommand.
+    pub fn stats_name(self) -> Option<&'static str> {
+        match self {
+            Refusal::Unknown => None,
+            Refusal::Arity(sub) => Some(sub.name),
+        }
+    }
+}
+
+/// Redis's `addReplySubcommandSyntaxError`, which some handlers answer wrong options of a
+/// subcommand whose arity the table lets through (`FUNCTION FLUSH a b`, `SLOWLOG GET 1 x`).
+pub fn syntax_error(args: &[Vec<u8>]) -> CmdError {
+    let sub = &args[1];
+    CmdError::msg(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+    ))
+}
+
+/// Redis's checks of a container's subcommand, done before its handler runs (so every
+/// container answers a subcommand's wrong arity with Redis's text, from the table above).
+/// Anything else (not a container, the container alone) passes.
+pub fn check(spec: &CommandSpec, args: &[Vec<u8>]) -> Result<(), Refusal> {
+    let Some(name) = args.get(1) else {
+        return Ok(());
+    };
+    if !is_container(spec) {
+        return Ok(());
+    }
+    let sub = find(spec, name).ok_or(Refusal::Unknown)?;
+    let n = args.len() as i32;
+    if (sub.arity > 0 && n != sub.arity) || (sub.arity < 0 && n < -sub.arity) {
+        return Err(Refusal::Arity(sub));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +287,44 @@ mod tests {
         let kill = find(script, b"kill").unwrap();
         assert_eq!((kill.arity, kill.allow_busy), (2, true));
         assert!(!find(script, b"load").unwrap().allow_busy);
+    }
+
+    #[test]
+    fn checks_arity_and_existence() {
+        let client = crate::commands::lookup(b"client").unwrap();
+        let text = |a: &[&str]| {
+            check(client, &args(a))
+                .err()
+                .map(|r| r.error(client, &args(a)).text().into_owned())
+        };
+        assert_eq!(text(&["CLIENT", "GETNAME"]), None);
+        assert_eq!(text(&["CLIENT"]), None);
+        assert_eq!(
+            text(&["client", "GetName", "x"]).as_deref(),
+            Some("ERR wrong number of arguments for 'client|getname' command")
+        );
+        assert_eq!(
+            text(&["CLIENT", "KILL"]).as_deref(),
+            Some("ERR wrong number of arguments for 'client|kill' command")
+        );
+        assert_eq!(text(&["CLIENT", "KILL", "a", "b", "c"]), None);
+        assert_eq!(
+            text(&["client", "Foo", "x"]).as_deref(),
+            Some("ERR unknown subcommand 'Foo'. Try CLIENT HELP.")
+        );
+        assert_eq!(
+            check(client, &args(&["CLIENT", "SETNAME"]))
+                .unwrap_err()
+                .stats_name(),
+            Some("client|setname")
+        );
+        assert_eq!(
+            check(client, &args(&["CLIENT", "NOPE"]))
+                .unwrap_err()
+                .stats_name(),
+            None
+        );
+        let get = crate::commands::lookup(b"get").unwrap();
+        assert!(check(get, &args(&["GET", "kill"])).is_ok());
     }
 }

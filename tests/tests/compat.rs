@@ -730,3 +730,105 @@ fn client_no_evict() {
     assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "OFF"]), Resp::ok());
     assert_eq!(flags(&mut c), "N");
 }
+
+/// A container's subcommand called with the wrong number of arguments is refused with Redis's
+/// `wrong number of arguments for 'client|getname' command`, its arity taken from Redis's
+/// command table (every container: CLIENT, CONFIG, OBJECT, MEMORY, XINFO…), and an unknown
+/// subcommand with `unknown subcommand 'x'. Try CLIENT HELP.`; the handlers' own texts stay for
+/// what the table lets through (CLIENT KILL a b c, FUNCTION FLUSH a b…). Replies checked against
+/// redis-server 7.0.15.
+#[test]
+fn subcommand_wrong_arity() {
+    let (_s, mut c) = start();
+    #[rustfmt::skip]
+    let cases: &[(&[&str], &str)] = &[
+        (&["CLIENT", "GETNAME", "extra"], "ERR wrong number of arguments for 'client|getname' command"),
+        (&["CLIENT", "ID", "x"], "ERR wrong number of arguments for 'client|id' command"),
+        (&["CLIENT", "SETNAME"], "ERR wrong number of arguments for 'client|setname' command"),
+        (&["CLIENT", "NO-EVICT"], "ERR wrong number of arguments for 'client|no-evict' command"),
+        (&["CLIENT", "NO-EVICT", "on", "off"], "ERR wrong number of arguments for 'client|no-evict' command"),
+        (&["CLIENT", "PAUSE"], "ERR wrong number of arguments for 'client|pause' command"),
+        (&["CLIENT", "UNPAUSE", "x"], "ERR wrong number of arguments for 'client|unpause' command"),
+        (&["CLIENT", "INFO", "x"], "ERR wrong number of arguments for 'client|info' command"),
+        (&["CLIENT", "REPLY"], "ERR wrong number of arguments for 'client|reply' command"),
+        (&["CLIENT", "CACHING"], "ERR wrong number of arguments for 'client|caching' command"),
+        (&["CLIENT", "GETREDIR", "x"], "ERR wrong number of arguments for 'client|getredir' command"),
+        (&["CLIENT", "TRACKINGINFO", "x"], "ERR wrong number of arguments for 'client|trackinginfo' command"),
+        (&["CLIENT", "UNBLOCK"], "ERR wrong number of arguments for 'client|unblock' command"),
+        (&["CLIENT", "KILL"], "ERR wrong number of arguments for 'client|kill' command"),
+        (&["client", "getname", "x"], "ERR wrong number of arguments for 'client|getname' command"),
+        (&["CLIENT", "KILL", "a", "b", "c"], "ERR syntax error"),
+        (&["CLIENT", "LIST", "x"], "ERR syntax error"),
+        (&["CLIENT", "UNBLOCK", "1", "x", "y"], "ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP."),
+        (&["CLIENT", "PAUSE", "10", "x", "y"], "ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP."),
+        (&["Client", "Foo", "x"], "ERR unknown subcommand 'Foo'. Try CLIENT HELP."),
+        (&["CONFIG", "GET"], "ERR wrong number of arguments for 'config|get' command"),
+        (&["CONFIG", "SET", "x"], "ERR wrong number of arguments for 'config|set' command"),
+        (&["CONFIG", "RESETSTAT", "x"], "ERR wrong number of arguments for 'config|resetstat' command"),
+        (&["CONFIG", "SET", "a", "b", "c"], "ERR syntax error"),
+        (&["CONFIG", "FOO"], "ERR unknown subcommand 'FOO'. Try CONFIG HELP."),
+        (&["OBJECT", "ENCODING"], "ERR wrong number of arguments for 'object|encoding' command"),
+        (&["OBJECT", "HELP", "x"], "ERR wrong number of arguments for 'object|help' command"),
+        (&["MEMORY", "USAGE"], "ERR wrong number of arguments for 'memory|usage' command"),
+        (&["MEMORY", "DOCTOR", "x"], "ERR wrong number of arguments for 'memory|doctor' command"),
+        (&["XINFO", "GROUPS"], "ERR wrong number of arguments for 'xinfo|groups' command"),
+        (&["XINFO", "STREAM"], "ERR wrong number of arguments for 'xinfo|stream' command"),
+        (&["XINFO", "CONSUMERS", "k", "g", "x"], "ERR wrong number of arguments for 'xinfo|consumers' command"),
+        (&["XGROUP", "CREATE", "k", "g"], "ERR wrong number of arguments for 'xgroup|create' command"),
+        (&["PUBSUB", "NUMPAT", "x"], "ERR wrong number of arguments for 'pubsub|numpat' command"),
+        (&["SCRIPT", "LOAD"], "ERR wrong number of arguments for 'script|load' command"),
+        (&["SCRIPT", "FLUSH", "a", "b"], "ERR SCRIPT FLUSH only support SYNC|ASYNC option"),
+        (&["FUNCTION", "DELETE"], "ERR wrong number of arguments for 'function|delete' command"),
+        (&["FUNCTION", "FLUSH", "a", "b"], "ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP."),
+        (&["FUNCTION", "RESTORE", "x", "y", "z"], "ERR unknown subcommand or wrong number of arguments for 'RESTORE'. Try FUNCTION HELP."),
+        (&["FUNCTION", "LOAD", "x", "y", "z"], "ERR Unknown option given: x"),
+        (&["COMMAND", "COUNT", "x"], "ERR wrong number of arguments for 'command|count' command"),
+        (&["COMMAND", "FOO"], "ERR unknown subcommand 'FOO'. Try COMMAND HELP."),
+        (&["COMMAND", "GETKEYS", "get"], "ERR wrong number of arguments for 'command|getkeys' command"),
+        (&["COMMAND", "GETKEYS", "get", "k", "x"], "ERR Invalid number of arguments specified for command"),
+        (&["COMMAND", "LIST", "x"], "ERR syntax error"),
+        (&["SLOWLOG", "LEN", "x"], "ERR wrong number of arguments for 'slowlog|len' command"),
+        (&["SLOWLOG", "GET", "1", "x"], "ERR unknown subcommand or wrong number of arguments for 'GET'. Try SLOWLOG HELP."),
+        (&["LATENCY", "GRAPH"], "ERR wrong number of arguments for 'latency|graph' command"),
+        (&["ACL", "GETUSER"], "ERR wrong number of arguments for 'acl|getuser' command"),
+        (&["ACL", "WHOAMI", "x"], "ERR wrong number of arguments for 'acl|whoami' command"),
+    ];
+    for (args, err) in cases {
+        assert_eq!(c.cmd(args), Resp::err(err), "{args:?}");
+    }
+    // From a script, as for any command: Redis's script texts.
+    let script = |c: &mut Client, body: &str| match c.cmd(&["EVAL", body, "0"]) {
+        Resp::Error(e) => e.split(" script: ").next().unwrap_or_default().to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        script(&mut c, "return redis.call('object','encoding')"),
+        "ERR Wrong number of args calling Redis command from script"
+    );
+    assert_eq!(
+        script(&mut c, "return redis.call('object','foo','k')"),
+        "ERR Unknown Redis command called from script"
+    );
+    // Still served with the right arity.
+    assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), Resp::Nil);
+    // Refused like a command: at queue time inside MULTI (EXEC then aborts), counted as
+    // rejected, as redis-server 7.0.15 does.
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Resp::ok());
+    assert_eq!(c.cmd(&["MULTI"]), Resp::ok());
+    assert_eq!(
+        c.cmd(&["CLIENT", "GETNAME", "x"]),
+        Resp::err("ERR wrong number of arguments for 'client|getname' command")
+    );
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Resp::err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    let Resp::Bulk(stats) = c.cmd(&["INFO", "commandstats"]) else {
+        panic!("INFO commandstats");
+    };
+    let stats = String::from_utf8_lossy(&stats);
+    assert!(
+        stats.contains("cmdstat_client|getname:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0"),
+        "{stats}"
+    );
+}

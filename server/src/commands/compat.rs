@@ -79,7 +79,8 @@ fn slowlog(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                 "    Prints this help.",
             ],
         ),
-        _ => return Err(unknown("SLOWLOG", &args[1])),
+        // SLOWLOG GET 1 x (arities are checked before the handler, subcommands.rs).
+        _ => return Err(crate::subcommands::syntax_error(args)),
     }
     Ok(())
 }

@@ -61,6 +61,13 @@ pub type Handler = fn(&mut Ctx, &[Vec<u8>]) -> CmdResult;
 /// Runs a command's handler. A failure becomes the error reply and is returned so that the
 /// caller counts it (INFO errorstats, commandstats `failed_calls`).
 pub fn run(spec: &CommandSpec, ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<CmdError> {
+    // A container's unknown subcommand or wrong arity is refused before its handler, with
+    // Redis's text (subcommands.rs), whatever runs it: a client, EXEC, a script.
+    if let Err(refusal) = crate::subcommands::check(spec, args) {
+        let e = refusal.error(spec, args);
+        ctx.out.error(&e.text());
+        return Some(e);
+    }
     let before = ctx.out.buf.len();
     let res = (spec.handler)(ctx, args);
     crate::paged::collect_released(ctx, spec, args);

@@ -61,6 +61,8 @@ fn config(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             crate::shared::apply_config(ctx.engine, ctx.shared);
             ctx.out.ok();
         }
+        // An odd number of arguments: a name without its value.
+        b"set" => return Err(CmdError::Syntax),
         b"resetstat" if args.len() == 2 => {
             ctx.shared.command_stats.clear();
             ctx.shared.error_stats.clear();
@@ -251,6 +253,13 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             }
         }
         Some(b"count") => ctx.out.int(all.len() as i64),
+        // COMMAND INFO alone: every command, as COMMAND (Redis 7.0).
+        Some(b"info") if args.len() == 2 => {
+            ctx.out.array(all.len());
+            for c in all {
+                command_info(ctx, c);
+            }
+        }
         Some(b"info") => {
             ctx.out.array(args.len() - 2);
             for name in &args[2..] {
@@ -269,6 +278,17 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             };
             super::keyspecs::write_docs(ctx.out, &cmds);
         }
+        // Its only option is FILTERBY MODULE|ACLCAT|PATTERN <arg> (not applied by kvtier).
+        Some(b"list")
+            if args.len() != 2
+                && !(args.len() == 5
+                    && args[2].eq_ignore_ascii_case(b"filterby")
+                    && [&b"module"[..], b"aclcat", b"pattern"]
+                        .iter()
+                        .any(|t| args[3].eq_ignore_ascii_case(t))) =>
+        {
+            return Err(CmdError::Syntax)
+        }
         Some(b"list") => {
             ctx.out.array(all.len());
             for c in all {
@@ -277,6 +297,14 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
         Some(b"getkeys") if args.len() >= 3 => match super::lookup(&args[2]) {
             Some(c) => {
+                let n = args.len() as i32 - 2;
+                if !matches!(c.keys, KeySpec::None)
+                    && ((c.arity > 0 && n != c.arity) || (c.arity < 0 && n < -c.arity))
+                {
+                    return Err(CmdError::msg(
+                        "ERR Invalid number of arguments specified for command",
+                    ));
+                }
                 let keys = c.key_args(&args[2..]);
                 if keys.is_empty() {
                     return Err(CmdError::msg("ERR The command has no key arguments"));

@@ -116,27 +116,12 @@ impl Server {
                 }
             }
         };
-        let sub = match args.get(1) {
-            Some(name) if subcommands::is_container(spec) => {
-                let Some(sub) = subcommands::find(spec, name) else {
-                    fail_multi(self);
-                    let msg = format!(
-                        "ERR unknown subcommand '{}'. Try {} HELP.",
-                        String::from_utf8_lossy(&name[..name.len().min(128)]),
-                        spec.name.to_ascii_uppercase()
-                    );
-                    return self.reply_error(t, &msg, None);
-                };
-                let n = args.len() as i32;
-                if (sub.arity > 0 && n != sub.arity) || (sub.arity < 0 && n < -sub.arity) {
-                    fail_multi(self);
-                    let msg = format!("ERR wrong number of arguments for '{}' command", sub.name);
-                    return self.reply_error(t, &msg, Some(sub.name));
-                }
-                Some(sub)
-            }
-            _ => None,
-        };
+        if let Err(refusal) = subcommands::check(spec, &args) {
+            fail_multi(self);
+            let msg = refusal.error(spec, &args).text().into_owned();
+            return self.reply_error(t, &msg, refusal.stats_name());
+        }
+        let sub = args.get(1).and_then(|name| subcommands::find(spec, name));
         let allowed = sub.map_or(ALLOW_BUSY.contains(&spec.name), |s| s.allow_busy);
         let stat = sub.map_or(spec.name, |s| s.name);
         if !allowed {

@@ -92,13 +92,16 @@ impl Server {
         spec: &CommandSpec,
         args: &[Vec<u8>],
     ) -> (Action, Option<CmdError>) {
-        let res = match spec.name {
+        // SCRIPT's and FUNCTION's unknown subcommands and wrong arities, as for every
+        // container (commands::run).
+        let checked = crate::subcommands::check(spec, args).map_err(|r| r.error(spec, args));
+        let res = checked.and_then(|()| match spec.name {
             "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => self.eval(t, spec.name, args),
             "script" => self.script(t, args),
             "fcall" | "fcall_ro" => self.fcall(t, spec.name, args),
             "function" => self.function(t, args),
             _ => Ok(()),
-        };
+        });
         let Err(e) = res else {
             return (Action::None, None);
         };
@@ -148,24 +151,8 @@ impl Server {
     }
 
     fn script(&mut self, t: usize, args: &[Vec<u8>]) -> CmdResult {
+        // (Arities are checked before, from Redis's table: `scripting_command`.)
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        let arity_ok = match sub.as_str() {
-            "load" => args.len() == 3,
-            "exists" => args.len() >= 3,
-            "flush" => args.len() <= 3,
-            "kill" | "help" => args.len() == 2,
-            _ => {
-                let msg = format!(
-                    "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
-                    String::from_utf8_lossy(&args[1])
-                );
-                return Err(msg.into());
-            }
-        };
-        if !arity_ok {
-            let msg = format!("ERR wrong number of arguments for 'script|{sub}' command");
-            return Err(msg.into());
-        }
         match sub.as_str() {
             "load" => {
                 let sha = self.cache_script(&args[2])?;
@@ -190,10 +177,11 @@ impl Server {
                 }
             }
             "flush" => {
-                if let Some(mode) = args.get(2) {
-                    if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
-                        return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into());
-                    }
+                let mode_ok = |m: &Vec<u8>| {
+                    m.eq_ignore_ascii_case(b"sync") || m.eq_ignore_ascii_case(b"async")
+                };
+                if args.len() > 3 || !args.get(2).is_none_or(mode_ok) {
+                    return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into());
                 }
                 self.scripting.scripts.clear();
                 self.conns.get_mut(&t).expect("live").out.ok();
@@ -201,7 +189,7 @@ impl Server {
             // A command runs only when no script does: nothing to kill (a running script is
             // killed from the busy loop, busy.rs).
             "kill" => return Err("NOTBUSY No scripts in execution right now.".into()),
-            _ => {
+            "help" => {
                 let lines = [
                     "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                     "EXISTS <sha1> [<sha1> ...]",
@@ -224,6 +212,14 @@ impl Server {
                 for l in lines {
                     out.simple(l);
                 }
+            }
+            // SCRIPT DEBUG: kvtier has no Lua debugger.
+            _ => {
+                let msg = format!(
+                    "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+                    String::from_utf8_lossy(&args[1])
+                );
+                return Err(msg.into());
             }
         }
         Ok(())

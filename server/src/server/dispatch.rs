@@ -21,6 +21,16 @@ impl Server {
             let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
             return self.reply_error(t, &msg, Some(spec.name));
         }
+        // A container's unknown subcommand or wrong arity is refused here like a command's, as
+        // Redis does (before AUTH, at queue time inside MULTI, counted as rejected); EXEC and
+        // scripts meet the same check in `commands::run`.
+        if let Err(refusal) = crate::subcommands::check(spec, &args) {
+            if conn.state.multi.is_some() {
+                conn.state.multi_error = true;
+            }
+            let msg = refusal.error(spec, &args).text().into_owned();
+            return self.reply_error(t, &msg, refusal.stats_name());
+        }
         // Counted under `config|set` for a container's subcommand, as Redis counts it.
         let stat = crate::subcommands::stats_name(spec, &args);
         if !conn.state.authenticated && !spec.has(flags::NO_AUTH) {

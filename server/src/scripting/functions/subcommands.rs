@@ -10,37 +10,21 @@ use mlua::Lua;
 impl Server {
     pub(crate) fn function(&mut self, t: usize, args: &[Vec<u8>]) -> CmdResult {
         self.restore_functions();
+        // (Arities are checked before, from Redis's table: `scripting_command`.)
         let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-        let arity_ok = match sub.as_str() {
-            "load" => (3..=4).contains(&args.len()),
-            "delete" => args.len() == 3,
-            "flush" => args.len() <= 3,
-            "restore" => (3..=4).contains(&args.len()),
-            "list" => true,
-            "dump" | "stats" | "kill" | "help" => args.len() == 2,
-            _ => {
-                let msg = format!(
-                    "ERR unknown subcommand '{}'. Try FUNCTION HELP.",
-                    String::from_utf8_lossy(&args[1])
-                );
-                return Err(msg.into());
-            }
-        };
-        if !arity_ok {
-            let msg = format!("ERR wrong number of arguments for 'function|{sub}' command");
-            return Err(msg.into());
-        }
         let lua = self.scripting.lua.clone();
         let changed = match sub.as_str() {
             "load" => {
-                let replace = args.len() == 4;
-                if replace && !args[2].eq_ignore_ascii_case(b"replace") {
-                    let msg = format!(
-                        "ERR Unknown option given: {}",
-                        String::from_utf8_lossy(&args[2])
-                    );
+                // Every argument before the code is an option: REPLACE (any number of times).
+                let code = args.len() - 1;
+                if let Some(o) = args[2..code]
+                    .iter()
+                    .find(|o| !o.eq_ignore_ascii_case(b"replace"))
+                {
+                    let msg = format!("ERR Unknown option given: {}", String::from_utf8_lossy(o));
                     return Err(msg.into());
                 }
+                let replace = code > 2;
                 match self
                     .scripting
                     .functions
@@ -67,6 +51,9 @@ impl Server {
                 }
             }
             "flush" => {
+                if args.len() > 3 {
+                    return Err(crate::subcommands::syntax_error(args));
+                }
                 if let Some(mode) = args.get(2) {
                     if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
                         return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
@@ -84,6 +71,9 @@ impl Server {
                 false
             }
             "restore" => {
+                if args.len() > 4 {
+                    return Err(crate::subcommands::syntax_error(args));
+                }
                 self.function_restore(t, &lua, args)?;
                 true
             }

@@ -123,6 +123,18 @@ impl Server {
             let msg = "ERR Wrong number of args calling Redis command from script";
             return self.refuse_call(lua, msg, Some(spec.name));
         }
+        // A container's subcommand is looked up and checked like a command, as in Redis.
+        if let Err(refusal) = crate::subcommands::check(spec, &argv) {
+            let msg = match refusal {
+                crate::subcommands::Refusal::Unknown => {
+                    "ERR Unknown Redis command called from script"
+                }
+                crate::subcommands::Refusal::Arity(_) => {
+                    "ERR Wrong number of args calling Redis command from script"
+                }
+            };
+            return self.refuse_call(lua, msg, refusal.stats_name());
+        }
         // (Under `config|get` for a container's subcommand, as commandstats counts it.)
         let refused = crate::subcommands::stats_name(spec, &argv);
         if NOT_IN_SCRIPTS.contains(&spec.name) {
