@@ -40,6 +40,8 @@ pub struct Shared {
     pub delayed_writers: usize,
     /// Pages of deleted paged values, deleted a bounded number per cron tick.
     pub page_gc: crate::paged::Gc,
+    /// Finds pages no manifest names (see `paged::collector`).
+    pub page_collector: crate::paged::collector::Collector,
     /// Writes ever held back for memory, and the total time they waited (INFO).
     pub writers_delayed_total: u64,
     pub writer_delay_usec: u64,
@@ -102,6 +104,7 @@ impl Shared {
             mem_delay: false,
             delayed_writers: 0,
             page_gc: Default::default(),
+            page_collector: crate::paged::collector::Collector::new(),
             writers_delayed_total: 0,
             writer_delay_usec: 0,
             used_memory_startup: 0,

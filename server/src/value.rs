@@ -47,6 +47,15 @@ const TAG_PAGED_LIST: u8 = 7;
 const TAG_PAGED_SET: u8 = 8;
 const TAG_PAGED_ZSET: u8 = 9;
 
+/// Whether a record type tag is a paged value's manifest (the page collector's mark scan reads
+/// only those).
+pub fn is_paged_tag(tag: u8) -> bool {
+    matches!(
+        tag,
+        TAG_PAGED_HASH | TAG_PAGED_LIST | TAG_PAGED_SET | TAG_PAGED_ZSET
+    )
+}
+
 /// The name TYPE reports for a record's type tag (of a key that is only on disk).
 pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
     Some(match tag {

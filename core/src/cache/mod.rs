@@ -184,6 +184,14 @@ impl<V: CacheValue> Keyspace<V> {
             .and_then(|e| e.value.as_deref())
     }
 
+    /// Whether the entry of `key` is a tombstone (a delete waiting for its save, or saved and
+    /// not yet forgotten).
+    pub fn deleted_in_memory(&self, db: DbIndex, key: &[u8]) -> bool {
+        self.dbs[self.map.store(db) as usize]
+            .get(key)
+            .is_some_and(|e| e.value.is_none())
+    }
+
     /// A view of one DB for a command running at `now_ms` (Unix milliseconds).
     pub fn db(&mut self, db: DbIndex, now_ms: i64) -> Db<'_, V> {
         let ns = self.map.store(db);

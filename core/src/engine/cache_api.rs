@@ -61,6 +61,11 @@ impl<V: CacheValue> Engine<V> {
         self.ks.peek(db, key)
     }
 
+    /// Whether memory holds a delete of `key` (a tombstone) that the store may not have yet.
+    pub fn deleted_in_memory(&self, db: DbIndex, key: &[u8]) -> bool {
+        self.ks.deleted_in_memory(db, key)
+    }
+
     /// [`Engine::peek`] as the cache shares the value: the caller may keep it while it changes
     /// other entries.
     pub fn peek_shared(&self, db: DbIndex, key: &[u8]) -> Option<Arc<V>> {

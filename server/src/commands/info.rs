@@ -371,6 +371,18 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ("page_gc_pending", ctx.shared.page_gc.pending().to_string()),
             ("pages_deleted", ctx.shared.page_gc.deleted.to_string()),
             (
+                "page_collector_phase",
+                ctx.shared.page_collector.phase_name().to_string(),
+            ),
+            (
+                "page_collector_runs",
+                ctx.shared.page_collector.runs.to_string(),
+            ),
+            (
+                "orphan_pages_found",
+                ctx.shared.page_collector.found.to_string(),
+            ),
+            (
                 "memory_over_limit",
                 (ctx.shared.mem_delay as u8).to_string(),
             ),

@@ -71,6 +71,7 @@ pub fn run(spec: &CommandSpec, ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<CmdErr
     let before = ctx.out.buf.len();
     let res = (spec.handler)(ctx, args);
     crate::paged::collect_released(ctx, spec, args);
+    crate::paged::collector::note_command(ctx, spec, args);
     debug_assert!(
         match &res {
             Ok(()) => ctx.out.buf.get(before) != Some(&b'-'),

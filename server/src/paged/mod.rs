@@ -12,9 +12,11 @@
 //! the manifest alone, and a new value under the same key never meets the old one's pages.
 //!
 //! Pages of a deleted value are removed in the background ([`Gc`]), a bounded number per cron
-//! tick. What a crash or an overwrite that never loaded the old value (a blind SET) leaves behind
-//! is unreachable: no manifest names that generation any more.
+//! tick. What a crash, a FLUSHDB or an overwrite that never loaded the old value (a blind SET)
+//! leaves behind is unreachable (no manifest names that generation any more) and is found by the
+//! store-wide [`collector`].
 
+pub mod collector;
 pub mod hash;
 pub mod list;
 pub mod zset;
@@ -34,7 +36,18 @@ pub fn page_key(gen: u64, id: u32) -> Vec<u8> {
 
 /// A fresh generation: random, so that two values (also across restarts) never share pages.
 pub fn new_gen() -> u64 {
-    rand::random()
+    let gen = rand::random();
+    collector::note_born(gen);
+    gen
+}
+
+/// The generation and page number of a page key; `None` for a key of another shape.
+pub fn parse_page_key(key: &[u8]) -> Option<(u64, u32)> {
+    let (gen, id) = key.split_first_chunk::<8>()?;
+    Some((
+        u64::from_be_bytes(*gen),
+        u32::from_be_bytes(id.try_into().ok()?),
+    ))
 }
 
 /// A hash of a field that never changes between builds (pages are partitioned by it on disk):
@@ -80,6 +93,11 @@ impl Gc {
         if !ids.is_empty() {
             self.queue.push_back((gen, ids));
         }
+    }
+
+    /// The generations with pages queued.
+    pub fn queued_gens(&self) -> rustc_hash::FxHashSet<u64> {
+        self.queue.iter().map(|(g, _)| *g).collect()
     }
 
     /// Pages still to delete.

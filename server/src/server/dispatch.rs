@@ -388,6 +388,10 @@ impl Server {
                     c.wait = Wait::Io;
                 }
                 self.io_waiters.insert(token, (Some(t), IoThen::Clear));
+                if db.is_some() {
+                    // Pages are shared by every DB: the flushed DB's are found by a collection.
+                    self.shared.page_collector.request();
+                }
                 self.invalidate_watchers(db);
                 self.tracking_flush(t);
                 self.engine.clear(token, db);

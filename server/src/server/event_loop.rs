@@ -200,5 +200,9 @@ impl Server {
         self.engine.active_expire(now, 20);
         crate::paged::collect_expired(&mut self.engine, &mut self.shared.page_gc);
         self.shared.page_gc.run(&mut self.engine, now);
+        if self.shared.page_collector.wants_scan() {
+            let token = self.shared.token();
+            self.shared.page_collector.tick(&mut self.engine, token);
+        }
     }
 }

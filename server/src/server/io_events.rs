@@ -70,6 +70,17 @@ impl Server {
                     }
                     _ => {}
                 },
+                Event::ScanDone { token, result } if self.shared.page_collector.owns(token) => {
+                    let shared = &mut self.shared;
+                    shared
+                        .page_collector
+                        .page(&mut self.engine, &mut shared.page_gc, result);
+                    // The next page at once: a run goes at the scan's speed, one page in flight.
+                    if self.shared.page_collector.wants_scan() {
+                        let token = self.shared.token();
+                        self.shared.page_collector.tick(&mut self.engine, token);
+                    }
+                }
                 Event::ScanDone { token, result } => {
                     self.route_saves();
                     self.key_page_done(token, result)

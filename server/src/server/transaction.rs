@@ -102,6 +102,9 @@ impl Server {
     /// reply is held until the store is cleared too, as a plain FLUSHDB's reply is.
     pub(crate) fn clear_nested(&mut self, t: usize, db: Option<u32>) {
         let token = self.shared.token();
+        if db.is_some() {
+            self.shared.page_collector.request();
+        }
         self.invalidate_watchers(db);
         self.tracking_flush(t);
         self.engine.clear(token, db);
