@@ -124,6 +124,17 @@ pub fn small_pages<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     paged_args("256", "64", &args)
 }
 
+/// Listpack and intset limits so low that every hash, set and sorted set of more than four
+/// members leaves its compact encoding (and so may be paged).
+pub const NO_COMPACT_ENCODINGS: &[&str] = &[
+    "--hash-max-listpack-entries",
+    "4",
+    "--set-max-intset-entries",
+    "4",
+    "--zset-max-listpack-entries",
+    "4",
+];
+
 /// A 1 MB cache, added to `small_pages` where the paged-type tests compare with Redis, so pages
 /// are also evicted and loaded back.
 pub const SMALL_CACHE: &[&str] = &["--maxmemory", "1mb"];

@@ -5,18 +5,12 @@
 
 use kvtier_tests::{
     small_pages, sorted_strings as sorted, test_backend, wait_until, Client, Resp, Server,
+    NO_COMPACT_ENCODINGS,
 };
 use std::time::Duration;
 
 fn args() -> Vec<&'static str> {
-    small_pages(&[
-        "--hash-max-listpack-entries",
-        "4",
-        "--set-max-intset-entries",
-        "4",
-        "--zset-max-listpack-entries",
-        "4",
-    ])
+    small_pages(NO_COMPACT_ENCODINGS)
 }
 
 /// Builds a paged hash of `n` fields under `key`; returns how many pages it made (no memory

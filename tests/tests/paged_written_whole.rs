@@ -2,23 +2,14 @@
 //! STORE forms) is paged at once when it is large enough, like one grown by its own writes, not
 //! left as one record until its next write; its contents survive a restart.
 
-use kvtier_tests::{paged_args, sorted_strings as sorted, Client, Resp, Server};
+use kvtier_tests::{
+    paged_args, sorted_strings as sorted, Client, Resp, Server, NO_COMPACT_ENCODINGS,
+};
 
 /// Values of 256 bytes or more are paged, in pages of about 64 bytes; every type past its
 /// compact encoding's limits (so each is eligible).
 fn paged() -> Vec<&'static str> {
-    paged_args(
-        "256",
-        "64",
-        &[
-            "--hash-max-listpack-entries",
-            "4",
-            "--set-max-intset-entries",
-            "4",
-            "--zset-max-listpack-entries",
-            "4",
-        ],
-    )
+    paged_args("256", "64", NO_COMPACT_ENCODINGS)
 }
 
 /// Runs `cmd` and returns how many pages it created (INFO `resident_pages`, with no memory
