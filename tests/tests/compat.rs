@@ -832,3 +832,50 @@ fn subcommand_wrong_arity() {
         "{stats}"
     );
 }
+
+#[test]
+fn client_list_by_type_and_id() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let mut sub = s.client();
+    sub.cmd(&["SUBSCRIBE", "news"]);
+    let ids = |c: &mut Client, args: &[&str]| -> Vec<String> {
+        let mut cmd = vec!["CLIENT", "LIST"];
+        cmd.extend_from_slice(args);
+        let text = c.cmd(&cmd).as_str();
+        text.lines()
+            .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+            .map(str::to_string)
+            .collect()
+    };
+    let me = c.cmd(&["CLIENT", "ID"]).as_int().to_string();
+    let all = ids(&mut c, &[]);
+    assert_eq!(all.len(), 2);
+    let other = all.iter().find(|id| **id != me).unwrap().clone();
+    // As redis-server 7.0.15 answers: a subscribed client is of type pubsub, the others normal;
+    // nobody is a master or replica here.
+    assert_eq!(ids(&mut c, &["TYPE", "pubsub"]), vec![other.clone()]);
+    assert_eq!(ids(&mut c, &["TYPE", "Normal"]), vec![me.clone()]);
+    for t in ["master", "replica", "slave"] {
+        assert_eq!(c.cmd(&["CLIENT", "LIST", "TYPE", t]), Resp::bulk(""), "{t}");
+    }
+    assert_eq!(
+        c.cmd(&["CLIENT", "LIST", "TYPE", "foo"]),
+        Resp::err("ERR Unknown client type 'foo'")
+    );
+    assert_eq!(ids(&mut c, &["ID", &me, "0", "99999"]), vec![me.clone()]);
+    assert_eq!(ids(&mut c, &["ID", &other, &me]).len(), 2);
+    assert_eq!(c.cmd(&["CLIENT", "LIST", "ID", "99999"]), Resp::bulk(""));
+    assert_eq!(
+        c.cmd(&["CLIENT", "LIST", "ID", "x"]),
+        Resp::err("ERR Invalid client ID")
+    );
+    assert_eq!(
+        c.cmd(&["CLIENT", "LIST", "ID"]),
+        Resp::err("ERR syntax error")
+    );
+    assert_eq!(
+        c.cmd(&["CLIENT", "LIST", "TYPE", "normal", "x"]),
+        Resp::err("ERR syntax error")
+    );
+}

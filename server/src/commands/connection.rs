@@ -317,18 +317,61 @@ fn client(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         // Options Redis parses but that are not `CLIENT KILL id 1 …` pairs.
         (b"kill", _) => return Err(CmdError::Syntax),
         // CLIENT LIST with anything but its filters (TYPE t, ID id…).
-        (b"list", n)
-            if !(n == 4 && args[2].eq_ignore_ascii_case(b"type")
-                || n > 3 && args[2].eq_ignore_ascii_case(b"id")) =>
-        {
-            return Err(CmdError::Syntax)
+        (b"list", n) if n == 4 && args[2].eq_ignore_ascii_case(b"type") => {
+            // kvtier has no master or replica links: those types list nobody.
+            let pubsub = match args[3].to_ascii_lowercase().as_slice() {
+                b"normal" => Some(false),
+                b"pubsub" => Some(true),
+                b"master" | b"replica" | b"slave" => None,
+                _ => {
+                    return Err(CmdError::msg(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(&args[3])
+                    )))
+                }
+            };
+            let lines = ctx.shared.client_list.iter().filter(|l| {
+                let subscribed = field(l, "flags").is_some_and(|f| f.starts_with('P'));
+                pubsub == Some(subscribed)
+            });
+            reply_lines(ctx.out, lines);
         }
+        (b"list", n) if n > 3 && args[2].eq_ignore_ascii_case(b"id") => {
+            let ids = args[3..]
+                .iter()
+                .map(|a| crate::util::parse_i64(a))
+                .collect::<Option<Vec<i64>>>()
+                .ok_or_else(|| CmdError::msg("ERR Invalid client ID"))?;
+            let lines = ctx.shared.client_list.iter().filter(|l| {
+                field(l, "id")
+                    .and_then(|id| id.parse::<i64>().ok())
+                    .is_some_and(|id| ids.contains(&id))
+            });
+            reply_lines(ctx.out, lines);
+        }
+        (b"list", _) => return Err(CmdError::Syntax),
         // Arities are checked before the handler (subcommands.rs): what is left is what
         // Redis's own handler refuses so (CLIENT UNBLOCK 1 x y, CLIENT PAUSE 1 x y), and what
-        // kvtier does not have (CLIENT HELP, CLIENT LIST TYPE/ID).
+        // kvtier does not have (CLIENT HELP).
         _ => return Err(crate::subcommands::syntax_error(args)),
     }
     Ok(())
+}
+
+/// The value of `name=` in a CLIENT LIST line.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// CLIENT LIST's reply: each line ended by a newline (none at all for no client).
+fn reply_lines<'a>(out: &mut crate::reply::Reply, lines: impl Iterator<Item = &'a String>) {
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    out.verbatim(&text);
 }
 
 fn reset(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
