@@ -37,8 +37,10 @@ use std::time::{Duration, Instant};
 const MARK_PAGE: usize = 512;
 /// Page keys per page of the sweep.
 const SWEEP_PAGE: usize = 4096;
-/// How long a failed run waits before it starts again.
+/// How long an abandoned run waits before it starts again, doubled after every failure in a
+/// row up to [`MAX_RETRY_AFTER`] (a damaged manifest fails every run: each is a full scan).
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// Generations drawn since the current run began (`None` between runs): see the module
 /// documentation. Kept apart from [`Collector`] because generations are drawn by
@@ -77,6 +79,8 @@ pub struct Collector {
     requested: bool,
     /// Not before this instant (after a failure).
     not_before: Option<Instant>,
+    /// The wait after the next failure.
+    backoff: Duration,
     /// The scan page in flight, by token.
     in_flight: Option<u64>,
     /// Generations of live manifests found so far in this run.
@@ -286,14 +290,20 @@ impl Collector {
         self.phase = Phase::Idle;
         self.end_run();
         self.runs += 1;
+        self.backoff = RETRY_AFTER;
     }
 
     fn abandon(&mut self, why: &str) {
-        log::warn!("page collector: run abandoned ({why}); it starts again");
+        let wait = self.backoff.max(RETRY_AFTER);
+        log::warn!(
+            "page collector: run abandoned ({why}); it starts again in {}s",
+            wait.as_secs()
+        );
         self.phase = Phase::Idle;
         self.end_run();
         self.requested = true;
-        self.not_before = Some(Instant::now() + RETRY_AFTER);
+        self.not_before = Some(Instant::now() + wait);
+        self.backoff = (wait * 2).min(MAX_RETRY_AFTER);
     }
 
     fn end_run(&mut self) {
