@@ -105,7 +105,8 @@ fn pages_of_a_flushed_db_and_of_a_deletion_cut_by_a_kill_are_collected_and_live_
         0,
         "a store whose pages all belong to values has nothing to collect"
     );
-    // A SET over a paged value that only the store holds: its pages go the usual way.
+    // A SET over a paged value (in memory again: the startup run read every manifest): its
+    // pages go the usual way, and nothing of them is counted as unreachable.
     assert_eq!(c.cmd(&["SET", "overwritten", "x"]), Resp::ok());
     deletions_done(&mut c);
     // FLUSHDB drops a manifest that only the store holds; its pages are in the shared
