@@ -2,7 +2,7 @@
 //! OBJECT/MEMORY, bit commands, LCS, SORT, the multi-key sorted set and list commands, and the
 //! small introspection commands clients call. Expected replies are Redis 7.0.15's.
 
-use kvtier_tests::{Client, Resp, Server};
+use kvtier_tests::{wait_until, Client, Resp, Server};
 use std::time::{Duration, Instant};
 
 const SYNTAX: &str = "ERR syntax error";
@@ -878,4 +878,45 @@ fn client_list_by_type_and_id() {
         c.cmd(&["CLIENT", "LIST", "TYPE", "normal", "x"]),
         Resp::err("ERR syntax error")
     );
+}
+
+/// A WRITE pause also holds what Redis 7.0 flags may-replicate (PUBLISH, PFCOUNT, EVAL…, not
+/// EVAL_RO), held clients count in INFO `blocked_clients` as Redis counts them, and a read-only
+/// script may not call a may-replicate command (answers as redis-server 7.0.15 gives them).
+#[test]
+fn write_pause_holds_may_replicate_commands_and_counts_them_blocked() {
+    let (s, mut c) = start();
+    assert_eq!(c.cmd(&["PFADD", "hll", "a"]), Resp::Int(1));
+    assert_eq!(c.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), Resp::ok());
+    let held: Vec<(Client, Resp)> = [
+        (&["PFCOUNT", "hll"][..], Resp::Int(1)),
+        (&["PUBLISH", "ch", "m"], Resp::Int(0)),
+        (&["EVAL", "return 1", "0"], Resp::Int(1)),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (cmd, want))| {
+        let mut w = s.client();
+        w.send(cmd);
+        wait_until(Duration::from_secs(5), "held clients", || {
+            c.info_int("blocked_clients") == i as i64 + 1
+        });
+        (w, want)
+    })
+    .collect();
+    // Read-only scripts and reads still run.
+    assert_eq!(c.cmd(&["EVAL_RO", "return 2", "0"]), Resp::Int(2));
+    assert_eq!(c.cmd(&["GET", "nokey"]), Resp::Nil);
+    assert_eq!(c.cmd(&["CLIENT", "UNPAUSE"]), Resp::ok());
+    for (mut w, want) in held {
+        assert_eq!(w.read(), want);
+    }
+    assert_eq!(c.info_int("blocked_clients"), 0);
+    match c.cmd(&["EVAL_RO", "return redis.call('publish', 'ch', 'm')", "0"]) {
+        Resp::Error(e) => assert!(
+            e.starts_with("ERR Write commands are not allowed from read-only scripts."),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

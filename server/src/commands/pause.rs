@@ -55,6 +55,27 @@ pub fn tick(shared: &mut Shared) {
     }
 }
 
+/// The commands besides scripts that Redis 7.0 flags `may-replicate` without `write`: they may
+/// add to the replication stream, so a WRITE pause holds them and a read-only script may not
+/// call them.
+pub fn may_replicate(name: &[u8]) -> bool {
+    [&b"publish"[..], b"spublish", b"pfcount"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+/// Whether an EVAL body declares `no-writes` on its shebang line (`#!lua flags=no-writes`):
+/// only such a script runs during a WRITE pause, as in Redis. (EVALSHA and FCALL, whose flags
+/// live in the script cache and the function libraries, are not held.)
+fn no_writes(body: &[u8]) -> bool {
+    let first = body.split(|&b| b == b'\n').next().unwrap_or_default();
+    first.starts_with(b"#!")
+        && first
+            .split(|&b| b == b' ')
+            .filter_map(|w| w.strip_prefix(b"flags="))
+            .any(|f| f.split(|&b| b == b',').any(|x| x == b"no-writes"))
+}
+
 /// Whether the request must wait for the pause to end.
 pub fn holds(shared: &mut Shared, state: &ClientState, args: &[Vec<u8>]) -> bool {
     tick(shared);
@@ -65,7 +86,8 @@ pub fn holds(shared: &mut Shared, state: &ClientState, args: &[Vec<u8>]) -> bool
         return true;
     }
     let writes = |a: &[Vec<u8>]| {
-        a[0].eq_ignore_ascii_case(b"publish")
+        may_replicate(&a[0])
+            || a[0].eq_ignore_ascii_case(b"eval") && a.get(1).is_some_and(|s| !no_writes(s))
             || super::lookup(&a[0]).is_some_and(|s| s.has(super::flags::WRITE))
     };
     if args[0].eq_ignore_ascii_case(b"exec") {

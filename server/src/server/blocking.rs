@@ -18,10 +18,17 @@ impl Server {
     }
 
     /// Clients in a blocking command (INFO `blocked_clients`).
+    /// Clients held by a CLIENT PAUSE (or a pending shutdown) count too, as Redis counts the
+    /// clients it postpones.
     pub(super) fn blocked_count(&self) -> usize {
+        let holding = self.shutting_down || self.shared.pause.is_some();
         self.conns
             .values()
-            .filter(|c| matches!(c.wait, Wait::Blocked { .. }))
+            .filter(|c| match c.wait {
+                Wait::Blocked { .. } => true,
+                Wait::Keys { missing: 0, .. } => holding,
+                _ => false,
+            })
             .count()
     }
 

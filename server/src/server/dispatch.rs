@@ -162,6 +162,7 @@ impl Server {
                 cmd: args,
                 missing: 0,
             };
+            self.shared.blocked_clients = self.blocked_count();
             return;
         }
         let keys = self.needed_keys(t, spec, &args);

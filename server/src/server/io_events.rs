@@ -237,5 +237,6 @@ impl Server {
             }
             self.process_input(t);
         }
+        self.shared.blocked_clients = self.blocked_count();
     }
 }

@@ -174,7 +174,8 @@ impl Server {
         let run = self.scripting.run.as_ref().expect("inside a run");
         let (read_only, allow_oom, declared) =
             (run.read_only, run.flags.allow_oom, run.flags.declared);
-        if spec.has(flags::WRITE) && read_only {
+        if read_only && (spec.has(flags::WRITE) || crate::commands::pause::may_replicate(&argv[0]))
+        {
             let msg = "ERR Write commands are not allowed from read-only scripts.";
             return self.refuse_call(lua, msg, refused);
         }
