@@ -59,6 +59,14 @@ struct DbKeys {
     kept: bool,
 }
 
+impl DbKeys {
+    /// Keys counted (copies included): while growing, the larger of the two filters.
+    fn held(&self) -> u64 {
+        let previous = self.previous.as_ref().map_or(0, Filter::len);
+        self.filter.len().max(previous)
+    }
+}
+
 /// Counters for INFO.
 #[derive(Debug, Default, Clone)]
 pub struct DiskKeysStats {
@@ -197,10 +205,7 @@ impl DiskKeys {
         // Full. A ready filter is complete: it keeps answering while a bigger one is built. A
         // filter that is itself being built is not, so a bigger one starts over, answering
         // "may be on disk" until it is done (an outgrown rebuild means the size guess was off).
-        let held = d
-            .filter
-            .len()
-            .max(d.previous.as_ref().map_or(0, Filter::len));
+        let held = d.held();
         let (grown, state) = if d.state == FilterState::Ready {
             (sized_for(held.saturating_mul(2)), FilterState::Growing)
         } else {
@@ -261,14 +266,7 @@ impl DiskKeys {
 
     /// Keys counted in all filters (copies included; while growing, the larger of the two).
     pub fn len(&self) -> u64 {
-        self.dbs
-            .iter()
-            .map(|d| {
-                d.filter
-                    .len()
-                    .max(d.previous.as_ref().map_or(0, Filter::len))
-            })
-            .sum()
+        self.dbs.iter().map(DbKeys::held).sum()
     }
 }
 

@@ -254,8 +254,7 @@ pub fn check(spec: &CommandSpec, args: &[Vec<u8>]) -> Result<(), Refusal> {
         return Ok(());
     }
     let sub = find(spec, name).ok_or(Refusal::Unknown)?;
-    let n = args.len() as i32;
-    if (sub.arity > 0 && n != sub.arity) || (sub.arity < 0 && n < -sub.arity) {
+    if !crate::commands::arity_accepts(sub.arity, args.len()) {
         return Err(Refusal::Arity(sub));
     }
     Ok(())

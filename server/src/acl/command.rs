@@ -34,8 +34,7 @@ fn acl(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             String::from_utf8_lossy(&args[1])
         )));
     };
-    let n = args.len() as i32;
-    if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
+    if !crate::commands::arity_accepts(arity, args.len()) {
         return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for 'acl|{sub}' command"
         )));
@@ -275,8 +274,7 @@ fn dryrun(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         )));
     };
     let rest = &args[3..];
-    let n = rest.len() as i32;
-    if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+    if !crate::commands::arity_accepts(spec.arity, rest.len()) {
         return Err(CmdError::msg(format!(
             "ERR wrong number of arguments for '{}' command",
             spec.name

@@ -58,6 +58,13 @@ pub use typed::TypedDb;
 /// [`CmdError`] before writing anything (see [`run`]).
 pub type Handler = fn(&mut Ctx, &[Vec<u8>]) -> CmdResult;
 
+/// Whether `argc` arguments (the name included) fit `arity` in Redis's convention: exactly
+/// `arity` when positive, at least `-arity` when negative (0 takes any number).
+pub fn arity_accepts(arity: i32, argc: usize) -> bool {
+    let n = i32::try_from(argc).unwrap_or(i32::MAX);
+    !((arity > 0 && n != arity) || (arity < 0 && n < -arity))
+}
+
 /// Runs a command's handler. A failure becomes the error reply and is returned so that the
 /// caller counts it (INFO errorstats, commandstats `failed_calls`).
 pub fn run(spec: &CommandSpec, ctx: &mut Ctx, args: &[Vec<u8>]) -> Option<CmdError> {

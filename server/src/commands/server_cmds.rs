@@ -297,9 +297,8 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
         Some(b"getkeys") if args.len() >= 3 => match super::lookup(&args[2]) {
             Some(c) => {
-                let n = args.len() as i32 - 2;
                 if !matches!(c.keys, KeySpec::None)
-                    && ((c.arity > 0 && n != c.arity) || (c.arity < 0 && n < -c.arity))
+                    && !super::arity_accepts(c.arity, args.len() - 2)
                 {
                     return Err(CmdError::msg(
                         "ERR Invalid number of arguments specified for command",

@@ -13,8 +13,7 @@ impl Server {
             }
             return self.reply_error(t, &msg, None);
         };
-        let n = args.len() as i32;
-        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        if !crate::commands::arity_accepts(spec.arity, args.len()) {
             if conn.state.multi.is_some() {
                 conn.state.multi_error = true;
             }

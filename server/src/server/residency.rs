@@ -75,8 +75,7 @@ impl Server {
     ) -> Vec<(u32, Vec<u8>)> {
         // Prefetch looks at requests not yet arity-checked: one with too few arguments has no
         // keys to load (and indexing its arguments would panic; found by the dispatch fuzz).
-        let n = args.len() as i32;
-        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        if !crate::commands::arity_accepts(spec.arity, args.len()) {
             return Vec::new();
         }
         if self.shared.runs_blind(spec, args) {

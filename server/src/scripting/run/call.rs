@@ -118,8 +118,7 @@ impl Server {
         let Some(spec) = commands::lookup(&argv[0]) else {
             return self.refuse_call(lua, "ERR Unknown Redis command called from script", None);
         };
-        let n = argv.len() as i32;
-        if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        if !crate::commands::arity_accepts(spec.arity, argv.len()) {
             let msg = "ERR Wrong number of args calling Redis command from script";
             return self.refuse_call(lua, msg, Some(spec.name));
         }
