@@ -13,24 +13,36 @@
 
 use super::group_table::GroupTable;
 use crate::store::DbIndex;
+use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+/// A group's candidate keys. Under random single-key writes nearly every group holds one key
+/// for its whole life, so that one is stored inline: a `Vec` allocated room for four (128
+/// bytes) on its first push, which made a dirty key cost about 250 bytes on top of its entry.
+pub(crate) type GroupKeys = SmallVec<[(DbIndex, Vec<u8>); 1]>;
+
 #[derive(Debug)]
 pub(crate) struct Group {
-    pub keys: Vec<(DbIndex, Vec<u8>)>,
+    pub keys: GroupKeys,
     pub since: Instant,
-    /// Set after a failed save: not retried before this instant.
-    pub retry_at: Option<Instant>,
+    /// Set after a failed save: not retried before this instant. Boxed: rare, and a pending
+    /// group per dirty key makes every byte of `Group` count.
+    pub retry_at: Option<Box<Instant>>,
 }
 
 impl Group {
     pub(crate) fn new() -> Self {
         Group {
-            keys: Vec::new(),
+            keys: GroupKeys::new(),
             since: Instant::now(),
             retry_at: None,
         }
+    }
+
+    /// When a failed save of this group may be retried.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at.as_deref().copied()
     }
 }
 
@@ -157,15 +169,18 @@ impl Groups {
         target.since = target.since.min(old.since);
         // A group waiting out a failed save keeps its backoff: merging a new write into it must
         // not turn a failing store into a busy loop.
-        target.retry_at = target.retry_at.max(old.retry_at);
+        target.retry_at = target.retry_at.take().max(old.retry_at);
         target.keys.extend(old.keys.iter().cloned());
-        old.keys
+        old.keys.into_vec()
     }
 
     /// Removes a group whose keys are being folded into a restored (older) group after a failed
     /// save, returning its keys.
     pub fn merge_into_restored(&mut self, id: u64) -> Vec<(DbIndex, Vec<u8>)> {
-        self.groups.remove(id).map(|g| g.keys).unwrap_or_default()
+        self.groups
+            .remove(id)
+            .map(|g| g.keys.into_vec())
+            .unwrap_or_default()
     }
 
     /// Takes a group out for saving.
@@ -177,7 +192,7 @@ impl Groups {
     pub fn restore(&mut self, id: u64, keys: Vec<(DbIndex, Vec<u8>)>, retry_at: Instant) {
         let g = self.groups.get_or_insert_with(id, Group::new);
         g.keys.extend(keys);
-        g.retry_at = Some(g.retry_at.map_or(retry_at, |t| t.max(retry_at)));
+        g.retry_at = Some(Box::new(g.retry_at().map_or(retry_at, |t| t.max(retry_at))));
         self.queue.push_front(id);
     }
 
@@ -211,6 +226,22 @@ impl Groups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One pending group per dirty key is the common case under random writes: its key must
+    /// not cost an allocation of its own beyond the key bytes, and the group stays small.
+    #[test]
+    fn a_one_key_group_keeps_its_key_inline() {
+        let mut g = Groups::default();
+        let (id, _) = g.join(0, b"k", 0, false);
+        let group = g.groups.get(id).expect("created");
+        assert_eq!(group.keys.len(), 1);
+        assert!(!group.keys.spilled());
+        assert!(
+            std::mem::size_of::<Group>() <= 64,
+            "{}",
+            std::mem::size_of::<Group>()
+        );
+    }
 
     /// A burst of groups drained by saves leaves its table's capacity behind until the cron
     /// shrinks it; groups still pending keep their slots.

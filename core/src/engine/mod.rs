@@ -737,7 +737,7 @@ impl<V: CacheValue> Engine<V> {
                 };
                 let forced = self.pressure || id <= force_bound;
                 // A group that failed waits for its backoff; others for the flush delay.
-                match g.retry_at {
+                match g.retry_at() {
                     Some(t) if t > now => {
                         deferred.push(self.ks.groups.queue.pop_front().expect("front"));
                         continue;
@@ -829,7 +829,7 @@ impl<V: CacheValue> Engine<V> {
                 continue;
             };
             let forced = self.pressure || *id <= force_bound;
-            let due = match g.retry_at {
+            let due = match g.retry_at() {
                 Some(t) => t <= now,
                 None => forced || g.since + self.cfg.flush_delay <= now,
             };
