@@ -56,7 +56,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
             return None;
         };
         e.value.as_ref()?;
-        if e.expire_at.is_some_and(|t| t <= now) {
+        if e.expired(now) {
             self.ks.stats.expired_keys += 1;
             self.tombstone(key);
             return None;
@@ -88,7 +88,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
             .expect("tombstone of a resident key");
         let before = e.count_share();
         let old = e.value.take();
-        e.expire_at = None;
+        e.set_expire_at(None);
         let after = e.count_share();
         self.ks.uncount(self.db, before);
         self.ks.count(self.db, after);
@@ -220,7 +220,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
             Some((i, _, e)) => {
                 let before = e.count_share();
                 let old = e.value.replace(Arc::new(value));
-                e.expire_at = expire_at;
+                e.set_expire_at(expire_at);
                 e.lru = clock;
                 let after = e.count_share();
                 self.ks.uncount(self.db, before);
@@ -236,16 +236,12 @@ impl<'a, V: CacheValue> Db<'a, V> {
                     known_absent || in_negcache || !self.ks.diskkeys.may_contain(self.db, key);
                 let (i, _) = self.ks.dbs[self.db as usize].insert_full(
                     key.to_vec(),
-                    Entry {
-                        value: Some(Arc::new(value)),
+                    Entry::new(
+                        Arc::new(value),
                         expire_at,
-                        lru: clock,
-                        version: 0,
-                        dirty: false,
-                        saving: false,
-                        group: 0,
-                        on_disk: if absent { Some(false) } else { None },
-                    },
+                        clock,
+                        if absent { Some(false) } else { None },
+                    ),
                 );
                 let share = if absent { (1, 0) } else { (0, 1) };
                 self.ks.count(self.db, share);
@@ -261,7 +257,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let e = self.entry_at(i);
         let before = e.count_share();
         let old = e.value.take();
-        e.expire_at = None;
+        e.set_expire_at(None);
         let after = e.count_share();
         self.ks.uncount(self.db, before);
         self.ks.count(self.db, after);
@@ -273,7 +269,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// Absolute expire time (Unix ms) of a live key.
     pub fn expire_at(&mut self, key: &[u8]) -> Option<i64> {
         let i = self.live_at(key)?;
-        self.entry_at(i).expire_at
+        self.entry_at(i).expire_at()
     }
 
     /// Sets or clears the TTL of a live key; `false` if the key is absent. An expire time in the
@@ -286,7 +282,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
             self.remove(key);
             return true;
         }
-        self.entry_at(i).expire_at = expire_at;
+        self.entry_at(i).set_expire_at(expire_at);
         self.ks.mark_dirty_at(self.db, i);
         true
     }
@@ -302,7 +298,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let now = self.now_ms;
         self.ks.dbs[self.db as usize]
             .iter()
-            .filter(move |(_, e)| e.value.is_some() && e.expire_at.is_none_or(|t| t > now))
+            .filter(move |(_, e)| e.value.is_some() && !e.expired(now))
             .map(|(k, _)| k.as_slice())
     }
 
@@ -312,9 +308,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let now = self.now_ms;
         self.ks.dbs[self.db as usize]
             .iter()
-            .filter(move |(_, e)| {
-                e.value.is_some() && e.expire_at.is_none_or(|t| t > now) && e.on_disk != Some(true)
-            })
+            .filter(move |(_, e)| e.value.is_some() && !e.expired(now) && e.on_disk != Some(true))
             .map(|(k, _)| k.as_slice())
     }
 
@@ -322,7 +316,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
     pub fn peek_expire_at(&self, key: &[u8]) -> Option<i64> {
         self.ks.dbs[self.db as usize]
             .get(key)
-            .and_then(|e| e.expire_at)
+            .and_then(|e| e.expire_at())
     }
 
     /// Whether a resident key holds a live value, without reclaiming an expired one (a reclaim
@@ -330,7 +324,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
     pub fn is_live(&self, key: &[u8]) -> bool {
         self.ks.dbs[self.db as usize]
             .get(key)
-            .is_some_and(|e| e.value.is_some() && e.expire_at.is_none_or(|t| t > self.now_ms))
+            .is_some_and(|e| e.value.is_some() && !e.expired(self.now_ms))
     }
 
     /// Whether a key is in memory as a tombstone or a value (expired or not).

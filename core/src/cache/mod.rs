@@ -30,24 +30,66 @@ use std::sync::Arc;
 /// cheaper than std's SipHash, which was 7% of the owner thread under pipelined writes.
 pub(crate) type KeyHasher = foldhash::quality::RandomState;
 
+/// `Entry::expire` of a key without a time to live: the largest time, so "has it expired"
+/// is one comparison. (A client's `PEXPIREAT 9223372036854775807` is kept a millisecond
+/// earlier, see [`Entry::set_expire_at`].)
+const NO_EXPIRE: i64 = i64::MAX;
+
+/// One resident key. Every byte counts: the cache holds one per key, with up to twice that
+/// in spare capacity, so the fields are as narrow as their use allows (40 bytes; the key's
+/// hash and bytes come on top in the map).
 #[derive(Debug, Clone)]
 pub(crate) struct Entry<V> {
     pub value: Option<Arc<V>>,
-    pub expire_at: Option<i64>,
-    pub lru: u64,
+    /// Unix milliseconds when the key expires, [`NO_EXPIRE`] for never: use
+    /// [`Entry::expire_at`] and [`Entry::set_expire_at`].
+    expire: i64,
+    /// Save group of a dirty entry (keys that must reach disk in one batch); 0 when clean.
+    pub group: u64,
+    /// The LRU clock at the last access, truncated: ages are compared with wrapping
+    /// arithmetic (see `Keyspace::lru_age`), as Redis does with its 24-bit clock.
+    pub lru: u32,
     /// Bumped on every change; a save completion for an older version leaves the key dirty.
-    pub version: u64,
+    /// Only compared for equality with the version a save took, so wrapping is harmless (a
+    /// save would have to stay in flight through 2^32 writes to be mistaken).
+    pub version: u32,
     pub dirty: bool,
     /// SAVE_IN_PROGRESS: an IO worker holds a snapshot of this entry.
     pub saving: bool,
-    /// Save group of a dirty entry (keys that must reach disk in one batch); 0 when clean.
-    pub group: u64,
     /// Whether the store holds the key now (`None`: not known, e.g. after a blind write over a
     /// key that was never loaded). Keeps the key filter exact enough (see [`DiskKeys`]).
     pub on_disk: Option<bool>,
 }
 
 impl<V> Entry<V> {
+    /// A clean entry holding `value` (the caller marks it dirty when it is a change).
+    pub(crate) fn new(
+        value: Arc<V>,
+        expire_at: Option<i64>,
+        lru: u32,
+        on_disk: Option<bool>,
+    ) -> Self {
+        let mut e = Entry::tombstone(on_disk);
+        e.value = Some(value);
+        e.lru = lru;
+        e.set_expire_at(expire_at);
+        e
+    }
+
+    /// When the key expires (Unix milliseconds), if it does.
+    pub(crate) fn expire_at(&self) -> Option<i64> {
+        (self.expire != NO_EXPIRE).then_some(self.expire)
+    }
+
+    pub(crate) fn set_expire_at(&mut self, at: Option<i64>) {
+        self.expire = at.map_or(NO_EXPIRE, |t| t.min(NO_EXPIRE - 1));
+    }
+
+    /// Whether the key has expired at `now_ms`.
+    pub(crate) fn expired(&self, now_ms: i64) -> bool {
+        self.expire <= now_ms
+    }
+
     /// What this entry adds to its DB's key count beyond the store's records: `live - on_disk`
     /// when its presence on disk is known, otherwise one unknown (see [`crate::keycount`]).
     pub(crate) fn count_share(&self) -> (i64, u64) {
@@ -61,12 +103,12 @@ impl<V> Entry<V> {
     pub(crate) fn tombstone(on_disk: Option<bool>) -> Self {
         Entry {
             value: None,
-            expire_at: None,
+            expire: NO_EXPIRE,
+            group: 0,
             lru: 0,
             version: 0,
             dirty: false,
             saving: false,
-            group: 0,
             on_disk,
         }
     }
@@ -114,8 +156,8 @@ pub struct Keyspace<V> {
     pub(crate) groups: Groups,
     /// Hit, miss, expiry and eviction counters for INFO.
     pub stats: CacheStats,
-    clock: u64,
-    version: u64,
+    clock: u32,
+    version: u32,
     rng: u64,
     /// Keys a parked command needs, with how many commands need each: never evicted, so a
     /// command whose keys together are large cannot be starved by eviction of the ones that
@@ -332,13 +374,13 @@ impl<V: CacheValue> Keyspace<V> {
         self.groups.dirty_keys()
     }
 
-    pub(crate) fn next_version(&mut self) -> u64 {
-        self.version += 1;
+    pub(crate) fn next_version(&mut self) -> u32 {
+        self.version = self.version.wrapping_add(1);
         self.version
     }
 
-    pub(crate) fn tick_clock(&mut self) -> u64 {
-        self.clock += 1;
+    pub(crate) fn tick_clock(&mut self) -> u32 {
+        self.clock = self.clock.wrapping_add(1);
         self.clock
     }
 
@@ -423,7 +465,7 @@ impl<V: CacheValue> Keyspace<V> {
             for _ in 0..samples.min(n) {
                 let i = (self.rand() % n as u64) as usize;
                 if let Some((k, e)) = self.dbs[d].get_index(i) {
-                    if e.value.is_some() && e.expire_at.is_some_and(|t| t <= now_ms) {
+                    if e.value.is_some() && e.expired(now_ms) {
                         expired.push((d as DbIndex, k.clone()));
                     }
                 }
@@ -488,7 +530,8 @@ impl<V: CacheValue> Keyspace<V> {
         if total == 0 {
             return None;
         }
-        let mut best: Option<(usize, usize, u64)> = None;
+        // (db, position, age in clock ticks): the oldest sampled entry goes.
+        let mut best: Option<(usize, usize, u32)> = None;
         for _ in 0..samples {
             let mut idx = (self.rand() % total as u64) as usize;
             let mut d = 0;
@@ -503,8 +546,9 @@ impl<V: CacheValue> Keyspace<V> {
             if !self.pinned.is_empty() && self.pinned.contains_key(&(d as DbIndex, k.clone())) {
                 continue;
             }
-            if best.is_none_or(|(_, _, lru)| e.lru < lru) {
-                best = Some((d, idx, e.lru));
+            let age = self.clock.wrapping_sub(e.lru);
+            if best.is_none_or(|(_, _, oldest)| age > oldest) {
+                best = Some((d, idx, age));
             }
         }
         best.map(|(d, i, _)| (d, i))

@@ -140,3 +140,32 @@ fn pages_live_past_the_redis_dbs_and_are_never_touched_keys() {
     );
     assert_eq!(ks.peek(0, b"key"), Some(&V(2)));
 }
+
+/// An entry per resident key (plus up to as much again in spare capacity): it must stay
+/// small. 56 bytes before the fields were narrowed.
+#[test]
+fn an_entry_takes_forty_bytes() {
+    assert!(std::mem::size_of::<super::Entry<V>>() <= 40);
+}
+
+/// A time to live survives the narrowed entry, the largest one a client can give included,
+/// and "no expiry" stays distinct from every real time.
+#[test]
+fn expire_times_round_trip() {
+    let mut ks: Keyspace<V> = Keyspace::new(1, 10);
+    let mut db = ks.db(0, 1_000);
+    db.insert_with_expire(b"k", V(1), Some(5_000));
+    assert_eq!(db.expire_at(b"k"), Some(5_000));
+    db.insert_with_expire(b"far", V(1), Some(i64::MAX));
+    assert_eq!(db.expire_at(b"far"), Some(i64::MAX - 1));
+    db.insert(b"none", V(1));
+    assert_eq!(db.expire_at(b"none"), None);
+    assert!(db.set_expire(b"none", Some(2_000)));
+    assert_eq!(db.expire_at(b"none"), Some(2_000));
+    assert!(db.set_expire(b"none", None));
+    assert_eq!(db.expire_at(b"none"), None);
+    let mut later = ks.db(0, 5_000);
+    assert!(later.get(b"k").is_none(), "expired at 5000");
+    assert!(later.get(b"far").is_some());
+    assert!(later.get(b"none").is_some());
+}

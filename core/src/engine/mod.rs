@@ -776,7 +776,7 @@ impl<V: CacheValue> Engine<V> {
                                 key: k,
                                 version: e.version,
                                 value: e.value.clone(),
-                                expire_at: e.expire_at,
+                                expire_at: e.expire_at(),
                                 on_disk: e.on_disk,
                                 epoch: self.epochs[d as usize],
                             });
@@ -1190,17 +1190,8 @@ impl<V: CacheValue> Engine<V> {
                 let lru = self.ks.tick_clock();
                 self.ks.dbs[db as usize].insert(
                     key.to_vec(),
-                    Entry {
-                        value: Some(Arc::new(v)),
-                        expire_at,
-                        // Just loaded means just wanted: not the first eviction victim.
-                        lru,
-                        version: 0,
-                        dirty: false,
-                        saving: false,
-                        group: 0,
-                        on_disk: Some(true),
-                    },
+                    // Just loaded means just wanted: not the first eviction victim.
+                    Entry::new(Arc::new(v), expire_at, lru, Some(true)),
                 );
             }
             Loaded::Absent => {

@@ -16,7 +16,7 @@ pub type Notify = Arc<dyn Fn() + Send + Sync>;
 pub(crate) struct SaveItem<V> {
     pub db: DbIndex,
     pub key: Vec<u8>,
-    pub version: u64,
+    pub version: u32,
     /// `None` deletes the key.
     pub value: Option<Arc<V>>,
     pub expire_at: Option<i64>,
@@ -31,7 +31,7 @@ pub(crate) struct Saved {
     pub db: DbIndex,
     pub key: Vec<u8>,
     /// The entry version the save wrote.
-    pub version: u64,
+    pub version: u32,
     /// Written (`true`) or deleted.
     pub put: bool,
     /// Whether the store held the key before (resolved by the worker when the owner did not
