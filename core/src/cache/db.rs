@@ -4,7 +4,7 @@
 //! A command only runs once all of its keys are resident or known absent (the server parks it
 //! otherwise), so a key with no entry here is absent.
 
-use super::{Entry, Keyspace};
+use super::{Entry, Key, Keyspace};
 use crate::store::DbIndex;
 use crate::value::CacheValue;
 use std::sync::Arc;
@@ -204,7 +204,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
             return;
         }
         self.ks.negcache.remove(self.db, key);
-        self.ks.dbs[self.db as usize].insert(key.to_vec(), Entry::tombstone(None));
+        self.ks.dbs[self.db as usize].insert(Key::from_slice(key), Entry::tombstone(None));
         self.ks.count(self.db, (0, 1));
         self.ks.mark_dirty(self.db, key);
     }
@@ -235,7 +235,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 let absent =
                     known_absent || in_negcache || !self.ks.diskkeys.may_contain(self.db, key);
                 let (i, _) = self.ks.dbs[self.db as usize].insert_full(
-                    key.to_vec(),
+                    Key::from_slice(key),
                     Entry::new(
                         Arc::new(value),
                         expire_at,
@@ -337,7 +337,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let n = self.ks.dbs[self.db as usize].len();
         for _ in 0..100.min(n * 2) {
             let i = (self.ks.rand() % n as u64) as usize;
-            let key = self.ks.dbs[self.db as usize].get_index(i)?.0.clone();
+            let key = self.ks.dbs[self.db as usize].get_index(i)?.0.to_vec();
             if self.live(&key) {
                 return Some(key);
             }

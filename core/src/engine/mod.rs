@@ -16,7 +16,7 @@ mod worker;
 pub use cache_api::CacheReport;
 pub use worker::Notify;
 
-use crate::cache::{Entry, Keyspace, Residency};
+use crate::cache::{Entry, Key, Keyspace, Residency};
 use crate::keycount::{self, StoredCounts};
 use crate::keysample::KeySample;
 use crate::store::{DbIndex, DiskStore, StoreError};
@@ -460,7 +460,7 @@ impl<V: CacheValue> Engine<V> {
         }
         // The damaged record is on disk, but a rebuild of the filter may have skipped it: not
         // known, so its delete removes nothing from the filter.
-        self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(None));
+        self.ks.dbs[db as usize].insert(Key::from_slice(key), Entry::tombstone(None));
         self.ks.count(db, (0, 1));
         self.ks.mark_dirty(db, key);
     }
@@ -750,7 +750,7 @@ impl<V: CacheValue> Engine<V> {
                 at.extend(
                     g.keys
                         .iter()
-                        .map(|(d, k)| self.ks.dbs[*d as usize].get_index_of(k)),
+                        .map(|(d, k)| self.ks.dbs[*d as usize].get_index_of(k.as_slice())),
                 );
                 let busy = g
                     .keys
@@ -881,7 +881,7 @@ impl<V: CacheValue> Engine<V> {
         let found = page.expired.len();
         let saved = std::mem::take(&mut self.saved_during_sweep);
         for key in page.expired {
-            if self.ks.dbs[db as usize].contains_key(&key)
+            if self.ks.dbs[db as usize].contains_key(key.as_slice())
                 || self.loading(db, &key)
                 || saved.contains(&(db, key.clone()))
             {
@@ -889,7 +889,7 @@ impl<V: CacheValue> Engine<V> {
             }
             self.stats.expired_on_load += 1;
             self.ks.stats.expired_keys += 1;
-            self.ks.dbs[db as usize].insert(key.clone(), Entry::tombstone(Some(true)));
+            self.ks.dbs[db as usize].insert(Key::from_slice(&key), Entry::tombstone(Some(true)));
             self.ks.count(db, (-1, 0));
             self.ks.mark_dirty(db, &key);
         }
@@ -1153,7 +1153,7 @@ impl<V: CacheValue> Engine<V> {
         let map = &mut self.ks.dbs[db as usize];
         // A key written or deleted in memory while it loaded keeps its newer state; a load that
         // raced a FLUSHDB read data that no longer exists.
-        if epoch != self.epochs[db as usize] || map.contains_key(&key) {
+        if epoch != self.epochs[db as usize] || map.contains_key(key.as_slice()) {
             self.pending_events.push(Event::KeyReady { db, key });
             return;
         }
@@ -1189,7 +1189,7 @@ impl<V: CacheValue> Engine<V> {
                 self.stats.disk_loads += 1;
                 let lru = self.ks.tick_clock();
                 self.ks.dbs[db as usize].insert(
-                    key.to_vec(),
+                    Key::from_slice(key),
                     // Just loaded means just wanted: not the first eviction victim.
                     Entry::new(Arc::new(v), expire_at, lru, Some(true)),
                 );
@@ -1205,7 +1205,7 @@ impl<V: CacheValue> Engine<V> {
                 // Never served; a tombstone deletes it from disk with the next save.
                 self.stats.expired_on_load += 1;
                 self.ks.stats.expired_keys += 1;
-                self.ks.dbs[db as usize].insert(key.to_vec(), Entry::tombstone(Some(true)));
+                self.ks.dbs[db as usize].insert(Key::from_slice(key), Entry::tombstone(Some(true)));
                 self.ks.count(db, (-1, 0));
                 self.ks.mark_dirty(db, key);
             }
@@ -1271,7 +1271,7 @@ impl<V: CacheValue> Engine<V> {
             self.backoff = Duration::from_millis(100);
             // One lookup per key for both what the store now holds and the entry's state.
             for it in items {
-                let i = self.ks.dbs[it.db as usize].get_index_of(&it.key);
+                let i = self.ks.dbs[it.db as usize].get_index_of(it.key.as_slice());
                 if applied {
                     self.note_stored(&it, i);
                 }
@@ -1300,7 +1300,7 @@ impl<V: CacheValue> Engine<V> {
         }
         if applied {
             for it in &items {
-                let i = self.ks.dbs[it.db as usize].get_index_of(&it.key);
+                let i = self.ks.dbs[it.db as usize].get_index_of(it.key.as_slice());
                 self.note_stored(it, i);
             }
         }
@@ -1324,14 +1324,14 @@ impl<V: CacheValue> Engine<V> {
         self.backoff = (self.backoff * 2).min(Duration::from_secs(10));
         let mut keys = Vec::new();
         for Saved { db, key, .. } in items {
-            let Some(e) = self.ks.dbs[db as usize].get_mut(&key) else {
+            let Some(e) = self.ks.dbs[db as usize].get_mut(key.as_slice()) else {
                 continue;
             };
             e.saving = false;
             let newer = std::mem::replace(&mut e.group, min_group);
             if newer != 0 && newer != min_group {
                 for (d, k) in self.ks.groups.merge_into_restored(newer) {
-                    if let Some(e) = self.ks.dbs[d as usize].get_mut(&k) {
+                    if let Some(e) = self.ks.dbs[d as usize].get_mut(k.as_slice()) {
                         e.group = min_group;
                     }
                     keys.push((d, k));
