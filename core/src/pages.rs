@@ -15,6 +15,12 @@ use crate::store::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The page group of a page key: its first 8 bytes, big-endian (the server's generation of a
+/// paged value; see `Keyspace::resident_pages`). `None` for a shorter key.
+pub fn page_group(key: &[u8]) -> Option<u64> {
+    key.first_chunk::<8>().map(|g| u64::from_be_bytes(*g))
+}
+
 /// The store namespace of page records (next to `META_DB`, far from any Redis DB).
 pub const PAGES_NS: DbIndex = DbIndex::MAX - 1;
 

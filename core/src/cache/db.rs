@@ -92,6 +92,9 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let after = e.count_share();
         self.ks.uncount(self.db, before);
         self.ks.count(self.db, after);
+        if old.is_some() {
+            self.ks.note_value(self.db, key, false);
+        }
         self.ks.release(old.as_ref());
         self.ks.mark_dirty(self.db, key);
     }
@@ -225,6 +228,9 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 let after = e.count_share();
                 self.ks.uncount(self.db, before);
                 self.ks.count(self.db, after);
+                if old.is_none() {
+                    self.ks.note_value(self.db, key, true);
+                }
                 self.ks.release(old.as_ref());
                 i
             }
@@ -245,6 +251,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 );
                 let share = if absent { (1, 0) } else { (0, 1) };
                 self.ks.count(self.db, share);
+                self.ks.note_value(self.db, key, true);
                 i
             }
         };
@@ -261,6 +268,9 @@ impl<'a, V: CacheValue> Db<'a, V> {
         let after = e.count_share();
         self.ks.uncount(self.db, before);
         self.ks.count(self.db, after);
+        if old.is_some() {
+            self.ks.note_value(self.db, key, false);
+        }
         self.ks.release(old.as_ref());
         self.ks.mark_dirty_at(self.db, i);
         old.map(|v| Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()))

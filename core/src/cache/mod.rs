@@ -177,6 +177,13 @@ pub struct Keyspace<V> {
     /// Values with pages ([`CacheValue::owns_pages`]) replaced, deleted or expired since the
     /// last [`Keyspace::take_released`].
     released: Vec<Arc<V>>,
+    /// Page namespace only: how many pages of each page group (the first 8 bytes of a page
+    /// key, the server's generation of a paged value) are in memory with a value. Lets the
+    /// request path see that a paged value is wholly in memory with one lookup instead of
+    /// finding each page it needs (a quarter of the owner thread under random ZADD into one
+    /// large set). A count that is off only costs a synchronous page read: the commands still
+    /// load a page they find missing.
+    page_residents: rustc_hash::FxHashMap<u64, u32>,
     /// Redis DB index → store namespace (SWAPDB). Every `DbIndex` this type's public methods
     /// take or return is a Redis DB; every field above is indexed by store namespace.
     pub(crate) map: DbMap,
@@ -201,6 +208,7 @@ impl<V: CacheValue> Keyspace<V> {
             touched: None,
             counts: vec![DbCount::default(); databases],
             released: Vec::new(),
+            page_residents: Default::default(),
             map: DbMap::identity(databases),
         }
     }
@@ -270,6 +278,30 @@ impl<V: CacheValue> Keyspace<V> {
             Residency::KnownAbsent
         } else {
             Residency::Unknown
+        }
+    }
+
+    /// How many pages of page group `group` (see [`crate::pages::page_group`]) are in memory
+    /// with a value.
+    pub fn resident_pages(&self, group: u64) -> u32 {
+        self.page_residents.get(&group).copied().unwrap_or(0)
+    }
+
+    /// Notes that the entry of `key` in store namespace `ns` gained (`gained`) or lost a value.
+    pub(crate) fn note_value(&mut self, ns: DbIndex, key: &[u8], gained: bool) {
+        if ns as usize != self.dbs.len() - 1 {
+            return;
+        }
+        let Some(group) = crate::pages::page_group(key) else {
+            return;
+        };
+        if gained {
+            *self.page_residents.entry(group).or_insert(0) += 1;
+        } else if let Some(n) = self.page_residents.get_mut(&group) {
+            *n -= 1;
+            if *n == 0 {
+                self.page_residents.remove(&group);
+            }
         }
     }
 
@@ -441,6 +473,9 @@ impl<V: CacheValue> Keyspace<V> {
         let mut forgotten = 0;
         for d in dbs {
             let map = std::mem::take(&mut self.dbs[d]);
+            if d == self.dbs.len() - 1 {
+                self.page_residents.clear();
+            }
             forgotten += map.values().filter(|e| e.dirty).count();
             // The store's copy goes too: the DB holds nothing, a count known again.
             self.counts[d] = DbCount {
@@ -495,6 +530,9 @@ impl<V: CacheValue> Keyspace<V> {
                 Some((d, i)) => {
                     let (key, e) = self.dbs[d].swap_remove_index(i).expect("sampled index");
                     self.uncount(d as DbIndex, e.count_share());
+                    if e.value.is_some() {
+                        self.note_value(d as DbIndex, &key, false);
+                    }
                     freed += entry_bytes(&key, &e);
                     self.stats.evicted_keys += 1;
                     misses = 0;

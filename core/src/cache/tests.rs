@@ -169,3 +169,35 @@ fn expire_times_round_trip() {
     assert!(later.get(b"far").is_some());
     assert!(later.get(b"none").is_some());
 }
+
+/// The request path trusts `resident_pages` to say a paged value is wholly in memory: the
+/// count follows pages gaining and losing their values, and only in the page namespace.
+#[test]
+fn resident_pages_are_counted_per_group() {
+    let mut ks: Keyspace<V> = Keyspace::new(1, 10);
+    let pages = ks.pages_db();
+    let page = |group: u64, id: u32| {
+        let mut k = group.to_be_bytes().to_vec();
+        k.extend_from_slice(&id.to_be_bytes());
+        k
+    };
+    let mut db = ks.db(pages, 0);
+    for id in 0..3 {
+        db.insert_new(&page(7, id), V(1));
+    }
+    db.insert_new(&page(8, 0), V(1));
+    db.insert(&page(7, 0), V(2)); // an overwrite is not a new page
+    assert_eq!((ks.resident_pages(7), ks.resident_pages(8)), (3, 1));
+    let mut db = ks.db(pages, 0);
+    db.remove(&page(7, 1));
+    db.delete_blind(&page(7, 2));
+    db.delete_blind(&page(7, 9)); // never resident
+    assert_eq!(ks.resident_pages(7), 1);
+    ks.db(pages, 0).insert(&page(7, 1), V(3)); // a tombstone given a value again
+    assert_eq!(ks.resident_pages(7), 2);
+    // A Redis DB's keys are not pages, whatever their shape.
+    ks.db(0, 0).insert(&page(9, 0), V(1));
+    assert_eq!(ks.resident_pages(9), 0);
+    ks.clear(Some(pages));
+    assert_eq!((ks.resident_pages(7), ks.resident_pages(8)), (0, 0));
+}

@@ -61,6 +61,12 @@ impl<V: CacheValue> Engine<V> {
         self.ks.peek(db, key)
     }
 
+    /// How many pages of page group `group` (a paged value's generation: the first 8 bytes of
+    /// its page keys, see [`crate::pages::page_group`]) are in memory with a value.
+    pub fn resident_pages(&self, group: u64) -> u32 {
+        self.ks.resident_pages(group)
+    }
+
     /// Whether memory holds a delete of `key` (a tombstone) that the store may not have yet.
     pub fn deleted_in_memory(&self, db: DbIndex, key: &[u8]) -> bool {
         self.ks.deleted_in_memory(db, key)

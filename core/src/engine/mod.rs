@@ -1188,11 +1188,14 @@ impl<V: CacheValue> Engine<V> {
             Loaded::Value(v, expire_at) => {
                 self.stats.disk_loads += 1;
                 let lru = self.ks.tick_clock();
-                self.ks.dbs[db as usize].insert(
+                let old = self.ks.dbs[db as usize].insert(
                     Key::from_slice(key),
                     // Just loaded means just wanted: not the first eviction victim.
                     Entry::new(Arc::new(v), expire_at, lru, Some(true)),
                 );
+                if old.is_none_or(|e| e.value.is_none()) {
+                    self.ks.note_value(db, key, true);
+                }
             }
             Loaded::Absent => {
                 self.stats.disk_load_misses += 1;

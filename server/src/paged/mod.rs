@@ -142,6 +142,17 @@ pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
     }
 }
 
+/// The generation of a paged value and how many pages it has, without listing them (the
+/// request path's "is all of it in memory" check, see `Engine::resident_pages`).
+pub fn page_total(v: &Value) -> Option<(u64, u32)> {
+    match v {
+        Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, m.page_count())),
+        Value::PagedList(m) => Some((m.gen, m.segs.len() as u32)),
+        Value::PagedZSet(m) => Some((m.gen(), m.index.page_count() + m.segs.len() as u32)),
+        _ => None,
+    }
+}
+
 /// The generation of a paged value.
 fn gen_of(v: &Value) -> Option<u64> {
     match v {

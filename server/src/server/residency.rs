@@ -110,6 +110,14 @@ impl Server {
             // A paged value counts as in memory when the pages the request needs are.
             let in_memory = |k: &[u8]| match engine.peek(db, k) {
                 None => false,
+                // Every page in memory: whatever the request needs is (one lookup, where
+                // finding the pages a ZADD needs took several).
+                Some(v)
+                    if crate::paged::page_total(v)
+                        .is_some_and(|(gen, total)| engine.resident_pages(gen) >= total) =>
+                {
+                    true
+                }
                 Some(v) => self.pages_of(spec, args, k, v).is_none_or(|(gen, ids)| {
                     ids.iter()
                         .all(|&id| engine.peek(pages_db, &page_key(gen, id)).is_some())
