@@ -920,3 +920,70 @@ fn write_pause_holds_may_replicate_commands_and_counts_them_blocked() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A WRITE pause judges a script by the flags it declares, as redis-server 7.0.15 does
+/// (checked against it): a script or function with a shebang or registration flags is held
+/// unless it declares `no-writes`, whatever the command (`_RO` forms included); one without a
+/// shebang, or unknown, is held under EVALSHA and FCALL but not under their `_RO` forms.
+#[test]
+fn write_pause_judges_scripts_by_their_declared_flags() {
+    let (s, mut c) = start();
+    let sha = |c: &mut Client, body: &str| match c.cmd(&["SCRIPT", "LOAD", body]) {
+        Resp::Bulk(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let plain = sha(&mut c, "return 3");
+    let declared = sha(&mut c, "#!lua\nreturn 7");
+    let no_writes = sha(&mut c, "#!lua flags=no-writes\nreturn 4");
+    let lib = "#!lua name=lib\n\
+        redis.register_function('w', function() return 5 end)\n\
+        redis.register_function{function_name='r', callback=function() return 6 end, \
+        flags={'no-writes'}}";
+    assert_eq!(
+        c.cmd(&["FUNCTION", "LOAD", lib]),
+        Resp::Bulk(b"lib".to_vec())
+    );
+    assert_eq!(c.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), Resp::ok());
+    let unknown = "0".repeat(40);
+    let held: Vec<(Client, Resp)> = [
+        (vec!["EVALSHA", plain.as_str(), "0"], Resp::Int(3)),
+        (vec!["EVALSHA", declared.as_str(), "0"], Resp::Int(7)),
+        (vec!["EVALSHA_RO", declared.as_str(), "0"], Resp::Int(7)),
+        (vec!["EVAL_RO", "#!lua\nreturn 8", "0"], Resp::Int(8)),
+        (vec!["FCALL", "w", "0"], Resp::Int(5)),
+        (vec!["FCALL_RO", "w", "0"], Resp::Error(String::new())),
+        (vec!["FCALL", "nosuch", "0"], Resp::Error(String::new())),
+        (
+            vec!["EVALSHA", unknown.as_str(), "0"],
+            Resp::Error(String::new()),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (cmd, want))| {
+        let mut w = s.client();
+        w.send(&cmd);
+        wait_until(Duration::from_secs(5), "held clients", || {
+            c.info_int("blocked_clients") == i as i64 + 1
+        });
+        (w, want)
+    })
+    .collect();
+    // Declared no-writes, or no declaration under a read-only form: they run.
+    assert_eq!(c.cmd(&["EVALSHA", &no_writes, "0"]), Resp::Int(4));
+    assert_eq!(c.cmd(&["FCALL", "r", "0"]), Resp::Int(6));
+    assert_eq!(c.cmd(&["FCALL_RO", "r", "0"]), Resp::Int(6));
+    assert_eq!(c.cmd(&["EVALSHA_RO", &plain, "0"]), Resp::Int(3));
+    assert!(matches!(
+        c.cmd(&["FCALL_RO", "nosuch", "0"]),
+        Resp::Error(_)
+    ));
+    assert_eq!(c.info_int("blocked_clients"), 8);
+    assert_eq!(c.cmd(&["CLIENT", "UNPAUSE"]), Resp::ok());
+    for (mut w, want) in held {
+        match (w.read(), want) {
+            (Resp::Error(_), Resp::Error(_)) => {}
+            (got, want) => assert_eq!(got, want),
+        }
+    }
+}

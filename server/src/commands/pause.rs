@@ -64,20 +64,44 @@ pub fn may_replicate(name: &[u8]) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n))
 }
 
-/// Whether an EVAL body declares `no-writes` on its shebang line (`#!lua flags=no-writes`):
-/// only such a script runs during a WRITE pause, as in Redis. (EVALSHA and FCALL, whose flags
-/// live in the script cache and the function libraries, are not held.)
-fn no_writes(body: &[u8]) -> bool {
+/// The `no-writes` flag an EVAL body declares on its shebang line (`#!lua flags=no-writes`);
+/// `None` without a shebang.
+fn shebang_no_writes(body: &[u8]) -> Option<bool> {
     let first = body.split(|&b| b == b'\n').next().unwrap_or_default();
-    first.starts_with(b"#!")
-        && first
+    first.starts_with(b"#!").then(|| {
+        first
             .split(|&b| b == b' ')
             .filter_map(|w| w.strip_prefix(b"flags="))
             .any(|f| f.split(|&b| b == b',').any(|x| x == b"no-writes"))
+    })
 }
 
-/// Whether the request must wait for the pause to end.
-pub fn holds(shared: &mut Shared, state: &ClientState, args: &[Vec<u8>]) -> bool {
+/// Whether a script request may write, as Redis 7.0 judges it: a script or function that
+/// declares its flags writes unless it declares `no-writes` (FCALL_RO and EVAL_RO included);
+/// one that declares none (no shebang), or is not there, takes its command's flags: EVAL,
+/// EVALSHA and FCALL may replicate, their `_RO` forms do not. `None`: not a script command.
+fn script_writes(a: &[Vec<u8>], declared: &impl Fn(&[Vec<u8>]) -> Option<bool>) -> Option<bool> {
+    let name = a[0].to_ascii_lowercase();
+    let flags = match name.as_slice() {
+        b"eval" | b"eval_ro" => a.get(1).and_then(|body| shebang_no_writes(body)),
+        b"evalsha" | b"evalsha_ro" | b"fcall" | b"fcall_ro" => declared(a),
+        _ => return None,
+    };
+    Some(match flags {
+        Some(no_writes) => !no_writes,
+        None => !name.ends_with(b"_ro"),
+    })
+}
+
+/// Whether the request must wait for the pause to end. `declared` gives the `no-writes` flag
+/// an EVALSHA(_RO) or FCALL(_RO) request's script or function declares (see
+/// `Scripting::declared_no_writes`).
+pub fn holds(
+    shared: &mut Shared,
+    state: &ClientState,
+    args: &[Vec<u8>],
+    declared: impl Fn(&[Vec<u8>]) -> Option<bool>,
+) -> bool {
     tick(shared);
     let Some(p) = shared.pause else {
         return false;
@@ -86,9 +110,9 @@ pub fn holds(shared: &mut Shared, state: &ClientState, args: &[Vec<u8>]) -> bool
         return true;
     }
     let writes = |a: &[Vec<u8>]| {
-        may_replicate(&a[0])
-            || a[0].eq_ignore_ascii_case(b"eval") && a.get(1).is_some_and(|s| !no_writes(s))
-            || super::lookup(&a[0]).is_some_and(|s| s.has(super::flags::WRITE))
+        script_writes(a, &declared).unwrap_or_else(|| {
+            may_replicate(&a[0]) || super::lookup(&a[0]).is_some_and(|s| s.has(super::flags::WRITE))
+        })
     };
     if args[0].eq_ignore_ascii_case(b"exec") {
         return state

@@ -148,6 +148,25 @@ pub struct Scripting {
 }
 
 impl Scripting {
+    /// The declared `no-writes` flag of the script an EVALSHA(_RO) names or the function an
+    /// FCALL(_RO) names: `None` for a script without a shebang (it keeps its command's
+    /// flags, as in Redis 6) and for one that is not there.
+    pub fn declared_no_writes(&self, args: &[Vec<u8>]) -> Option<bool> {
+        let name = args.get(1)?;
+        if args[0].len() >= 7 && args[0][..7].eq_ignore_ascii_case(b"evalsha") {
+            let sha = String::from_utf8_lossy(name).to_ascii_lowercase();
+            let script = self.scripts.get(&sha)?;
+            return script.flags.declared.then_some(script.flags.no_writes);
+        }
+        let fname = String::from_utf8_lossy(name);
+        let reg = &self.functions;
+        reg.by_fn
+            .get(fname.as_ref())
+            .and_then(|l| reg.libs.get(l))
+            .and_then(|l| l.functions.iter().find(|f| f.name == fname))
+            .map(|f| f.flags.no_writes)
+    }
+
     pub fn new() -> Self {
         let lua = vm::new_vm().expect("the Lua state can be created");
         Scripting {

@@ -154,7 +154,10 @@ impl Server {
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
-        if self.shutting_down || commands::pause::holds(&mut self.shared, &c.state, &args) {
+        let scripting = &self.scripting;
+        let declared = |a: &[Vec<u8>]| scripting.declared_no_writes(a);
+        if self.shutting_down || commands::pause::holds(&mut self.shared, &c.state, &args, declared)
+        {
             // A pending shutdown or CLIENT PAUSE: stays pending until it ends (see
             // `resume_all`).
             c.wait = Wait::Keys {
