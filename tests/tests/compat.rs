@@ -987,3 +987,32 @@ fn write_pause_judges_scripts_by_their_declared_flags() {
         }
     }
 }
+
+/// Nothing expires during a CLIENT PAUSE, as in Redis: an expired key reads as absent but is
+/// not deleted (no `expired_keys`, no active expiry) until the pause ends.
+#[test]
+fn expiry_waits_for_the_end_of_a_pause() {
+    let (_s, mut c) = start();
+    let before = c.info_int("expired_keys");
+    assert_eq!(c.cmd(&["MULTI"]), Resp::ok());
+    for k in ["a", "b"] {
+        assert_eq!(
+            c.cmd(&["SET", k, "v", "PX", "20"]),
+            Resp::Simple("QUEUED".into())
+        );
+    }
+    assert_eq!(
+        c.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]),
+        Resp::Simple("QUEUED".into())
+    );
+    assert!(matches!(c.cmd(&["EXEC"]), Resp::Array(_)));
+    // Past their time and past several active-expiry cycles.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.cmd(&["GET", "a"]), Resp::Nil);
+    assert_eq!(c.cmd(&["GET", "b"]), Resp::Nil);
+    assert_eq!(c.info_int("expired_keys"), before);
+    assert_eq!(c.cmd(&["CLIENT", "UNPAUSE"]), Resp::ok());
+    assert_eq!(c.cmd(&["GET", "a"]), Resp::Nil);
+    assert_eq!(c.cmd(&["GET", "b"]), Resp::Nil);
+    assert_eq!(c.info_int("expired_keys"), before + 2);
+}

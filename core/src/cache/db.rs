@@ -57,6 +57,10 @@ impl<'a, V: CacheValue> Db<'a, V> {
         };
         e.value.as_ref()?;
         if e.expired(now) {
+            if self.ks.expiry_paused {
+                // Logically expired, deleted once the pause ends.
+                return None;
+            }
             self.ks.stats.expired_keys += 1;
             self.tombstone(key);
             return None;

@@ -187,6 +187,10 @@ pub struct Keyspace<V> {
     /// Redis DB index → store namespace (SWAPDB). Every `DbIndex` this type's public methods
     /// take or return is a Redis DB; every field above is indexed by store namespace.
     pub(crate) map: DbMap,
+    /// While set (a CLIENT PAUSE), nothing is deleted for having expired: an expired key reads
+    /// as absent but stays, and active expiry does not run, as in Redis (whose pause exists so
+    /// that a failover sees a dataset that does not change under it).
+    pub(crate) expiry_paused: bool,
 }
 
 impl<V: CacheValue> Keyspace<V> {
@@ -210,6 +214,7 @@ impl<V: CacheValue> Keyspace<V> {
             released: Vec::new(),
             page_residents: Default::default(),
             map: DbMap::identity(databases),
+            expiry_paused: false,
         }
     }
 
@@ -497,6 +502,9 @@ impl<V: CacheValue> Keyspace<V> {
     /// Active expiry: samples up to `samples` resident entries per DB and deletes the expired
     /// ones (as tombstones, so the delete reaches disk). Returns how many expired.
     pub fn active_expire(&mut self, now_ms: i64, samples: usize) -> usize {
+        if self.expiry_paused {
+            return 0;
+        }
         let mut expired = Vec::new();
         for d in 0..self.dbs.len() {
             let n = self.dbs[d].len();

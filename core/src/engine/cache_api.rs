@@ -61,6 +61,18 @@ impl<V: CacheValue> Engine<V> {
         self.ks.peek(db, key)
     }
 
+    /// Pauses (or resumes) the deletion of expired keys, on access, by active expiry and by
+    /// the disk sweep (CLIENT PAUSE). A paused expired key reads as absent. (A key found
+    /// expired while being loaded from disk is still deleted: it was never served.)
+    pub fn pause_expiry(&mut self, paused: bool) {
+        self.ks.expiry_paused = paused;
+    }
+
+    /// Whether expiry is paused (see [`Engine::pause_expiry`]).
+    pub fn expiry_paused(&self) -> bool {
+        self.ks.expiry_paused
+    }
+
     /// How many pages of page group `group` (a paged value's generation: the first 8 bytes of
     /// its page keys, see [`crate::pages::page_group`]) are in memory with a value.
     pub fn resident_pages(&self, group: u64) -> u32 {

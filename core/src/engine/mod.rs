@@ -848,7 +848,11 @@ impl<V: CacheValue> Engine<V> {
     /// that are not in memory; expired ones are deleted like any tombstone. Runs only when no
     /// client load waits, a page at a time.
     fn sweep_expired(&mut self) {
-        if self.sweep.2 || !self.load_queue.is_empty() || !self.clears.is_empty() {
+        if self.sweep.2
+            || !self.load_queue.is_empty()
+            || !self.clears.is_empty()
+            || self.ks.expiry_paused
+        {
             return;
         }
         if self.loads_in_flight * 2 > self.cfg.max_inflight_loads {

@@ -119,6 +119,10 @@ pub fn expire_tick(
     shared: &mut crate::shared::Shared,
     now_ms: i64,
 ) {
+    if engine.expiry_paused() {
+        // Nothing expires during a pause: the events come when the keys go.
+        return;
+    }
     while let Some((when, db, key)) = shared.expiry_watch.by_time.first().cloned() {
         if when > now_ms {
             break;

@@ -126,6 +126,7 @@ impl Server {
         if std::mem::take(&mut self.shared.pause_released) {
             self.resume_all();
         }
+        self.engine.pause_expiry(self.shared.pause.is_some());
         let now_ms = kvtier_core::engine::now_ms();
         commands::notify::expire_tick(&mut self.engine, &mut self.shared, now_ms);
         for (channel, message) in std::mem::take(&mut self.shared.notifications) {

@@ -85,6 +85,8 @@ impl Server {
         if std::mem::take(&mut self.shared.pause_released) {
             self.resume_all();
         }
+        // A CLIENT PAUSE (begun or ended by this command) pauses expiry too.
+        self.engine.pause_expiry(self.shared.pause.is_some());
         // Keyspace notifications queued by the command (commands/notify.rs).
         for (channel, message) in std::mem::take(&mut self.shared.notifications) {
             self.publish(&channel, &message);
