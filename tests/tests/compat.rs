@@ -878,6 +878,13 @@ fn client_list_by_type_and_id() {
         c.cmd(&["CLIENT", "LIST", "TYPE", "normal", "x"]),
         Resp::err("ERR syntax error")
     );
+    // `cmd=` names a container's subcommand as Redis 7.0.15 does.
+    let line = c.cmd(&["CLIENT", "LIST", "ID", &me]).as_str();
+    assert!(line.contains(" cmd=client|list "), "{line}");
+    let info = c.cmd(&["CLIENT", "INFO"]).as_str();
+    assert!(info.contains(" cmd=client|info "), "{info}");
+    let line = c.cmd(&["CLIENT", "LIST", "ID", &other]).as_str();
+    assert!(line.contains(" cmd=subscribe "), "{line}");
 }
 
 /// A WRITE pause also holds what Redis 7.0 flags may-replicate (PUBLISH, PFCOUNT, EVAL…, not

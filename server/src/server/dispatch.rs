@@ -305,19 +305,21 @@ impl Server {
         spec: &CommandSpec,
         args: &[Vec<u8>],
     ) -> (Action, Option<CmdError>) {
-        self.prepare_views(spec);
         let Some(conn) = self.conns.get_mut(&t) else {
             return (Action::None, None);
         };
-        conn.state.last_cmd = spec.name;
+        // Under `script|kill` for a container's subcommand; a subcommand Redis does not have
+        // counts under no command (Redis refuses it before it is one).
+        let stat = crate::subcommands::stats_name(spec, args);
+        // CLIENT LIST's `cmd=` names a subcommand as Redis does (`client|list`), and shows the
+        // command running now (set before CLIENT LIST/INFO take their snapshot).
+        conn.state.last_cmd = stat.unwrap_or(spec.name);
+        self.prepare_views(spec);
         let start = Instant::now();
         // The command's wall-clock time (expiry), from the same clock read as its duration.
         self.command_ms = self.wall_ms(start);
         let (action, err) = self.call(t, spec, args);
         self.tracking_after_call(t, spec, args);
-        // Under `script|kill` for a container's subcommand; a subcommand Redis does not have
-        // counts under no command (Redis refuses it before it is one).
-        let stat = crate::subcommands::stats_name(spec, args);
         if let Some(name) = stat {
             self.count_call(name, start);
         }
