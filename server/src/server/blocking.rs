@@ -14,7 +14,7 @@ impl Server {
             (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
         c.wait = Wait::Blocked { cmd: args.to_vec() };
         self.engine.track_touched(true);
-        self.shared.blocked_clients = self.blocked_count();
+        // `blocked_clients` is counted when INFO runs (see `prepare_views`).
     }
 
     /// Clients in a blocking command (INFO `blocked_clients`).

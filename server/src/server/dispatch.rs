@@ -164,7 +164,8 @@ impl Server {
                 cmd: args,
                 missing: 0,
             };
-            self.shared.blocked_clients = self.blocked_count();
+            // (INFO counts it: `blocked_clients` is counted when INFO runs, not per held
+            // request, which with many clients held was a pass over every client each.)
             return;
         }
         let keys = self.needed_keys(t, spec, &args);
@@ -353,6 +354,7 @@ impl Server {
         }
         if spec.has(flags::VIEW_STATS) {
             self.shared.tracking = self.tracking.stats();
+            self.shared.blocked_clients = self.blocked_count();
             self.shared.parked_clients = self.conns.values().filter(|c| c.wait.loading()).count();
         }
         if spec.has(flags::VIEW_CLIENTS) {
