@@ -166,6 +166,11 @@ fn by_container() -> &'static FxHashMap<&'static str, Vec<Subcommand>> {
     })
 }
 
+/// The subcommands of container `spec` (none for another command).
+pub fn of(spec: &CommandSpec) -> &'static [Subcommand] {
+    by_container().get(spec.name).map_or(&[], Vec::as_slice)
+}
+
 /// Whether `spec` is a container command (one with subcommands).
 pub fn is_container(spec: &CommandSpec) -> bool {
     by_container().contains_key(spec.name)

@@ -53,7 +53,32 @@ pub fn of(spec: &CommandSpec, sub: Option<&[u8]>) -> Vec<&'static str> {
             vec!["@admin", "@slow", "@dangerous", "@connection"]
         }
         ("client", _) => vec!["@slow", "@connection"],
+        // A container's HELP is harmless: Redis keeps only its family (stream, scripting,
+        // connection; keyspace for OBJECT) and @slow, never @admin, @dangerous, @read or @write.
+        (name, Some("help")) if is_container(name) => {
+            let family = |c: &&str| {
+                ["@stream", "@scripting", "@connection"].contains(c)
+                    || (name == "object" && *c == "@keyspace")
+            };
+            let mut v: Vec<&'static str> = crate::commands::server_cmds::acl_categories(spec)
+                .into_iter()
+                .filter(family)
+                .collect();
+            v.insert(0, "@slow");
+            v
+        }
         _ => crate::commands::server_cmds::acl_categories(spec),
+    }
+}
+
+/// The categories COMMAND LIST FILTERBY ACLCAT sees for a command (`sub`: `None`) or one of
+/// its subcommands: a container itself has only @slow in Redis (COMMAND, which also runs
+/// without a subcommand, @connection too); the rest as [`of`].
+pub fn listed(spec: &CommandSpec, sub: Option<&[u8]>) -> Vec<&'static str> {
+    match (sub, spec.name) {
+        (None, "command") => vec!["@slow", "@connection"],
+        (None, name) if is_container(name) => vec!["@slow"],
+        _ => of(spec, sub),
     }
 }
 

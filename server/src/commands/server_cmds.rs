@@ -278,7 +278,7 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             };
             super::keyspecs::write_docs(ctx.out, &cmds);
         }
-        // Its only option is FILTERBY MODULE|ACLCAT|PATTERN <arg> (not applied by kvtier).
+        // Its only option is FILTERBY MODULE|ACLCAT|PATTERN <arg>.
         Some(b"list")
             if args.len() != 2
                 && !(args.len() == 5
@@ -290,9 +290,10 @@ fn command(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             return Err(CmdError::Syntax)
         }
         Some(b"list") => {
-            ctx.out.array(all.len());
-            for c in all {
-                ctx.out.bulk(c.name.as_bytes());
+            let names = command_list(&all, args.get(3).zip(args.get(4)));
+            ctx.out.array(names.len());
+            for name in names {
+                ctx.out.bulk(name.as_bytes());
             }
         }
         Some(b"getkeys") if args.len() >= 3 => match super::lookup(&args[2]) {
@@ -383,4 +384,39 @@ fn bgsave(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn lastsave(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {
     ctx.out.int(ctx.shared.last_save_unix);
     Ok(())
+}
+
+/// COMMAND LIST's names, as Redis 7.0 lists them: every command and every container's
+/// subcommand (`config|get`), kept by FILTERBY `filter` = (MODULE | ACLCAT | PATTERN, arg):
+/// no command comes from a module; ACLCAT keeps those in the category (a subcommand by its own
+/// categories); PATTERN matches the full name without regard to case.
+fn command_list(
+    all: &[&'static super::CommandSpec],
+    filter: Option<(&Vec<u8>, &Vec<u8>)>,
+) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for &c in all {
+        names.push((c, None, c.name));
+        for sub in crate::subcommands::of(c) {
+            let short = sub.name.split_once('|').map_or(sub.name, |(_, s)| s);
+            names.push((c, Some(short), sub.name));
+        }
+    }
+    let Some((kind, arg)) = filter else {
+        return names.into_iter().map(|(_, _, n)| n).collect();
+    };
+    let kind = kind.to_ascii_lowercase();
+    if kind == b"module" {
+        return Vec::new();
+    }
+    let category = format!("@{}", String::from_utf8_lossy(arg).to_ascii_lowercase());
+    names
+        .into_iter()
+        .filter(|(c, sub, full)| match kind.as_slice() {
+            b"aclcat" => crate::acl::categories::listed(c, sub.map(str::as_bytes))
+                .contains(&category.as_str()),
+            _ => crate::glob::glob_match(arg, full.as_bytes(), true),
+        })
+        .map(|(_, _, n)| n)
+        .collect()
 }
