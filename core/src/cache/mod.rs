@@ -53,7 +53,7 @@ pub(crate) struct Entry<V> {
     /// Save group of a dirty entry (keys that must reach disk in one batch); 0 when clean.
     pub group: u64,
     /// The LRU clock at the last access, truncated: ages are compared with wrapping
-    /// arithmetic (see `Keyspace::lru_age`), as Redis does with its 24-bit clock.
+    /// arithmetic (see `Keyspace::pick_victim`), as Redis does with its 24-bit clock.
     pub lru: u32,
     /// Bumped on every change; a save completion for an older version leaves the key dirty.
     /// Only compared for equality with the version a save took, so wrapping is harmless (a
