@@ -461,7 +461,8 @@ fn an_xadd_saves_a_page_and_a_trim_drops_pages_unread() {
     });
     let loaded = c.info_int("disk_loads") - loads;
     let written = c.info_int("keys_saved") - saved;
-    assert!(loaded <= 3, "XADD loaded {loaded} records");
+    // The manifest and the last page.
+    assert!(loaded <= 2, "XADD loaded {loaded} records");
     assert!(
         written <= 3,
         "XADD saved {written} records (manifest and page expected)"

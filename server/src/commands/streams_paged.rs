@@ -53,10 +53,17 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], key: &[u8], m: &PagedStream) -
         0
     };
     match name {
-        // The last page (appended to) and the first (trimmed from).
+        // The last page (appended to) and, with a trim, the first (cut into).
         "xadd" | "xtrim" => {
-            let mut p = first();
-            p.extend(last());
+            let trims = name == "xtrim"
+                || args
+                    .iter()
+                    .skip(2)
+                    .any(|a| a.eq_ignore_ascii_case(b"maxlen") || a.eq_ignore_ascii_case(b"minid"));
+            let mut p = if trims { first() } else { Vec::new() };
+            if name == "xadd" {
+                p.extend(last());
+            }
             p.dedup();
             p
         }
