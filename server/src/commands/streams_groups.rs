@@ -776,6 +776,8 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             let Some(fields) = es.get(id)? else {
                 g.ack(id);
                 deleted.push(id);
+                // A deleted entry counts against COUNT too, as in Redis 7.0.
+                count -= 1;
                 continue;
             };
             let p = &g.pel[&id];
