@@ -300,7 +300,7 @@ impl Stream {
                 break;
             }
             let all = match how {
-                Trim::MaxLen(max) => (len - whole).saturating_sub(live) >= max,
+                Trim::MaxLen(max) => len.saturating_sub(whole).saturating_sub(live) >= max,
                 Trim::MinId(min) => node.last_id < min,
             };
             if all {
@@ -316,7 +316,7 @@ impl Stream {
         let mut cut = 0;
         if let Some((_, live)) = cut_node {
             cut = match how {
-                Trim::MaxLen(max) => (len - whole).saturating_sub(max),
+                Trim::MaxLen(max) => len.saturating_sub(whole).saturating_sub(max),
                 Trim::MinId(min) => es.count_below(min)?.saturating_sub(whole),
             }
             .min(live);
@@ -364,7 +364,7 @@ impl Stream {
             return Ok(false);
         }
         Ok(match how {
-            Trim::MaxLen(max) => len - node.live >= max,
+            Trim::MaxLen(max) => len.saturating_sub(node.live) >= max,
             Trim::MinId(min) => node.last_id < min,
         })
     }
