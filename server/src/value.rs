@@ -2,6 +2,7 @@
 
 use crate::paged::hash::PagedHash;
 use crate::paged::list::PagedList;
+use crate::paged::stream::PagedStream;
 use crate::paged::zset::PagedZSet;
 use crate::stream::Stream;
 use crate::zset::ZSet;
@@ -34,6 +35,9 @@ pub enum Value {
     PagedSet(Box<PagedHash>),
     /// A sorted set stored in pages: the manifest of its member index and score segments.
     PagedZSet(Box<PagedZSet>),
+    /// A stream stored in pages: its manifest (everything but the entries, and the page
+    /// index).
+    PagedStream(Box<PagedStream>),
 }
 
 const TAG_STR: u8 = 0;
@@ -46,13 +50,14 @@ const TAG_PAGED_HASH: u8 = 6;
 const TAG_PAGED_LIST: u8 = 7;
 const TAG_PAGED_SET: u8 = 8;
 const TAG_PAGED_ZSET: u8 = 9;
+const TAG_PAGED_STREAM: u8 = 10;
 
 /// Whether a record type tag is a paged value's manifest (the page collector's mark scan reads
 /// only those).
 pub fn is_paged_tag(tag: u8) -> bool {
     matches!(
         tag,
-        TAG_PAGED_HASH | TAG_PAGED_LIST | TAG_PAGED_SET | TAG_PAGED_ZSET
+        TAG_PAGED_HASH | TAG_PAGED_LIST | TAG_PAGED_SET | TAG_PAGED_ZSET | TAG_PAGED_STREAM
     )
 }
 
@@ -64,7 +69,7 @@ pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
         TAG_HASH | TAG_PAGED_HASH => "hash",
         TAG_SET | TAG_PAGED_SET => "set",
         TAG_ZSET | TAG_PAGED_ZSET => "zset",
-        TAG_STREAM => "stream",
+        TAG_STREAM | TAG_PAGED_STREAM => "stream",
         _ => return None,
     })
 }
@@ -78,7 +83,7 @@ impl Value {
             Value::Hash(_) | Value::PagedHash(_) => "hash",
             Value::Set(_) | Value::PagedSet(_) => "set",
             Value::ZSet(_) | Value::PagedZSet(_) => "zset",
-            Value::Stream(_) => "stream",
+            Value::Stream(_) | Value::PagedStream(_) => "stream",
         }
     }
 }
@@ -137,6 +142,7 @@ impl CacheValue for Value {
             Value::PagedHash(_) | Value::PagedSet(_) => std::mem::size_of::<PagedHash>(),
             Value::PagedList(m) => m.mem_size(),
             Value::PagedZSet(m) => m.mem_size(),
+            Value::PagedStream(m) => m.mem_size(),
         }
     }
 
@@ -152,6 +158,7 @@ impl CacheValue for Value {
             Value::PagedList(_) => TAG_PAGED_LIST,
             Value::PagedSet(_) => TAG_PAGED_SET,
             Value::PagedZSet(_) => TAG_PAGED_ZSET,
+            Value::PagedStream(_) => TAG_PAGED_STREAM,
         }
     }
 
@@ -184,13 +191,18 @@ impl CacheValue for Value {
             Value::PagedHash(m) | Value::PagedSet(m) => m.encode(out),
             Value::PagedList(m) => m.encode(out),
             Value::PagedZSet(m) => m.encode(out),
+            Value::PagedStream(m) => m.encode(out),
         }
     }
 
     fn owns_pages(&self) -> bool {
         matches!(
             self,
-            Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_) | Value::PagedZSet(_)
+            Value::PagedHash(_)
+                | Value::PagedList(_)
+                | Value::PagedSet(_)
+                | Value::PagedZSet(_)
+                | Value::PagedStream(_)
         )
     }
 
@@ -243,6 +255,9 @@ impl CacheValue for Value {
             }
             TAG_PAGED_ZSET => {
                 return PagedZSet::decode(payload).map(|m| Value::PagedZSet(Box::new(m)))
+            }
+            TAG_PAGED_STREAM => {
+                return PagedStream::decode(payload).map(|m| Value::PagedStream(Box::new(m)))
             }
             TAG_STREAM => {
                 return crate::stream::codec::decode(payload)

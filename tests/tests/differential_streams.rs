@@ -201,6 +201,17 @@ fn fixed_sequences() {
             "XGROUP CREATECONSUMER q g zed",
             "XINFO STREAM q FULL COUNT 1",
             "XGROUP DESTROY q late",
+            // XAUTOCLAIM counts deleted entries against COUNT.
+            "XADD ac 1-0 f v",
+            "XADD ac 2-0 f v",
+            "XADD ac 3-0 f v",
+            "XADD ac 4-0 f v",
+            "XGROUP CREATE ac g 0",
+            "XREADGROUP GROUP g c STREAMS ac >",
+            "XDEL ac 1-0 2-0 3-0",
+            "XAUTOCLAIM ac g c2 0 - COUNT 2",
+            "XPENDING ac g",
+            "XAUTOCLAIM ac g c2 0 - COUNT 5",
         ] {
             let args: Vec<&str> = cmd.split(' ').collect();
             p.c(&args);

@@ -79,7 +79,7 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
                 "skiplist"
             }
         }
-        Value::Stream(_) => "stream",
+        Value::Stream(_) | Value::PagedStream(_) => "stream",
     }
 }
 

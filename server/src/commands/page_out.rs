@@ -6,8 +6,8 @@
 use super::Ctx;
 use crate::value::Value;
 
-/// Pages the value just written at `key` in the client's DB if it is a hash, set, sorted set
-/// or list past `paged-value-min-bytes` (and, for hashes, sets and sorted sets, one Redis
+/// Pages the value just written at `key` in the client's DB if it is a hash, set, sorted set,
+/// list or stream past `paged-value-min-bytes` (and, for hashes, sets and sorted sets, one Redis
 /// would not keep in a compact encoding); leaves anything else as it is.
 pub fn page_out_written(ctx: &mut Ctx, key: &[u8]) {
     // `0` as the length before: the check runs whatever the size (it is amortized only for
@@ -21,6 +21,20 @@ pub fn page_out_written(ctx: &mut Ctx, key: &[u8]) {
             let (page_bytes, min_bytes) = (settings.page_bytes, settings.paged_value_min_bytes);
             if min_bytes > 0 {
                 super::list_access::maybe_page_out(
+                    ctx.engine,
+                    ctx.client.db,
+                    key,
+                    page_bytes,
+                    min_bytes,
+                    ctx.now_ms,
+                );
+            }
+        }
+        Some(Value::Stream(_)) => {
+            let settings = ctx.shared.config.settings();
+            let (page_bytes, min_bytes) = (settings.page_bytes, settings.paged_value_min_bytes);
+            if min_bytes > 0 {
+                super::stream_access::maybe_page_out(
                     ctx.engine,
                     ctx.client.db,
                     key,

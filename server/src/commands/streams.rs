@@ -4,12 +4,12 @@
 
 use super::flags::*;
 use super::notify::{notify, notify_new};
+use super::stream_access::{check_stream, read_stream, write_stream};
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec, KEY1};
-use super::{CmdError, CmdResult, TypedDb};
+use super::{CmdError, CmdResult};
 use crate::reply::Reply;
 use crate::stream::group::ENTRIES_READ_UNKNOWN;
-use crate::stream::{id, Fields, Stream, StreamId, Trim};
-use crate::value::Value;
+use crate::stream::{id, EntriesRead, Fields, Stream, StreamId, Trim};
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("xadd", -5, WRITE | DENYOOM | FAST, KEY1, xadd),
@@ -48,25 +48,9 @@ pub fn stream_keys(args: &[Vec<u8>]) -> Vec<&[u8]> {
     Vec::new()
 }
 
-/// The stream at `key`, `None` when missing.
-pub fn get_stream<'a>(
-    db: &'a mut kvtier_core::Db<'_, Value>,
-    key: &[u8],
-) -> Result<Option<&'a Stream>, CmdError> {
-    Ok(db.read::<Box<Stream>>(key)?.map(|s| &**s))
-}
-
 /// Fails unless `key` is a stream or missing; whether it exists.
 pub fn check_type(ctx: &mut Ctx, key: &[u8]) -> Result<bool, CmdError> {
-    ctx.db().check::<Box<Stream>>(key)
-}
-
-/// The stream at `key`, mutably (it must exist and be a stream: checked before).
-pub fn stream_mut<'a>(db: &'a mut kvtier_core::Db<'_, Value>, key: &[u8]) -> &'a mut Stream {
-    match db.get_mut(key) {
-        Some(Value::Stream(s)) => s,
-        _ => unreachable!("stream checked before"),
-    }
+    check_stream(ctx, key)
 }
 
 pub fn reply_id(out: &mut Reply, id: StreamId) {
@@ -80,7 +64,7 @@ pub fn reply_entry(out: &mut Reply, id: StreamId, fields: &Fields) {
     out.bulks(fields.iter().map(Vec::as_slice));
 }
 
-pub fn reply_entries(out: &mut Reply, entries: &[(StreamId, &Fields)]) {
+pub fn reply_entries(out: &mut Reply, entries: &[(StreamId, Fields)]) {
     out.array(entries.len());
     for (id, f) in entries {
         reply_entry(out, *id, f);
@@ -242,39 +226,38 @@ fn xadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     let (max_entries, max_bytes) = node_limits(ctx);
     let now = ctx.now_ms.max(0) as u64;
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    if existed {
-        let Some(Value::Stream(s)) = db.get(key) else {
-            unreachable!("checked")
-        };
+    // The ID is chosen (or refused) before anything changes: a refused XADD leaves the key
+    // untouched.
+    let choose = |s: &Stream| -> Result<StreamId, CmdError> {
         if s.last_id == StreamId::MAX {
             return Err(CmdError::msg(
                 "ERR The stream has exhausted the last possible ID, unable to add more items",
             ));
         }
-    }
-    let s: &Stream = match db.get(key) {
-        Some(Value::Stream(s)) => s,
-        _ => &Stream::default(),
-    };
-    let id = match parsed {
-        None => s.next_auto_id(now, None),
-        Some(p) if p.seq_auto => s.next_auto_id(now, Some(p.id.ms)),
-        Some(p) => (p.id > s.last_id).then_some(p.id),
-    };
-    let Some(id) = id else {
-        return Err(CmdError::msg(
+        let id = match parsed {
+            None => s.next_auto_id(now, None),
+            Some(p) if p.seq_auto => s.next_auto_id(now, Some(p.id.ms)),
+            Some(p) => (p.id > s.last_id).then_some(p.id),
+        };
+        id.ok_or(CmdError::msg(
             "ERR The ID specified in XADD is equal or smaller than the target stream top item",
-        ));
+        ))
     };
-    let Value::Stream(s) = db.get_or_insert_with(key, || Value::Stream(Box::default())) else {
-        unreachable!("checked")
+    let id = match read_stream(ctx, key, |s, _, _| choose(s))? {
+        Some(id) => id,
+        None => choose(&Stream::default())?,
     };
-    s.append(id, args[fields_at..].to_vec(), max_entries, max_bytes);
-    let trimmed = trim
-        .how
-        .is_some_and(|how| s.trim(how, trim.approx, trim.limit) > 0);
-    reply_id(ctx.out, id);
+    let fields = args[fields_at..].to_vec();
+    let written = write_stream(ctx, key, true, |s, es, out| {
+        s.append_in(es, id, fields, max_entries, max_bytes)?;
+        let trimmed = match trim.how {
+            Some(how) => s.trim_in(es, how, trim.approx, trim.limit)? > 0,
+            None => false,
+        };
+        reply_id(out, id);
+        Ok(trimmed)
+    })?;
+    let trimmed = written.is_some_and(|w| w.result);
     notify_new(ctx, existed, key);
     notify(ctx, CLASS, "xadd", key);
     if trimmed {
@@ -295,15 +278,17 @@ fn xtrim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let Some(Value::Stream(s)) = db.get(key) else {
-        unreachable!("checked")
-    };
-    if !s.trim_would_remove(how, trim.approx, trim.limit) {
+    let would = read_stream(ctx, key, |s, es, _| {
+        Ok(s.trim_would_remove(es, how, trim.approx, trim.limit)?)
+    })?;
+    if would != Some(true) {
         ctx.out.int(0);
         return Ok(());
     }
-    let n = stream_mut(&mut db, key).trim(how, trim.approx, trim.limit);
+    let n = write_stream(ctx, key, false, |s, es, _| {
+        Ok(s.trim_in(es, how, trim.approx, trim.limit)?)
+    })?
+    .map_or(0, |w| w.result);
     ctx.out.int(n as i64);
     if n > 0 {
         notify(ctx, CLASS, "xtrim", key);
@@ -332,18 +317,18 @@ fn range_common(ctx: &mut Ctx, args: &[Vec<u8>], rev: bool) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let s = get_stream(&mut db, &args[1])?;
-    let Some(s) = s else {
+    let found = read_stream(ctx, &args[1], |_, es, out| {
+        if count == 0 {
+            out.null_array();
+            return Ok(());
+        }
+        let entries = es.range(start, end, rev, count.max(0) as usize)?;
+        reply_entries(out, &entries);
+        Ok(())
+    })?;
+    if found.is_none() {
         ctx.out.array(0);
-        return Ok(());
-    };
-    if count == 0 {
-        ctx.out.null_array();
-        return Ok(());
     }
-    let entries = s.range(start, end, rev, count.max(0) as usize);
-    reply_entries(ctx.out, &entries);
     Ok(())
 }
 
@@ -356,9 +341,7 @@ fn xrevrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn xlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let s = get_stream(&mut db, &args[1])?;
-    let n = s.map_or(0, |s| s.len());
+    let n = read_stream(ctx, &args[1], |_, es, _| Ok(es.count()))?.unwrap_or(0);
     ctx.out.int(n as i64);
 
     Ok(())
@@ -375,17 +358,27 @@ fn xdel(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let Some(Value::Stream(s)) = db.get(key) else {
-        unreachable!("checked")
-    };
     // Nothing to delete: the key stays untouched (WATCH, blocked readers), as in Redis.
-    if !ids.iter().any(|id| s.entries.contains_key(id)) {
+    let any = read_stream(ctx, key, |_, es, _| {
+        for id in &ids {
+            if es.contains(*id)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })?;
+    if any != Some(true) {
         ctx.out.int(0);
         return Ok(());
     }
-    let s = stream_mut(&mut db, key);
-    let n = ids.into_iter().filter(|id| s.delete(*id)).count();
+    let n = write_stream(ctx, key, false, |s, es, _| {
+        let mut n = 0;
+        for id in ids {
+            n += usize::from(s.delete_in(es, id)?);
+        }
+        Ok(n)
+    })?
+    .map_or(0, |w| w.result);
     ctx.out.int(n as i64);
     if n > 0 {
         notify(ctx, CLASS, "xdel", key);
@@ -423,22 +416,36 @@ fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if !check_type(ctx, key)? {
         return Err(CmdError::NoSuchKey);
     }
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let Some(Value::Stream(s)) = db.get(key) else {
-        unreachable!("checked")
-    };
-    if let Some(n) = entries_added {
-        if s.len() > n {
-            return Err(CmdError::msg("ERR The entries_added specified in XSETID is smaller than the target stream length"));
+    read_stream(ctx, key, |_, es, _| {
+        if let Some(n) = entries_added {
+            if es.count() > n {
+                return Err(CmdError::msg("ERR The entries_added specified in XSETID is smaller than the target stream length"));
+            }
         }
-    }
-    // Against the last live entry, not the last ID (which may be a deleted entry's).
-    if s.last_entry().is_some_and(|(last, _)| id < last) {
-        return Err(CmdError::msg(
-            "ERR The ID specified in XSETID is smaller than the target stream top item",
-        ));
-    }
-    let s = stream_mut(&mut db, key);
+        // Against the last live entry, not the last ID (which may be a deleted entry's).
+        if es.last_id()?.is_some_and(|last| id < last) {
+            return Err(CmdError::msg(
+                "ERR The ID specified in XSETID is smaller than the target stream top item",
+            ));
+        }
+        Ok(())
+    })?;
+    write_stream(ctx, key, false, |s, _, _| {
+        set_ids(s, id, entries_added, max_deleted);
+        Ok(())
+    })?;
+    ctx.out.ok();
+    notify(ctx, CLASS, "xsetid", key);
+    Ok(())
+}
+
+/// XSETID's changes (all in the stream's metadata).
+fn set_ids(
+    s: &mut Stream,
+    id: StreamId,
+    entries_added: Option<u64>,
+    max_deleted: Option<StreamId>,
+) {
     s.last_id = id;
     if let Some(n) = entries_added {
         s.entries_added = n;
@@ -446,9 +453,6 @@ fn xsetid(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if let Some(m) = max_deleted {
         s.max_deleted_id = m;
     }
-    ctx.out.ok();
-    notify(ctx, CLASS, "xsetid", key);
-    Ok(())
 }
 
 /// The parsed options of XREAD / XREADGROUP.
@@ -541,18 +545,21 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     // `$` becomes the stream's last ID now, so that a blocked read waits for later entries.
     let mut rewritten: Option<Vec<Vec<u8>>> = None;
     for (k, (key, a)) in keys.iter().zip(id_args).enumerate() {
-        let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-        let s = match db.read::<Box<Stream>>(key) {
-            Ok(s) => s,
-            Err(_) if woken => None,
-            Err(e) => return Err(e),
-        };
         if a.as_slice() == b"$" {
-            let last = s.map_or(StreamId::MIN, |s| s.last_id);
+            let last = match read_stream(ctx, key, |s, _, _| Ok(s.last_id)) {
+                Ok(last) => last,
+                Err(_) if woken => None,
+                Err(e) => return Err(e),
+            };
+            let last = last.unwrap_or(StreamId::MIN);
             ids.push(last);
             rewritten.get_or_insert_with(|| args.to_vec())[r.streams_at + r.nstreams + k] =
                 last.to_bytes();
             continue;
+        }
+        // A key of another type: WRONGTYPE, as Redis checks every key first.
+        if !woken {
+            check_type(ctx, key)?;
         }
         if a.as_slice() == b">" {
             return Err(CmdError::msg("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
@@ -560,20 +567,23 @@ fn xread(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         let id = strict_id(a)?;
         ids.push(id);
     }
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
     let mut found: Vec<(usize, Vec<(StreamId, Fields)>)> = Vec::new();
     for (k, key) in keys.iter().enumerate() {
-        let Some(Value::Stream(s)) = db.get(key) else {
-            continue;
-        };
-        if s.last_entry().is_some_and(|(last, _)| last > ids[k]) {
-            let Some(start) = ids[k].incr() else { continue };
-            let got = s
-                .range(start, StreamId::MAX, false, r.count)
-                .into_iter()
-                .map(|(id, f)| (id, f.clone()))
-                .collect();
-            found.push((k, got));
+        let after = ids[k];
+        let got = read_stream(ctx, key, |_, es, _| {
+            if es.last_id()?.is_none_or(|last| last <= after) {
+                return Ok(None);
+            }
+            let Some(start) = after.incr() else {
+                return Ok(None);
+            };
+            Ok(Some(es.range(start, StreamId::MAX, false, r.count)?))
+        });
+        match got {
+            Ok(Some(Some(got))) => found.push((k, got)),
+            Ok(_) => {}
+            Err(CmdError::WrongType) => {}
+            Err(e) => return Err(e),
         }
     }
     if !found.is_empty() {
@@ -647,13 +657,23 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     }
     let now = ctx.now_ms;
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let s = match get_stream(&mut db, &args[2])? {
-        None => return Err(CmdError::NoSuchKey),
-        Some(s) => s,
-    };
-    let out = &mut *ctx.out;
-    match sub.as_slice() {
+    let done = read_stream(ctx, &args[2], |s, es, out| {
+        xinfo_reply(out, s, es, &sub, args, now)
+    })?;
+    done.ok_or(CmdError::NoSuchKey)
+}
+
+/// XINFO CONSUMERS, GROUPS or STREAM of stream `s` with entries `es`.
+fn xinfo_reply(
+    out: &mut Reply,
+    s: &Stream,
+    es: &mut dyn EntriesRead,
+    sub: &[u8],
+    args: &[Vec<u8>],
+    now: i64,
+) -> CmdResult {
+    let len = es.count();
+    match sub {
         b"consumers" => {
             let Some(g) = s.groups.get(&args[3]) else {
                 return Err(CmdError::msg(format!(
@@ -685,16 +705,16 @@ fn xinfo(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                 out.int(g.pel.len() as i64);
                 out.bulk(b"last-delivered-id");
                 reply_id(out, g.last_id);
-                reply_group_counters(out, s, g);
+                reply_group_counters(out, s, len, g);
             }
         }
-        _ => xinfo_stream(out, s, &args[1], &args[3..])?,
+        _ => xinfo_stream(out, s, es, &args[1], &args[3..])?,
     }
     Ok(())
 }
 
 /// `entries-read` and `lag` of a group (null when unknown).
-fn reply_group_counters(out: &mut Reply, s: &Stream, g: &crate::stream::group::Group) {
+fn reply_group_counters(out: &mut Reply, s: &Stream, len: u64, g: &crate::stream::group::Group) {
     out.bulk(b"entries-read");
     if g.entries_read != ENTRIES_READ_UNKNOWN {
         out.int(g.entries_read);
@@ -702,13 +722,19 @@ fn reply_group_counters(out: &mut Reply, s: &Stream, g: &crate::stream::group::G
         out.null();
     }
     out.bulk(b"lag");
-    match s.group_lag(g) {
+    match s.group_lag(len, g) {
         Some(l) => out.int(l),
         None => out.null(),
     }
 }
 
-fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) -> CmdResult {
+fn xinfo_stream(
+    out: &mut Reply,
+    s: &Stream,
+    es: &mut dyn EntriesRead,
+    sub: &[u8],
+    opts: &[Vec<u8>],
+) -> CmdResult {
     let syntax = || {
         Err(CmdError::msg(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
@@ -736,9 +762,17 @@ fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) -> Cm
     } else {
         count as usize
     };
+    // The entries first: a page that cannot be read fails the command before any reply.
+    let len = es.count();
+    let (edges, entries) = if full {
+        let entries = es.range(StreamId::MIN, StreamId::MAX, false, limit)?;
+        ((None, None), entries)
+    } else {
+        ((es.first_entry()?, es.last_entry()?), Vec::new())
+    };
     out.map(if full { 9 } else { 10 });
     out.bulk(b"length");
-    out.int(s.len() as i64);
+    out.int(len as i64);
     out.bulk(b"radix-tree-keys");
     out.int(s.nodes.len() as i64);
     out.bulk(b"radix-tree-nodes");
@@ -754,20 +788,16 @@ fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) -> Cm
     if !full {
         out.bulk(b"groups");
         out.int(s.groups.len() as i64);
-        for (name, e) in [
-            ("first-entry", s.first_entry()),
-            ("last-entry", s.last_entry()),
-        ] {
+        for (name, e) in [("first-entry", edges.0), ("last-entry", edges.1)] {
             out.bulk(name.as_bytes());
             match e {
-                Some((id, f)) => reply_entry(out, id, f),
+                Some((id, f)) => reply_entry(out, id, &f),
                 None => out.null(),
             }
         }
         return Ok(());
     }
     out.bulk(b"entries");
-    let entries = s.range(StreamId::MIN, StreamId::MAX, false, limit);
     reply_entries(out, &entries);
     out.bulk(b"groups");
     out.array(s.groups.len());
@@ -777,7 +807,7 @@ fn xinfo_stream(out: &mut Reply, s: &Stream, sub: &[u8], opts: &[Vec<u8>]) -> Cm
         out.bulk(name);
         out.bulk(b"last-delivered-id");
         reply_id(out, g.last_id);
-        reply_group_counters(out, s, g);
+        reply_group_counters(out, s, len, g);
         out.bulk(b"pel-count");
         out.int(g.pel.len() as i64);
         out.bulk(b"pending");

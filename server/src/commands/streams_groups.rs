@@ -3,14 +3,14 @@
 
 use super::flags::*;
 use super::notify::{notify, notify_new};
+use super::stream_access::{read_stream, write_stream};
 use super::streams::{
-    interval_id, may_block, parse_read_args, reply_entry, reply_id, stream_mut, strict_id, CLASS,
+    interval_id, may_block, parse_read_args, reply_entry, reply_id, strict_id, CLASS,
 };
 use super::{cmd, Action, CommandSpec, Ctx, KeySpec, KEY1};
-use super::{CmdError, CmdResult, TypedDb};
+use super::{CmdError, CmdResult};
 use crate::stream::group::{Group, ENTRIES_READ_UNKNOWN};
-use crate::stream::{Fields, Stream, StreamId};
-use crate::value::Value;
+use crate::stream::{EntriesRead, EntriesWrite, Fields, Stream, StreamId};
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("xgroup", -2, WRITE, KeySpec::Range(2, 2, 1), xgroup),
@@ -34,12 +34,13 @@ enum Lookup {
 
 /// Looks up `key` and `group`; `Err(())` after a WRONGTYPE reply.
 fn lookup(ctx: &mut Ctx, key: &[u8], group: &[u8]) -> Result<Lookup, CmdError> {
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    match db.read::<Box<Stream>>(key)? {
-        None => Ok(Lookup::NoKey),
-        Some(st) if st.groups.contains_key(group) => Ok(Lookup::Found),
-        Some(_) => Ok(Lookup::NoGroup),
-    }
+    Ok(
+        match read_stream(ctx, key, |st, _, _| Ok(st.groups.contains_key(group)))? {
+            None => Lookup::NoKey,
+            Some(true) => Lookup::Found,
+            Some(false) => Lookup::NoGroup,
+        },
+    )
 }
 
 fn no_key_or_group(key: &[u8], group: &[u8]) -> CmdError {
@@ -50,23 +51,28 @@ fn no_key_or_group(key: &[u8], group: &[u8]) -> CmdError {
     ))
 }
 
-/// The group `name` of the stream at `key` (both checked to exist).
-fn group_mut<'a>(db: &'a mut kvtier_core::Db<'_, Value>, key: &[u8], name: &[u8]) -> &'a mut Group {
-    stream_mut(db, key)
-        .groups
-        .get_mut(name)
-        .expect("group checked")
+/// Runs `f` on group `name` of the stream at `key` (both checked to exist), the key dirty.
+fn with_group<T>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    name: &[u8],
+    f: impl FnOnce(&mut Group) -> T,
+) -> Result<T, CmdError> {
+    let w = write_stream(ctx, key, false, |st, _, _| {
+        let g = st
+            .groups
+            .get_mut(name)
+            .ok_or(CmdError::msg("ERR no such group"))?;
+        Ok(f(g))
+    })?;
+    w.map(|w| w.result).ok_or(CmdError::NoSuchKey)
 }
 
-/// Finds or creates a consumer, refreshing its seen time; reports a creation.
-fn touch_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8]) {
-    let now = ctx.now_ms;
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let (c, created) = group_mut(&mut db, key, group).consumer(consumer, now);
+/// Finds or creates a consumer, refreshing its seen time; whether it was created.
+fn touch(g: &mut Group, consumer: &[u8], now: i64) -> bool {
+    let (c, created) = g.consumer(consumer, now);
     c.seen_time = now;
-    if created {
-        notify(ctx, CLASS, "xgroup-createconsumer", key);
-    }
+    created
 }
 
 fn subcommand_syntax(args: &[Vec<u8>]) -> CmdError {
@@ -167,11 +173,8 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             _ => {}
         }
     }
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let last_id = match db.get(key) {
-        Some(Value::Stream(st)) => st.last_id,
-        _ => StreamId::MIN,
-    };
+    let last_id = read_stream(ctx, key, |st, _, _| Ok(st.last_id))?.unwrap_or(StreamId::MIN);
+    let now = ctx.now_ms;
     match sub.as_slice() {
         b"create" if args.len() <= 8 => {
             let id = if args[4] == b"$" {
@@ -185,12 +188,11 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                 ));
             }
             let existed = !matches!(look, Lookup::NoKey);
-            let Value::Stream(st) = db.get_or_insert_with(key, || Value::Stream(Box::default()))
-            else {
-                unreachable!("type checked")
-            };
-            st.groups
-                .insert(gname.clone(), Group::new(id, entries_read));
+            write_stream(ctx, key, true, |st, _, _| {
+                st.groups
+                    .insert(gname.clone(), Group::new(id, entries_read));
+                Ok(())
+            })?;
             ctx.out.ok();
             notify_new(ctx, existed, key);
             notify(ctx, CLASS, "xgroup-create", key);
@@ -201,9 +203,10 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             } else {
                 strict_id(&args[4])?
             };
-            let g = group_mut(&mut db, key, gname);
-            g.last_id = id;
-            g.entries_read = entries_read;
+            with_group(ctx, key, gname, |g| {
+                g.last_id = id;
+                g.entries_read = entries_read;
+            })?;
             ctx.out.ok();
             notify(ctx, CLASS, "xgroup-setid", key);
         }
@@ -212,19 +215,21 @@ fn xgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                 ctx.out.int(0);
                 return Ok(());
             }
-            stream_mut(&mut db, key).groups.remove(gname.as_slice());
+            write_stream(ctx, key, false, |st, _, _| {
+                st.groups.remove(gname.as_slice());
+                Ok(())
+            })?;
             ctx.out.int(1);
             notify(ctx, CLASS, "xgroup-destroy", key);
         }
         b"createconsumer" => {
-            let now = ctx.now_ms;
-            let (_, created) = group_mut(&mut db, key, gname).consumer(&args[4], now);
+            let created = with_group(ctx, key, gname, |g| g.consumer(&args[4], now).1)?;
             ctx.out.int(i64::from(created));
             if created {
                 notify(ctx, CLASS, "xgroup-createconsumer", key);
             }
         }
-        b"delconsumer" => match group_mut(&mut db, key, gname).delete_consumer(&args[4]) {
+        b"delconsumer" => match with_group(ctx, key, gname, |g| g.delete_consumer(&args[4]))? {
             Some(n) => {
                 ctx.out.int(n as i64);
                 notify(ctx, CLASS, "xgroup-delconsumer", key);
@@ -255,10 +260,10 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         // Woken because the key changed: Redis ends the block with these errors when the
         // stream or the group is gone.
         if ctx.client.woken {
-            let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-            match db.get(key) {
-                Some(Value::Stream(st)) if st.groups.contains_key(&gname) => {}
-                Some(Value::Stream(_)) => {
+            let has = read_stream(ctx, key, |st, _, _| Ok(st.groups.contains_key(&gname)));
+            match has {
+                Ok(Some(true)) => {}
+                Ok(Some(false)) => {
                     return Err(CmdError::msg(
                         "NOGROUP the consumer group this client was blocked on no longer exists",
                     ))
@@ -293,32 +298,33 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let now = ctx.now_ms;
     let mut served: Vec<(usize, Served)> = Vec::new();
     for (k, key) in keys.iter().enumerate() {
-        let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-        let Some(Value::Stream(st)) = db.get(key) else {
-            continue;
+        let want = ids[k];
+        let has_new = |st: &Stream, es: &mut dyn EntriesRead| -> Result<bool, CmdError> {
+            let g = &st.groups[&gname];
+            Ok(es.last_id()?.is_some_and(|last| last > g.last_id))
         };
-        let g = &st.groups[&gname];
-        match ids[k] {
-            None => {
-                let has_new = st.last_entry().is_some_and(|(last, _)| last > g.last_id);
-                if !has_new {
-                    continue;
-                }
-                let from = g.last_id;
-                touch_consumer(ctx, key, &gname, &cname);
-                let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-                let st = stream_mut(&mut db, key);
-                let got = read_new(st, &gname, &cname, from, r.count, r.noack, now);
-                served.push((k, Served::New(got)));
-            }
-            Some(after) => {
-                touch_consumer(ctx, key, &gname, &cname);
-                let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-                let st = stream_mut(&mut db, key);
-                let got = read_history(st, &gname, &cname, after, r.count, now);
-                served.push((k, Served::History(got)));
-            }
+        if want.is_none() && read_stream(ctx, key, |st, es, _| has_new(st, es))? != Some(true) {
+            continue;
         }
+        let (count, noack) = (r.count, r.noack);
+        let w = write_stream(ctx, key, false, |st, es, _| {
+            Ok(match want {
+                None => {
+                    let got = read_new(st, es, &gname, &cname, count, noack, now)?;
+                    (Served::New(got.0), got.1)
+                }
+                Some(after) => {
+                    let got = read_history(st, es, &gname, &cname, after, count, now)?;
+                    (Served::History(got.0), got.1)
+                }
+            })
+        })?;
+        let Some(w) = w else { continue };
+        let (what, created) = w.result;
+        if created {
+            notify(ctx, CLASS, "xgroup-createconsumer", key);
+        }
+        served.push((k, what));
     }
     if served.is_empty() {
         match r.block {
@@ -363,27 +369,31 @@ fn xreadgroup(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     Ok(())
 }
 
-/// Delivers entries after `from` to `consumer`: advances the group, adds them to the PEL.
+/// Delivers entries after the group's last ID to `consumer`: advances the group, adds them to
+/// the PEL. Also whether the consumer was created.
 fn read_new(
     st: &mut Stream,
+    es: &mut dyn EntriesWrite,
     gname: &[u8],
     consumer: &[u8],
-    from: StreamId,
     count: usize,
     noack: bool,
     now: i64,
-) -> Vec<(StreamId, Fields)> {
-    let Some(start) = from.incr() else {
-        return Vec::new();
+) -> Result<(Vec<(StreamId, Fields)>, bool), CmdError> {
+    let from = st.groups[gname].last_id;
+    let got = match from.incr() {
+        Some(start) => es.range(start, StreamId::MAX, false, count)?,
+        None => Vec::new(),
     };
-    let got: Vec<(StreamId, Fields)> = st
-        .range(start, StreamId::MAX, false, count)
-        .into_iter()
-        .map(|(id, f)| (id, f.clone()))
-        .collect();
+    let len = es.count();
+    let created = touch(
+        st.groups.get_mut(gname).expect("group checked"),
+        consumer,
+        now,
+    );
     for (id, _) in &got {
-        let tombstones = st.has_tombstones_from(*id);
-        let estimate = st.entries_before(*id);
+        let tombstones = st.has_tombstones_from(len, *id);
+        let estimate = st.entries_before(len, *id);
         let added = st.entries_added;
         let g = st.groups.get_mut(gname).expect("group checked");
         if *id > g.last_id {
@@ -398,43 +408,45 @@ fn read_new(
             g.assign(*id, consumer, now, 1);
         }
     }
-    got
+    Ok((got, created))
 }
 
-/// The consumer's pending entries after `after`, redelivered (time and count updated).
+/// The consumer's pending entries after `after`, redelivered (time and count updated). Also
+/// whether the consumer was created.
+#[allow(clippy::type_complexity)]
 fn read_history(
     st: &mut Stream,
+    es: &mut dyn EntriesWrite,
     gname: &[u8],
     consumer: &[u8],
     after: StreamId,
     count: usize,
     now: i64,
-) -> Vec<(StreamId, Option<Fields>)> {
-    let Some(start) = after.incr() else {
-        return Vec::new();
-    };
-    let limit = if count == 0 { usize::MAX } else { count };
+) -> Result<(Vec<(StreamId, Option<Fields>)>, bool), CmdError> {
     let g = st.groups.get_mut(gname).expect("group checked");
-    let ids: Vec<StreamId> = g.consumers[consumer]
-        .pel
-        .range(start..)
-        .take(limit)
-        .copied()
-        .collect();
+    let limit = if count == 0 { usize::MAX } else { count };
+    let ids: Vec<StreamId> = match after.incr() {
+        Some(start) => g
+            .consumers
+            .get(consumer)
+            .map(|c| c.pel.range(start..).take(limit).copied().collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    // The entries first: a page that cannot be read changes nothing.
     let mut got = Vec::with_capacity(ids.len());
     for id in ids {
-        let fields = st.entries.get(&id).cloned();
+        got.push((id, es.get(id)?));
+    }
+    let created = touch(g, consumer, now);
+    for (id, fields) in &got {
         if fields.is_some() {
-            let p = g
-                .pel
-                .get_mut(&id)
-                .expect("consumer PEL is in the group PEL");
+            let p = g.pel.get_mut(id).expect("consumer PEL is in the group PEL");
             p.delivery_time = now;
             p.delivery_count = p.delivery_count.wrapping_add(1);
         }
-        got.push((id, fields));
     }
-    got
+    Ok((got, created))
 }
 
 fn xack(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
@@ -449,20 +461,18 @@ fn xack(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let Some(Value::Stream(st)) = db.get(key) else {
-        unreachable!("checked")
-    };
     // Nothing pending among them: the key stays untouched, as in Redis.
-    if !ids
-        .iter()
-        .any(|id| st.groups[gname.as_slice()].pel.contains_key(id))
-    {
+    let any = read_stream(ctx, key, |st, _, _| {
+        let g = &st.groups[gname.as_slice()];
+        Ok(ids.iter().any(|id| g.pel.contains_key(id)))
+    })?;
+    if any != Some(true) {
         ctx.out.int(0);
         return Ok(());
     }
-    let g = group_mut(&mut db, key, gname);
-    let n = ids.into_iter().filter(|id| g.ack(*id)).count();
+    let n = with_group(ctx, key, gname, |g| {
+        ids.into_iter().filter(|id| g.ack(*id)).count()
+    })?;
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -505,12 +515,29 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
     }
     let now = ctx.now_ms;
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let Some(Value::Stream(st)) = db.get(key) else {
-        unreachable!("checked")
-    };
-    let g = &st.groups[gname.as_slice()];
-    let out = &mut *ctx.out;
+    read_stream(ctx, key, |st, _, out| {
+        pending_reply(
+            out,
+            &st.groups[gname.as_slice()],
+            range,
+            consumer,
+            min_idle,
+            now,
+        );
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// XPENDING's reply for group `g`: the summary, or the entries in `range`.
+fn pending_reply(
+    out: &mut crate::reply::Reply,
+    g: &Group,
+    range: Option<(StreamId, StreamId, usize)>,
+    consumer: Option<&[u8]>,
+    min_idle: i64,
+    now: i64,
+) {
     let Some((start, end, count)) = range else {
         out.array(4);
         out.int(g.pel.len() as i64);
@@ -518,7 +545,7 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             out.null();
             out.null();
             out.null_array();
-            return Ok(());
+            return;
         }
         reply_id(out, *g.pel.keys().next().expect("non-empty"));
         reply_id(out, *g.pel.keys().next_back().expect("non-empty"));
@@ -533,7 +560,7 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             out.bulk(name);
             out.bulk(c.pel.len().to_string().as_bytes());
         }
-        return Ok(());
+        return;
     };
     let ids: Vec<StreamId> = if start > end || count == 0 {
         Vec::new()
@@ -560,7 +587,6 @@ fn xpending(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         out.int(now.saturating_sub(p.delivery_time));
         out.int(p.delivery_count as i64);
     }
-    Ok(())
 }
 
 fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
@@ -635,68 +661,69 @@ fn xclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         Some(d) if d >= 0 && d <= now => d,
         _ => now,
     };
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let st = stream_mut(&mut db, key);
-    let entries = &st.entries;
-    let g = st.groups.get_mut(gname.as_slice()).expect("checked");
-    if last_id > g.last_id {
-        g.last_id = last_id;
-    }
-    let mut claimed: Vec<(StreamId, Option<Fields>)> = Vec::new();
-    let mut created = false;
-    for id in ids {
-        let Some(fields) = entries.get(&id) else {
-            // Gone from the stream: drop it from the PEL too.
-            g.ack(id);
-            continue;
-        };
-        let pending = g.pel.get(&id).cloned();
-        let (count, owner) = match &pending {
-            None if force => (1, None),
-            None => continue,
-            Some(p) => {
-                if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
-                    continue;
+    // Each claim is complete when made: a page that cannot be read stops the command with an
+    // error, the claims before it kept.
+    let w = write_stream(ctx, key, false, |st, es, out| {
+        let g = st.groups.get_mut(gname.as_slice()).expect("checked");
+        if last_id > g.last_id {
+            g.last_id = last_id;
+        }
+        let mut claimed: Vec<(StreamId, Option<Fields>)> = Vec::new();
+        let mut created = false;
+        for id in ids {
+            let Some(fields) = es.get(id)? else {
+                // Gone from the stream: drop it from the PEL too.
+                g.ack(id);
+                continue;
+            };
+            let pending = g.pel.get(&id).cloned();
+            let (count, owner) = match &pending {
+                None if force => (1, None),
+                None => continue,
+                Some(p) => {
+                    if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
+                        continue;
+                    }
+                    (p.delivery_count, Some(p.consumer.clone()))
                 }
-                (p.delivery_count, Some(p.consumer.clone()))
+            };
+            if !g.consumers.contains_key(cname.as_slice()) {
+                created = true;
             }
-        };
-        if !g.consumers.contains_key(cname.as_slice()) {
-            created = true;
+            let count = if retry >= 0 {
+                retry as u64
+            } else if !justid {
+                count.wrapping_add(1)
+            } else {
+                count
+            };
+            if owner.is_none() {
+                g.pel.remove(&id);
+            }
+            g.assign(id, cname, delivery, count);
+            if created {
+                // A new consumer's seen time is now, not the delivery time.
+                if let Some(c) = g.consumers.get_mut(cname.as_slice()) {
+                    c.seen_time = now;
+                }
+            }
+            claimed.push((id, (!justid).then_some(fields)));
         }
-        let count = if retry >= 0 {
-            retry as u64
-        } else if !justid {
-            count.wrapping_add(1)
-        } else {
-            count
-        };
-        if owner.is_none() {
-            g.pel.remove(&id);
-        }
-        g.assign(id, cname, delivery, count);
-        if created {
-            // A new consumer's seen time is now, not the delivery time.
-            if let Some(c) = g.consumers.get_mut(cname.as_slice()) {
+        if let Some(c) = g.consumers.get_mut(cname.as_slice()) {
+            if !claimed.is_empty() {
                 c.seen_time = now;
             }
         }
-        claimed.push((id, (!justid).then(|| fields.clone())));
-    }
-    if let Some(c) = g.consumers.get_mut(cname.as_slice()) {
-        if !claimed.is_empty() {
-            c.seen_time = now;
+        out.array(claimed.len());
+        for (id, f) in &claimed {
+            match f {
+                Some(f) => reply_entry(out, *id, f),
+                None => reply_id(out, *id),
+            }
         }
-    }
-    let out = &mut *ctx.out;
-    out.array(claimed.len());
-    for (id, f) in &claimed {
-        match f {
-            Some(f) => reply_entry(out, *id, f),
-            None => reply_id(out, *id),
-        }
-    }
-    if created {
+        Ok(created)
+    })?;
+    if w.is_some_and(|w| w.result) {
         notify(ctx, CLASS, "xgroup-createconsumer", key);
     }
     Ok(())
@@ -735,61 +762,62 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Err(no_key_or_group(key, gname));
     }
     let now = ctx.now_ms;
-    let mut db = ctx.engine.db(ctx.client.db, ctx.now_ms);
-    let st = stream_mut(&mut db, key);
-    let entries = &st.entries;
-    let g = st.groups.get_mut(gname.as_slice()).expect("checked");
-    let mut attempts = count * ATTEMPTS_FACTOR;
-    let mut claimed: Vec<(StreamId, Option<Fields>)> = Vec::new();
-    let mut deleted: Vec<StreamId> = Vec::new();
-    let mut created = false;
-    let candidates: Vec<StreamId> = g.pel.range(start..).map(|(id, _)| *id).collect();
-    let mut it = candidates.into_iter().peekable();
-    while attempts > 0 && count > 0 {
-        let Some(id) = it.next() else { break };
-        attempts -= 1;
-        let Some(fields) = entries.get(&id) else {
-            g.ack(id);
-            deleted.push(id);
-            continue;
-        };
-        let p = &g.pel[&id];
-        if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
-            continue;
+    let w = write_stream(ctx, key, false, |st, es, out| {
+        let g = st.groups.get_mut(gname.as_slice()).expect("checked");
+        let mut attempts = count * ATTEMPTS_FACTOR;
+        let mut claimed: Vec<(StreamId, Option<Fields>)> = Vec::new();
+        let mut deleted: Vec<StreamId> = Vec::new();
+        let mut created = false;
+        let candidates: Vec<StreamId> = g.pel.range(start..).map(|(id, _)| *id).collect();
+        let mut it = candidates.into_iter().peekable();
+        while attempts > 0 && count > 0 {
+            let Some(id) = it.next() else { break };
+            attempts -= 1;
+            let Some(fields) = es.get(id)? else {
+                g.ack(id);
+                deleted.push(id);
+                // A deleted entry counts against COUNT too, as in Redis 7.0.
+                count -= 1;
+                continue;
+            };
+            let p = &g.pel[&id];
+            if min_idle > 0 && now.saturating_sub(p.delivery_time) < min_idle {
+                continue;
+            }
+            if !g.consumers.contains_key(cname.as_slice()) {
+                created = true;
+            }
+            let n = if justid {
+                p.delivery_count
+            } else {
+                p.delivery_count.wrapping_add(1)
+            };
+            g.assign(id, cname, now, n);
+            claimed.push((id, (!justid).then_some(fields)));
+            count -= 1;
         }
-        if !g.consumers.contains_key(cname.as_slice()) {
-            created = true;
+        if let Some(c) = g.consumers.get_mut(cname.as_slice()) {
+            if !claimed.is_empty() {
+                c.seen_time = now;
+            }
         }
-        let n = if justid {
-            p.delivery_count
-        } else {
-            p.delivery_count.wrapping_add(1)
-        };
-        g.assign(id, cname, now, n);
-        claimed.push((id, (!justid).then(|| fields.clone())));
-        count -= 1;
-    }
-    if let Some(c) = g.consumers.get_mut(cname.as_slice()) {
-        if !claimed.is_empty() {
-            c.seen_time = now;
+        let next = it.next().unwrap_or(StreamId::MIN);
+        out.array(3);
+        reply_id(out, next);
+        out.array(claimed.len());
+        for (id, f) in &claimed {
+            match f {
+                Some(f) => reply_entry(out, *id, f),
+                None => reply_id(out, *id),
+            }
         }
-    }
-    let next = it.next().unwrap_or(StreamId::MIN);
-    let out = &mut *ctx.out;
-    out.array(3);
-    reply_id(out, next);
-    out.array(claimed.len());
-    for (id, f) in &claimed {
-        match f {
-            Some(f) => reply_entry(out, *id, f),
-            None => reply_id(out, *id),
+        out.array(deleted.len());
+        for id in deleted {
+            reply_id(out, id);
         }
-    }
-    out.array(deleted.len());
-    for id in deleted {
-        reply_id(out, id);
-    }
-    if created {
+        Ok(created)
+    })?;
+    if w.is_some_and(|w| w.result) {
         notify(ctx, CLASS, "xgroup-createconsumer", key);
     }
     Ok(())

@@ -19,6 +19,7 @@
 pub mod collector;
 pub mod hash;
 pub mod list;
+pub mod stream;
 pub mod zset;
 
 use crate::commands::{CommandSpec, Ctx};
@@ -138,6 +139,7 @@ pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
         Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, (0..m.page_count()).collect())),
         Value::PagedList(m) => Some((m.gen, m.page_ids())),
         Value::PagedZSet(m) => Some((m.gen(), m.page_ids())),
+        Value::PagedStream(m) => Some((m.idx.gen, m.idx.page_ids())),
         _ => None,
     }
 }
@@ -159,6 +161,7 @@ fn gen_of(v: &Value) -> Option<u64> {
         Value::PagedHash(m) | Value::PagedSet(m) => Some(m.gen),
         Value::PagedList(m) => Some(m.gen),
         Value::PagedZSet(m) => Some(m.gen()),
+        Value::PagedStream(m) => Some(m.idx.gen),
         _ => None,
     }
 }
@@ -176,6 +179,9 @@ pub fn materialize(
         Value::PagedList(m) => Some(Value::List(Box::new(list::materialize(engine, m, now_ms)?))),
         Value::PagedSet(m) => Some(Value::Set(Box::new(hash::members(engine, m, now_ms)?))),
         Value::PagedZSet(m) => Some(Value::ZSet(zset::materialize(engine, m, now_ms)?)),
+        Value::PagedStream(m) => Some(Value::Stream(Box::new(stream::materialize(
+            engine, m, now_ms,
+        )?))),
         _ => None,
     })
 }
@@ -188,6 +194,9 @@ pub fn deep_copy(engine: &mut Engine<Value>, v: Value, now_ms: i64) -> Result<Va
         Value::PagedList(m) => Value::PagedList(Box::new(list::deep_copy(engine, &m, now_ms)?)),
         Value::PagedSet(m) => Value::PagedSet(Box::new(hash::deep_copy(engine, &m, now_ms)?)),
         Value::PagedZSet(m) => Value::PagedZSet(Box::new(zset::deep_copy(engine, &m, now_ms)?)),
+        Value::PagedStream(m) => {
+            Value::PagedStream(Box::new(stream::deep_copy(engine, &m, now_ms)?))
+        }
         v => v,
     })
 }

@@ -197,7 +197,11 @@ pub fn value(v: &Value, encoding: &str, shape: ListShape) -> Vec<u8> {
         }
         Value::Stream(s) => super::stream::encode(s, &mut out),
         // The one caller (DUMP) hands a paged hash over as the `Value::Hash` of its pages.
-        Value::PagedHash(_) | Value::PagedList(_) | Value::PagedSet(_) | Value::PagedZSet(_) => {
+        Value::PagedHash(_)
+        | Value::PagedList(_)
+        | Value::PagedSet(_)
+        | Value::PagedZSet(_)
+        | Value::PagedStream(_) => {
             unreachable!("a paged value is materialized before encoding")
         }
     }

@@ -367,12 +367,18 @@ mod tests {
             }
             if let Ok(mut s) = decode_body(&m) {
                 let last = s.last_id;
-                s.range(StreamId::MIN, StreamId::MAX, true, 0);
+                let _ = crate::stream::entries::range_of(
+                    &s.entries,
+                    StreamId::MIN,
+                    StreamId::MAX,
+                    true,
+                    0,
+                );
                 s.trim(crate::stream::Trim::MaxLen(3), true, 100);
                 s.trim(crate::stream::Trim::MaxLen(1), false, 0);
                 s.delete(StreamId::new(2, 2));
                 for g in s.groups.values() {
-                    let _ = s.group_lag(g);
+                    let _ = s.group_lag(s.len(), g);
                 }
                 if let Some(id) = last.incr() {
                     s.append(id, vec![b"a".to_vec(), b"b".to_vec()], 100, 4096);

@@ -185,6 +185,10 @@ impl Server {
                 m.gen,
                 commands::lists_paged::pages_needed(spec.name, args, key, m),
             ),
+            Value::PagedStream(m) => (
+                m.idx.gen,
+                commands::streams_paged::pages_needed(spec.name, args, key, m),
+            ),
             _ => return None,
         })
     }

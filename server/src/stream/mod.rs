@@ -2,9 +2,12 @@
 //! approximate trimming and XINFO's node counts behave as in Redis), and consumer groups.
 
 pub mod codec;
+pub mod entries;
 pub mod group;
 pub mod id;
 
+use entries::R;
+pub use entries::{EntriesRead, EntriesWrite, Plain};
 use group::Group;
 pub use id::StreamId;
 use std::collections::BTreeMap;
@@ -86,10 +89,6 @@ impl Stream {
         self.entries.len() as u64
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The ID XADD `*` or `<ms>-*` gives (or `None` when no greater ID exists), with the
     /// current time `now_ms`.
     pub fn next_auto_id(&self, now_ms: u64, ms: Option<u64>) -> Option<StreamId> {
@@ -109,8 +108,46 @@ impl Stream {
         }
     }
 
+    #[cfg(test)]
+    /// Runs `f` on this stream in one record, its entries lent out as [`Plain`] for the
+    /// duration (the logic below never touches `self.entries`).
+    fn with_plain<T>(
+        &mut self,
+        f: impl FnOnce(&mut Stream, &mut Plain<&mut BTreeMap<StreamId, Fields>>) -> R<T>,
+    ) -> T {
+        let mut e = std::mem::take(&mut self.entries);
+        let r = f(self, &mut Plain(&mut e));
+        self.entries = e;
+        r.expect("entries in one record cannot fail to read")
+    }
+
+    #[cfg(test)]
     /// Appends an entry (its ID already checked to be greater than `last_id`).
     pub fn append(&mut self, id: StreamId, fields: Fields, max_entries: u64, max_bytes: u64) {
+        self.with_plain(|s, es| s.append_in(es, id, fields, max_entries, max_bytes))
+    }
+
+    #[cfg(test)]
+    /// XDEL of one ID: `true` if it was there.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        self.with_plain(|s, es| s.delete_in(es, id))
+    }
+
+    #[cfg(test)]
+    /// Trims as XADD/XTRIM do; `limit` 0 means no limit. Returns the number of entries removed.
+    pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
+        self.with_plain(|s, es| s.trim_in(es, how, approx, limit))
+    }
+
+    /// [`Stream::append`] with the entries in `es` (this `Stream` holds the rest).
+    pub fn append_in(
+        &mut self,
+        es: &mut dyn EntriesWrite,
+        id: StreamId,
+        fields: Fields,
+        max_entries: u64,
+        max_bytes: u64,
+    ) -> R<()> {
         let size: u64 = fields.iter().map(|f| lp_elem_size(f)).sum();
         let new_node = match self.nodes.iter_mut().next_back() {
             None => true,
@@ -119,34 +156,19 @@ impl Stream {
                     || (max_entries > 0 && n.live + n.deleted >= max_entries)
             }
         };
-        if new_node {
-            let names: Vec<Vec<u8>> = fields.iter().step_by(2).cloned().collect();
-            // Header, count, deleted, field count, the fields, the master terminator.
-            let master: u64 = 6
-                + 2
-                + 2
-                + lp_int_size(names.len() as u64)
-                + names.iter().map(|f| lp_elem_size(f)).sum::<u64>()
-                + 2
-                + 1;
-            self.nodes.insert(
-                id,
-                Node {
-                    live: 0,
-                    deleted: 0,
-                    bytes: master,
-                    master_fields: names,
-                    last_id: id,
-                },
-            );
-        }
-        let (master_id, node) = self.nodes.iter_mut().next_back().expect("a node");
-        let same = fields.len() / 2 == node.master_fields.len()
-            && fields
-                .iter()
-                .step_by(2)
-                .zip(&node.master_fields)
-                .all(|(a, b)| a == b);
+        // The node the entry goes to, and whether its field names are the master entry's.
+        let (master_id, same) = match self.nodes.iter().next_back() {
+            Some((m, n)) if !new_node => (
+                *m,
+                fields.len() / 2 == n.master_fields.len()
+                    && fields
+                        .iter()
+                        .step_by(2)
+                        .zip(&n.master_fields)
+                        .all(|(a, b)| a == b),
+            ),
+            _ => (id, true),
+        };
         let ms_diff = id.ms - master_id.ms;
         // Both parts are stored as differences from the master ID (the sequence's may be
         // negative, as a signed 64-bit integer).
@@ -168,15 +190,46 @@ impl Stream {
             fields.len() as u64 + 4
         };
         entry += lp_int_size(lp_count);
+        let names: Vec<Vec<u8>> = if new_node {
+            fields.iter().step_by(2).cloned().collect()
+        } else {
+            Vec::new()
+        };
+        // The entry first: a page that cannot be written leaves the nodes as they were.
+        es.push(id, fields)?;
+        if new_node {
+            // Header, count, deleted, field count, the fields, the master terminator.
+            let master: u64 = 6
+                + 2
+                + 2
+                + lp_int_size(names.len() as u64)
+                + names.iter().map(|f| lp_elem_size(f)).sum::<u64>()
+                + 2
+                + 1;
+            self.nodes.insert(
+                id,
+                Node {
+                    live: 0,
+                    deleted: 0,
+                    bytes: master,
+                    master_fields: names,
+                    last_id: id,
+                },
+            );
+        }
+        let node = self
+            .nodes
+            .get_mut(&master_id)
+            .expect("the node just chosen");
         node.bytes += entry;
         node.live += 1;
         node.last_id = id;
-        self.entries.insert(id, fields);
         self.last_id = id;
         self.entries_added = self.entries_added.wrapping_add(1);
-        if self.entries.len() == 1 {
+        if es.count() == 1 {
             self.first_id = id;
         }
+        Ok(())
     }
 
     /// The master ID of the node holding `id`.
@@ -185,9 +238,9 @@ impl Stream {
     }
 
     /// Flags one entry deleted (a node whose entries are all gone is removed).
-    fn remove_entry(&mut self, id: StreamId) -> bool {
-        if self.entries.remove(&id).is_none() {
-            return false;
+    fn remove_entry(&mut self, es: &mut dyn EntriesWrite, id: StreamId) -> R<bool> {
+        if !es.remove(id)? {
+            return Ok(false);
         }
         if let Some(m) = self.node_of(id) {
             let n = self.nodes.get_mut(&m).expect("node");
@@ -197,151 +250,143 @@ impl Stream {
                 self.nodes.remove(&m);
             }
         }
-        true
+        Ok(true)
     }
 
     /// Where Redis records the first entry after deletions: the first live ID, or 0-0 when
     /// none is left.
-    fn update_first_id(&mut self) {
-        self.first_id = self.entries.keys().next().copied().unwrap_or(StreamId::MIN);
+    fn update_first_id(&mut self, es: &mut dyn EntriesWrite) -> R<()> {
+        self.first_id = es.first_id()?.unwrap_or(StreamId::MIN);
+        Ok(())
     }
 
-    /// XDEL of one ID: `true` if it was there.
-    pub fn delete(&mut self, id: StreamId) -> bool {
-        if !self.remove_entry(id) {
-            return false;
+    /// [`Stream::delete`] with the entries in `es`.
+    pub fn delete_in(&mut self, es: &mut dyn EntriesWrite, id: StreamId) -> R<bool> {
+        if !self.remove_entry(es, id)? {
+            return Ok(false);
         }
         if id > self.max_deleted_id {
             self.max_deleted_id = id;
         }
-        if id < self.first_id || self.entries.range(..id).next().is_none() {
-            self.update_first_id();
+        // No live entry below `id` left: the first one was deleted.
+        if id < self.first_id || es.first_id()?.is_none_or(|f| f > id) {
+            self.update_first_id(es)?;
         }
-        true
+        Ok(true)
     }
 
-    /// Trims as XADD/XTRIM do; `limit` 0 means no limit. Returns the number of entries removed.
-    pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
+    /// [`Stream::trim`] with the entries in `es`. Whole nodes go first (the first node holds
+    /// the first live entries), then an exact trim cuts into the next; the entries go in one
+    /// removal from the front at the end, so a paged stream reads at most the page it cuts.
+    pub fn trim_in(
+        &mut self,
+        es: &mut dyn EntriesWrite,
+        how: Trim,
+        approx: bool,
+        limit: u64,
+    ) -> R<u64> {
+        let len = es.count();
         if let Trim::MaxLen(max) = how {
-            if self.len() <= max {
-                return 0;
+            if len <= max {
+                return Ok(0);
             }
         }
-        let mut deleted = 0u64;
-        while let Some((&master, node)) = self.nodes.iter().next() {
+        let mut whole = 0u64;
+        let mut gone_nodes = Vec::new();
+        let mut cut_node = None;
+        for (&master, node) in &self.nodes {
             let live = node.live;
-            if limit > 0 && deleted + live > limit {
+            if limit > 0 && whole + live > limit {
                 break;
             }
-            let whole = match how {
-                Trim::MaxLen(max) => self.len() - live >= max,
+            let all = match how {
+                Trim::MaxLen(max) => len.saturating_sub(whole).saturating_sub(live) >= max,
                 Trim::MinId(min) => node.last_id < min,
             };
-            if whole {
-                let ids: Vec<StreamId> = self
-                    .entries
-                    .range(master..)
-                    .take(live as usize)
-                    .map(|(k, _)| *k)
-                    .collect();
-                for id in ids {
-                    self.entries.remove(&id);
-                }
-                self.nodes.remove(&master);
-                deleted += live;
+            if all {
+                gone_nodes.push(master);
+                whole += live;
                 continue;
             }
-            if approx {
-                break;
-            }
-            let ids: Vec<StreamId> = self
-                .entries
-                .range(master..)
-                .take(live as usize)
-                .map(|(k, _)| *k)
-                .collect();
-            for id in ids {
-                let stop = match how {
-                    Trim::MaxLen(max) => self.len() <= max,
-                    Trim::MinId(min) => id >= min,
-                };
-                if stop {
-                    break;
-                }
-                self.remove_entry(id);
-                deleted += 1;
+            if !approx {
+                cut_node = Some((master, live));
             }
             break;
         }
-        if deleted > 0 {
-            self.update_first_id();
+        let mut cut = 0;
+        if let Some((_, live)) = cut_node {
+            cut = match how {
+                Trim::MaxLen(max) => len.saturating_sub(whole).saturating_sub(max),
+                Trim::MinId(min) => es.count_below(min)?.saturating_sub(whole),
+            }
+            .min(live);
         }
-        deleted
+        if whole + cut == 0 {
+            return Ok(0);
+        }
+        es.remove_first(whole + cut)?;
+        for master in gone_nodes {
+            self.nodes.remove(&master);
+        }
+        if let Some((master, _)) = cut_node.filter(|_| cut > 0) {
+            let n = self.nodes.get_mut(&master).expect("node");
+            n.live -= cut;
+            n.deleted += cut;
+            if n.live == 0 {
+                self.nodes.remove(&master);
+            }
+        }
+        self.update_first_id(es)?;
+        Ok(whole + cut)
     }
 
     /// Whether [`Stream::trim`] would remove anything (without changing the stream, so that a
     /// trim that does nothing leaves the key untouched, as in Redis).
-    pub fn trim_would_remove(&self, how: Trim, approx: bool, limit: u64) -> bool {
-        let first = self.first_entry().map(|(id, _)| id);
+    pub fn trim_would_remove(
+        &self,
+        es: &mut dyn EntriesRead,
+        how: Trim,
+        approx: bool,
+        limit: u64,
+    ) -> R<bool> {
+        let len = es.count();
+        let first = es.first_id()?;
         match how {
-            Trim::MaxLen(max) if self.len() <= max => return false,
-            Trim::MinId(min) if first.is_none_or(|f| f >= min) => return false,
-            _ if !approx => return true,
+            Trim::MaxLen(max) if len <= max => return Ok(false),
+            Trim::MinId(min) if first.is_none_or(|f| f >= min) => return Ok(false),
+            _ if !approx => return Ok(true),
             _ => {}
         }
         let Some((_, node)) = self.nodes.iter().next() else {
-            return false;
+            return Ok(false);
         };
         if limit > 0 && node.live > limit {
-            return false;
+            return Ok(false);
         }
-        match how {
-            Trim::MaxLen(max) => self.len() - node.live >= max,
+        Ok(match how {
+            Trim::MaxLen(max) => len.saturating_sub(node.live) >= max,
             Trim::MinId(min) => node.last_id < min,
-        }
+        })
     }
 
-    /// Entries with IDs in `[start, end]`, forwards or backwards, at most `count` (0 = all).
-    pub fn range(
-        &self,
-        start: StreamId,
-        end: StreamId,
-        rev: bool,
-        count: usize,
-    ) -> Vec<(StreamId, &Fields)> {
-        if start > end {
-            return Vec::new();
-        }
-        let it = self.entries.range(start..=end).map(|(k, v)| (*k, v));
-        let limit = if count == 0 { usize::MAX } else { count };
-        if rev {
-            it.rev().take(limit).collect()
-        } else {
-            it.take(limit).collect()
-        }
-    }
-
-    /// The first and last live entries.
-    pub fn first_entry(&self) -> Option<(StreamId, &Fields)> {
-        self.entries.iter().next().map(|(k, v)| (*k, v))
-    }
-
+    /// The last live entry (of a stream in one record).
     pub fn last_entry(&self) -> Option<(StreamId, &Fields)> {
         self.entries.iter().next_back().map(|(k, v)| (*k, v))
     }
 
-    /// Whether entries were deleted between `start` and the end of the stream.
-    pub fn has_tombstones_from(&self, start: StreamId) -> bool {
-        !(self.entries.is_empty() || self.max_deleted_id.is_zero()) && start <= self.max_deleted_id
+    /// Whether entries were deleted between `start` and the end of the stream, `len` entries
+    /// long.
+    pub fn has_tombstones_from(&self, len: u64, start: StreamId) -> bool {
+        !(len == 0 || self.max_deleted_id.is_zero()) && start <= self.max_deleted_id
     }
 
     /// How many entries were ever added up to `id` (Redis's estimate of a group's
-    /// `entries-read`), or `None` when that cannot be known.
-    pub fn entries_before(&self, id: StreamId) -> Option<i64> {
+    /// `entries-read`), or `None` when that cannot be known; `len` is the stream's length.
+    pub fn entries_before(&self, len: u64, id: StreamId) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
-        if self.is_empty() && id <= self.last_id {
+        if len == 0 && id <= self.last_id {
             return Some(self.entries_added as i64);
         }
         if id == self.last_id {
@@ -352,24 +397,26 @@ impl Stream {
         }
         if self.max_deleted_id.is_zero() || self.max_deleted_id < self.first_id {
             if id < self.first_id {
-                return Some(self.entries_added.saturating_sub(self.len()) as i64);
+                return Some(self.entries_added.saturating_sub(len) as i64);
             }
             if id == self.first_id {
-                return Some(self.entries_added.saturating_sub(self.len()) as i64 + 1);
+                return Some(self.entries_added.saturating_sub(len) as i64 + 1);
             }
         }
         None
     }
 
     /// A group's lag (entries not yet delivered), or `None` when unknown.
-    pub fn group_lag(&self, g: &Group) -> Option<i64> {
+    pub fn group_lag(&self, len: u64, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
-        if g.entries_read != group::ENTRIES_READ_UNKNOWN && !self.has_tombstones_from(g.last_id) {
+        if g.entries_read != group::ENTRIES_READ_UNKNOWN
+            && !self.has_tombstones_from(len, g.last_id)
+        {
             return Some((self.entries_added as i64).wrapping_sub(g.entries_read));
         }
-        self.entries_before(g.last_id)
+        self.entries_before(len, g.last_id)
             .map(|read| (self.entries_added as i64).wrapping_sub(read))
     }
 

@@ -1,0 +1,119 @@
+//! A paged stream against a stream in one record over a real engine and an in-memory store,
+//! with pages saved and evicted along the way: every operation must leave both the same.
+
+use super::*;
+use crate::stream::{EntriesWrite, Plain, Trim};
+use kvtier_core::memstore::MemStore;
+use kvtier_core::{EngineConfig, Event};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NOW: i64 = 1;
+
+fn engine() -> Engine<Value> {
+    let cfg = EngineConfig {
+        databases: 1,
+        io_threads: 1,
+        flush_delay: Duration::from_secs(3600),
+        ..EngineConfig::default()
+    };
+    Engine::new(Arc::new(MemStore::new()), cfg, Arc::new(|| {}))
+}
+
+fn save_and_evict(e: &mut Engine<Value>) {
+    e.barrier(7);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    'wait: loop {
+        for ev in e.poll() {
+            if let Event::BarrierDone { token: 7, result } = ev {
+                result.expect("save");
+                break 'wait;
+            }
+        }
+        assert!(Instant::now() < deadline, "the save did not finish");
+        e.tick();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    e.evict(usize::MAX);
+}
+
+/// Runs `f` on both forms.
+fn both(
+    e: &mut Engine<Value>,
+    plain: &mut Stream,
+    paged: &mut PagedStream,
+    mut f: impl FnMut(&mut Stream, &mut dyn EntriesWrite) -> String,
+) {
+    let mut entries = std::mem::take(&mut plain.entries);
+    let a = f(plain, &mut Plain(&mut entries));
+    plain.entries = entries;
+    let PagedStream { idx, meta } = paged;
+    let mut es = Paged {
+        engine: e,
+        idx,
+        now_ms: NOW,
+        page_bytes: 200,
+    };
+    let b = f(meta, &mut es);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn paged_stream_matches_one_record() {
+    let mut rng = StdRng::seed_from_u64(19);
+    let mut e = engine();
+    let mut plain = Stream::default();
+    let mut paged = page_out(&mut e, Stream::default(), 200, NOW);
+    let mut next = 1u64;
+    for step in 0..4000 {
+        let op = rng.random_range(0..100);
+        let a = StreamId::new(rng.random_range(0..next + 2), rng.random_range(0..3));
+        let b = StreamId::new(rng.random_range(0..next + 2), rng.random_range(0..3));
+        let n = rng.random_range(0..40u64);
+        let approx = rng.random_bool(0.5);
+        let vlen = rng.random_range(0..30);
+        both(&mut e, &mut plain, &mut paged, |s, es| match op {
+            0..=49 => {
+                let id = StreamId::new(next, 0);
+                let f = vec![b"f".to_vec(), vec![b'x'; vlen]];
+                s.append_in(es, id, f, 10, 4096).unwrap();
+                format!("add {id:?}")
+            }
+            50..=64 => format!("del {}", s.delete_in(es, a).unwrap()),
+            65..=69 => format!(
+                "trim {}",
+                s.trim_in(es, Trim::MaxLen(n * 5), approx, 0).unwrap()
+            ),
+            70..=72 => format!("trim {}", s.trim_in(es, Trim::MinId(a), approx, 0).unwrap()),
+            73..=89 => format!(
+                "{:?} {:?}",
+                es.range(a.min(b), a.max(b), op % 2 == 0, n as usize)
+                    .unwrap(),
+                es.count_below(a).unwrap()
+            ),
+            _ => format!(
+                "{:?} {:?} {:?} {:?}",
+                es.first_entry().unwrap(),
+                es.last_entry().unwrap(),
+                es.get(a).unwrap(),
+                es.count()
+            ),
+        });
+        if op < 50 {
+            next += 1;
+        }
+        let mut meta = plain.clone();
+        meta.entries.clear();
+        assert_eq!(meta, paged.meta, "step {step}");
+        if step % 97 == 0 {
+            save_and_evict(&mut e);
+        }
+    }
+    assert!(paged.idx.pages.len() > 3, "{}", paged.idx.pages.len());
+    let whole = materialize(&mut e, &paged, NOW).unwrap();
+    assert_eq!(whole, plain);
+    let copy = deep_copy(&mut e, &paged, NOW).unwrap();
+    save_and_evict(&mut e);
+    assert_eq!(materialize(&mut e, &copy, NOW).unwrap(), plain);
+}
