@@ -151,6 +151,7 @@ pub fn page_total(v: &Value) -> Option<(u64, u32)> {
         Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, m.page_count())),
         Value::PagedList(m) => Some((m.gen, m.segs.len() as u32)),
         Value::PagedZSet(m) => Some((m.gen(), m.index.page_count() + m.segs.len() as u32)),
+        Value::PagedStream(m) => Some((m.idx.gen, m.idx.pages.len() as u32)),
         _ => None,
     }
 }
