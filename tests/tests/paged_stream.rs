@@ -254,14 +254,6 @@ struct Twins {
     oc: Client,
 }
 
-const PAGED: &[&str] = &[
-    "--paged-value-min-bytes",
-    "4kb",
-    "--page-bytes",
-    "1kb",
-    "--maxmemory",
-    "2mb",
-];
 const PLAIN: &[&str] = &["--paged-value-min-bytes", "0"];
 
 impl Twins {
