@@ -16,25 +16,15 @@ pub fn page_out_written(ctx: &mut Ctx, key: &[u8]) {
         Some(Value::Hash(_)) => super::hashes_paged::maybe_page_out(ctx, key, 0),
         Some(Value::Set(_)) => super::sets_paged::maybe_page_out(ctx, key, 0),
         Some(Value::ZSet(_)) => super::zsets_paged::maybe_page_out(ctx, key, 0),
-        Some(Value::List(_)) => {
+        Some(v @ (Value::List(_) | Value::Stream(_))) => {
+            let page_out = match v {
+                Value::List(_) => super::list_access::maybe_page_out,
+                _ => super::stream_access::maybe_page_out,
+            };
             let settings = ctx.shared.config.settings();
             let (page_bytes, min_bytes) = (settings.page_bytes, settings.paged_value_min_bytes);
             if min_bytes > 0 {
-                super::list_access::maybe_page_out(
-                    ctx.engine,
-                    ctx.client.db,
-                    key,
-                    page_bytes,
-                    min_bytes,
-                    ctx.now_ms,
-                );
-            }
-        }
-        Some(Value::Stream(_)) => {
-            let settings = ctx.shared.config.settings();
-            let (page_bytes, min_bytes) = (settings.page_bytes, settings.paged_value_min_bytes);
-            if min_bytes > 0 {
-                super::stream_access::maybe_page_out(
+                page_out(
                     ctx.engine,
                     ctx.client.db,
                     key,
