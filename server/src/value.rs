@@ -51,6 +51,9 @@ const TAG_PAGED_LIST: u8 = 7;
 const TAG_PAGED_SET: u8 = 8;
 const TAG_PAGED_ZSET: u8 = 9;
 const TAG_PAGED_STREAM: u8 = 10;
+/// A segment page of a paged sorted set: a sorted set's payload, loaded as a page (a sorted
+/// run; see `zset::ZSet`). Pages written before this tag carry `TAG_ZSET`.
+const TAG_ZSET_PAGE: u8 = 11;
 
 /// Whether a record type tag is a paged value's manifest (the page collector's mark scan reads
 /// only those).
@@ -68,7 +71,7 @@ pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
         TAG_LIST | TAG_PAGED_LIST => "list",
         TAG_HASH | TAG_PAGED_HASH => "hash",
         TAG_SET | TAG_PAGED_SET => "set",
-        TAG_ZSET | TAG_PAGED_ZSET => "zset",
+        TAG_ZSET | TAG_ZSET_PAGE | TAG_PAGED_ZSET => "zset",
         TAG_STREAM | TAG_PAGED_STREAM => "stream",
         _ => return None,
     })
@@ -152,6 +155,7 @@ impl CacheValue for Value {
             Value::List(_) => TAG_LIST,
             Value::Hash(_) => TAG_HASH,
             Value::Set(_) => TAG_SET,
+            Value::ZSet(z) if z.is_page() => TAG_ZSET_PAGE,
             Value::ZSet(_) => TAG_ZSET,
             Value::Stream(_) => TAG_STREAM,
             Value::PagedHash(_) => TAG_PAGED_HASH,
@@ -235,12 +239,16 @@ impl CacheValue for Value {
                 }
                 Value::Set(Box::new(s))
             }
-            TAG_ZSET => {
+            TAG_ZSET | TAG_ZSET_PAGE => {
                 let n = r.count()?;
-                let mut z = ZSet::default();
+                let mut z = if tag == TAG_ZSET_PAGE {
+                    ZSet::page()
+                } else {
+                    ZSet::default()
+                };
                 for _ in 0..n {
                     let score = r.f64()?;
-                    z.insert(r.bytes()?, score);
+                    z.push_decoded(r.bytes()?, score);
                 }
                 Value::ZSet(z)
             }
@@ -322,5 +330,33 @@ mod tests {
                 assert!(Value::decode_payload(v.type_tag(), &out[..out.len() - 1]).is_err());
             }
         }
+    }
+
+    /// A segment page is written under its own tag and loads as a page; a page written with
+    /// the plain sorted-set tag (before that tag existed) loads as the same members.
+    #[test]
+    fn a_zset_page_keeps_its_kind_through_a_record() {
+        let mut page = ZSet::page();
+        for i in 0..300u32 {
+            page.insert_absent(format!("m{i:03}").into_bytes(), f64::from(i / 10));
+        }
+        let v = Value::ZSet(page.clone());
+        assert_eq!(v.type_tag(), TAG_ZSET_PAGE);
+        assert_eq!(type_name_of_tag(TAG_ZSET_PAGE), Some("zset"));
+        let mut out = Vec::new();
+        v.encode_payload(&mut out);
+        match Value::decode_payload(TAG_ZSET_PAGE, &out).unwrap() {
+            Value::ZSet(z) => assert!(z.is_page() && z == page),
+            other => panic!("{other:?}"),
+        }
+        match Value::decode_payload(TAG_ZSET, &out).unwrap() {
+            Value::ZSet(mut z) => {
+                assert!(!z.is_page() && z == page);
+                z.make_page();
+                assert!(z.is_page() && z == page);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(Value::ZSet(ZSet::default()).type_tag(), TAG_ZSET);
     }
 }

@@ -31,77 +31,380 @@ impl Ord for Score {
     }
 }
 
-/// `order` is an order-statistic B-tree (`indexset`): besides ordered iteration it finds the
-/// element at a rank and the rank of an element in logarithmic time, so ZRANK, ZRANGE by rank
-/// and ZCOUNT cost what they cost in Redis's skiplist instead of a walk from one end (8 ms per
-/// ZREVRANK on a million members with a plain `BTreeSet`).
+/// Members that a run holds at most before it becomes a tree: Redis's default
+/// `zset-max-listpack-entries`, past which a member's lookup by name stops being cheap.
+const RUN_MAX: usize = 128;
+/// The same for a segment page of a paged set: a page of `page-bytes` (8 kB by default) holds a
+/// few hundred members, always looked up by (score, member); only an unusually large
+/// `page-bytes` makes a page a tree.
+const PAGE_RUN_MAX: usize = 2048;
+
+/// A sorted set in one of two forms (the choice is invisible to commands):
+/// - a **run**: the (score, member) pairs in order in one vector, as Redis's listpack. Small
+///   sets and the segment pages of a paged set use it: one allocation per member instead of
+///   three, a copy (copy-on-write while a save holds a page) is one vector, and inserting or
+///   removing an element whose score is known is a binary search and a move of at most a page.
+///   A member's lookup by name is a walk, which is why a run is kept small.
+/// - a **tree**: a member → score map plus an order-statistic B-tree (`indexset`) by (score,
+///   member), which finds the element at a rank and the rank of an element in logarithmic time,
+///   so ZRANK, ZRANGE by rank and ZCOUNT cost what they cost in Redis's skiplist.
 ///
-/// Boxed: the two maps take 112 bytes, and every cached value (a counter as much as a zset)
-/// is as large as the largest variant of `Value`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A run turns into a tree when it outgrows its bound; a tree stays a tree (as in Redis).
+/// Boxed: a tree's two maps take 112 bytes, and every cached value (a counter as much as a
+/// zset) is as large as the largest variant of `Value`.
+#[derive(Debug, Clone, Default)]
 pub struct ZSet(Box<Members>);
 
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Members {
-    scores: HashMap<Vec<u8>, f64>,
-    order: indexset::BTreeSet<(Score, Vec<u8>)>,
+type Elem = (Score, Vec<u8>);
+
+#[derive(Debug, Clone)]
+enum Members {
+    /// Sorted by (score, member), no member twice. `page`: a segment page of a paged set (a
+    /// larger bound, and its own record tag so a load knows it is one).
+    Run { elems: Vec<Elem>, page: bool },
+    Tree {
+        scores: HashMap<Vec<u8>, f64>,
+        order: indexset::BTreeSet<Elem>,
+    },
+}
+
+impl Default for Members {
+    fn default() -> Self {
+        Members::Run {
+            elems: Vec::new(),
+            page: false,
+        }
+    }
+}
+
+impl PartialEq for ZSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+/// -0.0 and 0.0 are the same score in Redis.
+fn norm(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+/// Where (`score`, `member`) is in a run, or where it would go.
+fn search(elems: &[Elem], score: f64, member: &[u8]) -> Result<usize, usize> {
+    elems.binary_search_by(|(s, m)| (s, m.as_slice()).cmp(&(&Score(score), member)))
 }
 
 impl ZSet {
+    /// An empty segment page of a paged set.
+    pub fn page() -> ZSet {
+        ZSet(Box::new(Members::Run {
+            elems: Vec::new(),
+            page: true,
+        }))
+    }
+
+    /// An empty set in tree form (tests: the form a large set takes).
+    #[cfg(test)]
+    pub(crate) fn empty_tree() -> ZSet {
+        ZSet(Box::new(Members::Tree {
+            scores: HashMap::new(),
+            order: indexset::BTreeSet::new(),
+        }))
+    }
+
+    /// Whether the set is in tree form.
+    #[cfg(test)]
+    pub(crate) fn is_tree(&self) -> bool {
+        matches!(&*self.0, Members::Tree { .. })
+    }
+
+    /// Whether this is a segment page (recorded with its own tag).
+    pub fn is_page(&self) -> bool {
+        matches!(&*self.0, Members::Run { page: true, .. })
+    }
+
+    /// Makes this set a segment page (a set loaded from a record written before pages had
+    /// their own tag, or one a page's bound turned into a tree that has shrunk since).
+    pub fn make_page(&mut self) {
+        if self.is_page() || self.len() > PAGE_RUN_MAX {
+            return;
+        }
+        let elems = match &mut *self.0 {
+            Members::Run { elems, .. } => std::mem::take(elems),
+            Members::Tree { order, .. } => std::mem::take(order).into_iter().collect(),
+        };
+        *self.0 = Members::Run { elems, page: true };
+    }
+
     pub fn len(&self) -> usize {
-        self.0.scores.len()
+        match &*self.0 {
+            Members::Run { elems, .. } => elems.len(),
+            Members::Tree { scores, .. } => scores.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.scores.is_empty()
+        self.len() == 0
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.0.scores.get(member).copied()
+        match &*self.0 {
+            Members::Run { elems, .. } => elems.iter().find(|(_, m)| m == member).map(|e| e.0 .0),
+            Members::Tree { scores, .. } => scores.get(member).copied(),
+        }
+    }
+
+    /// Whether `member` is in the set with score `score` (a run finds it by binary search).
+    pub fn contains_scored(&self, member: &[u8], score: f64) -> bool {
+        match &*self.0 {
+            Members::Run { elems, .. } => search(elems, norm(score), member).is_ok(),
+            Members::Tree { scores, .. } => scores.get(member) == Some(&norm(score)),
+        }
     }
 
     /// Inserts or updates; returns the previous score.
     pub fn insert(&mut self, member: Vec<u8>, score: f64) -> Option<f64> {
-        // -0.0 and 0.0 are the same score in Redis.
-        let score = if score == 0.0 { 0.0 } else { score };
-        let old = self.0.scores.insert(member.clone(), score);
-        if let Some(o) = old {
-            self.0.order.remove(&(Score(o), member.clone()));
+        let score = norm(score);
+        match &mut *self.0 {
+            Members::Run { elems, .. } => {
+                let old = elems.iter().position(|(_, m)| *m == member);
+                let old = old.map(|i| elems.remove(i).0 .0);
+                self.insert_absent(member, score);
+                old
+            }
+            Members::Tree { scores, order } => {
+                let old = scores.insert(member.clone(), score);
+                if let Some(o) = old {
+                    order.remove(&(Score(o), member.clone()));
+                }
+                order.insert((Score(score), member));
+                old
+            }
         }
-        self.0.order.insert((Score(score), member));
-        old
+    }
+
+    /// Inserts a member the caller knows is not in the set (a segment page's writes know it
+    /// from the member index): a run skips the walk that looks for it.
+    pub fn insert_absent(&mut self, member: Vec<u8>, score: f64) {
+        let score = norm(score);
+        match &mut *self.0 {
+            Members::Run { elems, page } => {
+                let at = search(elems, score, &member).unwrap_or_else(|at| at);
+                debug_assert!(elems.iter().all(|(_, m)| *m != member));
+                elems.insert(at, (Score(score), member));
+                let max = if *page { PAGE_RUN_MAX } else { RUN_MAX };
+                if elems.len() > max {
+                    self.grow_into_tree();
+                }
+            }
+            Members::Tree { scores, order } => {
+                scores.insert(member.clone(), score);
+                order.insert((Score(score), member));
+            }
+        }
+    }
+
+    /// Appends an element read from a record: pushed when it sorts after the last (a record
+    /// lists its elements in order), inserted otherwise.
+    pub(crate) fn push_decoded(&mut self, member: Vec<u8>, score: f64) {
+        if let Members::Run { elems, page } = &mut *self.0 {
+            let max = if *page { PAGE_RUN_MAX } else { RUN_MAX };
+            let after = elems
+                .last()
+                .is_none_or(|(s, m)| (s, m.as_slice()) < (&Score(norm(score)), member.as_slice()));
+            if after && elems.len() < max {
+                elems.push((Score(norm(score)), member));
+                return;
+            }
+        }
+        self.insert(member, score);
+    }
+
+    fn grow_into_tree(&mut self) {
+        let Members::Run { elems, .. } = &mut *self.0 else {
+            return;
+        };
+        let elems = std::mem::take(elems);
+        let scores = elems.iter().map(|(s, m)| (m.clone(), s.0)).collect();
+        let order = elems.into_iter().collect();
+        *self.0 = Members::Tree { scores, order };
     }
 
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let old = self.0.scores.remove(member)?;
-        self.0.order.remove(&(Score(old), member.to_vec()));
-        Some(old)
+        match &mut *self.0 {
+            Members::Run { elems, .. } => {
+                let i = elems.iter().position(|(_, m)| m == member)?;
+                Some(elems.remove(i).0 .0)
+            }
+            Members::Tree { scores, order } => {
+                let old = scores.remove(member)?;
+                order.remove(&(Score(old), member.to_vec()));
+                Some(old)
+            }
+        }
+    }
+
+    /// Removes `member` whose score the caller knows; whether it was there with that score.
+    pub fn remove_scored(&mut self, member: &[u8], score: f64) -> bool {
+        match &mut *self.0 {
+            Members::Run { elems, .. } => match search(elems, norm(score), member) {
+                Ok(i) => {
+                    elems.remove(i);
+                    true
+                }
+                Err(_) => false,
+            },
+            Members::Tree { .. } => {
+                if self.contains_scored(member, score) {
+                    self.remove(member);
+                    true
+                } else {
+                    false
+                }
+            }
+        }
     }
 
     /// Members in ascending (score, member) order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
-        self.0.order.iter().map(|(s, m)| (m.as_slice(), s.0))
+    pub fn iter(&self) -> Iter<'_> {
+        match &*self.0 {
+            Members::Run { elems, .. } => Iter::Run(elems.iter()),
+            Members::Tree { order, .. } => Iter::Tree(order.iter()),
+        }
     }
 
     /// 0-based rank in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let s = self.score(member)?;
-        Some(self.0.order.rank(&(Score(s), member.to_vec())))
+        self.rank_scored(member, s)
+    }
+
+    /// 0-based rank of `member` whose score the caller knows (`None` if it is not there so).
+    pub fn rank_scored(&self, member: &[u8], score: f64) -> Option<usize> {
+        match &*self.0 {
+            Members::Run { elems, .. } => search(elems, norm(score), member).ok(),
+            Members::Tree { order, .. } => self
+                .contains_scored(member, score)
+                .then(|| order.rank(&(Score(norm(score)), member.to_vec()))),
+        }
     }
 
     pub fn mem_size(&self) -> usize {
-        self.0.scores.keys().map(|k| 2 * k.capacity() + 80).sum()
+        match &*self.0 {
+            Members::Run { elems, .. } => {
+                elems.iter().map(|(_, m)| m.capacity() + 8).sum::<usize>()
+                    + elems.capacity() * std::mem::size_of::<Elem>()
+            }
+            Members::Tree { scores, .. } => scores.keys().map(|k| 2 * k.capacity() + 80).sum(),
+        }
+    }
+
+    /// Moves the elements from rank `at` on into a new set of the same kind (a page's split).
+    pub fn split_off(&mut self, at: usize) -> ZSet {
+        match &mut *self.0 {
+            Members::Run { elems, page } => ZSet(Box::new(Members::Run {
+                elems: elems.split_off(at.min(elems.len())),
+                page: *page,
+            })),
+            Members::Tree { .. } => {
+                let mut right = ZSet::page();
+                while self.len() > at {
+                    let (m, s) = self.pop(true).expect("a set longer than `at`");
+                    right.insert_absent(m, s);
+                }
+                right
+            }
+        }
     }
 
     /// Removes and returns the member with the lowest (or, with `max`, highest) score.
     pub fn pop(&mut self, max: bool) -> Option<(Vec<u8>, f64)> {
-        let (s, m) = if max {
-            self.0.order.pop_last()?
-        } else {
-            self.0.order.pop_first()?
-        };
-        self.0.scores.remove(&m);
-        Some((m, s.0))
+        match &mut *self.0 {
+            Members::Run { elems, .. } => {
+                let (s, m) = if max {
+                    elems.pop()?
+                } else if elems.is_empty() {
+                    return None;
+                } else {
+                    elems.remove(0)
+                };
+                Some((m, s.0))
+            }
+            Members::Tree { scores, order } => {
+                let (s, m) = if max {
+                    order.pop_last()?
+                } else {
+                    order.pop_first()?
+                };
+                scores.remove(&m);
+                Some((m, s.0))
+            }
+        }
+    }
+
+    /// The elements at ranks `r`, in order (both ends).
+    fn order_range(
+        &self,
+        r: std::ops::Range<usize>,
+    ) -> Box<dyn DoubleEndedIterator<Item = &Elem> + '_> {
+        match &*self.0 {
+            Members::Run { elems, .. } => Box::new(elems[r].iter()),
+            Members::Tree { order, .. } => Box::new(order.range_idx(r)),
+        }
+    }
+
+    /// How many elements sort before `e`.
+    fn order_rank(&self, e: &Elem) -> usize {
+        match &*self.0 {
+            Members::Run { elems, .. } => elems.partition_point(|x| x < e),
+            Members::Tree { order, .. } => order.rank(e),
+        }
+    }
+
+    fn order_get(&self, i: usize) -> Option<&Elem> {
+        match &*self.0 {
+            Members::Run { elems, .. } => elems.get(i),
+            Members::Tree { order, .. } => order.get_index(i),
+        }
+    }
+
+    fn order_first(&self) -> Option<&Elem> {
+        self.order_get(0)
+    }
+
+    fn order_last(&self) -> Option<&Elem> {
+        self.len().checked_sub(1).and_then(|i| self.order_get(i))
+    }
+}
+
+/// The elements of a set in (score, member) order, from either end.
+pub enum Iter<'a> {
+    Run(std::slice::Iter<'a, Elem>),
+    Tree(indexset::Iter<'a, Elem>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = match self {
+            Iter::Run(it) => it.next(),
+            Iter::Tree(it) => it.next(),
+        }?;
+        Some((e.1.as_slice(), e.0 .0))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let e = match self {
+            Iter::Run(it) => it.next_back(),
+            Iter::Tree(it) => it.next_back(),
+        }?;
+        Some((e.1.as_slice(), e.0 .0))
     }
 }
 

@@ -113,7 +113,11 @@ fn seg_page_mut<'e>(
     let key = m.seg_key(seg);
     let pages = engine.pages_db();
     match engine.db(pages, now_ms).into_get_mut(&key) {
-        Some(Value::ZSet(z)) => Ok(z),
+        Some(Value::ZSet(z)) => {
+            // A page written before pages had their own record tag loads as a plain set.
+            z.make_page();
+            Ok(z)
+        }
         _ => Err(damaged("a segment page is missing")),
     }
 }
@@ -152,7 +156,7 @@ fn seg_holding(
     let seg = m
         .seg_of(score, member)
         .ok_or_else(|| damaged("a member without a segment"))?;
-    if seg_page(engine, m, seg, now_ms)?.score(member) != Some(score) {
+    if !seg_page(engine, m, seg, now_ms)?.contains_scored(member, score) {
         return Err(damaged("a member missing from its segment"));
     }
     Ok(seg)
@@ -192,16 +196,20 @@ pub fn insert(
     )?;
     let Some(mut to) = to else {
         // The first element.
-        let mut page = ZSet::default();
-        page.insert(member, score);
+        let mut page = ZSet::page();
+        page.insert_absent(member, score);
         new_seg(engine, m, 0, page, now_ms);
         return Ok(old);
     };
     let b = elem_bytes(&member);
     let key = (Score(score), member);
     let p = seg_page_mut(engine, m, to, now_ms)?;
-    // In the segment it was in, `insert` moves the element (count and bytes are unchanged).
-    p.insert(key.1.clone(), score);
+    // In the segment it was in, the element moves (count and bytes are unchanged); any other
+    // segment does not hold it.
+    if let (Some(o), true) = (old, from == Some(to)) {
+        p.remove_scored(&key.1, o);
+    }
+    p.insert_absent(key.1.clone(), score);
     let new_last = (from == Some(to)).then(|| last_of(p)).flatten();
     let s = &mut m.segs[to];
     if let Some(l) = new_last {
@@ -332,17 +340,23 @@ pub fn page_out(engine: &mut Engine<Value>, z: &ZSet, page_bytes: u64, now_ms: i
         segs: Vec::new(),
         next_id: SEG_BASE,
     };
-    let mut page = ZSet::default();
+    let mut page = ZSet::page();
     let mut bytes = 0;
     for (e, s) in z.iter() {
         let b = elem_bytes(e);
         if !page.is_empty() && bytes + b > page_bytes {
             let at = m.segs.len();
-            new_seg(engine, &mut m, at, std::mem::take(&mut page), now_ms);
+            new_seg(
+                engine,
+                &mut m,
+                at,
+                std::mem::replace(&mut page, ZSet::page()),
+                now_ms,
+            );
             bytes = 0;
         }
         bytes += b;
-        page.insert(e.to_vec(), s);
+        page.insert_absent(e.to_vec(), s);
     }
     let at = m.segs.len();
     new_seg(engine, &mut m, at, page, now_ms);

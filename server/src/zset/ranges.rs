@@ -25,21 +25,19 @@ impl ZSet {
         if rev {
             let last = self.len() - 1;
             Box::new(
-                self.0
-                    .order
-                    .range_idx(last - end..=last - start)
+                self.order_range(last - end..last - start + 1)
                     .rev()
                     .map(entry),
             )
         } else {
-            Box::new(self.0.order.range_idx(start..=end).map(entry))
+            Box::new(self.order_range(start..end + 1).map(entry))
         }
     }
 
     /// The rank of the first member whose score is at least `score` (the set's length if none).
     fn rank_of_score(&self, score: f64) -> usize {
         // The empty member sorts first among members of equal score.
-        self.0.order.rank(&(Score(score), Vec::new()))
+        self.order_rank(&(Score(score), Vec::new()))
     }
 
     /// The ranks `lo..hi` of the members whose score is in `r`.
@@ -68,7 +66,7 @@ impl ZSet {
         if ranks.is_empty() {
             return Box::new(std::iter::empty());
         }
-        let it = self.0.order.range_idx(ranks).map(entry);
+        let it = self.order_range(ranks).map(entry);
         if rev {
             Box::new(it.rev())
         } else {
@@ -97,7 +95,7 @@ impl ZSet {
     /// unbounded at the far end: ZRANGE applies LIMIT's offset before checking it.
     pub fn range_by_lex_from<'a>(&'a self, r: &'a LexRange, rev: bool) -> RangeIter<'a> {
         // As Redis: nothing if the last member is below min or the first above max.
-        let in_range = match (self.0.order.first(), self.0.order.last()) {
+        let in_range = match (self.order_first(), self.order_last()) {
             (Some((_, first)), Some((_, last))) => r.gte_min(last) && r.lte_max(first),
             _ => false,
         };
@@ -110,7 +108,7 @@ impl ZSet {
         let it: RangeIter<'a> = match self.lex_ranks(r, rev) {
             // All scores equal (what lex ranges are for): the near end is found by rank.
             Some(ranks) => {
-                let it = self.0.order.range_idx(ranks).map(entry);
+                let it = self.order_range(ranks).map(entry);
                 if rev {
                     Box::new(it.rev())
                 } else {
@@ -132,15 +130,15 @@ impl ZSet {
     /// the near end of lex range `r` to the far end of the set (`..hi` from the top with `rev`).
     /// `None` with mixed scores.
     fn lex_ranks(&self, r: &LexRange, rev: bool) -> Option<std::ops::Range<usize>> {
-        let (first, last) = (self.0.order.first()?, self.0.order.last()?);
+        let (first, last) = (self.order_first()?, self.order_last()?);
         if first.0 != last.0 {
             return None;
         }
         let score = first.0;
         // The rank of `v`, and whether the member there is `v` itself.
         let at = |v: &Vec<u8>| {
-            let i = self.0.order.rank(&(score, v.clone()));
-            (i, self.0.order.get_index(i).is_some_and(|(_, m)| m == v))
+            let i = self.order_rank(&(score, v.clone()));
+            (i, self.order_get(i).is_some_and(|(_, m)| m == v))
         };
         Some(if rev {
             let hi = match &r.max {

@@ -97,10 +97,15 @@ fn ranked_lookups_agree_with_a_full_walk() {
         3.0,
         f64::INFINITY,
     ];
-    for seed in 0..40u64 {
+    // Seeds from 40 on use the tree form (these sets are small enough to stay runs).
+    for seed in 0..80u64 {
         let mut rng = StdRng::seed_from_u64(seed);
         let one_score = seed % 4 == 0;
-        let mut z = ZSet::default();
+        let mut z = if seed < 40 {
+            ZSet::default()
+        } else {
+            ZSet::empty_tree()
+        };
         for _ in 0..rng.random_range(0..300) {
             let m: Vec<u8> = (0..rng.random_range(0..3))
                 .map(|_| b'a' + rng.random_range(0..4u8))
@@ -204,4 +209,121 @@ fn ranked_lookups_agree_with_a_full_walk() {
             }
         }
     }
+}
+
+/// Runs (ordinary and page) and trees answer every single-member operation as a plain ordered
+/// model does, through growth past a run's bound, splits and conversions to a page.
+#[test]
+fn runs_and_trees_agree_with_a_model() {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    use std::collections::{BTreeSet, HashMap};
+    for seed in 0..30u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut z = match seed % 3 {
+            0 => ZSet::default(),
+            1 => ZSet::page(),
+            _ => ZSet::empty_tree(),
+        };
+        let mut scores: HashMap<Vec<u8>, f64> = HashMap::new();
+        let mut order: BTreeSet<(Score, Vec<u8>)> = BTreeSet::new();
+        let members = rng.random_range(20..3000u32);
+        for step in 0..4000 {
+            let m = format!("m{}", rng.random_range(0..members)).into_bytes();
+            let s = f64::from(rng.random_range(-5..5i32)) * 0.5;
+            let s = if s == 0.0 && rng.random() { -0.0 } else { s };
+            match rng.random_range(0..10) {
+                0..=3 => {
+                    let old = scores.insert(m.clone(), s + 0.0);
+                    if let Some(o) = old {
+                        order.remove(&(Score(o), m.clone()));
+                    }
+                    order.insert((Score(s + 0.0), m.clone()));
+                    if old.is_none() && rng.random() {
+                        z.insert_absent(m, s);
+                    } else {
+                        assert_eq!(z.insert(m, s), old);
+                    }
+                }
+                4 | 5 => {
+                    let old = scores.remove(&m);
+                    if let Some(o) = old {
+                        order.remove(&(Score(o), m.clone()));
+                    }
+                    if let (Some(o), true) = (old, rng.random::<bool>()) {
+                        assert!(!z.remove_scored(&m, o + 1.0));
+                        assert!(z.remove_scored(&m, o));
+                    } else {
+                        assert_eq!(z.remove(&m), old);
+                    }
+                }
+                6 => {
+                    let max = rng.random();
+                    let want = if max {
+                        order.pop_last()
+                    } else {
+                        order.pop_first()
+                    };
+                    if let Some((_, m)) = &want {
+                        scores.remove(m);
+                    }
+                    assert_eq!(z.pop(max), want.map(|(s, m)| (m, s.0)));
+                }
+                7 if step % 50 == 0 => {
+                    // Split and join back, as a page's split and merge do.
+                    let at = rng.random_range(0..=z.len());
+                    let right = z.split_off(at);
+                    assert_eq!(z.len() + right.len(), order.len());
+                    for (m, s) in right.iter() {
+                        z.insert_absent(m.to_vec(), s);
+                    }
+                }
+                8 if step % 100 == 0 => z.make_page(),
+                _ => {
+                    assert_eq!(z.score(&m), scores.get(&m).copied());
+                    let s = scores.get(&m).copied().unwrap_or(s);
+                    let present = scores.contains_key(&m);
+                    assert_eq!(z.contains_scored(&m, s), present);
+                    let rank = order.range(..(Score(s), m.clone())).count();
+                    assert_eq!(z.rank_scored(&m, s), present.then_some(rank));
+                    assert_eq!(z.rank(&m), present.then_some(rank));
+                }
+            }
+            assert_eq!(z.len(), order.len());
+        }
+        let got: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        let want: Vec<(Vec<u8>, f64)> = order.iter().map(|(s, m)| (m.clone(), s.0)).collect();
+        assert_eq!(got, want, "seed {seed}");
+        let back: Vec<(Vec<u8>, f64)> = z.iter().rev().map(|(m, s)| (m.to_vec(), s)).collect();
+        assert_eq!(back.len(), want.len());
+        assert!(back.iter().rev().eq(want.iter()));
+    }
+}
+
+#[test]
+fn a_run_grows_into_a_tree_and_equals_across_forms() {
+    let mut run = ZSet::default();
+    let mut tree = ZSet::empty_tree();
+    for i in 0..200u32 {
+        run.insert(format!("m{i}").into_bytes(), f64::from(i % 7));
+        tree.insert(format!("m{i}").into_bytes(), f64::from(i % 7));
+        assert_eq!(run, tree);
+        assert_eq!(run.is_tree(), i >= 128, "at {i} members");
+    }
+    // A page stays a run far longer, and is written under its own tag (see `value`).
+    let mut page = ZSet::page();
+    for i in 0..1000u32 {
+        page.insert_absent(format!("m{i}").into_bytes(), 1.0);
+    }
+    assert!(page.is_page() && !page.is_tree());
+    assert_eq!(page, {
+        let mut t = ZSet::empty_tree();
+        for i in 0..1000u32 {
+            t.insert(format!("m{i}").into_bytes(), 1.0);
+        }
+        t
+    });
+    // A tree of a page's size becomes a page again on `make_page`.
+    tree.make_page();
+    assert!(tree.is_page() && !tree.is_tree());
+    assert_eq!(tree, run);
 }

@@ -39,7 +39,7 @@ pub fn rank(
     };
     let seg = seg_holding(engine, m, member, s, now_ms)?;
     let pos = seg_page(engine, m, seg, now_ms)?
-        .rank(member)
+        .rank_scored(member, s)
         .ok_or_else(|| damaged("a member missing from its segment"))?;
     let r = m.seg_start(seg) + pos as u64;
     Ok(Some(if rev { m.len() - 1 - r } else { r }))

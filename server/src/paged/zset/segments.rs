@@ -64,7 +64,7 @@ pub(super) fn remove_from_seg(
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let p = seg_page_mut(engine, m, seg, now_ms)?;
-    if p.remove(member).is_none() {
+    if !p.remove_scored(member, score) {
         return Err(damaged("a member missing from its segment"));
     }
     let was_last = m.segs[seg].last.0 == Score(score) && m.segs[seg].last.1 == member;
@@ -116,17 +116,8 @@ pub(super) fn split_seg(
             .count();
         (n + 1).clamp(1, count - 1)
     };
-    let moving: Vec<(Vec<u8>, f64)> = p
-        .range_by_rank(cut, count - 1, false)
-        .map(|(e, s)| (e.to_vec(), s))
-        .collect();
-    let mut right = ZSet::default();
-    let mut moved = 0;
-    for (e, sc) in moving {
-        p.remove(&e);
-        moved += elem_bytes(&e);
-        right.insert(e, sc);
-    }
+    let right = p.split_off(cut);
+    let moved = right.iter().map(|(e, _)| elem_bytes(e)).sum::<u64>();
     let left_last = last_of(p).expect("a cut leaves elements on the left");
     let s = &mut m.segs[seg];
     s.count = cut as u32;
@@ -191,7 +182,7 @@ fn merge(
         .collect();
     let p = seg_page_mut(engine, m, at, now_ms)?;
     for (e, s) in moving {
-        p.insert(e, s);
+        p.insert_absent(e, s);
     }
     let right = m.segs[at + 1].clone();
     let s = &mut m.segs[at];
