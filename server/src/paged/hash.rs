@@ -205,6 +205,9 @@ pub fn maybe_split(
             dst.insert(f, v);
         }
     }
+    // The page keeps the room it grew for its whole content, now half of it: given back, or
+    // every page of a large hash carries about as much empty room as it holds.
+    src.shrink_to_fit();
     let pages = engine.pages_db();
     engine
         .db(pages, now_ms)
@@ -342,6 +345,39 @@ mod tests {
         let mut bad = out.clone();
         bad[8] = 2; // split 5 is not below 2^2
         assert!(PagedHash::decode(&bad).is_err());
+    }
+
+    /// A page split in two gives back the room it had grown for what moved out.
+    #[test]
+    fn a_split_page_keeps_no_room_for_what_moved_out() {
+        use kvtier_core::{memstore::MemStore, EngineConfig};
+        let cfg = EngineConfig {
+            databases: 1,
+            io_threads: 1,
+            ..EngineConfig::default()
+        };
+        let mut e: Engine<Value> = Engine::new(
+            std::sync::Arc::new(MemStore::new()),
+            cfg,
+            std::sync::Arc::new(|| {}),
+        );
+        let h: Hash = (0..4000u32)
+            .map(|i| (format!("f{i}").into_bytes(), b"v".to_vec()))
+            .collect();
+        // One page (page_bytes above the whole hash), then many small fields added to it.
+        let mut m = page_out(&mut e, &h, u64::MAX / 2, 1);
+        assert_eq!(m.page_count(), 1);
+        let half = m.bytes / 2;
+        maybe_split(&mut e, &mut m, half, 1).unwrap();
+        assert_eq!(m.page_count(), 2);
+        let p = page(&mut e, &m, 0, 1).unwrap().unwrap();
+        assert!(p.len() < 3000 && p.len() > 1000, "{}", p.len());
+        assert!(
+            p.capacity() <= p.len() + p.len() / 8,
+            "{} for {}",
+            p.capacity(),
+            p.len()
+        );
     }
 
     #[test]
