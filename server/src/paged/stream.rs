@@ -100,6 +100,59 @@ fn new_page(
     idx.pages.push_back(sp);
 }
 
+/// Merges the page at position `i`, if XDEL left it under a quarter of `page_bytes`, with its
+/// next neighbour (else its previous one) when the two fit in one page: the later page's
+/// entries move to the earlier page and the later page is deleted, so deletions scattered over
+/// a long stream do not leave it as many nearly empty pages (each a record, a manifest row and
+/// a read). Upkeep: a neighbour that cannot be read leaves the pages as they are.
+fn merge_small(
+    engine: &mut Engine<Value>,
+    idx: &mut PageIndex,
+    i: usize,
+    page_bytes: u64,
+    now_ms: i64,
+) {
+    if idx.pages[i].bytes >= page_bytes / 4 {
+        return;
+    }
+    let fits = |a: &SPage, b: &SPage| {
+        a.bytes + b.bytes <= page_bytes
+            && u64::from(a.count) + u64::from(b.count) < u64::from(u32::MAX)
+    };
+    let first = if i + 1 < idx.pages.len() && fits(&idx.pages[i], &idx.pages[i + 1]) {
+        i
+    } else if i > 0 && fits(&idx.pages[i - 1], &idx.pages[i]) {
+        i - 1
+    } else {
+        return;
+    };
+    if let Err(e) = merge(engine, idx, first, now_ms) {
+        log::warn!("merging pages of a paged stream failed: {e}; retried on a later XDEL");
+    }
+}
+
+/// Moves the entries of the page at `first + 1` into the page at `first` and deletes the
+/// later page. Both are read before either changes, so a failed read changes nothing.
+fn merge(engine: &mut Engine<Value>, idx: &mut PageIndex, first: usize, now_ms: i64) -> R<()> {
+    let moved = page(engine, idx, first + 1, now_ms)?.clone();
+    page(engine, idx, first, now_ms)?;
+    let into = page_mut(engine, idx, first, now_ms)?;
+    let count = moved.len() as u32;
+    let bytes: u64 = moved.values().map(entry_bytes).sum();
+    let last = moved.keys().next_back().copied();
+    into.extend(moved);
+    let s = &mut idx.pages[first];
+    s.count += count;
+    s.bytes += bytes;
+    if let Some(l) = last {
+        s.last = l;
+    }
+    // `drop_page` takes the dropped count off the length: the entries are still in the stream.
+    idx.len += u64::from(count);
+    drop_page(engine, idx, first + 1, now_ms);
+    Ok(())
+}
+
 /// Drops the page at position `i` and deletes it without reading it.
 fn drop_page(engine: &mut Engine<Value>, idx: &mut PageIndex, i: usize, now_ms: i64) {
     let Some(p) = idx.pages.remove(i) else {
@@ -205,7 +258,10 @@ impl<I: DerefMut<Target = PageIndex>> EntriesWrite for Paged<'_, I> {
         sp.count -= 1;
         sp.bytes = sp.bytes.saturating_sub(entry_bytes(&fields));
         match (first, last) {
-            (Some(f), Some(l)) => (sp.first, sp.last) = (f, l),
+            (Some(f), Some(l)) => {
+                (sp.first, sp.last) = (f, l);
+                merge_small(self.engine, &mut self.idx, i, self.page_bytes, self.now_ms);
+            }
             // Emptied (its count is 0 now, so `drop_page` leaves `len` as it is).
             _ => drop_page(self.engine, &mut self.idx, i, self.now_ms),
         }

@@ -111,9 +111,69 @@ fn paged_stream_matches_one_record() {
         }
     }
     assert!(paged.idx.pages.len() > 3, "{}", paged.idx.pages.len());
+    check_index(&mut e, &paged);
     let whole = materialize(&mut e, &paged, NOW).unwrap();
     assert_eq!(whole, plain);
     let copy = deep_copy(&mut e, &paged, NOW).unwrap();
     save_and_evict(&mut e);
     assert_eq!(materialize(&mut e, &copy, NOW).unwrap(), plain);
+}
+
+/// The index agrees with the pages: each page's count, bytes and ID range, and the total.
+fn check_index(e: &mut Engine<Value>, paged: &PagedStream) {
+    let mut total = 0;
+    for i in 0..paged.idx.pages.len() {
+        let sp = paged.idx.pages[i];
+        let p = page(e, &paged.idx, i, NOW).unwrap();
+        assert_eq!(p.len(), sp.count as usize);
+        assert_eq!(p.values().map(entry_bytes).sum::<u64>(), sp.bytes);
+        assert_eq!(p.keys().next().copied(), Some(sp.first));
+        assert_eq!(p.keys().next_back().copied(), Some(sp.last));
+        if i > 0 {
+            assert!(paged.idx.pages[i - 1].last < sp.first);
+        }
+        total += u64::from(sp.count);
+    }
+    assert_eq!(total, paged.idx.len);
+}
+
+/// XDEL scattered over a long stream merges the pages it leaves small into their neighbours:
+/// the stream keeps about as many pages as its entries fill, every entry left reads back.
+#[test]
+fn scattered_deletions_merge_small_pages() {
+    let mut e = engine();
+    let mut plain = Stream::default();
+    let mut paged = page_out(&mut e, Stream::default(), 200, NOW);
+    for n in 1..=2000u64 {
+        both(&mut e, &mut plain, &mut paged, |s, es| {
+            // 41 bytes an entry: four to a page of 200, one is under a quarter of a page.
+            let f = vec![b"f".to_vec(), Vec::new()];
+            s.append_in(es, StreamId::new(n, 0), f, 10, 4096).unwrap();
+            String::new()
+        });
+    }
+    let before = paged.idx.pages.len();
+    save_and_evict(&mut e);
+    // Nine entries in ten go, spread over every page; pages are evicted half way, so merges
+    // read neighbours from the store too.
+    for n in (1..=2000u64).filter(|n| n % 10 != 0) {
+        both(&mut e, &mut plain, &mut paged, |s, es| {
+            format!("{}", s.delete_in(es, StreamId::new(n, 0)).unwrap())
+        });
+        if n == 1000 {
+            save_and_evict(&mut e);
+        }
+    }
+    check_index(&mut e, &paged);
+    let after = paged.idx.pages.len();
+    let bytes: u64 = paged.idx.pages.iter().map(|p| p.bytes).sum();
+    // Without merging every page would still hold its tenth: as many pages as before.
+    assert!(after * 4 < before, "{before} pages -> {after}");
+    assert!(
+        (after as u64) <= bytes / 50 + 2,
+        "{after} pages for {bytes} bytes"
+    );
+    assert_eq!(materialize(&mut e, &paged, NOW).unwrap(), plain);
+    save_and_evict(&mut e);
+    assert_eq!(materialize(&mut e, &paged, NOW).unwrap(), plain);
 }
