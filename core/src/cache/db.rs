@@ -198,6 +198,13 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// Creates a key the caller knows the store cannot hold (a page of a new generation, see
     /// [`crate::pages`]): no load, and no read on save to learn whether it existed.
     pub fn insert_new(&mut self, key: &[u8], value: V) {
+        self.put_with(key, Arc::new(value), None, true);
+    }
+
+    /// [`Db::insert_new`] with a value shared with whoever else holds it (another key, a
+    /// caller): nothing is copied until one of them changes it, as with a save's hold
+    /// (copy-on-write). The copy of a paged value's resident pages costs a pointer each.
+    pub fn insert_new_shared(&mut self, key: &[u8], value: Arc<V>) {
         self.put_with(key, value, None, true);
     }
 
@@ -217,16 +224,16 @@ impl<'a, V: CacheValue> Db<'a, V> {
     }
 
     fn put(&mut self, key: &[u8], value: V, expire_at: Option<i64>) {
-        self.put_with(key, value, expire_at, false);
+        self.put_with(key, Arc::new(value), expire_at, false);
     }
 
-    fn put_with(&mut self, key: &[u8], value: V, expire_at: Option<i64>, known_absent: bool) {
+    fn put_with(&mut self, key: &[u8], value: Arc<V>, expire_at: Option<i64>, known_absent: bool) {
         let clock = self.ks.tick_clock();
         let map = &mut self.ks.dbs[self.db as usize];
         let i = match map.get_full_mut(key) {
             Some((i, _, e)) => {
                 let before = e.count_share();
-                let old = e.value.replace(Arc::new(value));
+                let old = e.value.replace(value);
                 e.set_expire_at(expire_at);
                 e.lru = clock;
                 let after = e.count_share();
@@ -247,7 +254,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 let (i, _) = self.ks.dbs[self.db as usize].insert_full(
                     Key::from_slice(key),
                     Entry::new(
-                        Arc::new(value),
+                        value,
                         expire_at,
                         clock,
                         if absent { Some(false) } else { None },

@@ -7,7 +7,7 @@
 //! page at a time, and a page number never decreases for a field: an HSCAN by page number sees
 //! every field present for the whole scan.
 
-use super::{ensure_page, new_gen, page_key, stable_hash};
+use super::{ensure_page, new_gen, page_key, share_page, stable_hash};
 use crate::commands::typed::Hash;
 use crate::value::Value;
 use kvtier_core::{Engine, StoreError};
@@ -316,10 +316,14 @@ pub fn deep_copy(
     };
     let pages_db = engine.pages_db();
     for id in 0..m.page_count() {
-        let p = page(engine, m, id, now_ms)?.cloned().unwrap_or_default();
-        engine
-            .db(pages_db, now_ms)
-            .insert_new(&copy.page_key(id), Value::Hash(Box::new(p)));
+        let to = copy.page_key(id);
+        if page(engine, m, id, now_ms)?.is_some() {
+            share_page(engine, &m.page_key(id), &to, now_ms)?;
+        } else {
+            engine
+                .db(pages_db, now_ms)
+                .insert_new(&to, Value::Hash(Box::default()));
+        }
     }
     Ok(copy)
 }

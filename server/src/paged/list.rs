@@ -236,12 +236,9 @@ pub fn deep_copy(
         len: m.len,
         segs: m.segs.clone(),
     };
-    let pages = engine.pages_db();
     for seg in 0..m.segs.len() {
-        let p = page(engine, m, seg, now_ms)?.clone();
-        engine
-            .db(pages, now_ms)
-            .insert_new(&copy.seg_key(seg), Value::List(Box::new(p)));
+        page(engine, m, seg, now_ms)?;
+        super::share_page(engine, &m.seg_key(seg), &copy.seg_key(seg), now_ms)?;
     }
     copy.segs.shrink_to_fit();
     Ok(copy)

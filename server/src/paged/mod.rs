@@ -76,6 +76,23 @@ pub fn ensure_page(engine: &mut Engine<Value>, key: &[u8]) -> Result<(), StoreEr
     }
 }
 
+/// Puts the page at `from` (read and checked by the caller a moment ago) under the new key `to`
+/// too, sharing its value: a copy (COPY of a paged value) costs a pointer per resident page,
+/// and the data is copied only when one of the two values changes that page.
+pub fn share_page(
+    engine: &mut Engine<Value>,
+    from: &[u8],
+    to: &[u8],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let pages = engine.pages_db();
+    let v = engine
+        .peek_shared(pages, from)
+        .ok_or_else(|| StoreError::Corruption("a page read a moment ago is gone".into()))?;
+    engine.db(pages, now_ms).insert_new_shared(to, v);
+    Ok(())
+}
+
 /// The pages of deleted values waiting for deletion.
 #[derive(Debug, Default)]
 pub struct Gc {

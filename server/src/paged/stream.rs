@@ -343,16 +343,9 @@ pub fn materialize(engine: &mut Engine<Value>, m: &PagedStream, now_ms: i64) -> 
 pub fn deep_copy(engine: &mut Engine<Value>, m: &PagedStream, now_ms: i64) -> R<PagedStream> {
     let mut copy = m.clone();
     copy.idx.gen = new_gen();
-    let pages = engine.pages_db();
     for i in 0..m.idx.pages.len() {
-        let p = page(engine, &m.idx, i, now_ms)?.clone();
-        let page = Stream {
-            entries: p,
-            ..Stream::default()
-        };
-        engine
-            .db(pages, now_ms)
-            .insert_new(&copy.idx.key_at(i), Value::Stream(Box::new(page)));
+        page(engine, &m.idx, i, now_ms)?;
+        super::share_page(engine, &m.idx.key_at(i), &copy.idx.key_at(i), now_ms)?;
     }
     Ok(copy)
 }

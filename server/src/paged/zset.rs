@@ -389,12 +389,9 @@ pub fn deep_copy(
         segs: m.segs.clone(),
         next_id: m.next_id,
     };
-    let pages = engine.pages_db();
     for seg in 0..m.segs.len() {
-        let p = seg_page(engine, m, seg, now_ms)?.clone();
-        engine
-            .db(pages, now_ms)
-            .insert_new(&copy.seg_key(seg), Value::ZSet(p));
+        seg_page(engine, m, seg, now_ms)?;
+        super::share_page(engine, &m.seg_key(seg), &copy.seg_key(seg), now_ms)?;
     }
     Ok(copy)
 }

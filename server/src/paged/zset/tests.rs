@@ -347,6 +347,15 @@ fn a_deep_copy_has_pages_of_its_own() {
     let mut m = page_out(&mut e, &z, 256, NOW);
     let copy = deep_copy(&mut e, &m, NOW).unwrap();
     assert_ne!(copy.gen(), m.gen());
+    // The copy shares the resident pages (a pointer each) until one side changes one.
+    let pages = e.pages_db();
+    for seg in 0..m.segs.len() {
+        let (a, b) = (
+            e.peek_shared(pages, &m.seg_key(seg)).unwrap(),
+            e.peek_shared(pages, &copy.seg_key(seg)).unwrap(),
+        );
+        assert!(Arc::ptr_eq(&a, &b), "segment {seg}");
+    }
     for i in 0..100u32 {
         remove(&mut e, &mut m, format!("m{i}").as_bytes(), 256, NOW).unwrap();
     }
