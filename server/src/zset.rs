@@ -38,6 +38,13 @@ const RUN_MAX: usize = 128;
 /// few hundred members, always looked up by (score, member); only an unusually large
 /// `page-bytes` makes a page a tree.
 const PAGE_RUN_MAX: usize = 2048;
+/// Elements a tree node holds at most. `indexset`'s default (1024) allocates a 32 kB node for
+/// the smallest tree: a set just past `RUN_MAX` took three times its members' size.
+const TREE_NODE: usize = 128;
+
+fn new_order() -> indexset::BTreeSet<Elem> {
+    indexset::BTreeSet::with_maximum_node_size(TREE_NODE)
+}
 
 /// A sorted set in one of two forms (the choice is invisible to commands):
 /// - a **run**: the (score, member) pairs in order in one vector, as Redis's listpack. Small
@@ -111,7 +118,7 @@ impl ZSet {
     pub(crate) fn empty_tree() -> ZSet {
         ZSet(Box::new(Members::Tree {
             scores: HashMap::new(),
-            order: indexset::BTreeSet::new(),
+            order: new_order(),
         }))
     }
 
@@ -229,7 +236,10 @@ impl ZSet {
         };
         let elems = std::mem::take(elems);
         let scores = elems.iter().map(|(s, m)| (m.clone(), s.0)).collect();
-        let order = elems.into_iter().collect();
+        let mut order = new_order();
+        for e in elems {
+            order.insert(e);
+        }
         *self.0 = Members::Tree { scores, order };
     }
 
