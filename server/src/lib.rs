@@ -46,6 +46,7 @@ mod conn;
 mod fuzz;
 mod geohash;
 mod glob;
+mod hashval;
 mod heap;
 mod hll;
 mod keyscan;

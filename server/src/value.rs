@@ -6,7 +6,6 @@ use crate::paged::stream::PagedStream;
 use crate::paged::zset::PagedZSet;
 use crate::stream::Stream;
 use crate::zset::ZSet;
-use indexmap::IndexMap;
 use kvtier_core::{CacheValue, StoreError};
 use std::collections::{HashSet, VecDeque};
 
@@ -21,7 +20,7 @@ pub enum Value {
     List(Box<VecDeque<Vec<u8>>>),
     /// In insertion order, as Redis keeps a small hash (a listpack): HGETALL, HKEYS and DUMP
     /// list the fields in the order they were added.
-    Hash(Box<IndexMap<Vec<u8>, Vec<u8>>>),
+    Hash(Box<crate::hashval::Hash>),
     Set(Box<HashSet<Vec<u8>>>),
     ZSet(ZSet),
     /// A stream carries groups and node bookkeeping.
@@ -135,10 +134,7 @@ impl CacheValue for Value {
         match self {
             Value::Str(s) => s.capacity(),
             Value::List(l) => l.iter().map(|e| e.capacity() + ELEM).sum(),
-            Value::Hash(h) => h
-                .iter()
-                .map(|(k, v)| k.capacity() + v.capacity() + 2 * ELEM)
-                .sum(),
+            Value::Hash(h) => h.mem_size(),
             Value::Set(s) => s.iter().map(|m| m.capacity() + ELEM).sum(),
             Value::ZSet(z) => z.mem_size(),
             Value::Stream(s) => s.mem_size(),
@@ -224,7 +220,7 @@ impl CacheValue for Value {
             }
             TAG_HASH => {
                 let n = r.count()?;
-                let mut h = IndexMap::with_capacity(n);
+                let mut h = crate::hashval::Hash::with_capacity(n);
                 for _ in 0..n {
                     let k = r.bytes()?;
                     h.insert(k, r.bytes()?);

@@ -40,7 +40,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// A field and its value, borrowed from a hash.
-type Entry<'h> = (&'h Vec<u8>, &'h Vec<u8>);
+type Entry<'h> = (&'h [u8], &'h [u8]);
 
 /// Hashes up to this many fields, none longer than [`SMALL_HASH_VALUE`], are what Redis keeps
 /// as a listpack (its default `hash-max-listpack-*`): HSCAN returns them whole in one page.
@@ -225,7 +225,7 @@ fn hstrlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
-    out.int(h.and_then(|h| h.get(&args[2])).map_or(0, Vec::len) as i64);
+    out.int(h.and_then(|h| h.get(&args[2])).map_or(0, <[u8]>::len) as i64);
 
     Ok(())
 }
@@ -250,7 +250,7 @@ fn hkeys(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     match h {
-        Some(h) => out.bulks(h.keys().map(Vec::as_slice)),
+        Some(h) => out.bulks(h.keys()),
         None => out.array(0),
     }
 
@@ -264,7 +264,7 @@ fn hvals(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut db, out) = db_out(ctx);
     let h = db.read::<Hash>(&args[1])?;
     match h {
-        Some(h) => out.bulks(h.values().map(Vec::as_slice)),
+        Some(h) => out.bulks(h.values()),
         None => out.array(0),
     }
 
@@ -300,7 +300,7 @@ fn field_of(
             .db()
             .read::<Hash>(key)?
             .and_then(|h| h.get(field))
-            .cloned()),
+            .map(<[u8]>::to_vec)),
     }
 }
 
@@ -399,12 +399,12 @@ fn hscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let (mut page, next): (Vec<Entry>, u64) = if small {
         (h.iter().collect(), 0)
     } else {
-        let mut rest: Vec<(u64, &Vec<u8>, &Vec<u8>)> = h
+        let mut rest: Vec<(u64, &[u8], &[u8])> = h
             .iter()
             .map(|(k, v)| (scan_hash(k), k, v))
             .filter(|e| e.0 >= cursor)
             .collect();
-        let by_pos = |a: &(u64, &Vec<u8>, &Vec<u8>), b: &(u64, &Vec<u8>, &Vec<u8>)| {
+        let by_pos = |a: &(u64, &[u8], &[u8]), b: &(u64, &[u8], &[u8])| {
             a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
         };
         let mut next = 0;

@@ -98,7 +98,7 @@ pub fn scan_page(
             entries = p
                 .iter()
                 .filter(|(k, _)| pattern.is_none_or(|p| glob_match(p, k, false)))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
                 .collect();
         }
     }

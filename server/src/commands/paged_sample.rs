@@ -82,7 +82,7 @@ pub fn random_entry(ctx: &mut Ctx, m: &PagedHash) -> Result<Option<Entry>, CmdEr
             let page = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
             if let Some(p) = page.filter(|p| !p.is_empty()) {
                 let at = rng.random_range(0..p.len());
-                return Ok(p.get_index(at).map(|(k, v)| (k.clone(), v.clone())));
+                return Ok(p.get_index(at).map(|(k, v)| (k.to_vec(), v.to_vec())));
             }
         }
     }
@@ -117,10 +117,10 @@ pub fn sample_distinct(ctx: &mut Ctx, m: &PagedHash, count: usize) -> Result<Vec
             } else {
                 want
             };
-            let fresh = p.iter().filter(|(k, _)| !chosen.contains(k.as_slice()));
+            let fresh = p.iter().filter(|(k, _)| !chosen.contains(*k));
             for (k, v) in fresh.choose_multiple(&mut rng, take) {
-                chosen.insert(k.clone());
-                picked.push((k.clone(), v.clone()));
+                chosen.insert(k.to_vec());
+                picked.push((k.to_vec(), v.to_vec()));
             }
         }
     }
@@ -143,7 +143,7 @@ pub fn draw_pool(ctx: &mut Ctx, m: &PagedHash) -> Result<Vec<Entry>, CmdError> {
             }
             let page = hash::page(ctx.engine, m, id, ctx.now_ms).map_err(CmdError::store)?;
             if let Some(p) = page {
-                pool.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+                pool.extend(p.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
             }
         }
         Ok(())

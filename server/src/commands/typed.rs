@@ -5,7 +5,6 @@ use super::CmdError;
 use crate::stream::Stream;
 use crate::value::Value;
 use crate::zset::ZSet;
-use indexmap::IndexMap;
 use kvtier_core::Db;
 use std::collections::{HashSet, VecDeque};
 
@@ -14,7 +13,7 @@ pub type Str = Vec<u8>;
 /// A list value.
 pub type List = VecDeque<Vec<u8>>;
 /// A hash value.
-pub type Hash = IndexMap<Vec<u8>, Vec<u8>>;
+pub type Hash = crate::hashval::Hash;
 /// A set value.
 pub type Set = HashSet<Vec<u8>>;
 
@@ -50,7 +49,7 @@ macro_rules! kind {
 
 kind!(Str, Str, Vec::new());
 kind!(List, List, Box::default());
-kind!(Hash, Hash, Box::new(IndexMap::new()));
+kind!(Hash, Hash, Box::default());
 kind!(Set, Set, Box::default());
 kind!(ZSet, ZSet, ZSet::default());
 kind!(Box<Stream>, Stream, Box::default());

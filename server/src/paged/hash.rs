@@ -120,7 +120,7 @@ pub fn page_mut<'e>(
     let pages = engine.pages_db();
     let mut db = engine.db(pages, now_ms);
     if !matches!(db.get(&key), Some(Value::Hash(_))) {
-        db.insert(&key, Value::Hash(Box::new(Hash::new())));
+        db.insert(&key, Value::Hash(Box::default()));
     }
     match db.into_get_mut(&key) {
         Some(Value::Hash(h)) => Ok(h),
@@ -135,7 +135,7 @@ pub fn get(
     field: &[u8],
     now_ms: i64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(page(engine, m, m.page_of(field), now_ms)?.and_then(|h| h.get(field).cloned()))
+    Ok(page(engine, m, m.page_of(field), now_ms)?.and_then(|h| h.get(field).map(<[u8]>::to_vec)))
 }
 
 /// Sets a field, updating `m` (the caller stores it back); whether the field is new.
@@ -197,7 +197,7 @@ pub fn maybe_split(
     let moving: Vec<Vec<u8>> = src
         .keys()
         .filter(|f| (stable_hash(f) & mask) as u32 == to)
-        .cloned()
+        .map(<[u8]>::to_vec)
         .collect();
     let mut dst = Hash::with_capacity(moving.len());
     for f in moving {
@@ -223,8 +223,7 @@ pub fn maybe_split(
 /// Turns `h` into pages of about `page_bytes` each under a new generation; returns the manifest
 /// (the caller stores it under the key in place of `h`).
 pub fn page_out(engine: &mut Engine<Value>, h: &Hash, page_bytes: u64, now_ms: i64) -> PagedHash {
-    let pairs = h.iter().map(|(f, v)| (f.as_slice(), v.as_slice()));
-    page_out_pairs(engine, pairs, page_bytes, now_ms)
+    page_out_pairs(engine, h.iter(), page_bytes, now_ms)
 }
 
 /// Turns the `(field, value)` pairs (distinct fields) into pages under a new generation: the
@@ -269,7 +268,7 @@ pub fn for_each(
 ) -> Result<(), StoreError> {
     for id in 0..m.page_count() {
         if let Some(p) = page(engine, m, id, now_ms)? {
-            for (k, v) in p {
+            for (k, v) in p.iter() {
                 f(k, v);
             }
         }

@@ -10,8 +10,6 @@ use super::{intset, listpack, lzf, types, ziplist, Bad, R};
 use crate::util::parse_f64;
 use crate::value::Value;
 use crate::zset::ZSet;
-use indexmap::map::Entry;
-use indexmap::IndexMap;
 use std::collections::{HashSet, VecDeque};
 
 /// A length field or one of the special string encodings.
@@ -143,15 +141,13 @@ fn set_of(items: impl IntoIterator<Item = Vec<u8>>, capacity: usize) -> R<Value>
 }
 
 fn hash_of(pairs: impl IntoIterator<Item = R<(Vec<u8>, Vec<u8>)>>, capacity: usize) -> R<Value> {
-    let mut h = IndexMap::with_capacity(capacity);
+    let mut h = crate::hashval::Hash::with_capacity(capacity);
     for p in pairs {
         let (k, v) = p?;
-        match h.entry(k) {
-            Entry::Occupied(_) => return Err(Bad("duplicate hash field")),
-            Entry::Vacant(e) => {
-                e.insert(v);
-            }
+        if h.contains_key(&k) {
+            return Err(Bad("duplicate hash field"));
         }
+        h.insert(k, v);
     }
     Ok(Value::Hash(Box::new(h)))
 }

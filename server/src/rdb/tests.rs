@@ -30,7 +30,7 @@ fn hash(pairs: &[(&str, &str)]) -> Value {
         pairs
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect::<indexmap::IndexMap<_, _>>()
+            .collect::<crate::hashval::Hash>()
             .into(),
     )
 }
@@ -173,7 +173,7 @@ fn every_type_and_encoding_round_trips() {
         Value::Hash(
             many.iter()
                 .map(|m| (m.as_bytes().to_vec(), b"v".to_vec()))
-                .collect::<indexmap::IndexMap<_, _>>()
+                .collect::<crate::hashval::Hash>()
                 .into(),
         ),
         hash(&[("big", &long)]),
