@@ -50,6 +50,7 @@ mod hashval;
 mod heap;
 mod hll;
 mod keyscan;
+mod listval;
 mod paged;
 mod pubsub;
 mod rdb;

@@ -7,7 +7,7 @@ use crate::paged::zset::PagedZSet;
 use crate::stream::Stream;
 use crate::zset::ZSet;
 use kvtier_core::{CacheValue, StoreError};
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, PartialEq)]
 // Boxed collections on purpose (see below): clippy's `box_collection` assumes the box buys
@@ -17,7 +17,7 @@ pub enum Value {
     Str(Vec<u8>),
     // Every variant but `Str` is boxed: a `Value` is then 32 bytes and its `Arc` allocation 48
     // (it was 80 and 96 with the largest variant, a hash, inline), and most keys are strings.
-    List(Box<VecDeque<Vec<u8>>>),
+    List(Box<crate::listval::List>),
     /// In insertion order, as Redis keeps a small hash (a listpack): HGETALL, HKEYS and DUMP
     /// list the fields in the order they were added.
     Hash(Box<crate::hashval::Hash>),
@@ -133,7 +133,7 @@ impl CacheValue for Value {
         const ELEM: usize = 32;
         match self {
             Value::Str(s) => s.capacity(),
-            Value::List(l) => l.iter().map(|e| e.capacity() + ELEM).sum(),
+            Value::List(l) => l.mem_size(),
             Value::Hash(h) => h.mem_size(),
             Value::Set(s) => s.iter().map(|m| m.capacity() + ELEM).sum(),
             Value::ZSet(z) => z.mem_size(),
@@ -212,7 +212,7 @@ impl CacheValue for Value {
             TAG_STR => return Ok(Value::Str(payload.to_vec())),
             TAG_LIST => {
                 let n = r.count()?;
-                let mut l = VecDeque::with_capacity(n);
+                let mut l = crate::listval::List::default();
                 for _ in 0..n {
                     l.push_back(r.bytes()?);
                 }
@@ -302,7 +302,9 @@ mod tests {
         z.insert(b"b".to_vec(), -2.0);
         let values = vec![
             Value::Str(b"hello\0".to_vec()),
-            Value::List(Box::new(vec![b"x".to_vec(), b"".to_vec()].into())),
+            Value::List(Box::new(
+                vec![b"x".to_vec(), b"".to_vec()].into_iter().collect(),
+            )),
             Value::Hash(Box::new(
                 [(b"f".to_vec(), b"v".to_vec())].into_iter().collect(),
             )),

@@ -4,6 +4,7 @@
 
 use super::typed::List;
 use super::{CmdError, Ctx};
+use crate::listval::Deque;
 use crate::paged::list::{self as paged, PagedList};
 use crate::reply::Reply;
 use crate::value::Value;
@@ -51,13 +52,13 @@ impl<L: Deref<Target = List>> ListRead for Plain<L> {
         self.0.len()
     }
     fn get(&mut self, i: usize) -> Result<Vec<u8>, CmdError> {
-        Ok(self.0[i].clone())
+        Ok(self.0.get(i).map(<[u8]>::to_vec).unwrap_or_default())
     }
     fn prepare(&mut self, _: usize, _: usize) -> Result<(), CmdError> {
         Ok(())
     }
     fn range(&mut self, s: usize, e: usize, f: &mut dyn FnMut(&[u8])) -> Result<(), CmdError> {
-        self.0.range(s..=e).for_each(|x| f(x));
+        self.0.iter().skip(s).take(e + 1 - s).for_each(f);
         Ok(())
     }
     fn visit(
@@ -100,15 +101,30 @@ impl<L: DerefMut<Target = List>> ListWrite for Plain<L> {
         })
     }
     fn set(&mut self, i: usize, v: Vec<u8>) -> Result<(), CmdError> {
-        self.0[i] = v;
+        self.0.with_deque(|d| d[i] = v);
         Ok(())
     }
     fn insert(&mut self, i: usize, v: Vec<u8>) -> Result<(), CmdError> {
-        self.0.insert(i, v);
+        self.0.with_deque(|d| d.insert(i, v));
         Ok(())
     }
     fn remove(&mut self, elem: &[u8], limit: usize, from_tail: bool) -> Result<usize, CmdError> {
-        let l = &mut *self.0;
+        Ok(self
+            .0
+            .with_deque(|l| remove_from(l, elem, limit, from_tail)))
+    }
+    fn trim(&mut self, s: usize, e: usize) -> Result<(), CmdError> {
+        self.0.with_deque(|d| {
+            d.truncate(e + 1);
+            d.drain(..s);
+        });
+        Ok(())
+    }
+}
+
+/// LREM on a deque: up to `limit` elements equal to `elem`, from the head or the tail.
+fn remove_from(l: &mut Deque, elem: &[u8], limit: usize, from_tail: bool) -> usize {
+    {
         let mut removed = 0;
         if from_tail {
             let mut i = l.len();
@@ -126,12 +142,7 @@ impl<L: DerefMut<Target = List>> ListWrite for Plain<L> {
                 !hit
             });
         }
-        Ok(removed)
-    }
-    fn trim(&mut self, s: usize, e: usize) -> Result<(), CmdError> {
-        self.0.truncate(e + 1);
-        self.0.drain(..s);
-        Ok(())
+        removed
     }
 }
 
@@ -354,7 +365,7 @@ pub(crate) fn maybe_page_out(
     now_ms: i64,
 ) {
     let big = match engine.peek(db, key) {
-        Some(Value::List(l)) => l.iter().map(|e| paged::elem_bytes(e)).sum::<u64>() >= min_bytes,
+        Some(Value::List(l)) => l.iter().map(paged::elem_bytes).sum::<u64>() >= min_bytes,
         _ => false,
     };
     if !big {
@@ -364,7 +375,7 @@ pub(crate) fn maybe_page_out(
         Some(Value::List(l)) => std::mem::take(l),
         _ => return,
     };
-    let m = paged::page_out(engine, *l, page_bytes, now_ms);
+    let m = paged::page_out(engine, l.into_deque(), page_bytes, now_ms);
     engine
         .db(db, now_ms)
         .insert_keep_ttl(key, Value::PagedList(Box::new(m)));

@@ -95,7 +95,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
     }
     let (mut elems, is_set): (Vec<Vec<u8>>, bool) = match ctx.db().get(&args[1]) {
         None => (Vec::new(), false),
-        Some(Value::List(l)) => (l.iter().cloned().collect(), false),
+        Some(Value::List(l)) => (l.iter().map(<[u8]>::to_vec).collect(), false),
         Some(Value::PagedList(m)) => {
             let m = m.clone();
             let l = crate::paged::list::materialize(ctx.engine, &m, ctx.now_ms)
@@ -208,7 +208,10 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
             } else {
                 let l: VecDeque<Vec<u8>> =
                     rows.into_iter().map(Option::unwrap_or_default).collect();
-                db.insert(dst, Value::List(Box::new(l)));
+                db.insert(
+                    dst,
+                    Value::List(Box::new(crate::listval::List::from_deque(l))),
+                );
                 super::page_out::page_out_written(ctx, dst);
             }
             ctx.out.int(n as i64);

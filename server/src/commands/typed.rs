@@ -6,12 +6,12 @@ use crate::stream::Stream;
 use crate::value::Value;
 use crate::zset::ZSet;
 use kvtier_core::Db;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 /// A string value.
 pub type Str = Vec<u8>;
 /// A list value.
-pub type List = VecDeque<Vec<u8>>;
+pub type List = crate::listval::List;
 /// A hash value.
 pub type Hash = crate::hashval::Hash;
 /// A set value.

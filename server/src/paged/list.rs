@@ -20,6 +20,7 @@ pub use shrink::{remove, trim};
 
 use super::{ensure_page, new_gen, page_key};
 use crate::commands::typed::List;
+use crate::listval::Deque;
 use crate::value::Value;
 use kvtier_core::{Engine, StoreError};
 use manifest::damaged;
@@ -47,27 +48,29 @@ pub fn page_mut<'e>(
     m: &PagedList,
     seg: usize,
     now_ms: i64,
-) -> Result<&'e mut List, StoreError> {
+) -> Result<&'e mut Deque, StoreError> {
     // One lookup of the page, not a read and then a write (every push and pop comes here).
     let key = m.seg_key(seg);
     ensure_page(engine, &key)?;
     let pages = engine.pages_db();
     match engine.db(pages, now_ms).into_get_mut(&key) {
-        Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l),
+        // A page is changed in deque form (one loaded small may arrive packed).
+        Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l.deque_mut()),
         _ => Err(damaged("a page is missing or holds another count")),
     }
 }
 
 /// A new empty segment at position `at`, its page created without a load (a fresh number of
 /// this generation cannot be in the store).
-fn new_seg(engine: &mut Engine<Value>, m: &mut PagedList, at: usize, page: List, now_ms: i64) {
+fn new_seg(engine: &mut Engine<Value>, m: &mut PagedList, at: usize, page: Deque, now_ms: i64) {
     let id = m.alloc_id();
     let bytes = page.iter().map(|e| elem_bytes(e)).sum();
     let count = page.len() as u32;
     let pages = engine.pages_db();
-    engine
-        .db(pages, now_ms)
-        .insert_new(&page_key(m.gen, id), Value::List(Box::new(page)));
+    engine.db(pages, now_ms).insert_new(
+        &page_key(m.gen, id),
+        Value::List(Box::new(List::deque(page))),
+    );
     m.segs.insert(at, Seg { id, count, bytes });
 }
 
@@ -97,7 +100,7 @@ pub fn push(
     let full = end.is_none_or(|s| s.count == u32::MAX || s.bytes + b > page_bytes);
     if full {
         let at = if left { 0 } else { m.segs.len() };
-        new_seg(engine, m, at, List::new(), now_ms);
+        new_seg(engine, m, at, Deque::new(), now_ms);
     }
     let i = if left { 0 } else { m.segs.len() - 1 };
     let p = page_mut(engine, m, i, now_ms)?;
@@ -145,7 +148,10 @@ pub fn get(
     now_ms: i64,
 ) -> Result<Vec<u8>, StoreError> {
     let (seg, off) = m.locate(index).ok_or_else(|| damaged("index"))?;
-    Ok(page(engine, m, seg, now_ms)?[off].clone())
+    page(engine, m, seg, now_ms)?
+        .get(off)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| damaged("index"))
 }
 
 /// Replaces element `index` (inside the list).
@@ -199,12 +205,12 @@ pub fn insert(
 
 /// Turns `l` into pages of about `page_bytes` each under a new generation; returns the manifest
 /// (the caller stores it under the key in place of `l`).
-pub fn page_out(engine: &mut Engine<Value>, l: List, page_bytes: u64, now_ms: i64) -> PagedList {
+pub fn page_out(engine: &mut Engine<Value>, l: Deque, page_bytes: u64, now_ms: i64) -> PagedList {
     let mut m = PagedList {
         gen: new_gen(),
         ..PagedList::default()
     };
-    let mut page = List::new();
+    let mut page = Deque::new();
     let mut bytes = 0;
     for e in l {
         let b = elem_bytes(&e);

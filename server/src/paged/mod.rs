@@ -194,7 +194,9 @@ pub fn materialize(
 ) -> Result<Option<Value>, StoreError> {
     Ok(match v {
         Value::PagedHash(m) => Some(Value::Hash(Box::new(hash::materialize(engine, m, now_ms)?))),
-        Value::PagedList(m) => Some(Value::List(Box::new(list::materialize(engine, m, now_ms)?))),
+        Value::PagedList(m) => Some(Value::List(Box::new(crate::listval::List::from_deque(
+            list::materialize(engine, m, now_ms)?,
+        )))),
         Value::PagedSet(m) => Some(Value::Set(Box::new(hash::members(engine, m, now_ms)?))),
         Value::PagedZSet(m) => Some(Value::ZSet(zset::materialize(engine, m, now_ms)?)),
         Value::PagedStream(m) => Some(Value::Stream(Box::new(stream::materialize(

@@ -7,6 +7,7 @@
 //! anything is allocated for it, so a claimed length of 2^40 fails fast without allocating.
 
 use super::{intset, listpack, lzf, types, ziplist, Bad, R};
+use crate::listval::List;
 use crate::util::parse_f64;
 use crate::value::Value;
 use crate::zset::ZSet;
@@ -199,7 +200,7 @@ pub fn value(body: &[u8]) -> R<Value> {
             for _ in 0..n {
                 l.push_back(r.string()?);
             }
-            Value::List(Box::new(l))
+            Value::List(Box::new(List::from_deque(l)))
         }
         types::SET => {
             let n = r.count(1)?;
@@ -232,9 +233,9 @@ pub fn value(body: &[u8]) -> R<Value> {
             let n = ints.len();
             set_of(ints.into_iter().map(|i| i.to_string().into_bytes()), n)?
         }
-        types::LIST_ZIPLIST => {
-            Value::List(Box::new(nonempty(ziplist::parse(&r.string()?)?)?.into()))
-        }
+        types::LIST_ZIPLIST => Value::List(Box::new(List::from_deque(
+            nonempty(ziplist::parse(&r.string()?)?)?.into(),
+        ))),
         types::HASH_ZIPLIST => hashed(ziplist::parse(&r.string()?)?)?,
         types::ZSET_ZIPLIST => scored(ziplist::parse(&r.string()?)?)?,
         types::HASH_LISTPACK => hashed(listpack::parse(&r.string()?)?)?,
@@ -259,7 +260,7 @@ pub fn value(body: &[u8]) -> R<Value> {
             if l.is_empty() {
                 return Err(Bad("empty list"));
             }
-            Value::List(Box::new(l))
+            Value::List(Box::new(List::from_deque(l)))
         }
         types::STREAM_LISTPACKS_2 => Value::Stream(Box::new(super::stream::decode(&mut r)?)),
         _ => return Err(Bad("unsupported value type")),

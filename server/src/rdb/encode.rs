@@ -87,11 +87,11 @@ const COMPRESS_MIN_GAIN: usize = 8;
 
 /// The list as a quicklist of listpacks. With `list-compress-depth` N > 0, Redis keeps every
 /// node but the N at each end LZF-compressed, and DUMP writes those nodes compressed.
-fn list(items: &std::collections::VecDeque<Vec<u8>>, shape: ListShape, out: &mut Vec<u8>) {
+fn list(items: &crate::listval::List, shape: ListShape, out: &mut Vec<u8>) {
     let fill = shape.fill;
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut node = listpack::Writer::default();
-    for item in items {
+    for item in items.iter() {
         if node.count() > 0 && !node_takes(node.size(), node.count(), item.len(), fill) {
             nodes.push(std::mem::take(&mut node).finish());
         }

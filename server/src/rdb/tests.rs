@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::zset::ZSet;
-use std::collections::VecDeque;
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -18,7 +17,7 @@ fn bytes(items: &[&str]) -> Vec<Vec<u8>> {
 }
 
 fn list(items: &[&str]) -> Value {
-    Value::List(Box::new(bytes(items).into()))
+    Value::List(Box::new(bytes(items).into_iter().collect()))
 }
 
 fn set(items: &[&str]) -> Value {
@@ -214,7 +213,7 @@ fn lists_split_into_nodes_by_size_or_count() {
     let l = Value::List(Box::new(
         many.iter()
             .map(|s| s.as_bytes().to_vec())
-            .collect::<VecDeque<_>>(),
+            .collect::<crate::listval::List>(),
     ));
     let p = dump_default(&l);
     assert_eq!(p[0], types::LIST_QUICKLIST_2);

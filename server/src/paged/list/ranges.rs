@@ -1,7 +1,7 @@
 //! The read side of a paged list: ranges and walks over the elements, and the whole list.
 
 use super::{page, PagedList};
-use crate::commands::typed::List;
+use crate::listval::Deque;
 use crate::value::Value;
 use kvtier_core::{Engine, StoreError};
 
@@ -41,7 +41,7 @@ pub fn range(
     let mut left = end.min(m.len - 1) - start + 1;
     while left > 0 && seg < m.segs.len() {
         let p = page(engine, m, seg, now_ms)?;
-        for e in p.range(off..) {
+        for e in p.iter().skip(off) {
             if left == 0 {
                 break;
             }
@@ -77,7 +77,7 @@ pub fn visit(
     } else {
         let mut idx = 0;
         for seg in 0..n {
-            for e in page(engine, m, seg, now_ms)? {
+            for e in page(engine, m, seg, now_ms)?.iter() {
                 if !f(idx, e) {
                     return Ok(());
                 }
@@ -93,8 +93,8 @@ pub fn materialize(
     engine: &mut Engine<Value>,
     m: &PagedList,
     now_ms: i64,
-) -> Result<List, StoreError> {
-    let mut out = List::with_capacity(m.len as usize);
+) -> Result<Deque, StoreError> {
+    let mut out = Deque::with_capacity(m.len as usize);
     visit(engine, m, false, now_ms, &mut |_, e| {
         out.push_back(e.to_vec());
         true

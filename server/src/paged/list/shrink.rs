@@ -2,7 +2,6 @@
 //! deleted, or leave them small, which are merged into a neighbour.
 
 use super::{drop_seg, elem_bytes, page, page_mut, PagedList, Seg};
-use crate::commands::typed::List;
 use crate::value::Value;
 use kvtier_core::{Engine, StoreError};
 
@@ -122,7 +121,10 @@ fn merge_small(
         return Ok(());
     };
     // Both pages are read before either changes, so a failed read changes nothing.
-    let moved: List = page(engine, m, first + 1, now_ms)?.clone();
+    let moved: Vec<Vec<u8>> = page(engine, m, first + 1, now_ms)?
+        .iter()
+        .map(<[u8]>::to_vec)
+        .collect();
     page(engine, m, first, now_ms)?;
     let into = page_mut(engine, m, first, now_ms)?;
     let count = moved.len() as u32;
