@@ -141,6 +141,9 @@ impl Hash {
             let grows = old.is_none() && *len as usize >= PACKED_MAX;
             if fits_packed(&field, &value) && !grows {
                 let Some((_, v)) = old else {
+                    // Grown exactly (the allocator rounds up to its size class), not doubled:
+                    // a small hash's buffer is most of its memory.
+                    buf.reserve_exact(field.len() + value.len() + 2);
                     push_part(buf, &field);
                     push_part(buf, &value);
                     *len += 1;

@@ -124,6 +124,9 @@ impl List {
     pub fn push_back(&mut self, v: Vec<u8>) {
         match &mut self.0 {
             Repr::Packed { buf, len } if (*len as usize) < PACKED_MAX && packs(&v) => {
+                // Grown exactly (the allocator rounds up to its size class), not doubled: a
+                // small list's buffer is most of its memory.
+                buf.reserve_exact(v.len() + 2);
                 buf.push(v.len() as u8);
                 buf.extend_from_slice(&v);
                 buf.push(v.len() as u8);
@@ -136,6 +139,7 @@ impl List {
     pub fn push_front(&mut self, v: Vec<u8>) {
         match &mut self.0 {
             Repr::Packed { buf, len } if (*len as usize) < PACKED_MAX && packs(&v) => {
+                buf.reserve_exact(v.len() + 2);
                 buf.splice(0..0, framed(&v));
                 *len += 1;
             }
