@@ -124,26 +124,24 @@ impl<L: DerefMut<Target = List>> ListWrite for Plain<L> {
 
 /// LREM on a deque: up to `limit` elements equal to `elem`, from the head or the tail.
 fn remove_from(l: &mut Deque, elem: &[u8], limit: usize, from_tail: bool) -> usize {
-    {
-        let mut removed = 0;
-        if from_tail {
-            let mut i = l.len();
-            while i > 0 && removed < limit {
-                i -= 1;
-                if l[i] == elem {
-                    l.remove(i);
-                    removed += 1;
-                }
+    let mut removed = 0;
+    if from_tail {
+        let mut i = l.len();
+        while i > 0 && removed < limit {
+            i -= 1;
+            if l[i] == elem {
+                l.remove(i);
+                removed += 1;
             }
-        } else {
-            l.retain(|e| {
-                let hit = removed < limit && e == elem;
-                removed += usize::from(hit);
-                !hit
-            });
         }
-        removed
+    } else {
+        l.retain(|e| {
+            let hit = removed < limit && e == elem;
+            removed += usize::from(hit);
+            !hit
+        });
     }
+    removed
 }
 
 /// A paged list: its manifest (taken out of the cache while a command changes it) and the

@@ -93,6 +93,28 @@ pub fn share_page(
     Ok(())
 }
 
+/// Which of a page's neighbours an ordered paged value (a list, a stream) merges it with after
+/// a removal: none unless page `i` of `n` holds less than a quarter of `page_bytes`; then the
+/// next one if the two fit in one page (`fits(a, b)` for adjacent pages `a`, `a + 1`), else
+/// the previous one. The position of the earlier page of the pair.
+pub fn merge_partner(
+    n: usize,
+    i: usize,
+    bytes: u64,
+    page_bytes: u64,
+    fits: impl Fn(usize, usize) -> bool,
+) -> Option<usize> {
+    if bytes >= page_bytes / 4 {
+        None
+    } else if i + 1 < n && fits(i, i + 1) {
+        Some(i)
+    } else if i > 0 && fits(i - 1, i) {
+        Some(i - 1)
+    } else {
+        None
+    }
+}
+
 /// The pages of deleted values waiting for deletion.
 #[derive(Debug, Default)]
 pub struct Gc {

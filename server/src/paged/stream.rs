@@ -112,18 +112,12 @@ fn merge_small(
     page_bytes: u64,
     now_ms: i64,
 ) {
-    if idx.pages[i].bytes >= page_bytes / 4 {
-        return;
-    }
-    let fits = |a: &SPage, b: &SPage| {
-        a.bytes + b.bytes <= page_bytes
-            && u64::from(a.count) + u64::from(b.count) < u64::from(u32::MAX)
+    let p = &idx.pages;
+    let fits = |a: usize, b: usize| {
+        p[a].bytes + p[b].bytes <= page_bytes
+            && u64::from(p[a].count) + u64::from(p[b].count) < u64::from(u32::MAX)
     };
-    let first = if i + 1 < idx.pages.len() && fits(&idx.pages[i], &idx.pages[i + 1]) {
-        i
-    } else if i > 0 && fits(&idx.pages[i - 1], &idx.pages[i]) {
-        i - 1
-    } else {
+    let Some(first) = super::merge_partner(p.len(), i, p[i].bytes, page_bytes, fits) else {
         return;
     };
     if let Err(e) = merge(engine, idx, first, now_ms) {

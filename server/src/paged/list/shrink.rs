@@ -1,7 +1,7 @@
 //! The writes that take out runs of elements (LREM, LTRIM): they may empty pages, which are
 //! deleted, or leave them small, which are merged into a neighbour.
 
-use super::{drop_seg, elem_bytes, page, page_mut, PagedList, Seg};
+use super::{drop_seg, elem_bytes, page, page_mut, PagedList};
 use crate::value::Value;
 use kvtier_core::{Engine, StoreError};
 
@@ -109,15 +109,10 @@ fn merge_small(
     let Some(at) = m.segs.iter().position(|s| s.id == id) else {
         return Ok(());
     };
-    if m.segs[at].bytes >= page_bytes / 4 {
-        return Ok(());
-    }
-    let fits = |a: &Seg, b: &Seg| a.bytes + b.bytes <= page_bytes;
-    let first = if at + 1 < m.segs.len() && fits(&m.segs[at], &m.segs[at + 1]) {
-        at
-    } else if at > 0 && fits(&m.segs[at - 1], &m.segs[at]) {
-        at - 1
-    } else {
+    let segs = &m.segs;
+    let fits = |a: usize, b: usize| segs[a].bytes + segs[b].bytes <= page_bytes;
+    let partner = super::super::merge_partner(segs.len(), at, segs[at].bytes, page_bytes, fits);
+    let Some(first) = partner else {
         return Ok(());
     };
     // Both pages are read before either changes, so a failed read changes nothing.
