@@ -5,21 +5,21 @@
 //!   `hash-max-listpack-entries` and `-value`) costs one allocation and a few bytes per field
 //!   instead of a map slot, an index slot and two allocations; a lookup is a walk, which is why
 //!   the form is kept small.
-//! - **map**: an insertion-ordered hash map (`IndexMap`), for larger hashes and the pages of a
-//!   paged value.
+//! - **map**: an insertion-ordered hash map ([`PairMap`]: a field and its value in one
+//!   allocation), for larger hashes and the pages of a paged value.
 //!
 //! A packed hash becomes a map when it outgrows the bounds; a map stays a map (as in Redis).
 //! Either form keeps insertion order (HGETALL of a small hash lists fields as Redis's listpack
 //! does); removing from a packed hash keeps the order of the rest.
 
-use indexmap::IndexMap;
+use crate::pairmap::{self, PairMap};
 
 /// Most fields a packed hash holds.
 const PACKED_MAX: usize = 128;
 /// Longest field or value a packed hash holds (its length fits the one-byte prefix).
 const PACKED_VALUE_MAX: usize = 64;
 
-type Map = IndexMap<Vec<u8>, Vec<u8>>;
+type Map = PairMap;
 
 #[derive(Clone, Debug)]
 enum Repr {
@@ -41,7 +41,7 @@ impl Default for Hash {
 }
 
 impl PartialEq for Hash {
-    /// Equal when they hold the same fields with the same values, in any order (as `IndexMap`).
+    /// Equal when they hold the same fields with the same values, in any order.
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
     }
@@ -126,7 +126,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.0 {
             Repr::Packed { buf, .. } => find(buf, field).map(|(_, v)| &buf[v]),
-            Repr::Map(m) => m.get(field).map(Vec::as_slice),
+            Repr::Map(m) => m.get(field),
         }
     }
 
@@ -161,7 +161,7 @@ impl Hash {
         let Repr::Map(m) = &mut self.0 else {
             unreachable!("unpacked above");
         };
-        m.insert(field, value)
+        m.insert(&field, &value)
     }
 
     /// Turns a packed hash into a map (same order).
@@ -169,7 +169,7 @@ impl Hash {
         if let Repr::Packed { buf, len } = &self.0 {
             let mut m = Map::with_capacity(*len as usize + 1);
             for (f, v) in Packed(buf) {
-                m.insert(f.to_vec(), v.to_vec());
+                m.set(f, v);
             }
             self.0 = Repr::Map(m);
         }
@@ -222,7 +222,7 @@ impl Hash {
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match &self.0 {
             Repr::Packed { buf, .. } => Packed(buf).nth(i),
-            Repr::Map(m) => m.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+            Repr::Map(m) => m.get_index(i),
         }
     }
 
@@ -244,13 +244,9 @@ impl Hash {
 
     /// Bytes the hash takes beyond its own struct (approximate for a map).
     pub fn mem_size(&self) -> usize {
-        const SLOT: usize = 64;
         match &self.0 {
             Repr::Packed { buf, .. } => buf.capacity(),
-            Repr::Map(m) => m
-                .iter()
-                .map(|(f, v)| f.capacity() + v.capacity() + SLOT)
-                .sum(),
+            Repr::Map(m) => m.mem_size(),
         }
     }
 
@@ -281,7 +277,7 @@ pub struct Iter<'a> {
 #[derive(Clone)]
 enum Parts<'a> {
     Packed(Packed<'a>),
-    Map(indexmap::map::Iter<'a, Vec<u8>, Vec<u8>>),
+    Map(pairmap::Iter<'a>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -290,7 +286,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let next = match &mut self.parts {
             Parts::Packed(p) => p.next(),
-            Parts::Map(m) => m.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+            Parts::Map(m) => m.next(),
         }?;
         self.left -= 1;
         Some(next)
@@ -315,7 +311,7 @@ mod tests {
         for seed in 0..40u64 {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut h = Hash::new();
-            let mut model = Map::new();
+            let mut model = indexmap::IndexMap::new();
             let fields = rng.random_range(2..300u32);
             for _ in 0..2000 {
                 let f = format!("f{}", rng.random_range(0..fields)).into_bytes();

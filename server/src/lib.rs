@@ -29,8 +29,8 @@
 //!   the store), `acl/` (users, protected mode, rename-command).
 //! - [`config`] (the typed settings table), `info`, `shared` (server-wide state and statistics).
 //! - `backend`: the only place that names the built-in backends; claims the data directory.
-//! - `value`, `zset/`, `stream/`, `hll/`, `geohash`, `rdb/`: Redis values, their encodings and
-//!   DUMP/RESTORE. `paged/`: hashes, lists and sorted sets kept as a manifest plus pages.
+//! - `value`, `hashval`, `listval`, `pairmap`, `zset/`, `stream/`, `hll/`, `geohash`, `rdb/`:
+//!   Redis values (with their compact small forms), their encodings and DUMP/RESTORE. `paged/`: hashes, lists and sorted sets kept as a manifest plus pages.
 //!   `pubsub`, `glob`, `util`: helpers. `heap`: jemalloc's figures.
 
 #![forbid(unsafe_code)]
@@ -52,6 +52,7 @@ mod hll;
 mod keyscan;
 mod listval;
 mod paged;
+mod pairmap;
 mod pubsub;
 mod rdb;
 mod reply;
