@@ -7,7 +7,6 @@ use crate::paged::zset::PagedZSet;
 use crate::stream::Stream;
 use crate::zset::ZSet;
 use kvtier_core::{CacheValue, StoreError};
-use std::collections::HashSet;
 
 #[derive(Debug, Clone, PartialEq)]
 // Boxed collections on purpose (see below): clippy's `box_collection` assumes the box buys
@@ -21,7 +20,7 @@ pub enum Value {
     /// In insertion order, as Redis keeps a small hash (a listpack): HGETALL, HKEYS and DUMP
     /// list the fields in the order they were added.
     Hash(Box<crate::hashval::Hash>),
-    Set(Box<HashSet<Vec<u8>>>),
+    Set(Box<crate::setval::Set>),
     ZSet(ZSet),
     /// A stream carries groups and node bookkeeping.
     Stream(Box<Stream>),
@@ -110,8 +109,12 @@ impl<'a> Reader<'a> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
     }
     fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
+        Ok(self.slice()?.to_vec())
+    }
+    /// A length-prefixed part, borrowed from the record.
+    fn slice(&mut self) -> Result<&'a [u8], StoreError> {
         let n = self.u32()? as usize;
-        Ok(self.take(n)?.to_vec())
+        self.take(n)
     }
     fn f64(&mut self) -> Result<f64, StoreError> {
         Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8")))
@@ -130,12 +133,11 @@ impl<'a> Reader<'a> {
 
 impl CacheValue for Value {
     fn mem_size(&self) -> usize {
-        const ELEM: usize = 32;
         match self {
             Value::Str(s) => s.capacity(),
             Value::List(l) => l.mem_size(),
             Value::Hash(h) => h.mem_size(),
-            Value::Set(s) => s.iter().map(|m| m.capacity() + ELEM).sum(),
+            Value::Set(s) => s.mem_size(),
             Value::ZSet(z) => z.mem_size(),
             Value::Stream(s) => s.mem_size(),
             Value::PagedHash(_) | Value::PagedSet(_) => std::mem::size_of::<PagedHash>(),
@@ -229,9 +231,9 @@ impl CacheValue for Value {
             }
             TAG_SET => {
                 let n = r.count()?;
-                let mut s = HashSet::with_capacity(n);
+                let mut s = crate::setval::Set::with_capacity(n);
                 for _ in 0..n {
-                    s.insert(r.bytes()?);
+                    s.insert(r.slice()?);
                 }
                 Value::Set(Box::new(s))
             }

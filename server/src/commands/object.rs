@@ -42,7 +42,7 @@ pub fn encoding(v: &Value, config: &Config) -> &'static str {
         // Redis 7.0 always keeps lists in a quicklist (of listpacks).
         Value::List(_) | Value::PagedList(_) => "quicklist",
         Value::Set(s) => {
-            if s.len() as u64 <= t.set_max_intset_entries && s.iter().all(|m| is_int_string(m)) {
+            if s.len() as u64 <= t.set_max_intset_entries && s.iter().all(is_int_string) {
                 "intset"
             } else {
                 "hashtable"

@@ -14,7 +14,6 @@ use crate::value::Value;
 use kvtier_core::Db;
 use rand::seq::IteratorRandom;
 use rand::Rng;
-use std::collections::HashSet;
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("sadd", -3, WRITE | DENYOOM | FAST, KEY1, sadd),
@@ -45,7 +44,7 @@ pub(crate) fn split<'c>(ctx: &'c mut Ctx) -> (Db<'c, Value>, &'c mut Reply) {
 fn with_set<R>(
     ctx: &mut Ctx,
     key: &[u8],
-    f: impl FnOnce(&HashSet<Vec<u8>>) -> R,
+    f: impl FnOnce(&Set) -> R,
 ) -> Result<Option<R>, CmdError> {
     Ok(ctx.db().read::<Set>(key)?.map(f))
 }
@@ -70,7 +69,7 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     let added = match missing {
         None => {
-            let set: HashSet<Vec<u8>> = members.iter().cloned().collect();
+            let set: Set = members.iter().map(Vec::as_slice).collect();
             let n = set.len();
             db.insert(key, Value::Set(Box::new(set)));
             n
@@ -80,7 +79,7 @@ fn sadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             let Some(Value::Set(s)) = db.get_mut(key) else {
                 unreachable!("checked above")
             };
-            members.iter().filter(|m| s.insert(m.to_vec())).count()
+            members.iter().filter(|m| s.insert(m)).count()
         }
     };
     ctx.out.int(added as i64);
@@ -178,7 +177,7 @@ fn scard(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         ctx.out.int(m.len as i64);
         return Ok(());
     }
-    let n = with_set(ctx, &args[1], HashSet::len)?;
+    let n = with_set(ctx, &args[1], Set::len)?;
     ctx.out.int(n.unwrap_or(0) as i64);
 
     Ok(())
@@ -197,7 +196,7 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if let Some(m) = paged::manifest(ctx, key) {
         return spop_paged(ctx, key, m, count);
     }
-    let len = with_set(ctx, key, HashSet::len)?;
+    let len = with_set(ctx, key, Set::len)?;
     let len = len.unwrap_or(0);
     let Some(count) = count else {
         if len == 0 {
@@ -211,7 +210,7 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         let m = s
             .iter()
             .choose(&mut rand::rng())
-            .cloned()
+            .map(<[u8]>::to_vec)
             .expect("non-empty");
         s.remove(&m);
         if s.is_empty() {
@@ -227,7 +226,7 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     let popped: Vec<Vec<u8>> = if count >= len {
         match ctx.db().remove(key) {
-            Some(Value::Set(s)) => s.into_iter().collect(),
+            Some(Value::Set(s)) => (*s).into_iter().collect(),
             _ => unreachable!("checked above"),
         }
     } else {
@@ -239,7 +238,7 @@ fn spop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             .iter()
             .choose_multiple(&mut rand::rng(), count)
             .into_iter()
-            .cloned()
+            .map(<[u8]>::to_vec)
             .collect();
         for m in &picked {
             s.remove(m);
@@ -349,7 +348,7 @@ fn random_members(out: &mut Reply, set: Option<&Set>, count: i64) -> CmdResult {
     };
     if count < 0 {
         // With repetitions: `-count` independent draws.
-        let members: Vec<&Vec<u8>> = set.iter().collect();
+        let members: Vec<&[u8]> = set.iter().collect();
         let n = count.unsigned_abs() as usize;
         out.array(n);
         for _ in 0..n {
@@ -424,7 +423,7 @@ fn smove(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
                     unreachable!("checked above")
                 };
                 let len_before = d.len();
-                d.insert(member.clone());
+                d.insert(member);
                 paged::maybe_page_out(ctx, dst, len_before);
             }
         }
@@ -467,19 +466,19 @@ fn source<'a>(
 
 /// Computes a set operation over `keys` (WRONGTYPE if one holds another type). A paged source
 /// is read whole into one set first.
-fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>, CmdError> {
+fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<Set, CmdError> {
     // Type-check every key first, as Redis does, and find the sizes.
     let paged_sets = paged::materialize_sources(ctx, keys)?;
     let mut sizes = Vec::with_capacity(keys.len());
     for (k, p) in keys.iter().zip(&paged_sets) {
         sizes.push(match p {
             Some(s) => Some(s.len()),
-            None => with_set(ctx, k, HashSet::len)?,
+            None => with_set(ctx, k, Set::len)?,
         });
     }
     let paged = paged_sets.as_slice();
     let mut db = ctx.db();
-    let mut result = HashSet::new();
+    let mut result = Set::new();
     match op {
         SetOp::Inter => {
             if sizes.iter().any(Option::is_none) {
@@ -506,7 +505,9 @@ fn set_op(ctx: &mut Ctx, keys: &[Vec<u8>], op: SetOp) -> Result<HashSet<Vec<u8>>
         SetOp::Union => {
             for i in 0..keys.len() {
                 if let Some(s) = source(&mut db, paged, keys, i) {
-                    result.extend(s.iter().cloned());
+                    s.iter().for_each(|m| {
+                        result.insert(m);
+                    });
                 }
             }
         }
@@ -674,12 +675,7 @@ fn sscan(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     };
     let ScanOpts { pattern, count, .. } = scan_opts(&args[3..], false)?;
-    let (next, batch) = scan_batch(
-        set.iter().map(|m| (m.as_slice(), ())),
-        set.len(),
-        cursor,
-        count,
-    );
+    let (next, batch) = scan_batch(set.iter().map(|m| (m, ())), set.len(), cursor, count);
     let items: Vec<Vec<u8>> = batch
         .into_iter()
         .filter(|(m, _)| pattern.as_ref().is_none_or(|p| glob_match(p, m, false)))

@@ -209,7 +209,7 @@ pub fn maybe_page_out(ctx: &mut Ctx, key: &[u8], len_before: usize) {
         return;
     }
     let s = s.clone();
-    let pairs = s.iter().map(|f| (f.as_slice(), NO_VALUE));
+    let pairs = s.iter().map(|f| (f, NO_VALUE));
     let m = hash::page_out_pairs(ctx.engine, pairs, page_bytes, ctx.now_ms);
     ctx.db().insert_keep_ttl(key, Value::PagedSet(Box::new(m)));
 }

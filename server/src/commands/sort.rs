@@ -102,7 +102,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
                 .map_err(CmdError::store)?;
             (l.into_iter().collect(), false)
         }
-        Some(Value::Set(s)) => (s.iter().cloned().collect(), true),
+        Some(Value::Set(s)) => (s.iter().map(<[u8]>::to_vec).collect(), true),
         Some(Value::PagedSet(m)) => {
             let m = **m;
             let s =

@@ -6,7 +6,6 @@ use crate::stream::Stream;
 use crate::value::Value;
 use crate::zset::ZSet;
 use kvtier_core::Db;
-use std::collections::HashSet;
 
 /// A string value.
 pub type Str = Vec<u8>;
@@ -15,7 +14,7 @@ pub type List = crate::listval::List;
 /// A hash value.
 pub type Hash = crate::hashval::Hash;
 /// A set value.
-pub type Set = HashSet<Vec<u8>>;
+pub type Set = crate::setval::Set;
 
 /// The Rust type held by one variant of [`Value`].
 pub trait Kind: Sized {

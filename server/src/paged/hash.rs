@@ -298,7 +298,7 @@ pub fn members(
 ) -> Result<crate::commands::typed::Set, StoreError> {
     let mut out = crate::commands::typed::Set::with_capacity(m.len as usize);
     for_each(engine, m, now_ms, |f, _| {
-        out.insert(f.to_vec());
+        out.insert(f);
     })?;
     Ok(out)
 }

@@ -11,7 +11,7 @@ use crate::listval::List;
 use crate::util::parse_f64;
 use crate::value::Value;
 use crate::zset::ZSet;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// A length field or one of the special string encodings.
 enum Len {
@@ -132,9 +132,9 @@ fn nonempty<T>(items: Vec<T>) -> R<Vec<T>> {
 }
 
 fn set_of(items: impl IntoIterator<Item = Vec<u8>>, capacity: usize) -> R<Value> {
-    let mut s = HashSet::with_capacity(capacity);
+    let mut s = crate::setval::Set::with_capacity(capacity);
     for m in items {
-        if !s.insert(m) {
+        if !s.insert(&m) {
             return Err(Bad("duplicate set member"));
         }
     }

@@ -152,7 +152,7 @@ pub fn value(v: &Value, encoding: &str, shape: ListShape) -> Vec<u8> {
         }
         Value::List(l) => list(l, shape, &mut out),
         Value::Set(s) if encoding == "intset" => {
-            let mut ints: Vec<i64> = s.iter().filter_map(|m| parse_i64(m)).collect();
+            let mut ints: Vec<i64> = s.iter().filter_map(parse_i64).collect();
             out.push(types::SET_INTSET);
             string(&intset::build(&mut ints), &mut out);
         }
