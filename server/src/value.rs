@@ -244,6 +244,7 @@ impl CacheValue for Value {
                 } else {
                     ZSet::default()
                 };
+                z.reserve_decoded(n);
                 for _ in 0..n {
                     let score = r.f64()?;
                     z.push_decoded(r.bytes()?, score);

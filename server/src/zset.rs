@@ -13,6 +13,9 @@ pub use bounds::{LexBound, LexRange, ScoreRange};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+/// The member → score map of a tree, hashed with foldhash (seeded per map) rather than SipHash.
+type Scores = HashMap<Vec<u8>, f64, foldhash::quality::RandomState>;
+
 /// A score with the total order Redis uses (scores are never NaN).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score(pub f64);
@@ -69,10 +72,16 @@ enum Members {
     /// Sorted by (score, member), no member twice. `page`: a segment page of a paged set (a
     /// larger bound, and its own record tag so a load knows it is one).
     Run { elems: Vec<Elem>, page: bool },
-    Tree {
-        scores: HashMap<Vec<u8>, f64>,
-        order: indexset::BTreeSet<Elem>,
-    },
+    /// Boxed: the two maps take about 130 bytes, which every small set (a run) would
+    /// otherwise carry in its own allocation.
+    Tree(Box<Tree>),
+}
+
+/// A tree's member → score map and order-statistic tree.
+#[derive(Clone, Debug)]
+struct Tree {
+    scores: Scores,
+    order: indexset::BTreeSet<Elem>,
 }
 
 impl Default for Members {
@@ -116,16 +125,16 @@ impl ZSet {
     /// An empty set in tree form (tests: the form a large set takes).
     #[cfg(test)]
     pub(crate) fn empty_tree() -> ZSet {
-        ZSet(Box::new(Members::Tree {
-            scores: HashMap::new(),
+        ZSet(Box::new(Members::Tree(Box::new(Tree {
+            scores: Scores::default(),
             order: new_order(),
-        }))
+        }))))
     }
 
     /// Whether the set is in tree form.
     #[cfg(test)]
     pub(crate) fn is_tree(&self) -> bool {
-        matches!(&*self.0, Members::Tree { .. })
+        matches!(&*self.0, Members::Tree(_))
     }
 
     /// Whether this is a segment page (recorded with its own tag).
@@ -141,7 +150,10 @@ impl ZSet {
         }
         let elems = match &mut *self.0 {
             Members::Run { elems, .. } => std::mem::take(elems),
-            Members::Tree { order, .. } => std::mem::take(order).into_iter().collect(),
+            Members::Tree(t) => {
+                let Tree { order, .. } = &mut **t;
+                std::mem::take(order).into_iter().collect()
+            }
         };
         *self.0 = Members::Run { elems, page: true };
     }
@@ -149,7 +161,10 @@ impl ZSet {
     pub fn len(&self) -> usize {
         match &*self.0 {
             Members::Run { elems, .. } => elems.len(),
-            Members::Tree { scores, .. } => scores.len(),
+            Members::Tree(t) => {
+                let Tree { scores, .. } = &**t;
+                scores.len()
+            }
         }
     }
 
@@ -160,7 +175,10 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &*self.0 {
             Members::Run { elems, .. } => elems.iter().find(|(_, m)| m == member).map(|e| e.0 .0),
-            Members::Tree { scores, .. } => scores.get(member).copied(),
+            Members::Tree(t) => {
+                let Tree { scores, .. } = &**t;
+                scores.get(member).copied()
+            }
         }
     }
 
@@ -168,7 +186,10 @@ impl ZSet {
     pub fn contains_scored(&self, member: &[u8], score: f64) -> bool {
         match &*self.0 {
             Members::Run { elems, .. } => search(elems, norm(score), member).is_ok(),
-            Members::Tree { scores, .. } => scores.get(member) == Some(&norm(score)),
+            Members::Tree(t) => {
+                let Tree { scores, .. } = &**t;
+                scores.get(member) == Some(&norm(score))
+            }
         }
     }
 
@@ -182,7 +203,8 @@ impl ZSet {
                 self.insert_absent(member, score);
                 old
             }
-            Members::Tree { scores, order } => {
+            Members::Tree(t) => {
+                let Tree { scores, order } = &mut **t;
                 let old = scores.insert(member.clone(), score);
                 if let Some(o) = old {
                     order.remove(&(Score(o), member.clone()));
@@ -201,16 +223,31 @@ impl ZSet {
             Members::Run { elems, page } => {
                 let at = search(elems, score, &member).unwrap_or_else(|at| at);
                 debug_assert!(elems.iter().all(|(_, m)| *m != member));
+                if !*page {
+                    // Grown exactly, not doubled: a small set's run is most of its memory (a
+                    // page is grown as a vector is, its size being bounded by `page-bytes`).
+                    elems.reserve_exact(1);
+                }
                 elems.insert(at, (Score(score), member));
                 let max = if *page { PAGE_RUN_MAX } else { RUN_MAX };
                 if elems.len() > max {
                     self.grow_into_tree();
                 }
             }
-            Members::Tree { scores, order } => {
+            Members::Tree(t) => {
+                let Tree { scores, order } = &mut **t;
                 scores.insert(member.clone(), score);
                 order.insert((Score(score), member));
             }
+        }
+    }
+
+    /// Makes room for the `n` elements a record holds, exactly (a run's vector would otherwise
+    /// double its way there and keep up to twice the room it needs).
+    pub(crate) fn reserve_decoded(&mut self, n: usize) {
+        if let Members::Run { elems, page } = &mut *self.0 {
+            let max = if *page { PAGE_RUN_MAX } else { RUN_MAX };
+            elems.reserve_exact(n.min(max));
         }
     }
 
@@ -240,7 +277,7 @@ impl ZSet {
         for e in elems {
             order.insert(e);
         }
-        *self.0 = Members::Tree { scores, order };
+        *self.0 = Members::Tree(Box::new(Tree { scores, order }));
     }
 
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
@@ -249,7 +286,8 @@ impl ZSet {
                 let i = elems.iter().position(|(_, m)| m == member)?;
                 Some(elems.remove(i).0 .0)
             }
-            Members::Tree { scores, order } => {
+            Members::Tree(t) => {
+                let Tree { scores, order } = &mut **t;
                 let old = scores.remove(member)?;
                 order.remove(&(Score(old), member.to_vec()));
                 Some(old)
@@ -267,7 +305,7 @@ impl ZSet {
                 }
                 Err(_) => false,
             },
-            Members::Tree { .. } => {
+            Members::Tree(_) => {
                 if self.contains_scored(member, score) {
                     self.remove(member);
                     true
@@ -282,7 +320,10 @@ impl ZSet {
     pub fn iter(&self) -> Iter<'_> {
         match &*self.0 {
             Members::Run { elems, .. } => Iter::Run(elems.iter()),
-            Members::Tree { order, .. } => Iter::Tree(order.iter()),
+            Members::Tree(t) => {
+                let Tree { order, .. } = &**t;
+                Iter::Tree(order.iter())
+            }
         }
     }
 
@@ -296,9 +337,9 @@ impl ZSet {
     pub fn rank_scored(&self, member: &[u8], score: f64) -> Option<usize> {
         match &*self.0 {
             Members::Run { elems, .. } => search(elems, norm(score), member).ok(),
-            Members::Tree { order, .. } => self
+            Members::Tree(t) => self
                 .contains_scored(member, score)
-                .then(|| order.rank(&(Score(norm(score)), member.to_vec()))),
+                .then(|| t.order.rank(&(Score(norm(score)), member.to_vec()))),
         }
     }
 
@@ -308,7 +349,10 @@ impl ZSet {
                 elems.iter().map(|(_, m)| m.capacity() + 8).sum::<usize>()
                     + elems.capacity() * std::mem::size_of::<Elem>()
             }
-            Members::Tree { scores, .. } => scores.keys().map(|k| 2 * k.capacity() + 80).sum(),
+            Members::Tree(t) => {
+                let Tree { scores, .. } = &**t;
+                scores.keys().map(|k| 2 * k.capacity() + 80).sum()
+            }
         }
     }
 
@@ -319,7 +363,7 @@ impl ZSet {
                 elems: elems.split_off(at.min(elems.len())),
                 page: *page,
             })),
-            Members::Tree { .. } => {
+            Members::Tree(_) => {
                 let mut right = ZSet::page();
                 while self.len() > at {
                     let (m, s) = self.pop(true).expect("a set longer than `at`");
@@ -343,7 +387,8 @@ impl ZSet {
                 };
                 Some((m, s.0))
             }
-            Members::Tree { scores, order } => {
+            Members::Tree(t) => {
+                let Tree { scores, order } = &mut **t;
                 let (s, m) = if max {
                     order.pop_last()?
                 } else {
@@ -362,7 +407,10 @@ impl ZSet {
     ) -> Box<dyn DoubleEndedIterator<Item = &Elem> + '_> {
         match &*self.0 {
             Members::Run { elems, .. } => Box::new(elems[r].iter()),
-            Members::Tree { order, .. } => Box::new(order.range_idx(r)),
+            Members::Tree(t) => {
+                let Tree { order, .. } = &**t;
+                Box::new(order.range_idx(r))
+            }
         }
     }
 
@@ -370,14 +418,20 @@ impl ZSet {
     fn order_rank(&self, e: &Elem) -> usize {
         match &*self.0 {
             Members::Run { elems, .. } => elems.partition_point(|x| x < e),
-            Members::Tree { order, .. } => order.rank(e),
+            Members::Tree(t) => {
+                let Tree { order, .. } = &**t;
+                order.rank(e)
+            }
         }
     }
 
     fn order_get(&self, i: usize) -> Option<&Elem> {
         match &*self.0 {
             Members::Run { elems, .. } => elems.get(i),
-            Members::Tree { order, .. } => order.get_index(i),
+            Members::Tree(t) => {
+                let Tree { order, .. } = &**t;
+                order.get_index(i)
+            }
         }
     }
 
