@@ -24,11 +24,9 @@ type Map = PairMap;
 #[derive(Clone, Debug)]
 enum Repr {
     /// `len` (field, value) pairs, each part as a length byte and its bytes.
-    Packed {
-        buf: Vec<u8>,
-        len: u32,
-    },
-    Map(Map),
+    Packed { buf: Vec<u8>, len: u32 },
+    /// Boxed: the map's struct is 72 bytes, which every small hash would otherwise carry.
+    Map(Box<Map>),
 }
 
 #[derive(Clone, Debug)]
@@ -106,7 +104,7 @@ impl Hash {
     /// of a paged value).
     pub fn with_capacity(n: usize) -> Self {
         if n > PACKED_MAX {
-            Hash(Repr::Map(Map::with_capacity(n)))
+            Hash(Repr::Map(Box::new(Map::with_capacity(n))))
         } else {
             Hash::new()
         }
@@ -171,7 +169,7 @@ impl Hash {
             for (f, v) in Packed(buf) {
                 m.set(f, v);
             }
-            self.0 = Repr::Map(m);
+            self.0 = Repr::Map(Box::new(m));
         }
     }
 

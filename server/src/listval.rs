@@ -22,8 +22,13 @@ pub type Deque = VecDeque<Vec<u8>>;
 
 #[derive(Clone, Debug)]
 enum Repr {
-    Packed { buf: Vec<u8>, len: u32 },
-    Deque(Deque),
+    Packed {
+        buf: Vec<u8>,
+        len: u32,
+    },
+    /// Boxed: keeps the enum at the packed form's 32 bytes (the allocation every small list
+    /// carries).
+    Deque(Box<Deque>),
 }
 
 #[derive(Clone, Debug)]
@@ -70,13 +75,13 @@ impl List {
                 len: d.len() as u32,
             })
         } else {
-            List(Repr::Deque(d))
+            List(Repr::Deque(Box::new(d)))
         }
     }
 
     /// A list in deque form (a page of a paged list).
     pub fn deque(d: Deque) -> Self {
-        List(Repr::Deque(d))
+        List(Repr::Deque(Box::new(d)))
     }
 
     pub fn len(&self) -> usize {
@@ -94,7 +99,7 @@ impl List {
     pub fn deque_mut(&mut self) -> &mut Deque {
         if let Repr::Packed { .. } = self.0 {
             let d: Deque = self.iter().map(<[u8]>::to_vec).collect();
-            self.0 = Repr::Deque(d);
+            self.0 = Repr::Deque(Box::new(d));
         }
         match &mut self.0 {
             Repr::Deque(d) => d,
@@ -116,7 +121,7 @@ impl List {
     /// The elements as a deque (the list is used up).
     pub fn into_deque(self) -> Deque {
         match self.0 {
-            Repr::Deque(d) => d,
+            Repr::Deque(d) => *d,
             Repr::Packed { .. } => self.iter().map(<[u8]>::to_vec).collect(),
         }
     }

@@ -22,11 +22,9 @@ type Table = HashSet<Box<[u8]>, foldhash::quality::RandomState>;
 #[derive(Clone, Debug)]
 enum Repr {
     /// `len` members, each as a length byte and its bytes.
-    Packed {
-        buf: Vec<u8>,
-        len: u32,
-    },
-    Table(Table),
+    Packed { buf: Vec<u8>, len: u32 },
+    /// Boxed: the table's struct is 48 bytes, which every small set would otherwise carry.
+    Table(Box<Table>),
 }
 
 /// A set of byte-string members.
@@ -86,10 +84,10 @@ impl Set {
     /// An empty set for about `n` members: a table when they could not be packed anyway.
     pub fn with_capacity(n: usize) -> Self {
         if n > PACKED_MAX {
-            Set(Repr::Table(Table::with_capacity_and_hasher(
+            Set(Repr::Table(Box::new(Table::with_capacity_and_hasher(
                 n,
                 Default::default(),
-            )))
+            ))))
         } else {
             Set::new()
         }
@@ -142,7 +140,7 @@ impl Set {
         if let Repr::Packed { buf, len } = &self.0 {
             let mut t = Table::with_capacity_and_hasher(*len as usize + 1, Default::default());
             t.extend(Packed(buf).map(Box::from));
-            self.0 = Repr::Table(t);
+            self.0 = Repr::Table(Box::new(t));
         }
     }
 
@@ -237,7 +235,7 @@ impl IntoIterator for Set {
     fn into_iter(self) -> Self::IntoIter {
         let members: Vec<Vec<u8>> = match self.0 {
             Repr::Packed { buf, .. } => Packed(&buf).map(<[u8]>::to_vec).collect(),
-            Repr::Table(t) => t.into_iter().map(Vec::from).collect(),
+            Repr::Table(t) => (*t).into_iter().map(Vec::from).collect(),
         };
         members.into_iter()
     }
