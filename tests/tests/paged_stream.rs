@@ -492,3 +492,73 @@ fn an_xadd_saves_a_page_and_a_trim_drops_pages_unread() {
     // 3000 entries of about 250 bytes in pages of 1 KB.
     assert_gone_with_its_pages(&mut c, "doomed", before + 600);
 }
+
+/// An XDEL that leaves a page under a quarter of `page-bytes` merges it into a neighbour. The
+/// neighbour is loaded ahead of the command with the page it deletes from, not read on the
+/// event loop when the merge needs it (INFO `sync_loads`), and every entry is still there.
+#[test]
+fn an_xdel_that_merges_pages_loads_the_neighbour_ahead() {
+    // Pages of 1 KB hold ten of these entries.
+    let args = &paged_args("4kb", "1kb", &["--maxmemory", "4mb"]);
+    let mut s = Server::start(args);
+    let mut c = s.client();
+    let pad = "q".repeat(60);
+    let n = 4_000u64;
+    for i in 1..=n {
+        c.cmd(&["XADD", "log", &format!("{i}-1"), "b", &pad]);
+    }
+    // Nine of the ten entries of the page starting at `first`, in one XDEL.
+    let xdel_page = |c: &mut Client, first: u64| {
+        let ids: Vec<String> = (first + 1..first + 10).map(|i| format!("{i}-1")).collect();
+        let mut cmd = vec!["XDEL", "log"];
+        cmd.extend(ids.iter().map(String::as_str));
+        assert_eq!(c.cmd(&cmd), Resp::Int(9));
+    };
+    let cold_restart = |s: &mut Server, c: &mut Client| {
+        wait_until(Duration::from_secs(20), "the stream saved", || {
+            c.info_int("dirty_keys") == 0
+        });
+        assert!(s.shutdown(), "SHUTDOWN failed");
+        s.restart(args);
+    };
+    let mut deleted = Vec::new();
+    // Every fourth page (the second of each four) shrinks to one entry: its neighbours are
+    // full, so it stays as it is.
+    for first in (11..=n).step_by(40) {
+        xdel_page(&mut c, first);
+        deleted.push(first);
+    }
+    cold_restart(&mut s, &mut c);
+    let mut c = s.client();
+    assert!(matches!(c.cmd(&["XLEN", "log"]), Resp::Int(_)));
+    let sync = c.info_int("sync_loads");
+    // The page before each of those shrinks too, and merges with it: a page that nothing
+    // loaded since the restart.
+    for first in (1..=n).step_by(40) {
+        xdel_page(&mut c, first);
+        deleted.push(first);
+    }
+    assert_eq!(
+        c.info_int("sync_loads"),
+        sync,
+        "an XDEL read a page on the event loop"
+    );
+    let gone = |i: u64| deleted.iter().any(|&f| i > f && i < f + 10);
+    let want: Vec<Resp> = (1..=n)
+        .filter(|&i| !gone(i))
+        .map(|i| Resp::bulk(&format!("{i}-1")))
+        .collect();
+    assert_eq!(c.cmd(&["XLEN", "log"]), Resp::Int(want.len() as i64));
+    // Every entry left, in order: none lost or duplicated by a merge.
+    let Resp::Array(all) = c.cmd(&["XRANGE", "log", "-", "+"]) else {
+        panic!("XRANGE")
+    };
+    let ids: Vec<Resp> = all
+        .iter()
+        .map(|e| match e {
+            Resp::Array(parts) => parts[0].clone(),
+            other => panic!("entry {other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, want);
+}

@@ -2,7 +2,7 @@
 //! loads them batched while the client is parked instead of one synchronous read per page.
 
 use super::streams::{interval_id, parse_read_args};
-use crate::paged::stream::PagedStream;
+use crate::paged::stream::{PageIndex, PagedStream};
 use crate::stream::{id, StreamId};
 use crate::util::parse_i64;
 
@@ -11,7 +11,13 @@ use crate::util::parse_i64;
 const MAX_PAGES: usize = 256;
 
 /// The page numbers of paged stream `m`, stored under `key`, that command `args` touches.
-pub fn pages_needed(name: &str, args: &[Vec<u8>], key: &[u8], m: &PagedStream) -> Vec<u32> {
+pub fn pages_needed(
+    name: &str,
+    args: &[Vec<u8>],
+    key: &[u8],
+    m: &PagedStream,
+    page_bytes: u64,
+) -> Vec<u32> {
     let ix = &m.idx;
     let ids = |r: std::ops::Range<usize>| -> Vec<u32> {
         r.take(MAX_PAGES).map(|i| ix.pages[i].id).collect()
@@ -95,7 +101,7 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], key: &[u8], m: &PagedStream) -
             }
             out
         }
-        "xdel" => holding(&mut args.iter().skip(2).filter_map(|a| id::parse_strict(a))),
+        "xdel" => xdel_pages(ix, args, page_bytes),
         "xclaim" => holding(&mut args.iter().skip(5).map_while(|a| id::parse_strict(a))),
         "xread" | "xreadgroup" => {
             let Ok(r) = parse_read_args(args, name == "xreadgroup") else {
@@ -167,4 +173,42 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], key: &[u8], m: &PagedStream) -
         "dump" | "copy" => ids(0..ix.pages.len()),
         _ => Vec::new(),
     }
+}
+
+/// The pages XDEL needs: those holding the ids, and the neighbours of each one the deletion may
+/// leave small enough to be merged into a neighbour (under a quarter of `page-bytes`, see
+/// `paged::merge_partner`), so the merge finds that neighbour in memory instead of reading it
+/// on the event loop. What a page keeps is estimated from its average entry; a neighbour loaded
+/// for a merge that does not happen costs one page read ahead.
+fn xdel_pages(ix: &PageIndex, args: &[Vec<u8>], page_bytes: u64) -> Vec<u32> {
+    let mut hit: Vec<(usize, u64)> = Vec::new();
+    for i in args
+        .iter()
+        .skip(2)
+        .filter_map(|a| id::parse_strict(a))
+        .filter_map(|id| ix.locate(id))
+    {
+        match hit.iter_mut().find(|(j, _)| *j == i) {
+            Some((_, n)) => *n += 1,
+            None => hit.push((i, 1)),
+        }
+        if hit.len() >= MAX_PAGES {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for (i, n) in hit {
+        let p = &ix.pages[i];
+        out.push(p.id);
+        let count = u64::from(p.count).max(1);
+        let kept = p.bytes / count * count.saturating_sub(n);
+        // Twice the merge threshold: entries differ in size.
+        if kept < page_bytes / 2 {
+            out.extend(i.checked_sub(1).map(|j| ix.pages[j].id));
+            out.extend(ix.pages.get(i + 1).map(|p| p.id));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }

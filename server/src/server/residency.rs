@@ -187,7 +187,7 @@ impl Server {
             ),
             Value::PagedStream(m) => (
                 m.idx.gen,
-                commands::streams_paged::pages_needed(spec.name, args, key, m),
+                commands::streams_paged::pages_needed(spec.name, args, key, m, page_bytes),
             ),
             _ => return None,
         })
