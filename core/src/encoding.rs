@@ -74,6 +74,22 @@ pub fn encode(type_tag: u8, expire_at_ms: Option<i64>, payload: &[u8]) -> Vec<u8
 /// Bytes of a record that hold its header (version, type, flags, expire time).
 pub const HEAD_LEN: usize = HEADER_LEN + 8;
 
+/// Payload bytes a typed scan reads beyond [`HEAD_LEN`] (see [`head_payload`]): enough for a
+/// value type to put what a scan needs to know at the start of its payload (the server's paged
+/// values put their page generation there).
+pub const PAYLOAD_HEAD: usize = 16;
+
+/// The payload bytes among the first bytes of a record (up to [`PAYLOAD_HEAD`] of them after a
+/// head of [`HEAD_LEN`] + [`PAYLOAD_HEAD`] bytes; fewer, or the checksum's, for a short record).
+pub fn head_payload(head: &[u8]) -> &[u8] {
+    let start = if head.get(2).is_some_and(|f| f & FLAG_EXPIRE != 0) {
+        HEADER_LEN + 8
+    } else {
+        HEADER_LEN
+    };
+    head.get(start..).unwrap_or(&[])
+}
+
 /// Reads the type tag and expire time from the first [`HEAD_LEN`] bytes of a record, without
 /// the payload (so without verifying the checksum: a load of the key still does).
 pub fn decode_head(head: &[u8]) -> Result<(u8, Option<i64>), StoreError> {

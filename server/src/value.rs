@@ -62,6 +62,20 @@ pub fn is_paged_tag(tag: u8) -> bool {
     )
 }
 
+/// The page generation of a manifest, read from the first bytes of its record's payload (a
+/// typed scan's `payload_heads`) without reading or decoding the whole manifest: every manifest
+/// encoding puts it at a fixed place at the start. `None` for another tag or too few bytes.
+pub fn paged_gen_of_head(tag: u8, payload: &[u8]) -> Option<u64> {
+    let at = match tag {
+        TAG_PAGED_HASH | TAG_PAGED_SET | TAG_PAGED_LIST => 0,
+        // After the manifest's version byte.
+        TAG_PAGED_ZSET | TAG_PAGED_STREAM => 1,
+        _ => return None,
+    };
+    let b: [u8; 8] = payload.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
 /// The name TYPE reports for a record's type tag (of a key that is only on disk).
 pub fn type_name_of_tag(tag: u8) -> Option<&'static str> {
     Some(match tag {
@@ -359,5 +373,41 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(Value::ZSet(ZSet::default()).type_tag(), TAG_ZSET);
+    }
+
+    /// The page collector reads a manifest's generation from the start of its record: every
+    /// manifest kind keeps it where `paged_gen_of_head` looks, and other values have none.
+    #[test]
+    fn a_manifests_generation_is_read_from_its_first_bytes() {
+        let gen = 0x0102_0304_0506_0708;
+        let hash = PagedHash {
+            gen,
+            ..PagedHash::default()
+        };
+        let mut zset = PagedZSet::default();
+        zset.index.gen = gen;
+        let mut stream = PagedStream::default();
+        stream.idx.gen = gen;
+        let manifests = vec![
+            Value::PagedHash(Box::new(hash)),
+            Value::PagedSet(Box::new(hash)),
+            Value::PagedList(Box::new(PagedList {
+                gen,
+                ..PagedList::default()
+            })),
+            Value::PagedZSet(Box::new(zset)),
+            Value::PagedStream(Box::new(stream)),
+        ];
+        for v in manifests {
+            let mut out = Vec::new();
+            v.encode_payload(&mut out);
+            let head = &out[..out.len().min(kvtier_core::encoding::PAYLOAD_HEAD)];
+            assert_eq!(paged_gen_of_head(v.type_tag(), head), Some(gen), "{v:?}");
+        }
+        let mut out = Vec::new();
+        let s = Value::Str(vec![7; 20]);
+        s.encode_payload(&mut out);
+        assert_eq!(paged_gen_of_head(s.type_tag(), &out), None);
+        assert_eq!(paged_gen_of_head(TAG_PAGED_ZSET, &[1, 2, 3]), None);
     }
 }

@@ -122,6 +122,9 @@ pub struct KeyPage {
     pub keys: Vec<Vec<u8>>,
     /// With a typed scan, the record type tag of each key (same order); empty otherwise.
     pub types: Vec<u8>,
+    /// With a typed scan, the first bytes of each record's payload (up to
+    /// [`encoding::PAYLOAD_HEAD`](crate::encoding::PAYLOAD_HEAD), same order); empty otherwise.
+    pub payload_heads: Vec<Vec<u8>>,
     /// Cursor of the next page, `None` at the end.
     pub next: Option<Vec<u8>>,
     /// With a typed scan, the keys of the page whose records have expired (left out of `keys`).

@@ -205,10 +205,13 @@ fn key_page(
         return Ok(super::KeyPage {
             keys: page.keys,
             types: Vec::new(),
+            payload_heads: Vec::new(),
             next: page.next,
             expired: Vec::new(),
         });
     }
+    // The header and the start of the payload.
+    const HEAD: usize = encoding::HEAD_LEN + encoding::PAYLOAD_HEAD;
     let (page, heads) = match filter {
         // Few keys match: read the records of those only.
         Some(f) => {
@@ -221,7 +224,7 @@ fn key_page(
                 .map(|r| {
                     r.map(|v| {
                         v.map(|mut v| {
-                            v.truncate(encoding::HEAD_LEN);
+                            v.truncate(HEAD);
                             v
                         })
                     })
@@ -229,10 +232,11 @@ fn key_page(
                 .collect::<Result<Vec<_>, _>>()?;
             (page, heads)
         }
-        None => store.scan_heads(db, cursor, limit, encoding::HEAD_LEN)?,
+        None => store.scan_heads(db, cursor, limit, HEAD)?,
     };
     let mut keys = Vec::with_capacity(page.keys.len());
     let mut types = Vec::with_capacity(page.keys.len());
+    let mut payload_heads = Vec::with_capacity(page.keys.len());
     let mut expired = Vec::new();
     for (key, head) in page.keys.into_iter().zip(heads) {
         let Some(head) = head else { continue };
@@ -241,6 +245,7 @@ fn key_page(
             Ok((tag, _)) => {
                 keys.push(key);
                 types.push(tag);
+                payload_heads.push(encoding::head_payload(&head).to_vec());
             }
             Err(e) => log::warn!("scan: skipping a damaged record: {e}"),
         }
@@ -248,6 +253,7 @@ fn key_page(
     Ok(super::KeyPage {
         keys,
         types,
+        payload_heads,
         next: page.next,
         expired,
     })

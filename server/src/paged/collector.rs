@@ -243,15 +243,27 @@ impl Collector {
         db: DbIndex,
         page: &KeyPage,
     ) -> Result<(), kvtier_core::StoreError> {
-        for (k, &tag) in page.keys.iter().zip(&page.types) {
+        for (i, (k, &tag)) in page.keys.iter().zip(&page.types).enumerate() {
             if !crate::value::is_paged_tag(tag) {
                 continue;
             }
             // Memory is newer than the store: a resident value is the one that counts (the
             // store's older manifest, if replaced, had its pages queued by the replacement).
-            if engine.peek(db, k).is_none() {
-                engine.load_now(db, k)?;
+            if engine.peek(db, k).is_some() || engine.deleted_in_memory(db, k) {
+                if let Some(g) = engine.peek(db, k).and_then(gen_of) {
+                    self.marked.insert(g);
+                }
+                continue;
             }
+            // The generation from the start of the record the scan read: no manifest read on
+            // the event loop (a store of many paged values made the startup run a long series
+            // of synchronous reads). A head that does not have it is read whole.
+            let head = page.payload_heads.get(i).map_or(&[][..], Vec::as_slice);
+            if let Some(g) = crate::value::paged_gen_of_head(tag, head) {
+                self.marked.insert(g);
+                continue;
+            }
+            engine.load_now(db, k)?;
             if let Some(g) = engine.peek(db, k).and_then(gen_of) {
                 self.marked.insert(g);
             }
