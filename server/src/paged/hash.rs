@@ -55,7 +55,7 @@ impl PagedHash {
     }
 
     /// The key of page `id`.
-    pub fn page_key(&self, id: u32) -> Vec<u8> {
+    pub fn page_key(&self, id: u32) -> super::PageKey {
         page_key(self.gen, id)
     }
 

@@ -28,12 +28,15 @@ use kvtier_core::{DbIndex, Engine, Residency, StoreError};
 use std::collections::VecDeque;
 
 /// The key of page `id` of generation `gen`.
-pub fn page_key(gen: u64, id: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(12);
-    k.extend_from_slice(&gen.to_be_bytes());
-    k.extend_from_slice(&id.to_be_bytes());
+pub fn page_key(gen: u64, id: u32) -> PageKey {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&gen.to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
     k
 }
+
+/// A page key: on the stack, so finding a page (every paged write does) allocates nothing.
+pub type PageKey = [u8; 12];
 
 /// A fresh generation: random, so that two values (also across restarts) never share pages.
 pub fn new_gen() -> u64 {

@@ -146,7 +146,10 @@ impl Server {
             else {
                 continue;
             };
-            pages.extend(ids.into_iter().map(|id| (pages_db, page_key(gen, id))));
+            pages.extend(
+                ids.into_iter()
+                    .map(|id| (pages_db, page_key(gen, id).to_vec())),
+            );
         }
         keys.extend(pages);
     }

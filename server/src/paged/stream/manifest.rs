@@ -57,7 +57,7 @@ impl PageIndex {
     }
 
     /// The key of the page at position `i`.
-    pub fn key_at(&self, i: usize) -> Vec<u8> {
+    pub fn key_at(&self, i: usize) -> crate::paged::PageKey {
         page_key(self.gen, self.pages[i].id)
     }
 

@@ -69,7 +69,7 @@ impl PagedZSet {
     }
 
     /// The key of the page of segment `seg`.
-    pub fn seg_key(&self, seg: usize) -> Vec<u8> {
+    pub fn seg_key(&self, seg: usize) -> super::super::PageKey {
         page_key(self.gen(), self.segs[seg].id)
     }
 

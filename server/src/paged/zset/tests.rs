@@ -475,7 +475,7 @@ fn an_unreadable_page_fails_only_what_needs_it_and_changes_nothing() {
     store
         .write(&[WriteOp::Delete {
             db: kvtier_core::pages::PAGES_NS,
-            key: top,
+            key: top.to_vec(),
         }])
         .unwrap();
     // Moving m000 to the top needs the top segment's page.
