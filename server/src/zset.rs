@@ -137,6 +137,15 @@ impl ZSet {
         matches!(&*self.0, Members::Tree(_))
     }
 
+    /// Elements a run has room for (tests).
+    #[cfg(test)]
+    pub(crate) fn run_capacity(&self) -> Option<usize> {
+        match &*self.0 {
+            Members::Run { elems, .. } => Some(elems.capacity()),
+            Members::Tree(_) => None,
+        }
+    }
+
     /// Whether this is a segment page (recorded with its own tag).
     pub fn is_page(&self) -> bool {
         matches!(&*self.0, Members::Run { page: true, .. })
@@ -359,10 +368,17 @@ impl ZSet {
     /// Moves the elements from rank `at` on into a new set of the same kind (a page's split).
     pub fn split_off(&mut self, at: usize) -> ZSet {
         match &mut *self.0 {
-            Members::Run { elems, page } => ZSet(Box::new(Members::Run {
-                elems: elems.split_off(at.min(elems.len())),
-                page: *page,
-            })),
+            Members::Run { elems, page } => {
+                let right = elems.split_off(at.min(elems.len()));
+                // The left part keeps the room it grew for the whole page, now about half of
+                // it: given back, or every split page of a large set carries that much empty
+                // room.
+                elems.shrink_to_fit();
+                ZSet(Box::new(Members::Run {
+                    elems: right,
+                    page: *page,
+                }))
+            }
             Members::Tree(_) => {
                 let mut right = ZSet::page();
                 while self.len() > at {

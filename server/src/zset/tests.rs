@@ -327,3 +327,22 @@ fn a_run_grows_into_a_tree_and_equals_across_forms() {
     assert!(tree.is_page() && !tree.is_tree());
     assert_eq!(tree, run);
 }
+
+/// A page split in two gives back the room it grew for the whole page (a page of a large set
+/// under random inserts splits again and again: kept, that room was a third of its memory).
+#[test]
+fn a_split_page_gives_back_its_room() {
+    let mut z = ZSet::page();
+    for i in 0..1000u32 {
+        z.insert_absent(format!("m{i:04}").into_bytes(), f64::from(i));
+    }
+    let right = z.split_off(500);
+    assert_eq!((z.len(), right.len()), (500, 500));
+    assert!(
+        z.run_capacity().is_some_and(|c| c < 600),
+        "{:?}",
+        z.run_capacity()
+    );
+    assert!(right.run_capacity().is_some_and(|c| c < 600));
+    assert!(z.is_page() && right.is_page());
+}
