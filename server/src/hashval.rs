@@ -202,10 +202,7 @@ impl Hash {
             Repr::Packed { buf, .. } => Parts::Packed(Packed(buf)),
             Repr::Map(m) => Parts::Map(m.iter()),
         };
-        Iter {
-            parts,
-            left: self.len(),
-        }
+        Iter::new(parts, self.len())
     }
 
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
@@ -266,36 +263,25 @@ impl FromIterator<(Vec<u8>, Vec<u8>)> for Hash {
 }
 
 /// The fields and values of a hash, in order.
-#[derive(Clone)]
-pub struct Iter<'a> {
-    parts: Parts<'a>,
-    left: usize,
-}
+pub type Iter<'a> = crate::counted::Counted<Parts<'a>>;
 
+/// The pairs of either form, uncounted.
 #[derive(Clone)]
-enum Parts<'a> {
+pub enum Parts<'a> {
     Packed(Packed<'a>),
     Map(pairmap::Iter<'a>),
 }
 
-impl<'a> Iterator for Iter<'a> {
+impl<'a> Iterator for Parts<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let next = match &mut self.parts {
+        match self {
             Parts::Packed(p) => p.next(),
             Parts::Map(m) => m.next(),
-        }?;
-        self.left -= 1;
-        Some(next)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        }
     }
 }
-
-impl ExactSizeIterator for Iter<'_> {}
 
 #[cfg(test)]
 mod tests {

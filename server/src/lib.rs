@@ -29,7 +29,7 @@
 //!   the store), `acl/` (users, protected mode, rename-command).
 //! - [`config`] (the typed settings table), `info`, `shared` (server-wide state and statistics).
 //! - `backend`: the only place that names the built-in backends; claims the data directory.
-//! - `value`, `hashval`, `listval`, `setval`, `pairmap`, `zset/`, `stream/`, `hll/`, `geohash`, `rdb/`:
+//! - `value`, `hashval`, `listval`, `setval`, `pairmap` (with `counted`), `zset/`, `stream/`, `hll/`, `geohash`, `rdb/`:
 //!   Redis values (with their compact small forms), their encodings and DUMP/RESTORE. `paged/`: hashes, lists and sorted sets kept as a manifest plus pages.
 //!   `pubsub`, `glob`, `util`: helpers. `heap`: jemalloc's figures.
 
@@ -42,6 +42,7 @@ mod client;
 mod commands;
 pub mod config;
 mod conn;
+mod counted;
 #[cfg(test)]
 mod fuzz;
 mod geohash;

@@ -46,7 +46,7 @@ impl PartialEq for Set {
 
 /// The members of a packed buffer, in order.
 #[derive(Clone)]
-struct Packed<'a>(&'a [u8]);
+pub struct Packed<'a>(&'a [u8]);
 
 impl<'a> Iterator for Packed<'a> {
     type Item = &'a [u8];
@@ -183,10 +183,7 @@ impl Set {
             Repr::Packed { buf, .. } => Parts::Packed(Packed(buf)),
             Repr::Table(t) => Parts::Table(t.iter()),
         };
-        Iter {
-            parts,
-            left: self.len(),
-        }
+        Iter::new(parts, self.len())
     }
 
     /// Bytes the set takes beyond its own struct (approximate for a table).
@@ -242,36 +239,25 @@ impl IntoIterator for Set {
 }
 
 /// The members of a set.
-#[derive(Clone)]
-pub struct Iter<'a> {
-    parts: Parts<'a>,
-    left: usize,
-}
+pub type Iter<'a> = crate::counted::Counted<Parts<'a>>;
 
+/// The members of either form, uncounted.
 #[derive(Clone)]
-enum Parts<'a> {
+pub enum Parts<'a> {
     Packed(Packed<'a>),
     Table(std::collections::hash_set::Iter<'a, Box<[u8]>>),
 }
 
-impl<'a> Iterator for Iter<'a> {
+impl<'a> Iterator for Parts<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<Self::Item> {
-        let next = match &mut self.parts {
+        match self {
             Parts::Packed(p) => p.next(),
             Parts::Table(t) => t.next().map(|m| &**m),
-        }?;
-        self.left -= 1;
-        Some(next)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        }
     }
 }
-
-impl ExactSizeIterator for Iter<'_> {}
 
 #[cfg(test)]
 mod tests {
