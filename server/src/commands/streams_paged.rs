@@ -176,8 +176,7 @@ pub fn pages_needed(
 }
 
 /// The pages XDEL needs: those holding the ids, and the neighbours of each one the deletion may
-/// leave small enough to be merged into a neighbour (under a quarter of `page-bytes`, see
-/// `paged::merge_partner`), so the merge finds that neighbour in memory instead of reading it
+/// leave small enough to be merged into a neighbour (see `paged::merge_below`), so the merge finds that neighbour in memory instead of reading it
 /// on the event loop. What a page keeps is estimated from its average entry; a neighbour loaded
 /// for a merge that does not happen costs one page read ahead.
 fn xdel_pages(ix: &PageIndex, args: &[Vec<u8>], page_bytes: u64) -> Vec<u32> {
@@ -203,7 +202,7 @@ fn xdel_pages(ix: &PageIndex, args: &[Vec<u8>], page_bytes: u64) -> Vec<u32> {
         let count = u64::from(p.count).max(1);
         let kept = p.bytes / count * count.saturating_sub(n);
         // Twice the merge threshold: entries differ in size.
-        if kept < page_bytes / 2 {
+        if kept < 2 * crate::paged::merge_below(page_bytes) {
             out.extend(i.checked_sub(1).map(|j| ix.pages[j].id));
             out.extend(ix.pages.get(i + 1).map(|p| p.id));
         }

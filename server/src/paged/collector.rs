@@ -249,10 +249,11 @@ impl Collector {
             }
             // Memory is newer than the store: a resident value is the one that counts (the
             // store's older manifest, if replaced, had its pages queued by the replacement).
-            if engine.peek(db, k).is_some() || engine.deleted_in_memory(db, k) {
-                if let Some(g) = engine.peek(db, k).and_then(gen_of) {
-                    self.marked.insert(g);
-                }
+            if let Some(v) = engine.peek(db, k) {
+                self.marked.extend(gen_of(v));
+                continue;
+            }
+            if engine.deleted_in_memory(db, k) {
                 continue;
             }
             // The generation from the start of the record the scan read: no manifest read on

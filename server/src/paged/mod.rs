@@ -96,6 +96,12 @@ pub fn share_page(
     Ok(())
 }
 
+/// The size under which a page of an ordered paged value (a list, a stream) is merged into a
+/// neighbour after a removal (see [`merge_partner`]).
+pub fn merge_below(page_bytes: u64) -> u64 {
+    page_bytes / 4
+}
+
 /// Which of a page's neighbours an ordered paged value (a list, a stream) merges it with after
 /// a removal: none unless page `i` of `n` holds less than a quarter of `page_bytes`; then the
 /// next one if the two fit in one page (`fits(a, b)` for adjacent pages `a`, `a + 1`), else
@@ -107,7 +113,7 @@ pub fn merge_partner(
     page_bytes: u64,
     fits: impl Fn(usize, usize) -> bool,
 ) -> Option<usize> {
-    if bytes >= page_bytes / 4 {
+    if bytes >= merge_below(page_bytes) {
         None
     } else if i + 1 < n && fits(i, i + 1) {
         Some(i)
