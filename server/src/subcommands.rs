@@ -173,7 +173,7 @@ pub fn of(spec: &CommandSpec) -> &'static [Subcommand] {
 
 /// Whether `spec` is a container command (one with subcommands).
 pub fn is_container(spec: &CommandSpec) -> bool {
-    by_container().contains_key(spec.name)
+    spec.has(crate::commands::flags::CONTAINER)
 }
 
 /// The subcommand `sub` of the container `spec`, if Redis has it (any case).
@@ -271,6 +271,25 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<Vec<u8>> {
         v.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn the_container_flag_marks_exactly_the_commands_with_subcommands() {
+        for spec in crate::commands::all() {
+            assert_eq!(
+                is_container(spec),
+                by_container().contains_key(spec.name),
+                "{}",
+                spec.name
+            );
+            // ACL names permissions per subcommand of the same commands.
+            assert_eq!(
+                is_container(spec),
+                crate::acl::categories::is_container(spec.name),
+                "{}",
+                spec.name
+            );
+        }
     }
 
     #[test]

@@ -50,11 +50,17 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// is a few cache misses once the keyspace outgrows the CPU caches). A position stays valid
     /// for the rest of the command: only eviction and saves move entries, between commands.
     fn live_at(&mut self, key: &[u8]) -> Option<usize> {
-        let now = self.now_ms;
-        let Some((i, _, e)) = self.ks.dbs[self.db as usize].get_full(key) else {
+        let Some(i) = self.ks.dbs[self.db as usize].get_index_of(key) else {
             self.note_unresolved(key);
             return None;
         };
+        self.live_index(i)
+    }
+
+    /// [`Db::live_at`] of the entry at position `i` (found by the caller).
+    fn live_index(&mut self, i: usize) -> Option<usize> {
+        let now = self.now_ms;
+        let (key, e) = self.ks.dbs[self.db as usize].get_index(i)?;
         e.value.as_ref()?;
         if e.expired(now) {
             if self.ks.expiry_paused {
@@ -62,7 +68,8 @@ impl<'a, V: CacheValue> Db<'a, V> {
                 return None;
             }
             self.ks.stats.expired_keys += 1;
-            self.tombstone(key);
+            let key = key.clone();
+            self.tombstone(&key);
             return None;
         }
         Some(i)
@@ -119,6 +126,25 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// [`Db::get_mut`] consuming the view.
     pub fn into_get_mut(mut self, key: &[u8]) -> Option<&'a mut V> {
         let i = self.write_at(key)?;
+        self.into_value_mut(i)
+    }
+
+    /// [`Db::into_get`] of the entry at position `i`, found by the caller (see
+    /// [`crate::Engine::get_or_load`]).
+    pub(crate) fn into_get_found(mut self, i: usize) -> Option<&'a V> {
+        let found = self.live_index(i);
+        let i = self.count_read(found)?;
+        self.ks.dbs[self.db as usize][i].value.as_deref()
+    }
+
+    /// [`Db::into_get_mut`] of the entry at position `i`, found by the caller.
+    pub(crate) fn into_get_mut_found(mut self, i: usize) -> Option<&'a mut V> {
+        let i = self.live_index(i)?;
+        self.mark_written(i);
+        self.into_value_mut(i)
+    }
+
+    fn into_value_mut(self, i: usize) -> Option<&'a mut V> {
         self.ks.dbs[self.db as usize][i]
             .value
             .as_mut()
@@ -128,7 +154,13 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// What [`Db::get`] does before handing the value out: the live key's position, with a
     /// hit or a miss counted and its LRU clock refreshed.
     fn read_at(&mut self, key: &[u8]) -> Option<usize> {
-        let Some(i) = self.live_at(key) else {
+        let found = self.live_at(key);
+        self.count_read(found)
+    }
+
+    /// A read's hit or miss counted, and a hit's LRU clock refreshed.
+    fn count_read(&mut self, found: Option<usize>) -> Option<usize> {
+        let Some(i) = found else {
             self.ks.stats.misses += 1;
             return None;
         };
@@ -142,10 +174,15 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// key marked changed and its LRU clock refreshed.
     fn write_at(&mut self, key: &[u8]) -> Option<usize> {
         let i = self.live_at(key)?;
+        self.mark_written(i);
+        Some(i)
+    }
+
+    /// The live entry at `i` marked changed, its LRU clock refreshed.
+    fn mark_written(&mut self, i: usize) {
         self.ks.mark_dirty_at(self.db, i);
         let clock = self.ks.tick_clock();
         self.entry_at(i).lru = clock;
-        Some(i)
     }
 
     /// Whether the key holds a live value. Deletes it if it has expired, like [`Db::get`], but

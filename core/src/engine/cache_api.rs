@@ -6,7 +6,7 @@
 use super::{Engine, EngineStats};
 use crate::cache::{CacheStats, Db, Residency};
 use crate::diskkeys::FilterState;
-use crate::store::DbIndex;
+use crate::store::{DbIndex, StoreError};
 use crate::value::CacheValue;
 use std::sync::Arc;
 
@@ -43,6 +43,46 @@ impl<V: CacheValue> Engine<V> {
     /// disk is counted in [`CacheStats::unresolved_reads`].
     pub fn db(&mut self, db: DbIndex, now_ms: i64) -> Db<'_, V> {
         self.ks.db(db, now_ms)
+    }
+
+    /// The value of `key` for reading, like [`Db::get`], read from the store first
+    /// (synchronously, see [`Engine::load_now`]) when it is not in memory and may be there: a
+    /// page the request path did not bring in. One lookup of the key when it is resident
+    /// (every paged push, pop and read comes here).
+    pub fn get_or_load(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<&V>, StoreError> {
+        Ok(match self.position_or_load(db, key)? {
+            Some(i) => self.db(db, now_ms).into_get_found(i),
+            None => None,
+        })
+    }
+
+    /// [`Engine::get_or_load`] for changing the value, like [`Db::get_mut`] (the key becomes
+    /// dirty).
+    pub fn get_mut_or_load(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<&mut V>, StoreError> {
+        Ok(match self.position_or_load(db, key)? {
+            Some(i) => self.db(db, now_ms).into_get_mut_found(i),
+            None => None,
+        })
+    }
+
+    /// Where `key`'s entry is in its DB's map, after loading it if it may be in the store.
+    fn position_or_load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<usize>, StoreError> {
+        let ns = self.ks.map.store(db) as usize;
+        if let Some(i) = self.ks.dbs[ns].get_index_of(key) {
+            return Ok(Some(i));
+        }
+        self.load_now(db, key)?;
+        Ok(self.ks.dbs[ns].get_index_of(key))
     }
 
     /// The DB index of the page namespace (one past the Redis DBs).

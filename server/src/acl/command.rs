@@ -5,7 +5,7 @@ use super::categories;
 use crate::commands::flags::*;
 use crate::commands::{cmd, CmdError, CmdResult, CommandSpec, Ctx, KeySpec};
 
-pub const COMMANDS: &[CommandSpec] = &[cmd("acl", -2, ADMIN, KeySpec::None, acl)];
+pub const COMMANDS: &[CommandSpec] = &[cmd("acl", -2, ADMIN | CONTAINER, KeySpec::None, acl)];
 
 /// Subcommand arities as Redis declares them (negative: at least).
 const ARITY: &[(&str, i32)] = &[

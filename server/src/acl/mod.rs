@@ -193,7 +193,7 @@ impl Acl {
         if u.unrestricted() {
             return Ok(());
         }
-        let sub = if categories::is_container(spec.name) {
+        let sub = if spec.has(flags::CONTAINER) {
             args.get(1).map(Vec::as_slice)
         } else {
             None

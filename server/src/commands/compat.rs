@@ -12,8 +12,8 @@ const NONE: KeySpec = KeySpec::None;
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("role", 1, FAST, NONE, role),
     cmd("wait", 3, 0, NONE, wait),
-    cmd("slowlog", -2, ADMIN, NONE, slowlog),
-    cmd("latency", -2, ADMIN, NONE, latency),
+    cmd("slowlog", -2, ADMIN | CONTAINER, NONE, slowlog),
+    cmd("latency", -2, ADMIN | CONTAINER, NONE, latency),
 ];
 
 fn role(ctx: &mut Ctx, _args: &[Vec<u8>]) -> CmdResult {

@@ -14,7 +14,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("select", 2, FAST, NONE, select),
     cmd("auth", -2, FAST | NO_AUTH, NONE, auth),
     cmd("hello", -1, FAST | NO_AUTH, NONE, hello),
-    cmd("client", -2, VIEW_CLIENTS, NONE, client),
+    cmd("client", -2, VIEW_CLIENTS | CONTAINER, NONE, client),
     // Runs at once inside MULTI (it ends the transaction), as in Redis.
     cmd("reset", 1, FAST | NO_AUTH | PUBSUB | NO_QUEUE, NONE, reset),
 ];

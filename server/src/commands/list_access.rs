@@ -286,18 +286,23 @@ pub fn write_list<R>(
     let (db, now_ms) = (ctx.client.db, ctx.now_ms);
     let settings = ctx.shared.config.settings();
     let (page_bytes, min_bytes) = (settings.page_bytes, settings.paged_value_min_bytes);
+    // One lookup to learn the type and, for a paged list, take its manifest out (nothing is
+    // marked yet: a WRONGTYPE changes nothing).
     let mut created = false;
-    let paged = match ctx.engine.db(db, now_ms).get(key) {
+    let taken = match ctx.engine.db(db, now_ms).get_mut_unmarked(key) {
         None if !create => return Ok(None),
         None => {
             created = true;
-            false
+            None
         }
-        Some(Value::List(_)) => false,
-        Some(Value::PagedList(_)) => true,
+        Some(Value::List(_)) => None,
+        // The manifest leaves the cache while the pages change (nothing reads the key
+        // meanwhile, and eviction runs between commands), and goes back whatever happens. Its fields are
+        // moved, not its box: an allocation per command less.
+        Some(Value::PagedList(m)) => Some(std::mem::take(&mut **m)),
         Some(_) => return Err(CmdError::WrongType),
     };
-    if !paged {
+    let Some(mut m) = taken else {
         let mut dbv = ctx.engine.db(db, now_ms);
         if created {
             dbv.insert(key, Value::List(Box::default()));
@@ -322,26 +327,21 @@ pub fn write_list<R>(
                 emptied,
             })
         });
-    }
-    // The manifest leaves the cache while the pages change (the key is dirty and pinned by the
-    // command, so nothing evicts or reads the placeholder), and goes back whatever happens.
-    let taken = match ctx.engine.db(db, now_ms).get_mut(key) {
-        Some(Value::PagedList(m)) => std::mem::take(m),
-        _ => unreachable!("a paged list, checked above"),
     };
     let mut view = Paged {
         engine: &mut *ctx.engine,
-        m: taken,
+        m: &mut m,
         now_ms,
         page_bytes,
     };
     let result = f(&mut view, ctx.out);
-    let m = *view.m;
     let emptied = m.len == 0;
     let mut dbv = ctx.engine.db(db, now_ms);
     if emptied {
         dbv.remove(key);
     } else if let Some(Value::PagedList(slot)) = dbv.get_mut(key) {
+        // Marked changed here, once the pages are (a failed command that changed nothing
+        // saves an unchanged manifest: harmless).
         **slot = m;
     }
     result.map(|result| {

@@ -119,6 +119,9 @@ pub mod flags {
     pub const VIEW_STATS: u32 = 1 << 10;
     /// Needs the keys changed from now on to be recorded (WATCH).
     pub const TRACK_TOUCHED: u32 = 1 << 11;
+    /// Has subcommands (`CONFIG GET`): checked, counted and permitted per subcommand (see
+    /// `crate::subcommands`). A flag, not a lookup by name: every request asks.
+    pub const CONTAINER: u32 = 1 << 12;
 }
 
 /// Where a command's keys are, for loading them before it runs.
@@ -210,57 +213,56 @@ impl CommandSpec {
         }
     }
 
-    /// Key arguments of a request (already arity-checked).
-    pub fn key_args<'a>(&self, args: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
+    /// Key arguments of a request (already arity-checked). Inline up to two keys: every
+    /// request asks (residency, ACL), and most name one key.
+    pub fn key_args<'a>(&self, args: &'a [Vec<u8>]) -> KeyArgs<'a> {
         let n = args.len() as i32;
+        let mut v = KeyArgs::new();
         match self.keys {
-            KeySpec::None => Vec::new(),
+            KeySpec::None => {}
             KeySpec::Range(first, last, step) => {
                 let last = if last < 0 { n + last } else { last.min(n - 1) };
-                (first..=last)
-                    .step_by(step.max(1))
-                    .filter(|&i| i >= 1 && i < n)
-                    .map(|i| args[i as usize].as_slice())
-                    .collect()
+                v.extend(
+                    (first..=last)
+                        .step_by(step.max(1))
+                        .filter(|&i| i >= 1 && i < n)
+                        .map(|i| args[i as usize].as_slice()),
+                );
             }
-            KeySpec::Numkeys(at) => numkeys(args, at),
+            KeySpec::Numkeys(at) => v.extend(numkeys(args, at)),
             KeySpec::DestNumkeys => {
-                let mut v = vec![args[1].as_slice()];
+                v.push(args[1].as_slice());
                 v.extend(numkeys(args, 2));
-                v
             }
             KeySpec::SortStore => {
-                let mut v = vec![args[1].as_slice()];
+                v.push(args[1].as_slice());
                 let store = (2..args.len().saturating_sub(1))
                     .rev()
                     .find(|&i| args[i].eq_ignore_ascii_case(b"store"));
                 if let Some(i) = store {
                     v.push(args[i + 1].as_slice());
                 }
-                v
             }
             KeySpec::GeoStore(base) => {
-                let mut v = vec![args[1].as_slice()];
+                v.push(args[1].as_slice());
                 v.extend(geo::store_key_index(args, base).map(|i| args[i].as_slice()));
-                v
             }
-            KeySpec::Streams => streams::stream_keys(args),
+            KeySpec::Streams => v.extend(streams::stream_keys(args)),
         }
+        v
     }
 }
 
-fn numkeys(args: &[Vec<u8>], at: usize) -> Vec<&[u8]> {
-    let Some(n) = args.get(at).and_then(|a| crate::util::parse_i64(a)) else {
-        return Vec::new();
-    };
-    if n < 0 {
-        return Vec::new();
-    }
-    args.iter()
-        .skip(at + 1)
-        .take(n as usize)
-        .map(Vec::as_slice)
-        .collect()
+/// The key arguments of one request (see [`CommandSpec::key_args`]).
+pub type KeyArgs<'a> = smallvec::SmallVec<[&'a [u8]; 2]>;
+
+fn numkeys(args: &[Vec<u8>], at: usize) -> impl Iterator<Item = &[u8]> {
+    let n = args
+        .get(at)
+        .and_then(|a| crate::util::parse_i64(a))
+        .filter(|&n| n >= 0)
+        .unwrap_or(0);
+    args.iter().skip(at + 1).take(n as usize).map(Vec::as_slice)
 }
 
 /// What the server loop must do after a handler returns (beyond sending its reply).

@@ -16,8 +16,8 @@ use kvtier_core::CacheValue;
 const KEY2: KeySpec = KeySpec::Range(2, 2, 1);
 
 pub const COMMANDS: &[CommandSpec] = &[
-    cmd("object", -2, READONLY, KEY2, object),
-    cmd("memory", -2, READONLY, KEY2, memory),
+    cmd("object", -2, READONLY | CONTAINER, KEY2, object),
+    cmd("memory", -2, READONLY | CONTAINER, KEY2, memory),
 ];
 
 /// Redis's refcount of shared integer objects (OBJ_SHARED_REFCOUNT).

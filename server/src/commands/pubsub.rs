@@ -15,7 +15,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("psubscribe", -2, PUBSUB, NONE, psubscribe),
     cmd("punsubscribe", -1, PUBSUB, NONE, punsubscribe),
     cmd("publish", 3, FAST, NONE, publish),
-    cmd("pubsub", -2, 0, NONE, pubsub),
+    cmd("pubsub", -2, CONTAINER, NONE, pubsub),
     cmd("ssubscribe", -2, PUBSUB, NONE, ssubscribe),
     cmd("sunsubscribe", -1, PUBSUB, NONE, sunsubscribe),
     cmd("spublish", 3, FAST, NONE, spublish),

@@ -8,11 +8,11 @@ const NONE: KeySpec = KeySpec::None;
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("info", -1, VIEW_STATS, NONE, info),
-    cmd("config", -2, ADMIN, NONE, config),
+    cmd("config", -2, ADMIN | CONTAINER, NONE, config),
     cmd("flushdb", -1, WRITE, NONE, flushdb),
     cmd("flushall", -1, WRITE, NONE, flushall),
     cmd("time", 1, FAST, NONE, time),
-    cmd("command", -1, 0, NONE, command),
+    cmd("command", -1, CONTAINER, NONE, command),
     cmd("debug", -2, ADMIN, NONE, debug),
     cmd("shutdown", -1, ADMIN | NO_MULTI, NONE, shutdown),
     cmd("save", 1, ADMIN | NO_MULTI, NONE, save),

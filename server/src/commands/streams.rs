@@ -20,7 +20,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("xtrim", -4, WRITE, KEY1, xtrim),
     cmd("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, xsetid),
     cmd("xread", -4, READONLY, KeySpec::Streams, xread),
-    cmd("xinfo", -2, READONLY, KeySpec::Range(2, 2, 1), xinfo),
+    cmd(
+        "xinfo",
+        -2,
+        READONLY | CONTAINER,
+        KeySpec::Range(2, 2, 1),
+        xinfo,
+    ),
 ];
 
 /// Keyspace event class of streams.

@@ -13,7 +13,13 @@ use crate::stream::group::{Group, ENTRIES_READ_UNKNOWN};
 use crate::stream::{EntriesRead, EntriesWrite, Fields, Stream, StreamId};
 
 pub const COMMANDS: &[CommandSpec] = &[
-    cmd("xgroup", -2, WRITE, KeySpec::Range(2, 2, 1), xgroup),
+    cmd(
+        "xgroup",
+        -2,
+        WRITE | CONTAINER,
+        KeySpec::Range(2, 2, 1),
+        xgroup,
+    ),
     cmd("xreadgroup", -7, WRITE, KeySpec::Streams, xreadgroup),
     cmd("xack", -4, WRITE | FAST, KEY1, xack),
     cmd("xpending", -3, READONLY, KEY1, xpending),

@@ -7,7 +7,7 @@
 //! page at a time, and a page number never decreases for a field: an HSCAN by page number sees
 //! every field present for the whole scan.
 
-use super::{ensure_page, new_gen, page_key, share_page, stable_hash};
+use super::{new_gen, page_key, share_page, stable_hash};
 use crate::commands::typed::Hash;
 use crate::value::Value;
 use kvtier_core::{Engine, StoreError};
@@ -100,9 +100,8 @@ pub fn page<'e>(
     now_ms: i64,
 ) -> Result<Option<&'e Hash>, StoreError> {
     let key = m.page_key(id);
-    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
-    Ok(match engine.db(pages, now_ms).into_get(&key) {
+    Ok(match engine.get_or_load(pages, &key, now_ms)? {
         Some(Value::Hash(h)) => Some(h),
         _ => None,
     })
@@ -116,13 +115,16 @@ pub fn page_mut<'e>(
     now_ms: i64,
 ) -> Result<&'e mut Hash, StoreError> {
     let key = m.page_key(id);
-    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
-    let mut db = engine.db(pages, now_ms);
-    if !matches!(db.get(&key), Some(Value::Hash(_))) {
-        db.insert(&key, Value::Hash(Box::default()));
+    if !matches!(
+        engine.get_or_load(pages, &key, now_ms)?,
+        Some(Value::Hash(_))
+    ) {
+        engine
+            .db(pages, now_ms)
+            .insert(&key, Value::Hash(Box::default()));
     }
-    match db.into_get_mut(&key) {
+    match engine.db(pages, now_ms).into_get_mut(&key) {
         Some(Value::Hash(h)) => Ok(h),
         _ => unreachable!("page just made a hash"),
     }

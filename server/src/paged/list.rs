@@ -18,7 +18,7 @@ pub use manifest::{elem_bytes, PagedList, Seg};
 pub use ranges::{materialize, prepare, range, visit};
 pub use shrink::{remove, trim};
 
-use super::{ensure_page, new_gen, page_key};
+use super::{new_gen, page_key};
 use crate::commands::typed::List;
 use crate::listval::Deque;
 use crate::value::Value;
@@ -34,9 +34,8 @@ pub fn page<'e>(
     now_ms: i64,
 ) -> Result<&'e List, StoreError> {
     let key = m.seg_key(seg);
-    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
-    match engine.db(pages, now_ms).into_get(&key) {
+    match engine.get_or_load(pages, &key, now_ms)? {
         Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l),
         _ => Err(damaged("a page is missing or holds another count")),
     }
@@ -51,9 +50,8 @@ pub fn page_mut<'e>(
 ) -> Result<&'e mut Deque, StoreError> {
     // One lookup of the page, not a read and then a write (every push and pop comes here).
     let key = m.seg_key(seg);
-    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
-    match engine.db(pages, now_ms).into_get_mut(&key) {
+    match engine.get_mut_or_load(pages, &key, now_ms)? {
         // A page is changed in deque form (one loaded small may arrive packed).
         Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l.deque_mut()),
         _ => Err(damaged("a page is missing or holds another count")),

@@ -24,7 +24,7 @@ pub mod zset;
 
 use crate::commands::{CommandSpec, Ctx};
 use crate::value::Value;
-use kvtier_core::{DbIndex, Engine, Residency, StoreError};
+use kvtier_core::{DbIndex, Engine, StoreError};
 use std::collections::VecDeque;
 
 /// The key of page `id` of generation `gen`.
@@ -67,16 +67,6 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^ (h >> 33)
-}
-
-/// Makes page `key` resident: a page the request path did not bring in (a script, SORT) is read
-/// here, synchronously. A page missing from the store reads as empty.
-pub fn ensure_page(engine: &mut Engine<Value>, key: &[u8]) -> Result<(), StoreError> {
-    let db = engine.pages_db();
-    match engine.residency(db, key) {
-        Residency::Unknown => engine.load_now(db, key),
-        _ => Ok(()),
-    }
 }
 
 /// Puts the page at `from` (read and checked by the caller a moment ago) under the new key `to`

@@ -17,7 +17,7 @@ mod tests;
 
 pub use manifest::{entry_bytes, PageIndex, PagedStream, SPage};
 
-use super::{ensure_page, new_gen, page_key};
+use super::{new_gen, page_key};
 use crate::stream::entries::{range_of, EntriesRead, EntriesWrite, R};
 use crate::stream::{Fields, Stream, StreamId};
 use crate::value::Value;
@@ -44,9 +44,8 @@ fn page<'e>(
     now_ms: i64,
 ) -> R<&'e BTreeMap<StreamId, Fields>> {
     let key = idx.key_at(i);
-    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
-    match engine.db(pages, now_ms).into_get(&key) {
+    match engine.get_or_load(pages, &key, now_ms)? {
         Some(Value::Stream(s)) if s.entries.len() == idx.pages[i].count as usize => Ok(&s.entries),
         _ => Err(damaged("a page is missing or holds another count")),
     }
@@ -60,9 +59,8 @@ fn page_mut<'e>(
     now_ms: i64,
 ) -> R<&'e mut BTreeMap<StreamId, Fields>> {
     let key = idx.key_at(i);
-    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
-    match engine.db(pages, now_ms).into_get_mut(&key) {
+    match engine.get_mut_or_load(pages, &key, now_ms)? {
         Some(Value::Stream(s)) if s.entries.len() == idx.pages[i].count as usize => {
             Ok(&mut s.entries)
         }

@@ -47,7 +47,7 @@ pub use ranges::{
 };
 
 use super::hash::{self, PagedHash};
-use super::{ensure_page, page_key};
+use super::page_key;
 use crate::value::Value;
 use crate::zset::{Score, ZSet};
 use kvtier_core::{Engine, StoreError};
@@ -94,9 +94,8 @@ pub fn seg_page<'e>(
     now_ms: i64,
 ) -> Result<&'e ZSet, StoreError> {
     let key = m.seg_key(seg);
-    ensure_page(engine, &key)?;
     let pages = engine.pages_db();
-    match engine.db(pages, now_ms).into_get(&key) {
+    match engine.get_or_load(pages, &key, now_ms)? {
         Some(Value::ZSet(z)) if z.len() == m.segs[seg].count as usize => Ok(z),
         _ => Err(damaged("a segment page is missing or holds another count")),
     }
@@ -109,16 +108,15 @@ fn seg_page_mut<'e>(
     seg: usize,
     now_ms: i64,
 ) -> Result<&'e mut ZSet, StoreError> {
-    seg_page(engine, m, seg, now_ms)?;
     let key = m.seg_key(seg);
     let pages = engine.pages_db();
-    match engine.db(pages, now_ms).into_get_mut(&key) {
-        Some(Value::ZSet(z)) => {
+    match engine.get_mut_or_load(pages, &key, now_ms)? {
+        Some(Value::ZSet(z)) if z.len() == m.segs[seg].count as usize => {
             // A page written before pages had their own record tag loads as a plain set.
             z.make_page();
             Ok(z)
         }
-        _ => Err(damaged("a segment page is missing")),
+        _ => Err(damaged("a segment page is missing or holds another count")),
     }
 }
 

@@ -19,10 +19,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     cmd("eval_ro", -3, READONLY, KeySpec::Numkeys(2), by_server),
     cmd("evalsha_ro", -3, READONLY, KeySpec::Numkeys(2), by_server),
-    cmd("script", -2, 0, KeySpec::None, by_server),
+    cmd("script", -2, CONTAINER, KeySpec::None, by_server),
     cmd("fcall", -3, NO_QUEUE_NEVER, KeySpec::Numkeys(2), by_server),
     cmd("fcall_ro", -3, READONLY, KeySpec::Numkeys(2), by_server),
-    cmd("function", -2, 0, KeySpec::None, by_server),
+    cmd("function", -2, CONTAINER, KeySpec::None, by_server),
 ];
 
 /// No extra flags (a name for "queued in MULTI like any command").

@@ -111,9 +111,14 @@ impl Server {
     /// Counts a call of the command `name` that started at `start` (commandstats, and the
     /// commands processed).
     pub(crate) fn count_call(&mut self, name: &'static str, start: Instant) {
+        self.count_call_until(name, start, Instant::now());
+    }
+
+    /// [`Server::count_call`] of a call that ended at `end`.
+    fn count_call_until(&mut self, name: &'static str, start: Instant, end: Instant) {
         let stat = self.shared.command_stats.entry(name).or_default();
         stat.calls += 1;
-        stat.usec += start.elapsed().as_micros() as u64;
+        stat.usec += end.saturating_duration_since(start).as_micros() as u64;
         self.shared.total_commands += 1;
     }
 
@@ -273,16 +278,16 @@ impl Server {
     /// resident: the refusals that depend on the server's state now, one save group, the
     /// command, then its action at once.
     pub(super) fn run_request(&mut self, t: usize, spec: &'static CommandSpec, args: &[Vec<u8>]) {
-        let stat = crate::subcommands::stats_name(spec, args);
+        let stat = || crate::subcommands::stats_name(spec, args);
         if self.shared.oom && spec.has(flags::DENYOOM) {
             return self.reply_error(
                 t,
                 "OOM command not allowed when used memory > 'maxmemory'.",
-                stat,
+                stat(),
             );
         }
         if self.engine.stats().out_of_space && spec.has(flags::WRITE) {
-            return self.reply_error(t, MISCONF_NO_SPACE, stat);
+            return self.reply_error(t, MISCONF_NO_SPACE, stat());
         }
         let before = self.conns.get(&t).map_or(0, |c| c.out.buf.len());
         self.engine.begin_group();
@@ -316,13 +321,19 @@ impl Server {
         // command running now (set before CLIENT LIST/INFO take their snapshot).
         conn.state.last_cmd = stat.unwrap_or(spec.name);
         self.prepare_views(spec);
-        let start = Instant::now();
+        let start = self.clock_mark.take().unwrap_or_else(Instant::now);
         // The command's wall-clock time (expiry), from the same clock read as its duration.
         self.command_ms = self.wall_ms(start);
         let (action, err) = self.call(t, spec, args);
         self.tracking_after_call(t, spec, args);
+        let end = Instant::now();
         if let Some(name) = stat {
-            self.count_call(name, start);
+            self.count_call_until(name, start, end);
+        }
+        // The next command of the same pipeline starts where this one ended (see
+        // `clock_mark`), unless this one asks the loop for more than a reply.
+        if matches!(action, Action::None) && self.chain_clock {
+            self.clock_mark = Some(end);
         }
         if let Some(e) = &err {
             if std::mem::take(&mut self.scripting.error_counted) {

@@ -20,6 +20,7 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            self.pass_now = Instant::now();
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept(),

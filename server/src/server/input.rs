@@ -43,7 +43,7 @@ impl Server {
                 Ok(n) => {
                     read += n;
                     conn.inbuf.extend_from_slice(&chunk[..n]);
-                    conn.state.last_interaction = Instant::now();
+                    conn.state.last_interaction = self.pass_now;
                     if conn.inbuf.len() - conn.inpos + conn.parser.held() > limit {
                         log::warn!("closing client {}: query buffer over limit", conn.state.id);
                         closed = true;
@@ -106,6 +106,9 @@ impl Server {
     /// Runs as many complete requests from the client's buffer as it may.
     pub(super) fn process_input(&mut self, t: usize) {
         let max_bulk = self.shared.config.settings().proto_max_bulk_len as usize;
+        // Only this client's commands, back to back, share clock reads (see `clock_mark`).
+        self.clock_mark = None;
+        self.chain_clock = true;
         loop {
             let Some(conn) = self.conns.get_mut(&t) else {
                 return;
@@ -136,6 +139,8 @@ impl Server {
                 }
             }
         }
+        self.chain_clock = false;
+        self.clock_mark = None;
         if let Some(conn) = self.conns.get_mut(&t) {
             conn.compact_input();
         }

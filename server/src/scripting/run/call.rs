@@ -234,6 +234,8 @@ impl Server {
         };
         let conn = self.conns.get_mut(&t).expect("live");
         std::mem::swap(&mut conn.out, &mut reply);
+        // The script ran Lua since its last call: that time is not this command's.
+        self.clock_mark = None;
         let (action, err) = self.execute(t, spec, &argv);
         match action {
             Action::Clear(db) => self.clear_nested(t, db),
