@@ -71,7 +71,7 @@ impl DbKeys {
 #[derive(Debug, Default, Clone)]
 pub struct DiskKeysStats {
     /// Lookups answered "absent" by a filter: disk probes avoided.
-    pub probes_avoided: u64,
+    pub probes_avoided: std::cell::Cell<u64>,
     /// Probes of keys a ready filter said may exist, that did not.
     pub false_positives: u64,
     /// Filters rebuilt bigger because they outgrew their size.

@@ -7,6 +7,7 @@
 
 use crate::store::DbIndex;
 use indexmap::{Equivalent, IndexMap};
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 
 /// A borrowed `(db, key)` for lookups: hashes exactly as the owned `(DbIndex, Vec<u8>)` does
@@ -34,15 +35,17 @@ const ENTRY_OVERHEAD: usize = 64;
 /// documentation). Its memory is tracked in [`NegCache::bytes`].
 #[derive(Debug)]
 pub struct NegCache {
-    map: IndexMap<(DbIndex, Vec<u8>), u64, crate::cache::KeyHasher>,
+    // (Cells: a lookup refreshes recency through `&self`, so the request path can ask
+    // without a mutable borrow of the engine.)
+    map: IndexMap<(DbIndex, Vec<u8>), Cell<u64>, crate::cache::KeyHasher>,
     capacity: usize,
     /// Heap bytes held (keys plus per-entry overhead): the negative cache counts against
     /// `maxmemory` like everything else, and gives memory back under pressure.
     bytes: usize,
-    clock: u64,
+    clock: Cell<u64>,
     rng: u64,
     /// Lookups answered "absent" by the negative cache: disk reads saved.
-    pub hits: u64,
+    pub hits: Cell<u64>,
 }
 
 impl NegCache {
@@ -52,9 +55,9 @@ impl NegCache {
             map: IndexMap::default(),
             capacity,
             bytes: 0,
-            clock: 0,
+            clock: Cell::new(0),
             rng: 0x9e37_79b9_7f4a_7c15,
-            hits: 0,
+            hits: Cell::new(0),
         }
     }
 
@@ -104,17 +107,17 @@ impl NegCache {
     }
 
     /// Whether `key` is known absent on disk; counts a hit and refreshes its recency.
-    pub fn contains(&mut self, db: DbIndex, key: &[u8]) -> bool {
-        self.clock += 1;
-        let clock = self.clock;
+    pub fn contains(&self, db: DbIndex, key: &[u8]) -> bool {
+        let clock = self.clock.get() + 1;
+        self.clock.set(clock);
         // An empty cache answers without hashing the key.
         if self.map.is_empty() {
             return false;
         }
-        match self.map.get_mut(&KeyRef(db, key)) {
+        match self.map.get(&KeyRef(db, key)) {
             Some(lru) => {
-                *lru = clock;
-                self.hits += 1;
+                lru.set(clock);
+                self.hits.set(self.hits.get() + 1);
                 true
             }
             None => false,
@@ -127,12 +130,12 @@ impl NegCache {
         if self.capacity == 0 {
             return;
         }
-        self.clock += 1;
+        self.clock.set(self.clock.get() + 1);
         if self.map.len() >= self.capacity && !self.map.contains_key(&(db, key.clone())) {
             self.evict_one();
         }
         let added = Self::entry_bytes(&key);
-        if self.map.insert((db, key), self.clock).is_none() {
+        if self.map.insert((db, key), self.clock.clone()).is_none() {
             self.bytes += added;
         }
     }
@@ -175,7 +178,7 @@ impl NegCache {
         let mut best = None;
         for _ in 0..5 {
             let i = (self.next_rand() % n as u64) as usize;
-            let lru = self.map[i];
+            let lru = self.map[i].get();
             if let Some(((db, k), _)) = self.map.get_index(i) {
                 if keep(*db, k) {
                     continue;

@@ -268,16 +268,17 @@ impl<V: CacheValue> Keyspace<V> {
     /// Where `key` is: resident, known absent (by the key filter or the negative cache), or
     /// unknown. Only looks, never loads (see [`Engine::ensure`](crate::Engine::ensure)); counts
     /// filter-avoided probes and negative-cache hits.
-    pub fn residency(&mut self, db: DbIndex, key: &[u8]) -> Residency {
+    pub fn residency(&self, db: DbIndex, key: &[u8]) -> Residency {
         self.residency_ns(self.map.store(db), key)
     }
 
     /// [`Keyspace::residency`] by store namespace.
-    pub(crate) fn residency_ns(&mut self, db: DbIndex, key: &[u8]) -> Residency {
+    pub(crate) fn residency_ns(&self, db: DbIndex, key: &[u8]) -> Residency {
         if self.dbs[db as usize].contains_key(key) {
             Residency::Resident
         } else if !self.diskkeys.may_contain(db, key) {
-            self.diskkeys.stats.probes_avoided += 1;
+            let avoided = &self.diskkeys.stats.probes_avoided;
+            avoided.set(avoided.get() + 1);
             Residency::KnownAbsent
         } else if self.negcache.contains(db, key) {
             Residency::KnownAbsent

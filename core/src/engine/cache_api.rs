@@ -131,7 +131,7 @@ impl<V: CacheValue> Engine<V> {
     }
 
     /// Where `key` is: resident, known absent or unknown. Only looks, never loads.
-    pub fn residency(&mut self, db: DbIndex, key: &[u8]) -> Residency {
+    pub fn residency(&self, db: DbIndex, key: &[u8]) -> Residency {
         self.ks.residency(db, key)
     }
 
@@ -237,7 +237,7 @@ impl<V: CacheValue> Engine<V> {
         let filters = &ks.diskkeys;
         CacheReport {
             stats: ks.stats.clone(),
-            filter_probes_avoided: filters.stats.probes_avoided,
+            filter_probes_avoided: filters.stats.probes_avoided.get(),
             filter_false_positives: filters.stats.false_positives,
             filter_regrown: filters.stats.regrown,
             filter_keys: filters.len(),
@@ -246,7 +246,7 @@ impl<V: CacheValue> Engine<V> {
                 .count(),
             filter_bytes: filters.memory_usage(),
             negcache_entries: ks.negcache.len(),
-            negcache_hits: ks.negcache.hits,
+            negcache_hits: ks.negcache.hits.get(),
             negcache_bytes: ks.negcache.bytes(),
             resident_pages: ks.resident_values(ks.pages_db()),
         }

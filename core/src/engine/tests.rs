@@ -603,7 +603,7 @@ fn a_built_filter_answers_new_keys_without_a_probe_and_keeps_saved_ones() {
     // Any disk read would now hang the worker: the answer must come from the filter.
     store.hold(true, false);
     assert_eq!(e.ensure(0, b"new-key"), Residency::KnownAbsent);
-    assert!(e.ks.diskkeys.stats.probes_avoided >= 1);
+    assert!(e.ks.diskkeys.stats.probes_avoided.get() >= 1);
     assert_eq!(e.ensure(0, b"on-disk"), Residency::Unknown);
     store.hold(false, false);
     load(&mut e, b"on-disk");

@@ -64,7 +64,7 @@ impl Server {
 
     /// The keys of request `args` of command `spec`, in `db`. With `none_if_resident`, none
     /// when the request needs only its own key arguments and every one is in memory as a
-    /// one-record value: the common case, answered without building the list (an allocation
+    /// one-record value, deleted, or known absent from the store: the common case, answered without building the list (an allocation
     /// and a copy of each key per command) or looking each key up twice.
     fn keys_for(
         &self,
@@ -109,7 +109,9 @@ impl Server {
             let pages_db = engine.pages_db();
             // A paged value counts as in memory when the pages the request needs are.
             let in_memory = |k: &[u8]| match engine.peek(db, k) {
-                None => false,
+                // Deleted in memory, or known absent from the store: nothing to load either
+                // (a command on a missing key is as common as one on a present key).
+                None => engine.residency(db, k) != Residency::Unknown,
                 // Every page in memory: whatever the request needs is (one lookup, where
                 // finding the pages a ZADD needs took several).
                 Some(v)
