@@ -15,6 +15,11 @@ pub const UNAUTH_MULTIBULK_MAX: i64 = 10;
 pub const UNAUTH_BULK_MAX: i64 = 16 * 1024;
 /// Bookkeeping bytes an argument costs beyond its payload (what `held` counts).
 const ARG_OVERHEAD: usize = 32;
+/// Argument buffers a parser keeps from the requests it was given back (see
+/// [`Parser::recycle`]), and the largest it keeps: a short request then costs no allocation,
+/// and a connection holds at most a few hundred bytes for it.
+const SPARE_ARGS: usize = 8;
+const SPARE_ARG_CAPACITY: usize = 64;
 
 /// A protocol error: the client gets `-ERR Protocol error: <msg>` and is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,10 @@ pub struct Parser {
     /// The client is not authenticated yet: Redis's tighter limits apply (set by the server
     /// before each parse).
     pub unauthenticated: bool,
+    /// Emptied buffers of earlier requests, for the next one's arguments.
+    spare: Vec<Vec<u8>>,
+    /// An emptied argument list of an earlier request, for the next one.
+    spare_list: Vec<Vec<u8>>,
 }
 
 impl Parser {
@@ -68,7 +77,8 @@ impl Parser {
                 return Ok(Some(Vec::new()));
             }
             self.pending = n as usize;
-            self.args = Vec::with_capacity((n as usize).min(1024));
+            self.args = std::mem::take(&mut self.spare_list);
+            self.args.reserve((n as usize).min(1024));
         }
         while self.pending > 0 {
             let len = match self.bulk_len {
@@ -100,7 +110,9 @@ impl Parser {
             if buf.len() - *pos < len + 2 {
                 return Ok(None);
             }
-            self.args.push(buf[*pos..*pos + len].to_vec());
+            let mut arg = self.spare.pop().unwrap_or_default();
+            arg.extend_from_slice(&buf[*pos..*pos + len]);
+            self.args.push(arg);
             self.held += len + ARG_OVERHEAD;
             // Redis skips the two bytes after the payload without checking them.
             *pos += len + 2;
@@ -109,6 +121,20 @@ impl Parser {
         }
         self.held = 0;
         Ok(Some(std::mem::take(&mut self.args)))
+    }
+
+    /// Takes back the arguments of a request that has run, to parse the next ones into
+    /// (a few small buffers at most; the rest is freed).
+    pub fn recycle(&mut self, mut args: Vec<Vec<u8>>) {
+        for mut a in args.drain(..) {
+            if self.spare.len() < SPARE_ARGS && a.capacity() <= SPARE_ARG_CAPACITY {
+                a.clear();
+                self.spare.push(a);
+            }
+        }
+        if args.capacity() <= SPARE_ARGS && self.spare_list.capacity() == 0 {
+            self.spare_list = args;
+        }
     }
 
     /// Memory held by the arguments of a request still being read: counted with the unparsed
@@ -273,6 +299,30 @@ mod tests {
             out.push(a);
         }
         Ok(out)
+    }
+
+    #[test]
+    fn recycled_buffers_hold_the_next_requests_arguments() {
+        let mut p = Parser::default();
+        let input = b"*3\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$3\r\nabc\r\n*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n";
+        let mut pos = 0;
+        let first = p.parse(input, &mut pos, 1 << 20).unwrap().unwrap();
+        assert_eq!(
+            first,
+            vec![b"RPUSH".to_vec(), b"k".to_vec(), b"abc".to_vec()]
+        );
+        p.recycle(first);
+        let second = p.parse(input, &mut pos, 1 << 20).unwrap().unwrap();
+        // A recycled buffer never shows what it held before.
+        assert_eq!(second, vec![b"GET".to_vec(), b"0123456789".to_vec()]);
+        // Large buffers and long lists are not kept.
+        p.recycle(vec![vec![0u8; 4096]; 100]);
+        assert!(p.spare.len() <= SPARE_ARGS);
+        assert!(p
+            .spare
+            .iter()
+            .all(|a| a.is_empty() && a.capacity() <= SPARE_ARG_CAPACITY));
+        assert!(p.spare_list.capacity() <= SPARE_ARGS);
     }
 
     #[test]

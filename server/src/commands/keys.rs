@@ -342,7 +342,7 @@ fn start_scan(ctx: &mut Ctx, kind: Kind, cursor: Vec<u8>) -> CmdResult {
         scan.absorb(None, &mut view, &mut ctx.shared.scan_cursors, ctx.out);
         return Ok(());
     }
-    ctx.action = Action::KeyScan(scan);
+    ctx.action = Action::KeyScan(Box::new(scan));
     Ok(())
 }
 

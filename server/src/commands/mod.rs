@@ -289,8 +289,9 @@ pub enum Action {
         shard: bool,
     },
     /// Read the store for a keyspace-wide command (KEYS, SCAN, DBSIZE, RANDOMKEY) on the IO
-    /// workers; the reply is written when the last page is merged.
-    KeyScan(crate::keyscan::KeyScan),
+    /// workers; the reply is written when the last page is merged. (Boxed: every command
+    /// returns an `Action`, and this one is rare and large.)
+    KeyScan(Box<crate::keyscan::KeyScan>),
     /// Sleep the whole server (DEBUG SLEEP), as Redis does.
     Sleep(std::time::Duration),
     /// SWAPDB of two different DBs (already validated; +OK already written).

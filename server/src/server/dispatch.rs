@@ -247,6 +247,11 @@ impl Server {
         }
         self.tracking_after_command(t, &args);
         self.after_command();
+        // The request's buffers hold the next one's arguments (an allocation per argument
+        // less).
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.parser.recycle(args);
+        }
     }
 
     /// Runs a handler for client `t` and returns what it asks the loop to do, and its error
@@ -423,7 +428,7 @@ impl Server {
                 }
                 // Saves recorded so far belong to the scans already running, not to this one.
                 self.route_saves();
-                self.next_key_page(t, scan);
+                self.next_key_page(t, *scan);
             }
             Action::Publish {
                 channel,
