@@ -112,7 +112,11 @@ pub fn pop_many(
         }
         let len = l.len();
         let (s, e) = if left { (0, n - 1) } else { (len - n, len - 1) };
-        l.prepare(s, e)?;
+        if n > 1 {
+            // Every page first, so a page that cannot be read fails the command before it
+            // changed anything (one pop reads its one page before changing it anyway).
+            l.prepare(s, e)?;
+        }
         let mut popped = Vec::with_capacity(n);
         for _ in 0..n {
             match l.pop(left)? {
