@@ -4,11 +4,14 @@
 //! set itself and its single-member operations are here.
 
 mod bounds;
+mod packed;
 mod ranges;
 #[cfg(test)]
 mod tests;
 
 pub use bounds::{LexBound, LexRange, ScoreRange};
+
+use packed::{Packed, PackedIter};
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -49,17 +52,20 @@ fn new_order() -> indexset::BTreeSet<Elem> {
     indexset::BTreeSet::with_maximum_node_size(TREE_NODE)
 }
 
-/// A sorted set in one of two forms (the choice is invisible to commands):
-/// - a **run**: the (score, member) pairs in order in one vector, as Redis's listpack. Small
-///   sets and the segment pages of a paged set use it: one allocation per member instead of
-///   three, a copy (copy-on-write while a save holds a page) is one vector, and inserting or
-///   removing an element whose score is known is a binary search and a move of at most a page.
-///   A member's lookup by name is a walk, which is why a run is kept small.
+/// A sorted set in one of three forms (the choice is invisible to commands):
+/// - **packed** (`zset/packed.rs`): small sets (at most `RUN_MAX` members of at most 64 bytes)
+///   keep every (score, member) pair in one buffer, as Redis's listpack does.
+/// - a **run**: the (score, member) pairs in order in one vector. The segment pages of a paged
+///   set use it: one allocation per member instead of three, a copy (copy-on-write while a
+///   save holds a page) is one vector, and inserting or removing an element whose score is
+///   known is a binary search and a move of at most a page. A member's lookup by name is a
+///   walk, which is why a run is kept small.
 /// - a **tree**: a member → score map plus an order-statistic B-tree (`indexset`) by (score,
 ///   member), which finds the element at a rank and the rank of an element in logarithmic time,
 ///   so ZRANK, ZRANGE by rank and ZCOUNT cost what they cost in Redis's skiplist.
 ///
-/// A run turns into a tree when it outgrows its bound; a tree stays a tree (as in Redis).
+/// A packed set or a run turns into a tree when it outgrows its bound; a tree stays a tree (as
+/// in Redis).
 /// Boxed: a tree's two maps take 112 bytes, and every cached value (a counter as much as a
 /// zset) is as large as the largest variant of `Value`.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +75,8 @@ type Elem = (Score, Vec<u8>);
 
 #[derive(Debug, Clone)]
 enum Members {
+    /// A small set (not a page) in one buffer.
+    Packed(Packed),
     /// Sorted by (score, member), no member twice. `page`: a segment page of a paged set (a
     /// larger bound, and its own record tag so a load knows it is one).
     Run { elems: Vec<Elem>, page: bool },
@@ -86,10 +94,7 @@ struct Tree {
 
 impl Default for Members {
     fn default() -> Self {
-        Members::Run {
-            elems: Vec::new(),
-            page: false,
-        }
+        Members::Packed(Packed::default())
     }
 }
 
@@ -142,8 +147,14 @@ impl ZSet {
     pub(crate) fn run_capacity(&self) -> Option<usize> {
         match &*self.0 {
             Members::Run { elems, .. } => Some(elems.capacity()),
-            Members::Tree(_) => None,
+            Members::Packed(_) | Members::Tree(_) => None,
         }
+    }
+
+    /// Whether the set is in packed form (tests).
+    #[cfg(test)]
+    pub(crate) fn is_packed(&self) -> bool {
+        matches!(&*self.0, Members::Packed(_))
     }
 
     /// Whether this is a segment page (recorded with its own tag).
@@ -158,6 +169,7 @@ impl ZSet {
             return;
         }
         let elems = match &mut *self.0 {
+            Members::Packed(p) => p.iter().map(|(m, s)| (Score(s), m.to_vec())).collect(),
             Members::Run { elems, .. } => std::mem::take(elems),
             Members::Tree(t) => {
                 let Tree { order, .. } = &mut **t;
@@ -169,6 +181,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match &*self.0 {
+            Members::Packed(p) => p.len(),
             Members::Run { elems, .. } => elems.len(),
             Members::Tree(t) => {
                 let Tree { scores, .. } = &**t;
@@ -183,6 +196,7 @@ impl ZSet {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &*self.0 {
+            Members::Packed(p) => p.score(member),
             Members::Run { elems, .. } => elems.iter().find(|(_, m)| m == member).map(|e| e.0 .0),
             Members::Tree(t) => {
                 let Tree { scores, .. } = &**t;
@@ -194,6 +208,7 @@ impl ZSet {
     /// Whether `member` is in the set with score `score` (a run finds it by binary search).
     pub fn contains_scored(&self, member: &[u8], score: f64) -> bool {
         match &*self.0 {
+            Members::Packed(p) => p.rank_scored(member, norm(score)).is_some(),
             Members::Run { elems, .. } => search(elems, norm(score), member).is_ok(),
             Members::Tree(t) => {
                 let Tree { scores, .. } = &**t;
@@ -206,6 +221,11 @@ impl ZSet {
     pub fn insert(&mut self, member: Vec<u8>, score: f64) -> Option<f64> {
         let score = norm(score);
         match &mut *self.0 {
+            Members::Packed(p) => {
+                let old = p.remove(&member);
+                self.insert_absent(member, score);
+                old
+            }
             Members::Run { elems, .. } => {
                 let old = elems.iter().position(|(_, m)| *m == member);
                 let old = old.map(|i| elems.remove(i).0 .0);
@@ -229,6 +249,14 @@ impl ZSet {
     pub fn insert_absent(&mut self, member: Vec<u8>, score: f64) {
         let score = norm(score);
         match &mut *self.0 {
+            Members::Packed(p) => {
+                if p.len() < RUN_MAX && Packed::fits(&member) {
+                    p.insert_absent(&member, score);
+                } else {
+                    self.grow_into_tree();
+                    self.insert_absent(member, score);
+                }
+            }
             Members::Run { elems, page } => {
                 let at = search(elems, score, &member).unwrap_or_else(|at| at);
                 debug_assert!(elems.iter().all(|(_, m)| *m != member));
@@ -263,6 +291,11 @@ impl ZSet {
     /// Appends an element read from a record: pushed when it sorts after the last (a record
     /// lists its elements in order), inserted otherwise.
     pub(crate) fn push_decoded(&mut self, member: Vec<u8>, score: f64) {
+        if let Members::Packed(p) = &mut *self.0 {
+            if p.len() < RUN_MAX && p.push_sorted(&member, norm(score)) {
+                return;
+            }
+        }
         if let Members::Run { elems, page } = &mut *self.0 {
             let max = if *page { PAGE_RUN_MAX } else { RUN_MAX };
             let after = elems
@@ -277,10 +310,11 @@ impl ZSet {
     }
 
     fn grow_into_tree(&mut self) {
-        let Members::Run { elems, .. } = &mut *self.0 else {
-            return;
+        let elems = match &mut *self.0 {
+            Members::Packed(p) => p.iter().map(|(m, s)| (Score(s), m.to_vec())).collect(),
+            Members::Run { elems, .. } => std::mem::take(elems),
+            Members::Tree(_) => return,
         };
-        let elems = std::mem::take(elems);
         let scores = elems.iter().map(|(s, m)| (m.clone(), s.0)).collect();
         let mut order = new_order();
         for e in elems {
@@ -291,6 +325,7 @@ impl ZSet {
 
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match &mut *self.0 {
+            Members::Packed(p) => p.remove(member),
             Members::Run { elems, .. } => {
                 let i = elems.iter().position(|(_, m)| m == member)?;
                 Some(elems.remove(i).0 .0)
@@ -307,6 +342,7 @@ impl ZSet {
     /// Removes `member` whose score the caller knows; whether it was there with that score.
     pub fn remove_scored(&mut self, member: &[u8], score: f64) -> bool {
         match &mut *self.0 {
+            Members::Packed(p) => p.remove_scored(member, norm(score)),
             Members::Run { elems, .. } => match search(elems, norm(score), member) {
                 Ok(i) => {
                     elems.remove(i);
@@ -328,6 +364,7 @@ impl ZSet {
     /// Members in ascending (score, member) order.
     pub fn iter(&self) -> Iter<'_> {
         match &*self.0 {
+            Members::Packed(p) => Iter::Packed(p.iter()),
             Members::Run { elems, .. } => Iter::Run(elems.iter()),
             Members::Tree(t) => {
                 let Tree { order, .. } = &**t;
@@ -345,6 +382,7 @@ impl ZSet {
     /// 0-based rank of `member` whose score the caller knows (`None` if it is not there so).
     pub fn rank_scored(&self, member: &[u8], score: f64) -> Option<usize> {
         match &*self.0 {
+            Members::Packed(p) => p.rank_scored(member, norm(score)),
             Members::Run { elems, .. } => search(elems, norm(score), member).ok(),
             Members::Tree(t) => self
                 .contains_scored(member, score)
@@ -354,6 +392,7 @@ impl ZSet {
 
     pub fn mem_size(&self) -> usize {
         match &*self.0 {
+            Members::Packed(p) => p.mem_size(),
             Members::Run { elems, .. } => {
                 elems.iter().map(|(_, m)| m.capacity() + 8).sum::<usize>()
                     + elems.capacity() * std::mem::size_of::<Elem>()
@@ -379,7 +418,7 @@ impl ZSet {
                     page: *page,
                 }))
             }
-            Members::Tree(_) => {
+            Members::Packed(_) | Members::Tree(_) => {
                 let mut right = ZSet::page();
                 while self.len() > at {
                     let (m, s) = self.pop(true).expect("a set longer than `at`");
@@ -393,6 +432,7 @@ impl ZSet {
     /// Removes and returns the member with the lowest (or, with `max`, highest) score.
     pub fn pop(&mut self, max: bool) -> Option<(Vec<u8>, f64)> {
         match &mut *self.0 {
+            Members::Packed(p) => p.pop(max),
             Members::Run { elems, .. } => {
                 let (s, m) = if max {
                     elems.pop()?
@@ -420,48 +460,62 @@ impl ZSet {
     fn order_range(
         &self,
         r: std::ops::Range<usize>,
-    ) -> Box<dyn DoubleEndedIterator<Item = &Elem> + '_> {
+    ) -> Box<dyn DoubleEndedIterator<Item = (&[u8], f64)> + '_> {
         match &*self.0 {
-            Members::Run { elems, .. } => Box::new(elems[r].iter()),
+            Members::Packed(p) => Box::new(p.iter().skip(r.start).take(r.len())),
+            Members::Run { elems, .. } => Box::new(elems[r].iter().map(entry)),
             Members::Tree(t) => {
                 let Tree { order, .. } = &**t;
-                Box::new(order.range_idx(r))
+                Box::new(order.range_idx(r).map(entry))
             }
         }
     }
 
-    /// How many elements sort before `e`.
-    fn order_rank(&self, e: &Elem) -> usize {
+    /// How many elements sort before (`score`, `member`).
+    fn order_rank(&self, score: f64, member: &[u8]) -> usize {
         match &*self.0 {
-            Members::Run { elems, .. } => elems.partition_point(|x| x < e),
+            Members::Packed(p) => p.rank_of(score, member),
+            Members::Run { elems, .. } => {
+                elems.partition_point(|(s, m)| (*s, m.as_slice()) < (Score(score), member))
+            }
             Members::Tree(t) => {
                 let Tree { order, .. } = &**t;
-                order.rank(e)
+                order.rank(&(Score(score), member.to_vec()))
             }
         }
     }
 
-    fn order_get(&self, i: usize) -> Option<&Elem> {
+    fn order_get(&self, i: usize) -> Option<(&[u8], f64)> {
         match &*self.0 {
-            Members::Run { elems, .. } => elems.get(i),
+            Members::Packed(p) => p.get(i),
+            Members::Run { elems, .. } => elems.get(i).map(entry),
             Members::Tree(t) => {
                 let Tree { order, .. } = &**t;
-                order.get_index(i)
+                order.get_index(i).map(entry)
             }
         }
     }
 
-    fn order_first(&self) -> Option<&Elem> {
+    fn order_first(&self) -> Option<(&[u8], f64)> {
         self.order_get(0)
     }
 
-    fn order_last(&self) -> Option<&Elem> {
-        self.len().checked_sub(1).and_then(|i| self.order_get(i))
+    fn order_last(&self) -> Option<(&[u8], f64)> {
+        match &*self.0 {
+            Members::Packed(p) => p.iter().next_back(),
+            _ => self.len().checked_sub(1).and_then(|i| self.order_get(i)),
+        }
     }
+}
+
+/// An element as (member, score), the form every reader takes.
+fn entry((s, m): &Elem) -> (&[u8], f64) {
+    (m.as_slice(), s.0)
 }
 
 /// The elements of a set in (score, member) order, from either end.
 pub enum Iter<'a> {
+    Packed(PackedIter<'a>),
     Run(std::slice::Iter<'a, Elem>),
     Tree(indexset::Iter<'a, Elem>),
 }
@@ -470,21 +524,21 @@ impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let e = match self {
-            Iter::Run(it) => it.next(),
-            Iter::Tree(it) => it.next(),
-        }?;
-        Some((e.1.as_slice(), e.0 .0))
+        match self {
+            Iter::Packed(it) => it.next(),
+            Iter::Run(it) => it.next().map(entry),
+            Iter::Tree(it) => it.next().map(entry),
+        }
     }
 }
 
 impl DoubleEndedIterator for Iter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        let e = match self {
-            Iter::Run(it) => it.next_back(),
-            Iter::Tree(it) => it.next_back(),
-        }?;
-        Some((e.1.as_slice(), e.0 .0))
+        match self {
+            Iter::Packed(it) => it.next_back(),
+            Iter::Run(it) => it.next_back().map(entry),
+            Iter::Tree(it) => it.next_back().map(entry),
+        }
     }
 }
 

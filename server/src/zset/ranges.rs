@@ -1,7 +1,7 @@
 //! Ranges over a sorted set by rank, score and lex: each finds its start by a rank in the
 //! order-statistic tree (a lex range over mixed scores walks, as Redis does).
 
-use super::{LexBound, LexRange, RangeIter, Score, ScoreRange, ZSet};
+use super::{LexBound, LexRange, RangeIter, ScoreRange, ZSet};
 
 /// The smallest score above `x` in `total_cmp` order (for an upper index bound).
 fn next_up(x: f64) -> f64 {
@@ -12,10 +12,6 @@ fn next_up(x: f64) -> f64 {
     f64::from_bits(if x > 0.0 { b + 1 } else { b - 1 })
 }
 
-fn entry((s, m): &(Score, Vec<u8>)) -> (&[u8], f64) {
-    (m.as_slice(), s.0)
-}
-
 impl ZSet {
     /// Members with ranks `start..=end` (already clamped to the set), ascending or from the top.
     pub fn range_by_rank(&self, start: usize, end: usize, rev: bool) -> RangeIter<'_> {
@@ -24,20 +20,16 @@ impl ZSet {
         }
         if rev {
             let last = self.len() - 1;
-            Box::new(
-                self.order_range(last - end..last - start + 1)
-                    .rev()
-                    .map(entry),
-            )
+            Box::new(self.order_range(last - end..last - start + 1).rev())
         } else {
-            Box::new(self.order_range(start..end + 1).map(entry))
+            Box::new(self.order_range(start..end + 1))
         }
     }
 
     /// The rank of the first member whose score is at least `score` (the set's length if none).
     fn rank_of_score(&self, score: f64) -> usize {
         // The empty member sorts first among members of equal score.
-        self.order_rank(&(Score(score), Vec::new()))
+        self.order_rank(score, &[])
     }
 
     /// The ranks `lo..hi` of the members whose score is in `r`.
@@ -66,7 +58,7 @@ impl ZSet {
         if ranks.is_empty() {
             return Box::new(std::iter::empty());
         }
-        let it = self.order_range(ranks).map(entry);
+        let it = self.order_range(ranks);
         if rev {
             Box::new(it.rev())
         } else {
@@ -96,7 +88,7 @@ impl ZSet {
     pub fn range_by_lex_from<'a>(&'a self, r: &'a LexRange, rev: bool) -> RangeIter<'a> {
         // As Redis: nothing if the last member is below min or the first above max.
         let in_range = match (self.order_first(), self.order_last()) {
-            (Some((_, first)), Some((_, last))) => r.gte_min(last) && r.lte_max(first),
+            (Some((first, _)), Some((last, _))) => r.gte_min(last) && r.lte_max(first),
             _ => false,
         };
         if r.is_empty() || !in_range {
@@ -108,7 +100,7 @@ impl ZSet {
         let it: RangeIter<'a> = match self.lex_ranks(r, rev) {
             // All scores equal (what lex ranges are for): the near end is found by rank.
             Some(ranks) => {
-                let it = self.order_range(ranks).map(entry);
+                let it = self.order_range(ranks);
                 if rev {
                     Box::new(it.rev())
                 } else {
@@ -131,14 +123,14 @@ impl ZSet {
     /// `None` with mixed scores.
     fn lex_ranks(&self, r: &LexRange, rev: bool) -> Option<std::ops::Range<usize>> {
         let (first, last) = (self.order_first()?, self.order_last()?);
-        if first.0 != last.0 {
+        if first.1 != last.1 {
             return None;
         }
-        let score = first.0;
+        let score = first.1;
         // The rank of `v`, and whether the member there is `v` itself.
         let at = |v: &Vec<u8>| {
-            let i = self.order_rank(&(score, v.clone()));
-            (i, self.order_get(i).is_some_and(|(_, m)| m == v))
+            let i = self.order_rank(score, v);
+            (i, self.order_get(i).is_some_and(|(m, _)| m == v.as_slice()))
         };
         Some(if rev {
             let hi = match &r.max {

@@ -97,15 +97,17 @@ fn ranked_lookups_agree_with_a_full_walk() {
         3.0,
         f64::INFINITY,
     ];
-    // Seeds from 40 on use the tree form (these sets are small enough to stay runs).
-    for seed in 0..80u64 {
+    // Seeds below 40 use the packed form (these sets are small enough to stay packed), then
+    // a run (a page's form), then a tree.
+    for seed in 0..90u64 {
         let mut rng = StdRng::seed_from_u64(seed);
         let one_score = seed % 4 == 0;
-        let mut z = if seed < 40 {
-            ZSet::default()
-        } else {
-            ZSet::empty_tree()
+        let mut z = match seed {
+            0..40 => ZSet::default(),
+            40..60 => ZSet::page(),
+            _ => ZSet::empty_tree(),
         };
+        assert_eq!(z.is_packed(), seed < 40);
         for _ in 0..rng.random_range(0..300) {
             let m: Vec<u8> = (0..rng.random_range(0..3))
                 .map(|_| b'a' + rng.random_range(0..4u8))
@@ -227,8 +229,13 @@ fn runs_and_trees_agree_with_a_model() {
         let mut scores: HashMap<Vec<u8>, f64> = HashMap::new();
         let mut order: BTreeSet<(Score, Vec<u8>)> = BTreeSet::new();
         let members = rng.random_range(20..3000u32);
+        // Some sets meet members too long for the packed form (which then becomes a tree).
+        let long = seed % 5 == 4;
         for step in 0..4000 {
-            let m = format!("m{}", rng.random_range(0..members)).into_bytes();
+            let mut m = format!("m{}", rng.random_range(0..members)).into_bytes();
+            if long && m.len() % 2 == 0 {
+                m.resize(65, b'x');
+            }
             let s = f64::from(rng.random_range(-5..5i32)) * 0.5;
             let s = if s == 0.0 && rng.random() { -0.0 } else { s };
             match rng.random_range(0..10) {
@@ -308,7 +315,15 @@ fn a_run_grows_into_a_tree_and_equals_across_forms() {
         tree.insert(format!("m{i}").into_bytes(), f64::from(i % 7));
         assert_eq!(run, tree);
         assert_eq!(run.is_tree(), i >= 128, "at {i} members");
+        assert_eq!(run.is_packed(), i < 128, "at {i} members");
     }
+    // One member longer than 64 bytes makes a small set a tree, as in Redis.
+    let mut small = ZSet::default();
+    small.insert(b"a".to_vec(), 1.0);
+    assert!(small.is_packed());
+    small.insert(vec![b'x'; 65], 2.0);
+    assert!(small.is_tree());
+    assert_eq!(small.rank(&[b'x'; 65]), Some(1));
     // A page stays a run far longer, and is written under its own tag (see `value`).
     let mut page = ZSet::page();
     for i in 0..1000u32 {
