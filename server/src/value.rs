@@ -8,12 +8,17 @@ use crate::stream::Stream;
 use crate::zset::ZSet;
 use kvtier_core::{CacheValue, StoreError};
 
+/// A string value's bytes (see [`Value::Str`]): the same 24 bytes as a `Vec<u8>`.
+pub type StrBuf = smallvec::SmallVec<[u8; 16]>;
+
 #[derive(Debug, Clone, PartialEq)]
 // Boxed collections on purpose (see below): clippy's `box_collection` assumes the box buys
 // nothing, but here it keeps every other key's value small.
 #[allow(clippy::box_collection)]
 pub enum Value {
-    Str(Vec<u8>),
+    /// Up to 16 bytes inline (counters, flags, short tokens): no allocation of its own, and
+    /// no pointer to chase when the key is read.
+    Str(StrBuf),
     // Every variant but `Str` is boxed: a `Value` is then 32 bytes and its `Arc` allocation 48
     // (it was 80 and 96 with the largest variant, a hash, inline), and most keys are strings.
     List(Box<crate::listval::List>),
@@ -148,7 +153,9 @@ impl<'a> Reader<'a> {
 impl CacheValue for Value {
     fn mem_size(&self) -> usize {
         match self {
-            Value::Str(s) => s.capacity(),
+            // (Only what it allocates: inline bytes are part of the entry.)
+            Value::Str(s) if s.spilled() => s.capacity(),
+            Value::Str(_) => 0,
             Value::List(l) => l.mem_size(),
             Value::Hash(h) => h.mem_size(),
             Value::Set(s) => s.mem_size(),
@@ -225,7 +232,7 @@ impl CacheValue for Value {
     fn decode_payload(tag: u8, payload: &[u8]) -> Result<Self, StoreError> {
         let mut r = Reader(payload);
         let v = match tag {
-            TAG_STR => return Ok(Value::Str(payload.to_vec())),
+            TAG_STR => return Ok(Value::Str(StrBuf::from_slice(payload))),
             TAG_LIST => {
                 let n = r.count()?;
                 let mut l = crate::listval::List::default();
@@ -318,7 +325,7 @@ mod tests {
         z.insert(b"a".to_vec(), 1.5);
         z.insert(b"b".to_vec(), -2.0);
         let values = vec![
-            Value::Str(b"hello\0".to_vec()),
+            Value::Str(b"hello\0".to_vec().into()),
             Value::List(Box::new(
                 vec![b"x".to_vec(), b"".to_vec()].into_iter().collect(),
             )),
@@ -405,7 +412,7 @@ mod tests {
             assert_eq!(paged_gen_of_head(v.type_tag(), head), Some(gen), "{v:?}");
         }
         let mut out = Vec::new();
-        let s = Value::Str(vec![7; 20]);
+        let s = Value::Str(vec![7; 20].into());
         s.encode_payload(&mut out);
         assert_eq!(paged_gen_of_head(s.type_tag(), &out), None);
         assert_eq!(paged_gen_of_head(TAG_PAGED_ZSET, &[1, 2, 3]), None);

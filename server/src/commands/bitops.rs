@@ -69,8 +69,8 @@ fn set_bit(s: &mut Vec<u8>, bit: u64, on: bool) {
 fn store_str(ctx: &mut Ctx, key: &[u8], value: Vec<u8>) {
     let mut db = ctx.db();
     match db.get_mut(key) {
-        Some(Value::Str(s)) => *s = value,
-        _ => db.insert(key, Value::Str(value)),
+        Some(Value::Str(s)) => *s = value.into(),
+        _ => db.insert(key, Value::Str(value.into())),
     }
 }
 
@@ -258,7 +258,7 @@ fn bitop(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if len == 0 {
         db.remove(&args[2]);
     } else {
-        db.insert(&args[2], Value::Str(out));
+        db.insert(&args[2], Value::Str(out.into()));
     }
     ctx.out.int(len as i64);
     super::notify::notify_store(

@@ -45,7 +45,7 @@ fn check(ctx: &mut Ctx, key: &[u8]) -> Result<Hll, CmdError> {
 /// The bytes of a key already checked to be an HLL.
 fn bytes_of(ctx: &mut Ctx, key: &[u8]) -> Vec<u8> {
     match ctx.db().get(key) {
-        Some(Value::Str(s)) => s.clone(),
+        Some(Value::Str(s)) => s.to_vec(),
         _ => unreachable!("checked to be an HLL"),
     }
 }
@@ -57,7 +57,7 @@ fn sparse_max(ctx: &Ctx) -> usize {
 /// Replaces the bytes of a key, keeping its TTL.
 fn store(ctx: &mut Ctx, key: &[u8], s: Vec<u8>) {
     if let Some(v) = ctx.db().get_mut(key) {
-        *v = Value::Str(s);
+        *v = Value::Str(s.into());
     }
 }
 
@@ -74,7 +74,7 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             let _ = hll::add(&mut s, e, max);
         }
         hll::invalidate(&mut s);
-        ctx.db().insert(key, Value::Str(s));
+        ctx.db().insert(key, Value::Str(s.into()));
         notify_new(ctx, false, key);
         notify(ctx, class::STRING, "pfadd", key);
         ctx.out.int(1);
@@ -86,9 +86,13 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     }
     let mut db = ctx.db();
-    let Some(Value::Str(s)) = db.get_mut(key) else {
+    let Some(Value::Str(held)) = db.get_mut(key) else {
         unreachable!("checked to be an HLL")
     };
+    // Worked on as a vector (an HLL is never short enough to be inline, so no copy) and put
+    // back whatever happens.
+    let mut hll_bytes = std::mem::take(held).into_vec();
+    let s = &mut hll_bytes;
     let mut updated = false;
     let mut corrupt = false;
     for e in elems {
@@ -101,11 +105,17 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         }
     }
     // As in Redis, registers raised before a corrupt part was met stay raised.
+    // (A corrupt HLL's cached cardinality is left alone, as Redis leaves it.)
+    if updated && !corrupt {
+        hll::invalidate(s);
+    }
+    if let Some(Value::Str(held)) = ctx.db().get_mut(key) {
+        *held = hll_bytes.into();
+    }
     if corrupt {
         return Err(CmdError::msg(ERR_CORRUPT));
     }
     if updated {
-        hll::invalidate(s);
         notify(ctx, class::STRING, "pfadd", key);
     }
     ctx.out.int(updated as i64);
@@ -195,7 +205,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if existed {
         store(ctx, dest, s);
     } else {
-        ctx.db().insert(dest, Value::Str(s));
+        ctx.db().insert(dest, Value::Str(s.into()));
         notify_new(ctx, false, dest);
     }
     notify(ctx, class::STRING, "pfadd", dest);

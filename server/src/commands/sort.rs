@@ -32,7 +32,7 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     key.extend_from_slice(elem);
     key.extend_from_slice(suffix);
     match (ctx.db().get(&key), field) {
-        (Some(Value::Str(s)), None) => Some(s.clone()),
+        (Some(Value::Str(s)), None) => Some(s.to_vec()),
         (Some(Value::Hash(h)), Some(f)) => h.get(f).map(<[u8]>::to_vec),
         (Some(Value::PagedHash(m)), Some(f)) => {
             let m = **m;

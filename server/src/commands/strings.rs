@@ -6,7 +6,7 @@ use super::typed::Str;
 use super::{cmd, CommandSpec, Ctx, KeySpec, KEY1};
 use super::{CmdError, CmdResult, TypedDb};
 use crate::util::{fmt_incr_float, parse_f64, parse_i64};
-use crate::value::Value;
+use crate::value::{StrBuf, Value};
 
 pub const COMMANDS: &[CommandSpec] = &[
     cmd("get", 2, READONLY | FAST, KEY1, get),
@@ -44,7 +44,7 @@ const MAX_STRING: usize = 512 * 1024 * 1024;
 
 /// A copy of the string value at `key`, `None` if absent.
 pub(super) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
-    Ok(ctx.db().read::<Str>(key)?.cloned())
+    Ok(ctx.db().read::<Str>(key)?.map(|s| s.to_vec()))
 }
 
 fn get(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
@@ -127,7 +127,7 @@ fn set(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     }
     let mut db = ctx.db();
-    let value = Value::Str(args[2].clone());
+    let value = Value::Str(StrBuf::from_slice(&args[2]));
     if keepttl {
         db.insert_keep_ttl(key, value);
     } else {
@@ -151,7 +151,7 @@ fn setnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     if db.contains(&args[1]) {
         ctx.out.int(0);
     } else {
-        db.insert(&args[1], Value::Str(args[2].clone()));
+        db.insert(&args[1], Value::Str(StrBuf::from_slice(&args[2])));
         notify_new(ctx, false, &args[1]);
         notify(ctx, class::STRING, "set", &args[1]);
         ctx.out.int(1);
@@ -163,7 +163,7 @@ fn setex_common(ctx: &mut Ctx, args: &[Vec<u8>], unit: &[u8], name: &str) -> Cmd
     let t = parse_expire(ctx, unit, &args[2], name)?;
     let existed = existed_for_new(ctx, &args[1]);
     ctx.db()
-        .insert_with_expire(&args[1], Value::Str(args[3].clone()), Some(t));
+        .insert_with_expire(&args[1], Value::Str(StrBuf::from_slice(&args[3])), Some(t));
     notify_new(ctx, existed, &args[1]);
     notify(ctx, class::STRING, "set", &args[1]);
     notify(ctx, class::GENERIC, "expire", &args[1]);
@@ -181,7 +181,8 @@ fn psetex(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 
 fn getset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let old = read_str(ctx, &args[1])?;
-    ctx.db().insert(&args[1], Value::Str(args[2].clone()));
+    ctx.db()
+        .insert(&args[1], Value::Str(StrBuf::from_slice(&args[2])));
     notify_new(ctx, old.is_some(), &args[1]);
     notify(ctx, class::STRING, "set", &args[1]);
     match old {
@@ -261,7 +262,8 @@ fn mset(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     for pair in args[1..].chunks(2) {
         let existed = existed_for_new(ctx, &pair[0]);
-        ctx.db().insert(&pair[0], Value::Str(pair[1].clone()));
+        ctx.db()
+            .insert(&pair[0], Value::Str(StrBuf::from_slice(&pair[1])));
         notify_new(ctx, existed, &pair[0]);
         notify(ctx, class::STRING, "set", &pair[0]);
     }
@@ -279,7 +281,7 @@ fn msetnx(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
         return Ok(());
     }
     for pair in args[1..].chunks(2) {
-        db.insert(&pair[0], Value::Str(pair[1].clone()));
+        db.insert(&pair[0], Value::Str(StrBuf::from_slice(&pair[1])));
     }
     for pair in args[1..].chunks(2) {
         notify_new(ctx, false, &pair[0]);
@@ -293,7 +295,7 @@ fn append(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
     match db.read::<Str>(&args[1])? {
         None => {
-            db.insert(&args[1], Value::Str(args[2].clone()));
+            db.insert(&args[1], Value::Str(StrBuf::from_slice(&args[2])));
             notify_new(ctx, false, &args[1]);
             notify(ctx, class::STRING, "append", &args[1]);
             ctx.out.int(args[2].len() as i64);
@@ -317,7 +319,7 @@ fn append(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 }
 
 fn strlen(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
-    let n = ctx.db().read::<Str>(&args[1])?.map_or(0, Vec::len);
+    let n = ctx.db().read::<Str>(&args[1])?.map_or(0, |s| s.len());
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -332,14 +334,16 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], delta: i64) -> CmdResult {
         return Err(CmdError::msg("ERR increment or decrement would overflow"));
     };
     let mut b = itoa::Buffer::new();
-    let text = b.format(n).as_bytes().to_vec();
+    let text = b.format(n).as_bytes();
     let existed = match db.get_mut(key) {
         Some(Value::Str(s)) => {
-            *s = text;
+            // In place: a counter's buffer already has room for its digits.
+            s.clear();
+            s.extend_from_slice(text);
             true
         }
         _ => {
-            db.insert(key, Value::Str(text));
+            db.insert(key, Value::Str(StrBuf::from_slice(text)));
             false
         }
     };
@@ -386,7 +390,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     }
     let text = fmt_incr_float(n).into_bytes();
     let existed = db.contains(&args[1]);
-    db.insert_keep_ttl(&args[1], Value::Str(text.clone()));
+    db.insert_keep_ttl(&args[1], Value::Str(StrBuf::from_slice(&text)));
     notify_new(ctx, existed, &args[1]);
     notify(ctx, class::STRING, "incrbyfloat", &args[1]);
     ctx.out.bulk(&text);
@@ -451,7 +455,7 @@ fn setrange(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             ctx.out.int(0);
             return Ok(());
         }
-        None => db.insert(&args[1], Value::Str(Vec::new())),
+        None => db.insert(&args[1], Value::Str(StrBuf::new())),
         Some(s) if value.is_empty() => {
             ctx.out.int(s.len() as i64);
             return Ok(());
@@ -497,7 +501,7 @@ fn lcs(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     for k in &args[1..3] {
         match ctx.db().get(k) {
             None => strs.push(Vec::new()),
-            Some(Value::Str(s)) => strs.push(s.clone()),
+            Some(Value::Str(s)) => strs.push(s.to_vec()),
             Some(_) => {
                 return Err(CmdError::msg(
                     "ERR The specified keys must contain string values",

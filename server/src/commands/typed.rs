@@ -8,7 +8,7 @@ use crate::zset::ZSet;
 use kvtier_core::Db;
 
 /// A string value.
-pub type Str = Vec<u8>;
+pub type Str = crate::value::StrBuf;
 /// A list value.
 pub type List = crate::listval::List;
 /// A hash value.
@@ -46,7 +46,7 @@ macro_rules! kind {
     };
 }
 
-kind!(Str, Str, Vec::new());
+kind!(Str, Str, Str::new());
 kind!(List, List, Box::default());
 kind!(Hash, Hash, Box::default());
 kind!(Set, Set, Box::default());

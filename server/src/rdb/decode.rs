@@ -193,7 +193,7 @@ pub fn value(body: &[u8]) -> R<Value> {
     let mut r = Reader { buf: body, pos: 0 };
     let t = r.byte()?;
     Ok(match t {
-        types::STRING => Value::Str(r.string()?),
+        types::STRING => Value::Str(r.string()?.into()),
         types::LIST => {
             let n = r.count(1)?;
             let mut l = VecDeque::with_capacity(n);

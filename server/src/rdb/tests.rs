@@ -57,22 +57,22 @@ fn redis_payloads() -> Vec<(&'static str, Value, bool)> {
     vec![
         (
             "00c3134050016161e03300052068656c6c6fe00105016c6f0a0097907185f9574b54",
-            Value::Str(lz.into_bytes()),
+            Value::Str(lz.into_bytes().into()),
             true,
         ),
         (
             "00c27929edff0a00569667057153cd9b",
-            Value::Str(b"-1234567".to_vec()),
+            Value::Str(b"-1234567".to_vec().into()),
             true,
         ),
         (
             "000b31323334353637383930310a00304e52d727176510",
-            Value::Str(b"12345678901".to_vec()),
+            Value::Str(b"12345678901".to_vec().into()),
             true,
         ),
         (
             "00c0070a0074cd48a283abce92",
-            Value::Str(b"7".to_vec()),
+            Value::Str(b"7".to_vec().into()),
             true,
         ),
         (
@@ -156,11 +156,11 @@ fn every_type_and_encoding_round_trips() {
     let ints: Vec<String> = (0..600).map(|i| (i * 1_000_003 - 7).to_string()).collect();
     let ints: Vec<&str> = ints.iter().map(String::as_str).collect();
     let values = vec![
-        Value::Str(Vec::new()),
-        Value::Str(b"\x00\xff binary \r\n".to_vec()),
-        Value::Str(b"-2147483648".to_vec()),
-        Value::Str(b"9223372036854775807".to_vec()),
-        Value::Str(long.clone().into_bytes()),
+        Value::Str(Vec::new().into()),
+        Value::Str(b"\x00\xff binary \r\n".to_vec().into()),
+        Value::Str(b"-2147483648".to_vec().into()),
+        Value::Str(b"9223372036854775807".to_vec().into()),
+        Value::Str(long.clone().into_bytes().into()),
         list(&["x"]),
         list(&many),
         list(&[&long, "", "-1", &long]),
@@ -347,7 +347,7 @@ fn older_encodings_restore() {
 
 #[test]
 fn footer_is_checked_first() {
-    let mut p = dump_default(&Value::Str(b"hello".to_vec()));
+    let mut p = dump_default(&Value::Str(b"hello".to_vec().into()));
     assert_eq!(restore(&p[..9]), Err(RestoreError::VersionOrChecksum));
     let n = p.len();
     p[n - 1] ^= 1;
@@ -355,7 +355,7 @@ fn footer_is_checked_first() {
     let newer = seal(&[types::STRING, 1, b'x'], RDB_VERSION + 1);
     assert_eq!(restore(&newer), Err(RestoreError::VersionOrChecksum));
     let older = seal(&[types::STRING, 1, b'x'], 6);
-    assert_eq!(restore(&older), Ok(Value::Str(b"x".to_vec())));
+    assert_eq!(restore(&older), Ok(Value::Str(b"x".to_vec().into())));
 }
 
 fn bad(body: &[u8]) -> bool {
