@@ -18,7 +18,11 @@ const PACKED_MAX: usize = 128;
 const PACKED_ELEM_MAX: usize = 64;
 
 /// The deque form, also the type of a paged list's pages.
-pub type Deque = VecDeque<Vec<u8>>;
+pub type Deque = VecDeque<Elem>;
+
+/// An element of the deque form: up to 16 bytes inline, so a list of short elements (ids,
+/// small tokens) costs its 24-byte slot and no allocation per element.
+pub type Elem = crate::value::StrBuf;
 
 #[derive(Clone, Debug)]
 enum Repr {
@@ -98,7 +102,7 @@ impl List {
     /// The deque form for changing it (a packed list is unpacked, and stays so).
     pub fn deque_mut(&mut self) -> &mut Deque {
         if let Repr::Packed { .. } = self.0 {
-            let d: Deque = self.iter().map(<[u8]>::to_vec).collect();
+            let d: Deque = self.iter().map(Elem::from_slice).collect();
             self.0 = Repr::Deque(Box::new(d));
         }
         match &mut self.0 {
@@ -122,7 +126,7 @@ impl List {
     pub fn into_deque(self) -> Deque {
         match self.0 {
             Repr::Deque(d) => *d,
-            Repr::Packed { .. } => self.iter().map(<[u8]>::to_vec).collect(),
+            Repr::Packed { .. } => self.iter().map(Elem::from_slice).collect(),
         }
     }
 
@@ -137,7 +141,7 @@ impl List {
                 buf.push(v.len() as u8);
                 *len += 1;
             }
-            _ => self.deque_mut().push_back(v),
+            _ => self.deque_mut().push_back(v.into()),
         }
     }
 
@@ -148,7 +152,7 @@ impl List {
                 buf.splice(0..0, framed(&v));
                 *len += 1;
             }
-            _ => self.deque_mut().push_front(v),
+            _ => self.deque_mut().push_front(v.into()),
         }
     }
 
@@ -162,7 +166,7 @@ impl List {
                 *len -= 1;
                 Some(v)
             }
-            Repr::Deque(d) => d.pop_back(),
+            Repr::Deque(d) => d.pop_back().map(Elem::into_vec),
         }
     }
 
@@ -175,7 +179,7 @@ impl List {
                 *len -= 1;
                 Some(v)
             }
-            Repr::Deque(d) => d.pop_front(),
+            Repr::Deque(d) => d.pop_front().map(Elem::into_vec),
         }
     }
 
@@ -192,7 +196,7 @@ impl List {
                     self.iter().rev().nth(len - 1 - i)
                 }
             }
-            Repr::Deque(d) => d.get(i).map(Vec::as_slice),
+            Repr::Deque(d) => d.get(i).map(Elem::as_slice),
         }
     }
 
@@ -209,10 +213,14 @@ impl List {
 
     /// Bytes the list takes beyond its own struct (approximate for a deque).
     pub fn mem_size(&self) -> usize {
-        const SLOT: usize = 32;
+        const SLOT: usize = std::mem::size_of::<Elem>();
         match &self.0 {
             Repr::Packed { buf, .. } => buf.capacity(),
-            Repr::Deque(d) => d.iter().map(|e| e.capacity() + SLOT).sum(),
+            // (An inline element's bytes are in its slot.)
+            Repr::Deque(d) => d
+                .iter()
+                .map(|e| if e.spilled() { e.capacity() } else { 0 } + SLOT)
+                .sum(),
         }
     }
 
@@ -240,7 +248,7 @@ pub enum Iter<'a> {
         buf: &'a [u8],
         left: usize,
     },
-    Deque(std::collections::vec_deque::Iter<'a, Vec<u8>>),
+    Deque(std::collections::vec_deque::Iter<'a, Elem>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -258,7 +266,7 @@ impl<'a> Iterator for Iter<'a> {
                 *left -= 1;
                 Some(v)
             }
-            Iter::Deque(d) => d.next().map(Vec::as_slice),
+            Iter::Deque(d) => d.next().map(Elem::as_slice),
         }
     }
 
@@ -285,7 +293,7 @@ impl DoubleEndedIterator for Iter<'_> {
                 *left -= 1;
                 Some(v)
             }
-            Iter::Deque(d) => d.next_back().map(Vec::as_slice),
+            Iter::Deque(d) => d.next_back().map(Elem::as_slice),
         }
     }
 }
@@ -304,7 +312,7 @@ mod tests {
         for seed in 0..40u64 {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut l = List::default();
-            let mut model = Deque::new();
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
             let mut n = 0u32;
             for _ in 0..1500 {
                 n += 1;
@@ -337,8 +345,9 @@ mod tests {
             assert!(l.iter().eq(model.iter().map(Vec::as_slice)), "seed {seed}");
             assert!(l.iter().rev().eq(model.iter().rev().map(Vec::as_slice)));
             assert_eq!(l.iter().len(), model.len());
-            assert_eq!(List::from_deque(model.clone()), l);
-            assert_eq!(l.clone().into_deque(), model);
+            let as_deque: Deque = model.iter().map(|e| Elem::from_slice(e)).collect();
+            assert_eq!(List::from_deque(as_deque.clone()), l);
+            assert_eq!(l.clone().into_deque(), as_deque);
         }
     }
 
@@ -347,7 +356,7 @@ mod tests {
         let mut l: List = (0..128u32).map(|i| i.to_string().into_bytes()).collect();
         assert!(l.is_packed());
         // A change on the deque form packs the result again when it fits.
-        l.with_deque(|d| d[5] = b"five".to_vec());
+        l.with_deque(|d| d[5] = Elem::from_slice(b"five"));
         assert!(l.is_packed() && l.get(5) == Some(&b"five"[..]));
         l.push_front(b"x".to_vec());
         assert!(!l.is_packed() && l.len() == 129);

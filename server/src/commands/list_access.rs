@@ -101,11 +101,11 @@ impl<L: DerefMut<Target = List>> ListWrite for Plain<L> {
         })
     }
     fn set(&mut self, i: usize, v: Vec<u8>) -> Result<(), CmdError> {
-        self.0.with_deque(|d| d[i] = v);
+        self.0.with_deque(|d| d[i] = v.into());
         Ok(())
     }
     fn insert(&mut self, i: usize, v: Vec<u8>) -> Result<(), CmdError> {
-        self.0.with_deque(|d| d.insert(i, v));
+        self.0.with_deque(|d| d.insert(i, v.into()));
         Ok(())
     }
     fn remove(&mut self, elem: &[u8], limit: usize, from_tail: bool) -> Result<usize, CmdError> {
@@ -129,14 +129,14 @@ fn remove_from(l: &mut Deque, elem: &[u8], limit: usize, from_tail: bool) -> usi
         let mut i = l.len();
         while i > 0 && removed < limit {
             i -= 1;
-            if l[i] == elem {
+            if l[i].as_slice() == elem {
                 l.remove(i);
                 removed += 1;
             }
         }
     } else {
         l.retain(|e| {
-            let hit = removed < limit && e == elem;
+            let hit = removed < limit && e.as_slice() == elem;
             removed += usize::from(hit);
             !hit
         });

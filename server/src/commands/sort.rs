@@ -100,7 +100,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
             let m = m.clone();
             let l = crate::paged::list::materialize(ctx.engine, &m, ctx.now_ms)
                 .map_err(CmdError::store)?;
-            (l.into_iter().collect(), false)
+            (l.into_iter().map(|e| e.into_vec()).collect(), false)
         }
         Some(Value::Set(s)) => (s.iter().map(<[u8]>::to_vec).collect(), true),
         Some(Value::PagedSet(m)) => {
@@ -206,8 +206,10 @@ fn sort_generic(ctx: &mut Ctx, args: &[Vec<u8>], readonly: bool) -> CmdResult {
                 // Redis signals the destination as modified even when it stays absent.
                 db.touch(dst);
             } else {
-                let l: VecDeque<Vec<u8>> =
-                    rows.into_iter().map(Option::unwrap_or_default).collect();
+                let l: VecDeque<crate::listval::Elem> = rows
+                    .into_iter()
+                    .map(|r| r.unwrap_or_default().into())
+                    .collect();
                 db.insert(
                     dst,
                     Value::List(Box::new(crate::listval::List::from_deque(l))),

@@ -97,15 +97,21 @@ pub fn push(
     let end = if left { m.segs.front() } else { m.segs.back() };
     let full = end.is_none_or(|s| s.count == u32::MAX || s.bytes + b > page_bytes);
     if full {
+        if !m.segs.is_empty() {
+            // The full page is done growing: the room its deque doubled into (up to half
+            // of it, a third of a list's memory) is given back.
+            let last = if left { 0 } else { m.segs.len() - 1 };
+            page_mut(engine, m, last, now_ms)?.shrink_to_fit();
+        }
         let at = if left { 0 } else { m.segs.len() };
         new_seg(engine, m, at, Deque::new(), now_ms);
     }
     let i = if left { 0 } else { m.segs.len() - 1 };
     let p = page_mut(engine, m, i, now_ms)?;
     if left {
-        p.push_front(v);
+        p.push_front(v.into());
     } else {
-        p.push_back(v);
+        p.push_back(v.into());
     }
     let s = &mut m.segs[i];
     s.count += 1;
@@ -127,7 +133,7 @@ pub fn pop(
     let i = if left { 0 } else { m.segs.len() - 1 };
     let p = page_mut(engine, m, i, now_ms)?;
     let v = if left { p.pop_front() } else { p.pop_back() };
-    let v = v.ok_or_else(|| damaged("an empty page"))?;
+    let v = v.ok_or_else(|| damaged("an empty page"))?.into_vec();
     let s = &mut m.segs[i];
     s.count -= 1;
     s.bytes = s.bytes.saturating_sub(elem_bytes(&v));
@@ -163,7 +169,7 @@ pub fn set(
     let (seg, off) = m.locate(index).ok_or_else(|| damaged("index"))?;
     let added = elem_bytes(&v);
     let p = page_mut(engine, m, seg, now_ms)?;
-    let old = std::mem::replace(&mut p[off], v);
+    let old = std::mem::replace(&mut p[off], v.into());
     let s = &mut m.segs[seg];
     s.bytes = (s.bytes + added).saturating_sub(elem_bytes(&old));
     Ok(())
@@ -184,7 +190,7 @@ pub fn insert(
     }
     let (seg, off) = m.locate(index).ok_or_else(|| damaged("index"))?;
     let b = elem_bytes(&v);
-    page_mut(engine, m, seg, now_ms)?.insert(off, v);
+    page_mut(engine, m, seg, now_ms)?.insert(off, v.into());
     let s = &mut m.segs[seg];
     s.count += 1;
     s.bytes += b;

@@ -198,7 +198,7 @@ pub fn value(body: &[u8]) -> R<Value> {
             let n = r.count(1)?;
             let mut l = VecDeque::with_capacity(n);
             for _ in 0..n {
-                l.push_back(r.string()?);
+                l.push_back(r.string()?.into());
             }
             Value::List(Box::new(List::from_deque(l)))
         }
@@ -234,7 +234,10 @@ pub fn value(body: &[u8]) -> R<Value> {
             set_of(ints.into_iter().map(|i| i.to_string().into_bytes()), n)?
         }
         types::LIST_ZIPLIST => Value::List(Box::new(List::from_deque(
-            nonempty(ziplist::parse(&r.string()?)?)?.into(),
+            nonempty(ziplist::parse(&r.string()?)?)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         ))),
         types::HASH_ZIPLIST => hashed(ziplist::parse(&r.string()?)?)?,
         types::ZSET_ZIPLIST => scored(ziplist::parse(&r.string()?)?)?,
@@ -246,14 +249,14 @@ pub fn value(body: &[u8]) -> R<Value> {
             for _ in 0..nodes {
                 if t == types::LIST_QUICKLIST {
                     // Empty nodes are skipped, as Redis does.
-                    l.extend(ziplist::parse(&r.string()?)?);
+                    l.extend(ziplist::parse(&r.string()?)?.into_iter().map(Into::into));
                     continue;
                 }
                 const PLAIN: u64 = 1;
                 const PACKED: u64 = 2;
                 match r.length()? {
-                    PLAIN => l.push_back(r.string()?),
-                    PACKED => l.extend(listpack::parse(&r.string()?)?),
+                    PLAIN => l.push_back(r.string()?.into()),
+                    PACKED => l.extend(listpack::parse(&r.string()?)?.into_iter().map(Into::into)),
                     _ => return Err(Bad("quicklist container")),
                 }
             }

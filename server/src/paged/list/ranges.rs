@@ -96,7 +96,7 @@ pub fn materialize(
 ) -> Result<Deque, StoreError> {
     let mut out = Deque::with_capacity(m.len as usize);
     visit(engine, m, false, now_ms, &mut |_, e| {
-        out.push_back(e.to_vec());
+        out.push_back(e.into());
         true
     })?;
     Ok(out)

@@ -50,7 +50,7 @@ pub fn remove(
         let mut hits: Vec<usize> = p
             .iter()
             .enumerate()
-            .filter(|(_, e)| *e == elem)
+            .filter(|(_, e)| e.as_slice() == elem)
             .map(|(i, _)| i)
             .collect();
         if from_tail {
@@ -116,9 +116,9 @@ fn merge_small(
         return Ok(());
     };
     // Both pages are read before either changes, so a failed read changes nothing.
-    let moved: Vec<Vec<u8>> = page(engine, m, first + 1, now_ms)?
+    let moved: Vec<crate::listval::Elem> = page(engine, m, first + 1, now_ms)?
         .iter()
-        .map(<[u8]>::to_vec)
+        .map(crate::listval::Elem::from_slice)
         .collect();
     page(engine, m, first, now_ms)?;
     let into = page_mut(engine, m, first, now_ms)?;
