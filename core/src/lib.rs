@@ -24,6 +24,8 @@ pub mod value;
 pub mod testkit;
 
 pub use cache::{CacheStats, Db, Residency};
-pub use engine::{CacheReport, Engine, EngineConfig, EngineStats, Event, KeyFilter, KeyPage};
+pub use engine::{
+    CacheReport, Engine, EngineConfig, EngineStats, Event, KeyFilter, KeyPage, SavedKey,
+};
 pub use store::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 pub use value::CacheValue;

@@ -158,13 +158,14 @@ impl<'a, V: CacheValue> Db<'a, V> {
         self.count_read(found)
     }
 
-    /// A read's hit or miss counted, and a hit's LRU clock refreshed.
+    /// A read's hit or miss counted (while reads count), and a hit's LRU clock refreshed.
     fn count_read(&mut self, found: Option<usize>) -> Option<usize> {
+        let counts = u64::from(self.ks.count_reads);
         let Some(i) = found else {
-            self.ks.stats.misses += 1;
+            self.ks.stats.misses += counts;
             return None;
         };
-        self.ks.stats.hits += 1;
+        self.ks.stats.hits += counts;
         let clock = self.ks.tick_clock();
         self.entry_at(i).lru = clock;
         Some(i)
@@ -189,6 +190,20 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// counts no hit or miss and leaves its LRU clock alone.
     pub fn contains(&mut self, key: &[u8]) -> bool {
         self.live(key)
+    }
+
+    /// [`Db::contains`] for a reading command that asks only whether the key exists (EXISTS,
+    /// TTL): counted as a keyspace hit or miss like [`Db::get`], its LRU clock left alone (as
+    /// Redis's `LOOKUP_NOTOUCH`).
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        let found = self.live(key);
+        let counts = u64::from(self.ks.count_reads);
+        if found {
+            self.ks.stats.hits += counts;
+        } else {
+            self.ks.stats.misses += counts;
+        }
+        found
     }
 
     /// Mutable access; the key becomes dirty. A value shared with an in-flight save is copied

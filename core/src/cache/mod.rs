@@ -191,6 +191,8 @@ pub struct Keyspace<V> {
     /// as absent but stays, and active expiry does not run, as in Redis (whose pause exists so
     /// that a failover sees a dataset that does not change under it).
     pub(crate) expiry_paused: bool,
+    /// Whether reads count as keyspace hits and misses (see [`crate::Engine::count_reads`]).
+    pub(crate) count_reads: bool,
 }
 
 impl<V: CacheValue> Keyspace<V> {
@@ -215,6 +217,7 @@ impl<V: CacheValue> Keyspace<V> {
             page_residents: Default::default(),
             map: DbMap::identity(databases),
             expiry_paused: false,
+            count_reads: true,
         }
     }
 

@@ -108,6 +108,13 @@ impl<V: CacheValue> Engine<V> {
         self.ks.expiry_paused = paused;
     }
 
+    /// Whether reads through [`Db::get`] count as keyspace hits and misses from now on. Redis
+    /// counts the lookups of reading commands only (a write's lookup of its key is not a cache
+    /// hit), so the server turns counting off while a write command runs.
+    pub fn count_reads(&mut self, on: bool) {
+        self.ks.count_reads = on;
+    }
+
     /// Whether expiry is paused (see [`Engine::pause_expiry`]).
     pub fn expiry_paused(&self) -> bool {
         self.ks.expiry_paused

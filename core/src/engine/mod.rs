@@ -211,6 +211,20 @@ struct PendingClear {
     retry_at: Option<Instant>,
 }
 
+/// A key a completed save wrote or deleted (see [`Engine::take_saved`]).
+#[derive(Debug, Clone)]
+pub struct SavedKey {
+    /// The (Redis) DB of the key.
+    pub db: DbIndex,
+    /// The key.
+    pub key: Vec<u8>,
+    /// Whether the store holds the key now.
+    pub present: bool,
+    /// The expire time (Unix milliseconds) written with it, if any: a reader merging this with
+    /// what it read treats a stored key that has expired since as absent.
+    pub expire_at: Option<i64>,
+}
+
 /// The diskstore engine: owns the object cache and the IO workers over one [`DiskStore`].
 ///
 /// Lives on the owner thread, which calls [`Engine::ensure`] before running a command,
@@ -254,9 +268,9 @@ pub struct Engine<V: CacheValue> {
     clear_backoff: Duration,
     /// `None` once every DB's filter is built.
     filter_build: Option<FilterBuild>,
-    /// Keys whose store state a completed save changed, (db, key, now present), recorded while
+    /// Keys whose store state a completed save changed, recorded while
     /// someone reads the store across several pages (see [`Engine::track_saves`]).
-    saved_log: Option<Vec<(DbIndex, Vec<u8>, bool)>>,
+    saved_log: Option<Vec<SavedKey>>,
     /// Last answer of `full_batch_due` and when it was computed.
     full_batch_checked: Option<(Instant, bool)>,
     /// Due groups that wait for a save in flight of one of their keys, in queue order, and
@@ -566,15 +580,15 @@ impl<V: CacheValue> Engine<V> {
         }
     }
 
-    /// Keys saved since the last call: (db, key, whether the store now holds it).
-    pub fn take_saved(&mut self) -> Vec<(DbIndex, Vec<u8>, bool)> {
+    /// Keys saved since the last call.
+    pub fn take_saved(&mut self) -> Vec<SavedKey> {
         let mut saved = self
             .saved_log
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default();
         for s in &mut saved {
-            s.0 = self.ks.map.logical(s.0);
+            s.db = self.ks.map.logical(s.db);
         }
         saved
     }
@@ -1289,7 +1303,12 @@ impl<V: CacheValue> Engine<V> {
                     db, key, version, ..
                 } = it;
                 if let Some(log) = self.saved_log.as_mut() {
-                    log.push((db, key.clone(), it.put));
+                    log.push(SavedKey {
+                        db,
+                        key: key.clone(),
+                        present: it.put,
+                        expire_at: it.expire_at,
+                    });
                 }
                 let Some(i) = i else { continue };
                 let map = &mut self.ks.dbs[db as usize];

@@ -39,6 +39,8 @@ pub(crate) struct Saved {
     pub existed: bool,
     /// The DB's flush epoch when the save was dispatched.
     pub epoch: u64,
+    /// The expire time written with the value, if any.
+    pub expire_at: Option<i64>,
 }
 
 pub(crate) enum Job<V> {
@@ -295,6 +297,7 @@ fn save<V: CacheValue>(
                 key: it.key,
                 version: it.version,
                 epoch: it.epoch,
+                expire_at: it.expire_at,
             })
             .collect(),
         applied: false,
@@ -341,6 +344,7 @@ fn save<V: CacheValue>(
             key: it.key,
             version: it.version,
             epoch: it.epoch,
+            expire_at: it.expire_at,
         });
     }
     // The counts are written in the batch they describe, under the lock, so they are written

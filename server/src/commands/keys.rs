@@ -68,7 +68,7 @@ fn notify(ctx: &mut Ctx, event: &str, key: &[u8]) {
 
 fn exists(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
     let mut db = ctx.db();
-    let n = args[1..].iter().filter(|k| db.contains(k)).count();
+    let n = args[1..].iter().filter(|k| db.exists(k)).count();
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -171,7 +171,7 @@ fn pexpireat(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
 fn ttl_generic(ctx: &mut Ctx, args: &[Vec<u8>], div: i64, absolute: bool) {
     let now = ctx.now_ms;
     let mut db = ctx.db();
-    if !db.contains(&args[1]) {
+    if !db.exists(&args[1]) {
         return ctx.out.int(-2);
     }
     match db.expire_at(&args[1]) {

@@ -326,6 +326,8 @@ impl Server {
         // command running now (set before CLIENT LIST/INFO take their snapshot).
         conn.state.last_cmd = stat.unwrap_or(spec.name);
         self.prepare_views(spec);
+        // Keyspace hits and misses count reading commands' lookups only, as in Redis.
+        self.engine.count_reads(!spec.has(flags::WRITE));
         let start = self.clock_mark.take().unwrap_or_else(Instant::now);
         // The command's wall-clock time (expiry), from the same clock read as its duration.
         self.command_ms = self.wall_ms(start);
