@@ -135,7 +135,11 @@ impl NegCache {
             self.evict_one();
         }
         let added = Self::entry_bytes(&key);
-        if self.map.insert((db, key), self.clock.clone()).is_none() {
+        if self
+            .map
+            .insert((db, key), Cell::new(self.clock.get()))
+            .is_none()
+        {
             self.bytes += added;
         }
     }

@@ -312,20 +312,13 @@ impl Cursors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kvtier_core::memstore::MemStore;
-    use kvtier_core::{Engine, EngineConfig, KeyPage, SavedKey};
-    use std::sync::Arc;
+    use kvtier_core::{KeyPage, SavedKey};
 
     /// A key saved while KEYS read the store, then evicted before its last page, is listed as
     /// the save left it, unless it has expired since (found by the keycount test under load).
     #[test]
     fn a_key_saved_during_a_scan_is_listed_unless_expired_since() {
-        let cfg = EngineConfig {
-            databases: 1,
-            io_threads: 1,
-            ..EngineConfig::default()
-        };
-        let mut e: Engine<Value> = Engine::new(Arc::new(MemStore::new()), cfg, Arc::new(|| {}));
+        let mut e = crate::testing::engine();
         let pattern = b"*".to_vec();
         let mut scan = KeyScan::new(Kind::Keys { pattern }, 0, 0, Vec::new());
         let saved = |key: &str, expire_at| SavedKey {

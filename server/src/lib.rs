@@ -64,6 +64,8 @@ mod setval;
 mod shared;
 mod stream;
 mod subcommands;
+#[cfg(test)]
+mod testing;
 mod tracking;
 mod util;
 mod value;

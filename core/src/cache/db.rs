@@ -160,15 +160,21 @@ impl<'a, V: CacheValue> Db<'a, V> {
 
     /// A read's hit or miss counted (while reads count), and a hit's LRU clock refreshed.
     fn count_read(&mut self, found: Option<usize>) -> Option<usize> {
-        let counts = u64::from(self.ks.count_reads);
-        let Some(i) = found else {
-            self.ks.stats.misses += counts;
-            return None;
-        };
-        self.ks.stats.hits += counts;
+        self.count_lookup(found.is_some());
+        let i = found?;
         let clock = self.ks.tick_clock();
         self.entry_at(i).lru = clock;
         Some(i)
+    }
+
+    /// A reading command's lookup counted as a keyspace hit or miss, while reads count.
+    fn count_lookup(&mut self, hit: bool) {
+        let counts = u64::from(self.ks.count_reads);
+        if hit {
+            self.ks.stats.hits += counts;
+        } else {
+            self.ks.stats.misses += counts;
+        }
     }
 
     /// What [`Db::get_mut`] does before handing the value out: the live key's position, the
@@ -197,12 +203,7 @@ impl<'a, V: CacheValue> Db<'a, V> {
     /// Redis's `LOOKUP_NOTOUCH`).
     pub fn exists(&mut self, key: &[u8]) -> bool {
         let found = self.live(key);
-        let counts = u64::from(self.ks.count_reads);
-        if found {
-            self.ks.stats.hits += counts;
-        } else {
-            self.ks.stats.misses += counts;
-        }
+        self.count_lookup(found);
         found
     }
 

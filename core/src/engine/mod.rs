@@ -268,8 +268,8 @@ pub struct Engine<V: CacheValue> {
     clear_backoff: Duration,
     /// `None` once every DB's filter is built.
     filter_build: Option<FilterBuild>,
-    /// Keys whose store state a completed save changed, recorded while
-    /// someone reads the store across several pages (see [`Engine::track_saves`]).
+    /// Keys whose store state a completed save changed, recorded while someone reads the store
+    /// across several pages (see [`Engine::track_saves`]).
     saved_log: Option<Vec<SavedKey>>,
     /// Last answer of `full_batch_due` and when it was computed.
     full_batch_checked: Option<(Instant, bool)>,

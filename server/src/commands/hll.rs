@@ -104,11 +104,11 @@ fn pfadd(ctx: &mut Ctx, args: &[Vec<u8>]) -> CmdResult {
             }
         }
     }
-    // As in Redis, registers raised before a corrupt part was met stay raised.
     // (A corrupt HLL's cached cardinality is left alone, as Redis leaves it.)
     if updated && !corrupt {
         hll::invalidate(s);
     }
+    // As in Redis, registers raised before a corrupt part was met stay raised.
     if let Some(Value::Str(held)) = ctx.db().get_mut(key) {
         *held = hll_bytes.into();
     }

@@ -297,8 +297,8 @@ pub fn write_list<R>(
         }
         Some(Value::List(_)) => None,
         // The manifest leaves the cache while the pages change (nothing reads the key
-        // meanwhile, and eviction runs between commands), and goes back whatever happens. Its fields are
-        // moved, not its box: an allocation per command less.
+        // meanwhile, and eviction runs between commands), and goes back whatever happens.
+        // Its fields are moved, not its box: an allocation per command less.
         Some(Value::PagedList(m)) => Some(std::mem::take(&mut **m)),
         Some(_) => return Err(CmdError::WrongType),
     };

@@ -355,17 +355,7 @@ mod tests {
     /// A page split in two gives back the room it had grown for what moved out.
     #[test]
     fn a_split_page_keeps_no_room_for_what_moved_out() {
-        use kvtier_core::{memstore::MemStore, EngineConfig};
-        let cfg = EngineConfig {
-            databases: 1,
-            io_threads: 1,
-            ..EngineConfig::default()
-        };
-        let mut e: Engine<Value> = Engine::new(
-            std::sync::Arc::new(MemStore::new()),
-            cfg,
-            std::sync::Arc::new(|| {}),
-        );
+        let mut e = crate::testing::engine();
         let h: Hash = (0..4000u32)
             .map(|i| (format!("f{i}").into_bytes(), b"v".to_vec()))
             .collect();

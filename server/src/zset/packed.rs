@@ -37,6 +37,14 @@ fn elem_before(buf: &[u8], end: usize) -> ((&[u8], f64), usize) {
     (elem_at(buf, start).0, start)
 }
 
+/// Appends the element (`score`, `member`) in the packed format.
+fn put_elem(buf: &mut Vec<u8>, member: &[u8], score: f64) {
+    buf.extend_from_slice(&score.to_le_bytes());
+    buf.push(member.len() as u8);
+    buf.extend_from_slice(member);
+    buf.push(member.len() as u8);
+}
+
 /// (score, member) order, as the sorted set orders its elements.
 fn cmp(a: (&[u8], f64), score: f64, member: &[u8]) -> Ordering {
     (Score(a.1), a.0).cmp(&(Score(score), member))
@@ -105,10 +113,7 @@ impl Packed {
             Ok((_, off)) | Err((_, off)) => off,
         };
         let mut e = Vec::with_capacity(member.len() + ELEM_OVERHEAD);
-        e.extend_from_slice(&score.to_le_bytes());
-        e.push(member.len() as u8);
-        e.extend_from_slice(member);
-        e.push(member.len() as u8);
+        put_elem(&mut e, member, score);
         self.buf.reserve_exact(e.len());
         self.buf.splice(at..at, e);
         self.len += 1;
@@ -125,10 +130,7 @@ impl Packed {
             return false;
         }
         self.buf.reserve_exact(member.len() + ELEM_OVERHEAD);
-        self.buf.extend_from_slice(&score.to_le_bytes());
-        self.buf.push(member.len() as u8);
-        self.buf.extend_from_slice(member);
-        self.buf.push(member.len() as u8);
+        put_elem(&mut self.buf, member, score);
         self.len += 1;
         true
     }

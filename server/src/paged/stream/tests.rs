@@ -3,40 +3,10 @@
 
 use super::*;
 use crate::stream::{EntriesWrite, Plain, Trim};
-use kvtier_core::memstore::MemStore;
-use kvtier_core::{EngineConfig, Event};
+use crate::testing::{engine, save_and_evict};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 const NOW: i64 = 1;
-
-fn engine() -> Engine<Value> {
-    let cfg = EngineConfig {
-        databases: 1,
-        io_threads: 1,
-        flush_delay: Duration::from_secs(3600),
-        ..EngineConfig::default()
-    };
-    Engine::new(Arc::new(MemStore::new()), cfg, Arc::new(|| {}))
-}
-
-fn save_and_evict(e: &mut Engine<Value>) {
-    e.barrier(7);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    'wait: loop {
-        for ev in e.poll() {
-            if let Event::BarrierDone { token: 7, result } = ev {
-                result.expect("save");
-                break 'wait;
-            }
-        }
-        assert!(Instant::now() < deadline, "the save did not finish");
-        e.tick();
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    e.evict(usize::MAX);
-}
 
 /// Runs `f` on both forms.
 fn both(

@@ -2,47 +2,14 @@
 //! saved and evicted along the way (so what is checked is what the page records hold).
 
 use super::*;
+use crate::testing::{engine, engine_on, save_and_evict};
 use crate::zset::{LexBound, LexRange, RangeIter, ScoreRange};
 use kvtier_core::memstore::MemStore;
-use kvtier_core::{DiskStore, EngineConfig, Event, Residency, WriteOp};
+use kvtier_core::{DiskStore, Residency, WriteOp};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 const NOW: i64 = 1;
-
-fn engine() -> Engine<Value> {
-    engine_on(Arc::new(MemStore::new()))
-}
-
-fn engine_on(store: Arc<MemStore>) -> Engine<Value> {
-    let cfg = EngineConfig {
-        databases: 1,
-        io_threads: 1,
-        flush_delay: Duration::from_secs(3600),
-        ..EngineConfig::default()
-    };
-    Engine::new(store, cfg, Arc::new(|| {}))
-}
-
-/// Saves every dirty page, then evicts the clean ones: later reads load them from the store.
-fn save_and_evict(e: &mut Engine<Value>) {
-    e.barrier(7);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    'wait: loop {
-        for ev in e.poll() {
-            if let Event::BarrierDone { token: 7, result } = ev {
-                result.expect("save");
-                break 'wait;
-            }
-        }
-        assert!(Instant::now() < deadline, "the save did not finish");
-        e.tick();
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    assert_eq!(e.dirty_len(), 0);
-    e.evict(usize::MAX);
-}
 
 fn resident_pages(e: &mut Engine<Value>, m: &PagedZSet) -> usize {
     let pages = e.pages_db();
