@@ -260,6 +260,7 @@ pub fn run(cfg: Config, store: Arc<dyn DiskStore>) -> Result<(), String> {
     let engine_cfg = EngineConfig {
         databases: cfg.settings().databases as usize,
         io_threads: cfg.settings().io_threads as usize,
+        background_nice: cfg.settings().io_save_nice as i32,
         flush_delay: Duration::from_secs(cfg.settings().cache_flush_delay),
         negcache_entries: cfg.settings().negcache_max_entries as usize,
         maxmemory_samples: cfg.settings().maxmemory_samples as usize,

@@ -34,8 +34,11 @@ pub struct Shared {
     pub used_memory_peak: usize,
     /// Memory is over `maxmemory` even after evicting every clean key.
     pub oom: bool,
-    /// Memory is over `maxmemory` but under the hard limit: writers wait instead of failing.
+    /// Writers wait (instead of failing): memory is over `maxmemory` (`mem_over`), or saves are
+    /// more than `cache-flush-max-lag` behind (`save_lagging`).
     pub mem_delay: bool,
+    pub mem_over: bool,
+    pub save_lagging: bool,
     /// Clients whose write waits for memory (shown in INFO).
     pub delayed_writers: usize,
     /// Pages of deleted paged values, deleted a bounded number per cron tick.
@@ -102,6 +105,8 @@ impl Shared {
             used_memory_peak: 0,
             oom: false,
             mem_delay: false,
+            mem_over: false,
+            save_lagging: false,
             delayed_writers: 0,
             page_gc: Default::default(),
             page_collector: crate::paged::collector::Collector::new(),

@@ -30,14 +30,42 @@ impl CacheValue for V {
 }
 
 fn engine(dir: &Path) -> (Engine<V>, Arc<FaultControl>) {
+    engine_with(
+        dir,
+        EngineConfig {
+            flush_delay: Duration::from_secs(3600),
+            io_threads: 2,
+            ..EngineConfig::default()
+        },
+    )
+}
+
+fn engine_with(dir: &Path, cfg: EngineConfig) -> (Engine<V>, Arc<FaultControl>) {
     let store = Faulty::new(FsStore::open(dir).expect("open"));
     let control = store.control();
-    let cfg = EngineConfig {
-        flush_delay: Duration::from_secs(3600),
-        io_threads: 2,
-        ..EngineConfig::default()
-    };
     (Engine::new(Arc::new(store), cfg, Arc::new(|| {})), control)
+}
+
+/// Ticks and polls until a save has reached the store's `write` (held there by a test).
+fn wait_write_started(e: &mut Engine<V>, control: &FaultControl) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while control.calls(Op::Write) == 0 {
+        assert!(Instant::now() < deadline, "no save reached the store");
+        e.tick();
+        e.poll();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Ticks and polls until the key filter of DB 0 is built (new keys are then known absent).
+fn wait_filter(e: &mut Engine<V>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !e.filter_ready(0) {
+        assert!(Instant::now() < deadline, "filter not built");
+        e.tick();
+        e.poll();
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn now() -> i64 {
@@ -193,13 +221,7 @@ fn stalled_reads_do_not_hold_up_saves() {
     let (mut e, control) = engine(tmp.path());
     // Once the key filter is built, a new key is known absent and its save reads nothing (a
     // blind write over a key that may exist reads it first, to keep DBSIZE exact).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !e.filter_ready(0) {
-        assert!(Instant::now() < deadline, "filter not built");
-        e.tick();
-        e.poll();
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_filter(&mut e);
     control.hold(Op::Get);
     assert_eq!(e.ensure(0, b"cold"), Residency::Unknown);
     e.tick();
@@ -208,4 +230,62 @@ fn stalled_reads_do_not_hold_up_saves() {
     barrier(&mut e, 2).unwrap();
     control.release(Op::Get);
     assert_eq!(read(&mut e, "cold"), Ok(Some(b"c".to_vec())));
+}
+
+#[test]
+fn saves_held_up_do_not_hold_up_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let (mut e, _) = engine(tmp.path());
+        set(&mut e, "cold", "c");
+        barrier(&mut e, 1).unwrap();
+    }
+    // One worker of each kind: with one pool, the stuck save below held the only worker and
+    // the read waited for the disk write to finish.
+    let cfg = EngineConfig {
+        flush_delay: Duration::from_secs(3600),
+        io_threads: 1,
+        ..EngineConfig::default()
+    };
+    let (mut e, control) = engine_with(tmp.path(), cfg);
+    wait_filter(&mut e);
+    control.hold(Op::Write);
+    set(&mut e, "hot", "h");
+    e.barrier(2);
+    wait_write_started(&mut e, &control);
+    assert_eq!(read(&mut e, "cold"), Ok(Some(b"c".to_vec())));
+    control.release(Op::Write);
+    barrier(&mut e, 3).unwrap();
+    drop(e);
+    assert_eq!(on_disk(tmp.path(), "hot"), Some(b"h".to_vec()));
+}
+
+#[test]
+fn a_save_held_up_shows_as_lag_past_the_flush_delay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        flush_delay: Duration::from_millis(20),
+        io_threads: 1,
+        ..EngineConfig::default()
+    };
+    let (mut e, control) = engine_with(tmp.path(), cfg);
+    wait_filter(&mut e);
+    assert_eq!(e.save_lag(), Duration::ZERO);
+    control.hold(Op::Write);
+    set(&mut e, "a", "1");
+    wait_write_started(&mut e, &control);
+    // Written while the first save is stuck: its group waits behind it, past its delay.
+    set(&mut e, "b", "2");
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    e.tick();
+    let lag = e.save_lag();
+    // At least the wait above less the delay; at most the time since `b` was written.
+    assert!(lag >= Duration::from_millis(180), "{lag:?}");
+    assert!(lag <= started.elapsed(), "{lag:?}");
+    control.release(Op::Write);
+    barrier(&mut e, 1).unwrap();
+    assert_eq!(e.save_lag(), Duration::ZERO);
+    drop(e);
+    assert_eq!(on_disk(tmp.path(), "b"), Some(b"2".to_vec()));
 }

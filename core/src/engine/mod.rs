@@ -33,8 +33,15 @@ use worker::{Completion, Job, Loaded, SaveItem, Saved};
 pub struct EngineConfig {
     /// Number of logical databases; every `DbIndex` passed to the engine must be below it.
     pub databases: usize,
-    /// IO worker threads started by [`Engine::new`] (at least one is started even if 0).
+    /// IO worker threads for reads (loads and scans) started by [`Engine::new`] (at least
+    /// one is started even if 0), and as many again for writes (saves, flushes, DB map
+    /// writes): clients wait for reads, while writes only have to keep up.
     pub io_threads: usize,
+    /// How much lower the write workers' CPU priority is (a nice increment, 0-19; Linux only).
+    /// On a machine whose cores are all busy, saves then yield to the event loop and to reads
+    /// instead of taking an equal share; they catch up whenever the loop waits, and flow
+    /// control holds writers if dirty data outgrows memory.
+    pub background_nice: i32,
     /// How long a dirty key waits before it is saved, coalescing repeated writes.
     pub flush_delay: Duration,
     /// Most keys in one backend batch (a save group is never split).
@@ -55,6 +62,7 @@ impl Default for EngineConfig {
         EngineConfig {
             databases: 16,
             io_threads: 4,
+            background_nice: 10,
             flush_delay: Duration::from_secs(1),
             max_batch_keys: 1024,
             max_batch_bytes: 8 << 20,
@@ -237,7 +245,9 @@ pub struct Engine<V: CacheValue> {
     pub(crate) stats: EngineStats,
     cfg: EngineConfig,
     store: Arc<dyn DiskStore>,
+    /// Reads (loads, scans) go to `jobs`, writes to `background` (see [`Job::is_write`]).
     jobs: Option<Sender<Job<V>>>,
+    background: Option<Sender<Job<V>>>,
     done: Receiver<Completion<V>>,
     workers: Vec<JoinHandle<()>>,
     loads: HashMap<(DbIndex, Vec<u8>), LoadFlag, crate::cache::KeyHasher>,
@@ -300,6 +310,7 @@ impl<V: CacheValue> Engine<V> {
         let store: Arc<dyn DiskStore> =
             Arc::new(crate::pages::NsStore::new(store, cfg.databases as DbIndex));
         let (jobs_tx, jobs_rx) = unbounded::<Job<V>>();
+        let (background_tx, background_rx) = unbounded::<Job<V>>();
         let (done_tx, done_rx) = unbounded();
         // O(databases) point reads: the persisted key counts (see keycount.rs).
         let initial_counts = keycount::load(&*store, cfg.databases);
@@ -311,16 +322,28 @@ impl<V: CacheValue> Engine<V> {
             crate::dbmap::DbMap::identity(cfg.databases)
         });
         let pages = cfg.databases as DbIndex;
-        let workers = (0..cfg.io_threads.max(1))
-            .map(|i| {
+        let n = cfg.io_threads.max(1);
+        let pools = [
+            ("io", &jobs_rx, 0),
+            ("save", &background_rx, cfg.background_nice),
+        ];
+        let workers = pools
+            .into_iter()
+            .flat_map(|(name, rx, nice)| {
+                (0..n).map(move |i| (format!("kvtier-{name}-{i}"), rx, nice))
+            })
+            .map(|(name, rx, nice)| {
                 let store = Arc::clone(&store);
-                let jobs = jobs_rx.clone();
+                let jobs = rx.clone();
                 let done = done_tx.clone();
                 let notify = Arc::clone(&notify);
                 let counts = Arc::clone(&counts);
                 std::thread::Builder::new()
-                    .name(format!("kvtier-io-{i}"))
-                    .spawn(move || worker::run(store, counts, jobs, done, notify, pages))
+                    .name(name)
+                    .spawn(move || {
+                        worker::lower_priority(nice);
+                        worker::run(store, counts, jobs, done, notify, pages)
+                    })
                     .expect("spawn IO worker")
             })
             .collect();
@@ -340,6 +363,7 @@ impl<V: CacheValue> Engine<V> {
             stats: EngineStats::default(),
             store,
             jobs: Some(jobs_tx),
+            background: Some(background_tx),
             done: done_rx,
             workers,
             loads: HashMap::default(),
@@ -398,7 +422,12 @@ impl<V: CacheValue> Engine<V> {
     }
 
     fn send(&self, job: Job<V>) {
-        if let Some(tx) = &self.jobs {
+        let tx = if job.is_write() {
+            &self.background
+        } else {
+            &self.jobs
+        };
+        if let Some(tx) = tx {
             // Workers only stop when `jobs` is dropped, so a send cannot fail before shutdown.
             let _ = tx.send(job);
         }
@@ -1403,6 +1432,33 @@ impl<V: CacheValue> Engine<V> {
         });
     }
 
+    /// How far the oldest pending save is behind its flush delay (zero when none is late).
+    /// Saves that wait to retry after a failure are left out: their lateness is the backend's,
+    /// shown by the save error counters, not work the saves could catch up on.
+    pub fn save_lag(&self) -> Duration {
+        let groups = &self.ks.groups;
+        // The queue is in order of creation, and so are the groups parked behind a save in
+        // flight (they left the queue's front); merged and saved groups leave stale ids, skipped
+        // here (a bounded look: the next dispatch drops them).
+        let oldest = |ids: &mut dyn Iterator<Item = &u64>| {
+            ids.take(64)
+                .filter_map(|id| groups.groups.get(*id))
+                .find(|g| g.retry_at().is_none())
+                .map(|g| g.since)
+        };
+        let since = [
+            oldest(&mut self.parked.0.iter()),
+            oldest(&mut groups.queue.iter()),
+        ];
+        since
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(Duration::ZERO, |t| {
+                t.elapsed().saturating_sub(self.cfg.flush_delay)
+            })
+    }
+
     /// IO operations queued or running (for INFO).
     pub fn io_stats(&self) -> IoStats {
         IoStats {
@@ -1440,6 +1496,7 @@ impl<V: CacheValue> Engine<V> {
     /// Stops the workers after the jobs already sent. Call after a final barrier completed.
     pub fn shutdown(&mut self) {
         self.jobs = None;
+        self.background = None;
         for w in self.workers.drain(..) {
             let _ = w.join();
         }

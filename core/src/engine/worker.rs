@@ -77,6 +77,31 @@ pub(crate) enum Job<V> {
     WriteMap,
 }
 
+impl<V> Job<V> {
+    /// Whether the job writes the store: such jobs run on the lower-priority write workers.
+    pub(crate) fn is_write(&self) -> bool {
+        matches!(self, Job::Save { .. } | Job::Clear { .. } | Job::WriteMap)
+    }
+}
+
+/// Lowers the calling thread's CPU priority by `nice` (an unprivileged thread can lower its
+/// own, never raise it back). Best effort: a refusal only costs the intended scheduling.
+pub(crate) fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    // On Linux a thread id names one thread for setpriority (elsewhere it would be the whole
+    // process, so nothing is changed there).
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), (now + nice).min(19)) {
+            log::warn!("could not lower the save workers' CPU priority: {e}");
+        }
+    }
+}
+
 /// What a load found on disk.
 pub(crate) enum Loaded<V> {
     Value(V, Option<i64>),

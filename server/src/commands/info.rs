@@ -314,6 +314,14 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ),
             ("io_threads", ctx.engine.config().io_threads.to_string()),
             (
+                "io_save_threads",
+                ctx.engine.config().io_threads.to_string(),
+            ),
+            (
+                "io_save_nice",
+                ctx.engine.config().background_nice.to_string(),
+            ),
+            (
                 "cache_flush_delay_ms",
                 ctx.engine.config().flush_delay.as_millis().to_string(),
             ),
@@ -326,6 +334,7 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
                 "oldest_dirty_age_ms",
                 io.oldest_dirty_age.as_millis().to_string(),
             ),
+            ("save_lag_ms", ctx.engine.save_lag().as_millis().to_string()),
             ("cache_hits", c.stats.hits.to_string()),
             ("cache_misses", c.stats.misses.to_string()),
             ("disk_loads", s.disk_loads.to_string()),
@@ -382,10 +391,8 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
                 "orphan_pages_found",
                 ctx.shared.page_collector.found.to_string(),
             ),
-            (
-                "memory_over_limit",
-                (ctx.shared.mem_delay as u8).to_string(),
-            ),
+            ("memory_over_limit", (ctx.shared.mem_over as u8).to_string()),
+            ("saves_lagging", (ctx.shared.save_lagging as u8).to_string()),
             ("writers_delayed", ctx.shared.delayed_writers.to_string()),
             (
                 "writers_delayed_total",

@@ -137,8 +137,16 @@ typed_settings! {
     s(maxclients: u64 = "maxclients", "10000", Kind::Int(1, 1_000_000), true),
     s(timeout: u64 = "timeout", "0", Kind::Int(0, i32::MAX as i64), true),
     s(requirepass: String = "requirepass", "", Kind::Str, true),
+    // Read workers, and as many write workers (saves, flushes).
     s(io_threads: u64 = "io-threads", "4", Kind::Int(1, 128), false),
+    // How much lower the write workers' CPU priority is (nice 0-19; 0: the same as the rest),
+    // so that on busy cores saves yield to clients and to reads (docs/configuration.md).
+    s(io_save_nice: u64 = "io-save-nice", "10", Kind::Int(0, 19), false),
     s(cache_flush_delay: u64 = "cache-flush-delay", "1", Kind::Int(0, 3600), true),
+    // Writers wait while the oldest unsaved write is this many seconds past its flush delay
+    // (saves falling behind on busy cores), so what a crash can lose stays bounded (0: no
+    // bound; then only memory bounds it).
+    s(cache_flush_max_lag: u64 = "cache-flush-max-lag", "2", Kind::Int(0, 3600), true),
     // A hash whose fields and values pass this many bytes is stored in pages, so that a save
     // writes the pages that changed and a read loads the page it needs (0: never page).
     s(paged_value_min_bytes: u64 = "paged-value-min-bytes", "64kb", Kind::Memory, true),

@@ -35,8 +35,9 @@ impl Server {
         spec.has(flags::DENYOOM)
     }
 
-    /// Runs writers held for memory once it is back under the low-water mark. With
-    /// `maxmemory-max-wait` set, a writer held longer than that gets -OOM instead.
+    /// Runs writers held for memory once it is back under the low-water mark (and saves are
+    /// within their lag bound). With `maxmemory-max-wait` set, a writer held longer than that
+    /// gets -OOM instead if memory is what holds it.
     pub(super) fn release_mem_waiters(&mut self) {
         if self.mem_waiters.is_empty() {
             return;
@@ -65,7 +66,8 @@ impl Server {
             }
             released += 1;
             self.shared.writer_delay_usec += waited.map_or(0, |w| w.as_micros() as u64);
-            if late && self.shared.mem_delay {
+            // Only memory refuses a late writer: one held for lagging saves goes on.
+            if late && self.shared.mem_over {
                 c.wait = Wait::Idle;
                 c.state.multi = None;
                 self.release_pins(t);
@@ -157,7 +159,7 @@ impl Server {
         // back under a low-water mark, so they do not start and stop on every byte; while they
         // wait, eviction works towards that mark.
         let low = high - maxmemory / 16;
-        let target = if self.shared.mem_delay { low } else { high };
+        let target = if self.shared.mem_over { low } else { high };
         let over = self.engine.enforce_memory(counted, target);
         // Over the limit with nothing dirty, nothing being saved and nothing left to evict: the
         // memory is not cache (buffers, the backend's heap) and waiting would never end.
@@ -170,7 +172,19 @@ impl Server {
                  left to free: raise maxmemory"
             );
         }
-        self.shared.mem_delay = !nothing_to_free && over;
+        self.shared.mem_over = !nothing_to_free && over;
+        // Saves that fall behind (their workers yield the CPU to this thread, see
+        // `io-save-nice`) hold writers too, until they are back within half the bound: what a
+        // crash can lose stays bounded by time, not only by memory.
+        let max_lag = Duration::from_secs(self.shared.config.settings().cache_flush_max_lag);
+        let lag = self.engine.save_lag();
+        self.shared.save_lagging = !max_lag.is_zero()
+            && if self.shared.save_lagging {
+                lag > max_lag / 2
+            } else {
+                lag > max_lag
+            };
+        self.shared.mem_delay = self.shared.mem_over || self.shared.save_lagging;
         // Input is read in bounded slices: with a quarter of the limit free, 10 ms of it cannot
         // overshoot by much; near the limit every millisecond counts.
         let far = maxmemory == 0 || counted < maxmemory - maxmemory / 4;
