@@ -98,6 +98,8 @@ fn open_builtin(
                 kvtier_rocksdb::RocksOptions {
                     block_cache_bytes: rocks_block_cache(config) as usize,
                     write_buffer_bytes: rocks_write_buffer(config) as usize,
+                    // Background work yields to clients, as the save workers do.
+                    low_priority_compactions: config.settings().io_save_nice > 0,
                     ..Default::default()
                 },
             )

@@ -31,7 +31,7 @@ use kvtier_core::cursor::PageBuilder;
 use kvtier_core::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
-    properties, BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, Options,
+    properties, BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, Env, Options,
     ReadOptions, WriteBatch, WriteOptions, DB,
 };
 use std::fmt;
@@ -56,6 +56,10 @@ pub struct RocksOptions {
     /// LZ4 for upper levels and Zstd for the bottommost level when `true`; no compression when
     /// `false`.
     pub compression: bool,
+    /// Compaction threads at the lowest CPU priority (RocksDB's own setting for its low pool;
+    /// Linux): on busy cores they yield to the server and catch up when it waits; L0's slowdown
+    /// and stop triggers bound how far behind they fall.
+    pub low_priority_compactions: bool,
 }
 
 impl Default for RocksOptions {
@@ -66,6 +70,7 @@ impl Default for RocksOptions {
             write_buffer_bytes: 16 << 20,
             bloom_bits_per_key: 10.0,
             compression: true,
+            low_priority_compactions: true,
         }
     }
 }
@@ -235,6 +240,15 @@ impl RocksStore {
         }
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         opts.increase_parallelism(i32::try_from(parallelism).unwrap_or(i32::MAX));
+        if options.low_priority_compactions {
+            // The default environment (a process-wide one, whose low pool runs compactions).
+            // A bulk load of new keys at `maxmemory 64mb` on two cores: compactions took 12 s
+            // of CPU to the event loop's 4 and SETs ran at 70k/s; lowered, 3.8 s and 120k/s
+            // (docs/benchmarks.md, session 19).
+            let mut env = Env::new().map_err(map_err)?;
+            env.lower_thread_pool_cpu_priority();
+            opts.set_env(&env);
+        }
         let db = DB::open(&opts, &path).map_err(map_err)?;
         log::debug!("rocksdb: opened {}", path.display());
         Ok(RocksStore {

@@ -32,6 +32,7 @@ fn defaults() {
     assert_eq!(d.write_buffer_bytes, 16 << 20);
     assert_eq!(d.bloom_bits_per_key, 10.0);
     assert!(d.compression);
+    assert!(d.low_priority_compactions);
     let dir = tempfile::tempdir().unwrap();
     let s = RocksStore::open(dir.path()).unwrap();
     assert_eq!(s.options(), &d);
@@ -49,6 +50,7 @@ fn options_are_honoured() {
         write_buffer_bytes: 5 << 20,
         bloom_bits_per_key: 0.0,
         compression: false,
+        low_priority_compactions: false,
     };
     let s = RocksStore::open_with(dir.path(), options.clone()).unwrap();
     assert_eq!(s.options(), &options);
@@ -142,4 +144,65 @@ fn scan_is_in_key_order_and_handles_the_empty_key() {
         s.scan(2, b"not a cursor", 10),
         Err(StoreError::InvalidArgument(_))
     ));
+}
+
+/// (name, nice) of this process's threads.
+#[cfg(target_os = "linux")]
+fn threads() -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap() {
+        let t = t.unwrap().path();
+        let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(t.join("stat")).unwrap_or_default();
+        // Field 19 is the nice value, the 17th after the name.
+        let nice = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse().ok());
+        if let Some(n) = nice {
+            out.push((comm.trim().to_string(), n));
+        }
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn compactions_run_at_the_lowest_cpu_priority() {
+    let base = threads()
+        .into_iter()
+        .find(|(n, _)| !n.starts_with("rocksdb"))
+        .map_or(0, |(_, n)| n);
+    let dir = tempfile::tempdir().unwrap();
+    let options = RocksOptions {
+        write_buffer_bytes: 1 << 20,
+        compression: false,
+        ..RocksOptions::default()
+    };
+    let s = RocksStore::open_with(dir.path(), options).unwrap();
+    // A compaction thread lowers itself when it takes its first job: enough memtables for
+    // level 0 to reach its trigger (8 files of 1 MiB).
+    let value = vec![7u8; 1024];
+    for batch in 0..24u32 {
+        let ops: Vec<WriteOp> = (0..1024u32)
+            .map(|i| put(0, format!("k{batch:03}:{i:05}").as_bytes(), &value))
+            .collect();
+        s.write(&ops).unwrap();
+    }
+    s.sync().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let low: Vec<i64> = threads()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("rocksdb:low"))
+            .map(|(_, n)| n)
+            .collect();
+        if low.contains(&19.max(base)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compaction thread lowered its priority: {low:?} (base {base})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
