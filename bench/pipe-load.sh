@@ -30,7 +30,8 @@ for i in range(n):
 PY
 
 port=$((20000 + RANDOM % 20000))
-wait_port() { for _ in $(seq 200); do redis-cli -p "$port" PING >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+# PONG, not just a reply: a server still loading its data answers PING with -LOADING.
+wait_port() { for _ in $(seq 1200); do [ "$(redis-cli -p "$port" PING 2>/dev/null)" = PONG ] && return 0; sleep 0.05; done; return 1; }
 
 check_sample() {
   python3 - "$port" "$N" <<'PY'
