@@ -2,6 +2,8 @@
 //! while saves are more than `cache-flush-max-lag` behind, so what a crash can lose stays
 //! bounded in time even when the saves get little CPU.
 
+#[cfg(target_os = "linux")]
+use kvtier_tests::thread_nices;
 use kvtier_tests::{kvtier_command, server_binary, test_backend, Client, Proc, Resp};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,27 +19,6 @@ fn spawn(bin: &Path, dir: &Path, backend: &str, extra: &[&str], env: &[(&str, &s
     p
 }
 
-/// (thread name, nice) of every thread of process `pid`.
-#[cfg(target_os = "linux")]
-fn threads(pid: u32) -> Vec<(String, i64)> {
-    let mut out = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let t = t.unwrap().path();
-        let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(t.join("stat")).unwrap_or_default();
-        // The fields after the name (which may hold spaces) start with field 3, the state;
-        // field 19 is the nice value.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let nice = rest.split_whitespace().nth(16).and_then(|n| n.parse().ok());
-        if let Some(nice) = nice {
-            out.push((comm.trim().to_string(), nice));
-        }
-    }
-    out
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn save_workers_run_at_a_lower_cpu_priority_than_read_workers() {
@@ -50,7 +31,7 @@ fn save_workers_run_at_a_lower_cpu_priority_than_read_workers() {
         &["--io-threads", "3", "--io-save-nice", "7"],
         &[],
     );
-    let all = threads(p.pid());
+    let all = thread_nices(p.pid());
     let of = |prefix: &str| -> Vec<i64> {
         all.iter()
             .filter(|(n, _)| n.starts_with(prefix))

@@ -12,12 +12,14 @@
 //! * [`redis`]: [`RedisServer`], the reference server of comparisons.
 //! * [`differential`]: [`Pair`], one command to redis-server and to kvtier with the replies
 //!   compared, and the RESP2/RESP3 × default/tiny cache matrix the differential tests run.
+//! * [`threads`]: [`thread_nices`], a process's threads and their CPU priorities.
 
 pub mod client;
 pub mod differential;
 pub mod redis;
 pub mod resp;
 pub mod server;
+pub mod threads;
 
 pub use client::{Client, RawConn};
 pub use differential::{differential, differential_with, seeds, show, Pair, SMALL_CACHE};
@@ -27,3 +29,4 @@ pub use server::{
     connect_when_ready, free_port, kvtier_command, log_path_for, server_binary, test_backend, Proc,
     Server,
 };
+pub use threads::thread_nices;

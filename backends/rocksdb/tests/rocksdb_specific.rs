@@ -146,28 +146,10 @@ fn scan_is_in_key_order_and_handles_the_empty_key() {
     ));
 }
 
-/// (name, nice) of this process's threads.
-#[cfg(target_os = "linux")]
-fn threads() -> Vec<(String, i64)> {
-    let mut out = Vec::new();
-    for t in std::fs::read_dir("/proc/self/task").unwrap() {
-        let t = t.unwrap().path();
-        let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(t.join("stat")).unwrap_or_default();
-        // Field 19 is the nice value, the 17th after the name.
-        let nice = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse().ok());
-        if let Some(n) = nice {
-            out.push((comm.trim().to_string(), n));
-        }
-    }
-    out
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn compactions_run_at_the_lowest_cpu_priority() {
+    let threads = || kvtier_testutil::thread_nices(std::process::id());
     let base = threads()
         .into_iter()
         .find(|(n, _)| !n.starts_with("rocksdb"))

@@ -327,7 +327,10 @@ impl<V: CacheValue> Engine<V> {
             ("io", &jobs_rx, 0),
             ("save", &background_rx, cfg.background_nice),
         ];
-        let workers = pools
+        // Each worker says when its priority is set, so the engine (and the server) starts
+        // with every save worker already lowered.
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<()>(2 * n);
+        let workers: Vec<JoinHandle<()>> = pools
             .into_iter()
             .flat_map(|(name, rx, nice)| {
                 (0..n).map(move |i| (format!("kvtier-{name}-{i}"), rx, nice))
@@ -338,15 +341,20 @@ impl<V: CacheValue> Engine<V> {
                 let done = done_tx.clone();
                 let notify = Arc::clone(&notify);
                 let counts = Arc::clone(&counts);
+                let ready = ready_tx.clone();
                 std::thread::Builder::new()
                     .name(name)
                     .spawn(move || {
                         worker::lower_priority(nice);
+                        let _ = ready.send(());
                         worker::run(store, counts, jobs, done, notify, pages)
                     })
                     .expect("spawn IO worker")
             })
             .collect();
+        for _ in &workers {
+            let _ = ready_rx.recv();
+        }
         let mut ks = Keyspace::new(cfg.databases, cfg.negcache_entries);
         // The page namespace has no persisted count (nobody asks for it): it stays unknown.
         for (db, (c, stored)) in ks.counts.iter_mut().zip(initial_counts).enumerate() {
