@@ -34,10 +34,9 @@ pub struct Shared {
     pub used_memory_peak: usize,
     /// Memory is over `maxmemory` even after evicting every clean key.
     pub oom: bool,
-    /// Writers wait (instead of failing): memory is over `maxmemory` (`mem_over`), or saves are
-    /// more than `cache-flush-max-lag` behind (`save_lagging`).
-    pub mem_delay: bool,
+    /// Memory is over `maxmemory` and saves or eviction can free it: writers wait.
     pub mem_over: bool,
+    /// Saves are more than `cache-flush-max-lag` behind: writers wait.
     pub save_lagging: bool,
     /// Clients whose write waits for memory (shown in INFO).
     pub delayed_writers: usize,
@@ -85,6 +84,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Whether writers wait instead of running (flow control): for memory, or for saves
+    /// that fell behind.
+    pub fn writers_held(&self) -> bool {
+        self.mem_over || self.save_lagging
+    }
+
     pub fn new(config: Config) -> Self {
         Shared {
             config,
@@ -104,7 +109,6 @@ impl Shared {
             used_memory: 0,
             used_memory_peak: 0,
             oom: false,
-            mem_delay: false,
             mem_over: false,
             save_lagging: false,
             delayed_writers: 0,

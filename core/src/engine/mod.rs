@@ -436,7 +436,8 @@ impl<V: CacheValue> Engine<V> {
             &self.jobs
         };
         if let Some(tx) = tx {
-            // Workers only stop when `jobs` is dropped, so a send cannot fail before shutdown.
+            // Workers only stop when their channel is dropped, so a send cannot fail before
+            // shutdown.
             let _ = tx.send(job);
         }
     }

@@ -214,7 +214,7 @@ impl Server {
                 None,
             );
         }
-        if self.shared.mem_delay && !waited && Self::grows_memory(&conn.state, spec) {
+        if self.shared.writers_held() && !waited && Self::grows_memory(&conn.state, spec) {
             // Flow control: hold the writer (and so stop reading its input) while saves and
             // eviction make room; readers go on being served.
             conn.wait = Wait::Memory {

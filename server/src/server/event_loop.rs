@@ -11,7 +11,7 @@ impl Server {
             let mut timeout = period.saturating_sub(last_cron.elapsed());
             if self.input_ready() {
                 timeout = Duration::ZERO;
-            } else if !self.mem_waiters.is_empty() && !self.shared.mem_delay {
+            } else if !self.mem_waiters.is_empty() && !self.shared.writers_held() {
                 // Writers are being let go a few per pass (`release_mem_waiters`).
                 timeout = timeout.min(Duration::from_millis(1));
             }

@@ -43,7 +43,7 @@ impl Server {
             return;
         }
         let now = Instant::now();
-        let all = !self.shared.mem_delay;
+        let all = !self.shared.writers_held();
         let max_wait = self.shared.config.settings().maxmemory_max_wait;
         let waiters = std::mem::take(&mut self.mem_waiters);
         let mut released = 0;
@@ -97,7 +97,7 @@ impl Server {
             && allocated.wrapping_sub(self.memory_checked_alloc) < self.memory_slack
         {
             // Writers let go a few per pass go on at every pass, not at every check.
-            if !self.shared.mem_delay {
+            if !self.shared.writers_held() {
                 self.release_mem_waiters();
             }
             return;
@@ -184,7 +184,6 @@ impl Server {
             } else {
                 lag > max_lag
             };
-        self.shared.mem_delay = self.shared.mem_over || self.shared.save_lagging;
         // Input is read in bounded slices: with a quarter of the limit free, 10 ms of it cannot
         // overshoot by much; near the limit every millisecond counts.
         let far = maxmemory == 0 || counted < maxmemory - maxmemory / 4;
