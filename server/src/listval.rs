@@ -1,21 +1,25 @@
 //! A list value in one of two forms (the choice is invisible to commands):
 //! - **packed**: the elements in order in one buffer, each as its length in one byte, its
 //!   bytes and its length again (so the tail can be walked backwards), as Redis's listpack. A
-//!   small list (at most [`PACKED_MAX`] elements of at most [`PACKED_ELEM_MAX`] bytes) costs one
-//!   allocation and two bytes per element instead of a 24-byte slot and an allocation each.
-//!   Pushing or popping at the head moves the buffer (at most about 8 kB), as in a listpack.
-//! - **deque**: a `VecDeque` of elements, for larger lists and every page of a paged list.
+//!   list (or a page of a paged list) of at most [`PACKED_BYTES`] framed bytes whose elements
+//!   are at most [`PACKED_ELEM_MAX`] bytes costs one allocation and two bytes per element
+//!   instead of a 24-byte slot each. A push or pop at the head moves the buffer (at most
+//!   8 kB), and an index is found by walking from the nearer end, as in a Redis quicklist node.
+//! - **deque**: a `VecDeque` of elements, for lists past those bounds (and pages holding a
+//!   long element).
 //!
-//! A packed list becomes a deque when it outgrows the bounds. A change other than a push or a
-//! pop (LSET, LINSERT, LREM, LTRIM) runs on the deque form and packs the result again when it
-//! fits.
+//! A list changes form when it crosses the bounds. Bulk changes (LREM, page merges and
+//! splits) run on the deque form and pack the result again when it fits.
 
 use std::collections::VecDeque;
 
-/// Most elements a packed list holds.
-const PACKED_MAX: usize = 128;
-/// Longest element a packed list holds (its length fits the one-byte prefix and suffix).
-const PACKED_ELEM_MAX: usize = 64;
+/// Most framed bytes a packed list holds: the size of a Redis quicklist node under the default
+/// `list-max-listpack-size -2`, and of a page under the default `page-bytes`, so the pages of
+/// a long list of short elements are packed (a page counts each element as its bytes plus 8,
+/// more than its two frame bytes).
+const PACKED_BYTES: usize = 8 * 1024;
+/// Longest element a packed list holds (its length fits the one-byte frame).
+const PACKED_ELEM_MAX: usize = 255;
 
 /// The deque form, also the type of a paged list's pages.
 pub type Deque = VecDeque<Elem>;
@@ -57,35 +61,79 @@ fn packs(v: &[u8]) -> bool {
     v.len() <= PACKED_ELEM_MAX
 }
 
-/// One element as the packed form stores it.
-fn framed(v: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len() + 2);
-    out.push(v.len() as u8);
-    out.extend_from_slice(v);
-    out.push(v.len() as u8);
-    out
+/// Whether a packed buffer of `used` bytes has room for `v` framed.
+fn room(used: usize, v: &[u8]) -> bool {
+    packs(v) && used + v.len() + 2 <= PACKED_BYTES
+}
+
+/// Replaces the `old` bytes at `at` of a packed buffer with `v` framed, moving the rest of the
+/// buffer once. Grown exactly (the allocator rounds up to its size class), not doubled: a
+/// small list's buffer is most of its memory.
+fn put_framed(buf: &mut Vec<u8>, at: usize, old: usize, v: &[u8]) {
+    let new = v.len() + 2;
+    let tail = at + old;
+    if new > old {
+        let grow = new - old;
+        buf.reserve_exact(grow);
+        let end = buf.len();
+        buf.resize(end + grow, 0);
+        buf.copy_within(tail..end, tail + grow);
+    } else if new < old {
+        buf.copy_within(tail.., at + new);
+        buf.truncate(buf.len() - (old - new));
+    }
+    buf[at] = v.len() as u8;
+    buf[at + 1..at + new - 1].copy_from_slice(v);
+    buf[at + new - 1] = v.len() as u8;
+}
+
+/// Byte offset of element `i` (`0..=len`) in a packed buffer of `len` elements, walked from
+/// the nearer end.
+fn offset(buf: &[u8], len: usize, i: usize) -> usize {
+    if i <= len / 2 {
+        let mut at = 0;
+        for _ in 0..i {
+            at += usize::from(buf[at]) + 2;
+        }
+        at
+    } else {
+        let mut end = buf.len();
+        for _ in i..len {
+            end -= usize::from(buf[end - 1]) + 2;
+        }
+        end
+    }
 }
 
 impl List {
     /// A list holding `d`'s elements: packed when they fit.
     pub fn from_deque(d: Deque) -> Self {
-        if d.len() <= PACKED_MAX && d.iter().all(|e| packs(e)) {
-            let mut buf = Vec::with_capacity(d.iter().map(|e| e.len() + 2).sum());
-            for e in &d {
-                buf.extend_from_slice(&framed(e));
-            }
-            List(Repr::Packed {
-                buf,
-                len: d.len() as u32,
-            })
-        } else {
-            List(Repr::Deque(Box::new(d)))
-        }
+        let mut l = List(Repr::Deque(Box::new(d)));
+        l.pack_if_fits();
+        l
     }
 
-    /// A list in deque form (a page of a paged list).
-    pub fn deque(d: Deque) -> Self {
-        List(Repr::Deque(Box::new(d)))
+    /// Turns a deque that fits the packed bounds into the packed form.
+    fn pack_if_fits(&mut self) {
+        let Repr::Deque(d) = &self.0 else {
+            return;
+        };
+        // Every element takes at least its two frame bytes: a long deque cannot fit.
+        if d.len() * 2 > PACKED_BYTES || !d.iter().all(|e| packs(e)) {
+            return;
+        }
+        let bytes: usize = d.iter().map(|e| e.len() + 2).sum();
+        if bytes > PACKED_BYTES {
+            return;
+        }
+        let mut buf = Vec::with_capacity(bytes);
+        for e in d.iter() {
+            buf.push(e.len() as u8);
+            buf.extend_from_slice(e);
+            buf.push(e.len() as u8);
+        }
+        let len = d.len() as u32;
+        self.0 = Repr::Packed { buf, len };
     }
 
     pub fn len(&self) -> usize {
@@ -100,7 +148,7 @@ impl List {
     }
 
     /// The deque form for changing it (a packed list is unpacked, and stays so).
-    pub fn deque_mut(&mut self) -> &mut Deque {
+    fn deque_mut(&mut self) -> &mut Deque {
         if let Repr::Packed { .. } = self.0 {
             let d: Deque = self.iter().map(Elem::from_slice).collect();
             self.0 = Repr::Deque(Box::new(d));
@@ -111,14 +159,11 @@ impl List {
         }
     }
 
-    /// Runs `f` on the deque form, then packs the list again if it fits.
+    /// Runs `f` on the deque form, then packs the list if it fits (for bulk changes: LREM,
+    /// merging and splitting pages).
     pub fn with_deque<T>(&mut self, f: impl FnOnce(&mut Deque) -> T) -> T {
-        let was_packed = matches!(self.0, Repr::Packed { .. });
         let out = f(self.deque_mut());
-        if was_packed {
-            let d = std::mem::take(self.deque_mut());
-            *self = List::from_deque(d);
-        }
+        self.pack_if_fits();
         out
     }
 
@@ -132,13 +177,9 @@ impl List {
 
     pub fn push_back(&mut self, v: Vec<u8>) {
         match &mut self.0 {
-            Repr::Packed { buf, len } if (*len as usize) < PACKED_MAX && packs(&v) => {
-                // Grown exactly (the allocator rounds up to its size class), not doubled: a
-                // small list's buffer is most of its memory.
-                buf.reserve_exact(v.len() + 2);
-                buf.push(v.len() as u8);
-                buf.extend_from_slice(&v);
-                buf.push(v.len() as u8);
+            Repr::Packed { buf, len } if room(buf.len(), &v) => {
+                let end = buf.len();
+                put_framed(buf, end, 0, &v);
                 *len += 1;
             }
             _ => self.deque_mut().push_back(v.into()),
@@ -147,9 +188,8 @@ impl List {
 
     pub fn push_front(&mut self, v: Vec<u8>) {
         match &mut self.0 {
-            Repr::Packed { buf, len } if (*len as usize) < PACKED_MAX && packs(&v) => {
-                buf.reserve_exact(v.len() + 2);
-                buf.splice(0..0, framed(&v));
+            Repr::Packed { buf, len } if room(buf.len(), &v) => {
+                put_framed(buf, 0, 0, &v);
                 *len += 1;
             }
             _ => self.deque_mut().push_front(v.into()),
@@ -186,17 +226,65 @@ impl List {
     /// Element `i` (a walk from the nearer end when packed).
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         match &self.0 {
-            Repr::Packed { len, .. } => {
-                let len = *len as usize;
-                if i >= len {
-                    None
-                } else if i < len / 2 {
-                    self.iter().nth(i)
-                } else {
-                    self.iter().rev().nth(len - 1 - i)
+            Repr::Packed { buf, len } => {
+                if i >= *len as usize {
+                    return None;
                 }
+                let at = offset(buf, *len as usize, i);
+                Some(&buf[at + 1..at + 1 + usize::from(buf[at])])
             }
             Repr::Deque(d) => d.get(i).map(Elem::as_slice),
+        }
+    }
+
+    /// Replaces element `i` (inside the list).
+    pub fn set(&mut self, i: usize, v: Vec<u8>) {
+        if let Repr::Packed { buf, len } = &mut self.0 {
+            let at = offset(buf, *len as usize, i);
+            let old = usize::from(buf[at]) + 2;
+            if room(buf.len() - old, &v) {
+                put_framed(buf, at, old, &v);
+                return;
+            }
+        }
+        self.deque_mut()[i] = v.into();
+    }
+
+    /// Inserts `v` so that it becomes element `i` (`0..=len`).
+    pub fn insert(&mut self, i: usize, v: Vec<u8>) {
+        if let Repr::Packed { buf, len } = &mut self.0 {
+            if room(buf.len(), &v) {
+                let at = offset(buf, *len as usize, i);
+                put_framed(buf, at, 0, &v);
+                *len += 1;
+                return;
+            }
+        }
+        self.deque_mut().insert(i, v.into());
+    }
+
+    /// Keeps elements `start..=end` (inside the list).
+    pub fn trim(&mut self, start: usize, end: usize) {
+        let n = self.len();
+        match &mut self.0 {
+            Repr::Packed { buf, len } => {
+                let (a, b) = (offset(buf, n, start), offset(buf, n, end + 1));
+                buf.truncate(b);
+                buf.drain(..a);
+                *len = (end + 1 - start) as u32;
+            }
+            Repr::Deque(d) => {
+                d.truncate(end + 1);
+                d.drain(..start);
+            }
+        }
+    }
+
+    /// Gives back the room a buffer grew into (a page that is done growing).
+    pub fn shrink_to_fit(&mut self) {
+        match &mut self.0 {
+            Repr::Packed { buf, .. } => buf.shrink_to_fit(),
+            Repr::Deque(d) => d.shrink_to_fit(),
         }
     }
 
@@ -306,7 +394,7 @@ mod tests {
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     /// Both forms answer every operation as a deque does, through growth past the packed
-    /// bounds (by count and by a long element) and changes made on the deque form.
+    /// bounds (by bytes and by a long element), shrinking back, and changes in the middle.
     #[test]
     fn both_forms_agree_with_a_deque() {
         for seed in 0..40u64 {
@@ -314,12 +402,13 @@ mod tests {
             let mut l = List::default();
             let mut model: VecDeque<Vec<u8>> = VecDeque::new();
             let mut n = 0u32;
-            for _ in 0..1500 {
+            let mut was_packed = 0;
+            for _ in 0..3000 {
                 n += 1;
-                let long = rng.random_ratio(1, 300);
+                let long = rng.random_ratio(1, 500);
                 let mut v = format!("e{n}").into_bytes();
-                v.resize(if long { 65 } else { rng.random_range(0..20) }, b'x');
-                match rng.random_range(0..12) {
+                v.resize(if long { 256 } else { rng.random_range(0..40) }, b'x');
+                match rng.random_range(0..16) {
                     0..=2 => {
                         l.push_back(v.clone());
                         model.push_back(v);
@@ -335,12 +424,30 @@ mod tests {
                         l.with_deque(|d| d.remove(i));
                         model.remove(i);
                     }
+                    10 if !model.is_empty() => {
+                        let i = rng.random_range(0..model.len());
+                        l.set(i, v.clone());
+                        model[i] = v;
+                    }
+                    11 => {
+                        let i = rng.random_range(0..=model.len());
+                        l.insert(i, v.clone());
+                        model.insert(i, v);
+                    }
+                    12 if model.len() > 2 && rng.random_ratio(1, 8) => {
+                        let s = rng.random_range(0..model.len());
+                        let e = rng.random_range(s..model.len());
+                        l.trim(s, e);
+                        model.truncate(e + 1);
+                        model.drain(..s);
+                    }
                     _ => {
                         let i = rng.random_range(0..=model.len());
                         assert_eq!(l.get(i), model.get(i).map(Vec::as_slice));
                     }
                 }
                 assert_eq!(l.len(), model.len());
+                was_packed += usize::from(l.is_packed());
             }
             assert!(l.iter().eq(model.iter().map(Vec::as_slice)), "seed {seed}");
             assert!(l.iter().rev().eq(model.iter().rev().map(Vec::as_slice)));
@@ -348,21 +455,37 @@ mod tests {
             let as_deque: Deque = model.iter().map(|e| Elem::from_slice(e)).collect();
             assert_eq!(List::from_deque(as_deque.clone()), l);
             assert_eq!(l.clone().into_deque(), as_deque);
+            assert!(was_packed > 0, "seed {seed} never used the packed form");
         }
     }
 
     #[test]
-    fn a_small_list_is_packed_until_it_outgrows_the_bounds() {
-        let mut l: List = (0..128u32).map(|i| i.to_string().into_bytes()).collect();
-        assert!(l.is_packed());
-        // A change on the deque form packs the result again when it fits.
-        l.with_deque(|d| d[5] = Elem::from_slice(b"five"));
-        assert!(l.is_packed() && l.get(5) == Some(&b"five"[..]));
-        l.push_front(b"x".to_vec());
-        assert!(!l.is_packed() && l.len() == 129);
-        let mut long = List::default();
-        long.push_back(vec![b'v'; 65]);
-        assert!(!long.is_packed());
-        assert!(!List::deque(Deque::new()).is_packed());
+    fn a_list_is_packed_while_it_fits_the_bounds() {
+        // 2,000 short elements (6 framed bytes each): 12 kB, packed up to 8 kB.
+        let mut l = List::default();
+        let mut packed = 0;
+        for i in 0..2000u32 {
+            l.push_back(format!("{i:04}").into_bytes());
+            packed += usize::from(l.is_packed());
+        }
+        assert_eq!(packed, PACKED_BYTES / 6);
+        // Two bytes per element beyond its own, not a 24-byte slot.
+        let small: List = (0..1000u32)
+            .map(|i| format!("{i:04}").into_bytes())
+            .collect();
+        assert!(small.is_packed() && small.mem_size() < 1000 * 8);
+        // A bulk change packs the result again when it fits.
+        l.with_deque(|d| d.truncate(100));
+        assert!(l.is_packed() && l.get(99) == Some(&b"0099"[..]));
+        // An element too long for the one-byte frame turns it into a deque, in any position.
+        let mut long = l.clone();
+        long.set(5, vec![b'v'; 256]);
+        assert!(!long.is_packed() && long.get(5).map(<[u8]>::len) == Some(256));
+        let mut long = l.clone();
+        long.insert(50, vec![b'v'; 256]);
+        assert!(!long.is_packed() && long.len() == 101);
+        l.push_front(vec![b'v'; 255]);
+        assert!(l.is_packed() && l.get(0).map(<[u8]>::len) == Some(255));
+        assert!(List::from_deque(Deque::new()).is_packed());
     }
 }

@@ -101,11 +101,11 @@ impl<L: DerefMut<Target = List>> ListWrite for Plain<L> {
         })
     }
     fn set(&mut self, i: usize, v: Vec<u8>) -> Result<(), CmdError> {
-        self.0.with_deque(|d| d[i] = v.into());
+        self.0.set(i, v);
         Ok(())
     }
     fn insert(&mut self, i: usize, v: Vec<u8>) -> Result<(), CmdError> {
-        self.0.with_deque(|d| d.insert(i, v.into()));
+        self.0.insert(i, v);
         Ok(())
     }
     fn remove(&mut self, elem: &[u8], limit: usize, from_tail: bool) -> Result<usize, CmdError> {
@@ -114,10 +114,7 @@ impl<L: DerefMut<Target = List>> ListWrite for Plain<L> {
             .with_deque(|l| remove_from(l, elem, limit, from_tail)))
     }
     fn trim(&mut self, s: usize, e: usize) -> Result<(), CmdError> {
-        self.0.with_deque(|d| {
-            d.truncate(e + 1);
-            d.drain(..s);
-        });
+        self.0.trim(s, e);
         Ok(())
     }
 }

@@ -47,19 +47,18 @@ pub fn page_mut<'e>(
     m: &PagedList,
     seg: usize,
     now_ms: i64,
-) -> Result<&'e mut Deque, StoreError> {
+) -> Result<&'e mut List, StoreError> {
     // One lookup of the page, not a read and then a write (every push and pop comes here).
     let key = m.seg_key(seg);
     let pages = engine.pages_db();
     match engine.get_mut_or_load(pages, &key, now_ms)? {
-        // A page is changed in deque form (one loaded small may arrive packed).
-        Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l.deque_mut()),
+        Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l),
         _ => Err(damaged("a page is missing or holds another count")),
     }
 }
 
-/// A new empty segment at position `at`, its page created without a load (a fresh number of
-/// this generation cannot be in the store).
+/// A new segment holding `page` at position `at` (packed if it fits), its page created without
+/// a load (a fresh number of this generation cannot be in the store).
 fn new_seg(engine: &mut Engine<Value>, m: &mut PagedList, at: usize, page: Deque, now_ms: i64) {
     let id = m.alloc_id();
     let bytes = page.iter().map(|e| elem_bytes(e)).sum();
@@ -67,7 +66,7 @@ fn new_seg(engine: &mut Engine<Value>, m: &mut PagedList, at: usize, page: Deque
     let pages = engine.pages_db();
     engine.db(pages, now_ms).insert_new(
         &page_key(m.gen, id),
-        Value::List(Box::new(List::deque(page))),
+        Value::List(Box::new(List::from_deque(page))),
     );
     m.segs.insert(at, Seg { id, count, bytes });
 }
@@ -98,8 +97,7 @@ pub fn push(
     let full = end.is_none_or(|s| s.count == u32::MAX || s.bytes + b > page_bytes);
     if full {
         if !m.segs.is_empty() {
-            // The full page is done growing: the room its deque doubled into (up to half
-            // of it, a third of a list's memory) is given back.
+            // The full page is done growing: the room it grew into is given back.
             let last = if left { 0 } else { m.segs.len() - 1 };
             page_mut(engine, m, last, now_ms)?.shrink_to_fit();
         }
@@ -109,9 +107,9 @@ pub fn push(
     let i = if left { 0 } else { m.segs.len() - 1 };
     let p = page_mut(engine, m, i, now_ms)?;
     if left {
-        p.push_front(v.into());
+        p.push_front(v);
     } else {
-        p.push_back(v.into());
+        p.push_back(v);
     }
     let s = &mut m.segs[i];
     s.count += 1;
@@ -133,7 +131,7 @@ pub fn pop(
     let i = if left { 0 } else { m.segs.len() - 1 };
     let p = page_mut(engine, m, i, now_ms)?;
     let v = if left { p.pop_front() } else { p.pop_back() };
-    let v = v.ok_or_else(|| damaged("an empty page"))?.into_vec();
+    let v = v.ok_or_else(|| damaged("an empty page"))?;
     let s = &mut m.segs[i];
     s.count -= 1;
     s.bytes = s.bytes.saturating_sub(elem_bytes(&v));
@@ -169,9 +167,10 @@ pub fn set(
     let (seg, off) = m.locate(index).ok_or_else(|| damaged("index"))?;
     let added = elem_bytes(&v);
     let p = page_mut(engine, m, seg, now_ms)?;
-    let old = std::mem::replace(&mut p[off], v.into());
+    let old = p.get(off).map_or(0, elem_bytes);
+    p.set(off, v);
     let s = &mut m.segs[seg];
-    s.bytes = (s.bytes + added).saturating_sub(elem_bytes(&old));
+    s.bytes = (s.bytes + added).saturating_sub(old);
     Ok(())
 }
 
@@ -190,14 +189,14 @@ pub fn insert(
     }
     let (seg, off) = m.locate(index).ok_or_else(|| damaged("index"))?;
     let b = elem_bytes(&v);
-    page_mut(engine, m, seg, now_ms)?.insert(off, v.into());
+    page_mut(engine, m, seg, now_ms)?.insert(off, v);
     let s = &mut m.segs[seg];
     s.count += 1;
     s.bytes += b;
     m.len += 1;
     if s.bytes > page_bytes.saturating_mul(2) && s.count >= 2 {
         let p = page_mut(engine, m, seg, now_ms)?;
-        let tail = p.split_off(p.len() / 2);
+        let tail = p.with_deque(|d| d.split_off(d.len() / 2));
         let moved: u64 = tail.iter().map(|e| elem_bytes(e)).sum();
         let s = &mut m.segs[seg];
         s.count -= tail.len() as u32;

@@ -50,7 +50,7 @@ pub fn remove(
         let mut hits: Vec<usize> = p
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.as_slice() == elem)
+            .filter(|(_, e)| *e == elem)
             .map(|(i, _)| i)
             .collect();
         if from_tail {
@@ -58,12 +58,12 @@ pub fn remove(
         }
         hits.truncate(want);
         hits.sort_unstable_by(|a, b| b.cmp(a));
-        let mut freed = 0;
-        for &i in &hits {
-            if let Some(e) = p.remove(i) {
-                freed += elem_bytes(&e);
-            }
-        }
+        let freed: u64 = p.with_deque(|d| {
+            hits.iter()
+                .filter_map(|&i| d.remove(i))
+                .map(|e| elem_bytes(&e))
+                .sum()
+        });
         let s = &mut m.segs[seg];
         s.count -= hits.len() as u32;
         s.bytes = s.bytes.saturating_sub(freed);
@@ -124,7 +124,7 @@ fn merge_small(
     let into = page_mut(engine, m, first, now_ms)?;
     let count = moved.len() as u32;
     let bytes: u64 = moved.iter().map(|e| elem_bytes(e)).sum();
-    into.extend(moved);
+    into.with_deque(|d| d.extend(moved));
     let s = &mut m.segs[first];
     s.count += count;
     s.bytes += bytes;
@@ -156,7 +156,8 @@ pub fn trim(
         let i = m.segs.len() - 1;
         let p = page_mut(engine, m, i, now_ms)?;
         let keep = p.len() - cut;
-        let freed: u64 = p.drain(keep..).map(|e| elem_bytes(&e)).sum();
+        let freed: u64 = p.iter().skip(keep).map(elem_bytes).sum();
+        p.trim(0, keep - 1);
         let s = &mut m.segs[i];
         s.count -= cut as u32;
         s.bytes = s.bytes.saturating_sub(freed);
@@ -173,7 +174,9 @@ pub fn trim(
     }
     if skip > 0 {
         let p = page_mut(engine, m, 0, now_ms)?;
-        let freed: u64 = p.drain(..skip as usize).map(|e| elem_bytes(&e)).sum();
+        let freed: u64 = p.iter().take(skip as usize).map(elem_bytes).sum();
+        let last = p.len() - 1;
+        p.trim(skip as usize, last);
         let s = &mut m.segs[0];
         s.count -= skip as u32;
         s.bytes = s.bytes.saturating_sub(freed);
