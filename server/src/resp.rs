@@ -198,6 +198,50 @@ fn parse_inline(buf: &[u8], pos: &mut usize) -> Result<Option<Vec<Vec<u8>>>, Pro
     Ok(Some(args))
 }
 
+/// The second argument (for most commands, the first key) of each of the next `max` complete
+/// multibulk requests in `buf` from `pos`, without parsing them into arguments. Stops at
+/// anything else (an inline request, a partial or malformed one: the parser judges those).
+/// For warming the cache lines of a pipeline's keys before running it (see
+/// `Server::warm_keys`): a hint only, so it never fails.
+pub fn second_args<'a>(buf: &'a [u8], mut pos: usize, max: usize, mut f: impl FnMut(&'a [u8])) {
+    // A `\r\n`-terminated non-negative decimal after the type byte at `at`, and where the
+    // line ends.
+    let line = |at: usize, kind: u8| -> Option<(usize, usize)> {
+        if *buf.get(at)? != kind {
+            return None;
+        }
+        let rest = buf.get(at + 1..)?;
+        let nl = memchr(b'\r', &rest[..rest.len().min(21)])?;
+        if rest.get(nl + 1) != Some(&b'\n') {
+            return None;
+        }
+        let n = crate::util::parse_i64(&rest[..nl]).filter(|&n| n >= 0)?;
+        Some((usize::try_from(n).ok()?, at + 1 + nl + 2))
+    };
+    for _ in 0..max {
+        let Some((n, mut at)) = line(pos, b'*') else {
+            return;
+        };
+        let mut second = None;
+        for i in 0..n {
+            let Some((len, start)) = line(at, b'$') else {
+                return;
+            };
+            let Some(end) = start.checked_add(len).filter(|&e| e + 2 <= buf.len()) else {
+                return;
+            };
+            if i == 1 {
+                second = Some(start..end);
+            }
+            at = end + 2;
+        }
+        if let Some(r) = second {
+            f(&buf[r]);
+        }
+        pos = at;
+    }
+}
+
 /// Splits an inline request like Redis's `sdssplitargs`: whitespace-separated words, `"…"` with
 /// C escapes (`\n`, `\xHH`, …) and `'…'` with `\'`. `None` on unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
@@ -418,5 +462,29 @@ mod tests {
         );
         assert!(split_args(b"\"a\"b").is_none());
         assert_eq!(split_args(b"   ").unwrap(), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn second_args_are_found_in_whole_requests_only() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n\
+                    *2\r\n$3\r\nGET\r\n$0\r\n\r\n*2\r\n$3\r\nGET\r\n$2\r\nk3\r\n*2\r\n$3\r\nGET\r\n$2\r\nk";
+        let mut seen = Vec::new();
+        second_args(buf, 0, 10, |k| seen.push(k.to_vec()));
+        assert_eq!(seen, [b"k1".to_vec(), b"".to_vec(), b"k3".to_vec()]);
+        let mut seen = Vec::new();
+        second_args(buf, 0, 1, |k| seen.push(k.to_vec()));
+        assert_eq!(seen, [b"k1".to_vec()]);
+        // Whatever the bytes, no panic and nothing past the buffer.
+        for bad in [
+            &b"*2\r\n$3\r\nGET\r\n$99999999999999999999\r\n"[..],
+            b"*9223372036854775807\r\n",
+            b"*2\r\n$-1\r\n",
+            b"*2\r\n$3\r\nGET\r\n$18446744073709551615\r\nk\r\n",
+            b"GET k\r\n",
+            b"*",
+            b"",
+        ] {
+            second_args(bad, 0, 10, |k| panic!("found {k:?} in {bad:?}"));
+        }
     }
 }

@@ -109,6 +109,7 @@ impl Server {
         // Only this client's commands, back to back, share clock reads (see `clock_mark`).
         self.clock_mark = None;
         self.chain_clock = true;
+        self.warm_keys(t);
         loop {
             let Some(conn) = self.conns.get_mut(&t) else {
                 return;
@@ -146,4 +147,32 @@ impl Server {
         }
         self.to_flush.push(t);
     }
+
+    /// Warms the cache lines of the keys of the requests in the client's buffer (see
+    /// [`kvtier_core::Engine::warm`]): under random keys most of a pipelined command's time was
+    /// waiting for memory, one key at a time.
+    fn warm_keys(&self, t: usize) {
+        let Some(conn) = self.conns.get(&t) else {
+            return;
+        };
+        let db = conn.state.db;
+        // A lone request (no pipeline) is not warmed: its command looks its key up at once.
+        let mut first = None;
+        crate::resp::second_args(&conn.inbuf, conn.inpos, WARM_REQUESTS, |key| {
+            match first.take() {
+                Some(None) => {}
+                Some(Some(k)) => self.engine.warm(db, k),
+                None => {
+                    first = Some(Some(key));
+                    return;
+                }
+            }
+            first = Some(None);
+            self.engine.warm(db, key);
+        });
+    }
 }
+
+/// Most requests of one buffer [`Server::warm_keys`] looks at: more than a pipeline's worth of
+/// keys would evict each other's lines again before their commands run.
+const WARM_REQUESTS: usize = 64;
