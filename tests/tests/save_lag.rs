@@ -45,11 +45,28 @@ fn save_workers_run_at_a_lower_cpu_priority_than_read_workers() {
     let base = readers[0];
     assert!(readers.iter().all(|&n| n == base), "{all:?}");
     assert!(savers.iter().all(|&n| n == (base + 7).min(19)), "{all:?}");
+    // One save worker is not lowered: saves that fall behind go there.
+    assert_eq!(of("kvtier-urgent-"), [base], "{all:?}");
     let mut c = Client::connect(p.port);
     assert_eq!(c.info_int("io_save_nice"), 7);
     assert_eq!(c.info_int("io_save_threads"), 3);
+    assert_eq!(c.info_int("saves_urgent"), 0);
     assert_eq!(c.cmd(&["SET", "k", "v"]), Resp::ok());
     p.shutdown(&[], Duration::from_secs(30)).unwrap();
+    // With saves not lowered there is nothing to hurry.
+    let p = spawn(
+        &server_binary(),
+        &dir,
+        &test_backend(),
+        &["--io-threads", "2", "--io-save-nice", "0"],
+        &[],
+    );
+    let all = thread_nices(p.pid());
+    assert!(
+        all.iter().all(|(n, _)| !n.starts_with("kvtier-urgent-")),
+        "{all:?}"
+    );
+    assert!(all.iter().all(|&(_, nice)| nice == base), "{all:?}");
 }
 
 fn wait_info(c: &mut Client, field: &str, want: i64) {
@@ -73,18 +90,23 @@ fn writers_wait_for_lagging_saves_while_readers_go_on() {
         "--cache-flush-delay",
         "0",
         "--cache-flush-max-lag",
-        "1",
+        "2",
         "--io-threads",
         "1",
     ];
-    // Every batch write takes 2.5 s: longer than the lag bound.
-    let stall = [("KVTIER_FAULT_STALL_WRITES_MS", "2500")];
+    // Every batch write takes 4 s: longer than the lag bound.
+    let stall = [("KVTIER_FAULT_STALL_WRITES_MS", "4000")];
     let mut p = spawn(bin, &dir, "faulty-fs", &args, &stall);
     let mut writer = Client::connect(p.port);
     let mut reader = Client::connect(p.port);
     assert_eq!(writer.cmd(&["SET", "a", "1"]), Resp::ok());
-    // Its save waits for the one in flight, and falls behind.
+    // Its save waits for the one in flight, and falls behind: past half the bound saves are
+    // urgent, and the worker that is not lowered takes it.
     assert_eq!(writer.cmd(&["SET", "b", "2"]), Resp::ok());
+    // (A counter: `saves_urgent` is 1 only until the urgent worker took what was due.)
+    wait_info(&mut reader, "urgent_save_batches", 1);
+    // A write now waits for a free worker, both being stuck: past the bound, writers wait.
+    assert_eq!(writer.cmd(&["SET", "d", "4"]), Resp::ok());
     wait_info(&mut reader, "saves_lagging", 1);
     assert_eq!(reader.info_int("memory_over_limit"), 0);
     writer.send(&["SET", "c", "3"]);
@@ -95,11 +117,13 @@ fn writers_wait_for_lagging_saves_while_readers_go_on() {
     // The writer goes on once the saves caught up.
     assert_eq!(writer.read(), Resp::ok());
     assert!(reader.info_int("writers_delayed_total") >= 1);
+    // Once caught up, saves are not urgent.
+    wait_info(&mut reader, "saves_urgent", 0);
     p.shutdown(&[], Duration::from_secs(60)).unwrap();
     // Nothing was lost on the way.
     let mut p = spawn(bin, &dir, "faulty-fs", &[], &[]);
     let mut c = Client::connect(p.port);
-    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")] {
         assert_eq!(c.cmd(&["GET", k]), Resp::bulk(v), "{k}");
     }
     p.shutdown(&[], Duration::from_secs(30)).unwrap();

@@ -289,3 +289,48 @@ fn a_save_held_up_shows_as_lag_past_the_flush_delay() {
     drop(e);
     assert_eq!(on_disk(tmp.path(), "b"), Some(b"2".to_vec()));
 }
+
+/// Saves dispatched while saves are urgent go to the worker at the process's own priority
+/// (counted), the others to the lowered workers; both reach the disk. Without lowered workers
+/// there is no urgent worker and the switch changes nothing.
+#[test]
+fn saves_sent_while_urgent_go_to_the_urgent_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let cfg = EngineConfig {
+            flush_delay: Duration::from_secs(3600),
+            background_nice: 19,
+            ..EngineConfig::default()
+        };
+        let (mut e, _) = engine_with(tmp.path(), cfg);
+        set(&mut e, "a", "1");
+        barrier(&mut e, 1).unwrap();
+        assert_eq!(e.stats().urgent_save_batches, 0);
+        e.set_saves_urgent(true);
+        assert!(e.saves_urgent());
+        set(&mut e, "b", "2");
+        barrier(&mut e, 2).unwrap();
+        let urgent = e.stats().urgent_save_batches;
+        assert!(urgent >= 1, "the save of b was not sent as urgent");
+        e.set_saves_urgent(false);
+        set(&mut e, "c", "3");
+        barrier(&mut e, 3).unwrap();
+        assert_eq!(e.stats().urgent_save_batches, urgent);
+    }
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        assert_eq!(on_disk(tmp.path(), k), Some(v.as_bytes().to_vec()), "{k}");
+    }
+    let cfg = EngineConfig {
+        flush_delay: Duration::from_secs(3600),
+        background_nice: 0,
+        ..EngineConfig::default()
+    };
+    let (mut e, _) = engine_with(tmp.path(), cfg);
+    e.set_saves_urgent(true);
+    assert!(!e.saves_urgent());
+    set(&mut e, "d", "4");
+    barrier(&mut e, 1).unwrap();
+    assert_eq!(e.stats().urgent_save_batches, 0);
+    drop(e);
+    assert_eq!(on_disk(tmp.path(), "d"), Some(b"4".to_vec()));
+}

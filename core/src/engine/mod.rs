@@ -62,7 +62,7 @@ impl Default for EngineConfig {
         EngineConfig {
             databases: 16,
             io_threads: 4,
-            background_nice: 10,
+            background_nice: 19,
             flush_delay: Duration::from_secs(1),
             max_batch_keys: 1024,
             max_batch_bytes: 8 << 20,
@@ -171,6 +171,8 @@ pub struct EngineStats {
     pub out_of_space: bool,
     /// Unix time in seconds of the last successful save batch; 0 if none yet.
     pub last_save_ok_unix: i64,
+    /// Save batches sent to the urgent worker (see [`Engine::set_saves_urgent`]).
+    pub urgent_save_batches: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,9 +247,16 @@ pub struct Engine<V: CacheValue> {
     pub(crate) stats: EngineStats,
     cfg: EngineConfig,
     store: Arc<dyn DiskStore>,
-    /// Reads (loads, scans) go to `jobs`, writes to `background` (see [`Job::is_write`]).
+    /// Reads (loads, scans) go to `jobs`, writes to `background` (see [`Job::is_write`]),
+    /// saves to `urgent` while they are urgent.
     jobs: Option<Sender<Job<V>>>,
     background: Option<Sender<Job<V>>>,
+    /// The one save worker at the process's own priority, for saves that fell behind (none
+    /// when the save workers are not lowered).
+    urgent: Option<Sender<Job<V>>>,
+    saves_urgent: bool,
+    /// The save on the urgent worker (its smallest group id, as in `saves_in_flight`).
+    urgent_job: Option<u64>,
     done: Receiver<Completion<V>>,
     workers: Vec<JoinHandle<()>>,
     loads: HashMap<(DbIndex, Vec<u8>), LoadFlag, crate::cache::KeyHasher>,
@@ -311,6 +320,8 @@ impl<V: CacheValue> Engine<V> {
             Arc::new(crate::pages::NsStore::new(store, cfg.databases as DbIndex));
         let (jobs_tx, jobs_rx) = unbounded::<Job<V>>();
         let (background_tx, background_rx) = unbounded::<Job<V>>();
+        let (urgent_tx, urgent_rx) = unbounded::<Job<V>>();
+        let lowered = cfg.background_nice > 0;
         let (done_tx, done_rx) = unbounded();
         // O(databases) point reads: the persisted key counts (see keycount.rs).
         let initial_counts = keycount::load(&*store, cfg.databases);
@@ -323,17 +334,20 @@ impl<V: CacheValue> Engine<V> {
         });
         let pages = cfg.databases as DbIndex;
         let n = cfg.io_threads.max(1);
+        // Saves that fall behind go to one worker that is not lowered (a thread cannot raise
+        // its own priority back without privileges, so a second pool it is).
         let pools = [
-            ("io", &jobs_rx, 0),
-            ("save", &background_rx, cfg.background_nice),
+            ("io", &jobs_rx, 0, n),
+            ("save", &background_rx, cfg.background_nice, n),
+            ("urgent", &urgent_rx, 0, usize::from(lowered)),
         ];
         // Each worker says when its priority is set, so the engine (and the server) starts
         // with every save worker already lowered.
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<()>(2 * n);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<()>(2 * n + 1);
         let workers: Vec<JoinHandle<()>> = pools
             .into_iter()
-            .flat_map(|(name, rx, nice)| {
-                (0..n).map(move |i| (format!("kvtier-{name}-{i}"), rx, nice))
+            .flat_map(|(name, rx, nice, count)| {
+                (0..count).map(move |i| (format!("kvtier-{name}-{i}"), rx, nice))
             })
             .map(|(name, rx, nice)| {
                 let store = Arc::clone(&store);
@@ -372,6 +386,9 @@ impl<V: CacheValue> Engine<V> {
             store,
             jobs: Some(jobs_tx),
             background: Some(background_tx),
+            urgent: lowered.then_some(urgent_tx),
+            saves_urgent: false,
+            urgent_job: None,
             done: done_rx,
             workers,
             loads: HashMap::default(),
@@ -766,11 +783,19 @@ impl<V: CacheValue> Engine<V> {
         let mut busy_groups = Vec::new();
         // Positions of a group's keys in their maps, found once for both passes below.
         let mut at: Vec<Option<usize>> = Vec::new();
-        while self.saves_in_flight.values().sum::<usize>() < max_jobs {
+        loop {
+            // While saves are urgent, the worker that is not lowered takes what is due as soon
+            // as it is free, whatever is in flight on the lowered ones (they may be getting
+            // no CPU at all).
+            let urgent = self.saves_urgent() && self.urgent_job.is_none();
+            if !urgent && self.saves_in_flight.values().sum::<usize>() >= max_jobs {
+                break;
+            }
             // Group commit: while a save is in flight, what became due meanwhile waits for it
             // and goes out as one larger batch (one write + one sync), unless a full batch is
             // already due.
-            if !self.saves_in_flight.is_empty()
+            if !urgent
+                && !self.saves_in_flight.is_empty()
                 && !self.full_batch_due_cached(now, force_bound, open)
             {
                 break;
@@ -850,7 +875,10 @@ impl<V: CacheValue> Engine<V> {
                 self.finish_save(min, Vec::new(), true, Ok(()));
                 continue;
             }
-            self.send(Job::Save { groups, items });
+            if urgent {
+                self.urgent_job = Some(min);
+            }
+            self.send_save(Job::Save { groups, items }, urgent);
         }
         // Deferred groups go back in front, in their original order; busy ones are parked
         // until a save finishes (behind those parked before, which were in front of them).
@@ -1319,6 +1347,9 @@ impl<V: CacheValue> Engine<V> {
                 self.saves_in_flight.remove(&min_group);
             }
         }
+        if self.urgent_job == Some(min_group) {
+            self.urgent_job = None;
+        }
         if applied && self.sweep.2 {
             self.saved_during_sweep
                 .extend(items.iter().map(|it| (it.db, it.key.clone())));
@@ -1468,6 +1499,34 @@ impl<V: CacheValue> Engine<V> {
             })
     }
 
+    /// Sends a save to the urgent worker (see [`Engine::set_saves_urgent`]) or with the other
+    /// writes.
+    fn send_save(&mut self, job: Job<V>, urgent: bool) {
+        match &self.urgent {
+            Some(tx) if urgent => {
+                self.stats.urgent_save_batches += 1;
+                let _ = tx.send(job);
+            }
+            _ => self.send(job),
+        }
+    }
+
+    /// Sends the saves dispatched from now on (`true`) to the one save worker that runs at the
+    /// process's own CPU priority, instead of the lowered ones (see
+    /// [`EngineConfig::background_nice`]). For saves that fell behind: on busy cores the
+    /// lowered workers run only when the rest of the process waits, which keeps them from
+    /// slowing clients but lets a backlog grow; the caller turns this on when it has (the
+    /// server: at half of `cache-flush-max-lag`, or with memory full of dirty data) and off
+    /// once it is worked down. Without lowered workers it changes nothing.
+    pub fn set_saves_urgent(&mut self, on: bool) {
+        self.saves_urgent = on;
+    }
+
+    /// Whether saves are sent to the urgent worker (see [`Engine::set_saves_urgent`]).
+    pub fn saves_urgent(&self) -> bool {
+        self.saves_urgent && self.urgent.is_some()
+    }
+
     /// IO operations queued or running (for INFO).
     pub fn io_stats(&self) -> IoStats {
         IoStats {
@@ -1506,6 +1565,7 @@ impl<V: CacheValue> Engine<V> {
     pub fn shutdown(&mut self) {
         self.jobs = None;
         self.background = None;
+        self.urgent = None;
         for w in self.workers.drain(..) {
             let _ = w.join();
         }

@@ -335,6 +335,11 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
                 io.oldest_dirty_age.as_millis().to_string(),
             ),
             ("save_lag_ms", ctx.engine.save_lag().as_millis().to_string()),
+            (
+                "saves_urgent",
+                (ctx.engine.saves_urgent() as u8).to_string(),
+            ),
+            ("urgent_save_batches", s.urgent_save_batches.to_string()),
             ("cache_hits", c.stats.hits.to_string()),
             ("cache_misses", c.stats.misses.to_string()),
             ("disk_loads", s.disk_loads.to_string()),

@@ -141,7 +141,7 @@ typed_settings! {
     s(io_threads: u64 = "io-threads", "4", Kind::Int(1, 128), false),
     // How much lower the write workers' CPU priority is (nice 0-19; 0: the same as the rest),
     // so that on busy cores saves yield to clients and to reads (docs/configuration.md).
-    s(io_save_nice: u64 = "io-save-nice", "10", Kind::Int(0, 19), false),
+    s(io_save_nice: u64 = "io-save-nice", "19", Kind::Int(0, 19), false),
     s(cache_flush_delay: u64 = "cache-flush-delay", "1", Kind::Int(0, 3600), true),
     // Writers wait while the oldest unsaved write is this many seconds past its flush delay
     // (saves falling behind on busy cores), so what a crash can lose stays bounded (0: no

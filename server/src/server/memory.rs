@@ -184,6 +184,17 @@ impl Server {
             } else {
                 lag > max_lag
             };
+        // Before that, from half the bound on (or with memory full of dirty data), saves go to
+        // the save worker that is not lowered, until they are back within a quarter of it:
+        // lowered workers keep saves from slowing clients on busy cores, but get so little of
+        // them that writers would otherwise end up held (docs/benchmarks.md, session 20).
+        let behind = if self.engine.saves_urgent() {
+            lag > max_lag / 4
+        } else {
+            lag > max_lag / 2
+        };
+        self.engine
+            .set_saves_urgent((!max_lag.is_zero() && behind) || self.shared.mem_over);
         // Input is read in bounded slices: with a quarter of the limit free, 10 ms of it cannot
         // overshoot by much; near the limit every millisecond counts.
         let far = maxmemory == 0 || counted < maxmemory - maxmemory / 4;
