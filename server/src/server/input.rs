@@ -157,18 +157,26 @@ impl Server {
         };
         let db = conn.state.db;
         // A lone request (no pipeline) is not warmed: its command looks its key up at once.
+        // Nor is a key the request before had (a pipeline on one hot key).
         let mut first = None;
+        let mut last: &[u8] = &[];
         crate::resp::second_args(&conn.inbuf, conn.inpos, WARM_REQUESTS, |key| {
             match first.take() {
                 Some(None) => {}
-                Some(Some(k)) => self.engine.warm(db, k),
+                Some(Some(k)) => {
+                    self.engine.warm(db, k);
+                    last = k;
+                }
                 None => {
                     first = Some(Some(key));
                     return;
                 }
             }
             first = Some(None);
-            self.engine.warm(db, key);
+            if key != last {
+                self.engine.warm(db, key);
+                last = key;
+            }
         });
     }
 }
