@@ -46,26 +46,28 @@ fn engine_with(dir: &Path, cfg: EngineConfig) -> (Engine<V>, Arc<FaultControl>) 
     (Engine::new(Arc::new(store), cfg, Arc::new(|| {})), control)
 }
 
-/// Ticks and polls until a save has reached the store's `write` (held there by a test).
-fn wait_write_started(e: &mut Engine<V>, control: &FaultControl) {
+/// Ticks and polls the engine until `done` holds (panics after 10 s, saying `what` did not
+/// happen).
+fn poll_until(e: &mut Engine<V>, what: &str, mut done: impl FnMut(&Engine<V>) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while control.calls(Op::Write) == 0 {
-        assert!(Instant::now() < deadline, "no save reached the store");
+    while !done(e) {
+        assert!(Instant::now() < deadline, "{what}");
         e.tick();
         e.poll();
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-/// Ticks and polls until the key filter of DB 0 is built (new keys are then known absent).
+/// Until a save has reached the store's `write` (held there by a test).
+fn wait_write_started(e: &mut Engine<V>, control: &FaultControl) {
+    poll_until(e, "no save reached the store", |_| {
+        control.calls(Op::Write) > 0
+    });
+}
+
+/// Until the key filter of DB 0 is built (new keys are then known absent).
 fn wait_filter(e: &mut Engine<V>) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !e.filter_ready(0) {
-        assert!(Instant::now() < deadline, "filter not built");
-        e.tick();
-        e.poll();
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    poll_until(e, "filter not built", |e| e.filter_ready(0));
 }
 
 fn now() -> i64 {
