@@ -128,9 +128,8 @@ impl List {
         }
         let mut buf = Vec::with_capacity(bytes);
         for e in d.iter() {
-            buf.push(e.len() as u8);
-            buf.extend_from_slice(e);
-            buf.push(e.len() as u8);
+            let end = buf.len();
+            put_framed(&mut buf, end, 0, e);
         }
         let len = d.len() as u32;
         self.0 = Repr::Packed { buf, len };

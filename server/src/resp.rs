@@ -204,19 +204,16 @@ fn parse_inline(buf: &[u8], pos: &mut usize) -> Result<Option<Vec<Vec<u8>>>, Pro
 /// For warming the cache lines of a pipeline's keys before running it (see
 /// `Server::warm_keys`): a hint only, so it never fails.
 pub fn second_args<'a>(buf: &'a [u8], mut pos: usize, max: usize, mut f: impl FnMut(&'a [u8])) {
-    // A `\r\n`-terminated non-negative decimal after the type byte at `at`, and where the
+    // The parser's count line after the type byte at `at` (a non-negative one), and where the
     // line ends.
     let line = |at: usize, kind: u8| -> Option<(usize, usize)> {
         if *buf.get(at)? != kind {
             return None;
         }
-        let rest = buf.get(at + 1..)?;
-        let nl = memchr(b'\r', &rest[..rest.len().min(21)])?;
-        if rest.get(nl + 1) != Some(&b'\n') {
-            return None;
+        match read_line_int(buf, at + 1, "") {
+            Ok(Some((Some(n), next))) => Some((usize::try_from(n).ok()?, next)),
+            _ => None,
         }
-        let n = crate::util::parse_i64(&rest[..nl]).filter(|&n| n >= 0)?;
-        Some((usize::try_from(n).ok()?, at + 1 + nl + 2))
     };
     for _ in 0..max {
         let Some((n, mut at)) = line(pos, b'*') else {

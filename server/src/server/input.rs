@@ -157,25 +157,22 @@ impl Server {
         };
         let db = conn.state.db;
         // A lone request (no pipeline) is not warmed: its command looks its key up at once.
-        // Nor is a key the request before had (a pipeline on one hot key).
-        let mut first = None;
-        let mut last: &[u8] = &[];
+        // So the first key waits for a second request. Nor is a key the request before had
+        // (a pipeline on one hot key).
+        let mut first: Option<&[u8]> = None;
+        let mut last: Option<&[u8]> = None;
+        let mut seen = 0;
         crate::resp::second_args(&conn.inbuf, conn.inpos, WARM_REQUESTS, |key| {
-            match first.take() {
-                Some(None) => {}
-                Some(Some(k)) => {
-                    self.engine.warm(db, k);
-                    last = k;
-                }
-                None => {
-                    first = Some(Some(key));
-                    return;
-                }
+            seen += 1;
+            if seen == 1 {
+                first = Some(key);
+                return;
             }
-            first = Some(None);
-            if key != last {
-                self.engine.warm(db, key);
-                last = key;
+            for k in first.take().into_iter().chain([key]) {
+                if last != Some(k) {
+                    self.engine.warm(db, k);
+                    last = Some(k);
+                }
             }
         });
     }
