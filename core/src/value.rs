@@ -20,4 +20,17 @@ pub trait CacheValue: Clone + Send + Sync + 'static {
     fn owns_pages(&self) -> bool {
         false
     }
+    /// Keys in the page namespace ([`crate::pages`]) of the records that hold the rest of a
+    /// value stored across several (a large manifest split in parts, so that a save rewrites
+    /// only the parts that changed). The load that read the value reads them in the same job
+    /// and hands them to [`CacheValue::link`] before the value reaches the cache: a value is
+    /// never seen half loaded.
+    fn linked_keys(&self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+    /// Completes a value with the records named by [`CacheValue::linked_keys`], decoded, in
+    /// that order (`None` for a record the store does not have).
+    fn link(&mut self, _parts: Vec<Option<Self>>) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -229,6 +229,32 @@ impl CacheValue for Value {
         )
     }
 
+    fn linked_keys(&self) -> Vec<Vec<u8>> {
+        match self {
+            Value::PagedList(m) => m.linked_keys(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn link(&mut self, parts: Vec<Option<Self>>) -> Result<(), StoreError> {
+        let Value::PagedList(m) = self else {
+            return Err(StoreError::Corruption(
+                "parts for a value of one record".into(),
+            ));
+        };
+        let bytes = parts
+            .into_iter()
+            .map(|p| match p {
+                None => Ok(None),
+                Some(Value::Str(b)) => Ok(Some(b.into_vec())),
+                Some(_) => Err(StoreError::Corruption(
+                    "a part of a paged list's manifest holds another type".into(),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        m.link(bytes)
+    }
+
     fn decode_payload(tag: u8, payload: &[u8]) -> Result<Self, StoreError> {
         let mut r = Reader(payload);
         let v = match tag {
@@ -398,10 +424,7 @@ mod tests {
         let manifests = vec![
             Value::PagedHash(Box::new(hash)),
             Value::PagedSet(Box::new(hash)),
-            Value::PagedList(Box::new(PagedList {
-                gen,
-                ..PagedList::default()
-            })),
+            Value::PagedList(Box::new(PagedList::new(gen, 0, Default::default()))),
             Value::PagedZSet(Box::new(zset)),
             Value::PagedStream(Box::new(stream)),
         ];

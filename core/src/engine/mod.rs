@@ -152,6 +152,9 @@ pub struct EngineStats {
     pub keys_saved: u64,
     /// Save batches (one `write` plus one `sync`) that succeeded.
     pub save_batches: u64,
+    /// Bytes of the records (keys and values) those batches put: what a save writes, before
+    /// the backend's own overhead (log, compaction).
+    pub bytes_saved: u64,
     /// Save batches that failed; their keys stay dirty and are retried with backoff.
     pub save_errors: u64,
     /// Key loads that failed with a store error, corrupt records included.
@@ -549,7 +552,7 @@ impl<V: CacheValue> Engine<V> {
         }
         self.stats.sync_loads += 1;
         let bytes = self.store.get(db, key)?;
-        let loaded = worker::decode_loaded::<V>(bytes, now_ms())?;
+        let loaded = worker::decode_loaded::<V>(&*self.store, bytes, now_ms())?;
         self.install_loaded(db, key, loaded);
         Ok(())
     }
@@ -1133,8 +1136,12 @@ impl<V: CacheValue> Engine<V> {
                     groups,
                     items,
                     applied,
+                    bytes,
                     result,
                 } => {
+                    if result.is_ok() {
+                        self.stats.bytes_saved += bytes;
+                    }
                     let min = *groups.iter().min().expect("non-empty");
                     self.finish_save(min, items, applied, result);
                 }

@@ -122,6 +122,8 @@ pub(crate) enum Completion<V> {
         items: Vec<Saved>,
         /// The batch reached the store (`result` may still be an error of the sync after it).
         applied: bool,
+        /// Bytes of the records the batch put (keys and values).
+        bytes: u64,
         result: Result<(), StoreError>,
     },
     Scan {
@@ -159,7 +161,7 @@ pub(crate) fn run<V: CacheValue>(
                     let raw = found.next().unwrap_or(Err(StoreError::Backend(
                         "get_many returned fewer answers than keys".into(),
                     )));
-                    let result = raw.and_then(|bytes| decode_loaded::<V>(bytes, now_ms));
+                    let result = raw.and_then(|bytes| decode_loaded::<V>(&*store, bytes, now_ms));
                     if let Some(prev) = last.replace(Completion::Load {
                         db,
                         key,
@@ -287,6 +289,7 @@ fn key_page(
 }
 
 pub(crate) fn decode_loaded<V: CacheValue>(
+    store: &dyn DiskStore,
     bytes: Option<Vec<u8>>,
     now_ms: i64,
 ) -> Result<Loaded<V>, StoreError> {
@@ -297,7 +300,23 @@ pub(crate) fn decode_loaded<V: CacheValue>(
     if rec.is_expired(now_ms) {
         return Ok(Loaded::Expired);
     }
-    let value = V::decode_payload(rec.type_tag, rec.payload)?;
+    let mut value = V::decode_payload(rec.type_tag, rec.payload)?;
+    let linked = value.linked_keys();
+    if !linked.is_empty() {
+        let refs: Vec<&[u8]> = linked.iter().map(Vec::as_slice).collect();
+        let parts = store
+            .get_many(PAGES_NS, &refs)
+            .into_iter()
+            .map(|raw| match raw? {
+                None => Ok(None),
+                Some(b) => {
+                    let part = encoding::decode(&b)?;
+                    V::decode_payload(part.type_tag, part.payload).map(Some)
+                }
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        value.link(parts)?;
+    }
     Ok(Loaded::Value(value, rec.expire_at_ms))
 }
 
@@ -326,6 +345,7 @@ fn save<V: CacheValue>(
             })
             .collect(),
         applied: false,
+        bytes: 0,
         result: Err(e),
     };
     let existed = match resolve_presence(store, &items) {
@@ -408,14 +428,23 @@ fn save<V: CacheValue>(
                 })
                 .collect(),
             applied: false,
+            bytes: 0,
             result: Err(e),
         };
     }
+    let bytes = ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Put { key, value, .. } => (key.len() + value.len()) as u64,
+            WriteOp::Delete { .. } => 0,
+        })
+        .sum();
     let result = store.sync();
     Completion::Save {
         groups,
         items: saved,
         applied: true,
+        bytes,
         result,
     }
 }

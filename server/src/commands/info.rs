@@ -363,6 +363,7 @@ fn diskstore(ctx: &mut Ctx, out: &mut String) {
             ("disk_load_misses", s.disk_load_misses.to_string()),
             ("keys_saved", s.keys_saved.to_string()),
             ("save_batches", s.save_batches.to_string()),
+            ("bytes_saved", s.bytes_saved.to_string()),
             ("negcache_entries", c.negcache_entries.to_string()),
             ("negcache_hits", c.negcache_hits.to_string()),
             ("evicted_keys", c.stats.evicted_keys.to_string()),

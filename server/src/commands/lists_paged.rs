@@ -12,7 +12,7 @@ const MAX_PAGES: usize = 256;
 /// The page numbers of paged list `m`, stored under `key`, that command `args` touches.
 pub fn pages_needed(name: &str, args: &[Vec<u8>], key: &[u8], m: &PagedList) -> Vec<u32> {
     let len = m.len;
-    let at = |i: u64| m.locate(i).map(|(seg, _)| m.segs[seg].id);
+    let at = |i: u64| m.locate(i).map(|(seg, _)| m.segs()[seg].id);
     let head = || at(0).into_iter().collect::<Vec<_>>();
     let tail = || at(len.saturating_sub(1)).into_iter().collect::<Vec<_>>();
     let end = |left: bool| if left { head() } else { tail() };
@@ -27,7 +27,7 @@ pub fn pages_needed(name: &str, args: &[Vec<u8>], key: &[u8], m: &PagedList) -> 
             .map_or(first, |(s, _)| s);
         (first..=last)
             .take(MAX_PAGES)
-            .map(|s| m.segs[s].id)
+            .map(|s| m.segs()[s].id)
             .collect()
     };
     let index = |a: &[u8]| -> Option<u64> {

@@ -14,7 +14,7 @@ mod manifest;
 mod ranges;
 mod shrink;
 
-pub use manifest::{elem_bytes, PagedList, Seg};
+pub use manifest::{elem_bytes, parts_group, PagedList, Seg};
 pub use ranges::{materialize, prepare, range, visit};
 pub use shrink::{remove, trim};
 
@@ -36,7 +36,7 @@ pub fn page<'e>(
     let key = m.seg_key(seg);
     let pages = engine.pages_db();
     match engine.get_or_load(pages, &key, now_ms)? {
-        Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l),
+        Some(Value::List(l)) if l.len() == m.segs()[seg].count as usize => Ok(l),
         _ => Err(damaged("a page is missing or holds another count")),
     }
 }
@@ -52,7 +52,7 @@ pub fn page_mut<'e>(
     let key = m.seg_key(seg);
     let pages = engine.pages_db();
     match engine.get_mut_or_load(pages, &key, now_ms)? {
-        Some(Value::List(l)) if l.len() == m.segs[seg].count as usize => Ok(l),
+        Some(Value::List(l)) if l.len() == m.segs()[seg].count as usize => Ok(l),
         _ => Err(damaged("a page is missing or holds another count")),
     }
 }
@@ -68,12 +68,12 @@ fn new_seg(engine: &mut Engine<Value>, m: &mut PagedList, at: usize, page: Deque
         &page_key(m.gen, id),
         Value::List(Box::new(List::from_deque(page))),
     );
-    m.segs.insert(at, Seg { id, count, bytes });
+    m.insert_seg(at, Seg { id, count, bytes });
 }
 
 /// Drops segment `seg` (emptied) and deletes its page without reading it.
 fn drop_seg(engine: &mut Engine<Value>, m: &mut PagedList, seg: usize, now_ms: i64) {
-    let Some(s) = m.segs.remove(seg) else {
+    let Some(s) = m.remove_seg(seg) else {
         return;
     };
     m.len -= u64::from(s.count);
@@ -93,25 +93,29 @@ pub fn push(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let b = elem_bytes(&v);
-    let end = if left { m.segs.front() } else { m.segs.back() };
+    let end = if left {
+        m.segs().front()
+    } else {
+        m.segs().back()
+    };
     let full = end.is_none_or(|s| s.count == u32::MAX || s.bytes + b > page_bytes);
     if full {
-        if !m.segs.is_empty() {
+        if !m.segs().is_empty() {
             // The full page is done growing: the room it grew into is given back.
-            let last = if left { 0 } else { m.segs.len() - 1 };
+            let last = if left { 0 } else { m.segs().len() - 1 };
             page_mut(engine, m, last, now_ms)?.shrink_to_fit();
         }
-        let at = if left { 0 } else { m.segs.len() };
+        let at = if left { 0 } else { m.segs().len() };
         new_seg(engine, m, at, Deque::new(), now_ms);
     }
-    let i = if left { 0 } else { m.segs.len() - 1 };
+    let i = if left { 0 } else { m.segs().len() - 1 };
     let p = page_mut(engine, m, i, now_ms)?;
     if left {
         p.push_front(v);
     } else {
         p.push_back(v);
     }
-    let s = &mut m.segs[i];
+    let s = m.seg_mut(i);
     s.count += 1;
     s.bytes += b;
     m.len += 1;
@@ -125,18 +129,19 @@ pub fn pop(
     left: bool,
     now_ms: i64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    if m.segs.is_empty() {
+    if m.segs().is_empty() {
         return Ok(None);
     }
-    let i = if left { 0 } else { m.segs.len() - 1 };
+    let i = if left { 0 } else { m.segs().len() - 1 };
     let p = page_mut(engine, m, i, now_ms)?;
     let v = if left { p.pop_front() } else { p.pop_back() };
     let v = v.ok_or_else(|| damaged("an empty page"))?;
-    let s = &mut m.segs[i];
+    let s = m.seg_mut(i);
     s.count -= 1;
     s.bytes = s.bytes.saturating_sub(elem_bytes(&v));
+    let emptied = s.count == 0;
     m.len -= 1;
-    if s.count == 0 {
+    if emptied {
         drop_seg(engine, m, i, now_ms);
     }
     Ok(Some(v))
@@ -169,7 +174,7 @@ pub fn set(
     let p = page_mut(engine, m, seg, now_ms)?;
     let old = p.get(off).map_or(0, elem_bytes);
     p.set(off, v);
-    let s = &mut m.segs[seg];
+    let s = m.seg_mut(seg);
     s.bytes = (s.bytes + added).saturating_sub(old);
     Ok(())
 }
@@ -190,15 +195,16 @@ pub fn insert(
     let (seg, off) = m.locate(index).ok_or_else(|| damaged("index"))?;
     let b = elem_bytes(&v);
     page_mut(engine, m, seg, now_ms)?.insert(off, v);
-    let s = &mut m.segs[seg];
+    let s = m.seg_mut(seg);
     s.count += 1;
     s.bytes += b;
+    let split = s.bytes > page_bytes.saturating_mul(2) && s.count >= 2;
     m.len += 1;
-    if s.bytes > page_bytes.saturating_mul(2) && s.count >= 2 {
+    if split {
         let p = page_mut(engine, m, seg, now_ms)?;
         let tail = p.with_deque(|d| d.split_off(d.len() / 2));
         let moved: u64 = tail.iter().map(|e| elem_bytes(e)).sum();
-        let s = &mut m.segs[seg];
+        let s = m.seg_mut(seg);
         s.count -= tail.len() as u32;
         s.bytes = s.bytes.saturating_sub(moved);
         new_seg(engine, m, seg + 1, tail, now_ms);
@@ -209,16 +215,13 @@ pub fn insert(
 /// Turns `l` into pages of about `page_bytes` each under a new generation; returns the manifest
 /// (the caller stores it under the key in place of `l`).
 pub fn page_out(engine: &mut Engine<Value>, l: Deque, page_bytes: u64, now_ms: i64) -> PagedList {
-    let mut m = PagedList {
-        gen: new_gen(),
-        ..PagedList::default()
-    };
+    let mut m = PagedList::new(new_gen(), 0, Default::default());
     let mut page = Deque::new();
     let mut bytes = 0;
     for e in l {
         let b = elem_bytes(&e);
         if !page.is_empty() && bytes + b > page_bytes {
-            let at = m.segs.len();
+            let at = m.segs().len();
             new_seg(engine, &mut m, at, std::mem::take(&mut page), now_ms);
             bytes = 0;
         }
@@ -227,10 +230,30 @@ pub fn page_out(engine: &mut Engine<Value>, l: Deque, page_bytes: u64, now_ms: i
         m.len += 1;
     }
     if !page.is_empty() {
-        let at = m.segs.len();
+        let at = m.segs().len();
         new_seg(engine, &mut m, at, page, now_ms);
     }
+    store_parts(engine, &mut m, now_ms);
     m
+}
+
+/// Writes what changed in the manifest's part records (if it is stored in parts) and deletes
+/// the part records it no longer uses, in the command's save group: the manifest's own record
+/// (put back by the caller) and its parts reach the store in one batch. Called after every
+/// change to a manifest.
+pub fn store_parts(engine: &mut Engine<Value>, m: &mut PagedList, now_ms: i64) {
+    let (dropped, changed) = m.take_changed_parts();
+    if dropped.is_empty() && changed.is_empty() {
+        return;
+    }
+    let pages = engine.pages_db();
+    let mut db = engine.db(pages, now_ms);
+    for id in dropped {
+        db.delete_blind(&m.part_key(id));
+    }
+    for (id, bytes) in changed {
+        db.insert(&m.part_key(id), Value::Str(bytes.into()));
+    }
 }
 
 /// A copy under a new generation (COPY): every page is copied.
@@ -239,16 +262,11 @@ pub fn deep_copy(
     m: &PagedList,
     now_ms: i64,
 ) -> Result<PagedList, StoreError> {
-    let mut copy = PagedList {
-        gen: new_gen(),
-        next_id: m.next_id,
-        len: m.len,
-        segs: m.segs.clone(),
-    };
-    for seg in 0..m.segs.len() {
+    let mut copy = PagedList::new(new_gen(), m.next_id, m.segs().clone());
+    for seg in 0..m.segs().len() {
         page(engine, m, seg, now_ms)?;
         super::share_page(engine, &m.seg_key(seg), &copy.seg_key(seg), now_ms)?;
     }
-    copy.segs.shrink_to_fit();
+    store_parts(engine, &mut copy, now_ms);
     Ok(copy)
 }

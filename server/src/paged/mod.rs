@@ -40,7 +40,9 @@ pub type PageKey = [u8; 12];
 
 /// A fresh generation: random, so that two values (also across restarts) never share pages.
 pub fn new_gen() -> u64 {
-    let gen = rand::random();
+    // Never one whose bit 63 is set: a list's part records use the generation with that bit
+    // flipped (`list::parts_group`), which must not be another value's generation.
+    let gen = rand::random::<u64>() >> 1;
     collector::note_born(gen);
     gen
 }
@@ -171,6 +173,18 @@ impl Gc {
     }
 }
 
+/// The page group and numbers of the records a paged value's manifest is stored in beside its
+/// own (a long list's parts, see `list::PagedList`); `None` when there are none.
+pub fn manifest_parts_of(v: &Value) -> Option<(u64, Vec<u32>)> {
+    match v {
+        Value::PagedList(m) => {
+            let ids = m.part_ids();
+            (!ids.is_empty()).then(|| (list::parts_group(m.gen), ids))
+        }
+        _ => None,
+    }
+}
+
 /// The generation and page numbers of a paged value; `None` for one kept in one record.
 pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
     match v {
@@ -187,7 +201,7 @@ pub fn pages_of(v: &Value) -> Option<(u64, Vec<u32>)> {
 pub fn page_total(v: &Value) -> Option<(u64, u32)> {
     match v {
         Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, m.page_count())),
-        Value::PagedList(m) => Some((m.gen, m.segs.len() as u32)),
+        Value::PagedList(m) => Some((m.gen, m.segs().len() as u32)),
         Value::PagedZSet(m) => Some((m.gen(), m.index.page_count() + m.segs.len() as u32)),
         Value::PagedStream(m) => Some((m.idx.gen, m.idx.pages.len() as u32)),
         _ => None,
@@ -263,6 +277,9 @@ pub fn collect_released(ctx: &mut Ctx, spec: &CommandSpec, args: &[Vec<u8>]) {
         if let Some((gen, ids)) = pages_of(&v) {
             if !live.contains(&gen) {
                 ctx.shared.page_gc.push(gen, ids);
+                if let Some((group, ids)) = manifest_parts_of(&v) {
+                    ctx.shared.page_gc.push(group, ids);
+                }
             }
         }
     }
@@ -273,6 +290,9 @@ pub fn collect_expired(engine: &mut Engine<Value>, gc: &mut Gc) {
     for v in engine.take_released() {
         if let Some((gen, ids)) = pages_of(&v) {
             gc.push(gen, ids);
+        }
+        if let Some((group, ids)) = manifest_parts_of(&v) {
+            gc.push(group, ids);
         }
     }
 }

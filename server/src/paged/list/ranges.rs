@@ -39,7 +39,7 @@ pub fn range(
         return Ok(());
     };
     let mut left = end.min(m.len - 1) - start + 1;
-    while left > 0 && seg < m.segs.len() {
+    while left > 0 && seg < m.segs().len() {
         let p = page(engine, m, seg, now_ms)?;
         for e in p.iter().skip(off) {
             if left == 0 {
@@ -63,7 +63,7 @@ pub fn visit(
     now_ms: i64,
     f: &mut dyn FnMut(usize, &[u8]) -> bool,
 ) -> Result<(), StoreError> {
-    let n = m.segs.len();
+    let n = m.segs().len();
     if from_tail {
         let mut idx = m.len as usize;
         for seg in (0..n).rev() {

@@ -20,9 +20,9 @@ pub fn remove(
 ) -> Result<usize, StoreError> {
     let mut removed = 0;
     let order: Vec<usize> = if from_tail {
-        (0..m.segs.len()).rev().collect()
+        (0..m.segs().len()).rev().collect()
     } else {
-        (0..m.segs.len()).collect()
+        (0..m.segs().len()).collect()
     };
     let mut emptied = Vec::new();
     let mut touched = Vec::new();
@@ -64,15 +64,16 @@ pub fn remove(
                 .map(|e| elem_bytes(&e))
                 .sum()
         });
-        let s = &mut m.segs[seg];
+        let s = m.seg_mut(seg);
         s.count -= hits.len() as u32;
         s.bytes = s.bytes.saturating_sub(freed);
+        let (left, id) = (s.count, s.id);
         m.len -= hits.len() as u64;
         removed += hits.len();
-        if s.count == 0 {
+        if left == 0 {
             emptied.push(seg);
         } else {
-            touched.push(s.id);
+            touched.push(id);
         }
     }
     // Emptied segments are dropped last, from the highest position, so positions stay valid.
@@ -106,10 +107,10 @@ fn merge_small(
     page_bytes: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let Some(at) = m.segs.iter().position(|s| s.id == id) else {
+    let Some(at) = m.segs().iter().position(|s| s.id == id) else {
         return Ok(());
     };
-    let segs = &m.segs;
+    let segs = m.segs();
     let fits = |a: usize, b: usize| segs[a].bytes + segs[b].bytes <= page_bytes;
     let partner = super::super::merge_partner(segs.len(), at, segs[at].bytes, page_bytes, fits);
     let Some(first) = partner else {
@@ -125,7 +126,7 @@ fn merge_small(
     let count = moved.len() as u32;
     let bytes: u64 = moved.iter().map(|e| elem_bytes(e)).sum();
     into.with_deque(|d| d.extend(moved));
-    let s = &mut m.segs[first];
+    let s = m.seg_mut(first);
     s.count += count;
     s.bytes += bytes;
     // `drop_seg` takes the dropped count off the length: the elements are still in the list.
@@ -144,27 +145,27 @@ pub fn trim(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     // The tail first, so `start` still counts from the head.
-    while let Some(last) = m.segs.back() {
+    while let Some(last) = m.segs().back() {
         if m.len - u64::from(last.count) > end {
-            drop_seg(engine, m, m.segs.len() - 1, now_ms);
+            drop_seg(engine, m, m.segs().len() - 1, now_ms);
         } else {
             break;
         }
     }
     if m.len > end + 1 {
         let cut = (m.len - end - 1) as usize;
-        let i = m.segs.len() - 1;
+        let i = m.segs().len() - 1;
         let p = page_mut(engine, m, i, now_ms)?;
         let keep = p.len() - cut;
         let freed: u64 = p.iter().skip(keep).map(elem_bytes).sum();
         p.trim(0, keep - 1);
-        let s = &mut m.segs[i];
+        let s = m.seg_mut(i);
         s.count -= cut as u32;
         s.bytes = s.bytes.saturating_sub(freed);
         m.len -= cut as u64;
     }
     let mut skip = start;
-    while let Some(first) = m.segs.front() {
+    while let Some(first) = m.segs().front() {
         if u64::from(first.count) <= skip {
             skip -= u64::from(first.count);
             drop_seg(engine, m, 0, now_ms);
@@ -177,7 +178,7 @@ pub fn trim(
         let freed: u64 = p.iter().take(skip as usize).map(elem_bytes).sum();
         let last = p.len() - 1;
         p.trim(skip as usize, last);
-        let s = &mut m.segs[0];
+        let s = m.seg_mut(0);
         s.count -= skip as u32;
         s.bytes = s.bytes.saturating_sub(freed);
         m.len -= skip;
