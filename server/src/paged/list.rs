@@ -242,18 +242,26 @@ pub fn page_out(engine: &mut Engine<Value>, l: Deque, page_bytes: u64, now_ms: i
 /// (put back by the caller) and its parts reach the store in one batch. Called after every
 /// change to a manifest.
 pub fn store_parts(engine: &mut Engine<Value>, m: &mut PagedList, now_ms: i64) {
-    let (dropped, changed) = m.take_changed_parts();
-    if dropped.is_empty() && changed.is_empty() {
-        return;
-    }
+    let dropped = m.take_dropped();
     let pages = engine.pages_db();
     let mut db = engine.db(pages, now_ms);
     for id in dropped {
         db.delete_blind(&m.part_key(id));
     }
-    for (id, bytes) in changed {
-        db.insert(&m.part_key(id), Value::Str(bytes.into()));
-    }
+    let group = parts_group(m.gen);
+    m.take_changed_parts(|id, bytes| {
+        let key = page_key(group, id);
+        // In place when the part is in memory (every push to the same end changes the same
+        // part): no allocation per command.
+        if db.is_resident(&key) {
+            if let Some(Value::Str(b)) = db.get_mut(&key) {
+                b.clear();
+                b.extend_from_slice(bytes);
+                return;
+            }
+        }
+        db.insert(&key, Value::Str(bytes.into()));
+    });
 }
 
 /// A copy under a new generation (COPY): every page is copied.

@@ -45,6 +45,9 @@ struct Parts {
     list: Vec<Part>,
     /// The next part number to hand out.
     next_id: u32,
+    /// Parts marked changed since the last [`PagedList::take_changed_parts`], at least (a
+    /// changed part merged away stays counted): that walk stops once it has found this many.
+    changed: u32,
 }
 
 #[derive(Debug, Clone, Copy, Eq)]
@@ -72,11 +75,15 @@ const IN_PARTS: u32 = u32::MAX;
 /// Encoded size of the parts' head (count, next number) and of one part.
 const PARTS_HEAD_LEN: usize = 4 + 4;
 const PART_LEN: usize = 4 + 4;
-/// Segments a part holds at most (an 8 kB record); a part that grows past it is split in two.
-pub(super) const PART_MAX: usize = 512;
-/// A manifest of more segments than this is stored in parts, and goes back to one record below
-/// a quarter of it (apart, so that a list at the boundary does not switch on every push).
-pub(super) const ONE_RECORD_MAX: usize = 512;
+/// Segments a part holds at most (a 1 kB record); a part that grows past it is split in two.
+/// Small, because a command that changes a part rewrites it in the cache at once (see
+/// [`super::store_parts`]).
+pub(super) const PART_MAX: usize = 64;
+/// A manifest of more segments than this (a 32 kB record, a list of 16 MB in 8 kB pages) is
+/// stored in parts, and goes back to one record below a quarter of it (apart, so that a list at
+/// the boundary does not switch on every push). Below it, the table is encoded once per save,
+/// on an IO worker, instead of a part per command on the event loop.
+pub(super) const ONE_RECORD_MAX: usize = 2048;
 
 /// Counted size of one element.
 pub fn elem_bytes(e: &[u8]) -> u64 {
@@ -118,7 +125,7 @@ impl PagedList {
     pub fn seg_mut(&mut self, i: usize) -> &mut Seg {
         if let Some((p, _)) = self.part_of(i) {
             if let Some(parts) = &mut self.parts {
-                parts.list[p].dirty = true;
+                parts.mark(p);
             }
         }
         &mut self.segs[i]
@@ -139,14 +146,15 @@ impl PagedList {
         if let Some(parts) = &mut self.parts {
             match p {
                 Some(p) => {
+                    parts.mark(p);
                     let part = &mut parts.list[p];
                     part.segs += 1;
-                    part.dirty = true;
                     if part.segs as usize > PART_MAX {
                         let half = part.segs / 2;
                         let rest = part.segs - half;
                         part.segs = half;
                         let id = parts.alloc();
+                        parts.changed += 1;
                         parts.list.insert(
                             p + 1,
                             Part {
@@ -159,6 +167,7 @@ impl PagedList {
                 }
                 None => {
                     let id = parts.alloc();
+                    parts.changed += 1;
                     parts.list.push(Part {
                         id,
                         segs: 1,
@@ -175,9 +184,9 @@ impl PagedList {
         let p = self.part_of(at);
         let s = self.segs.remove(at)?;
         if let (Some(parts), Some((p, _))) = (&mut self.parts, p) {
+            parts.mark(p);
             let part = &mut parts.list[p];
             part.segs -= 1;
-            part.dirty = true;
             if part.segs == 0 {
                 self.dropped.push(part.id);
                 parts.list.remove(p);
@@ -195,9 +204,8 @@ impl PagedList {
                 if let Some(first) = pair {
                     let later = parts.list.remove(first + 1);
                     self.dropped.push(later.id);
-                    let into = &mut parts.list[first];
-                    into.segs += later.segs;
-                    into.dirty = true;
+                    parts.mark(first);
+                    parts.list[first].segs += later.segs;
                 }
             }
         }
@@ -214,6 +222,7 @@ impl PagedList {
                 while left > 0 {
                     let n = left.min(PART_MAX / 2);
                     let id = parts.alloc();
+                    parts.changed += 1;
                     parts.list.push(Part {
                         id,
                         segs: n as u32,
@@ -279,27 +288,36 @@ impl PagedList {
         ids
     }
 
-    /// What [`super::store_parts`] writes: the part records to delete, and each changed part
-    /// with its encoded segments; nothing is pending afterwards.
-    pub(super) fn take_changed_parts(&mut self) -> (Vec<u32>, Vec<(u32, Vec<u8>)>) {
-        let dropped = std::mem::take(&mut self.dropped);
-        let mut changed = Vec::new();
-        if let Some(parts) = &mut self.parts {
-            let mut at = 0;
-            for part in &mut parts.list {
-                let n = part.segs as usize;
-                if part.dirty {
-                    part.dirty = false;
-                    let mut out = Vec::with_capacity(n * SEG_LEN);
-                    for s in self.segs.range(at..at + n) {
-                        put_seg(s, &mut out);
-                    }
-                    changed.push((part.id, out));
-                }
-                at += n;
+    /// The part records to delete since the last call.
+    pub(super) fn take_dropped(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Calls `f` with each part changed since the last call and its encoded segments (in one
+    /// buffer, reused).
+    pub(super) fn take_changed_parts(&mut self, mut f: impl FnMut(u32, &[u8])) {
+        let Some(parts) = &mut self.parts else {
+            return;
+        };
+        let mut out = Vec::with_capacity(PART_MAX * SEG_LEN);
+        let mut at = 0;
+        for part in &mut parts.list {
+            if parts.changed == 0 {
+                break;
             }
+            let n = part.segs as usize;
+            if part.dirty {
+                part.dirty = false;
+                parts.changed -= 1;
+                out.clear();
+                for s in self.segs.range(at..at + n) {
+                    put_seg(s, &mut out);
+                }
+                f(part.id, &out);
+            }
+            at += n;
         }
-        (dropped, changed)
+        parts.changed = 0;
     }
 
     /// Every page number in use (to delete the pages with the value).
@@ -413,6 +431,7 @@ impl PagedList {
             let mut parts = Parts {
                 list: Vec::with_capacity(count),
                 next_id: u32_at(rest, 4),
+                changed: 0,
             };
             for i in 0..count {
                 let at = PARTS_HEAD_LEN + i * PART_LEN;
@@ -479,6 +498,15 @@ impl PagedList {
 }
 
 impl Parts {
+    /// Marks part `p` changed.
+    fn mark(&mut self, p: usize) {
+        let part = &mut self.list[p];
+        if !part.dirty {
+            part.dirty = true;
+            self.changed += 1;
+        }
+    }
+
     fn alloc(&mut self) -> u32 {
         if self.next_id < u32::MAX {
             self.next_id += 1;
@@ -602,6 +630,14 @@ mod tests {
         }
     }
 
+    /// What the next save of `m` writes of its parts: the numbers it deletes, and the parts it
+    /// rewrites with their bytes.
+    fn changes(m: &mut PagedList) -> (Vec<u32>, Vec<(u32, Vec<u8>)>) {
+        let mut changed = Vec::new();
+        m.take_changed_parts(|id, b| changed.push((id, b.to_vec())));
+        (m.take_dropped(), changed)
+    }
+
     /// The part records a save leaves, by number.
     type Parts = std::collections::HashMap<u32, Vec<u8>>;
 
@@ -610,11 +646,12 @@ mod tests {
     fn save_and_reload(m: &mut PagedList, stored: &mut Parts) -> PagedList {
         let mut out = Vec::new();
         m.encode(&mut out);
-        let (dropped, changed) = m.take_changed_parts();
-        for id in dropped {
+        for id in m.take_dropped() {
             stored.remove(&id);
         }
-        stored.extend(changed);
+        m.take_changed_parts(|id, b| {
+            stored.insert(id, b.to_vec());
+        });
         let mut back = PagedList::decode(&out).unwrap();
         let parts = back
             .parts
@@ -649,16 +686,16 @@ mod tests {
         m.len = m.segs.iter().map(|s| u64::from(s.count)).sum();
         let mut out = Vec::new();
         m.encode(&mut out);
-        let (dropped, changed) = m.clone().take_changed_parts();
+        let (dropped, changed) = changes(&mut m.clone());
         assert!(
             changed.len() <= 2 && dropped.len() <= 1,
             "{what}: {} parts rewritten, {} dropped",
             changed.len(),
             dropped.len()
         );
-        // The manifest's own record stays small: a part's worth of the table at most.
+        // The manifest's own record is a fraction of the table in one record.
         assert!(
-            out.len() < PART_MAX * SEG_LEN,
+            out.len() * 4 < m.segs.len() * SEG_LEN,
             "{what}: {} bytes",
             out.len()
         );
@@ -679,7 +716,7 @@ mod tests {
         let first = save_and_reload(&mut m, &mut stored);
         assert_eq!((&first.segs, first.len), (&m.segs, m.len));
         // Nothing changed: nothing to write.
-        assert_eq!(m.take_changed_parts(), (vec![], vec![]));
+        assert_eq!(changes(&mut m), (vec![], vec![]));
         let mut next = n;
         for _ in 0..300 {
             change(&mut m, &mut stored, "push at the head", |m| {
@@ -717,12 +754,12 @@ mod tests {
         let mut next = 0u32;
         let mut was_in_parts = false;
         let mut back_to_one = false;
-        for round in 0..20_000 {
+        for round in 0..40_000 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             // Grow for a while, then shrink, then grow again.
-            let grow = (round / 4000) % 2 == 0;
+            let grow = (round / 12_000) % 2 == 0;
             let r = rng % 100;
             if model.is_empty() || (grow && r < 70) || (!grow && r < 25) {
                 let at = (rng >> 8) as usize % (model.len() + 1);
@@ -761,7 +798,7 @@ mod tests {
         let mut m = PagedList::new(5, n, (0..n).map(seg).collect());
         let mut out = Vec::new();
         m.encode(&mut out);
-        let (_, changed) = m.take_changed_parts();
+        let (_, changed) = changes(&mut m);
         let parts: Vec<Option<Vec<u8>>> = changed.into_iter().map(|(_, b)| Some(b)).collect();
         let back = PagedList::decode(&out).unwrap();
         assert_eq!(back.linked_keys().len(), parts.len());
