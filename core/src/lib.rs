@@ -28,4 +28,4 @@ pub use engine::{
     CacheReport, Engine, EngineConfig, EngineStats, Event, KeyFilter, KeyPage, SavedKey,
 };
 pub use store::{DbIndex, DiskStore, HeadPage, ScanPage, StoreError, WriteOp};
-pub use value::CacheValue;
+pub use value::{CacheValue, LinkedCommit, LinkedWrite};

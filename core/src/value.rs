@@ -33,4 +33,25 @@ pub trait CacheValue: Clone + Send + Sync + 'static {
     fn link(&mut self, _parts: Vec<Option<Self>>) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The records of a value stored across several that its save writes beside its own, in
+    /// the same batch (so they reach the store together or not at all): appended to `out`,
+    /// on the IO worker that encodes the value. The value decides what changed since its last
+    /// save that reached the store; the returned closure, if any, runs once this batch has
+    /// (a failed batch does not run it, and the next save writes the same again).
+    fn linked_writes(&self, _out: &mut Vec<LinkedWrite>) -> Option<LinkedCommit> {
+        None
+    }
 }
+
+/// A record in the page namespace ([`crate::pages`]) written with a value's own (see
+/// [`CacheValue::linked_writes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedWrite {
+    /// The record's key in the page namespace.
+    pub key: Vec<u8>,
+    /// The record to put, as a type tag and payload; `None` deletes the key.
+    pub put: Option<(u8, Vec<u8>)>,
+}
+
+/// Run once a batch with a value's linked writes has reached the store.
+pub type LinkedCommit = Box<dyn FnOnce() + Send>;

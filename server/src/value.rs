@@ -236,6 +236,16 @@ impl CacheValue for Value {
         }
     }
 
+    fn linked_writes(
+        &self,
+        out: &mut Vec<kvtier_core::LinkedWrite>,
+    ) -> Option<kvtier_core::LinkedCommit> {
+        match self {
+            Value::PagedList(m) => m.linked_writes(out),
+            _ => None,
+        }
+    }
+
     fn link(&mut self, parts: Vec<Option<Self>>) -> Result<(), StoreError> {
         let Value::PagedList(m) = self else {
             return Err(StoreError::Corruption(

@@ -5,7 +5,7 @@ use crate::encoding;
 use crate::keycount::{self, StoredCounts};
 use crate::pages::PAGES_NS;
 use crate::store::{DbIndex, DiskStore, StoreError, WriteOp};
-use crate::value::CacheValue;
+use crate::value::{CacheValue, LinkedCommit};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -359,6 +359,8 @@ fn save<V: CacheValue>(
     let mut ops: Vec<WriteOp> = Vec::with_capacity(items.len() + 2);
     let mut saved: Vec<Saved> = Vec::with_capacity(items.len());
     let mut deltas: HashMap<DbIndex, i64> = HashMap::new();
+    let mut linked = Vec::new();
+    let mut commits: Vec<LinkedCommit> = Vec::new();
     for (it, existed) in items.into_iter().zip(existed) {
         let put = it.value.is_some();
         ops.push(match it.value {
@@ -367,6 +369,7 @@ fn save<V: CacheValue>(
                 encoding::encode_with(v.type_tag(), it.expire_at, &mut value, |out| {
                     v.encode_payload(out)
                 });
+                commits.extend(v.linked_writes(&mut linked));
                 WriteOp::Put {
                     db: store_ns(it.db),
                     key: it.key.clone(),
@@ -392,6 +395,26 @@ fn save<V: CacheValue>(
             expire_at: it.expire_at,
         });
     }
+    // Records a value keeps beside its own (deletes first: a number a value dropped and took
+    // again in one batch ends written).
+    linked.sort_by_key(|w| w.put.is_some());
+    for w in linked {
+        ops.push(match w.put {
+            None => WriteOp::Delete {
+                db: PAGES_NS,
+                key: w.key,
+            },
+            Some((tag, payload)) => {
+                let mut value = Vec::with_capacity(payload.len() + 16);
+                encoding::encode_with(tag, None, &mut value, |out| out.extend_from_slice(&payload));
+                WriteOp::Put {
+                    db: PAGES_NS,
+                    key: w.key,
+                    value,
+                }
+            }
+        });
+    }
     // The counts are written in the batch they describe, under the lock, so they are written
     // in the order the batches are.
     let written = {
@@ -410,6 +433,9 @@ fn save<V: CacheValue>(
         }
         let r = store.write(&ops);
         if r.is_ok() {
+            for commit in commits {
+                commit();
+            }
             stored.extend(new_counts);
             if let Some(m) = &map {
                 counts.map_written(m);

@@ -332,8 +332,6 @@ pub fn write_list<R>(
         page_bytes,
     };
     let result = f(&mut view, ctx.out);
-    // The parts a long manifest is stored in change with it, in the same save group.
-    paged::store_parts(ctx.engine, &mut m, now_ms);
     let emptied = m.len == 0;
     let mut dbv = ctx.engine.db(db, now_ms);
     if emptied {

@@ -11,10 +11,14 @@
 //! and copying are here.
 
 mod manifest;
+mod parts;
+#[cfg(test)]
+mod parts_tests;
 mod ranges;
 mod shrink;
 
-pub use manifest::{elem_bytes, parts_group, PagedList, Seg};
+pub use manifest::{elem_bytes, PagedList, Seg};
+pub use parts::parts_group;
 pub use ranges::{materialize, prepare, range, visit};
 pub use shrink::{remove, trim};
 
@@ -233,35 +237,7 @@ pub fn page_out(engine: &mut Engine<Value>, l: Deque, page_bytes: u64, now_ms: i
         let at = m.segs().len();
         new_seg(engine, &mut m, at, page, now_ms);
     }
-    store_parts(engine, &mut m, now_ms);
     m
-}
-
-/// Writes what changed in the manifest's part records (if it is stored in parts) and deletes
-/// the part records it no longer uses, in the command's save group: the manifest's own record
-/// (put back by the caller) and its parts reach the store in one batch. Called after every
-/// change to a manifest.
-pub fn store_parts(engine: &mut Engine<Value>, m: &mut PagedList, now_ms: i64) {
-    let dropped = m.take_dropped();
-    let pages = engine.pages_db();
-    let mut db = engine.db(pages, now_ms);
-    for id in dropped {
-        db.delete_blind(&m.part_key(id));
-    }
-    let group = parts_group(m.gen);
-    m.take_changed_parts(|id, bytes| {
-        let key = page_key(group, id);
-        // In place when the part is in memory (every push to the same end changes the same
-        // part): no allocation per command.
-        if db.is_resident(&key) {
-            if let Some(Value::Str(b)) = db.get_mut(&key) {
-                b.clear();
-                b.extend_from_slice(bytes);
-                return;
-            }
-        }
-        db.insert(&key, Value::Str(bytes.into()));
-    });
 }
 
 /// A copy under a new generation (COPY): every page is copied.
@@ -270,11 +246,10 @@ pub fn deep_copy(
     m: &PagedList,
     now_ms: i64,
 ) -> Result<PagedList, StoreError> {
-    let mut copy = PagedList::new(new_gen(), m.next_id, m.segs().clone());
+    let copy = PagedList::new(new_gen(), m.next_id, m.segs().clone());
     for seg in 0..m.segs().len() {
         page(engine, m, seg, now_ms)?;
         super::share_page(engine, &m.seg_key(seg), &copy.seg_key(seg), now_ms)?;
     }
-    store_parts(engine, &mut copy, now_ms);
     Ok(copy)
 }

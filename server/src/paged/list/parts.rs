@@ -1,0 +1,373 @@
+//! A long list's manifest stored in parts, so that a save rewrites what changed.
+//!
+//! A manifest's segment table grows with the list (16 bytes a page). Past [`ONE_RECORD_MAX`]
+//! segments it is stored as **parts**: consecutive runs of at most [`PART_MAX`] segments, each a
+//! record of its own in the page namespace, and the manifest's own record holds only the parts'
+//! numbers and sizes. A part's bounds move with the segments it holds (a push at the head grows
+//! the first part; a part past `PART_MAX` splits, a nearly empty one joins a neighbour), so a
+//! change rewrites one part, never shifts the others. In memory the table stays whole.
+//!
+//! The parts are written by the manifest's own save, in the same batch
+//! ([`kvtier_core::CacheValue::linked_writes`], on the IO worker): each part remembers the
+//! layout's clock when it last changed, and the layout shares with every copy of the manifest
+//! (a save's snapshot included) the clock of the last snapshot that reached the store, so a save
+//! writes the parts changed since, and deletes the parts dropped since. A command only marks.
+
+use super::manifest::{damaged, Seg, SEG_LEN};
+use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Segments a part holds at most (an 8 kB record); a part that grows past it is split in two.
+pub(super) const PART_MAX: usize = 512;
+/// A manifest of more segments than this (an 8 kB table, a list of 4 MB in 8 kB pages) is
+/// stored in parts, and goes back to one record below a quarter of it (apart, so that a list at
+/// the boundary does not switch on every push).
+pub(super) const ONE_RECORD_MAX: usize = 512;
+/// The segment count that marks a manifest stored in parts (its parts' table follows the head).
+pub(super) const IN_PARTS: u32 = u32::MAX;
+/// Encoded size of the parts' head (count, next number) and of one part.
+const PARTS_HEAD_LEN: usize = 4 + 4;
+const PART_LEN: usize = 4 + 4;
+/// The type tag of a part record: a string's (`value::TAG_STR`), its payload the segments.
+const PART_TAG: u8 = 0;
+
+/// The page group of a manifest's part records: not the value's own generation, so that parts
+/// are not counted as its pages (`Engine::resident_pages`), but derived from it, so that the
+/// page collector keeps them while the value lives (see `collector`).
+pub fn parts_group(gen: u64) -> u64 {
+    gen ^ (1 << 63)
+}
+
+/// How a manifest's table is stored, and what of it has reached the store.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Layout {
+    /// `Some` when the table is stored in parts.
+    parts: Option<Parts>,
+    /// Part records to delete: (number, clock when dropped); pruned once saved.
+    dropped: Vec<(u32, u64)>,
+    /// The next part number to hand out (never one still waiting for its delete).
+    next_id: u32,
+    /// Advances with every change of a part.
+    clock: u64,
+    durable: Durable,
+}
+
+/// Two layouts are the same when they store the table the same way (what each has saved is
+/// not part of the value).
+impl PartialEq for Layout {
+    fn eq(&self, o: &Layout) -> bool {
+        self.parts == o.parts
+    }
+}
+
+impl Eq for Layout {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Parts {
+    list: Vec<Part>,
+}
+
+#[derive(Debug, Clone, Copy, Eq)]
+struct Part {
+    id: u32,
+    /// Segments it holds (at least one).
+    segs: u32,
+    /// The layout's clock when it last changed (0: as read from the store).
+    changed_at: u64,
+}
+
+impl PartialEq for Part {
+    fn eq(&self, o: &Part) -> bool {
+        (self.id, self.segs) == (o.id, o.segs)
+    }
+}
+
+/// The clock of the last snapshot of a manifest whose save reached the store, shared by every
+/// copy of the manifest.
+#[derive(Debug, Clone, Default)]
+struct Durable(Arc<AtomicU64>);
+
+impl Durable {
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Layout {
+    /// Whether the table is stored in parts.
+    pub(super) fn in_parts(&self) -> bool {
+        self.parts.is_some()
+    }
+
+    /// The part holding segment `i` of `n` and the segment's position in it (walked from the
+    /// nearer end: pushes and pops are at the ends); `None` when not in parts.
+    fn part_of(&self, n: usize, i: usize) -> Option<usize> {
+        let parts = &self.parts.as_ref()?.list;
+        if i < n / 2 {
+            let mut rest = i;
+            for (p, part) in parts.iter().enumerate() {
+                if rest < part.segs as usize {
+                    return Some(p);
+                }
+                rest -= part.segs as usize;
+            }
+        } else {
+            let mut rest = n.checked_sub(1 + i)?;
+            for (p, part) in parts.iter().enumerate().rev() {
+                if rest < part.segs as usize {
+                    return Some(p);
+                }
+                rest -= part.segs as usize;
+            }
+        }
+        None
+    }
+
+    fn mark(&mut self, p: usize) {
+        self.clock += 1;
+        if let Some(parts) = &mut self.parts {
+            parts.list[p].changed_at = self.clock;
+        }
+    }
+
+    fn new_part(&mut self, segs: u32) -> Part {
+        self.clock += 1;
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        Part {
+            id,
+            segs,
+            changed_at: self.clock,
+        }
+    }
+
+    fn drop_part(&mut self, id: u32) {
+        self.clock += 1;
+        let durable = self.durable.get();
+        self.dropped.retain(|&(_, at)| at > durable);
+        self.dropped.push((id, self.clock));
+    }
+
+    /// Segment `i` of `n` changed.
+    pub(super) fn changed(&mut self, n: usize, i: usize) {
+        if let Some(p) = self.part_of(n, i) {
+            self.mark(p);
+        }
+    }
+
+    /// A segment was inserted at `at` into a table of `n` (before the insert).
+    pub(super) fn inserted(&mut self, n: usize, at: usize) {
+        if self.parts.is_none() {
+            return self.reshape(n + 1);
+        }
+        // The part that grows: the one holding the segment now at `at`, or the last one.
+        let p = if at < n {
+            self.part_of(n, at)
+        } else {
+            self.parts
+                .as_ref()
+                .and_then(|ps| ps.list.len().checked_sub(1))
+        };
+        match p {
+            Some(p) => {
+                self.mark(p);
+                let part = &mut self.parts.as_mut().expect("in parts").list[p];
+                part.segs += 1;
+                if part.segs as usize > PART_MAX {
+                    let rest = part.segs - part.segs / 2;
+                    part.segs -= rest;
+                    let new = self.new_part(rest);
+                    self.parts
+                        .as_mut()
+                        .expect("in parts")
+                        .list
+                        .insert(p + 1, new);
+                }
+            }
+            None => {
+                let new = self.new_part(1);
+                self.parts.as_mut().expect("in parts").list.push(new);
+            }
+        }
+        self.reshape(n + 1);
+    }
+
+    /// The segment at `at` of `n` (before the removal) was removed.
+    pub(super) fn removed(&mut self, n: usize, at: usize) {
+        let Some(p) = self.part_of(n, at) else {
+            return self.reshape(n - 1);
+        };
+        self.mark(p);
+        let list = &mut self.parts.as_mut().expect("in parts").list;
+        list[p].segs -= 1;
+        let left = list[p].segs as usize;
+        if left == 0 {
+            let gone = list.remove(p);
+            self.drop_part(gone.id);
+        } else if left < PART_MAX / 8 {
+            // A small part joins a neighbour it fits with (the later one is absorbed).
+            let fits = |q: usize| list[q].segs as usize + left <= PART_MAX;
+            let pair = if p + 1 < list.len() && fits(p + 1) {
+                Some(p)
+            } else if p > 0 && fits(p - 1) {
+                Some(p - 1)
+            } else {
+                None
+            };
+            if let Some(first) = pair {
+                let later = list.remove(first + 1);
+                list[first].segs += later.segs;
+                self.drop_part(later.id);
+                self.mark(first);
+            }
+        }
+        self.reshape(n - 1);
+    }
+
+    /// Switches between one record and parts when a table of `n` segments crosses the bounds.
+    pub(super) fn reshape(&mut self, n: usize) {
+        match &self.parts {
+            None if n > ONE_RECORD_MAX => {
+                let mut list = Vec::new();
+                let mut left = n;
+                while left > 0 {
+                    let take = left.min(PART_MAX / 2);
+                    list.push(self.new_part(take as u32));
+                    left -= take;
+                }
+                self.parts = Some(Parts { list });
+            }
+            Some(parts) if n < ONE_RECORD_MAX / 4 => {
+                let ids: Vec<u32> = parts.list.iter().map(|p| p.id).collect();
+                self.parts = None;
+                for id in ids {
+                    self.drop_part(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every part number with a record, or one waiting for its delete.
+    pub(super) fn part_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.dropped.iter().map(|&(id, _)| id).collect();
+        ids.extend(
+            self.parts
+                .iter()
+                .flat_map(|ps| ps.list.iter().map(|p| p.id)),
+        );
+        ids
+    }
+
+    /// The records a save of this snapshot writes beside the manifest's own (under
+    /// `key(part number)`): the parts changed and dropped since the last save that reached the
+    /// store, and what marks this snapshot saved.
+    pub(super) fn writes(
+        &self,
+        segs: &VecDeque<Seg>,
+        key: impl Fn(u32) -> Vec<u8>,
+        out: &mut Vec<LinkedWrite>,
+    ) -> Option<LinkedCommit> {
+        let durable = self.durable.get();
+        let before = out.len();
+        for &(id, _) in self.dropped.iter().filter(|&&(_, at)| at > durable) {
+            out.push(LinkedWrite {
+                key: key(id),
+                put: None,
+            });
+        }
+        if let Some(parts) = &self.parts {
+            let mut at = 0;
+            for part in &parts.list {
+                let n = part.segs as usize;
+                if part.changed_at > durable {
+                    let mut payload = Vec::with_capacity(n * SEG_LEN);
+                    for s in segs.range(at..at + n) {
+                        s.encode(&mut payload);
+                    }
+                    out.push(LinkedWrite {
+                        key: key(part.id),
+                        put: Some((PART_TAG, payload)),
+                    });
+                }
+                at += n;
+            }
+        }
+        if out.len() == before {
+            return None;
+        }
+        let (shared, clock) = (self.durable.0.clone(), self.clock);
+        Some(Box::new(move || {
+            shared.fetch_max(clock, Ordering::AcqRel);
+        }))
+    }
+
+    /// The parts' table (after the manifest's head).
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        let Some(parts) = &self.parts else {
+            return;
+        };
+        out.extend_from_slice(&(parts.list.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.next_id.to_le_bytes());
+        for p in &parts.list {
+            out.extend_from_slice(&p.id.to_le_bytes());
+            out.extend_from_slice(&p.segs.to_le_bytes());
+        }
+    }
+
+    /// A layout in parts from its table, as read from the store (nothing to write).
+    pub(super) fn decode(p: &[u8]) -> Result<Self, StoreError> {
+        if p.len() < PARTS_HEAD_LEN {
+            return Err(damaged("short parts table"));
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(p[i..i + 4].try_into().expect("4 bytes"));
+        let count = u32_at(0) as usize;
+        if count == 0 || p.len() != PARTS_HEAD_LEN + count * PART_LEN {
+            return Err(damaged("parts table length"));
+        }
+        let mut list = Vec::with_capacity(count);
+        for i in 0..count {
+            let at = PARTS_HEAD_LEN + i * PART_LEN;
+            let part = Part {
+                id: u32_at(at),
+                segs: u32_at(at + 4),
+                changed_at: 0,
+            };
+            if part.segs == 0 {
+                return Err(damaged("empty part"));
+            }
+            list.push(part);
+        }
+        Ok(Layout {
+            parts: Some(Parts { list }),
+            next_id: u32_at(4),
+            ..Layout::default()
+        })
+    }
+
+    /// The part numbers in order, with the segments each holds.
+    pub(super) fn parts(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
+        self.parts
+            .iter()
+            .flat_map(|ps| ps.list.iter().map(|p| (p.id, p.segs as usize)))
+    }
+
+    /// Whether every part holds between one and `PART_MAX` segments, `n` in all, and the
+    /// layout is the one for a table of `n` (tests).
+    #[cfg(test)]
+    pub(super) fn is_sound(&self, n: usize) -> bool {
+        match &self.parts {
+            Some(ps) => {
+                ps.list.iter().map(|p| p.segs as usize).sum::<usize>() == n
+                    && ps
+                        .list
+                        .iter()
+                        .all(|p| p.segs >= 1 && p.segs as usize <= PART_MAX)
+                    && n >= ONE_RECORD_MAX / 4
+            }
+            None => n <= ONE_RECORD_MAX,
+        }
+    }
+}
