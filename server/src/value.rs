@@ -232,6 +232,7 @@ impl CacheValue for Value {
     fn linked_keys(&self) -> Vec<Vec<u8>> {
         match self {
             Value::PagedList(m) => m.linked_keys(),
+            Value::PagedStream(m) => m.linked_keys(),
             _ => Vec::new(),
         }
     }
@@ -242,27 +243,29 @@ impl CacheValue for Value {
     ) -> Option<kvtier_core::LinkedCommit> {
         match self {
             Value::PagedList(m) => m.linked_writes(out),
+            Value::PagedStream(m) => m.linked_writes(out),
             _ => None,
         }
     }
 
     fn link(&mut self, parts: Vec<Option<Self>>) -> Result<(), StoreError> {
-        let Value::PagedList(m) = self else {
-            return Err(StoreError::Corruption(
-                "parts for a value of one record".into(),
-            ));
-        };
         let bytes = parts
             .into_iter()
             .map(|p| match p {
                 None => Ok(None),
                 Some(Value::Str(b)) => Ok(Some(b.into_vec())),
                 Some(_) => Err(StoreError::Corruption(
-                    "a part of a paged list's manifest holds another type".into(),
+                    "a part of a paged value's manifest holds another type".into(),
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        m.link(bytes)
+        match self {
+            Value::PagedList(m) => m.link(bytes),
+            Value::PagedStream(m) => m.link(bytes),
+            _ => Err(StoreError::Corruption(
+                "parts for a value of one record".into(),
+            )),
+        }
     }
 
     fn decode_payload(tag: u8, payload: &[u8]) -> Result<Self, StoreError> {

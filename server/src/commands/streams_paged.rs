@@ -20,18 +20,18 @@ pub fn pages_needed(
 ) -> Vec<u32> {
     let ix = &m.idx;
     let ids = |r: std::ops::Range<usize>| -> Vec<u32> {
-        r.take(MAX_PAGES).map(|i| ix.pages[i].id).collect()
+        r.take(MAX_PAGES).map(|i| ix.pages()[i].id).collect()
     };
-    let first = || ids(0..ix.pages.len().min(1));
-    let last = || ids(ix.pages.len().saturating_sub(1)..ix.pages.len());
+    let first = || ids(0..ix.pages().len().min(1));
+    let last = || ids(ix.pages().len().saturating_sub(1)..ix.pages().len());
     // Pages from the one holding `from` on, enough for `count` entries (0 = all).
     let after = |from: StreamId, count: usize| -> Vec<u32> {
         let span = ix.overlapping(from, StreamId::MAX);
         let mut got = 0usize;
         let mut out = Vec::new();
         for i in span.take(MAX_PAGES) {
-            out.push(ix.pages[i].id);
-            got += ix.pages[i].count as usize;
+            out.push(ix.pages()[i].id);
+            got += ix.pages()[i].count as usize;
             if count > 0 && got >= count {
                 break;
             }
@@ -41,7 +41,7 @@ pub fn pages_needed(
     // The pages holding `ids`, once each.
     let holding = |want: &mut dyn Iterator<Item = StreamId>| -> Vec<u32> {
         let mut out: Vec<u32> = want
-            .filter_map(|id| ix.locate(id).map(|i| ix.pages[i].id))
+            .filter_map(|id| ix.locate(id).map(|i| ix.pages()[i].id))
             .take(MAX_PAGES)
             .collect();
         out.sort_unstable();
@@ -93,8 +93,8 @@ pub fn pages_needed(
             let mut got = 0usize;
             let mut out = Vec::new();
             for i in order.into_iter().take(MAX_PAGES) {
-                out.push(ix.pages[i].id);
-                got += ix.pages[i].count as usize;
+                out.push(ix.pages()[i].id);
+                got += ix.pages()[i].count as usize;
                 if count > 0 && got >= count {
                     break;
                 }
@@ -170,7 +170,7 @@ pub fn pages_needed(
                 p
             }
         }
-        "dump" | "copy" => ids(0..ix.pages.len()),
+        "dump" | "copy" => ids(0..ix.pages().len()),
         _ => Vec::new(),
     }
 }
@@ -197,14 +197,14 @@ fn xdel_pages(ix: &PageIndex, args: &[Vec<u8>], page_bytes: u64) -> Vec<u32> {
     }
     let mut out = Vec::new();
     for (i, n) in hit {
-        let p = &ix.pages[i];
+        let p = &ix.pages()[i];
         out.push(p.id);
         let count = u64::from(p.count).max(1);
         let kept = p.bytes / count * count.saturating_sub(n);
         // Twice the merge threshold: entries differ in size.
         if kept < 2 * crate::paged::merge_below(page_bytes) {
-            out.extend(i.checked_sub(1).map(|j| ix.pages[j].id));
-            out.extend(ix.pages.get(i + 1).map(|p| p.id));
+            out.extend(i.checked_sub(1).map(|j| ix.pages()[j].id));
+            out.extend(ix.pages().get(i + 1).map(|p| p.id));
         }
     }
     out.sort_unstable();

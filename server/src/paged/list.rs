@@ -11,14 +11,13 @@
 //! and copying are here.
 
 mod manifest;
-mod parts;
 #[cfg(test)]
 mod parts_tests;
 mod ranges;
 mod shrink;
 
+pub use super::parts::parts_group;
 pub use manifest::{elem_bytes, PagedList, Seg};
-pub use parts::parts_group;
 pub use ranges::{materialize, prepare, range, visit};
 pub use shrink::{remove, trim};
 

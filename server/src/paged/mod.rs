@@ -19,6 +19,7 @@
 pub mod collector;
 pub mod hash;
 pub mod list;
+pub mod parts;
 pub mod stream;
 pub mod zset;
 
@@ -179,7 +180,11 @@ pub fn manifest_parts_of(v: &Value) -> Option<(u64, Vec<u32>)> {
     match v {
         Value::PagedList(m) => {
             let ids = m.part_ids();
-            (!ids.is_empty()).then(|| (list::parts_group(m.gen), ids))
+            (!ids.is_empty()).then(|| (parts::parts_group(m.gen), ids))
+        }
+        Value::PagedStream(m) => {
+            let ids = m.idx.part_ids();
+            (!ids.is_empty()).then(|| (parts::parts_group(m.idx.gen), ids))
         }
         _ => None,
     }
@@ -203,7 +208,7 @@ pub fn page_total(v: &Value) -> Option<(u64, u32)> {
         Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, m.page_count())),
         Value::PagedList(m) => Some((m.gen, m.segs().len() as u32)),
         Value::PagedZSet(m) => Some((m.gen(), m.index.page_count() + m.segs.len() as u32)),
-        Value::PagedStream(m) => Some((m.idx.gen, m.idx.pages.len() as u32)),
+        Value::PagedStream(m) => Some((m.idx.gen, m.idx.pages().len() as u32)),
         _ => None,
     }
 }

@@ -46,7 +46,9 @@ fn page<'e>(
     let key = idx.key_at(i);
     let pages = engine.pages_db();
     match engine.get_or_load(pages, &key, now_ms)? {
-        Some(Value::Stream(s)) if s.entries.len() == idx.pages[i].count as usize => Ok(&s.entries),
+        Some(Value::Stream(s)) if s.entries.len() == idx.pages()[i].count as usize => {
+            Ok(&s.entries)
+        }
         _ => Err(damaged("a page is missing or holds another count")),
     }
 }
@@ -61,7 +63,7 @@ fn page_mut<'e>(
     let key = idx.key_at(i);
     let pages = engine.pages_db();
     match engine.get_mut_or_load(pages, &key, now_ms)? {
-        Some(Value::Stream(s)) if s.entries.len() == idx.pages[i].count as usize => {
+        Some(Value::Stream(s)) if s.entries.len() == idx.pages()[i].count as usize => {
             Ok(&mut s.entries)
         }
         _ => Err(damaged("a page is missing or holds another count")),
@@ -95,7 +97,7 @@ fn new_page(
     engine
         .db(pages, now_ms)
         .insert_new(&page_key(idx.gen, id), Value::Stream(Box::new(page)));
-    idx.pages.push_back(sp);
+    idx.push_page(sp);
 }
 
 /// Merges the page at position `i`, if XDEL left it under a quarter of `page_bytes`, with its
@@ -110,7 +112,7 @@ fn merge_small(
     page_bytes: u64,
     now_ms: i64,
 ) {
-    let p = &idx.pages;
+    let p = idx.pages();
     let fits = |a: usize, b: usize| {
         p[a].bytes + p[b].bytes <= page_bytes
             && u64::from(p[a].count) + u64::from(p[b].count) < u64::from(u32::MAX)
@@ -133,7 +135,7 @@ fn merge(engine: &mut Engine<Value>, idx: &mut PageIndex, first: usize, now_ms: 
     let bytes: u64 = moved.values().map(entry_bytes).sum();
     let last = moved.keys().next_back().copied();
     into.extend(moved);
-    let s = &mut idx.pages[first];
+    let s = idx.page_mut(first);
     s.count += count;
     s.bytes += bytes;
     if let Some(l) = last {
@@ -147,7 +149,7 @@ fn merge(engine: &mut Engine<Value>, idx: &mut PageIndex, first: usize, now_ms: 
 
 /// Drops the page at position `i` and deletes it without reading it.
 fn drop_page(engine: &mut Engine<Value>, idx: &mut PageIndex, i: usize, now_ms: i64) {
-    let Some(p) = idx.pages.remove(i) else {
+    let Some(p) = idx.remove_page(i) else {
         return;
     };
     idx.len -= u64::from(p.count);
@@ -162,10 +164,10 @@ impl<I: Deref<Target = PageIndex>> EntriesRead for Paged<'_, I> {
         self.idx.len
     }
     fn first_id(&mut self) -> R<Option<StreamId>> {
-        Ok(self.idx.pages.front().map(|p| p.first))
+        Ok(self.idx.pages().front().map(|p| p.first))
     }
     fn last_id(&mut self) -> R<Option<StreamId>> {
-        Ok(self.idx.pages.back().map(|p| p.last))
+        Ok(self.idx.pages().back().map(|p| p.last))
     }
     fn get(&mut self, id: StreamId) -> R<Option<Fields>> {
         let Some(i) = self.idx.locate(id) else {
@@ -200,9 +202,14 @@ impl<I: Deref<Target = PageIndex>> EntriesRead for Paged<'_, I> {
         Ok(out)
     }
     fn count_below(&mut self, id: StreamId) -> R<u64> {
-        let i = self.idx.pages.partition_point(|p| p.last < id);
-        let whole: u64 = self.idx.pages.range(..i).map(|p| u64::from(p.count)).sum();
-        let part = match self.idx.pages.get(i) {
+        let i = self.idx.pages().partition_point(|p| p.last < id);
+        let whole: u64 = self
+            .idx
+            .pages()
+            .range(..i)
+            .map(|p| u64::from(p.count))
+            .sum();
+        let part = match self.idx.pages().get(i) {
             Some(p) if p.first < id => page(self.engine, &self.idx, i, self.now_ms)?
                 .range(..id)
                 .count() as u64,
@@ -217,15 +224,15 @@ impl<I: DerefMut<Target = PageIndex>> EntriesWrite for Paged<'_, I> {
         let b = entry_bytes(&fields);
         let full = self
             .idx
-            .pages
+            .pages()
             .back()
             .is_none_or(|p| p.count == u32::MAX || p.bytes + b > self.page_bytes);
         if full {
             new_page(self.engine, &mut self.idx, BTreeMap::new(), self.now_ms);
         }
-        let i = self.idx.pages.len() - 1;
+        let i = self.idx.pages().len() - 1;
         page_mut(self.engine, &self.idx, i, self.now_ms)?.insert(id, fields);
-        let p = &mut self.idx.pages[i];
+        let p = self.idx.page_mut(i);
         if p.count == 0 {
             p.first = id;
         }
@@ -246,7 +253,7 @@ impl<I: DerefMut<Target = PageIndex>> EntriesWrite for Paged<'_, I> {
         };
         let (first, last) = (p.keys().next().copied(), p.keys().next_back().copied());
         self.idx.len -= 1;
-        let sp = &mut self.idx.pages[i];
+        let sp = self.idx.page_mut(i);
         sp.count -= 1;
         sp.bytes = sp.bytes.saturating_sub(entry_bytes(&fields));
         match (first, last) {
@@ -262,7 +269,7 @@ impl<I: DerefMut<Target = PageIndex>> EntriesWrite for Paged<'_, I> {
 
     fn remove_first(&mut self, mut n: u64) -> R<()> {
         while n > 0 {
-            let Some(p) = self.idx.pages.front() else {
+            let Some(p) = self.idx.pages().front() else {
                 break;
             };
             let count = u64::from(p.count);
@@ -280,7 +287,7 @@ impl<I: DerefMut<Target = PageIndex>> EntriesWrite for Paged<'_, I> {
                 }
             }
             let first = pg.keys().next().copied().unwrap_or(StreamId::MIN);
-            let sp = &mut self.idx.pages[0];
+            let sp = self.idx.page_mut(0);
             sp.count -= n as u32;
             sp.bytes = sp.bytes.saturating_sub(freed);
             sp.first = first;
@@ -300,10 +307,7 @@ pub fn page_out(
     now_ms: i64,
 ) -> PagedStream {
     let entries = std::mem::take(&mut s.entries);
-    let mut idx = PageIndex {
-        gen: new_gen(),
-        ..PageIndex::default()
-    };
+    let mut idx = PageIndex::new(new_gen(), 0, 0, Default::default());
     let mut page = BTreeMap::new();
     let mut bytes = 0;
     for (id, f) in entries {
@@ -324,7 +328,7 @@ pub fn page_out(
 /// The stream read whole into its one-record form (DUMP, DEBUG): every page is loaded.
 pub fn materialize(engine: &mut Engine<Value>, m: &PagedStream, now_ms: i64) -> R<Stream> {
     let mut s = m.meta.clone();
-    for i in 0..m.idx.pages.len() {
+    for i in 0..m.idx.pages().len() {
         let p = page(engine, &m.idx, i, now_ms)?;
         s.entries.extend(p.iter().map(|(k, v)| (*k, v.clone())));
     }
@@ -334,8 +338,9 @@ pub fn materialize(engine: &mut Engine<Value>, m: &PagedStream, now_ms: i64) -> 
 /// A copy under a new generation (COPY): every page is copied.
 pub fn deep_copy(engine: &mut Engine<Value>, m: &PagedStream, now_ms: i64) -> R<PagedStream> {
     let mut copy = m.clone();
-    copy.idx.gen = new_gen();
-    for i in 0..m.idx.pages.len() {
+    // A fresh index under the new generation: its parts, if any, are all written by its save.
+    copy.idx = PageIndex::new(new_gen(), m.idx.next_id, m.idx.len, m.idx.pages().clone());
+    for i in 0..m.idx.pages().len() {
         page(engine, &m.idx, i, now_ms)?;
         super::share_page(engine, &m.idx.key_at(i), &copy.idx.key_at(i), now_ms)?;
     }

@@ -2,7 +2,7 @@
 //! over it: everything that needs no page.
 
 use super::super::page_key;
-use super::parts::{parts_group, Layout, IN_PARTS};
+use crate::paged::parts::{parts_group, Layout, IN_PARTS};
 use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 use std::collections::VecDeque;
 
@@ -118,8 +118,14 @@ impl PagedList {
     /// The part records a save of this manifest writes beside its own (see
     /// [`kvtier_core::CacheValue::linked_writes`]).
     pub fn linked_writes(&self, out: &mut Vec<LinkedWrite>) -> Option<LinkedCommit> {
+        let encode = |at: usize, n: usize, out: &mut Vec<u8>| {
+            out.reserve(n * SEG_LEN);
+            for s in self.segs.range(at..at + n) {
+                s.encode(out);
+            }
+        };
         self.layout
-            .writes(&self.segs, |id| self.part_key(id).to_vec(), out)
+            .writes(encode, |id| self.part_key(id).to_vec(), out)
     }
 
     /// Every page number in use (to delete the pages with the value).
@@ -219,7 +225,11 @@ impl PagedList {
             return Err(damaged("element count"));
         }
         if n == IN_PARTS {
-            m.layout = Layout::decode(&p[HEAD_LEN..])?;
+            let (layout, used) = Layout::decode(&p[HEAD_LEN..])?;
+            if HEAD_LEN + used != p.len() {
+                return Err(damaged("manifest length"));
+            }
+            m.layout = layout;
             return Ok(m);
         }
         let n = n as usize;
@@ -247,18 +257,18 @@ impl PagedList {
         if !self.layout.in_parts() {
             return Err(damaged("not in parts"));
         }
-        if parts.len() != self.layout.parts().count() {
-            return Err(damaged("part count"));
-        }
-        let mut segs = VecDeque::new();
-        for ((_, n), bytes) in self.layout.parts().zip(parts) {
-            let bytes = bytes.ok_or_else(|| damaged("a part record is missing"))?;
-            if bytes.len() != n * SEG_LEN {
-                return Err(damaged("part length"));
+        let segs = self.layout.link(parts, SEG_LEN, |e| {
+            let s = Seg {
+                id: u32_at(e, 0),
+                count: u32_at(e, 4),
+                bytes: u64_at(e, 8),
+            };
+            if s.count == 0 {
+                return Err(damaged("empty segment"));
             }
-            segs.extend(decode_segs(&bytes, n)?);
-        }
-        self.segs = segs;
+            Ok(s)
+        })?;
+        self.segs = segs.into();
         self.check_len()
     }
 

@@ -2,7 +2,7 @@
 //! writes, and what a load reads back from the records those saves leave.
 
 use super::manifest::{PagedList, Seg, SEG_LEN};
-use super::parts::{ONE_RECORD_MAX, PART_MAX};
+use crate::paged::parts::{ONE_RECORD_MAX, PART_MAX};
 use kvtier_core::LinkedWrite;
 use std::collections::{HashMap, VecDeque};
 

@@ -3,8 +3,9 @@
 //! bookkeeping, consumer groups), with its versioned encoding.
 
 use super::super::page_key;
+use crate::paged::parts::{parts_group, Layout, IN_PARTS};
 use crate::stream::{codec, Fields, Stream, StreamId};
-use kvtier_core::StoreError;
+use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 use std::collections::VecDeque;
 
 /// One page: entries with IDs in `[first, last]`, `count` of them, taking `bytes`.
@@ -17,7 +18,32 @@ pub struct SPage {
     pub bytes: u64,
 }
 
-/// Where the entries are: the pages in ID order; none is empty.
+impl SPage {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_le_bytes());
+        id_(out, self.first);
+        id_(out, self.last);
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&self.bytes.to_le_bytes());
+    }
+
+    /// A page from its `PAGE_LEN` bytes.
+    fn decode(p: &[u8]) -> SPage {
+        let u32_at = |i: usize| u32::from_le_bytes(p[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
+        let id_at = |i: usize| StreamId::new(u64_at(i), u64_at(i + 8));
+        SPage {
+            id: u32_at(0),
+            first: id_at(4),
+            last: id_at(20),
+            count: u32_at(36),
+            bytes: u64_at(40),
+        }
+    }
+}
+
+/// Where the entries are: the pages in ID order; none is empty. A long index is stored in
+/// parts (`paged::parts`), so that a save writes the parts that changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PageIndex {
     /// Generation: the prefix of every page key of this value.
@@ -26,7 +52,8 @@ pub struct PageIndex {
     pub next_id: u32,
     /// Live entries (the sum of the pages' counts).
     pub len: u64,
-    pub pages: VecDeque<SPage>,
+    pages: VecDeque<SPage>,
+    layout: Layout,
 }
 
 /// The manifest stored under the stream's key.
@@ -52,6 +79,61 @@ pub(crate) fn damaged(what: &str) -> StoreError {
 }
 
 impl PageIndex {
+    /// An index of `pages` holding `len` entries.
+    pub fn new(gen: u64, next_id: u32, len: u64, pages: VecDeque<SPage>) -> Self {
+        let mut ix = PageIndex {
+            gen,
+            next_id,
+            len,
+            pages,
+            layout: Layout::default(),
+        };
+        ix.layout.reshape(ix.pages.len());
+        ix
+    }
+
+    /// The pages in ID order.
+    pub fn pages(&self) -> &VecDeque<SPage> {
+        &self.pages
+    }
+
+    /// The page at position `i`, for changing its range, count or bytes.
+    pub fn page_mut(&mut self, i: usize) -> &mut SPage {
+        self.layout.changed(self.pages.len(), i);
+        &mut self.pages[i]
+    }
+
+    /// Appends page `p` (the newest IDs).
+    pub fn push_page(&mut self, p: SPage) {
+        self.layout.inserted(self.pages.len(), self.pages.len());
+        self.pages.push_back(p);
+    }
+
+    /// Removes the page at position `i`.
+    pub fn remove_page(&mut self, i: usize) -> Option<SPage> {
+        if i >= self.pages.len() {
+            return None;
+        }
+        self.layout.removed(self.pages.len(), i);
+        self.pages.remove(i)
+    }
+
+    /// The key of part record `id` of the index.
+    pub fn part_key(&self, id: u32) -> crate::paged::PageKey {
+        page_key(parts_group(self.gen), id)
+    }
+
+    /// Every part record number in use (to delete them with the value).
+    pub fn part_ids(&self) -> Vec<u32> {
+        self.layout.part_ids()
+    }
+
+    /// Whether the index is stored in parts.
+    #[cfg(test)]
+    pub fn in_parts(&self) -> bool {
+        self.layout.in_parts()
+    }
+
     pub fn page_ids(&self) -> Vec<u32> {
         self.pages.iter().map(|p| p.id).collect()
     }
@@ -110,20 +192,59 @@ impl PagedStream {
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         let ix = &self.idx;
-        out.reserve(HEAD_LEN + ix.pages.len() * PAGE_LEN);
         out.push(VERSION);
         out.extend_from_slice(&ix.gen.to_le_bytes());
         out.extend_from_slice(&ix.next_id.to_le_bytes());
         out.extend_from_slice(&ix.len.to_le_bytes());
-        out.extend_from_slice(&(ix.pages.len() as u32).to_le_bytes());
-        for p in &ix.pages {
-            out.extend_from_slice(&p.id.to_le_bytes());
-            id_(out, p.first);
-            id_(out, p.last);
-            out.extend_from_slice(&p.count.to_le_bytes());
-            out.extend_from_slice(&p.bytes.to_le_bytes());
+        if ix.layout.in_parts() {
+            out.extend_from_slice(&IN_PARTS.to_le_bytes());
+            ix.layout.encode(out);
+        } else {
+            out.reserve(HEAD_LEN + ix.pages.len() * PAGE_LEN);
+            out.extend_from_slice(&(ix.pages.len() as u32).to_le_bytes());
+            for p in &ix.pages {
+                p.encode(out);
+            }
         }
         codec::encode(&self.meta, out);
+    }
+
+    /// The part records a save of this manifest writes beside its own (see
+    /// [`kvtier_core::CacheValue::linked_writes`]).
+    pub fn linked_writes(&self, out: &mut Vec<LinkedWrite>) -> Option<LinkedCommit> {
+        let ix = &self.idx;
+        let encode = |at: usize, n: usize, out: &mut Vec<u8>| {
+            out.reserve(n * PAGE_LEN);
+            for p in ix.pages.range(at..at + n) {
+                p.encode(out);
+            }
+        };
+        ix.layout.writes(encode, |id| ix.part_key(id).to_vec(), out)
+    }
+
+    /// The keys of the part records a manifest read in parts still needs (none once linked).
+    pub fn linked_keys(&self) -> Vec<Vec<u8>> {
+        let ix = &self.idx;
+        if !ix.layout.in_parts() || !ix.pages.is_empty() {
+            return Vec::new();
+        }
+        ix.layout
+            .parts()
+            .map(|(id, _)| ix.part_key(id).to_vec())
+            .collect()
+    }
+
+    /// Completes a manifest read in parts with its part records' bytes, in order.
+    pub fn link(&mut self, parts: Vec<Option<Vec<u8>>>) -> Result<(), StoreError> {
+        if !self.idx.layout.in_parts() {
+            return Err(damaged("not in parts"));
+        }
+        let pages = self
+            .idx
+            .layout
+            .link(parts, PAGE_LEN, |e| Ok(SPage::decode(e)))?;
+        self.idx.pages = check_pages(pages.into_iter(), self.idx.len)?;
+        Ok(())
     }
 
     pub fn decode(p: &[u8]) -> Result<Self, StoreError> {
@@ -132,44 +253,55 @@ impl PagedStream {
         }
         let u32_at = |i: usize| u32::from_le_bytes(p[i..i + 4].try_into().expect("4 bytes"));
         let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
-        let id_at = |i: usize| StreamId::new(u64_at(i), u64_at(i + 8));
-        let n = u32_at(21) as usize;
-        if (p.len() - HEAD_LEN) / PAGE_LEN < n {
-            return Err(damaged("manifest length"));
-        }
+        let n = u32_at(21);
         let mut idx = PageIndex {
             gen: u64_at(1),
             next_id: u32_at(9),
             len: u64_at(13),
-            pages: VecDeque::with_capacity(n),
+            ..PageIndex::default()
         };
-        let mut total = 0u64;
-        let mut prev: Option<StreamId> = None;
-        for i in 0..n {
-            let at = HEAD_LEN + i * PAGE_LEN;
-            let pg = SPage {
-                id: u32_at(at),
-                first: id_at(at + 4),
-                last: id_at(at + 20),
-                count: u32_at(at + 36),
-                bytes: u64_at(at + 40),
-            };
-            if pg.count == 0 || pg.first > pg.last || prev.is_some_and(|l| l >= pg.first) {
-                return Err(damaged("page range"));
+        let rest = if n == IN_PARTS {
+            let (layout, used) = Layout::decode(&p[HEAD_LEN..])?;
+            idx.layout = layout;
+            &p[HEAD_LEN + used..]
+        } else {
+            let n = n as usize;
+            if (p.len() - HEAD_LEN) / PAGE_LEN < n {
+                return Err(damaged("manifest length"));
             }
-            prev = Some(pg.last);
-            total += u64::from(pg.count);
-            idx.pages.push_back(pg);
-        }
-        if total != idx.len {
-            return Err(damaged("entry count"));
-        }
-        let meta = codec::decode(&p[HEAD_LEN + n * PAGE_LEN..]).map_err(damaged)?;
+            let table = &p[HEAD_LEN..HEAD_LEN + n * PAGE_LEN];
+            idx.pages = check_pages(table.chunks_exact(PAGE_LEN).map(SPage::decode), idx.len)?;
+            &p[HEAD_LEN + n * PAGE_LEN..]
+        };
+        let meta = codec::decode(rest).map_err(damaged)?;
         if !meta.entries.is_empty() {
             return Err(damaged("entries in the manifest"));
         }
         Ok(PagedStream { idx, meta })
     }
+}
+
+/// The pages of an index as read, checked: none empty, in ID order without overlap, `len`
+/// entries in all.
+fn check_pages(
+    pages: impl Iterator<Item = SPage>,
+    len: u64,
+) -> Result<VecDeque<SPage>, StoreError> {
+    let mut out = VecDeque::new();
+    let mut total = 0u64;
+    let mut prev: Option<StreamId> = None;
+    for pg in pages {
+        if pg.count == 0 || pg.first > pg.last || prev.is_some_and(|l| l >= pg.first) {
+            return Err(damaged("page range"));
+        }
+        prev = Some(pg.last);
+        total += u64::from(pg.count);
+        out.push_back(pg);
+    }
+    if total != len {
+        return Err(damaged("entry count"));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -194,12 +326,7 @@ mod tests {
             })
             .collect();
         PagedStream {
-            idx: PageIndex {
-                gen: 77,
-                next_id: 2,
-                len: 6,
-                pages,
-            },
+            idx: PageIndex::new(77, 2, 6, pages),
             meta,
         }
     }
@@ -236,5 +363,57 @@ mod tests {
             1..1
         );
         assert_eq!(ix.overlapping(StreamId::MIN, StreamId::MAX), 0..2);
+    }
+
+    /// A long index is saved as parts beside the manifest and read back through them; a part
+    /// that is missing or out of order fails the load.
+    #[test]
+    fn a_long_index_round_trips_through_its_parts() {
+        let n = 2000u64;
+        let pages: VecDeque<SPage> = (0..n)
+            .map(|i| SPage {
+                id: i as u32,
+                first: StreamId::new(i * 10, 0),
+                last: StreamId::new(i * 10 + 5, 0),
+                count: 3,
+                bytes: 99,
+            })
+            .collect();
+        let m = PagedStream {
+            idx: PageIndex::new(5, n as u32, n * 3, pages),
+            meta: sample().meta,
+        };
+        assert!(m.idx.in_parts());
+        let mut writes = Vec::new();
+        m.linked_writes(&mut writes).expect("parts to write")();
+        let stored: std::collections::HashMap<Vec<u8>, Vec<u8>> = writes
+            .into_iter()
+            .map(|w| (w.key, w.put.expect("a put").1))
+            .collect();
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        assert!(
+            out.len() < 1000,
+            "the manifest's own record: {} bytes",
+            out.len()
+        );
+        let back = PagedStream::decode(&out).unwrap();
+        let parts: Vec<Option<Vec<u8>>> = back
+            .linked_keys()
+            .iter()
+            .map(|k| stored.get(k).cloned())
+            .collect();
+        let mut linked = back.clone();
+        linked.link(parts.clone()).unwrap();
+        assert_eq!(linked, m);
+        assert!(linked.linked_keys().is_empty());
+        // Nothing changed since that save: nothing to write.
+        assert!(m.linked_writes(&mut Vec::new()).is_none());
+        let mut missing = parts.clone();
+        missing[0] = None;
+        assert!(back.clone().link(missing).is_err());
+        let mut swapped = parts;
+        swapped.swap(0, 1);
+        assert!(back.clone().link(swapped).is_err());
     }
 }

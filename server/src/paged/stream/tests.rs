@@ -80,7 +80,7 @@ fn paged_stream_matches_one_record() {
             save_and_evict(&mut e);
         }
     }
-    assert!(paged.idx.pages.len() > 3, "{}", paged.idx.pages.len());
+    assert!(paged.idx.pages().len() > 3, "{}", paged.idx.pages().len());
     check_index(&mut e, &paged);
     let whole = materialize(&mut e, &paged, NOW).unwrap();
     assert_eq!(whole, plain);
@@ -92,15 +92,15 @@ fn paged_stream_matches_one_record() {
 /// The index agrees with the pages: each page's count, bytes and ID range, and the total.
 fn check_index(e: &mut Engine<Value>, paged: &PagedStream) {
     let mut total = 0;
-    for i in 0..paged.idx.pages.len() {
-        let sp = paged.idx.pages[i];
+    for i in 0..paged.idx.pages().len() {
+        let sp = paged.idx.pages()[i];
         let p = page(e, &paged.idx, i, NOW).unwrap();
         assert_eq!(p.len(), sp.count as usize);
         assert_eq!(p.values().map(entry_bytes).sum::<u64>(), sp.bytes);
         assert_eq!(p.keys().next().copied(), Some(sp.first));
         assert_eq!(p.keys().next_back().copied(), Some(sp.last));
         if i > 0 {
-            assert!(paged.idx.pages[i - 1].last < sp.first);
+            assert!(paged.idx.pages()[i - 1].last < sp.first);
         }
         total += u64::from(sp.count);
     }
@@ -122,7 +122,7 @@ fn scattered_deletions_merge_small_pages() {
             String::new()
         });
     }
-    let before = paged.idx.pages.len();
+    let before = paged.idx.pages().len();
     save_and_evict(&mut e);
     // Nine entries in ten go, spread over every page; pages are evicted half way, so merges
     // read neighbours from the store too.
@@ -135,8 +135,8 @@ fn scattered_deletions_merge_small_pages() {
         }
     }
     check_index(&mut e, &paged);
-    let after = paged.idx.pages.len();
-    let bytes: u64 = paged.idx.pages.iter().map(|p| p.bytes).sum();
+    let after = paged.idx.pages().len();
+    let bytes: u64 = paged.idx.pages().iter().map(|p| p.bytes).sum();
     // Without merging every page would still hold its tenth: as many pages as before.
     assert!(after * 4 < before, "{before} pages -> {after}");
     assert!(

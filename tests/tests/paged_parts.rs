@@ -1,8 +1,8 @@
-//! A long paged list's manifest is stored in parts (issue 19): a push, a pop or an LSET saves
-//! the page it touches and one part of the manifest, not a table of every page that grows with
-//! the list. The list reads back whole after restarts (its manifest read from its parts), after
-//! growing and after shrinking back to one record, and its part records go with it: nothing is
-//! left for the page collector.
+//! A long paged list's or stream's manifest is stored in parts (issue 19): a push, a pop, an
+//! LSET, an XADD or an XDEL saves the page it touches and one part of the manifest, not a table
+//! of every page that grows with the value. The value reads back whole after restarts (its
+//! manifest read from its parts), after growing and after shrinking back to one record, and its
+//! part records go with it: nothing is left for the page collector.
 
 use kvtier_tests::{paged_args, wait_until, Client, Resp, Server};
 use std::collections::VecDeque;
@@ -177,4 +177,100 @@ fn a_long_list_killed_mid_save_reads_back_as_a_prefix() {
     let want: VecDeque<String> = all[..n].iter().cloned().collect();
     check(&mut c, "q", &want, "after the kill");
     assert_eq!(c.info_int("load_errors"), 0);
+}
+
+/// Every entry of stream `key` as "id field value" strings.
+fn entries(c: &mut Client, key: &str) -> Vec<String> {
+    let Resp::Array(all) = c.cmd(&["XRANGE", key, "-", "+"]) else {
+        panic!("XRANGE {key}")
+    };
+    all.iter()
+        .map(|e| match e {
+            Resp::Array(p) => match (&p[0], &p[1]) {
+                (Resp::Bulk(id), Resp::Array(f)) => {
+                    let mut s = String::from_utf8_lossy(id).into_owned();
+                    for x in f {
+                        if let Resp::Bulk(b) = x {
+                            s.push(' ');
+                            s.push_str(&String::from_utf8_lossy(b));
+                        }
+                    }
+                    s
+                }
+                r => panic!("entry {r:?}"),
+            },
+            r => panic!("entry {r:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_long_streams_page_index_is_saved_in_parts() {
+    let a = &args();
+    let mut s = Server::start(a);
+    let mut c = s.client();
+    let mut model: Vec<String> = Vec::new();
+    for batch in 0..40 {
+        let mut pipe = Vec::new();
+        for i in 0..100 {
+            let n = batch * 100 + i + 1;
+            pipe.push(format!("{n}-0"));
+        }
+        for id in &pipe {
+            assert_eq!(c.cmd(&["XADD", "s", id, "f", "v"]), Resp::bulk(id));
+            model.push(format!("{id} f v"));
+        }
+    }
+    settle(&mut c);
+    let pages = c.info_int("resident_pages");
+    assert!(pages > 1000, "the stream has {pages} pages");
+    // In one record, the index alone would be 48 bytes per page, rewritten by every save.
+    let one_record = pages * 48;
+    for (args, delete) in [
+        (vec!["XADD", "s", "9000-0", "f", "v"], None),
+        (vec!["XDEL", "s", "2000-0"], Some("2000-0 f v")),
+        (vec!["XADD", "s", "9001-0", "f", "v"], None),
+    ] {
+        let before = c.info_int("bytes_saved");
+        assert!(!matches!(c.cmd(&args), Resp::Error(_)), "{args:?}");
+        match delete {
+            Some(e) => model.retain(|m| m != e),
+            None => model.push(format!("{} f v", args[2])),
+        }
+        settle(&mut c);
+        let written = c.info_int("bytes_saved") - before;
+        assert!(
+            written > 0 && written * 8 < one_record,
+            "{args:?} saved {written} bytes; the index in one record is {one_record}"
+        );
+    }
+    assert_eq!(entries(&mut c, "s"), model);
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(a);
+    let mut c = s.client();
+    assert_eq!(entries(&mut c, "s"), model, "after a restart");
+    assert_eq!(c.cmd(&["XLEN", "s"]), Resp::Int(model.len() as i64));
+    // Trimmed back to one record, then deleted with its parts.
+    assert!(matches!(
+        c.cmd(&["XTRIM", "s", "MAXLEN", "50"]),
+        Resp::Int(_)
+    ));
+    let kept = model[model.len() - 50..].to_vec();
+    settle(&mut c);
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(a);
+    let mut c = s.client();
+    assert_eq!(entries(&mut c, "s"), kept, "after XTRIM and a restart");
+    assert_eq!(c.cmd(&["DEL", "s"]), Resp::Int(1));
+    wait_until(Duration::from_secs(30), "pages deleted", || {
+        c.info_int("page_gc_pending") == 0
+    });
+    settle(&mut c);
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(a);
+    let mut c = s.client();
+    wait_until(Duration::from_secs(30), "a page collector run", || {
+        c.info_int("page_collector_runs") >= 1
+    });
+    assert_eq!(c.info_int("orphan_pages_found"), 0);
 }

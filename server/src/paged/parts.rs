@@ -1,11 +1,13 @@
-//! A long list's manifest stored in parts, so that a save rewrites what changed.
+//! A long manifest's table stored in parts, so that a save rewrites what changed.
 //!
-//! A manifest's segment table grows with the list (16 bytes a page). Past [`ONE_RECORD_MAX`]
-//! segments it is stored as **parts**: consecutive runs of at most [`PART_MAX`] segments, each a
-//! record of its own in the page namespace, and the manifest's own record holds only the parts'
-//! numbers and sizes. A part's bounds move with the segments it holds (a push at the head grows
-//! the first part; a part past `PART_MAX` splits, a nearly empty one joins a neighbour), so a
-//! change rewrites one part, never shifts the others. In memory the table stays whole.
+//! The manifest of an ordered paged value (a list's segments, a stream's page index) holds a
+//! table with an entry per page, which grows with the value (16 and 48 bytes a page). Past
+//! [`ONE_RECORD_MAX`] entries it is stored as **parts**: consecutive runs of at most
+//! [`PART_MAX`] entries, each a record of its own in the page namespace, and the manifest's own
+//! record holds only the parts' numbers and sizes. A part's bounds move with the entries it
+//! holds (a push at the head grows the first part; a part past `PART_MAX` splits, a nearly
+//! empty one joins a neighbour), so a change rewrites one part, never shifts the others. In
+//! memory the table stays whole.
 //!
 //! The parts are written by the manifest's own save, in the same batch
 //! ([`kvtier_core::CacheValue::linked_writes`], on the IO worker): each part remembers the
@@ -13,20 +15,19 @@
 //! (a save's snapshot included) the clock of the last snapshot that reached the store, so a save
 //! writes the parts changed since, and deletes the parts dropped since. A command only marks.
 
-use super::manifest::{damaged, Seg, SEG_LEN};
 use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Segments a part holds at most (an 8 kB record); a part that grows past it is split in two.
-pub(super) const PART_MAX: usize = 512;
-/// A manifest of more segments than this (an 8 kB table, a list of 4 MB in 8 kB pages) is
-/// stored in parts, and goes back to one record below a quarter of it (apart, so that a list at
-/// the boundary does not switch on every push).
-pub(super) const ONE_RECORD_MAX: usize = 512;
-/// The segment count that marks a manifest stored in parts (its parts' table follows the head).
-pub(super) const IN_PARTS: u32 = u32::MAX;
+/// Entries a part holds at most (8 kB of list segments, 24 kB of stream pages); a part that
+/// grows past it is split in two.
+pub const PART_MAX: usize = 512;
+/// A table of more entries than this (a list of 4 MB in 8 kB pages) is stored in parts, and
+/// goes back to one record below a quarter of it (apart, so that a value at the boundary does
+/// not switch on every push).
+pub const ONE_RECORD_MAX: usize = 512;
+/// The entry count that marks a table stored in parts (the parts' table follows).
+pub const IN_PARTS: u32 = u32::MAX;
 /// Encoded size of the parts' head (count, next number) and of one part.
 const PARTS_HEAD_LEN: usize = 4 + 4;
 const PART_LEN: usize = 4 + 4;
@@ -40,9 +41,13 @@ pub fn parts_group(gen: u64) -> u64 {
     gen ^ (1 << 63)
 }
 
+fn damaged(what: &str) -> StoreError {
+    StoreError::Corruption(format!("damaged manifest parts: {what}"))
+}
+
 /// How a manifest's table is stored, and what of it has reached the store.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Layout {
+pub struct Layout {
     /// `Some` when the table is stored in parts.
     parts: Option<Parts>,
     /// Part records to delete: (number, clock when dropped); pruned once saved.
@@ -97,7 +102,7 @@ impl Durable {
 
 impl Layout {
     /// Whether the table is stored in parts.
-    pub(super) fn in_parts(&self) -> bool {
+    pub fn in_parts(&self) -> bool {
         self.parts.is_some()
     }
 
@@ -151,14 +156,14 @@ impl Layout {
     }
 
     /// Segment `i` of `n` changed.
-    pub(super) fn changed(&mut self, n: usize, i: usize) {
+    pub fn changed(&mut self, n: usize, i: usize) {
         if let Some(p) = self.part_of(n, i) {
             self.mark(p);
         }
     }
 
     /// A segment was inserted at `at` into a table of `n` (before the insert).
-    pub(super) fn inserted(&mut self, n: usize, at: usize) {
+    pub fn inserted(&mut self, n: usize, at: usize) {
         if self.parts.is_none() {
             return self.reshape(n + 1);
         }
@@ -195,7 +200,7 @@ impl Layout {
     }
 
     /// The segment at `at` of `n` (before the removal) was removed.
-    pub(super) fn removed(&mut self, n: usize, at: usize) {
+    pub fn removed(&mut self, n: usize, at: usize) {
         let Some(p) = self.part_of(n, at) else {
             return self.reshape(n - 1);
         };
@@ -227,7 +232,7 @@ impl Layout {
     }
 
     /// Switches between one record and parts when a table of `n` segments crosses the bounds.
-    pub(super) fn reshape(&mut self, n: usize) {
+    pub fn reshape(&mut self, n: usize) {
         match &self.parts {
             None if n > ONE_RECORD_MAX => {
                 let mut list = Vec::new();
@@ -251,7 +256,7 @@ impl Layout {
     }
 
     /// Every part number with a record, or one waiting for its delete.
-    pub(super) fn part_ids(&self) -> Vec<u32> {
+    pub fn part_ids(&self) -> Vec<u32> {
         let mut ids: Vec<u32> = self.dropped.iter().map(|&(id, _)| id).collect();
         ids.extend(
             self.parts
@@ -262,11 +267,12 @@ impl Layout {
     }
 
     /// The records a save of this snapshot writes beside the manifest's own (under
-    /// `key(part number)`): the parts changed and dropped since the last save that reached the
-    /// store, and what marks this snapshot saved.
-    pub(super) fn writes(
+    /// `key(part number)`, each part's payload written by `encode(first entry, entries, out)`):
+    /// the parts changed and dropped since the last save that reached the store, and what marks
+    /// this snapshot saved.
+    pub fn writes(
         &self,
-        segs: &VecDeque<Seg>,
+        encode: impl Fn(usize, usize, &mut Vec<u8>),
         key: impl Fn(u32) -> Vec<u8>,
         out: &mut Vec<LinkedWrite>,
     ) -> Option<LinkedCommit> {
@@ -283,10 +289,8 @@ impl Layout {
             for part in &parts.list {
                 let n = part.segs as usize;
                 if part.changed_at > durable {
-                    let mut payload = Vec::with_capacity(n * SEG_LEN);
-                    for s in segs.range(at..at + n) {
-                        s.encode(&mut payload);
-                    }
+                    let mut payload = Vec::new();
+                    encode(at, n, &mut payload);
                     out.push(LinkedWrite {
                         key: key(part.id),
                         put: Some((PART_TAG, payload)),
@@ -305,7 +309,7 @@ impl Layout {
     }
 
     /// The parts' table (after the manifest's head).
-    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut Vec<u8>) {
         let Some(parts) = &self.parts else {
             return;
         };
@@ -317,14 +321,16 @@ impl Layout {
         }
     }
 
-    /// A layout in parts from its table, as read from the store (nothing to write).
-    pub(super) fn decode(p: &[u8]) -> Result<Self, StoreError> {
+    /// A layout in parts from its table, as read from the store (nothing to write), and the
+    /// bytes the table took at the start of `p`.
+    pub fn decode(p: &[u8]) -> Result<(Self, usize), StoreError> {
         if p.len() < PARTS_HEAD_LEN {
             return Err(damaged("short parts table"));
         }
         let u32_at = |i: usize| u32::from_le_bytes(p[i..i + 4].try_into().expect("4 bytes"));
         let count = u32_at(0) as usize;
-        if count == 0 || p.len() != PARTS_HEAD_LEN + count * PART_LEN {
+        let used = PARTS_HEAD_LEN + count * PART_LEN;
+        if count == 0 || p.len() < used {
             return Err(damaged("parts table length"));
         }
         let mut list = Vec::with_capacity(count);
@@ -340,15 +346,40 @@ impl Layout {
             }
             list.push(part);
         }
-        Ok(Layout {
+        let layout = Layout {
             parts: Some(Parts { list }),
             next_id: u32_at(4),
             ..Layout::default()
-        })
+        };
+        Ok((layout, used))
+    }
+
+    /// The table from its part records' payloads (`parts`, in order, as the load read them),
+    /// each `entry_len` bytes an entry, decoded by `entry`.
+    pub fn link<T>(
+        &self,
+        parts: Vec<Option<Vec<u8>>>,
+        entry_len: usize,
+        mut entry: impl FnMut(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        if parts.len() != self.parts().count() {
+            return Err(damaged("part count"));
+        }
+        let mut out = Vec::new();
+        for ((_, n), bytes) in self.parts().zip(parts) {
+            let bytes = bytes.ok_or_else(|| damaged("a part record is missing"))?;
+            if bytes.len() != n * entry_len {
+                return Err(damaged("part length"));
+            }
+            for e in bytes.chunks_exact(entry_len) {
+                out.push(entry(e)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The part numbers in order, with the segments each holds.
-    pub(super) fn parts(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
+    pub fn parts(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
         self.parts
             .iter()
             .flat_map(|ps| ps.list.iter().map(|p| (p.id, p.segs as usize)))
@@ -357,7 +388,7 @@ impl Layout {
     /// Whether every part holds between one and `PART_MAX` segments, `n` in all, and the
     /// layout is the one for a table of `n` (tests).
     #[cfg(test)]
-    pub(super) fn is_sound(&self, n: usize) -> bool {
+    pub fn is_sound(&self, n: usize) -> bool {
         match &self.parts {
             Some(ps) => {
                 ps.list.iter().map(|p| p.segs as usize).sum::<usize>() == n
