@@ -233,6 +233,7 @@ impl CacheValue for Value {
         match self {
             Value::PagedList(m) => m.linked_keys(),
             Value::PagedStream(m) => m.linked_keys(),
+            Value::PagedZSet(m) => m.linked_keys(),
             _ => Vec::new(),
         }
     }
@@ -244,6 +245,7 @@ impl CacheValue for Value {
         match self {
             Value::PagedList(m) => m.linked_writes(out),
             Value::PagedStream(m) => m.linked_writes(out),
+            Value::PagedZSet(m) => m.linked_writes(out),
             _ => None,
         }
     }
@@ -262,6 +264,7 @@ impl CacheValue for Value {
         match self {
             Value::PagedList(m) => m.link(bytes),
             Value::PagedStream(m) => m.link(bytes),
+            Value::PagedZSet(m) => m.link(bytes),
             _ => Err(StoreError::Corruption(
                 "parts for a value of one record".into(),
             )),

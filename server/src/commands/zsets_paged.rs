@@ -409,9 +409,9 @@ pub fn pages_needed(
         let r = min.zip(max).and_then(|(a, b)| parse_score_range(a, b));
         if let Some((lo, hi)) = r.and_then(|r| m.score_span(r)) {
             if all {
-                pages.extend(m.segs[lo..=hi].iter().take(MAX_AHEAD).map(|s| s.id));
+                pages.extend(m.segs()[lo..=hi].iter().take(MAX_AHEAD).map(|s| s.id));
             } else {
-                pages.extend([m.segs[lo].id, m.segs[hi].id]);
+                pages.extend([m.segs()[lo].id, m.segs()[hi].id]);
             }
         }
     };
@@ -446,7 +446,7 @@ pub fn pages_needed(
         }
         pages.extend(ids);
     };
-    let segments = || m.segs.iter().map(|s| s.id).collect::<Vec<u32>>();
+    let segments = || m.segs().iter().map(|s| s.id).collect::<Vec<u32>>();
     let among = |from: usize| {
         args.get(from..)
             .unwrap_or_default()
@@ -454,7 +454,7 @@ pub fn pages_needed(
             .any(|a| a == key)
     };
     // Lex bounds are found by binary searches over members; the first segment is always read.
-    let lex = |pages: &mut Vec<u32>| pages.extend(m.segs.first().map(|s| s.id));
+    let lex = |pages: &mut Vec<u32>| pages.extend(m.segs().first().map(|s| s.id));
     match name {
         "zscore" | "zmscore" | "zrank" | "zrevrank" | "zrem" | "geopos" | "geohash" => {
             for e in args.get(2..).unwrap_or_default() {

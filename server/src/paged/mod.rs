@@ -186,6 +186,10 @@ pub fn manifest_parts_of(v: &Value) -> Option<(u64, Vec<u32>)> {
             let ids = m.idx.part_ids();
             (!ids.is_empty()).then(|| (parts::parts_group(m.idx.gen), ids))
         }
+        Value::PagedZSet(m) => {
+            let ids = m.part_ids();
+            (!ids.is_empty()).then(|| (parts::parts_group(m.gen()), ids))
+        }
         _ => None,
     }
 }
@@ -207,7 +211,7 @@ pub fn page_total(v: &Value) -> Option<(u64, u32)> {
     match v {
         Value::PagedHash(m) | Value::PagedSet(m) => Some((m.gen, m.page_count())),
         Value::PagedList(m) => Some((m.gen, m.segs().len() as u32)),
-        Value::PagedZSet(m) => Some((m.gen(), m.index.page_count() + m.segs.len() as u32)),
+        Value::PagedZSet(m) => Some((m.gen(), m.index.page_count() + m.segs().len() as u32)),
         Value::PagedStream(m) => Some((m.idx.gen, m.idx.pages().len() as u32)),
         _ => None,
     }

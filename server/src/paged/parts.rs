@@ -362,17 +362,34 @@ impl Layout {
         entry_len: usize,
         mut entry: impl FnMut(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
+        self.link_with(parts, |bytes, n, out| {
+            if bytes.len() != n * entry_len {
+                return Err(damaged("part length"));
+            }
+            for e in bytes.chunks_exact(entry_len) {
+                out.push(entry(e)?);
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Layout::link`] for entries of varying length: `part(payload, entries, out)` decodes
+    /// one part's payload, which must hold exactly `entries` entries, onto `out`.
+    pub fn link_with<T>(
+        &self,
+        parts: Vec<Option<Vec<u8>>>,
+        mut part: impl FnMut(&[u8], usize, &mut Vec<T>) -> Result<(), StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         if parts.len() != self.parts().count() {
             return Err(damaged("part count"));
         }
         let mut out = Vec::new();
         for ((_, n), bytes) in self.parts().zip(parts) {
             let bytes = bytes.ok_or_else(|| damaged("a part record is missing"))?;
-            if bytes.len() != n * entry_len {
-                return Err(damaged("part length"));
-            }
-            for e in bytes.chunks_exact(entry_len) {
-                out.push(entry(e)?);
+            let before = out.len();
+            part(&bytes, n, &mut out)?;
+            if out.len() - before != n {
+                return Err(damaged("entries in a part"));
             }
         }
         Ok(out)

@@ -96,7 +96,7 @@ pub fn seg_page<'e>(
     let key = m.seg_key(seg);
     let pages = engine.pages_db();
     match engine.get_or_load(pages, &key, now_ms)? {
-        Some(Value::ZSet(z)) if z.len() == m.segs[seg].count as usize => Ok(z),
+        Some(Value::ZSet(z)) if z.len() == m.segs()[seg].count as usize => Ok(z),
         _ => Err(damaged("a segment page is missing or holds another count")),
     }
 }
@@ -111,7 +111,7 @@ fn seg_page_mut<'e>(
     let key = m.seg_key(seg);
     let pages = engine.pages_db();
     match engine.get_mut_or_load(pages, &key, now_ms)? {
-        Some(Value::ZSet(z)) if z.len() == m.segs[seg].count as usize => {
+        Some(Value::ZSet(z)) if z.len() == m.segs()[seg].count as usize => {
             // A page written before pages had their own record tag loads as a plain set.
             z.make_page();
             Ok(z)
@@ -209,7 +209,7 @@ pub fn insert(
     }
     p.insert_absent(key.1.clone(), score);
     let new_last = (from == Some(to)).then(|| last_of(p)).flatten();
-    let s = &mut m.segs[to];
+    let s = m.seg_mut(to);
     if let Some(l) = new_last {
         s.last = l;
     } else {
@@ -294,8 +294,8 @@ pub fn pop(
     let mut left = n;
     let mut cut_seg = None;
     while left > 0 {
-        let i = if max { m.segs.len() - 1 } else { 0 };
-        let c = u64::from(m.segs[i].count);
+        let i = if max { m.segs().len() - 1 } else { 0 };
+        let c = u64::from(m.segs()[i].count);
         if c <= left {
             drop_seg(engine, m, i, now_ms);
             left -= c;
@@ -309,7 +309,7 @@ pub fn pop(
             }
         }
         let new_last = if max { last_of(p) } else { None };
-        let s = &mut m.segs[i];
+        let s = m.seg_mut(i);
         s.count -= left as u32;
         s.bytes = s.bytes.saturating_sub(freed);
         if let Some(l) = new_last {
@@ -333,17 +333,13 @@ pub fn page_out(engine: &mut Engine<Value>, z: &ZSet, page_bytes: u64, now_ms: i
         .collect();
     let pairs = scores.iter().map(|(e, s)| (*e, &s[..]));
     let index = hash::page_out_pairs(engine, pairs, page_bytes, now_ms);
-    let mut m = PagedZSet {
-        index,
-        segs: Vec::new(),
-        next_id: SEG_BASE,
-    };
+    let mut m = PagedZSet::new(index, SEG_BASE, Vec::new());
     let mut page = ZSet::page();
     let mut bytes = 0;
     for (e, s) in z.iter() {
         let b = elem_bytes(e);
         if !page.is_empty() && bytes + b > page_bytes {
-            let at = m.segs.len();
+            let at = m.segs().len();
             new_seg(
                 engine,
                 &mut m,
@@ -356,7 +352,7 @@ pub fn page_out(engine: &mut Engine<Value>, z: &ZSet, page_bytes: u64, now_ms: i
         bytes += b;
         page.insert_absent(e.to_vec(), s);
     }
-    let at = m.segs.len();
+    let at = m.segs().len();
     new_seg(engine, &mut m, at, page, now_ms);
     m
 }
@@ -382,12 +378,12 @@ pub fn deep_copy(
     m: &PagedZSet,
     now_ms: i64,
 ) -> Result<PagedZSet, StoreError> {
-    let copy = PagedZSet {
-        index: hash::deep_copy(engine, &m.index, now_ms)?,
-        segs: m.segs.clone(),
-        next_id: m.next_id,
-    };
-    for seg in 0..m.segs.len() {
+    let copy = PagedZSet::new(
+        hash::deep_copy(engine, &m.index, now_ms)?,
+        m.next_id,
+        m.segs().to_vec(),
+    );
+    for seg in 0..m.segs().len() {
         seg_page(engine, m, seg, now_ms)?;
         super::share_page(engine, &m.seg_key(seg), &copy.seg_key(seg), now_ms)?;
     }

@@ -2,8 +2,9 @@
 
 use super::super::hash::{PagedHash, MANIFEST_LEN as INDEX_LEN};
 use super::super::page_key;
+use crate::paged::parts::{parts_group, Layout, IN_PARTS};
 use crate::zset::{Score, ScoreRange};
-use kvtier_core::StoreError;
+use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 
 /// The first page number of a segment. Member pages are numbered `0..2^level + split` with
 /// `level <= 30` (below `2^31`), so the two kinds share a generation but never a number.
@@ -21,17 +22,59 @@ pub struct ZSeg {
     pub last: (Score, Vec<u8>),
 }
 
+impl ZSeg {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&self.bytes.to_le_bytes());
+        out.extend_from_slice(&self.last.0 .0.to_bits().to_le_bytes());
+        out.extend_from_slice(&(self.last.1.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.last.1);
+    }
+
+    /// The segment at `*at` in `p`, moving `at` past it.
+    fn decode(p: &[u8], at: &mut usize) -> Result<ZSeg, StoreError> {
+        let u32_at = |i: usize| u32::from_le_bytes(p[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
+        if p.len() - *at < SEG_FIXED {
+            return Err(damaged("short segment"));
+        }
+        let i = *at;
+        let (id, count, bytes) = (u32_at(i), u32_at(i + 4), u64_at(i + 8));
+        let score = f64::from_bits(u64_at(i + 16));
+        let mlen = u32_at(i + 24) as usize;
+        *at += SEG_FIXED;
+        if p.len() - *at < mlen {
+            return Err(damaged("short segment member"));
+        }
+        let member = p[*at..*at + mlen].to_vec();
+        *at += mlen;
+        if count == 0 || id < SEG_BASE || score.is_nan() {
+            return Err(damaged("segment"));
+        }
+        Ok(ZSeg {
+            id,
+            count,
+            bytes,
+            last: (Score(score), member),
+        })
+    }
+}
+
 /// The manifest of a paged sorted set, stored under the set's key. (`Default`: the empty
-/// placeholder a write command leaves in the cache while it holds the manifest.)
+/// placeholder a write command leaves in the cache while it holds the manifest.) A long segment
+/// table is stored in parts (`paged::parts`), so that a save writes the parts that changed.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PagedZSet {
     /// Member -> score, partitioned by member hash exactly like a paged hash (its generation is
     /// the value's: see [`PagedZSet::gen`]). Its `len` is the number of members.
     pub index: PagedHash,
     /// The segments in (score, member) order; none is empty.
-    pub segs: Vec<ZSeg>,
+    segs: Vec<ZSeg>,
     /// The next segment page number to hand out (from [`SEG_BASE`] up).
     pub next_id: u32,
+    /// How the segment table is stored.
+    layout: Layout,
 }
 
 /// Layout version, the first byte of an encoded manifest. Bump it when the layout changes.
@@ -46,6 +89,100 @@ pub(super) fn damaged(what: &str) -> StoreError {
 }
 
 impl PagedZSet {
+    /// A manifest of `segs` over member index `index`.
+    pub fn new(index: PagedHash, next_id: u32, segs: Vec<ZSeg>) -> Self {
+        let mut m = PagedZSet {
+            index,
+            segs,
+            next_id,
+            layout: Layout::default(),
+        };
+        m.layout.reshape(m.segs.len());
+        m
+    }
+
+    /// The segments in (score, member) order.
+    pub fn segs(&self) -> &[ZSeg] {
+        &self.segs
+    }
+
+    /// Segment `i` for changing its count, bytes or last element.
+    pub fn seg_mut(&mut self, i: usize) -> &mut ZSeg {
+        self.layout.changed(self.segs.len(), i);
+        &mut self.segs[i]
+    }
+
+    /// Inserts segment `s` at position `at`.
+    pub fn insert_seg(&mut self, at: usize, s: ZSeg) {
+        self.layout.inserted(self.segs.len(), at);
+        self.segs.insert(at, s);
+    }
+
+    /// Removes the segment at `at`.
+    pub fn remove_seg(&mut self, at: usize) -> ZSeg {
+        self.layout.removed(self.segs.len(), at);
+        self.segs.remove(at)
+    }
+
+    /// The key of part record `id` of the segment table.
+    pub fn part_key(&self, id: u32) -> super::super::PageKey {
+        page_key(parts_group(self.gen()), id)
+    }
+
+    /// Every part record number in use (to delete them with the value).
+    pub fn part_ids(&self) -> Vec<u32> {
+        self.layout.part_ids()
+    }
+
+    /// Whether the segment table is stored in parts.
+    #[cfg(test)]
+    pub fn in_parts(&self) -> bool {
+        self.layout.in_parts()
+    }
+
+    /// The part records a save of this manifest writes beside its own (see
+    /// [`kvtier_core::CacheValue::linked_writes`]).
+    pub fn linked_writes(&self, out: &mut Vec<LinkedWrite>) -> Option<LinkedCommit> {
+        let encode = |at: usize, n: usize, out: &mut Vec<u8>| {
+            for s in &self.segs[at..at + n] {
+                s.encode(out);
+            }
+        };
+        self.layout
+            .writes(encode, |id| self.part_key(id).to_vec(), out)
+    }
+
+    /// The keys of the part records a manifest read in parts still needs (none once linked).
+    pub fn linked_keys(&self) -> Vec<Vec<u8>> {
+        if !self.layout.in_parts() || !self.segs.is_empty() {
+            return Vec::new();
+        }
+        self.layout
+            .parts()
+            .map(|(id, _)| self.part_key(id).to_vec())
+            .collect()
+    }
+
+    /// Completes a manifest read in parts with its part records' bytes, in order.
+    pub fn link(&mut self, parts: Vec<Option<Vec<u8>>>) -> Result<(), StoreError> {
+        if !self.layout.in_parts() {
+            return Err(damaged("not in parts"));
+        }
+        let segs = self.layout.link_with(parts, |p, n, out| {
+            let mut at = 0;
+            for _ in 0..n {
+                out.push(ZSeg::decode(p, &mut at)?);
+            }
+            if at != p.len() {
+                return Err(damaged("trailing bytes in a part"));
+            }
+            Ok(())
+        })?;
+        check_segs(&segs, self.index.len)?;
+        self.segs = segs;
+        Ok(())
+    }
+
     /// Generation: the prefix of every page key of this value (member and segment pages).
     pub fn gen(&self) -> u64 {
         self.index.gen
@@ -187,19 +324,19 @@ impl PagedZSet {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let members: usize = self.segs.iter().map(|s| s.last.1.len()).sum();
-        out.reserve(HEAD_LEN + self.segs.len() * SEG_FIXED + members);
         out.push(VERSION);
         self.index.encode(out);
         out.extend_from_slice(&self.next_id.to_le_bytes());
+        if self.layout.in_parts() {
+            out.extend_from_slice(&IN_PARTS.to_le_bytes());
+            self.layout.encode(out);
+            return;
+        }
+        let members: usize = self.segs.iter().map(|s| s.last.1.len()).sum();
+        out.reserve(4 + self.segs.len() * SEG_FIXED + members);
         out.extend_from_slice(&(self.segs.len() as u32).to_le_bytes());
         for s in &self.segs {
-            out.extend_from_slice(&s.id.to_le_bytes());
-            out.extend_from_slice(&s.count.to_le_bytes());
-            out.extend_from_slice(&s.bytes.to_le_bytes());
-            out.extend_from_slice(&s.last.0 .0.to_bits().to_le_bytes());
-            out.extend_from_slice(&(s.last.1.len() as u32).to_le_bytes());
-            out.extend_from_slice(&s.last.1);
+            s.encode(out);
         }
     }
 
@@ -217,56 +354,52 @@ impl PagedZSet {
         let index = PagedHash::decode(&p[1..1 + INDEX_LEN])?;
         let mut at = 1 + INDEX_LEN;
         let u32_at = |i: usize| u32::from_le_bytes(p[i..i + 4].try_into().expect("4 bytes"));
-        let u64_at = |i: usize| u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
         let next_id = u32_at(at);
-        let n = u32_at(at + 4) as usize;
+        let n = u32_at(at + 4);
         at += 8;
+        if n == IN_PARTS {
+            let (layout, used) = Layout::decode(&p[at..])?;
+            if at + used != p.len() {
+                return Err(damaged("trailing bytes"));
+            }
+            if index.len == 0 {
+                return Err(damaged("member count"));
+            }
+            return Ok(PagedZSet {
+                index,
+                segs: Vec::new(),
+                next_id,
+                layout,
+            });
+        }
+        let n = n as usize;
         // Every segment takes at least SEG_FIXED bytes: reject counts the payload cannot hold.
         if n > (p.len() - at) / SEG_FIXED {
             return Err(damaged("segment count"));
         }
         let mut segs: Vec<ZSeg> = Vec::with_capacity(n);
-        let mut total = 0u64;
         for _ in 0..n {
-            if p.len() - at < SEG_FIXED {
-                return Err(damaged("short segment"));
-            }
-            let (id, count, bytes) = (u32_at(at), u32_at(at + 4), u64_at(at + 8));
-            let score = f64::from_bits(u64_at(at + 16));
-            let mlen = u32_at(at + 24) as usize;
-            at += SEG_FIXED;
-            if p.len() - at < mlen {
-                return Err(damaged("short segment member"));
-            }
-            let member = p[at..at + mlen].to_vec();
-            at += mlen;
-            if count == 0 || id < SEG_BASE || score.is_nan() {
-                return Err(damaged("segment"));
-            }
-            let last = (Score(score), member);
-            if segs.last().is_some_and(|prev| prev.last >= last) {
-                return Err(damaged("segments out of order"));
-            }
-            total += u64::from(count);
-            segs.push(ZSeg {
-                id,
-                count,
-                bytes,
-                last,
-            });
+            segs.push(ZSeg::decode(p, &mut at)?);
         }
         if at != p.len() {
             return Err(damaged("trailing bytes"));
         }
-        if total != index.len || index.len == 0 {
-            return Err(damaged("member count"));
-        }
-        Ok(PagedZSet {
-            index,
-            segs,
-            next_id,
-        })
+        check_segs(&segs, index.len)?;
+        Ok(PagedZSet::new(index, next_id, segs))
     }
+}
+
+/// Checks a segment table as read: last elements in strictly ascending order (the binary
+/// searches rely on it) and counts adding up to the member count.
+fn check_segs(segs: &[ZSeg], len: u64) -> Result<(), StoreError> {
+    if segs.windows(2).any(|w| w[0].last >= w[1].last) {
+        return Err(damaged("segments out of order"));
+    }
+    let total: u64 = segs.iter().map(|s| u64::from(s.count)).sum();
+    if total != len || len == 0 {
+        return Err(damaged("member count"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -284,17 +417,17 @@ mod tests {
                 last: (Score(i as f64), format!("m{i}").into_bytes()),
             })
             .collect();
-        PagedZSet {
-            index: PagedHash {
+        PagedZSet::new(
+            PagedHash {
                 gen: 77,
                 level: 2,
                 split: 1,
                 len: counts.iter().map(|&c| u64::from(c)).sum(),
                 bytes: 1234,
             },
-            next_id: SEG_BASE + counts.len() as u32 * 2,
+            SEG_BASE + counts.len() as u32 * 2,
             segs,
-        }
+        )
     }
 
     fn encoded(m: &PagedZSet) -> Vec<u8> {
@@ -326,16 +459,17 @@ mod tests {
         assert!(PagedZSet::decode(&encoded(&bad)).is_err());
         // An empty segment.
         let mut bad = manifest(&[3, 1]);
-        bad.segs[1].count = 0;
+        bad.seg_mut(1).count = 0;
         bad.index.len = 3;
         assert!(PagedZSet::decode(&encoded(&bad)).is_err());
         // Segments out of order.
         let mut bad = manifest(&[3, 1]);
-        bad.segs.swap(0, 1);
+        let first = bad.remove_seg(0);
+        bad.insert_seg(1, first);
         assert!(PagedZSet::decode(&encoded(&bad)).is_err());
         // A segment numbered like a member page.
         let mut bad = manifest(&[3, 1]);
-        bad.segs[0].id = 5;
+        bad.seg_mut(0).id = 5;
         assert!(PagedZSet::decode(&encoded(&bad)).is_err());
         // A damaged index manifest.
         let mut bad = out.clone();
@@ -386,5 +520,54 @@ mod tests {
         assert_eq!(m.score_span(r(1.0, true, 2.0, true)), Some((2, 2)));
         assert_eq!(m.score_span(r(-9.0, false, 99.0, false)), Some((0, 3)));
         assert_eq!(m.score_span(r(2.0, true, 1.0, false)), None);
+    }
+
+    /// A long segment table is saved as parts beside the manifest and read back through them;
+    /// a change to one segment writes one part; a part that is missing, cut or out of order
+    /// fails the load.
+    #[test]
+    fn a_long_segment_table_round_trips_through_its_parts() {
+        let mut m = manifest(&vec![3; 2000]);
+        assert!(m.in_parts());
+        let mut stored = std::collections::HashMap::new();
+        let mut save = |m: &PagedZSet| {
+            let mut writes = Vec::new();
+            if let Some(done) = m.linked_writes(&mut writes) {
+                done();
+            }
+            for w in &writes {
+                stored.insert(w.key.clone(), w.put.clone().expect("a put").1);
+            }
+            (writes.len(), stored.clone())
+        };
+        save(&m);
+        m.seg_mut(1000).bytes += 1;
+        let (written, stored) = save(&m);
+        assert_eq!(written, 1);
+        let out = encoded(&m);
+        assert!(
+            out.len() < 200,
+            "the manifest's own record: {} bytes",
+            out.len()
+        );
+        let back = PagedZSet::decode(&out).unwrap();
+        let parts: Vec<Option<Vec<u8>>> = back
+            .linked_keys()
+            .iter()
+            .map(|k| stored.get(k).cloned())
+            .collect();
+        let mut linked = back.clone();
+        linked.link(parts.clone()).unwrap();
+        assert_eq!(linked, m);
+        assert!(linked.linked_keys().is_empty());
+        let mut missing = parts.clone();
+        missing[2] = None;
+        assert!(back.clone().link(missing).is_err());
+        let mut cut = parts.clone();
+        cut[0].as_mut().unwrap().pop();
+        assert!(back.clone().link(cut).is_err());
+        let mut swapped = parts;
+        swapped.swap(0, 1);
+        assert!(back.clone().link(swapped).is_err());
     }
 }

@@ -71,7 +71,7 @@ pub fn walk(
             }
         }
     } else {
-        for seg in first..m.segs.len() {
+        for seg in first..m.segs().len() {
             let p = seg_page(engine, m, seg, now_ms)?;
             let start = if seg == first { off } else { 0 };
             for (e, s) in p.range_by_rank(start, p.len() - 1, false) {
@@ -130,7 +130,7 @@ fn count_below(
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let seg = m.seg_partition(below);
-    if seg == m.segs.len() {
+    if seg == m.segs().len() {
         return Ok(m.len());
     }
     let p = seg_page(engine, m, seg, now_ms)?;
@@ -208,7 +208,7 @@ fn lex_plan(
     r: &LexRange,
     now_ms: i64,
 ) -> Result<Option<bool>, StoreError> {
-    let Some(last) = m.segs.last().map(|s| s.last.clone()) else {
+    let Some(last) = m.segs().last().map(|s| s.last.clone()) else {
         return Ok(None);
     };
     if r.is_empty() {

@@ -33,7 +33,7 @@ pub(super) fn new_seg(
     engine
         .db(pages, now_ms)
         .insert_new(&page_key(m.gen(), id), Value::ZSet(page));
-    m.segs.insert(
+    m.insert_seg(
         at,
         ZSeg {
             id,
@@ -46,7 +46,7 @@ pub(super) fn new_seg(
 
 /// Drops segment `seg` and deletes its page without reading it.
 pub(super) fn drop_seg(engine: &mut Engine<Value>, m: &mut PagedZSet, seg: usize, now_ms: i64) {
-    let s = m.segs.remove(seg);
+    let s = m.remove_seg(seg);
     let pages = engine.pages_db();
     engine
         .db(pages, now_ms)
@@ -67,9 +67,9 @@ pub(super) fn remove_from_seg(
     if !p.remove_scored(member, score) {
         return Err(damaged("a member missing from its segment"));
     }
-    let was_last = m.segs[seg].last.0 == Score(score) && m.segs[seg].last.1 == member;
+    let was_last = m.segs()[seg].last.0 == Score(score) && m.segs()[seg].last.1 == member;
     let new_last = if was_last { last_of(p) } else { None };
-    let s = &mut m.segs[seg];
+    let s = m.seg_mut(seg);
     s.count -= 1;
     s.bytes = s.bytes.saturating_sub(elem_bytes(member));
     if s.count == 0 {
@@ -93,12 +93,12 @@ pub(super) fn split_seg(
     page_bytes: u64,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let s = &m.segs[seg];
+    let s = &m.segs()[seg];
     if s.bytes <= page_bytes || s.count < 2 {
         return Ok(false);
     }
     let (count, half) = (s.count as usize, s.bytes / 2);
-    let at_end = seg + 1 == m.segs.len() && s.last == *key;
+    let at_end = seg + 1 == m.segs().len() && s.last == *key;
     let p = seg_page_mut(engine, m, seg, now_ms)?;
     let at_start = seg == 0 && p.iter().next().is_some_and(|(e, _)| e == key.1.as_slice());
     let cut = if at_end {
@@ -119,7 +119,7 @@ pub(super) fn split_seg(
     let right = p.split_off(cut);
     let moved = right.iter().map(|(e, _)| elem_bytes(e)).sum::<u64>();
     let left_last = last_of(p).expect("a cut leaves elements on the left");
-    let s = &mut m.segs[seg];
+    let s = m.seg_mut(seg);
     s.count = cut as u32;
     s.bytes = s.bytes.saturating_sub(moved);
     s.last = left_last;
@@ -140,15 +140,15 @@ pub(super) fn maybe_merge(
         a.bytes + b.bytes <= page_bytes.saturating_mul(3) / 4
             && u64::from(a.count) + u64::from(b.count) <= u64::from(u32::MAX)
     };
-    let Some(s) = m.segs.get(seg) else {
+    let Some(s) = m.segs().get(seg) else {
         return;
     };
     let left = seg
         .checked_sub(1)
-        .filter(|&l| fits(&m.segs[l], s))
-        .map(|l| (l, m.segs[l].bytes));
+        .filter(|&l| fits(&m.segs()[l], s))
+        .map(|l| (l, m.segs()[l].bytes));
     let right = m
-        .segs
+        .segs()
         .get(seg + 1)
         .filter(|r| fits(s, r))
         .map(|r| (seg, r.bytes));
@@ -184,8 +184,8 @@ fn merge(
     for (e, s) in moving {
         p.insert_absent(e, s);
     }
-    let right = m.segs[at + 1].clone();
-    let s = &mut m.segs[at];
+    let right = m.segs()[at + 1].clone();
+    let s = m.seg_mut(at);
     s.count += right.count;
     s.bytes += right.bytes;
     s.last = right.last;

@@ -65,16 +65,16 @@ fn lex_bound(rng: &mut StdRng) -> LexBound {
 /// The manifest agrees with the pages: order, counts, bytes, last elements, encoding.
 fn check_manifest(e: &mut Engine<Value>, m: &PagedZSet, model: &ZSet) {
     assert_eq!(m.len(), model.len() as u64);
-    let total: u64 = m.segs.iter().map(|s| u64::from(s.count)).sum();
+    let total: u64 = m.segs().iter().map(|s| u64::from(s.count)).sum();
     assert_eq!(total, m.len());
-    for w in m.segs.windows(2) {
+    for w in m.segs().windows(2) {
         assert!(w[0].last < w[1].last, "segments out of order");
     }
-    for i in 0..m.segs.len() {
+    for i in 0..m.segs().len() {
         let p = seg_page(e, m, i, NOW).expect("segment page");
         let bytes: u64 = p.iter().map(|(x, _)| elem_bytes(x)).sum();
-        assert_eq!(bytes, m.segs[i].bytes, "bytes of segment {i}");
-        assert_eq!(last_of(p).as_ref(), Some(&m.segs[i].last));
+        assert_eq!(bytes, m.segs()[i].bytes, "bytes of segment {i}");
+        assert_eq!(last_of(p).as_ref(), Some(&m.segs()[i].last));
     }
     let mut ids = m.page_ids();
     ids.sort_unstable();
@@ -158,7 +158,7 @@ fn check_queries(e: &mut Engine<Value>, m: &PagedZSet, model: &ZSet, rng: &mut S
 /// The segment positions whose pages are resident.
 fn resident_segs(e: &mut Engine<Value>, m: &PagedZSet) -> Vec<usize> {
     let pages = e.pages_db();
-    (0..m.segs.len())
+    (0..m.segs().len())
         .filter(|&i| e.residency(pages, &m.seg_key(i)) == Residency::Resident)
         .collect()
 }
@@ -239,7 +239,7 @@ fn a_paged_zset_behaves_like_a_zset() {
             if step % 300 == 150 {
                 save_and_evict(&mut e);
                 check_score_reads_stay_in_span(&mut e, &m, &mut rng);
-                if !m.segs.is_empty() && resident_pages(&mut e, &m) < m.page_ids().len() {
+                if !m.segs().is_empty() && resident_pages(&mut e, &m) < m.page_ids().len() {
                     evictions += 1;
                 }
             }
@@ -271,7 +271,7 @@ fn a_paged_zset_behaves_like_a_zset() {
                 save_and_evict(&mut e);
             }
         }
-        assert!(m.segs.is_empty() && m.is_empty());
+        assert!(m.segs().is_empty() && m.is_empty());
         check_queries(&mut e, &m, &model, &mut rng);
         for _ in 0..50 {
             let (x, s) = (member(&mut rng), pick_score(&mut rng));
@@ -291,14 +291,14 @@ fn page_out_then_materialize_gives_the_set_back() {
         z.insert(format!("member:{i}").into_bytes(), f64::from(i % 37) - 3.0);
     }
     let m = page_out(&mut e, &z, 512, NOW);
-    assert!(m.segs.len() > 10 && m.index.page_count() > 4);
+    assert!(m.segs().len() > 10 && m.index.page_count() > 4);
     // Pages of about `page_bytes`: none above it.
-    assert!(m.segs.iter().all(|s| s.bytes <= 512));
+    assert!(m.segs().iter().all(|s| s.bytes <= 512));
     save_and_evict(&mut e);
     assert_eq!(resident_pages(&mut e, &m), 0);
     assert_eq!(materialize(&mut e, &m, NOW).unwrap(), z);
     // Materializing read the segments, not the member pages.
-    assert_eq!(resident_pages(&mut e, &m), m.segs.len());
+    assert_eq!(resident_pages(&mut e, &m), m.segs().len());
     for (x, s) in z.iter() {
         assert_eq!(score(&mut e, &m, x, NOW).unwrap(), Some(s));
     }
@@ -316,7 +316,7 @@ fn a_deep_copy_has_pages_of_its_own() {
     assert_ne!(copy.gen(), m.gen());
     // The copy shares the resident pages (a pointer each) until one side changes one.
     let pages = e.pages_db();
-    for seg in 0..m.segs.len() {
+    for seg in 0..m.segs().len() {
         let (a, b) = (
             e.peek_shared(pages, &m.seg_key(seg)).unwrap(),
             e.peek_shared(pages, &copy.seg_key(seg)).unwrap(),
@@ -357,7 +357,7 @@ fn writes_touch_only_what_they_change() {
     assert_eq!(score(&mut e, &m, b"m150", NOW).unwrap(), Some(150.0));
     assert_eq!(peek_score(&e, &m, b"m150"), Some(150.0));
     let seg = m.seg_page_of(150.0, b"m150").unwrap();
-    let pos = m.segs.iter().position(|s| s.id == seg).unwrap();
+    let pos = m.segs().iter().position(|s| s.id == seg).unwrap();
     assert!(seg_page(&mut e, &m, pos, NOW)
         .unwrap()
         .score(b"m150")
@@ -382,7 +382,7 @@ fn writes_touch_only_what_they_change() {
 fn rising_scores_leave_full_pages_behind() {
     let mut e = engine();
     let mut m = page_out(&mut e, &ZSet::default(), 512, NOW);
-    assert!(m.segs.is_empty());
+    assert!(m.segs().is_empty());
     for i in 0..2000u32 {
         insert(
             &mut e,
@@ -394,13 +394,13 @@ fn rising_scores_leave_full_pages_behind() {
         )
         .unwrap();
     }
-    let full = m.segs[..m.segs.len() - 1]
+    let full = m.segs()[..m.segs().len() - 1]
         .iter()
         .all(|s| s.bytes + elem_bytes(b"t0000") > 512);
     assert!(
         full,
         "{:?}",
-        m.segs.iter().map(|s| s.bytes).collect::<Vec<_>>()
+        m.segs().iter().map(|s| s.bytes).collect::<Vec<_>>()
     );
     // Falling scores as well.
     let mut m = page_out(&mut e, &ZSet::default(), 512, NOW);
@@ -415,13 +415,13 @@ fn rising_scores_leave_full_pages_behind() {
         )
         .unwrap();
     }
-    let full = m.segs[1..]
+    let full = m.segs()[1..]
         .iter()
         .all(|s| s.bytes + elem_bytes(b"t0000") > 512);
     assert!(
         full,
         "{:?}",
-        m.segs.iter().map(|s| s.bytes).collect::<Vec<_>>()
+        m.segs().iter().map(|s| s.bytes).collect::<Vec<_>>()
     );
 }
 
@@ -438,7 +438,7 @@ fn an_unreadable_page_fails_only_what_needs_it_and_changes_nothing() {
     let mut m = page_out(&mut e, &z, 256, NOW);
     save_and_evict(&mut e);
     let before = m.clone();
-    let top = m.seg_key(m.segs.len() - 1);
+    let top = m.seg_key(m.segs().len() - 1);
     store
         .write(&[WriteOp::Delete {
             db: kvtier_core::pages::PAGES_NS,
