@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # What a trickle of single writes to one long paged value costs on disk (issue 19): builds a list
-# of 4,000,000 three-byte elements (LPUSH) or a stream of 1,000,000 entries (XADD), then sends
-# 100 single LPUSHes or XADDs 30 ms apart with `cache-flush-delay 0`, so each is saved on its
-# own, and reports per write: bytes the process wrote (/proc/<pid>/io write_bytes: the
+# of 4,000,000 three-byte elements (LPUSH), a stream of 1,000,000 entries (XADD) or a sorted set
+# of about 632,000 members (ZADD -r 1000000), then sends 100 single LPUSHes, XADDs or ZADDs 30 ms
+# apart with `cache-flush-delay 0`, so each is saved on its own, and reports per write: bytes the process wrote (/proc/<pid>/io write_bytes: the
 # backend's log, journal and compaction included) and INFO bytes_saved (the records kvtier put).
 #
-#   bench/manifest-trickle.sh                               # list and stream, fs and rocksdb
+#   bench/manifest-trickle.sh                               # list, stream, zset; fs and rocksdb
 #   KINDS=stream BACKENDS=rocksdb KVTIER_SERVER_BIN=/path/to/kvtier-server bench/manifest-trickle.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KINDS="${KINDS:-list stream}"
+KINDS="${KINDS:-list stream zset}"
 BACKENDS="${BACKENDS:-fs rocksdb}"
 PORT="${PORT:-17610}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kvtier-target}"
@@ -32,6 +32,8 @@ for kind in $KINDS; do
     for _ in $(seq 100); do cli ping >/dev/null 2>&1 && break; sleep 0.1; done
     if [ "$kind" = list ]; then
       redis-benchmark -p "$PORT" -t lpush -n 4000000 -P 16 -q >/dev/null
+    elif [ "$kind" = zset ]; then
+      redis-benchmark -p "$PORT" -t zadd -r 1000000 -n 1000000 -P 16 -q >/dev/null
     else
       redis-benchmark -p "$PORT" -n 1000000 -P 16 -q XADD mystream '*' field value-of-some-length \
         >/dev/null
@@ -40,6 +42,7 @@ for kind in $KINDS; do
     w0=$(written); s0=$(saved)
     for i in $(seq 100); do
       if [ "$kind" = list ]; then cli LPUSH mylist "x$i" >/dev/null
+      elif [ "$kind" = zset ]; then cli ZADD myzset "$RANDOM" "new-member-$i" >/dev/null
       else cli XADD mystream '*' f "x$i" >/dev/null; fi
       sleep 0.03
     done
