@@ -1,13 +1,14 @@
 //! A long manifest's table stored in parts, so that a save rewrites what changed.
 //!
-//! The manifest of an ordered paged value (a list's segments, a stream's page index) holds a
-//! table with an entry per page, which grows with the value (16 and 48 bytes a page). Past
-//! [`ONE_RECORD_MAX`] entries it is stored as **parts**: consecutive runs of at most
-//! [`PART_MAX`] entries, each a record of its own in the page namespace, and the manifest's own
-//! record holds only the parts' numbers and sizes. A part's bounds move with the entries it
-//! holds (a push at the head grows the first part; a part past `PART_MAX` splits, a nearly
-//! empty one joins a neighbour), so a change rewrites one part, never shifts the others. In
-//! memory the table stays whole.
+//! The manifest of an ordered paged value (a list's segments, a stream's page index, a sorted
+//! set's segments) holds a table with an entry per page, which grows with the value (16, 48 and
+//! 38 or more bytes a page). Past one part's worth of entries (a value's `max`, about 8 kB of
+//! table: [`PART_MAX`] list segments) it is stored as **parts**: consecutive runs of at most
+//! `max` entries, each a record of its own in the page namespace, and the manifest's own record
+//! holds only the parts' numbers and sizes. A part's bounds move with the entries it holds (a
+//! push at the head grows the first part; a part past `max` splits, a nearly empty one joins a
+//! neighbour), so a change rewrites one part, never shifts the others. In memory the table
+//! stays whole.
 //!
 //! The parts are written by the manifest's own save, in the same batch
 //! ([`kvtier_core::CacheValue::linked_writes`], on the IO worker): each part remembers the
@@ -19,13 +20,11 @@ use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Entries a part holds at most (8 kB of list segments, 24 kB of stream pages); a part that
-/// grows past it is split in two.
-pub const PART_MAX: usize = 512;
-/// A table of more entries than this (a list of 4 MB in 8 kB pages) is stored in parts, and
+/// List segments a part holds at most (8 kB); a part that grows past its `max` is split in two.
+/// A table of more entries than `max` (a list of 4 MB in 8 kB pages) is stored in parts, and
 /// goes back to one record below a quarter of it (apart, so that a value at the boundary does
 /// not switch on every push).
-pub const ONE_RECORD_MAX: usize = 512;
+pub const PART_MAX: usize = 512;
 /// The entry count that marks a table stored in parts (the parts' table follows).
 pub const IN_PARTS: u32 = u32::MAX;
 /// Encoded size of the parts' head (count, next number) and of one part.
@@ -48,6 +47,8 @@ fn damaged(what: &str) -> StoreError {
 /// How a manifest's table is stored, and what of it has reached the store.
 #[derive(Debug, Clone, Default)]
 pub struct Layout {
+    /// Entries a part holds at most, and the most a table in one record holds (0: `PART_MAX`).
+    max: usize,
     /// `Some` when the table is stored in parts.
     parts: Option<Parts>,
     /// Part records to delete: (number, clock when dropped); pruned once saved.
@@ -101,6 +102,22 @@ impl Durable {
 }
 
 impl Layout {
+    /// A layout whose parts hold at most `max` entries (about 8 kB of table).
+    pub fn new(max: usize) -> Self {
+        Layout {
+            max,
+            ..Layout::default()
+        }
+    }
+
+    fn max(&self) -> usize {
+        if self.max == 0 {
+            PART_MAX
+        } else {
+            self.max
+        }
+    }
+
     /// Whether the table is stored in parts.
     pub fn in_parts(&self) -> bool {
         self.parts.is_some()
@@ -177,10 +194,11 @@ impl Layout {
         };
         match p {
             Some(p) => {
+                let max = self.max();
                 self.mark(p);
                 let part = &mut self.parts.as_mut().expect("in parts").list[p];
                 part.segs += 1;
-                if part.segs as usize > PART_MAX {
+                if part.segs as usize > max {
                     let rest = part.segs - part.segs / 2;
                     part.segs -= rest;
                     let new = self.new_part(rest);
@@ -205,15 +223,16 @@ impl Layout {
             return self.reshape(n - 1);
         };
         self.mark(p);
+        let max = self.max();
         let list = &mut self.parts.as_mut().expect("in parts").list;
         list[p].segs -= 1;
         let left = list[p].segs as usize;
         if left == 0 {
             let gone = list.remove(p);
             self.drop_part(gone.id);
-        } else if left < PART_MAX / 8 {
+        } else if left < max / 8 {
             // A small part joins a neighbour it fits with (the later one is absorbed).
-            let fits = |q: usize| list[q].segs as usize + left <= PART_MAX;
+            let fits = |q: usize| list[q].segs as usize + left <= max;
             let pair = if p + 1 < list.len() && fits(p + 1) {
                 Some(p)
             } else if p > 0 && fits(p - 1) {
@@ -233,18 +252,19 @@ impl Layout {
 
     /// Switches between one record and parts when a table of `n` segments crosses the bounds.
     pub fn reshape(&mut self, n: usize) {
+        let max = self.max();
         match &self.parts {
-            None if n > ONE_RECORD_MAX => {
+            None if n > max => {
                 let mut list = Vec::new();
                 let mut left = n;
                 while left > 0 {
-                    let take = left.min(PART_MAX / 2);
+                    let take = left.min(max / 2);
                     list.push(self.new_part(take as u32));
                     left -= take;
                 }
                 self.parts = Some(Parts { list });
             }
-            Some(parts) if n < ONE_RECORD_MAX / 4 => {
+            Some(parts) if n < max / 4 => {
                 let ids: Vec<u32> = parts.list.iter().map(|p| p.id).collect();
                 self.parts = None;
                 for id in ids {
@@ -321,9 +341,9 @@ impl Layout {
         }
     }
 
-    /// A layout in parts from its table, as read from the store (nothing to write), and the
-    /// bytes the table took at the start of `p`.
-    pub fn decode(p: &[u8]) -> Result<(Self, usize), StoreError> {
+    /// A layout in parts of at most `max` entries from its table, as read from the store
+    /// (nothing to write), and the bytes the table took at the start of `p`.
+    pub fn decode(p: &[u8], max: usize) -> Result<(Self, usize), StoreError> {
         if p.len() < PARTS_HEAD_LEN {
             return Err(damaged("short parts table"));
         }
@@ -349,7 +369,7 @@ impl Layout {
         let layout = Layout {
             parts: Some(Parts { list }),
             next_id: u32_at(4),
-            ..Layout::default()
+            ..Layout::new(max)
         };
         Ok((layout, used))
     }
@@ -412,10 +432,10 @@ impl Layout {
                     && ps
                         .list
                         .iter()
-                        .all(|p| p.segs >= 1 && p.segs as usize <= PART_MAX)
-                    && n >= ONE_RECORD_MAX / 4
+                        .all(|p| p.segs >= 1 && p.segs as usize <= self.max())
+                    && n >= self.max() / 4
             }
-            None => n <= ONE_RECORD_MAX,
+            None => n <= self.max(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! over it: everything that needs no page.
 
 use super::super::page_key;
-use crate::paged::parts::{parts_group, Layout, IN_PARTS};
+use crate::paged::parts::{parts_group, Layout, IN_PARTS, PART_MAX};
 use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 use std::collections::VecDeque;
 
@@ -61,7 +61,7 @@ impl PagedList {
             next_id,
             len: segs.iter().map(|s| u64::from(s.count)).sum(),
             segs,
-            layout: Layout::default(),
+            layout: Layout::new(PART_MAX),
         };
         m.layout.reshape(m.segs.len());
         m
@@ -225,7 +225,7 @@ impl PagedList {
             return Err(damaged("element count"));
         }
         if n == IN_PARTS {
-            let (layout, used) = Layout::decode(&p[HEAD_LEN..])?;
+            let (layout, used) = Layout::decode(&p[HEAD_LEN..], PART_MAX)?;
             if HEAD_LEN + used != p.len() {
                 return Err(damaged("manifest length"));
             }

@@ -2,7 +2,7 @@
 //! writes, and what a load reads back from the records those saves leave.
 
 use super::manifest::{PagedList, Seg, SEG_LEN};
-use crate::paged::parts::{ONE_RECORD_MAX, PART_MAX};
+use crate::paged::parts::PART_MAX;
 use kvtier_core::LinkedWrite;
 use std::collections::{HashMap, VecDeque};
 
@@ -59,7 +59,7 @@ fn sync_len(m: &mut PagedList) {
 /// reads back the same from what the saves left.
 #[test]
 fn a_long_manifest_saves_the_parts_that_changed() {
-    let n = ONE_RECORD_MAX as u32 * 8;
+    let n = PART_MAX as u32 * 8;
     let mut m = PagedList::new(5, n, (0..n).map(seg).collect());
     assert!(m.in_parts());
     let mut stored = Stored::new();
@@ -113,7 +113,7 @@ fn a_long_manifest_saves_the_parts_that_changed() {
 /// the next one; a save in flight while the manifest changes again does not hide the change.
 #[test]
 fn a_failed_or_overtaken_save_is_written_again() {
-    let n = ONE_RECORD_MAX as u32 * 4;
+    let n = PART_MAX as u32 * 4;
     let mut m = PagedList::new(5, n, (0..n).map(seg).collect());
     let mut stored = Stored::new();
     save(&m, &mut stored, true);

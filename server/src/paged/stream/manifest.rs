@@ -68,6 +68,8 @@ pub struct PagedStream {
 const VERSION: u8 = 1;
 const HEAD_LEN: usize = 1 + 8 + 4 + 8 + 4;
 const PAGE_LEN: usize = 4 + 16 + 16 + 4 + 8;
+/// Pages of the index a part holds at most (8 kB; see `paged::parts`).
+const PART_PAGES: usize = 8192 / PAGE_LEN;
 
 /// Bytes an entry is counted for in its page.
 pub fn entry_bytes(fields: &Fields) -> u64 {
@@ -86,7 +88,7 @@ impl PageIndex {
             next_id,
             len,
             pages,
-            layout: Layout::default(),
+            layout: Layout::new(PART_PAGES),
         };
         ix.layout.reshape(ix.pages.len());
         ix
@@ -258,10 +260,11 @@ impl PagedStream {
             gen: u64_at(1),
             next_id: u32_at(9),
             len: u64_at(13),
-            ..PageIndex::default()
+            pages: VecDeque::new(),
+            layout: Layout::new(PART_PAGES),
         };
         let rest = if n == IN_PARTS {
-            let (layout, used) = Layout::decode(&p[HEAD_LEN..])?;
+            let (layout, used) = Layout::decode(&p[HEAD_LEN..], PART_PAGES)?;
             idx.layout = layout;
             &p[HEAD_LEN + used..]
         } else {
