@@ -17,6 +17,28 @@ fn args() -> Vec<&'static str> {
 /// What a command does to the model of the list.
 type Step = Box<dyn Fn(&mut VecDeque<String>)>;
 
+/// Deletes `key`, waits for its pages to be deleted and saved, and checks after a restart that
+/// the page collector finds nothing of it left.
+fn deleted_without_leftovers(s: &mut Server, a: &[&str], key: &str) {
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["DEL", key]), Resp::Int(1));
+    wait_until(Duration::from_secs(30), "pages deleted", || {
+        c.info_int("page_gc_pending") == 0
+    });
+    settle(&mut c);
+    assert!(s.shutdown(), "SHUTDOWN failed");
+    s.restart(a);
+    let mut c = s.client();
+    wait_until(Duration::from_secs(30), "a page collector run", || {
+        c.info_int("page_collector_runs") >= 1
+    });
+    assert_eq!(
+        c.info_int("orphan_pages_found"),
+        0,
+        "records of a deleted {key} were left behind"
+    );
+}
+
 fn settle(c: &mut Client) {
     wait_until(Duration::from_secs(30), "everything saved", || {
         c.info_int("dirty_keys") == 0
@@ -261,18 +283,7 @@ fn a_long_streams_page_index_is_saved_in_parts() {
     s.restart(a);
     let mut c = s.client();
     assert_eq!(entries(&mut c, "s"), kept, "after XTRIM and a restart");
-    assert_eq!(c.cmd(&["DEL", "s"]), Resp::Int(1));
-    wait_until(Duration::from_secs(30), "pages deleted", || {
-        c.info_int("page_gc_pending") == 0
-    });
-    settle(&mut c);
-    assert!(s.shutdown(), "SHUTDOWN failed");
-    s.restart(a);
-    let mut c = s.client();
-    wait_until(Duration::from_secs(30), "a page collector run", || {
-        c.info_int("page_collector_runs") >= 1
-    });
-    assert_eq!(c.info_int("orphan_pages_found"), 0);
+    deleted_without_leftovers(&mut s, a, "s");
 }
 
 /// Members and scores of sorted set `key` in order, as "member score" strings.
@@ -370,18 +381,7 @@ fn a_long_sorted_sets_segment_table_is_saved_in_parts() {
         kept,
         "after ZREMRANGEBYRANK and a restart"
     );
-    assert_eq!(c.cmd(&["DEL", "z"]), Resp::Int(1));
-    wait_until(Duration::from_secs(30), "pages deleted", || {
-        c.info_int("page_gc_pending") == 0
-    });
-    settle(&mut c);
-    assert!(s.shutdown(), "SHUTDOWN failed");
-    s.restart(a);
-    let mut c = s.client();
-    wait_until(Duration::from_secs(30), "a page collector run", || {
-        c.info_int("page_collector_runs") >= 1
-    });
-    assert_eq!(c.info_int("orphan_pages_found"), 0);
+    deleted_without_leftovers(&mut s, a, "z");
 }
 
 /// The same for a long sorted set and a long stream written in turns: after the kill each is a
