@@ -28,14 +28,19 @@ fn deleted_without_leftovers(s: &mut Server, a: &[&str], key: &str) {
     settle(&mut c);
     assert!(s.shutdown(), "SHUTDOWN failed");
     s.restart(a);
-    let mut c = s.client();
+    nothing_left_for_the_collector(&mut s.client(), key);
+}
+
+/// Waits for the page collector's first run since the start and checks it found no record
+/// that no value names.
+fn nothing_left_for_the_collector(c: &mut Client, what: &str) {
     wait_until(Duration::from_secs(30), "a page collector run", || {
         c.info_int("page_collector_runs") >= 1
     });
     assert_eq!(
         c.info_int("orphan_pages_found"),
         0,
-        "records of a deleted {key} were left behind"
+        "records of a deleted {what} were left behind"
     );
 }
 
@@ -160,14 +165,7 @@ fn a_long_lists_manifest_is_saved_in_parts() {
     s.restart(a);
     let mut c = s.client();
     check(&mut c, "m2", &model, "a copy after a restart");
-    wait_until(Duration::from_secs(30), "a page collector run", || {
-        c.info_int("page_collector_runs") >= 1
-    });
-    assert_eq!(
-        c.info_int("orphan_pages_found"),
-        0,
-        "records of a deleted list were left behind"
-    );
+    nothing_left_for_the_collector(&mut c, "list");
 }
 
 /// Killed while pushing to a long list whose saves run back to back: after the restart the

@@ -283,9 +283,9 @@ impl Collector {
             let Some((g, id)) = super::parse_page_key(k) else {
                 continue;
             };
-            // A long list's part records are in its generation's parts group
-            // (`list::parts_group`, an involution): they live while the value does.
-            let live = [g, super::list::parts_group(g)]
+            // A long manifest's part records are in its generation's parts group
+            // (`parts::parts_group`, an involution): they live while the value does.
+            let live = [g, super::parts::parts_group(g)]
                 .iter()
                 .any(|g| self.marked.contains(g) || born.as_ref().is_some_and(|b| b.contains(g)));
             // A page whose delete waits in memory is already on its way out (its value's

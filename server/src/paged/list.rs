@@ -16,7 +16,6 @@ mod parts_tests;
 mod ranges;
 mod shrink;
 
-pub use super::parts::parts_group;
 pub use manifest::{elem_bytes, PagedList, Seg};
 pub use ranges::{materialize, prepare, range, visit};
 pub use shrink::{remove, trim};

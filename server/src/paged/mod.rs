@@ -41,8 +41,8 @@ pub type PageKey = [u8; 12];
 
 /// A fresh generation: random, so that two values (also across restarts) never share pages.
 pub fn new_gen() -> u64 {
-    // Never one whose bit 63 is set: a list's part records use the generation with that bit
-    // flipped (`list::parts_group`), which must not be another value's generation.
+    // Never one whose bit 63 is set: a manifest's part records use the generation with that
+    // bit flipped (`parts::parts_group`), which must not be another value's generation.
     let gen = rand::random::<u64>() >> 1;
     collector::note_born(gen);
     gen
@@ -175,7 +175,8 @@ impl Gc {
 }
 
 /// The page group and numbers of the records a paged value's manifest is stored in beside its
-/// own (a long list's parts, see `list::PagedList`); `None` when there are none.
+/// own (the parts of a long list's, stream's or sorted set's table, see `parts`); `None` when
+/// there are none.
 pub fn manifest_parts_of(v: &Value) -> Option<(u64, Vec<u32>)> {
     match v {
         Value::PagedList(m) => {

@@ -16,6 +16,7 @@
 //! (a save's snapshot included) the clock of the last snapshot that reached the store, so a save
 //! writes the parts changed since, and deletes the parts dropped since. A command only marks.
 
+use super::{page_key, PageKey};
 use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,6 +39,11 @@ const PART_TAG: u8 = 0;
 /// page collector keeps them while the value lives (see `collector`).
 pub fn parts_group(gen: u64) -> u64 {
     gen ^ (1 << 63)
+}
+
+/// The key of part record `id` of the value of generation `gen`.
+pub fn part_key(gen: u64, id: u32) -> PageKey {
+    page_key(parts_group(gen), id)
 }
 
 fn damaged(what: &str) -> StoreError {
@@ -286,16 +292,17 @@ impl Layout {
         ids
     }
 
-    /// The records a save of this snapshot writes beside the manifest's own (under
-    /// `key(part number)`, each part's payload written by `encode(first entry, entries, out)`):
-    /// the parts changed and dropped since the last save that reached the store, and what marks
-    /// this snapshot saved.
+    /// The records a save of this snapshot of the table of the value of generation `gen`
+    /// writes beside the manifest's own (each part's payload written by `encode(first entry,
+    /// entries, out)`): the parts changed and dropped since the last save that reached the
+    /// store, and what marks this snapshot saved.
     pub fn writes(
         &self,
+        gen: u64,
         encode: impl Fn(usize, usize, &mut Vec<u8>),
-        key: impl Fn(u32) -> Vec<u8>,
         out: &mut Vec<LinkedWrite>,
     ) -> Option<LinkedCommit> {
+        let key = |id: u32| part_key(gen, id).to_vec();
         let durable = self.durable.get();
         let before = out.len();
         for &(id, _) in self.dropped.iter().filter(|&&(_, at)| at > durable) {
@@ -400,6 +407,9 @@ impl Layout {
         parts: Vec<Option<Vec<u8>>>,
         mut part: impl FnMut(&[u8], usize, &mut Vec<T>) -> Result<(), StoreError>,
     ) -> Result<Vec<T>, StoreError> {
+        if !self.in_parts() {
+            return Err(damaged("not in parts"));
+        }
         if parts.len() != self.parts().count() {
             return Err(damaged("part count"));
         }
@@ -413,6 +423,17 @@ impl Layout {
             }
         }
         Ok(out)
+    }
+
+    /// The keys of the part records a table of the value of generation `gen` read in parts
+    /// still needs: none when not in parts or once it holds its entries (`linked`).
+    pub fn linked_keys(&self, gen: u64, linked: bool) -> Vec<Vec<u8>> {
+        if !self.in_parts() || linked {
+            return Vec::new();
+        }
+        self.parts()
+            .map(|(id, _)| part_key(gen, id).to_vec())
+            .collect()
     }
 
     /// The part numbers in order, with the segments each holds.

@@ -2,7 +2,7 @@
 //! over it: everything that needs no page.
 
 use super::super::page_key;
-use crate::paged::parts::{parts_group, Layout, IN_PARTS, PART_MAX};
+use crate::paged::parts::{Layout, IN_PARTS, PART_MAX};
 use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 use std::collections::VecDeque;
 
@@ -105,11 +105,6 @@ impl PagedList {
         self.layout.is_sound(self.segs.len())
     }
 
-    /// The key of part record `id`.
-    pub fn part_key(&self, id: u32) -> super::super::PageKey {
-        page_key(parts_group(self.gen), id)
-    }
-
     /// Every part record number in use (to delete them with the value).
     pub fn part_ids(&self) -> Vec<u32> {
         self.layout.part_ids()
@@ -124,8 +119,7 @@ impl PagedList {
                 s.encode(out);
             }
         };
-        self.layout
-            .writes(encode, |id| self.part_key(id).to_vec(), out)
+        self.layout.writes(self.gen, encode, out)
     }
 
     /// Every page number in use (to delete the pages with the value).
@@ -243,20 +237,11 @@ impl PagedList {
 
     /// The keys of the part records a manifest read in parts still needs (none once linked).
     pub fn linked_keys(&self) -> Vec<Vec<u8>> {
-        if !self.segs.is_empty() {
-            return Vec::new();
-        }
-        self.layout
-            .parts()
-            .map(|(id, _)| self.part_key(id).to_vec())
-            .collect()
+        self.layout.linked_keys(self.gen, !self.segs.is_empty())
     }
 
     /// Completes a manifest read in parts with its part records' bytes, in order.
     pub fn link(&mut self, parts: Vec<Option<Vec<u8>>>) -> Result<(), StoreError> {
-        if !self.layout.in_parts() {
-            return Err(damaged("not in parts"));
-        }
         let segs = self.layout.link(parts, SEG_LEN, |e| {
             let s = Seg {
                 id: u32_at(e, 0),

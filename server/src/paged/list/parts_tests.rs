@@ -2,7 +2,7 @@
 //! writes, and what a load reads back from the records those saves leave.
 
 use super::manifest::{PagedList, Seg, SEG_LEN};
-use crate::paged::parts::PART_MAX;
+use crate::paged::parts::{part_key, PART_MAX};
 use kvtier_core::LinkedWrite;
 use std::collections::{HashMap, VecDeque};
 
@@ -173,7 +173,7 @@ fn parts_follow_any_sequence_of_changes() {
             let mut want: Vec<Vec<u8>> = m
                 .part_ids()
                 .into_iter()
-                .map(|id| m.part_key(id).to_vec())
+                .map(|id| part_key(m.gen, id).to_vec())
                 .collect();
             let mut have: Vec<Vec<u8>> = stored.keys().cloned().collect();
             // Dropped parts already deleted are no longer named.

@@ -3,7 +3,7 @@
 //! bookkeeping, consumer groups), with its versioned encoding.
 
 use super::super::page_key;
-use crate::paged::parts::{parts_group, Layout, IN_PARTS};
+use crate::paged::parts::{Layout, IN_PARTS};
 use crate::stream::{codec, Fields, Stream, StreamId};
 use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 use std::collections::VecDeque;
@@ -120,11 +120,6 @@ impl PageIndex {
         self.pages.remove(i)
     }
 
-    /// The key of part record `id` of the index.
-    pub fn part_key(&self, id: u32) -> crate::paged::PageKey {
-        page_key(parts_group(self.gen), id)
-    }
-
     /// Every part record number in use (to delete them with the value).
     pub fn part_ids(&self) -> Vec<u32> {
         self.layout.part_ids()
@@ -221,26 +216,17 @@ impl PagedStream {
                 p.encode(out);
             }
         };
-        ix.layout.writes(encode, |id| ix.part_key(id).to_vec(), out)
+        ix.layout.writes(ix.gen, encode, out)
     }
 
     /// The keys of the part records a manifest read in parts still needs (none once linked).
     pub fn linked_keys(&self) -> Vec<Vec<u8>> {
         let ix = &self.idx;
-        if !ix.layout.in_parts() || !ix.pages.is_empty() {
-            return Vec::new();
-        }
-        ix.layout
-            .parts()
-            .map(|(id, _)| ix.part_key(id).to_vec())
-            .collect()
+        ix.layout.linked_keys(ix.gen, !ix.pages.is_empty())
     }
 
     /// Completes a manifest read in parts with its part records' bytes, in order.
     pub fn link(&mut self, parts: Vec<Option<Vec<u8>>>) -> Result<(), StoreError> {
-        if !self.idx.layout.in_parts() {
-            return Err(damaged("not in parts"));
-        }
         let pages = self
             .idx
             .layout

@@ -2,7 +2,7 @@
 
 use super::super::hash::{PagedHash, MANIFEST_LEN as INDEX_LEN};
 use super::super::page_key;
-use crate::paged::parts::{parts_group, Layout, IN_PARTS};
+use crate::paged::parts::{Layout, IN_PARTS};
 use crate::zset::{Score, ScoreRange};
 use kvtier_core::{LinkedCommit, LinkedWrite, StoreError};
 
@@ -127,11 +127,6 @@ impl PagedZSet {
         self.segs.remove(at)
     }
 
-    /// The key of part record `id` of the segment table.
-    pub fn part_key(&self, id: u32) -> super::super::PageKey {
-        page_key(parts_group(self.gen()), id)
-    }
-
     /// Every part record number in use (to delete them with the value).
     pub fn part_ids(&self) -> Vec<u32> {
         self.layout.part_ids()
@@ -151,26 +146,16 @@ impl PagedZSet {
                 s.encode(out);
             }
         };
-        self.layout
-            .writes(encode, |id| self.part_key(id).to_vec(), out)
+        self.layout.writes(self.gen(), encode, out)
     }
 
     /// The keys of the part records a manifest read in parts still needs (none once linked).
     pub fn linked_keys(&self) -> Vec<Vec<u8>> {
-        if !self.layout.in_parts() || !self.segs.is_empty() {
-            return Vec::new();
-        }
-        self.layout
-            .parts()
-            .map(|(id, _)| self.part_key(id).to_vec())
-            .collect()
+        self.layout.linked_keys(self.gen(), !self.segs.is_empty())
     }
 
     /// Completes a manifest read in parts with its part records' bytes, in order.
     pub fn link(&mut self, parts: Vec<Option<Vec<u8>>>) -> Result<(), StoreError> {
-        if !self.layout.in_parts() {
-            return Err(damaged("not in parts"));
-        }
         let segs = self.layout.link_with(parts, |p, n, out| {
             let mut at = 0;
             for _ in 0..n {
